@@ -1,0 +1,107 @@
+//! The command line's shape: clap types only, no logic.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env;
+
+/// Declarative Meta Business Manager system users, app installs and access
+/// tokens.
+///
+/// Describe system users, the apps installed for them and their tokens in a
+/// YAML policy kept in git; graphform checks it, and (as it grows) plans and
+/// applies the changes against the Graph API and your secret store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "graphform",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  graphform validate                      # check ./graphform.yaml\n  graphform validate policies/            # a directory of *.yaml files\n  graphform schema > graphform.schema.json\n\nDocs: README.md and docs/ in the graphform repository."
+)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG
+    /// overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to colour output; `auto` colours a terminal unless NO_COLOR is
+    /// set.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// When to colour output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when writing to a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a policy and report every problem in it.
+    ///
+    /// Reads a policy file, or a directory of `*.yaml` files that together
+    /// form one policy, and reports every problem with its file, line and
+    /// column, what was expected and a hint. Exits 0 when the policy is
+    /// valid (warnings allowed), 1 when it is not.
+    #[command(
+        after_help = "Examples:\n  graphform validate\n  graphform validate examples/quickstart.yaml\n  graphform validate policies/ --format json | jq '.diagnostics[].code'"
+    )]
+    Validate(ValidateArgs),
+    /// Print the policy's JSON Schema.
+    ///
+    /// Editors use it for completion and inline docs. The repository ships it
+    /// as `schemas/graphform.schema.json`; point a YAML file at it with the
+    /// modeline `# yaml-language-server: $schema=<path or URL>`.
+    #[command(after_help = "Example:\n  graphform schema > graphform.schema.json")]
+    Schema,
+}
+
+/// `graphform validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The policy: a YAML file or a directory of `*.yaml` files.
+    #[arg(env = env::GRAPHFORM_POLICY, default_value = "graphform.yaml")]
+    pub path: PathBuf,
+    /// Output format: `text` for people, `json` for tools.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For tools: one JSON document on stdout.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

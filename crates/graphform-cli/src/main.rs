@@ -1,0 +1,5 @@
+//! The `graphform` binary: parse arguments, run, map to an exit code.
+
+fn main() -> std::process::ExitCode {
+    graphform_cli::main()
+}

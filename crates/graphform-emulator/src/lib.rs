@@ -1,0 +1,1 @@
+//! A faithful emulator of the Meta Graph API endpoints graphform uses.

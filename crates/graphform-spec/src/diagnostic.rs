@@ -1,0 +1,370 @@
+//! Problems found in a policy, and their rustc-style rendering.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// How bad a [`Diagnostic`] is. Only errors make a policy invalid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The policy is invalid.
+    Error,
+    /// The policy is valid, but probably not what was meant.
+    Warning,
+}
+
+/// A stable, kebab-case identifier for each kind of problem.
+///
+/// Codes are part of graphform's interface (scripts match on them); add new
+/// ones, never rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    /// The file could not be read.
+    Io,
+    /// The YAML itself is malformed.
+    YamlSyntax,
+    /// A mapping has the same key twice.
+    DuplicateKey,
+    /// A value has the wrong type (a list where a string was expected…).
+    InvalidType,
+    /// A required field is absent.
+    MissingField,
+    /// A key that the policy format does not have.
+    UnknownKey,
+    /// `version` is not a version this graphform understands.
+    UnsupportedVersion,
+    /// A name breaks `[a-z0-9][a-z0-9-]*`.
+    InvalidName,
+    /// Two siblings share a name.
+    DuplicateName,
+    /// Two objects share an address.
+    DuplicateAddress,
+    /// A Meta ID is not a string of digits.
+    InvalidId,
+    /// Two objects share a Meta ID.
+    DuplicateId,
+    /// A duration is not `<n>d`, `<n>h` or `<n>m`.
+    InvalidDuration,
+    /// Durations that contradict each other (`grace` ≥ `refresh_before`…).
+    DurationOrder,
+    /// A scope that system-user tokens cannot have.
+    UnknownScope,
+    /// The same scope listed twice.
+    DuplicateScope,
+    /// A token with no scopes.
+    EmptyScopes,
+    /// An app name not declared where it must be.
+    UnknownApp,
+    /// A token's app is not installed for its system user.
+    AppNotInstalled,
+    /// A value outside its allowed set (role, store type, expiry…).
+    InvalidValue,
+    /// A field that does not apply in its context.
+    NotApplicable,
+    /// An environment-variable name that is not one.
+    InvalidEnvName,
+    /// A value that looks like a secret written into the policy.
+    SecretInPolicy,
+    /// Files of one policy directory disagree on a shared setting.
+    ConflictingSetting,
+    /// A setting that is allowed but risky.
+    Risky,
+    /// A policy directory with no `*.yaml` file.
+    NoPolicyFiles,
+}
+
+impl Code {
+    /// The code as printed: `error[unknown-scope]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Io => "io",
+            Self::YamlSyntax => "yaml-syntax",
+            Self::DuplicateKey => "duplicate-key",
+            Self::InvalidType => "invalid-type",
+            Self::MissingField => "missing-field",
+            Self::UnknownKey => "unknown-key",
+            Self::UnsupportedVersion => "unsupported-version",
+            Self::InvalidName => "invalid-name",
+            Self::DuplicateName => "duplicate-name",
+            Self::DuplicateAddress => "duplicate-address",
+            Self::InvalidId => "invalid-id",
+            Self::DuplicateId => "duplicate-id",
+            Self::InvalidDuration => "invalid-duration",
+            Self::DurationOrder => "duration-order",
+            Self::UnknownScope => "unknown-scope",
+            Self::DuplicateScope => "duplicate-scope",
+            Self::EmptyScopes => "empty-scopes",
+            Self::UnknownApp => "unknown-app",
+            Self::AppNotInstalled => "app-not-installed",
+            Self::InvalidValue => "invalid-value",
+            Self::NotApplicable => "not-applicable",
+            Self::InvalidEnvName => "invalid-env-name",
+            Self::SecretInPolicy => "secret-in-policy",
+            Self::ConflictingSetting => "conflicting-setting",
+            Self::Risky => "risky",
+            Self::NoPolicyFiles => "no-policy-files",
+        }
+    }
+
+    /// One sentence on what the code means, for docs and `--explain`-style
+    /// help.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Io => "the policy file or directory could not be read",
+            Self::YamlSyntax => "the file is not well-formed YAML",
+            Self::DuplicateKey => "a mapping has the same key twice; YAML keeps only one of them",
+            Self::InvalidType => "a value has the wrong type",
+            Self::MissingField => "a required field is missing",
+            Self::UnknownKey => "a key that the policy format does not define",
+            Self::UnsupportedVersion => "the policy's `version` is not one this graphform reads",
+            Self::InvalidName => {
+                "names are lowercase letters, digits and `-`, starting with a letter or digit"
+            }
+            Self::DuplicateName => "two siblings have the same name",
+            Self::DuplicateAddress => "two objects have the same address",
+            Self::InvalidId => "Meta IDs are strings of digits",
+            Self::DuplicateId => "two objects have the same Meta ID",
+            Self::InvalidDuration => "durations are `<n>d`, `<n>h` or `<n>m`",
+            Self::DurationOrder => "durations that contradict each other",
+            Self::UnknownScope => "a permission that system-user tokens cannot be issued with",
+            Self::DuplicateScope => "a scope listed twice",
+            Self::EmptyScopes => "a token needs at least one scope",
+            Self::UnknownApp => "an app name that is not declared in the business's `apps`",
+            Self::AppNotInstalled => "a token's app must be in its system user's `apps`",
+            Self::InvalidValue => "a value outside the allowed set",
+            Self::NotApplicable => "a field that does not apply here",
+            Self::InvalidEnvName => "environment variable names are `[A-Za-z_][A-Za-z0-9_]*`",
+            Self::SecretInPolicy => {
+                "a secret written into the policy instead of an environment variable's name"
+            }
+            Self::ConflictingSetting => {
+                "files of one policy directory disagree on a shared setting"
+            }
+            Self::Risky => "allowed, but risky",
+            Self::NoPolicyFiles => "a policy directory holds no `*.yaml` file",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in a policy file a problem is. Lines and columns are 1-based and
+/// count characters, as editors do.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Location {
+    /// The file, as the user named it (or as found in a policy directory).
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// How many characters to underline (at least 1 when rendered).
+    pub len: usize,
+}
+
+/// One problem in a policy: what is wrong, where, what was expected, and a
+/// hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The stable code.
+    pub code: Code,
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+    /// Where, when known.
+    pub location: Option<Location>,
+    /// Shown under the underlined text: usually what was expected.
+    pub label: Option<String>,
+    /// A suggestion: "did you mean `read_insights`?".
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error.
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            location: None,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// A warning.
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, message)
+        }
+    }
+
+    /// Sets where the problem is.
+    #[must_use]
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    /// Sets the label under the underlined text.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the hint.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Whether this diagnostic makes the policy invalid.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The text of every file a policy was loaded from, so diagnostics can show
+/// the offending line.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    files: BTreeMap<PathBuf, String>,
+}
+
+impl Sources {
+    /// Remembers a file's text.
+    pub fn insert(&mut self, file: PathBuf, text: String) {
+        self.files.insert(file, text);
+    }
+
+    /// A file's text, if it was loaded.
+    pub fn get(&self, file: &Path) -> Option<&str> {
+        self.files.get(file).map(String::as_str)
+    }
+}
+
+/// ANSI styles for [`render`]; empty strings when colour is off.
+struct Palette {
+    error: &'static str,
+    warning: &'static str,
+    blue: &'static str,
+    bold: &'static str,
+    reset: &'static str,
+}
+
+impl Palette {
+    fn new(color: bool) -> Self {
+        if color {
+            Self {
+                error: "\x1b[1;31m",
+                warning: "\x1b[1;33m",
+                blue: "\x1b[1;34m",
+                bold: "\x1b[1m",
+                reset: "\x1b[0m",
+            }
+        } else {
+            Self {
+                error: "",
+                warning: "",
+                blue: "",
+                bold: "",
+                reset: "",
+            }
+        }
+    }
+}
+
+/// Renders a diagnostic the way rustc and cargo do:
+///
+/// ```text
+/// error[unknown-scope]: unknown scope `read_insight`
+///   --> graphform.yaml:14:32
+///    |
+/// 14 |         scopes: [ads_read, read_insight]
+///    |                            ^^^^^^^^^^^^ not a system-user scope
+///    |
+///    = help: did you mean `read_insights`?
+/// ```
+pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String {
+    let p = Palette::new(color);
+    let (kind, kind_style) = match diagnostic.severity {
+        Severity::Error => ("error", p.error),
+        Severity::Warning => ("warning", p.warning),
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{kind_style}{kind}[{code}]{reset}{bold}: {message}{reset}",
+        code = diagnostic.code,
+        message = diagnostic.message,
+        reset = p.reset,
+        bold = p.bold,
+    );
+    let line_text = diagnostic.location.as_ref().and_then(|location| {
+        let text = sources.get(&location.file)?;
+        text.lines().nth(location.line.checked_sub(1)?)
+    });
+    let gutter = diagnostic
+        .location
+        .as_ref()
+        .map_or(1, |location| location.line.to_string().len());
+    let pad = " ".repeat(gutter);
+    if let Some(location) = &diagnostic.location {
+        let _ = writeln!(
+            out,
+            "{pad}{blue}-->{reset} {}:{}:{}",
+            location.file.display(),
+            location.line,
+            location.column,
+            blue = p.blue,
+            reset = p.reset,
+        );
+        if let Some(line_text) = line_text {
+            let line_text = line_text.trim_end();
+            let _ = writeln!(out, "{pad} {}|{}", p.blue, p.reset);
+            let _ = writeln!(out, "{}{} |{} {line_text}", p.blue, location.line, p.reset);
+            let available = line_text
+                .chars()
+                .count()
+                .saturating_sub(location.column - 1);
+            let len = location.len.clamp(1, available.max(1));
+            let caret = format!("{}{}", " ".repeat(location.column - 1), "^".repeat(len));
+            let label = diagnostic
+                .label
+                .as_deref()
+                .map(|label| format!(" {label}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{pad} {blue}|{reset} {kind_style}{caret}{label}{reset}",
+                blue = p.blue,
+                reset = p.reset,
+            );
+        }
+    }
+    if let Some(help) = &diagnostic.help {
+        if diagnostic.location.is_some() && line_text.is_some() {
+            let _ = writeln!(out, "{pad} {}|{}", p.blue, p.reset);
+        }
+        let _ = writeln!(
+            out,
+            "{pad} {blue}={reset} {bold}help{reset}: {help}",
+            blue = p.blue,
+            bold = p.bold,
+            reset = p.reset,
+        );
+    } else if diagnostic.location.is_none() {
+        if let Some(label) = &diagnostic.label {
+            let _ = writeln!(out, "{pad} = note: {label}");
+        }
+    }
+    out
+}

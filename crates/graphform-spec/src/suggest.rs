@@ -1,0 +1,49 @@
+//! "Did you mean …?" suggestions.
+
+/// The candidate closest to `input`, if it is close enough to be a likely
+/// typo: at most one edit for words of up to three characters, otherwise at
+/// most two or a third of the word, whichever is more.
+pub(crate) fn closest<'c>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let length = input.chars().count();
+    let limit = if length <= 3 { 1 } else { (length / 3).max(2) };
+    candidates
+        .into_iter()
+        .map(|candidate| (strsim::damerau_levenshtein(input, candidate), candidate))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, candidate)| (*distance, *candidate))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A hint for keys that suggest a secret is being written into the policy.
+pub(crate) fn secret_key_hint(key: &str) -> Option<String> {
+    let secretish = [
+        "token",
+        "access_token",
+        "secret",
+        "app_secret",
+        "password",
+        "key",
+    ];
+    secretish.contains(&key).then(|| {
+        format!(
+            "secrets are never written in the policy: name the environment variable that \
+             holds it instead (`{key}_env`-style keys such as `token_env` or `secret_env`)"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_words_only() {
+        let scopes = ["read_insights", "ads_read", "ads_management"];
+        assert_eq!(closest("read_insight", scopes), Some("read_insights"));
+        assert_eq!(closest("ads_raed", scopes), Some("ads_read"));
+        assert_eq!(closest("whatsapp", scopes), None);
+    }
+}
