@@ -31,11 +31,11 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); `RUST_LOG`
     /// overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When to colour output; `auto` colours a terminal unless NO_COLOR is
+    /// When to colour output; `auto` colours a terminal unless `NO_COLOR` is
     /// set.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -44,7 +44,7 @@ pub struct GlobalArgs {
 /// When to colour output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and NO_COLOR is unset.
+    /// Colour when writing to a terminal and `NO_COLOR` is unset.
     Auto,
     /// Always colour.
     Always,

@@ -1,7 +1,8 @@
 //! Where output goes: data to stdout, messages and logs to stderr, colour
 //! only where wanted.
 
-use std::io::{IsTerminal, Write};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 
 use tracing_subscriber::EnvFilter;
 
@@ -40,6 +41,10 @@ impl Printer {
 
     /// Writes data (the command's result) to stdout. A closed pipe is not an
     /// error: the reader has what it wanted.
+    #[expect(
+        clippy::unused_self,
+        reason = "all output goes through the one Printer (style.md §9)"
+    )]
     pub(crate) fn data(&self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout
@@ -48,6 +53,10 @@ impl Printer {
     }
 
     /// Writes a message for people to stderr.
+    #[expect(
+        clippy::unused_self,
+        reason = "all output goes through the one Printer (style.md §9)"
+    )]
     pub(crate) fn message(&self, text: &str) {
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
@@ -62,7 +71,7 @@ impl Printer {
         };
         let mut text = format!("{red}error{reset}{bold}: {error}{reset}\n");
         for cause in error.chain().skip(1) {
-            text.push_str(&format!("  caused by: {cause}\n"));
+            let _ = writeln!(text, "  caused by: {cause}");
         }
         self.message(&text);
     }

@@ -1,6 +1,6 @@
 //! serde deserialization from a [`Node`] tree, keeping locations.
 //!
-//! Two things serde_yaml cannot do are done here: every error carries the
+//! Two things `serde_yaml` cannot do are done here: every error carries the
 //! line and column of the node it is about, and unknown keys are *collected*
 //! (each with a "did you mean") instead of aborting at the first one, so one
 //! run of `graphform validate` reports all of them.
@@ -84,6 +84,9 @@ fn type_hint(node: &Node, message: &str) -> Option<String> {
     match &node.kind {
         Kind::Scalar(Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_), text) if wants_string => {
             Some(format!("quote it to make it a string: \"{text}\""))
+        }
+        Kind::Scalar(_, text) if message.contains("expected a list") => {
+            Some(format!("write a list, even of one item: `[{text}]`"))
         }
         Kind::Scalar(Scalar::Null, _) => {
             Some("the value is empty; write one after the colon, or remove the key".to_owned())

@@ -361,10 +361,10 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
             bold = p.bold,
             reset = p.reset,
         );
-    } else if diagnostic.location.is_none() {
-        if let Some(label) = &diagnostic.label {
-            let _ = writeln!(out, "{pad} = note: {label}");
-        }
+    } else if diagnostic.location.is_none()
+        && let Some(label) = &diagnostic.label
+    {
+        let _ = writeln!(out, "{pad} = note: {label}");
     }
     out
 }

@@ -67,6 +67,9 @@ pub fn load(path: &Path) -> Loaded {
         }
     }
     let mut loaded = load_texts(texts);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        loaded.spec = None;
+    }
     loaded.diagnostics.splice(0..0, diagnostics);
     loaded.files = files;
     loaded

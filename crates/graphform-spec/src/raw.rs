@@ -203,7 +203,7 @@ pub struct RawToken {
     #[schemars(required)]
     pub app: Option<String>,
     /// Permissions, from the system-user scope list (e.g. `ads_read`).
-    #[schemars(required, length(min = 1))]
+    #[schemars(required, length(min = 1), with = "Option<Vec<ScopeName>>")]
     pub scopes: Option<Vec<String>>,
     /// `60d` or `never`; default from `defaults.expiry`.
     #[schemars(with = "Option<ExpiryMode>")]
@@ -217,4 +217,22 @@ pub struct RawToken {
     /// Overrides `defaults.rotate_every` (never-expiring tokens only).
     #[schemars(pattern(r"^[0-9]+[dhm]$"))]
     pub rotate_every: Option<String>,
+}
+
+/// A system-user scope: the schema lists them so editors can complete them.
+pub struct ScopeName;
+
+impl JsonSchema for ScopeName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scope".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = schemars::json_schema!({
+            "type": "string",
+            "description": "A permission a system-user token can be issued with (graph-api.md §10).",
+        });
+        schema.insert("enum".to_owned(), crate::scopes::SYSTEM_USER_SCOPES.into());
+        schema
+    }
 }

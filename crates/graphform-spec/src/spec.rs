@@ -219,9 +219,9 @@ impl fmt::Display for Duration {
     /// The largest unit that divides it evenly: `20d`, `36h`, `90m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let minutes = self.minutes;
-        if minutes != 0 && minutes % (24 * 60) == 0 {
+        if minutes != 0 && minutes.is_multiple_of(24 * 60) {
             write!(f, "{}d", minutes / (24 * 60))
-        } else if minutes != 0 && minutes % 60 == 0 {
+        } else if minutes != 0 && minutes.is_multiple_of(60) {
             write!(f, "{}h", minutes / 60)
         } else {
             write!(f, "{minutes}m")

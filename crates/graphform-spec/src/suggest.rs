@@ -28,10 +28,9 @@ pub(crate) fn secret_key_hint(key: &str) -> Option<String> {
         "key",
     ];
     secretish.contains(&key).then(|| {
-        format!(
-            "secrets are never written in the policy: name the environment variable that \
-             holds it instead (`{key}_env`-style keys such as `token_env` or `secret_env`)"
-        )
+        "secrets never go in the policy: put the value in an environment variable and write \
+         that variable's name under `token_env` (admin tokens) or `secret_env` (app secrets)"
+            .to_owned()
     })
 }
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic, Location};
 use crate::raw::{
-    RawBusiness, RawDefaults, RawGraph, RawPolicy, RawStore, RawSystemUser, RawToken,
+    RawApp, RawBusiness, RawDefaults, RawGraph, RawPolicy, RawStore, RawSystemUser, RawToken,
 };
 use crate::scopes::{SYSTEM_USER_SCOPES, is_system_user_scope, unavailable_scope_reason};
 use crate::spec::{
@@ -282,15 +282,15 @@ impl Validator {
         };
         let mut ok = true;
         let url = graph.url.unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned());
-        if let Some(at) = at {
-            if let Err((message, help)) = check_url(&url) {
-                ok = false;
-                self.push(
-                    Diagnostic::error(Code::InvalidValue, message)
-                        .at(at.field("url").location())
-                        .help(help),
-                );
-            }
+        if let Some(at) = at
+            && let Err((message, help)) = check_url(&url)
+        {
+            ok = false;
+            self.push(
+                Diagnostic::error(Code::InvalidValue, message)
+                    .at(at.field("url").location())
+                    .help(help),
+            );
         }
         let api_version = graph
             .api_version
@@ -336,41 +336,7 @@ impl Validator {
             );
             return None;
         }
-        let fields: [(&str, &Option<String>, &[&str]); 8] = [
-            ("path", &store.path, &["file"]),
-            ("key_env", &store.key_env, &["file"]),
-            ("address", &store.address, &["vault"]),
-            ("mount", &store.mount, &["vault"]),
-            ("token_env", &store.token_env, &["vault"]),
-            ("prefix", &store.prefix, &["vault", "aws-secrets-manager"]),
-            ("region", &store.region, &["aws-secrets-manager"]),
-            (
-                "endpoint_url",
-                &store.endpoint_url,
-                &["aws-secrets-manager"],
-            ),
-        ];
-        let mut ok = true;
-        for (name, value, applies) in fields {
-            if value.is_some() && !applies.contains(&kind) {
-                ok = false;
-                let types = applies
-                    .iter()
-                    .map(|t| format!("`type: {t}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and ");
-                self.push(
-                    Diagnostic::error(
-                        Code::NotApplicable,
-                        format!("`{name}` does not apply to a `{kind}` store"),
-                    )
-                    .at(at.key(name).location())
-                    .help(format!(
-                        "`{name}` is for {types}; remove it or change `type`"
-                    )),
-                );
-            }
-        }
+        let mut ok = self.store_fields_apply(store, kind, at);
         for (name, value) in [("key_env", &store.key_env), ("token_env", &store.token_env)] {
             if let Some(value) = value {
                 ok &= self.env_name(value, at.field(name));
@@ -434,6 +400,46 @@ impl Validator {
             }),
         };
         settings.filter(|_| ok)
+    }
+
+    /// Each store field belongs to some store types only.
+    fn store_fields_apply(&mut self, store: &RawStore, kind: &str, at: At<'_>) -> bool {
+        let mut ok = true;
+        let fields: [(&str, &Option<String>, &[&str]); 8] = [
+            ("path", &store.path, &["file"]),
+            ("key_env", &store.key_env, &["file"]),
+            ("address", &store.address, &["vault"]),
+            ("mount", &store.mount, &["vault"]),
+            ("token_env", &store.token_env, &["vault"]),
+            ("prefix", &store.prefix, &["vault", "aws-secrets-manager"]),
+            ("region", &store.region, &["aws-secrets-manager"]),
+            (
+                "endpoint_url",
+                &store.endpoint_url,
+                &["aws-secrets-manager"],
+            ),
+        ];
+        for (name, value, applies) in fields {
+            if value.is_some() && !applies.contains(&kind) {
+                ok = false;
+                let types = applies
+                    .iter()
+                    .map(|t| format!("`type: {t}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ");
+                self.push(
+                    Diagnostic::error(
+                        Code::NotApplicable,
+                        format!("`{name}` does not apply to a `{kind}` store"),
+                    )
+                    .at(at.key(name).location())
+                    .help(format!(
+                        "`{name}` is for {types}; remove it or change `type`"
+                    )),
+                );
+            }
+        }
+        ok
     }
 
     fn defaults<'a>(&mut self, raw: Option<(&'a RawDefaults, At<'a>)>) -> Defaults<'a> {
@@ -517,10 +523,97 @@ impl Validator {
         }
 
         // Apps first: the admin, system users and tokens refer to them.
+        let apps = self.apps(at, raw.apps.as_ref());
+        ok &= apps.is_some();
+        let apps = apps.unwrap_or_default();
+        let app_names: Vec<&str> = raw
+            .apps
+            .iter()
+            .flat_map(|apps| apps.keys().map(String::as_str))
+            .collect();
+
+        let admin_at = at.field("admin");
+        let admin = match &raw.admin {
+            None => {
+                self.push(
+                    Diagnostic::error(Code::MissingField, "missing `admin`")
+                        .at(at.location())
+                        .help("name the admin identity: `admin: { token_env: ACME_ADMIN_TOKEN, app: reporting }`"),
+                );
+                None
+            }
+            Some(admin) => {
+                let token_env = self.required(
+                    &admin_at,
+                    "token_env",
+                    admin.token_env.as_ref(),
+                    "the environment variable holding an admin system user's token",
+                );
+                let app = self.required(
+                    &admin_at,
+                    "app",
+                    admin.app.as_ref(),
+                    "the app the admin token was issued for",
+                );
+                let env_ok =
+                    token_env.is_none_or(|env| self.env_name(env, admin_at.field("token_env")));
+                let app_ok =
+                    app.is_none_or(|app| self.app_ref(app, admin_at.field("app"), &app_names));
+                match (token_env, app) {
+                    (Some(token_env), Some(app)) if env_ok && app_ok => Some(Admin {
+                        token_env: token_env.clone(),
+                        app: app.clone(),
+                    }),
+                    _ => None,
+                }
+            }
+        };
+
+        let users_at = at.field("system_users");
+        let mut system_users = Vec::new();
+        let mut user_names: BTreeMap<&str, usize> = BTreeMap::new();
+        for (index, user) in raw.system_users.iter().flatten().enumerate() {
+            let user_at = users_at.item(index);
+            if let Some(name) = &user.name
+                && let Some(line) = user_names.insert(name, user_at.node.map_or(0, |n| n.span.line))
+            {
+                ok = false;
+                self.push(
+                        Diagnostic::error(Code::DuplicateName, format!("system user `{name}` is listed twice"))
+                            .at(user_at.field("name").location())
+                            .help(format!("the first is on line {line}; system user names are unique within a business")),
+                    );
+                continue;
+            }
+            match self.system_user(&user_at, user, &app_names, defaults) {
+                Some(user) => system_users.push(user),
+                None => ok = false,
+            }
+        }
+
+        match (name, id, admin) {
+            (Some(name), Some(id), Some(admin)) if ok => Some(Business {
+                name: name.clone(),
+                id: id.clone(),
+                admin,
+                apps,
+                system_users,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A business's apps: valid names and IDs, each ID used once.
+    fn apps(
+        &mut self,
+        at: &At<'_>,
+        raw_apps: Option<&BTreeMap<String, RawApp>>,
+    ) -> Option<BTreeMap<String, App>> {
+        let mut ok = true;
         let apps_at = at.field("apps");
         let mut apps = BTreeMap::new();
         let mut app_ids: BTreeMap<&str, &str> = BTreeMap::new();
-        match &raw.apps {
+        match raw_apps {
             None => {
                 ok = false;
                 self.push(
@@ -570,82 +663,7 @@ impl Validator {
                 }
             }
         }
-        let app_names: Vec<&str> = raw
-            .apps
-            .iter()
-            .flat_map(|apps| apps.keys().map(String::as_str))
-            .collect();
-
-        let admin_at = at.field("admin");
-        let admin = match &raw.admin {
-            None => {
-                self.push(
-                    Diagnostic::error(Code::MissingField, "missing `admin`")
-                        .at(at.location())
-                        .help("name the admin identity: `admin: { token_env: ACME_ADMIN_TOKEN, app: reporting }`"),
-                );
-                None
-            }
-            Some(admin) => {
-                let token_env = self.required(
-                    &admin_at,
-                    "token_env",
-                    admin.token_env.as_ref(),
-                    "the environment variable holding an admin system user's token",
-                );
-                let app = self.required(
-                    &admin_at,
-                    "app",
-                    admin.app.as_ref(),
-                    "the app the admin token was issued for",
-                );
-                let env_ok =
-                    token_env.is_none_or(|env| self.env_name(env, admin_at.field("token_env")));
-                let app_ok =
-                    app.is_none_or(|app| self.app_ref(app, admin_at.field("app"), &app_names));
-                match (token_env, app) {
-                    (Some(token_env), Some(app)) if env_ok && app_ok => Some(Admin {
-                        token_env: token_env.clone(),
-                        app: app.clone(),
-                    }),
-                    _ => None,
-                }
-            }
-        };
-
-        let users_at = at.field("system_users");
-        let mut system_users = Vec::new();
-        let mut user_names: BTreeMap<&str, usize> = BTreeMap::new();
-        for (index, user) in raw.system_users.iter().flatten().enumerate() {
-            let user_at = users_at.item(index);
-            if let Some(name) = &user.name {
-                if let Some(line) = user_names.insert(name, user_at.node.map_or(0, |n| n.span.line))
-                {
-                    ok = false;
-                    self.push(
-                        Diagnostic::error(Code::DuplicateName, format!("system user `{name}` is listed twice"))
-                            .at(user_at.field("name").location())
-                            .help(format!("the first is on line {line}; system user names are unique within a business")),
-                    );
-                    continue;
-                }
-            }
-            match self.system_user(&user_at, user, &app_names, defaults) {
-                Some(user) => system_users.push(user),
-                None => ok = false,
-            }
-        }
-
-        match (name, id, admin) {
-            (Some(name), Some(id), Some(admin)) if ok => Some(Business {
-                name: name.clone(),
-                id: id.clone(),
-                admin,
-                apps,
-                system_users,
-            }),
-            _ => None,
-        }
+        ok.then_some(apps)
     }
 
     fn system_user(
@@ -713,18 +731,22 @@ impl Validator {
         let mut token_names: BTreeMap<&str, usize> = BTreeMap::new();
         for (index, token) in raw.tokens.iter().flatten().enumerate() {
             let token_at = tokens_at.item(index);
-            if let Some(token_name) = &token.name {
-                if let Some(line) =
+            if let Some(token_name) = &token.name
+                && let Some(line) =
                     token_names.insert(token_name, token_at.node.map_or(0, |n| n.span.line))
-                {
-                    ok = false;
-                    self.push(
-                        Diagnostic::error(Code::DuplicateName, format!("token `{token_name}` is listed twice"))
-                            .at(token_at.field("name").location())
-                            .help(format!("the first is on line {line}; token names are unique within a system user")),
-                    );
-                    continue;
-                }
+            {
+                ok = false;
+                self.push(
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        format!("token `{token_name}` is listed twice"),
+                    )
+                    .at(token_at.field("name").location())
+                    .help(format!(
+                        "the first is on line {line}; token names are unique within a system user"
+                    )),
+                );
+                continue;
             }
             match self.token(&token_at, token, &apps, app_names, defaults) {
                 Some(token) => tokens.push(token),
@@ -768,198 +790,240 @@ impl Validator {
             "one of this system user's `apps`",
         );
         if let Some(app) = app {
-            if !user_apps.contains(app) {
-                ok = false;
-                if business_apps.contains(&app.as_str()) {
-                    self.push(
-                        Diagnostic::error(Code::AppNotInstalled, format!("app `{app}` is not installed for this system user"))
-                            .at(at.field("app").location())
-                            .label("not in this system user's `apps`")
-                            .help(format!("add `{app}` to the system user's `apps`: tokens can only be issued for installed apps")),
-                    );
-                } else {
-                    ok &= self.app_ref(app, at.field("app"), business_apps);
-                }
-            }
+            ok &= self.token_app(app, at.field("app"), user_apps, business_apps);
         }
-
-        let scopes_at = at.field("scopes");
-        let mut scopes = BTreeSet::new();
-        match &raw.scopes {
-            None => {
-                ok = false;
-                self.push(
-                    Diagnostic::error(Code::MissingField, "missing `scopes`")
-                        .at(at.location())
-                        .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
-                );
-            }
-            Some(list) if list.is_empty() => {
-                ok = false;
-                self.push(
-                    Diagnostic::error(Code::EmptyScopes, "a token needs at least one scope")
-                        .at(scopes_at.location())
-                        .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
-                );
-            }
-            Some(list) => {
-                for (index, scope) in list.iter().enumerate() {
-                    let scope_at = scopes_at.item(index);
-                    if !is_system_user_scope(scope) {
-                        ok = false;
-                        let help = unavailable_scope_reason(scope).map(str::to_owned).or_else(|| did_you_mean(scope, SYSTEM_USER_SCOPES.iter().copied())).unwrap_or_else(|| {
-                            "see `graphform schema` or docs/policy.md for the system-user scope list".to_owned()
-                        });
-                        self.push(
-                            Diagnostic::error(
-                                Code::UnknownScope,
-                                format!("unknown scope `{scope}`"),
-                            )
-                            .at(scope_at.location())
-                            .label("not a system-user scope")
-                            .help(help),
-                        );
-                    } else if !scopes.insert(scope.clone()) {
-                        self.push(
-                            Diagnostic::warning(
-                                Code::DuplicateScope,
-                                format!("scope `{scope}` is listed twice"),
-                            )
-                            .at(scope_at.location())
-                            .help("remove the repeated entry"),
-                        );
-                    }
-                }
-            }
-        }
-
-        // Expiry and its durations: the token's own values, else the defaults.
-        let mode_at = at.field("expiry");
-        let mode = match raw.expiry.as_deref() {
-            Some(text) => self.expiry_mode(text, mode_at),
-            None => defaults
-                .expiry
-                .value
-                .and_then(|text| match text {
-                    "60d" => Some(false),
-                    "never" => Some(true),
-                    _ => None, // already reported at `defaults.expiry`
-                })
-                .or(Some(false)),
-        };
-        let mut own = |name: &str, value: Option<&String>| -> (Option<Option<Duration>>, At<'_>) {
-            let field = at.field(name);
-            (value.map(|text| self.duration(text, field)), field)
-        };
-        let (refresh_before, refresh_at) = own("refresh_before", raw.refresh_before.as_ref());
-        let (grace, grace_at) = own("grace", raw.grace.as_ref());
-        let (rotate_every, rotate_at) = own("rotate_every", raw.rotate_every.as_ref());
-        if [refresh_before, grace, rotate_every]
-            .iter()
-            .any(|parsed| matches!(parsed, Some(None)))
-        {
-            ok = false;
-        }
-        let refresh_before = match refresh_before {
-            Some(value) => Placed {
-                value: value.unwrap_or(DEFAULT_REFRESH_BEFORE),
-                at: Some(refresh_at),
-            },
-            None => defaults.refresh_before,
-        };
-        let grace = match grace {
-            Some(value) => Placed {
-                value: value.unwrap_or(DEFAULT_GRACE),
-                at: Some(grace_at),
-            },
-            None => defaults.grace,
-        };
-
-        let expiry = match mode {
-            None => {
-                ok = false;
-                None
-            }
-            Some(false) => {
-                if raw.rotate_every.is_some() {
-                    ok = false;
-                    self.push(
-                        Diagnostic::error(Code::NotApplicable, "`rotate_every` applies only to never-expiring tokens")
-                            .at(at.key("rotate_every").location())
-                            .help("60-day tokens are refreshed before they expire; remove `rotate_every`, or set `expiry: never`"),
-                    );
-                }
-                if refresh_before.value >= SIXTY_DAYS || refresh_before.value == Duration::days(0) {
-                    ok = false;
-                    self.push(
-                        Diagnostic::error(Code::DurationOrder, format!("`refresh_before` is {}, but must be between 1m and 60d", refresh_before.value))
-                            .at(refresh_before.at.unwrap_or(*at).location())
-                            .label("a 60-day token could never be refreshed in time")
-                            .help(format!("the default is {DEFAULT_REFRESH_BEFORE}: refresh when less than 20 days remain")),
-                    );
-                } else if grace.value >= refresh_before.value {
-                    ok = false;
-                    self.push(
-                        Diagnostic::error(
-                            Code::DurationOrder,
-                            format!("`grace` ({}) must be shorter than `refresh_before` ({})", grace.value, refresh_before.value),
-                        )
-                        .at(grace.at.or(refresh_before.at).unwrap_or(*at).location())
-                        .label("the old token would outlive the refresh window")
-                        .help("a refreshed token's predecessor is revoked after `grace`; keep it well inside `refresh_before`"),
-                    );
-                }
-                Some(Expiry::SixtyDays {
-                    refresh_before: refresh_before.value,
-                })
-            }
-            Some(true) => {
-                let rotate_every = match rotate_every {
-                    Some(value) => Placed {
-                        value,
-                        at: Some(rotate_at),
-                    },
-                    None => defaults.rotate_every,
-                };
-                if raw.refresh_before.is_some() {
-                    self.push(
-                        Diagnostic::warning(Code::NotApplicable, "`refresh_before` has no effect on a never-expiring token")
-                            .at(at.key("refresh_before").location())
-                            .help("never-expiring tokens are never refreshed; use `rotate_every` to re-issue them on a period"),
-                    );
-                }
-                match rotate_every.value {
-                    None => self.push(
-                        Diagnostic::warning(Code::Risky, "never-expiring token without `rotate_every`")
-                            .at(mode_at.node.map_or(*at, |_| mode_at).location())
-                            .label("stays valid until someone revokes it")
-                            .help("set `rotate_every` (for example `90d`) so a leaked copy stops working in time"),
-                    ),
-                    Some(period) if period <= grace.value => {
-                        ok = false;
-                        self.push(
-                            Diagnostic::error(Code::DurationOrder, format!("`rotate_every` ({period}) must be longer than `grace` ({})", grace.value))
-                                .at(rotate_every.at.unwrap_or(*at).location())
-                                .help("otherwise a new rotation starts before the previous token is revoked"),
-                        );
-                    }
-                    Some(_) => {}
-                }
-                Some(Expiry::Never {
-                    rotate_every: rotate_every.value,
-                })
-            }
-        };
-
-        match (name, app, expiry) {
-            (Some(name), Some(app), Some(expiry)) if ok => Some(Token {
+        let scopes = self.scopes(at, raw.scopes.as_deref());
+        let expiry = self.token_expiry(at, raw, defaults);
+        match (name, app, scopes, expiry) {
+            (Some(name), Some(app), Some(scopes), Some((expiry, grace))) if ok => Some(Token {
                 name: name.clone(),
                 app: app.clone(),
                 scopes,
                 expiry,
-                grace: grace.value,
+                grace,
             }),
             _ => None,
+        }
+    }
+
+    /// A token's app must be installed for its system user.
+    fn token_app(
+        &mut self,
+        app: &str,
+        at: At<'_>,
+        user_apps: &BTreeSet<String>,
+        business_apps: &[&str],
+    ) -> bool {
+        if user_apps.contains(app) {
+            return true;
+        }
+        if !business_apps.contains(&app) {
+            return self.app_ref(app, at, business_apps);
+        }
+        self.push(
+            Diagnostic::error(Code::AppNotInstalled, format!("app `{app}` is not installed for this system user"))
+                .at(at.location())
+                .label("not in this system user's `apps`")
+                .help(format!("add `{app}` to the system user's `apps`: tokens can only be issued for installed apps")),
+        );
+        false
+    }
+
+    /// A token's scopes: present, not empty, each a system-user scope.
+    fn scopes(&mut self, at: &At<'_>, scopes: Option<&[String]>) -> Option<BTreeSet<String>> {
+        let scopes_at = at.field("scopes");
+        let Some(list) = scopes else {
+            self.push(
+                Diagnostic::error(Code::MissingField, "missing `scopes`")
+                    .at(at.location())
+                    .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
+            );
+            return None;
+        };
+        if list.is_empty() {
+            self.push(
+                Diagnostic::error(Code::EmptyScopes, "a token needs at least one scope")
+                    .at(scopes_at.location())
+                    .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
+            );
+            return None;
+        }
+        let mut ok = true;
+        let mut set = BTreeSet::new();
+        for (index, scope) in list.iter().enumerate() {
+            let scope_at = scopes_at.item(index);
+            if !is_system_user_scope(scope) {
+                ok = false;
+                let help = unavailable_scope_reason(scope)
+                    .map(str::to_owned)
+                    .or_else(|| did_you_mean(scope, SYSTEM_USER_SCOPES.iter().copied()))
+                    .unwrap_or_else(|| {
+                        "see docs/policy.md for the system-user scope list".to_owned()
+                    });
+                self.push(
+                    Diagnostic::error(Code::UnknownScope, format!("unknown scope `{scope}`"))
+                        .at(scope_at.location())
+                        .label("not a system-user scope")
+                        .help(help),
+                );
+            } else if !set.insert(scope.clone()) {
+                self.push(
+                    Diagnostic::warning(
+                        Code::DuplicateScope,
+                        format!("scope `{scope}` is listed twice"),
+                    )
+                    .at(scope_at.location())
+                    .help("remove the repeated entry"),
+                );
+            }
+        }
+        ok.then_some(set)
+    }
+
+    /// A token's expiry and grace: its own values, else the defaults, and
+    /// the rules that tie them together.
+    fn token_expiry(
+        &mut self,
+        at: &At<'_>,
+        raw: &RawToken,
+        defaults: &Defaults<'_>,
+    ) -> Option<(Expiry, Duration)> {
+        let mode_at = at.field("expiry");
+        let never = match raw.expiry.as_deref() {
+            Some(text) => self.expiry_mode(text, mode_at),
+            // An invalid default was reported at `defaults.expiry`.
+            None => Some(defaults.expiry.value == Some("never")),
+        };
+        let refresh_before = self.own_duration(
+            at,
+            "refresh_before",
+            raw.refresh_before.as_ref(),
+            defaults.refresh_before,
+        );
+        let grace = self.own_duration(at, "grace", raw.grace.as_ref(), defaults.grace);
+        let rotate_every = match raw.rotate_every.as_ref() {
+            Some(text) => {
+                let field = at.field("rotate_every");
+                Some(Placed {
+                    value: Some(self.duration(text, field)?),
+                    at: Some(field),
+                })
+            }
+            None => None,
+        };
+        let (never, refresh_before, grace) = (never?, refresh_before?, grace?);
+        if !never {
+            return self
+                .sixty_day_rules(at, raw, refresh_before, grace)
+                .then_some((
+                    Expiry::SixtyDays {
+                        refresh_before: refresh_before.value,
+                    },
+                    grace.value,
+                ));
+        }
+        let rotate_every = rotate_every.unwrap_or(defaults.rotate_every);
+        if raw.refresh_before.is_some() {
+            self.push(
+                Diagnostic::warning(Code::NotApplicable, "`refresh_before` has no effect on a never-expiring token")
+                    .at(at.key("refresh_before").location())
+                    .help("never-expiring tokens are never refreshed; use `rotate_every` to re-issue them on a period"),
+            );
+        }
+        match rotate_every.value {
+            None => self.push(
+                Diagnostic::warning(Code::Risky, "never-expiring token without `rotate_every`")
+                    .at(mode_at.node.map_or(*at, |_| mode_at).location())
+                    .label("stays valid until someone revokes it")
+                    .help("set `rotate_every` (for example `90d`) so a leaked copy stops working in time"),
+            ),
+            Some(period) if period <= grace.value => {
+                self.push(
+                    Diagnostic::error(
+                        Code::DurationOrder,
+                        format!("`rotate_every` ({period}) must be longer than `grace` ({})", grace.value),
+                    )
+                    .at(rotate_every.at.unwrap_or(*at).location())
+                    .help("otherwise a new rotation starts before the previous token is revoked"),
+                );
+                return None;
+            }
+            Some(_) => {}
+        }
+        Some((
+            Expiry::Never {
+                rotate_every: rotate_every.value,
+            },
+            grace.value,
+        ))
+    }
+
+    /// The rules of 60-day tokens; false when one is broken.
+    fn sixty_day_rules(
+        &mut self,
+        at: &At<'_>,
+        raw: &RawToken,
+        refresh_before: Placed<'_, Duration>,
+        grace: Placed<'_, Duration>,
+    ) -> bool {
+        if raw.rotate_every.is_some() {
+            self.push(
+                Diagnostic::error(Code::NotApplicable, "`rotate_every` applies only to never-expiring tokens")
+                    .at(at.key("rotate_every").location())
+                    .help("60-day tokens are refreshed before they expire; remove `rotate_every`, or set `expiry: never`"),
+            );
+            return false;
+        }
+        if refresh_before.value >= SIXTY_DAYS || refresh_before.value == Duration::days(0) {
+            self.push(
+                Diagnostic::error(
+                    Code::DurationOrder,
+                    format!(
+                        "`refresh_before` is {}, but must be between 1m and 60d",
+                        refresh_before.value
+                    ),
+                )
+                .at(refresh_before.at.unwrap_or(*at).location())
+                .label("a 60-day token could never be refreshed in time")
+                .help(format!(
+                    "the default is {DEFAULT_REFRESH_BEFORE}: refresh when less than 20 days remain"
+                )),
+            );
+            return false;
+        }
+        if grace.value >= refresh_before.value {
+            self.push(
+                Diagnostic::error(
+                    Code::DurationOrder,
+                    format!("`grace` ({}) must be shorter than `refresh_before` ({})", grace.value, refresh_before.value),
+                )
+                .at(grace.at.or(refresh_before.at).unwrap_or(*at).location())
+                .label("the old token would outlive the refresh window")
+                .help("a refreshed token's predecessor is revoked after `grace`; keep it well inside `refresh_before`"),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// A token's own duration when it sets one (`None` if that is invalid),
+    /// else the default.
+    fn own_duration<'a>(
+        &mut self,
+        at: &At<'a>,
+        name: &str,
+        value: Option<&String>,
+        default: Placed<'a, Duration>,
+    ) -> Option<Placed<'a, Duration>> {
+        match value {
+            None => Some(default),
+            Some(text) => {
+                let field = at.field(name);
+                self.duration(text, field).map(|value| Placed {
+                    value,
+                    at: Some(field),
+                })
+            }
         }
     }
 
@@ -1187,9 +1251,12 @@ fn duration_hint(text: &str) -> String {
             }
         }
     }
-    if let Some(number) = trimmed.strip_suffix('w') {
-        if let Ok(weeks) = number.parse::<u64>() {
-            return format!("weeks are not a unit: write `{}d`", weeks * 7);
+    for suffix in ["weeks", "week", "w"] {
+        if let Some(Ok(weeks)) = trimmed
+            .strip_suffix(suffix)
+            .map(|number| number.trim().parse::<u64>())
+        {
+            return format!("weeks are not a unit: write `{}d`", weeks.saturating_mul(7));
         }
     }
     if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte.is_ascii_digit()) {

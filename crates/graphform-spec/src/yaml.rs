@@ -1,6 +1,6 @@
 //! A YAML document as a tree of nodes that remember where they came from.
 //!
-//! serde_yaml cannot say where a *value* is, only where parsing failed, and it
+//! `serde_yaml` cannot say where a *value* is, only where parsing failed, and it
 //! stops at the first problem. graphform's diagnostics need the line and
 //! column of every offending value, so the loader parses events with
 //! `saphyr-parser` into this tree, and [`crate::de`] deserializes from it.
@@ -269,10 +269,11 @@ fn resolve(text: &str) -> Scalar {
         digits.strip_prefix("0o").map(|octal| (octal, 8))
     };
     if let Some((body, radix)) = radix {
-        if sign == 1 && !body.is_empty() {
-            if let Ok(value) = i64::from_str_radix(body, radix) {
-                return Scalar::Int(value);
-            }
+        if sign == 1
+            && !body.is_empty()
+            && let Ok(value) = i64::from_str_radix(body, radix)
+        {
+            return Scalar::Int(value);
         }
     } else if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
         if let Ok(value) = text.parse::<i64>() {
@@ -297,10 +298,8 @@ fn resolve(text: &str) -> Scalar {
         .bytes()
         .all(|byte| byte.is_ascii_digit() || matches!(byte, b'.' | b'e' | b'E' | b'+' | b'-'))
         && text.bytes().any(|byte| byte.is_ascii_digit());
-    if looks_float {
-        if let Ok(value) = text.parse::<f64>() {
-            return Scalar::Float(value);
-        }
+    if looks_float && let Ok(value) = text.parse::<f64>() {
+        return Scalar::Float(value);
     }
     Scalar::Str(text.to_owned())
 }
@@ -321,8 +320,7 @@ impl Node {
         match &self.kind {
             Kind::Scalar(Scalar::Null, _) => "nothing (null)".to_owned(),
             Kind::Scalar(Scalar::Bool(value), _) => format!("the boolean `{value}`"),
-            Kind::Scalar(Scalar::Int(_), text) => format!("the number `{text}`"),
-            Kind::Scalar(Scalar::Float(_), text) => format!("the number `{text}`"),
+            Kind::Scalar(Scalar::Int(_) | Scalar::Float(_), text) => format!("the number `{text}`"),
             Kind::Scalar(Scalar::Str(value), _) => format!("the string `{value}`"),
             Kind::Seq(_) => "a list".to_owned(),
             Kind::Map(_) => "a mapping".to_owned(),
@@ -356,6 +354,8 @@ impl Node {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn tree(text: &str) -> Node {
@@ -426,9 +426,8 @@ mod tests {
         let mut bomb = String::from("a: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for level in 1..8 {
             let prev = level - 1;
-            bomb.push_str(&format!(
-                "a{level}: &a{level} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
-            ));
+            let items = vec![format!("*a{prev}"); 10].join(", ");
+            let _ = writeln!(bomb, "a{level}: &a{level} [{items}]");
         }
         let mut problems = Vec::new();
         assert!(parse(&bomb, &mut problems).is_err());

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-/// A secret value (access token, app secret, appsecret_proof).
+/// A secret value (access token, app secret, `appsecret_proof`).
 ///
 /// `Debug` and `Display` print only its [`Fingerprint`]; the value is wiped
 /// from memory on drop. Reading it is explicit: [`Secret::expose`].

@@ -1,5 +1,6 @@
 //! `graphform validate`: load a policy and report every problem.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use graphform_spec::{Diagnostic, Loaded, Severity, Spec};
@@ -32,38 +33,35 @@ fn text(args: &ValidateArgs, loaded: &Loaded, printer: &Printer) {
         printer.message("\n");
     }
     let warnings = plural(loaded.warning_count(), "warning");
-    match &loaded.spec {
-        Some(spec) => {
-            let counts = Counts::of(spec);
-            let mut line = format!(
-                "{} is valid: {}, {}, {}",
-                args.path.display(),
-                plural(counts.businesses, "business"),
-                plural(counts.system_users, "system user"),
-                plural(counts.tokens, "token"),
-            );
-            if loaded.warning_count() > 0 {
-                line.push_str(&format!(" ({warnings})"));
-            }
-            line.push('\n');
-            printer.data(&line);
+    if let Some(spec) = &loaded.spec {
+        let counts = Counts::of(spec);
+        let mut line = format!(
+            "{} is valid: {}, {}, {}",
+            args.path.display(),
+            plural(counts.businesses, "business"),
+            plural(counts.system_users, "system user"),
+            plural(counts.tokens, "token"),
+        );
+        if loaded.warning_count() > 0 {
+            let _ = write!(line, " ({warnings})");
         }
-        None => {
-            let mut line = format!(
-                "{} is invalid: {}",
-                args.path.display(),
-                plural(loaded.error_count(), "error")
-            );
-            if loaded.warning_count() > 0 {
-                line.push_str(&format!(", {warnings}"));
-            }
-            let (red, reset) = if color {
-                ("\x1b[1;31m", "\x1b[0m")
-            } else {
-                ("", "")
-            };
-            printer.message(&format!("{red}error{reset}: {line}\n"));
+        line.push('\n');
+        printer.data(&line);
+    } else {
+        let mut line = format!(
+            "{} is invalid: {}",
+            args.path.display(),
+            plural(loaded.error_count(), "error")
+        );
+        if loaded.warning_count() > 0 {
+            let _ = write!(line, ", {warnings}");
         }
+        let (red, reset) = if color {
+            ("\x1b[1;31m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        printer.message(&format!("{red}error{reset}: {line}\n"));
     }
 }
 

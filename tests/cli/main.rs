@@ -1,0 +1,6 @@
+//! End-to-end tests of the `graphform` binary: one module per subcommand.
+
+#[macro_use]
+mod common;
+mod schema;
+mod validate;
