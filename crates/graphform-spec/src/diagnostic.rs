@@ -74,6 +74,36 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in documentation order.
+    pub const ALL: &[Code] = &[
+        Self::Io,
+        Self::YamlSyntax,
+        Self::DuplicateKey,
+        Self::InvalidType,
+        Self::MissingField,
+        Self::UnknownKey,
+        Self::UnsupportedVersion,
+        Self::InvalidName,
+        Self::DuplicateName,
+        Self::DuplicateAddress,
+        Self::InvalidId,
+        Self::DuplicateId,
+        Self::InvalidDuration,
+        Self::DurationOrder,
+        Self::UnknownScope,
+        Self::DuplicateScope,
+        Self::EmptyScopes,
+        Self::UnknownApp,
+        Self::AppNotInstalled,
+        Self::InvalidValue,
+        Self::NotApplicable,
+        Self::InvalidEnvName,
+        Self::SecretInPolicy,
+        Self::ConflictingSetting,
+        Self::Risky,
+        Self::NoPolicyFiles,
+    ];
+
     /// The code as printed: `error[unknown-scope]`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -93,3 +93,12 @@ fn schema_describes_the_fields() {
         "{required:?}"
     );
 }
+
+#[test]
+fn docs_explain_every_diagnostic_code() {
+    let docs = std::fs::read_to_string(repo_root().join("docs/policy.md")).expect("docs/policy.md");
+    for code in graphform_spec::Code::ALL {
+        let row = format!("| `{code}` | {} |", code.description());
+        assert!(docs.contains(&row), "docs/policy.md lacks the row:\n{row}");
+    }
+}
