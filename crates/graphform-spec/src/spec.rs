@@ -13,7 +13,7 @@ pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_API_VERSION: &str = "v26.0";
 
 /// A validated policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Spec {
     /// Graph API settings.
     pub graph: GraphSettings,
@@ -24,7 +24,7 @@ pub struct Spec {
 }
 
 /// Where the Graph API is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GraphSettings {
     /// Base URL, without a trailing slash.
     pub url: String,
@@ -33,7 +33,8 @@ pub struct GraphSettings {
 }
 
 /// The token store, by kind, with defaults applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum StoreSettings {
     /// A local directory, values encrypted with `age`.
     File {
@@ -65,7 +66,7 @@ pub enum StoreSettings {
 }
 
 /// A Meta business.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Business {
     /// The business's label.
     pub name: String,
@@ -80,7 +81,7 @@ pub struct Business {
 }
 
 /// The admin identity of a business.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Admin {
     /// The environment variable holding the admin token.
     pub token_env: String,
@@ -89,7 +90,7 @@ pub struct Admin {
 }
 
 /// An app of a business.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct App {
     /// Meta's app ID.
     pub id: String,
@@ -98,7 +99,8 @@ pub struct App {
 }
 
 /// A system-user role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum Role {
     /// A regular system user.
     Employee,
@@ -117,7 +119,7 @@ impl Role {
 }
 
 /// A managed system user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SystemUser {
     /// Its name in Business Manager.
     pub name: String,
@@ -130,7 +132,8 @@ pub struct SystemUser {
 }
 
 /// How a token expires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Expiry {
     /// 60 days after issue or refresh; refreshed `refresh_before` ahead.
     SixtyDays {
@@ -155,7 +158,7 @@ impl Expiry {
 }
 
 /// A managed token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Token {
     /// Its label.
     pub name: String,
@@ -170,7 +173,8 @@ pub struct Token {
 }
 
 /// A whole number of minutes, written `<n>d`, `<n>h` or `<n>m`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(into = "String")]
 pub struct Duration {
     minutes: u64,
 }
@@ -215,6 +219,12 @@ impl Duration {
     }
 }
 
+impl From<Duration> for String {
+    fn from(duration: Duration) -> Self {
+        duration.to_string()
+    }
+}
+
 impl fmt::Display for Duration {
     /// The largest unit that divides it evenly: `20d`, `36h`, `90m`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -234,7 +244,8 @@ pub const SIXTY_DAYS: Duration = Duration::days(60);
 
 /// The stable name of a managed object: `acme/ci-reporting`,
 /// `acme/ci-reporting/app/reporting`, `acme/ci-reporting/token/insights-read`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct Address(String);
 
 impl Address {

@@ -179,13 +179,17 @@ pub enum StoreError {
 /// all methods are safe to call concurrently from several processes.
 ///
 /// `now` parameters are the caller's clock (injected, for tests).
-#[allow(async_fn_in_trait, reason = "used through generics, not dyn; Send-ness is the backend's")]
+#[allow(
+    async_fn_in_trait,
+    reason = "used through generics, not dyn; Send-ness is the backend's"
+)]
 pub trait Store {
     /// A short description for messages, e.g. `file store .graphform/store`.
     fn describe(&self) -> String;
 
     /// Reads the record of one token address.
-    async fn read_token(&self, address: &str) -> Result<Option<Versioned<TokenRecord>>, StoreError>;
+    async fn read_token(&self, address: &str)
+    -> Result<Option<Versioned<TokenRecord>>, StoreError>;
 
     /// Every token address the store holds, sorted.
     async fn list_tokens(&self) -> Result<Vec<String>, StoreError>;
@@ -207,7 +211,11 @@ pub trait Store {
     async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError>;
 
     /// Writes the state document if the stored version is `expected`.
-    async fn write_state(&self, document: &[u8], expected: Option<&Version>) -> Result<Version, StoreError>;
+    async fn write_state(
+        &self,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError>;
 
     /// Takes the apply lease described by `holder` (its `acquired_at` is
     /// "now", its `expires_at` the lease's end), or fails with
