@@ -1,0 +1,844 @@
+//! The planner: a pure function from (policy, observed state, now) to the
+//! ordered list of changes that makes the world match the policy.
+//!
+//! No I/O and no clock: `now` is a parameter, and the same inputs give a
+//! byte-identical [`Plan`]. Every rule of design.md §3 is here and only
+//! here; `apply` executes a plan and never re-diffs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use graphform_spec::{Address, Business, Expiry, Spec, SystemUser, Token};
+use graphform_store::{ExpiryMode, Fingerprint};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::{
+    DeadCause, Health, ObservedSystemUser, ObservedToken, ObservedValue, State, UnixTime,
+};
+use crate::time::{format_time, human_duration};
+
+/// The plan format version (`graphform plan --format json`, plan files).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Knobs of the planner. None yet changes a decision silently: each is an
+/// explicit, reviewed choice.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {}
+
+/// What must change, and why. Contains no secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_FORMAT_VERSION`].
+    pub format_version: u32,
+    /// When the plan was made (the `now` it was made with).
+    pub created_at: UnixTime,
+    /// The first moment a time-driven decision in this plan would change
+    /// (a refresh window opens, a grace period ends, a token expires);
+    /// `None` when nothing is time-driven.
+    pub valid_until: Option<UnixTime>,
+    /// SHA-256 of the validated policy.
+    pub policy_hash: String,
+    /// SHA-256 of the observed state.
+    pub state_hash: String,
+    /// The changes, in a valid execution order.
+    pub changes: Vec<Change>,
+    /// What graphform noticed but will not change.
+    pub notices: Vec<Notice>,
+    /// Every stored managed token and what happens to it next.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// What it is about: `acme/ci-reporting/token/insights-read`.
+    pub address: String,
+    /// What happens.
+    pub action: Action,
+    /// Why, in one line.
+    pub reason: String,
+    /// When the change is caused by drift (something changed outside
+    /// graphform), what drifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// The object before (for tokens: the value replaced or revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Snapshot>,
+    /// The object after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Snapshot>,
+}
+
+/// What a change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a system user.
+    Create,
+    /// Install an app for a system user.
+    Install,
+    /// Issue a new token (none stored, or the stored one is dead).
+    Issue,
+    /// Exchange a 60-day token for a new 60-day token; the old one is kept
+    /// for the grace period.
+    Refresh,
+    /// Issue a replacement; the old one is kept for the grace period.
+    Rotate,
+    /// Revoke a token.
+    Revoke,
+    /// Drop the record of a token that is already dead.
+    Forget,
+}
+
+impl Action {
+    /// Every action, in summary order.
+    pub const ALL: [Action; 7] = [
+        Self::Create,
+        Self::Install,
+        Self::Issue,
+        Self::Refresh,
+        Self::Rotate,
+        Self::Revoke,
+        Self::Forget,
+    ];
+
+    /// The action's name: `create`, `install`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Install => "install",
+            Self::Issue => "issue",
+            Self::Refresh => "refresh",
+            Self::Rotate => "rotate",
+            Self::Revoke => "revoke",
+            Self::Forget => "forget",
+        }
+    }
+}
+
+/// An object's attributes before or after a change (only those that apply).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Meta's ID (system users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Role (system users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The app's local name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The app's ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Token scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<BTreeSet<String>>,
+    /// Token expiry mode: `60d` or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<String>,
+    /// The token value's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// When the token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<UnixTime>,
+}
+
+/// Something graphform noticed and will not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// How much it matters.
+    pub level: NoticeLevel,
+    /// What kind of thing it is.
+    pub kind: NoticeKind,
+    /// What it is about.
+    pub address: String,
+    /// What to know or do, in one line.
+    pub message: String,
+}
+
+/// How much a [`Notice`] matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeLevel {
+    /// For information.
+    Info,
+    /// Needs a person's attention.
+    Warning,
+}
+
+/// The kinds of [`Notice`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A system user in Meta that the policy does not name.
+    Unmanaged,
+    /// A change the API cannot make; a person must make it.
+    Manual,
+    /// A change that waits for an earlier one to finish (a grace period).
+    Deferred,
+    /// Several system users share a name and none is recorded.
+    Ambiguous,
+}
+
+/// A managed token and what happens to it next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// The token's address.
+    pub address: String,
+    /// The current value's fingerprint.
+    pub fingerprint: Fingerprint,
+    /// `60d` or `never`.
+    pub expiry: String,
+    /// When it expires (`None`: never).
+    pub expires_at: Option<UnixTime>,
+    /// Whether Meta says it works.
+    pub valid: bool,
+    /// The next time-driven action and when it becomes due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<(Action, UnixTime)>,
+}
+
+impl Plan {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// How many changes of each action.
+    pub fn counts(&self) -> BTreeMap<Action, usize> {
+        let mut counts: BTreeMap<Action, usize> = Action::ALL.iter().map(|a| (*a, 0)).collect();
+        for change in &self.changes {
+            *counts.entry(change.action).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// SHA-256 (hex) of the validated policy, as the plan records it.
+pub fn policy_hash(spec: &Spec) -> String {
+    sha256_json(spec)
+}
+
+/// SHA-256 (hex) of an observed state, as the plan records it.
+pub fn state_hash(state: &State) -> String {
+    sha256_json(state)
+}
+
+fn sha256_json<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("plain data serializes to JSON");
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Plans the changes that make `state` match `spec` at time `now`.
+///
+/// Pure and deterministic: no I/O, no clock, and the same inputs give the
+/// same plan.
+pub fn plan(spec: &Spec, state: &State, now: UnixTime, options: &PlanOptions) -> Plan {
+    let _ = options;
+    let mut planner = Planner {
+        state,
+        now,
+        changes: Vec::new(),
+        notices: Vec::new(),
+        timeline: Vec::new(),
+        valid_until: None,
+        managed_tokens: BTreeSet::new(),
+    };
+    for business in &spec.businesses {
+        planner.business(business);
+    }
+    planner.removed_tokens();
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        created_at: now,
+        valid_until: planner.valid_until,
+        policy_hash: policy_hash(spec),
+        state_hash: state_hash(state),
+        changes: planner.changes,
+        notices: planner.notices,
+        timeline: planner.timeline,
+    }
+}
+
+struct Planner<'s> {
+    state: &'s State,
+    now: UnixTime,
+    changes: Vec<Change>,
+    notices: Vec<Notice>,
+    timeline: Vec<TimelineEntry>,
+    valid_until: Option<UnixTime>,
+    managed_tokens: BTreeSet<String>,
+}
+
+/// Where a system user stands after matching the policy with Meta.
+enum Match<'s> {
+    /// It exists in Meta.
+    Found(&'s ObservedSystemUser),
+    /// It will be created by this plan.
+    Missing,
+    /// It cannot be decided; a notice says why.
+    Unknown,
+}
+
+impl<'s> Planner<'s> {
+    fn change(&mut self, address: &Address, action: Action, reason: String) -> &mut Change {
+        self.changes.push(Change {
+            address: address.to_string(),
+            action,
+            reason,
+            drift: None,
+            before: None,
+            after: None,
+        });
+        self.changes.last_mut().expect("just pushed")
+    }
+
+    fn notice(&mut self, level: NoticeLevel, kind: NoticeKind, address: String, message: String) {
+        self.notices.push(Notice {
+            level,
+            kind,
+            address,
+            message,
+        });
+    }
+
+    /// Records a moment at which a decision of this plan changes.
+    fn decision_changes_at(&mut self, at: UnixTime) {
+        if at > self.now {
+            self.valid_until = Some(self.valid_until.map_or(at, |current| current.min(at)));
+        }
+    }
+
+    fn business(&mut self, business: &Business) {
+        let observed = self.state.businesses.get(&business.name);
+        let listed: &[ObservedSystemUser] = observed.map_or(&[], |b| b.system_users.as_slice());
+        for user in &business.system_users {
+            self.system_user(business, user, listed);
+        }
+        let named: BTreeSet<&str> = business
+            .system_users
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect();
+        for other in listed.iter().filter(|u| !named.contains(u.name.as_str())) {
+            let address = Address::system_user(&business.name, &other.name);
+            let message = if self.state.document.system_users.get(address.as_str())
+                == Some(&other.id)
+            {
+                format!(
+                    "removed from the policy, but Meta cannot delete system users: remove it in Business Settings if it is no longer needed (ID {})",
+                    other.id
+                )
+            } else {
+                format!(
+                    "not in the policy; graphform leaves it alone ({}, ID {})",
+                    other.role, other.id
+                )
+            };
+            let level = if message.starts_with("removed") {
+                NoticeLevel::Warning
+            } else {
+                NoticeLevel::Info
+            };
+            let kind = if level == NoticeLevel::Warning {
+                NoticeKind::Manual
+            } else {
+                NoticeKind::Unmanaged
+            };
+            self.notice(level, kind, address.to_string(), message);
+        }
+    }
+
+    fn system_user(
+        &mut self,
+        business: &Business,
+        user: &SystemUser,
+        listed: &'s [ObservedSystemUser],
+    ) {
+        let address = Address::system_user(&business.name, &user.name);
+        let found = self.match_system_user(&address, user, listed);
+        let id = match found {
+            Match::Found(observed) => {
+                if observed.role != user.role.as_str() {
+                    self.notice(
+                        NoticeLevel::Warning,
+                        NoticeKind::Manual,
+                        address.to_string(),
+                        format!(
+                            "role is {} in Meta but {} in the policy; the API cannot change a role: change it in Business Settings",
+                            observed.role,
+                            user.role.as_str()
+                        ),
+                    );
+                }
+                Some(observed.id.as_str())
+            }
+            Match::Missing => {
+                let change = self.change(
+                    &address,
+                    Action::Create,
+                    format!(
+                        "no system user named `{}` in business {}",
+                        user.name, business.id
+                    ),
+                );
+                change.after = Some(Snapshot {
+                    role: Some(user.role.as_str().to_owned()),
+                    ..Snapshot::default()
+                });
+                None
+            }
+            Match::Unknown => {
+                // Hands off, but its stored tokens are still the policy's:
+                // they must not be taken for removed ones and revoked.
+                for token in &user.tokens {
+                    let address = Address::token(&business.name, &user.name, &token.name);
+                    self.managed_tokens.insert(address.to_string());
+                }
+                return;
+            }
+        };
+        for app in &user.apps {
+            self.install(business, user, app, id);
+        }
+        self.forgotten_installs(business, user);
+        for token in &user.tokens {
+            self.token(business, user, token, id);
+        }
+    }
+
+    fn match_system_user(
+        &mut self,
+        address: &Address,
+        user: &SystemUser,
+        listed: &'s [ObservedSystemUser],
+    ) -> Match<'s> {
+        let same_name: Vec<&ObservedSystemUser> =
+            listed.iter().filter(|u| u.name == user.name).collect();
+        match same_name.as_slice() {
+            [] => Match::Missing,
+            [one] => Match::Found(one),
+            several => {
+                let recorded = self.state.document.system_users.get(address.as_str());
+                if let Some(one) = several.iter().find(|u| Some(&u.id) == recorded) {
+                    return Match::Found(one);
+                }
+                let ids: Vec<&str> = several.iter().map(|u| u.id.as_str()).collect();
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::Ambiguous,
+                    address.to_string(),
+                    format!(
+                        "{} system users are named `{}` (IDs {}); graphform will not guess which one it manages: rename the others in Business Settings",
+                        several.len(),
+                        user.name,
+                        ids.join(", ")
+                    ),
+                );
+                Match::Unknown
+            }
+        }
+    }
+
+    fn install(&mut self, business: &Business, user: &SystemUser, app: &str, id: Option<&str>) {
+        let address = Address::install(&business.name, &user.name, app);
+        let app_id = &business.apps[app].id;
+        let recorded = self.state.document.installs.get(address.as_str());
+        let uninstalled = user.tokens.iter().filter(|t| t.app == app).any(|t| {
+            let token = Address::token(&business.name, &user.name, &t.name);
+            self.state
+                .tokens
+                .get(token.as_str())
+                .is_some_and(|observed| {
+                    matches!(
+                        observed.current.health,
+                        Health::Dead {
+                            cause: DeadCause::AppUninstalled,
+                            ..
+                        }
+                    )
+                })
+        });
+        let (reason, drift) = match (id, recorded) {
+            (None, _) => (format!("new system user needs app `{app}`"), None),
+            (Some(_), None) => ("not recorded as installed".to_owned(), None),
+            (Some(id), Some(record)) if record.system_user_id != id => (
+                format!(
+                    "recorded for system user {}, which is now {id}",
+                    record.system_user_id
+                ),
+                None,
+            ),
+            (Some(_), Some(record)) if &record.app_id != app_id => (
+                format!("app ID changed: {} → {app_id}", record.app_id),
+                None,
+            ),
+            (Some(_), Some(_)) if uninstalled => (
+                "uninstalled outside graphform".to_owned(),
+                Some("its tokens fail with 190/458 (app not installed)".to_owned()),
+            ),
+            (Some(_), Some(_)) => return,
+        };
+        let change = self.change(&address, Action::Install, reason);
+        change.drift = drift;
+        change.after = Some(Snapshot {
+            app: Some(app.to_owned()),
+            app_id: Some(app_id.clone()),
+            ..Snapshot::default()
+        });
+    }
+
+    /// Installs graphform made for apps the policy no longer lists.
+    fn forgotten_installs(&mut self, business: &Business, user: &SystemUser) {
+        let prefix = format!("{}/app/", Address::system_user(&business.name, &user.name));
+        let removed: Vec<String> = self
+            .state
+            .document
+            .installs
+            .keys()
+            .filter_map(|address| address.strip_prefix(&prefix))
+            .filter(|app| !user.apps.contains(*app))
+            .map(|app| format!("{prefix}{app}"))
+            .collect();
+        for address in removed {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::Manual,
+                address,
+                "removed from the policy, but the API cannot uninstall apps: remove it in Business Settings".to_owned(),
+            );
+        }
+    }
+
+    fn token(&mut self, business: &Business, user: &SystemUser, token: &Token, id: Option<&str>) {
+        let address = Address::token(&business.name, &user.name, &token.name);
+        self.managed_tokens.insert(address.to_string());
+        let app_id = &business.apps[&token.app].id;
+        let after = Snapshot {
+            app: Some(token.app.clone()),
+            app_id: Some(app_id.clone()),
+            scopes: Some(token.scopes.clone()),
+            expiry: Some(token.expiry.as_str().to_owned()),
+            ..Snapshot::default()
+        };
+        let Some(observed) = self.state.tokens.get(address.as_str()) else {
+            let reason = if id.is_none() {
+                "new system user".to_owned()
+            } else {
+                "no token stored".to_owned()
+            };
+            self.change(&address, Action::Issue, reason).after = Some(after);
+            return;
+        };
+        let previous_pending = self.previous(&address, observed);
+        self.timeline_entry(&address, token, &observed.current);
+        let Some((action, reason, drift)) = self.replacement(token, &observed.current, app_id, id)
+        else {
+            return;
+        };
+        if previous_pending.is_some() && action != Action::Issue {
+            let until = previous_pending.unwrap_or_default();
+            self.notice(
+                NoticeLevel::Info,
+                NoticeKind::Deferred,
+                address.to_string(),
+                format!(
+                    "{} waits until the previous token's grace ends at {} ({reason})",
+                    action.as_str(),
+                    format_time(until)
+                ),
+            );
+            return;
+        }
+        let change = self.change(&address, action, reason);
+        change.drift = drift;
+        change.before = Some(value_snapshot(&observed.current));
+        change.after = Some(after);
+    }
+
+    /// Plans the revocation of a replaced value whose grace has ended.
+    /// Returns when a still-pending previous value may be revoked.
+    fn previous(&mut self, address: &Address, observed: &ObservedToken) -> Option<UnixTime> {
+        let previous = observed.previous.as_ref()?;
+        let before = Some(value_snapshot(&previous.value));
+        if let Health::Dead { cause, .. } = previous.value.health {
+            let change = self.change(
+                address,
+                Action::Forget,
+                format!(
+                    "the replaced token is already dead ({}); nothing to revoke",
+                    cause.describe()
+                ),
+            );
+            change.before = before;
+            return None;
+        }
+        if self.now >= previous.revoke_after {
+            let change = self.change(
+                address,
+                Action::Revoke,
+                format!(
+                    "replaced token's grace ended {} ago",
+                    human_duration(self.now - previous.revoke_after)
+                ),
+            );
+            change.before = before;
+            return None;
+        }
+        self.decision_changes_at(previous.revoke_after);
+        Some(previous.revoke_after)
+    }
+
+    /// Whether (and why) the current value must be replaced.
+    fn replacement(
+        &mut self,
+        token: &Token,
+        current: &ObservedValue,
+        app_id: &str,
+        id: Option<&str>,
+    ) -> Option<(Action, String, Option<String>)> {
+        let metadata = &current.metadata;
+        let (expires_at, live_scopes) = match &current.health {
+            Health::Dead {
+                cause,
+                code,
+                subcode,
+            } => {
+                return Some(dead_replacement(
+                    *cause,
+                    *code,
+                    *subcode,
+                    metadata.expires_at,
+                ));
+            }
+            Health::Valid {
+                expires_at, scopes, ..
+            } => (*expires_at, scopes),
+        };
+        if let Some(at) = expires_at {
+            self.decision_changes_at(at);
+        }
+        if let Some(id) = id.filter(|id| *id != metadata.system_user_id) {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "system user was re-created (ID {} → {id})",
+                    metadata.system_user_id
+                ),
+                None,
+            ));
+        }
+        if metadata.app_id != app_id {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "app changed: {} → {app_id} (`{}`)",
+                    metadata.app_id, token.app
+                ),
+                None,
+            ));
+        }
+        if metadata.scopes != token.scopes {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "scopes changed: {}",
+                    scope_diff(&metadata.scopes, &token.scopes)
+                ),
+                None,
+            ));
+        }
+        if *live_scopes != metadata.scopes {
+            return Some((
+                Action::Rotate,
+                "scopes differ from the record".to_owned(),
+                Some(format!(
+                    "Meta reports scopes {}",
+                    scope_diff(&metadata.scopes, live_scopes)
+                )),
+            ));
+        }
+        let wanted = match token.expiry {
+            Expiry::SixtyDays { .. } => ExpiryMode::SixtyDays,
+            Expiry::Never { .. } => ExpiryMode::Never,
+        };
+        if metadata.expiry != wanted {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "expiry changed: {} → {}",
+                    expiry_name(metadata.expiry),
+                    token.expiry.as_str()
+                ),
+                None,
+            ));
+        }
+        self.time_driven(token, current, expires_at)
+    }
+
+    /// Refresh inside `refresh_before`, rotation on `rotate_every`.
+    fn time_driven(
+        &mut self,
+        token: &Token,
+        current: &ObservedValue,
+        expires_at: Option<UnixTime>,
+    ) -> Option<(Action, String, Option<String>)> {
+        match token.expiry {
+            Expiry::SixtyDays { refresh_before } => {
+                let Some(expires_at) = expires_at else {
+                    return Some((
+                        Action::Rotate,
+                        "the policy wants a 60-day token".to_owned(),
+                        Some("Meta reports the token never expires".to_owned()),
+                    ));
+                };
+                let window = seconds(refresh_before);
+                let left = expires_at - self.now;
+                if left < window {
+                    return Some((
+                        Action::Refresh,
+                        format!(
+                            "expires in {}, refresh_before is {refresh_before}",
+                            human_duration(left)
+                        ),
+                        None,
+                    ));
+                }
+                self.decision_changes_at(expires_at.saturating_sub(window) + 1);
+                None
+            }
+            Expiry::Never { rotate_every } => {
+                let period = rotate_every?;
+                let issued_at = current.metadata.issued_at;
+                let due = issued_at.saturating_add(seconds(period));
+                if self.now >= due {
+                    return Some((
+                        Action::Rotate,
+                        format!(
+                            "issued {} ago, rotate_every is {period}",
+                            human_duration(self.now - issued_at)
+                        ),
+                        None,
+                    ));
+                }
+                self.decision_changes_at(due);
+                None
+            }
+        }
+    }
+
+    fn timeline_entry(&mut self, address: &Address, token: &Token, current: &ObservedValue) {
+        let metadata = &current.metadata;
+        let expires_at = match &current.health {
+            Health::Valid { expires_at, .. } => *expires_at,
+            Health::Dead { .. } => metadata.expires_at,
+        };
+        let next = match token.expiry {
+            Expiry::SixtyDays { refresh_before } => {
+                expires_at.map(|at| (Action::Refresh, at.saturating_sub(seconds(refresh_before))))
+            }
+            Expiry::Never { rotate_every } => rotate_every.map(|period| {
+                (
+                    Action::Rotate,
+                    metadata.issued_at.saturating_add(seconds(period)),
+                )
+            }),
+        };
+        self.timeline.push(TimelineEntry {
+            address: address.to_string(),
+            fingerprint: metadata.fingerprint.clone(),
+            expiry: expiry_name(metadata.expiry).to_owned(),
+            expires_at,
+            valid: current.health.is_valid(),
+            next,
+        });
+    }
+
+    /// Tokens in the store that the policy no longer names: revoke what
+    /// still works, forget what does not.
+    fn removed_tokens(&mut self) {
+        let state = self.state;
+        for (address, observed) in &state.tokens {
+            if self.managed_tokens.contains(address) {
+                continue;
+            }
+            let values = std::iter::once(&observed.current)
+                .chain(observed.previous.as_ref().map(|p| &p.value));
+            for value in values {
+                let (action, reason) = if value.health.is_valid() {
+                    (Action::Revoke, "removed from the policy".to_owned())
+                } else {
+                    (
+                        Action::Forget,
+                        "removed from the policy; the token is already dead".to_owned(),
+                    )
+                };
+                self.changes.push(Change {
+                    address: address.clone(),
+                    action,
+                    reason,
+                    drift: None,
+                    before: Some(value_snapshot(value)),
+                    after: None,
+                });
+            }
+        }
+    }
+}
+
+/// A dead current token is replaced by a new one at once (no grace: it no
+/// longer works). Expiry is not drift; anything else is.
+fn dead_replacement(
+    cause: DeadCause,
+    code: Option<i64>,
+    subcode: Option<i64>,
+    expires_at: Option<UnixTime>,
+) -> (Action, String, Option<String>) {
+    let code = match (code, subcode) {
+        (Some(code), Some(subcode)) => format!(" ({code}/{subcode})"),
+        (Some(code), None) => format!(" ({code})"),
+        _ => String::new(),
+    };
+    let drift = (cause != DeadCause::Expired)
+        .then(|| format!("the current token was {}{code}", cause.describe()));
+    let reason = match (cause, expires_at) {
+        (DeadCause::Expired, Some(at)) => {
+            format!("the current token expired at {}", format_time(at))
+        }
+        _ => format!("the current token is dead: {}", cause.describe()),
+    };
+    (Action::Issue, reason, drift)
+}
+
+/// A policy duration in seconds.
+fn seconds(duration: graphform_spec::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn value_snapshot(value: &ObservedValue) -> Snapshot {
+    let metadata = &value.metadata;
+    Snapshot {
+        app_id: Some(metadata.app_id.clone()),
+        scopes: Some(metadata.scopes.clone()),
+        expiry: Some(expiry_name(metadata.expiry).to_owned()),
+        fingerprint: Some(metadata.fingerprint.clone()),
+        expires_at: metadata.expires_at,
+        ..Snapshot::default()
+    }
+}
+
+fn expiry_name(mode: ExpiryMode) -> &'static str {
+    match mode {
+        ExpiryMode::SixtyDays => "60d",
+        ExpiryMode::Never => "never",
+    }
+}
+
+/// `+ads_management -ads_read`.
+fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
+    let added = to.difference(from).map(|s| format!("+{s}"));
+    let removed = from.difference(to).map(|s| format!("-{s}"));
+    added.chain(removed).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,141 @@
+//! What is true now: the observed [`State`] the planner compares the policy
+//! with.
+//!
+//! `observe` builds it from the Graph API, the store and the state
+//! document; tests build it in code. It holds no secret: tokens appear only
+//! as their stored metadata and fingerprints.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use graphform_store::TokenMetadata;
+use serde::{Deserialize, Serialize};
+
+use crate::document::StateDocument;
+
+/// Seconds since the Unix epoch, UTC.
+pub type UnixTime = i64;
+
+/// Everything the planner needs to know about the live world.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Per business *name* (as in the policy): what Meta lists.
+    pub businesses: BTreeMap<String, ObservedBusiness>,
+    /// Per token address: what the store holds, and what Meta says of it.
+    pub tokens: BTreeMap<String, ObservedToken>,
+    /// graphform's own records (IDs, installs, journal).
+    pub document: StateDocument,
+}
+
+/// A business as Meta lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedBusiness {
+    /// Meta's business ID.
+    pub id: String,
+    /// Every system user of the business, managed or not, sorted by ID.
+    pub system_users: Vec<ObservedSystemUser>,
+}
+
+/// A system user as Meta lists it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObservedSystemUser {
+    /// Its (app-scoped) ID.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `ADMIN`, `EMPLOYEE`, …
+    pub role: String,
+}
+
+/// A stored token record and the health of its values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedToken {
+    /// The current value.
+    pub current: ObservedValue,
+    /// The replaced value waiting for revocation, if any.
+    pub previous: Option<ObservedPrevious>,
+}
+
+/// A replaced value and when it may be revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedPrevious {
+    /// The value.
+    pub value: ObservedValue,
+    /// When graphform may revoke it.
+    pub revoke_after: UnixTime,
+}
+
+/// One stored token value: its record, and what `debug_token` said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedValue {
+    /// What graphform recorded when it stored the value.
+    pub metadata: TokenMetadata,
+    /// What Meta says now.
+    pub health: Health,
+}
+
+/// What `debug_token` says of a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Health {
+    /// The token works.
+    Valid {
+        /// When it expires; `None` = never (`expires_at: 0`).
+        expires_at: Option<UnixTime>,
+        /// The scopes Meta says it has.
+        scopes: BTreeSet<String>,
+        /// The app Meta says it belongs to.
+        app_id: String,
+    },
+    /// The token no longer works.
+    Dead {
+        /// Why.
+        cause: DeadCause,
+        /// Meta's error code and subcode, when given (e.g. 190/463).
+        code: Option<i64>,
+        /// Meta's subcode.
+        subcode: Option<i64>,
+    },
+}
+
+/// Why a token is dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadCause {
+    /// It reached its expiry (190/463).
+    Expired,
+    /// Its app was uninstalled for the system user (190/458).
+    AppUninstalled,
+    /// It was revoked or invalidated (by graphform or anyone else).
+    Revoked,
+    /// Meta says it is invalid and gives no more detail.
+    Invalid,
+}
+
+impl DeadCause {
+    /// The cause from a `debug_token` error subcode.
+    pub fn from_subcode(subcode: Option<i64>) -> Self {
+        match subcode {
+            Some(463) => Self::Expired,
+            Some(458) => Self::AppUninstalled,
+            Some(460 | 467 | 492) => Self::Revoked,
+            _ => Self::Invalid,
+        }
+    }
+
+    /// A short phrase for plan reasons: "revoked outside graphform".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::AppUninstalled => "its app was uninstalled for the system user",
+            Self::Revoked => "revoked or invalidated outside graphform",
+            Self::Invalid => "Meta reports it invalid",
+        }
+    }
+}
+
+impl Health {
+    /// Whether the token works.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid { .. })
+    }
+}

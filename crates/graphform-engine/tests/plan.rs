@@ -1,0 +1,662 @@
+//! The planner, rule by rule: each test builds a policy and an observed
+//! state in code and checks the plan (design.md §3).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use graphform_engine::document::InstallRecord;
+use graphform_engine::state::{
+    DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
+    ObservedValue,
+};
+use graphform_engine::{Action, NoticeKind, Plan, PlanOptions, State, plan};
+use graphform_spec::Spec;
+use graphform_store::{ExpiryMode, TokenMetadata};
+
+const DAY: i64 = 86_400;
+/// 2026-11-22 00:00 UTC.
+const NOW: i64 = 1_795_305_600;
+
+const USER: &str = "acme/ci-reporting";
+const INSTALL: &str = "acme/ci-reporting/app/reporting";
+const TOKEN: &str = "acme/ci-reporting/token/insights-read";
+
+fn spec(token_extra: &str) -> Spec {
+    let text = format!(
+        "\
+version: 1
+businesses:
+  - name: acme
+    id: \"100\"
+    admin: {{ token_env: ACME_ADMIN_TOKEN, app: reporting }}
+    apps:
+      reporting: {{ id: \"200\", secret_env: REPORTING_APP_SECRET }}
+      publisher: {{ id: \"201\", secret_env: PUBLISHER_APP_SECRET }}
+    system_users:
+      - name: ci-reporting
+        apps: [reporting, publisher]
+        tokens:
+          - name: insights-read
+            app: reporting
+            scopes: [ads_read, read_insights]
+{token_extra}"
+    );
+    let loaded = graphform_spec::load_texts(vec![("policy.yaml".into(), text)]);
+    let rendered: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .map(|d| graphform_spec::render(d, &loaded.sources, false))
+        .collect();
+    loaded
+        .spec
+        .unwrap_or_else(|| panic!("test policy is valid:\n{}", rendered.join("\n")))
+}
+
+fn scopes(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
+    TokenMetadata {
+        address: TOKEN.to_owned(),
+        app_id: "200".to_owned(),
+        system_user_id: "300".to_owned(),
+        scopes: scopes(&["ads_read", "read_insights"]),
+        expiry,
+        issued_at,
+        expires_at: (expiry == ExpiryMode::SixtyDays).then_some(issued_at + 60 * DAY),
+        fingerprint: graphform_types::fingerprint(name),
+    }
+}
+
+fn valid(metadata: TokenMetadata) -> ObservedValue {
+    let health = Health::Valid {
+        expires_at: metadata.expires_at,
+        scopes: metadata.scopes.clone(),
+        app_id: metadata.app_id.clone(),
+    };
+    ObservedValue { metadata, health }
+}
+
+fn dead(metadata: TokenMetadata, cause: DeadCause, subcode: i64) -> ObservedValue {
+    ObservedValue {
+        metadata,
+        health: Health::Dead {
+            cause,
+            code: Some(190),
+            subcode: Some(subcode),
+        },
+    }
+}
+
+/// The world after a successful apply of the base policy: the user exists,
+/// both apps are installed, and a 60-day token issued at `issued_at` is
+/// stored.
+fn converged(issued_at: i64) -> State {
+    let mut state = State::default();
+    state.businesses.insert(
+        "acme".to_owned(),
+        ObservedBusiness {
+            id: "100".to_owned(),
+            system_users: vec![ObservedSystemUser {
+                id: "300".to_owned(),
+                name: "ci-reporting".to_owned(),
+                role: "EMPLOYEE".to_owned(),
+            }],
+        },
+    );
+    state
+        .document
+        .system_users
+        .insert(USER.to_owned(), "300".to_owned());
+    for (app, id) in [("reporting", "200"), ("publisher", "201")] {
+        state.document.installs.insert(
+            format!("{USER}/app/{app}"),
+            InstallRecord {
+                system_user_id: "300".to_owned(),
+                app_id: id.to_owned(),
+                installed_at: issued_at,
+            },
+        );
+    }
+    state.tokens.insert(
+        TOKEN.to_owned(),
+        ObservedToken {
+            current: valid(metadata("EAAcurrent", issued_at, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    state
+}
+
+fn actions(plan: &Plan) -> Vec<(&str, Action)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.address.as_str(), c.action))
+        .collect()
+}
+
+fn run(spec: &Spec, state: &State, now: i64) -> Plan {
+    plan(spec, state, now, &PlanOptions::default())
+}
+
+#[test]
+fn an_empty_world_gets_a_user_its_installs_and_its_token() {
+    let plan = run(&spec(""), &State::default(), NOW);
+    assert_eq!(
+        actions(&plan),
+        [
+            (USER, Action::Create),
+            ("acme/ci-reporting/app/publisher", Action::Install),
+            (INSTALL, Action::Install),
+            (TOKEN, Action::Issue),
+        ]
+    );
+    assert_eq!(
+        plan.changes[0].reason,
+        "no system user named `ci-reporting` in business 100"
+    );
+}
+
+#[test]
+fn a_converged_world_needs_no_change() {
+    let plan = run(&spec(""), &converged(NOW - DAY), NOW);
+    assert!(!plan.has_changes(), "{:#?}", plan.changes);
+    assert!(plan.notices.is_empty(), "{:#?}", plan.notices);
+    // The token enters its refresh window at expiry - 20d.
+    assert_eq!(plan.valid_until, Some(NOW - DAY + 60 * DAY - 20 * DAY + 1));
+}
+
+#[test]
+fn an_existing_user_is_adopted_and_gets_its_missing_installs() {
+    let mut state = converged(NOW);
+    state.document.installs.clear();
+    state.tokens.clear();
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(
+        actions(&plan),
+        [
+            ("acme/ci-reporting/app/publisher", Action::Install),
+            (INSTALL, Action::Install),
+            (TOKEN, Action::Issue)
+        ]
+    );
+    assert_eq!(plan.changes[1].reason, "not recorded as installed");
+    assert_eq!(plan.changes[2].reason, "no token stored");
+}
+
+#[test]
+fn refresh_starts_strictly_inside_refresh_before() {
+    // Expires in exactly 20d: not yet.
+    let issued = NOW - 40 * DAY;
+    assert!(!run(&spec(""), &converged(issued), NOW).has_changes());
+    // One second later it is inside the window.
+    let plan = run(&spec(""), &converged(issued), NOW + 1);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Refresh)]);
+    assert_eq!(
+        plan.changes[0].reason,
+        "expires in 19d, refresh_before is 20d"
+    );
+    // A token-level refresh_before overrides the default.
+    let plan = run(
+        &spec("            refresh_before: 10d\n"),
+        &converged(issued),
+        NOW + 1,
+    );
+    assert!(!plan.has_changes());
+}
+
+#[test]
+fn an_expired_token_is_reissued_not_refreshed() {
+    let mut state = converged(NOW - 61 * DAY);
+    let current = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
+    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Expired, 463);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
+    assert_eq!(
+        plan.changes[0].reason,
+        "the current token expired at 2026-11-21 00:00 UTC"
+    );
+    assert_eq!(plan.changes[0].drift, None, "expiry is not drift");
+}
+
+#[test]
+fn a_token_revoked_outside_graphform_is_drift_and_replaced() {
+    let mut state = converged(NOW - DAY);
+    let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
+    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Revoked, 460);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
+    assert_eq!(
+        plan.changes[0].drift.as_deref(),
+        Some("the current token was revoked or invalidated outside graphform (190/460)")
+    );
+}
+
+#[test]
+fn an_app_uninstalled_outside_graphform_is_reinstalled_before_reissue() {
+    let mut state = converged(NOW - DAY);
+    let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
+    state.tokens.get_mut(TOKEN).expect("token").current =
+        dead(current, DeadCause::AppUninstalled, 458);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(
+        actions(&plan),
+        [(INSTALL, Action::Install), (TOKEN, Action::Issue)]
+    );
+    assert!(
+        plan.changes[0]
+            .drift
+            .as_deref()
+            .is_some_and(|d| d.contains("190/458"))
+    );
+}
+
+#[test]
+fn a_permanent_token_is_never_refreshed() {
+    let extra = "            expiry: never\n            rotate_every: 90d\n";
+    let mut state = converged(NOW);
+    state.tokens.get_mut(TOKEN).expect("token").current =
+        valid(metadata("EAAforever", NOW - 89 * DAY, ExpiryMode::Never));
+    assert!(!run(&spec(extra), &state, NOW).has_changes());
+    // Without rotate_every, years later, still nothing.
+    let plain = "            expiry: never\n";
+    assert!(!run(&spec(plain), &state, NOW + 3650 * DAY).has_changes());
+}
+
+#[test]
+fn rotate_every_is_due_exactly_at_its_period() {
+    let extra = "            expiry: never\n            rotate_every: 90d\n";
+    let mut state = converged(NOW);
+    state.tokens.get_mut(TOKEN).expect("token").current =
+        valid(metadata("EAAforever", NOW - 90 * DAY, ExpiryMode::Never));
+    let plan = run(&spec(extra), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
+    assert_eq!(
+        plan.changes[0].reason,
+        "issued 90d ago, rotate_every is 90d"
+    );
+    let plan = run(&spec(extra), &state, NOW - 1);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.valid_until, Some(NOW));
+}
+
+#[test]
+fn changed_scopes_app_or_expiry_rotate_the_token() {
+    let state = converged(NOW - DAY);
+    let text_spec = |token: &str| {
+        let loaded = graphform_spec::load_texts(vec![(
+            "p.yaml".into(),
+            format!(
+                "version: 1\nbusinesses:\n  - name: acme\n    id: \"100\"\n    admin: {{ token_env: A, app: reporting }}\n    apps:\n      reporting: {{ id: \"200\", secret_env: R }}\n      publisher: {{ id: \"201\", secret_env: P }}\n    system_users:\n      - name: ci-reporting\n        apps: [reporting, publisher]\n        tokens:\n          - name: insights-read\n{token}"
+            ),
+        )]);
+        loaded.spec.expect("valid")
+    };
+    let plan = run(
+        &text_spec("            app: reporting\n            scopes: [ads_read, ads_management]\n"),
+        &state,
+        NOW,
+    );
+    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
+    assert_eq!(
+        plan.changes[0].reason,
+        "scopes changed: +ads_management -read_insights"
+    );
+    let plan = run(
+        &text_spec("            app: publisher\n            scopes: [ads_read, read_insights]\n"),
+        &state,
+        NOW,
+    );
+    assert_eq!(
+        plan.changes[0].reason,
+        "app changed: 200 → 201 (`publisher`)"
+    );
+    let plan = run(
+        &text_spec(
+            "            app: reporting\n            scopes: [ads_read, read_insights]\n            expiry: never\n            rotate_every: 90d\n",
+        ),
+        &state,
+        NOW,
+    );
+    assert_eq!(plan.changes[0].reason, "expiry changed: 60d → never");
+}
+
+#[test]
+fn scopes_that_drifted_from_the_record_rotate_with_drift() {
+    let mut state = converged(NOW - DAY);
+    if let Health::Valid { scopes: live, .. } =
+        &mut state.tokens.get_mut(TOKEN).expect("token").current.health
+    {
+        live.remove("read_insights");
+    }
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
+    assert_eq!(
+        plan.changes[0].drift.as_deref(),
+        Some("Meta reports scopes -read_insights")
+    );
+}
+
+fn with_previous(state: &mut State, revoke_after: i64, health_dead: bool) {
+    let old = metadata("EAAprevious", NOW - 50 * DAY, ExpiryMode::SixtyDays);
+    let value = if health_dead {
+        dead(old, DeadCause::Revoked, 460)
+    } else {
+        valid(old)
+    };
+    state.tokens.get_mut(TOKEN).expect("token").previous = Some(ObservedPrevious {
+        value,
+        revoke_after,
+    });
+}
+
+#[test]
+fn the_previous_token_is_revoked_exactly_when_grace_ends() {
+    let mut state = converged(NOW - DAY);
+    with_previous(&mut state, NOW, false);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Revoke)]);
+    let revoked = plan.changes[0]
+        .before
+        .as_ref()
+        .and_then(|b| b.fingerprint.clone());
+    assert_eq!(revoked, Some(graphform_types::fingerprint("EAAprevious")));
+    let plan = run(&spec(""), &state, NOW - 1);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.valid_until, Some(NOW));
+}
+
+#[test]
+fn a_dead_previous_token_is_forgotten_not_revoked() {
+    let mut state = converged(NOW - DAY);
+    with_previous(&mut state, NOW + DAY, true);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Forget)]);
+}
+
+#[test]
+fn a_rotation_waits_for_the_pending_previous_token() {
+    let extra = "            expiry: never\n            rotate_every: 90d\n";
+    let mut state = converged(NOW);
+    state.tokens.get_mut(TOKEN).expect("token").current =
+        valid(metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never));
+    with_previous(&mut state, NOW + 3600, false);
+    let plan = run(&spec(extra), &state, NOW);
+    assert!(!plan.has_changes(), "{:#?}", plan.changes);
+    assert_eq!(plan.notices[0].kind, NoticeKind::Deferred);
+    // A dead current token does not wait.
+    let current = metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never);
+    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Revoked, 460);
+    assert_eq!(
+        actions(&run(&spec(extra), &state, NOW)),
+        [(TOKEN, Action::Issue)]
+    );
+}
+
+#[test]
+fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
+    let mut state = converged(NOW - DAY);
+    let gone = "acme/ci-reporting/token/old";
+    state.tokens.insert(
+        gone.to_owned(),
+        ObservedToken {
+            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    let dead_gone = "acme/ci-reporting/token/older";
+    state.tokens.insert(
+        dead_gone.to_owned(),
+        ObservedToken {
+            current: dead(
+                metadata("EAAolder", NOW - DAY, ExpiryMode::SixtyDays),
+                DeadCause::Revoked,
+                460,
+            ),
+            previous: None,
+        },
+    );
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(
+        actions(&plan),
+        [(gone, Action::Revoke), (dead_gone, Action::Forget)]
+    );
+    assert_eq!(plan.changes[0].reason, "removed from the policy");
+}
+
+#[test]
+fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
+    let mut state = converged(NOW - DAY);
+    let users = &mut state.businesses.get_mut("acme").expect("acme").system_users;
+    users.push(ObservedSystemUser {
+        id: "301".to_owned(),
+        name: "someone-else".to_owned(),
+        role: "ADMIN".to_owned(),
+    });
+    users[0].role = "ADMIN".to_owned();
+    let plan = run(&spec(""), &state, NOW);
+    assert!(!plan.has_changes());
+    let kinds: Vec<(NoticeKind, &str)> = plan
+        .notices
+        .iter()
+        .map(|n| (n.kind, n.address.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (NoticeKind::Manual, USER),
+            (NoticeKind::Unmanaged, "acme/someone-else")
+        ]
+    );
+
+    // Two users share the name and none is recorded: hands off.
+    let mut state = converged(NOW - DAY);
+    state.document.system_users.clear();
+    state
+        .businesses
+        .get_mut("acme")
+        .expect("acme")
+        .system_users
+        .push(ObservedSystemUser {
+            id: "302".to_owned(),
+            name: "ci-reporting".to_owned(),
+            role: "EMPLOYEE".to_owned(),
+        });
+    let plan = run(&spec(""), &state, NOW);
+    assert!(!plan.has_changes());
+    assert_eq!(plan.notices[0].kind, NoticeKind::Ambiguous);
+    // With the ID recorded, the recorded one is used.
+    state
+        .document
+        .system_users
+        .insert(USER.to_owned(), "300".to_owned());
+    assert!(!run(&spec(""), &state, NOW).has_changes());
+}
+
+#[test]
+fn plans_are_deterministic() {
+    let mut state = converged(NOW - 45 * DAY);
+    with_previous(&mut state, NOW - 1, false);
+    let a = serde_json::to_string(&run(&spec(""), &state, NOW)).expect("json");
+    let b = serde_json::to_string(&run(&spec(""), &state.clone(), NOW)).expect("json");
+    assert_eq!(a, b);
+}
+
+/// An in-memory model of what applying each action does to the observed
+/// state, to check that planning again after an apply finds nothing to do.
+fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
+    let mut next = state.clone();
+    let business = &spec.businesses[0];
+    let mut counter = 0;
+    for change in &plan.changes {
+        counter += 1;
+        match change.action {
+            Action::Create => {
+                let name = change.address.rsplit('/').next().expect("name").to_owned();
+                let id = format!("9{counter:02}");
+                next.businesses
+                    .entry("acme".to_owned())
+                    .or_default()
+                    .system_users
+                    .push(ObservedSystemUser {
+                        id: id.clone(),
+                        name,
+                        role: "EMPLOYEE".to_owned(),
+                    });
+                next.document
+                    .system_users
+                    .insert(change.address.clone(), id);
+            }
+            Action::Install => {
+                let user = change.address.split("/app/").next().expect("user");
+                let id = user_id(&next, user);
+                let app_id = change
+                    .after
+                    .as_ref()
+                    .and_then(|a| a.app_id.clone())
+                    .expect("app id");
+                next.document.installs.insert(
+                    change.address.clone(),
+                    InstallRecord {
+                        system_user_id: id.clone(),
+                        app_id,
+                        installed_at: now,
+                    },
+                );
+                // Reinstalling does not revive old tokens; they are re-issued by their own change.
+            }
+            Action::Issue | Action::Refresh | Action::Rotate => {
+                let user = change.address.split("/token/").next().expect("user");
+                let after = change.after.as_ref().expect("after");
+                let expiry = if after.expiry.as_deref() == Some("never") {
+                    ExpiryMode::Never
+                } else {
+                    ExpiryMode::SixtyDays
+                };
+                let mut meta = metadata(&format!("EAAnew{counter}"), now, expiry);
+                meta.address.clone_from(&change.address);
+                meta.system_user_id = user_id(&next, user);
+                meta.app_id = after.app_id.clone().expect("app id");
+                meta.scopes = after.scopes.clone().expect("scopes");
+                let old = next.tokens.remove(&change.address);
+                let grace = i64::try_from(business.system_users[0].tokens[0].grace.as_secs())
+                    .expect("fits");
+                let previous = match (change.action, old) {
+                    (Action::Issue, old) => old.and_then(|o| o.previous),
+                    (_, Some(old)) => Some(ObservedPrevious {
+                        value: old.current,
+                        revoke_after: now + grace,
+                    }),
+                    (_, None) => None,
+                };
+                next.tokens.insert(
+                    change.address.clone(),
+                    ObservedToken {
+                        current: valid(meta),
+                        previous,
+                    },
+                );
+            }
+            Action::Revoke | Action::Forget => {
+                let fingerprint = change.before.as_ref().and_then(|b| b.fingerprint.clone());
+                if let Some(record) = next.tokens.get_mut(&change.address) {
+                    if record
+                        .previous
+                        .as_ref()
+                        .map(|p| Some(p.value.metadata.fingerprint.clone()))
+                        == Some(fingerprint.clone())
+                    {
+                        record.previous = None;
+                    } else if Some(record.current.metadata.fingerprint.clone()) == fingerprint {
+                        next.tokens.remove(&change.address);
+                    }
+                }
+            }
+        }
+    }
+    next
+}
+
+fn user_id(state: &State, user_address: &str) -> String {
+    state
+        .document
+        .system_users
+        .get(user_address)
+        .cloned()
+        .unwrap_or_else(|| {
+            let name = user_address.rsplit('/').next().expect("name");
+            state.businesses["acme"]
+                .system_users
+                .iter()
+                .find(|u| u.name == name)
+                .expect("user")
+                .id
+                .clone()
+        })
+}
+
+#[test]
+fn planning_after_applying_a_plan_finds_nothing_to_do() {
+    let scenarios: Vec<(&str, State, i64)> = vec![
+        ("empty world", State::default(), NOW),
+        ("refresh due", converged(NOW - 45 * DAY), NOW),
+        (
+            "expired",
+            {
+                let mut s = converged(NOW - 61 * DAY);
+                let m = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
+                s.tokens.get_mut(TOKEN).expect("t").current = dead(m, DeadCause::Expired, 463);
+                s
+            },
+            NOW,
+        ),
+        (
+            "grace over",
+            {
+                let mut s = converged(NOW - DAY);
+                with_previous(&mut s, NOW - 1, false);
+                s
+            },
+            NOW,
+        ),
+        (
+            "removed token",
+            {
+                let mut s = converged(NOW - DAY);
+                s.tokens.insert(
+                    "acme/ci-reporting/token/old".to_owned(),
+                    ObservedToken {
+                        current: valid(metadata("EAAold", NOW, ExpiryMode::SixtyDays)),
+                        previous: None,
+                    },
+                );
+                s
+            },
+            NOW,
+        ),
+    ];
+    for (name, state, now) in scenarios {
+        let spec = spec("");
+        let first = run(&spec, &state, now);
+        assert!(first.has_changes(), "{name}: expected changes");
+        let after = simulate(&spec, &state, &first, now);
+        let second = run(&spec, &after, now);
+        assert!(
+            !second.has_changes(),
+            "{name}: second plan should be empty, got {:#?}",
+            second.changes
+        );
+    }
+}
+
+#[test]
+fn hashes_identify_policy_and_state() {
+    let state = converged(NOW - DAY);
+    let plan = run(&spec(""), &state, NOW);
+    assert!(plan.policy_hash.starts_with("sha256:") && plan.state_hash.starts_with("sha256:"));
+    let other = run(&spec("            grace: 1h\n"), &state, NOW);
+    assert_ne!(plan.policy_hash, other.policy_hash);
+    let mut changed = state.clone();
+    changed.document.installs = BTreeMap::new();
+    assert_ne!(plan.state_hash, run(&spec(""), &changed, NOW).state_hash);
+}
