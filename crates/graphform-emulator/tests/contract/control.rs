@@ -1,0 +1,395 @@
+//! The control API under `/_emulator/`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let h = Harness::start().await;
+    assert_eq!(h.control_get("/health").await["status"], "ok");
+    let response = h
+        .http
+        .get(format!("{}/_emulator/nope", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let (status, body) = h
+        .control_post("/clock", json!({ "advance_seconds": 1, "set": 2 }))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string());
+    let (status, _) = h
+        .control_post("/faults", json!({ "transient_error_rate": 2.0 }))
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = h.control_post("/faults", json!({ "typo": 1 })).await;
+    assert_eq!(status, 400);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn clock_can_be_read_advanced_and_set() {
+    let h = Harness::start().await;
+    assert_eq!(
+        h.control_get("/clock").await,
+        json!({ "now": T0, "ticking": false })
+    );
+    let (_, body) = h
+        .control_post("/clock", json!({ "advance_seconds": 90 }))
+        .await;
+    assert_eq!(body["now"], T0 + 90);
+    let (_, body) = h
+        .control_post("/clock", json!({ "set": T0 + 5 * DAY }))
+        .await;
+    assert_eq!(body["now"], T0 + 5 * DAY);
+    // New tokens are issued at emulator time.
+    let id = h.employee("ci").await;
+    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
+    assert_eq!(data["issued_at"], T0 + 5 * DAY);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
+    let h = Harness::start().await;
+    let (status, _) = h
+        .control_post(
+            "/faults",
+            json!({ "transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1 }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reply = h
+        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+        .await;
+    reply.assert_error(500, 2, None);
+    assert_eq!(reply.body["error"]["is_transient"], true);
+    assert_eq!(
+        reply.message(),
+        "An unexpected error has occurred. Please retry your request later."
+    );
+    // Other endpoints are untouched.
+    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await
+        .assert_ok();
+
+    // A rate of one half with a seed gives a repeatable pattern.
+    let mut patterns = Vec::new();
+    for _ in 0..2 {
+        h.control_post(
+            "/faults",
+            json!({ "transient_error_rate": 0.5, "seed": 99, "transient_code": 1 }),
+        )
+        .await;
+        let mut pattern = Vec::new();
+        for _ in 0..16 {
+            let reply = h
+                .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+                .await;
+            if reply.status == 500 {
+                assert_eq!(reply.code(), 1);
+            }
+            pattern.push(reply.status);
+        }
+        patterns.push(pattern);
+    }
+    assert_eq!(patterns[0], patterns[1]);
+    assert!(
+        patterns[0].contains(&500) && patterns[0].contains(&200),
+        "{:?}",
+        patterns[0]
+    );
+    h.control_delete("/faults").await;
+    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+        .await
+        .assert_ok();
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn latency_is_added_to_matching_requests() {
+    let h = Harness::start().await;
+    h.control_post(
+        "/faults",
+        json!({ "latency_ms": 150, "endpoints": ["GET /{id}"] }),
+    )
+    .await;
+    let started = Instant::now();
+    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await
+        .assert_ok();
+    // A lower bound only: the delay is at least what was asked.
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let faults = h.control_get("/faults").await;
+    assert_eq!(faults["faults"]["latency_ms"], 150);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn throttle_fails_the_next_calls_with_usage_headers() {
+    let h = Harness::start().await;
+    let (status, _) = h
+        .control_post(
+            "/throttle",
+            json!({ "code": 17, "calls": 2, "estimated_time_to_regain_access": 7 }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..2 {
+        let reply = h
+            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+            .await;
+        reply.assert_error(400, 17, Some(2_446_079));
+        assert_eq!(reply.message(), "(#17) User request limit reached");
+        assert_eq!(reply.body["error"]["is_transient"], true);
+        let app: serde_json::Value =
+            serde_json::from_str(reply.headers["x-app-usage"].to_str().unwrap()).unwrap();
+        assert_eq!(app["call_count"], 100);
+        let buc: serde_json::Value =
+            serde_json::from_str(reply.headers["x-business-use-case-usage"].to_str().unwrap())
+                .unwrap();
+        let entry = &buc[ACME][0];
+        assert_eq!(entry["estimated_time_to_regain_access"], 7);
+        assert_eq!(entry["type"], "ads_management");
+        assert_eq!(entry["call_count"], 100);
+        assert!(entry["total_cputime"].is_u64() && entry["total_time"].is_u64());
+    }
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    reply.assert_ok();
+    // No usage header unless configured ("absence ≠ zero usage").
+    assert!(reply.headers.get("x-app-usage").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn each_throttle_code_has_its_message() {
+    let h = Harness::start().await;
+    let cases = [
+        (4, Some(1_504_022), "(#4) Application request limit reached"),
+        (
+            613,
+            Some(1_487_742),
+            "(#613) Calls to this api have exceeded the rate limit.",
+        ),
+        (
+            80_004,
+            None,
+            "(#80004) There have been too many calls to this ad-account.",
+        ),
+    ];
+    for (code, subcode, message) in cases {
+        h.control_post("/throttle", json!({ "code": code })).await;
+        let reply = h
+            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+            .await;
+        reply.assert_error(400, code, subcode);
+        assert!(reply.message().starts_with(message), "{}", reply.message());
+        h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+            .await
+            .assert_ok();
+    }
+    let (status, _) = h.control_post("/throttle", json!({ "code": 190 })).await;
+    assert_eq!(status, 400);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn throttles_hit_batch_items_one_by_one() {
+    let h = Harness::start().await;
+    h.control_post("/throttle", json!({ "code": 80_004, "calls": 2 }))
+        .await;
+    let ops = json!([
+        { "method": "GET", "relative_url": ACME_ADMIN_SU },
+        { "method": "GET", "relative_url": ACME_ADMIN_SU },
+        { "method": "GET", "relative_url": ACME_ADMIN_SU },
+    ])
+    .to_string();
+    let reply = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let items = reply.assert_ok().as_array().unwrap();
+    let codes: Vec<i64> = items.iter().map(|i| i["code"].as_i64().unwrap()).collect();
+    assert_eq!(codes, [400, 400, 200]);
+    let headers = items[0]["headers"].as_array().unwrap();
+    assert!(
+        headers
+            .iter()
+            .any(|h| h["name"] == "X-Business-Use-Case-Usage")
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn usage_headers_can_be_set_for_normal_calls() {
+    let h = Harness::start().await;
+    h.control_post(
+        "/throttle",
+        json!({
+            "app_usage": { "call_count": 80, "total_time": 12, "total_cputime": 9 },
+            "business_use_case_usage": { "type": "ads_management", "call_count": 76, "total_time": 5, "total_cputime": 4 },
+        }),
+    )
+    .await;
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    reply.assert_ok();
+    let app: serde_json::Value =
+        serde_json::from_str(reply.headers["x-app-usage"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        app,
+        json!({ "call_count": 80, "total_time": 12, "total_cputime": 9 })
+    );
+    let buc: serde_json::Value =
+        serde_json::from_str(reply.headers["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+    assert_eq!(buc[ACME][0]["call_count"], 76);
+    assert_eq!(buc[ACME][0]["ads_api_access_tier"], "standard_access");
+    h.control_delete("/throttle").await;
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    assert!(reply.headers.get("x-app-usage").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn drift_revoke_by_fingerprint() {
+    let h = Harness::start().await;
+    let id = h.employee("ci").await;
+    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let fingerprint = graphform_types::fingerprint(&token);
+    let (status, body) = h
+        .control_post(
+            "/drift/revoke",
+            json!({ "fingerprint": fingerprint.as_str() }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    h.get(
+        &format!("/{id}"),
+        Some(&Creds::new(&token, REPORTING_SECRET)),
+        &[],
+    )
+    .await
+    .assert_error(400, 190, Some(467));
+    let state = h.control_get("/state").await;
+    let entry = &state["tokens"][fingerprint.as_str()];
+    assert_eq!(entry["valid"], false);
+    assert_eq!(entry["status"], "revoked");
+    assert!(entry["why"].as_str().unwrap().contains("out of band"));
+    let (status, _) = h
+        .control_post(
+            "/drift/revoke",
+            json!({ "fingerprint": "sha256:000000000000" }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn state_lists_everything_without_secrets() {
+    let h = Harness::start().await;
+    let id = h.employee("ci").await;
+    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let state = h.control_get("/state").await;
+    let text = state.to_string();
+    for secret in [
+        REPORTING_SECRET,
+        PUBLISHER_SECRET,
+        ACME_ADMIN_TOKEN,
+        ADA_TOKEN,
+        token.as_str(),
+    ] {
+        assert!(!text.contains(secret), "state leaks a secret");
+    }
+    assert_eq!(state["now"], T0);
+    assert_eq!(state["businesses"].as_array().unwrap().len(), 4);
+    assert!(
+        state["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.get("secret").is_none())
+    );
+    assert!(
+        state["system_users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == id.as_str())
+    );
+    assert!(
+        state["installs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "system_user_id": id, "app_id": REPORTING }))
+    );
+    let fingerprint = graphform_types::fingerprint(&token);
+    assert_eq!(
+        state["tokens"][fingerprint.as_str()],
+        json!({
+            "type": "SYSTEM_USER",
+            "app_id": REPORTING,
+            "system_user_id": id,
+            "scopes": ["ads_read"],
+            "issued_at": T0,
+            "expires_at": T0 + 60 * DAY,
+            "valid": true,
+            "status": "valid",
+            "why": null,
+            "origin": "issued",
+            "refreshed_from": null,
+        })
+    );
+    h.advance(60 * DAY).await;
+    let state = h.control_get("/state").await;
+    assert_eq!(state["tokens"][fingerprint.as_str()]["status"], "expired");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn counters_count_http_requests_and_api_calls_by_endpoint() {
+    let h = Harness::start().await;
+    h.control_post("/counters/reset", json!({})).await;
+    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+        .await;
+    h.get(&format!("/{ACME}/system_users"), None, &[]).await;
+    h.get(
+        "/debug_token",
+        None,
+        &[
+            ("input_token", "x"),
+            ("access_token", &app_token(REPORTING, REPORTING_SECRET)),
+        ],
+    )
+    .await;
+    let counters = h.control_get("/counters").await;
+    assert_eq!(
+        counters,
+        json!({
+            "http_requests": 3,
+            "api_calls": 3,
+            "batch_requests": 0,
+            "by_endpoint": { "GET /{business-id}/system_users": 2, "GET /debug_token": 1 },
+        })
+    );
+    let (_, reset) = h.control_post("/counters/reset", json!({})).await;
+    assert_eq!(reset["api_calls"], 0);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_route_gives_the_world_credentials() {
+    let h = Harness::start().await;
+    let credentials = h.control_get("/credentials").await;
+    assert_eq!(credentials["base_url"], h.base.as_str());
+    assert_eq!(credentials["env"]["ACME_ADMIN_TOKEN"], ACME_ADMIN_TOKEN);
+    assert_eq!(credentials["env"]["REPORTING_APP_SECRET"], REPORTING_SECRET);
+    h.stop().await;
+}

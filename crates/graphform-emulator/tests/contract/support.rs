@@ -1,0 +1,386 @@
+//! Shared harness: a test world with fixed clock, seed, secrets and
+//! tokens, an emulator on 127.0.0.1:0, and a small reqwest-based caller
+//! that signs calls with `appsecret_proof`.
+
+use graphform_emulator::{Emulator, World};
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use sha2::Sha256;
+
+/// 2026-01-01T00:00:00Z.
+pub(crate) const T0: i64 = 1_767_225_600;
+pub(crate) const DAY: i64 = 86_400;
+
+pub(crate) const ACME: &str = "100000000000001";
+pub(crate) const GLOBEX: &str = "100000000000002";
+pub(crate) const EMPTY: &str = "100000000000003";
+pub(crate) const STRICT: &str = "100000000000004";
+
+pub(crate) const REPORTING: &str = "200000000000001";
+pub(crate) const PUBLISHER: &str = "200000000000002";
+pub(crate) const GLOBEX_APP: &str = "200000000000003";
+pub(crate) const STRICT_APP: &str = "200000000000004";
+
+pub(crate) const ACME_ADMIN_SU: &str = "300000000000001";
+pub(crate) const GLOBEX_ADMIN_SU: &str = "300000000000002";
+pub(crate) const STRICT_ADMIN_SU: &str = "300000000000003";
+pub(crate) const ADA: &str = "400000000000001";
+
+pub(crate) const REPORTING_SECRET: &str = "reportingsecret0001reportingsecret";
+pub(crate) const PUBLISHER_SECRET: &str = "publishersecret0002publishersecret";
+pub(crate) const GLOBEX_SECRET: &str = "globexsecret00003globexsecret00003";
+pub(crate) const STRICT_SECRET: &str = "strictsecret00004strictsecret00004";
+
+pub(crate) const ACME_ADMIN_TOKEN: &str = "EAAacmeAdminToken0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GLOBEX_ADMIN_TOKEN: &str = "EAAglobexAdminToken00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const STRICT_ADMIN_TOKEN: &str = "EAAstrictAdminToken00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const ADA_TOKEN: &str = "EAAadaUserToken000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+pub(crate) fn test_world_yaml() -> String {
+    format!(
+        r#"
+clock_start: {T0}
+seed: 42
+businesses:
+  - {{ id: "{ACME}", name: Acme }}
+  - {{ id: "{GLOBEX}", name: Globex }}
+  - {{ id: "{EMPTY}", name: Empty }}
+  - {{ id: "{STRICT}", name: Strict, requires_expiring_tokens: true }}
+apps:
+  - {{ id: "{REPORTING}", name: reporting, business: "{ACME}", secret: "{REPORTING_SECRET}", access_level: advanced }}
+  - {{ id: "{PUBLISHER}", name: publisher, business: "{ACME}", secret: "{PUBLISHER_SECRET}", access_level: advanced }}
+  - {{ id: "{GLOBEX_APP}", name: globex-app, business: "{GLOBEX}", secret: "{GLOBEX_SECRET}", access_level: standard }}
+  - {{ id: "{STRICT_APP}", name: strict-app, business: "{STRICT}", secret: "{STRICT_SECRET}" }}
+system_users:
+  - {{ id: "{ACME_ADMIN_SU}", name: acme-admin, business: "{ACME}", role: ADMIN, created_time: 1704164645 }}
+  - {{ id: "{GLOBEX_ADMIN_SU}", name: globex-admin, business: "{GLOBEX}", role: ADMIN }}
+  - {{ id: "{STRICT_ADMIN_SU}", name: strict-admin, business: "{STRICT}", role: ADMIN }}
+admin_users:
+  - {{ id: "{ADA}", name: Ada Admin, businesses: ["{EMPTY}"] }}
+admin_tokens:
+  - {{ system_user: "{ACME_ADMIN_SU}", app: "{REPORTING}", token: "{ACME_ADMIN_TOKEN}", scopes: [business_management, ads_management] }}
+  - {{ system_user: "{GLOBEX_ADMIN_SU}", app: "{GLOBEX_APP}", token: "{GLOBEX_ADMIN_TOKEN}" }}
+  - {{ system_user: "{STRICT_ADMIN_SU}", app: "{STRICT_APP}", token: "{STRICT_ADMIN_TOKEN}" }}
+  - {{ user: "{ADA}", app: "{REPORTING}", token: "{ADA_TOKEN}" }}
+"#
+    )
+}
+
+pub(crate) fn test_world() -> World {
+    World::from_yaml_str(&test_world_yaml()).expect("test world is valid")
+}
+
+/// Who makes a call: a token and the secret of its app (for the proof).
+#[derive(Clone)]
+pub(crate) struct Creds {
+    pub(crate) token: String,
+    pub(crate) secret: String,
+}
+
+impl Creds {
+    pub(crate) fn new(token: &str, secret: &str) -> Self {
+        Self {
+            token: token.to_owned(),
+            secret: secret.to_owned(),
+        }
+    }
+
+    /// `access_token` and `appsecret_proof`.
+    pub(crate) fn params(&self) -> Vec<(String, String)> {
+        vec![
+            ("access_token".to_owned(), self.token.clone()),
+            (
+                "appsecret_proof".to_owned(),
+                proof(&self.secret, &self.token),
+            ),
+        ]
+    }
+}
+
+pub(crate) fn acme() -> Creds {
+    Creds::new(ACME_ADMIN_TOKEN, REPORTING_SECRET)
+}
+
+pub(crate) fn globex() -> Creds {
+    Creds::new(GLOBEX_ADMIN_TOKEN, GLOBEX_SECRET)
+}
+
+pub(crate) fn ada() -> Creds {
+    Creds::new(ADA_TOKEN, REPORTING_SECRET)
+}
+
+pub(crate) fn app_token(app: &str, secret: &str) -> String {
+    format!("{app}|{secret}")
+}
+
+/// HMAC-SHA256(key = secret, message), lowercase hex.
+pub(crate) fn proof(secret: &str, message: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(message.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Value,
+}
+
+impl Reply {
+    pub(crate) fn code(&self) -> i64 {
+        self.body["error"]["code"].as_i64().unwrap_or(0)
+    }
+
+    pub(crate) fn subcode(&self) -> Option<i64> {
+        self.body["error"]["error_subcode"].as_i64()
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    /// Asserts an error with this HTTP status, code and subcode.
+    #[track_caller]
+    pub(crate) fn assert_error(&self, status: u16, code: i64, subcode: Option<i64>) {
+        assert_eq!(
+            (self.status, self.code(), self.subcode()),
+            (status, code, subcode),
+            "{}",
+            self.body
+        );
+        let error = &self.body["error"];
+        assert!(error["type"].is_string(), "{}", self.body);
+        assert!(error["fbtrace_id"].is_string(), "{}", self.body);
+        assert!(error["is_transient"].is_boolean(), "{}", self.body);
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_ok(&self) -> &Value {
+        assert_eq!(self.status, 200, "{}", self.body);
+        assert!(self.body.get("error").is_none(), "{}", self.body);
+        &self.body
+    }
+}
+
+pub(crate) struct Harness {
+    pub(crate) emulator: Emulator,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+}
+
+fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+impl Harness {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(test_world()).await
+    }
+
+    pub(crate) async fn start_with(world: World) -> Self {
+        let emulator = Emulator::start(world).await.expect("emulator starts");
+        let base = emulator.base_url();
+        Self {
+            emulator,
+            http: reqwest::Client::new(),
+            base,
+        }
+    }
+
+    pub(crate) async fn stop(self) {
+        self.emulator.shutdown().await;
+    }
+
+    /// `{base}/v26.0{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}/v26.0{path}", self.base)
+    }
+
+    pub(crate) async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn with_creds(creds: Option<&Creds>, params: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut all = owned(params);
+        if let Some(creds) = creds {
+            all.extend(creds.params());
+        }
+        all
+    }
+
+    /// GET with parameters (and credentials) in the query string.
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        creds: Option<&Creds>,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        let query = Self::with_creds(creds, params);
+        Self::reply(
+            self.http
+                .get(self.url(path))
+                .query(&query)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// POST with parameters (and credentials) as a form body.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        creds: Option<&Creds>,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        let form = Self::with_creds(creds, params);
+        Self::reply(
+            self.http
+                .post(self.url(path))
+                .form(&form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// DELETE with parameters in the query string.
+    pub(crate) async fn delete(
+        &self,
+        path: &str,
+        creds: Option<&Creds>,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        let query = Self::with_creds(creds, params);
+        Self::reply(
+            self.http
+                .delete(self.url(path))
+                .query(&query)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub(crate) async fn control_get(&self, path: &str) -> Value {
+        let url = format!("{}/_emulator{path}", self.base);
+        let response = self.http.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub(crate) async fn control_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let url = format!("{}/_emulator{path}", self.base);
+        let response = self.http.post(url).json(&body).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub(crate) async fn control_delete(&self, path: &str) -> Value {
+        let url = format!("{}/_emulator{path}", self.base);
+        let response = self.http.delete(url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub(crate) async fn advance(&self, seconds: i64) {
+        let (status, _) = self
+            .control_post("/clock", serde_json::json!({ "advance_seconds": seconds }))
+            .await;
+        assert_eq!(status, 200);
+    }
+
+    // --- domain helpers (each asserts success) ---
+
+    pub(crate) async fn create_system_user(
+        &self,
+        creds: &Creds,
+        business: &str,
+        name: &str,
+        role: &str,
+    ) -> String {
+        let reply = self
+            .post(
+                &format!("/{business}/system_users"),
+                Some(creds),
+                &[("name", name), ("role", role)],
+            )
+            .await;
+        reply.assert_ok()["id"].as_str().unwrap().to_owned()
+    }
+
+    pub(crate) async fn install(&self, creds: &Creds, system_user: &str, app: &str) {
+        let reply = self
+            .post(
+                &format!("/{system_user}/applications"),
+                Some(creds),
+                &[("business_app", app)],
+            )
+            .await;
+        assert_eq!(reply.assert_ok(), &serde_json::json!({ "success": true }));
+    }
+
+    pub(crate) async fn issue(
+        &self,
+        creds: &Creds,
+        system_user: &str,
+        app: &str,
+        scope: &str,
+        expiring: bool,
+    ) -> String {
+        let mut params = vec![("business_app", app), ("scope", scope)];
+        if expiring {
+            params.push(("set_token_expires_in_60_days", "true"));
+        }
+        let reply = self
+            .post(
+                &format!("/{system_user}/access_tokens"),
+                Some(creds),
+                &params,
+            )
+            .await;
+        reply.assert_ok()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `debug_token`'s `data`, asking with the app token of `app`.
+    pub(crate) async fn debug(&self, app: &str, secret: &str, input: &str) -> Value {
+        let reply = self
+            .get(
+                "/debug_token",
+                None,
+                &[
+                    ("input_token", input),
+                    ("access_token", &app_token(app, secret)),
+                ],
+            )
+            .await;
+        reply.assert_ok()["data"].clone()
+    }
+
+    /// A fresh EMPLOYEE system user of Acme with `reporting` installed.
+    pub(crate) async fn employee(&self, name: &str) -> String {
+        let id = self
+            .create_system_user(&acme(), ACME, name, "EMPLOYEE")
+            .await;
+        self.install(&acme(), &id, REPORTING).await;
+        id
+    }
+}

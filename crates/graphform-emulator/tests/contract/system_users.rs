@@ -1,0 +1,392 @@
+//! graph-api.md §1 and §9: list, create, rename, read, delete system users.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn list_returns_id_name_and_base_role() {
+    let h = Harness::start().await;
+    let reply = h
+        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+        .await;
+    assert_eq!(
+        reply.assert_ok()["data"],
+        json!([{ "id": ACME_ADMIN_SU, "name": "acme-admin", "role": "ADMIN" }])
+    );
+    // One page: cursors but no `next`.
+    assert!(reply.body["paging"]["cursors"]["after"].is_string());
+    assert!(reply.body["paging"].get("next").is_none());
+    // A finance role lists as its base role, EMPLOYEE.
+    h.create_system_user(&acme(), ACME, "books", "FINANCE_EDITOR")
+        .await;
+    let reply = h
+        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+        .await;
+    assert_eq!(reply.body["data"][1]["role"], "EMPLOYEE");
+    assert_eq!(reply.body["data"][1]["name"], "books");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn list_paginates_with_cursors_and_next_only_while_more() {
+    let h = Harness::start().await;
+    for i in 0..4 {
+        h.create_system_user(&acme(), ACME, &format!("user-{i}"), "EMPLOYEE")
+            .await;
+    }
+    // 5 users (admin + 4), pages of 2.
+    let path = format!("/{ACME}/system_users");
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut params = vec![("limit", "2"), ("summary", "total_count")];
+        if let Some(cursor) = &after {
+            params.push(("after", cursor));
+        }
+        let reply = h.get(&path, Some(&acme()), &params).await;
+        let body = reply.assert_ok().clone();
+        pages += 1;
+        assert_eq!(body["summary"]["total_count"], 5);
+        for item in body["data"].as_array().unwrap() {
+            names.push(item["name"].as_str().unwrap().to_owned());
+        }
+        let cursors = &body["paging"]["cursors"];
+        assert!(cursors["before"].is_string() && cursors["after"].is_string());
+        if pages > 1 {
+            assert!(body["paging"]["previous"].is_string(), "{body}");
+        } else {
+            assert!(body["paging"].get("previous").is_none(), "{body}");
+        }
+        // Follow `after` only while `next` exists (the Python SDK's rule);
+        // the last page still has an `after` cursor.
+        match body["paging"].get("next") {
+            Some(next) => {
+                let next = next.as_str().unwrap();
+                assert!(next.starts_with(&h.url(&path)), "{next}");
+                assert!(!next.contains("access_token"), "{next}");
+                assert!(next.contains("limit=2"), "{next}");
+                after = Some(cursors["after"].as_str().unwrap().to_owned());
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        names,
+        ["acme-admin", "user-0", "user-1", "user-2", "user-3"]
+    );
+
+    // `before` goes back.
+    let last = h
+        .get(
+            &path,
+            Some(&acme()),
+            &[("limit", "2"), ("after", after.as_deref().unwrap())],
+        )
+        .await;
+    let before = last.body["paging"]["cursors"]["before"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let back = h
+        .get(&path, Some(&acme()), &[("limit", "2"), ("before", &before)])
+        .await;
+    let back_names: Vec<&str> = back.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(back_names, ["user-1", "user-2"]);
+
+    // A bad cursor and a bad limit are 100.
+    h.get(&path, Some(&acme()), &[("after", "garbage")])
+        .await
+        .assert_error(400, 100, None);
+    h.get(&path, Some(&acme()), &[("limit", "0")])
+        .await
+        .assert_error(400, 100, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn single_page_has_no_next_and_summary_is_optional() {
+    let h = Harness::start().await;
+    let reply = h
+        .get(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("limit", "10")],
+        )
+        .await;
+    let body = reply.assert_ok();
+    assert!(body.get("summary").is_none());
+    assert!(body["paging"].get("next").is_none(), "{body}");
+    assert!(body["paging"]["cursors"]["after"].is_string());
+    let reply = h
+        .get(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("summary", "true")],
+        )
+        .await;
+    assert_eq!(reply.body["summary"], json!({ "total_count": 1 }));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn create_returns_a_numeric_string_id_and_validates_params() {
+    let h = Harness::start().await;
+    let reply = h
+        .post(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("name", "ci"), ("role", "EMPLOYEE")],
+        )
+        .await;
+    let id = reply.assert_ok()["id"].as_str().unwrap().to_owned();
+    assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
+    assert_eq!(reply.body, json!({ "id": id }));
+
+    let missing = h
+        .post(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("role", "EMPLOYEE")],
+        )
+        .await;
+    missing.assert_error(400, 100, None);
+    assert_eq!(missing.message(), "(#100) The parameter name is required");
+
+    let bad_role = h
+        .post(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("name", "x"), ("role", "OWNER")],
+        )
+        .await;
+    bad_role.assert_error(400, 100, None);
+    assert!(
+        bad_role
+            .message()
+            .contains("ADMIN, ADS_RIGHTS_REVIEWER, DEFAULT"),
+        "{}",
+        bad_role.message()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn standard_access_allows_one_system_user_and_one_admin() {
+    let h = Harness::start().await;
+    let path = format!("/{GLOBEX}/system_users");
+    // Globex already has its admin: a second admin is 3965.
+    let admin = h
+        .post(
+            &path,
+            Some(&globex()),
+            &[("name", "admin2"), ("role", "ADMIN")],
+        )
+        .await;
+    admin.assert_error(400, 3965, None);
+    assert_eq!(
+        admin.message(),
+        "This Business Manager has reached maximum number of admin system user limit."
+    );
+    // One regular system user fits, the second is 3949.
+    h.create_system_user(&globex(), GLOBEX, "one", "EMPLOYEE")
+        .await;
+    let two = h.post(&path, Some(&globex()), &[("name", "two")]).await;
+    two.assert_error(400, 3949, None);
+    assert_eq!(
+        two.message(),
+        "This Business Manager has reached maximum number of system user limit."
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn advanced_access_allows_ten_system_users() {
+    let h = Harness::start().await;
+    for i in 0..10 {
+        h.create_system_user(&acme(), ACME, &format!("u{i}"), "DEVELOPER")
+            .await;
+    }
+    let path = format!("/{ACME}/system_users");
+    h.post(&path, Some(&acme()), &[("name", "u10")])
+        .await
+        .assert_error(400, 3949, None);
+    h.post(&path, Some(&acme()), &[("name", "a2"), ("role", "ADMIN")])
+        .await
+        .assert_error(400, 3965, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn business_without_an_app_cannot_create_system_users() {
+    let h = Harness::start().await;
+    let reply = h
+        .post(
+            &format!("/{EMPTY}/system_users"),
+            Some(&ada()),
+            &[("name", "first"), ("role", "ADMIN")],
+        )
+        .await;
+    reply.assert_error(400, 104_001, None);
+    assert_eq!(
+        reply.message(),
+        "In order to create a system user, an app must be part of this business. Please add an \
+         app and then try again."
+    );
+    // A real admin can list (empty) system users of that business.
+    let list = h
+        .get(&format!("/{EMPTY}/system_users"), Some(&ada()), &[])
+        .await;
+    assert_eq!(list.assert_ok(), &json!({ "data": [] }));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rename_uses_system_user_id() {
+    let h = Harness::start().await;
+    let id = h
+        .create_system_user(&acme(), ACME, "old-name", "EMPLOYEE")
+        .await;
+    let reply = h
+        .post(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("system_user_id", &id), ("name", "new-name")],
+        )
+        .await;
+    assert_eq!(reply.assert_ok(), &json!({ "id": id }));
+    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    assert_eq!(node.body["name"], "new-name");
+    // Renaming is not creating: no limit applies, the count is unchanged.
+    let list = h
+        .get(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("summary", "total_count")],
+        )
+        .await;
+    assert_eq!(list.body["summary"]["total_count"], 2);
+    // Another business's system user cannot be renamed from here.
+    let other = h
+        .post(
+            &format!("/{ACME}/system_users"),
+            Some(&acme()),
+            &[("system_user_id", GLOBEX_ADMIN_SU), ("name", "x")],
+        )
+        .await;
+    other.assert_error(400, 100, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn only_admins_of_the_business_manage_system_users() {
+    let h = Harness::start().await;
+    let employee = h.employee("worker").await;
+    let token = h
+        .issue(&acme(), &employee, REPORTING, "ads_read", true)
+        .await;
+    let worker = Creds::new(&token, REPORTING_SECRET);
+    h.get(&format!("/{ACME}/system_users"), Some(&worker), &[])
+        .await
+        .assert_error(403, 200, None);
+    h.post(
+        &format!("/{ACME}/system_users"),
+        Some(&worker),
+        &[("name", "x")],
+    )
+    .await
+    .assert_error(403, 200, None);
+    // Another business is invisible: 100/33.
+    h.get(&format!("/{ACME}/system_users"), Some(&globex()), &[])
+        .await
+        .assert_error(400, 100, Some(33));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn read_one_system_user_with_fields() {
+    let h = Harness::start().await;
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    assert_eq!(
+        reply.assert_ok(),
+        &json!({ "id": ACME_ADMIN_SU, "name": "acme-admin" })
+    );
+
+    let reply = h
+        .get(
+            &format!("/{ACME_ADMIN_SU}"),
+            Some(&acme()),
+            &[("fields", "id,name,created_time")],
+        )
+        .await;
+    assert_eq!(reply.body["created_time"], "2024-01-02T03:04:05+0000");
+
+    let id = h
+        .create_system_user(&acme(), ACME, "books", "FINANCE_EDITOR")
+        .await;
+    let reply = h
+        .get(
+            &format!("/{id}"),
+            Some(&acme()),
+            &[("fields", "created_by,created_time,finance_permission")],
+        )
+        .await;
+    assert_eq!(
+        reply.assert_ok(),
+        &json!({
+            "created_by": { "id": ACME_ADMIN_SU, "name": "acme-admin" },
+            "created_time": "2026-01-01T00:00:00+0000",
+            "finance_permission": "Editor",
+        })
+    );
+    // `role` is an edge field, not a node field.
+    let role = h
+        .get(&format!("/{id}"), Some(&acme()), &[("fields", "id,role")])
+        .await;
+    role.assert_error(400, 100, None);
+    assert_eq!(
+        role.message(),
+        "(#100) Tried accessing nonexisting field (role) on node type (SystemUser)"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_or_invisible_user_id_is_110() {
+    let h = Harness::start().await;
+    let reply = h.get("/999999999999999", Some(&acme()), &[]).await;
+    reply.assert_error(400, 110, None);
+    assert_eq!(reply.message(), "(#110) Invalid user id");
+    h.get(&format!("/{GLOBEX_ADMIN_SU}"), Some(&acme()), &[])
+        .await
+        .assert_error(400, 110, None);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn system_users_cannot_be_deleted() {
+    let h = Harness::start().await;
+    let id = h
+        .create_system_user(&acme(), ACME, "keep", "EMPLOYEE")
+        .await;
+    let reply = h.delete(&format!("/{id}"), Some(&acme()), &[]).await;
+    reply.assert_error(400, 100, Some(33));
+    assert!(
+        reply.message().starts_with("Unsupported delete request."),
+        "{}",
+        reply.message()
+    );
+    assert_eq!(reply.body["error"]["type"], "GraphMethodException");
+    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    node.assert_ok();
+    h.stop().await;
+}

@@ -1,0 +1,189 @@
+//! Nothing the emulator logs, at any level, contains a full token, app
+//! secret or `appsecret_proof`: a whole session runs with a TRACE
+//! subscriber capturing every event, then the capture is searched.
+//!
+//! Its own binary, because it installs a global subscriber.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns panic on failure by design"
+)]
+
+#[allow(dead_code, reason = "the harness is shared with the contract tests")]
+#[path = "contract/support.rs"]
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use support::*;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_never_contain_tokens_secrets_or_proofs() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(capture.clone())
+        .finish()
+        .try_init()
+        .unwrap();
+
+    let h = Harness::start().await;
+    let secrets = run_session(&h).await;
+    h.stop().await;
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    // The capture is real: it saw the calls, at TRACE, with fingerprints.
+    assert!(logs.contains("graph api call"), "{logs}");
+    assert!(logs.contains("TRACE"), "{logs}");
+    assert!(
+        logs.contains(graphform_types::fingerprint(ACME_ADMIN_TOKEN).as_str()),
+        "{logs}"
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret ({}) appears in the logs",
+            graphform_types::fingerprint(secret)
+        );
+    }
+}
+
+/// A whole lifecycle, including errors that involve the secrets; returns
+/// every secret value the session used or obtained.
+async fn run_session(h: &Harness) -> Vec<String> {
+    let mut secrets: Vec<String> = vec![
+        REPORTING_SECRET.into(),
+        PUBLISHER_SECRET.into(),
+        ACME_ADMIN_TOKEN.into(),
+        ADA_TOKEN.into(),
+        proof(REPORTING_SECRET, ACME_ADMIN_TOKEN),
+        app_token(REPORTING, REPORTING_SECRET),
+    ];
+
+    let id = h.employee("ci").await;
+    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    secrets.push(token.clone());
+    secrets.push(proof(REPORTING_SECRET, &token));
+    h.debug(REPORTING, REPORTING_SECRET, &token).await;
+    let refreshed = h
+        .get(
+            "/oauth/access_token",
+            None,
+            &[
+                ("grant_type", "fb_exchange_token"),
+                ("client_id", REPORTING),
+                ("client_secret", REPORTING_SECRET),
+                ("fb_exchange_token", &token),
+            ],
+        )
+        .await;
+    let new = refreshed.assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(new.clone());
+    let caller = Creds::new(&new, REPORTING_SECRET);
+    secrets.push(proof(REPORTING_SECRET, &new));
+    h.get(
+        "/oauth/revoke",
+        Some(&caller),
+        &[
+            ("client_id", REPORTING),
+            ("client_secret", REPORTING_SECRET),
+            ("revoke_token", &token),
+        ],
+    )
+    .await
+    .assert_ok();
+    // Failures: wrong proof, wrong client secret, dead token, bearer header.
+    h.get(
+        &format!("/{id}"),
+        Some(&Creds::new(&new, PUBLISHER_SECRET)),
+        &[],
+    )
+    .await;
+    secrets.push(proof(PUBLISHER_SECRET, &new));
+    h.get(
+        "/oauth/access_token",
+        None,
+        &[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", REPORTING),
+            ("client_secret", "wrong-client-secret-value"),
+            ("fb_exchange_token", &new),
+        ],
+    )
+    .await;
+    secrets.push("wrong-client-secret-value".into());
+    h.get(
+        &format!("/{id}"),
+        Some(&Creds::new(&token, REPORTING_SECRET)),
+        &[],
+    )
+    .await;
+    let time = T0.to_string();
+    let timed = proof(REPORTING_SECRET, &format!("{ACME_ADMIN_TOKEN}|{time}"));
+    secrets.push(timed.clone());
+    h.http
+        .get(h.url(&format!("/{ACME}/system_users")))
+        .query(&[
+            ("appsecret_proof", timed.as_str()),
+            ("appsecret_time", time.as_str()),
+        ])
+        .bearer_auth(ACME_ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    batch_and_control(h, &id, &new, &mut secrets).await;
+    secrets
+}
+
+/// A batch whose operations carry a token, then drift and inspection.
+async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<String>) {
+    // A batch whose operations carry a token in their bodies.
+    let ops = json!([
+        { "method": "GET", "relative_url": format!("{id}?access_token={new}") },
+        { "method": "POST", "relative_url": format!("{id}/access_tokens"),
+          "body": format!("business_app={REPORTING}&scope=ads_read") },
+    ])
+    .to_string();
+    let batch = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let issued_in_batch: serde_json::Value =
+        serde_json::from_str(batch.body[1]["body"].as_str().unwrap()).unwrap();
+    secrets.push(issued_in_batch["access_token"].as_str().unwrap().to_owned());
+    // Control API: drift and state.
+    let fingerprint = graphform_types::fingerprint(new);
+    h.control_post(
+        "/drift/revoke",
+        json!({ "fingerprint": fingerprint.as_str() }),
+    )
+    .await;
+    h.control_get("/state").await;
+}
