@@ -1,0 +1,503 @@
+//! System users (graph-api.md §1): list a business's (cursor pagination,
+//! `summary=total_count`), create, rename, read one, read many (batched).
+
+use std::fmt;
+use std::str::FromStr;
+
+use reqwest::Method;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::auth::UserToken;
+use crate::batch::BatchGet;
+use crate::client::GraphClient;
+use crate::error::{ErrorKind, GraphError, Operation};
+use crate::redact::Redactor;
+use crate::retry::Repeat;
+use crate::transport::{Auth, Call};
+use crate::wire;
+
+/// A system user's role (the `role` enum of `POST /{business}/system_users`).
+/// In practice `ADMIN` or `EMPLOYEE`; unknown roles read from Meta are kept
+/// as [`Other`](Self::Other).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SystemUserRole {
+    /// `ADMIN`.
+    Admin,
+    /// `ADS_RIGHTS_REVIEWER`.
+    AdsRightsReviewer,
+    /// `DEFAULT`.
+    Default,
+    /// `DEVELOPER`.
+    Developer,
+    /// `EMPLOYEE`.
+    Employee,
+    /// `FINANCE_ANALYST`.
+    FinanceAnalyst,
+    /// `FINANCE_EDIT`.
+    FinanceEdit,
+    /// `FINANCE_EDITOR`.
+    FinanceEditor,
+    /// `FINANCE_VIEW`.
+    FinanceView,
+    /// `MANAGE`.
+    Manage,
+    /// `PARTNER_CENTER_ADMIN`.
+    PartnerCenterAdmin,
+    /// `PARTNER_CENTER_ANALYST`.
+    PartnerCenterAnalyst,
+    /// `PARTNER_CENTER_EDUCATION`.
+    PartnerCenterEducation,
+    /// `PARTNER_CENTER_MARKETING`.
+    PartnerCenterMarketing,
+    /// `PARTNER_CENTER_OPERATIONS`.
+    PartnerCenterOperations,
+    /// A role this client does not know (as Meta sent it).
+    Other(String),
+}
+
+const ROLES: [(&str, SystemUserRole); 15] = [
+    ("ADMIN", SystemUserRole::Admin),
+    ("ADS_RIGHTS_REVIEWER", SystemUserRole::AdsRightsReviewer),
+    ("DEFAULT", SystemUserRole::Default),
+    ("DEVELOPER", SystemUserRole::Developer),
+    ("EMPLOYEE", SystemUserRole::Employee),
+    ("FINANCE_ANALYST", SystemUserRole::FinanceAnalyst),
+    ("FINANCE_EDIT", SystemUserRole::FinanceEdit),
+    ("FINANCE_EDITOR", SystemUserRole::FinanceEditor),
+    ("FINANCE_VIEW", SystemUserRole::FinanceView),
+    ("MANAGE", SystemUserRole::Manage),
+    ("PARTNER_CENTER_ADMIN", SystemUserRole::PartnerCenterAdmin),
+    (
+        "PARTNER_CENTER_ANALYST",
+        SystemUserRole::PartnerCenterAnalyst,
+    ),
+    (
+        "PARTNER_CENTER_EDUCATION",
+        SystemUserRole::PartnerCenterEducation,
+    ),
+    (
+        "PARTNER_CENTER_MARKETING",
+        SystemUserRole::PartnerCenterMarketing,
+    ),
+    (
+        "PARTNER_CENTER_OPERATIONS",
+        SystemUserRole::PartnerCenterOperations,
+    ),
+];
+
+impl SystemUserRole {
+    /// The wire name, e.g. `ADMIN`.
+    pub fn as_str(&self) -> &str {
+        if let Self::Other(name) = self {
+            return name;
+        }
+        ROLES
+            .iter()
+            .find(|(_, role)| role == self)
+            .map_or("", |(name, _)| name)
+    }
+}
+
+impl FromStr for SystemUserRole {
+    type Err = std::convert::Infallible;
+
+    /// Case-insensitive; unknown names become [`Other`](Self::Other).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(ROLES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(text))
+            .map_or_else(|| Self::Other(text.to_owned()), |(_, role)| role.clone()))
+    }
+}
+
+impl fmt::Display for SystemUserRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SystemUserRole {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SystemUserRole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(text.parse().unwrap_or(Self::Other(text)))
+    }
+}
+
+/// An entry of `GET /{business}/system_users`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SystemUserEntry {
+    /// The app-scoped system-user ID (use it in API calls).
+    #[serde(deserialize_with = "wire::string_or_number")]
+    pub id: String,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// The role (only on this edge, not on the node).
+    #[serde(default)]
+    pub role: Option<SystemUserRole>,
+}
+
+/// A system user read by `GET /{system-user}` (fields of the node; `role`
+/// is not one of them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SystemUser {
+    /// The ID.
+    #[serde(deserialize_with = "wire::string_or_number")]
+    pub id: String,
+    /// The name.
+    #[serde(default)]
+    pub name: String,
+    /// `created_time`, as Meta writes it (e.g. `2024-01-02T03:04:05+0000`).
+    #[serde(default)]
+    pub created_time: Option<String>,
+    /// `created_by`, the creating user, as Meta sent it.
+    #[serde(default)]
+    pub created_by: Option<Value>,
+    /// `finance_permission`, e.g. `Editor`.
+    #[serde(default)]
+    pub finance_permission: Option<String>,
+    /// `ip_permission`, e.g. `Reviewer`.
+    #[serde(default)]
+    pub ip_permission: Option<String>,
+}
+
+/// The fields asked for when reading a system user.
+const SYSTEM_USER_FIELDS: &str = "id,name,created_time,created_by,finance_permission,ip_permission";
+
+/// How to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Page size (`limit`); `None` lets Meta choose.
+    pub limit: Option<u32>,
+    /// Ask for `summary=total_count`.
+    pub total_count: bool,
+}
+
+/// One page of a cursor-paginated edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// The cursor of the next page, present only when Meta says there is
+    /// one (`paging.next`; an `after` cursor alone is also on the last
+    /// page).
+    pub next_cursor: Option<String>,
+    /// `summary.total_count`, when asked for.
+    pub total_count: Option<u64>,
+}
+
+/// Every system user of a business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemUserList {
+    /// All entries, in Meta's order.
+    pub users: Vec<SystemUserEntry>,
+    /// `summary.total_count` from the first page, when asked for.
+    pub total_count: Option<u64>,
+    /// Pages read.
+    pub pages: u32,
+}
+
+/// `POST /{business}/system_users` to create one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSystemUser {
+    /// The name.
+    pub name: String,
+    /// The role (`ADMIN` or `EMPLOYEE` in practice).
+    pub role: SystemUserRole,
+}
+
+#[derive(Deserialize)]
+struct RawPage<T> {
+    #[serde(default = "Vec::new")]
+    data: Vec<T>,
+    #[serde(default)]
+    paging: Option<RawPaging>,
+    #[serde(default)]
+    summary: Option<RawSummary>,
+}
+
+#[derive(Deserialize)]
+struct RawPaging {
+    #[serde(default)]
+    cursors: Option<RawCursors>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawCursors {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawSummary {
+    #[serde(default, deserialize_with = "wire::opt_i64")]
+    total_count: Option<i64>,
+}
+
+impl<T> RawPage<T> {
+    fn into_page(self) -> Page<T> {
+        let next_cursor = self.paging.and_then(|paging| {
+            let next = paging.next?;
+            paging
+                .cursors
+                .and_then(|cursors| cursors.after)
+                // Fall back to the cursor inside the `next` URL.
+                .or_else(|| {
+                    reqwest::Url::parse(&next).ok().and_then(|url| {
+                        url.query_pairs()
+                            .find(|(key, _)| key == "after")
+                            .map(|(_, value)| value.into_owned())
+                    })
+                })
+        });
+        Page {
+            data: self.data,
+            next_cursor,
+            total_count: self
+                .summary
+                .and_then(|summary| summary.total_count)
+                .and_then(|count| u64::try_from(count).ok()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    #[serde(deserialize_with = "wire::string_or_number")]
+    id: String,
+}
+
+/// Pages followed at most by [`GraphClient::list_system_users`]: a guard
+/// against a cursor loop.
+const MAX_PAGES: u32 = 10_000;
+
+impl GraphClient {
+    /// `GET /{business}/system_users`: one page, after `cursor`.
+    pub async fn list_system_users_page(
+        &self,
+        token: &UserToken,
+        business_id: &str,
+        options: &ListOptions,
+        cursor: Option<&str>,
+    ) -> Result<Page<SystemUserEntry>, GraphError> {
+        let mut call = Call::new(
+            Method::GET,
+            "/{business}/system_users",
+            self.target(business_id),
+            vec![business_id.to_owned(), "system_users".to_owned()],
+            Repeat::Safe,
+        )
+        .auth(Auth::User(token.clone()));
+        if let Some(limit) = options.limit {
+            call = call.param("limit", limit.to_string());
+        }
+        if options.total_count {
+            call = call.param("summary", "total_count");
+        }
+        if let Some(cursor) = cursor {
+            call = call.param("after", cursor);
+        }
+        let page: RawPage<SystemUserEntry> = self.transport.call(&call).await?;
+        Ok(page.into_page())
+    }
+
+    /// `GET /{business}/system_users`, following the cursor through every
+    /// page.
+    pub async fn list_system_users(
+        &self,
+        token: &UserToken,
+        business_id: &str,
+        options: &ListOptions,
+    ) -> Result<SystemUserList, GraphError> {
+        let mut list = SystemUserList {
+            users: Vec::new(),
+            total_count: None,
+            pages: 0,
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .list_system_users_page(token, business_id, options, cursor.as_deref())
+                .await?;
+            list.pages += 1;
+            if list.pages == 1 {
+                list.total_count = page.total_count;
+            }
+            list.users.extend(page.data);
+            match page.next_cursor {
+                Some(next)
+                    if cursor.as_deref() == Some(next.as_str()) || list.pages >= MAX_PAGES =>
+                {
+                    return Err(GraphError::new(
+                        Operation::new("GET", "/{business}/system_users", self.target(business_id)),
+                        ErrorKind::InvalidResponse {
+                            status: 200,
+                            detail: format!("pagination does not end (page {})", list.pages),
+                        },
+                        1,
+                    ));
+                }
+                Some(next) => cursor = Some(next),
+                None => return Ok(list),
+            }
+        }
+    }
+
+    /// `POST /{business}/system_users` with `name` and `role`; returns the
+    /// new app-scoped system-user ID.
+    ///
+    /// Not repeated unless the request provably failed: a repeat could
+    /// create a second system user (see the crate README).
+    pub async fn create_system_user(
+        &self,
+        token: &UserToken,
+        business_id: &str,
+        request: &NewSystemUser,
+    ) -> Result<String, GraphError> {
+        let call = Call::new(
+            Method::POST,
+            "/{business}/system_users",
+            self.target(&format!("{business_id}/{}", request.name)),
+            vec![business_id.to_owned(), "system_users".to_owned()],
+            Repeat::Unsafe,
+        )
+        .param("name", request.name.clone())
+        .param("role", request.role.as_str())
+        .auth(Auth::User(token.clone()));
+        let created: Created = self.transport.call(&call).await?;
+        Ok(created.id)
+    }
+
+    /// `POST /{business}/system_users` with `system_user_id` and the new
+    /// `name`.
+    pub async fn rename_system_user(
+        &self,
+        token: &UserToken,
+        business_id: &str,
+        system_user_id: &str,
+        name: &str,
+    ) -> Result<(), GraphError> {
+        let call = Call::new(
+            Method::POST,
+            "/{business}/system_users",
+            self.target(system_user_id),
+            vec![business_id.to_owned(), "system_users".to_owned()],
+            Repeat::Safe,
+        )
+        .param("system_user_id", system_user_id)
+        .param("name", name)
+        .auth(Auth::User(token.clone()));
+        self.transport.call_success(&call).await
+    }
+
+    /// `GET /{system-user}`.
+    pub async fn read_system_user(
+        &self,
+        token: &UserToken,
+        system_user_id: &str,
+    ) -> Result<SystemUser, GraphError> {
+        let call = Call::new(
+            Method::GET,
+            "/{system-user}",
+            self.target(system_user_id),
+            vec![system_user_id.to_owned()],
+            Repeat::Safe,
+        )
+        .param("fields", SYSTEM_USER_FIELDS)
+        .auth(Auth::User(token.clone()));
+        self.transport.call(&call).await
+    }
+
+    /// `GET /{system-user}` for each ID, in batches; one result per ID, in
+    /// order. Errors name the ID (the client's label does not apply to a
+    /// list).
+    pub async fn read_system_users(
+        &self,
+        token: &UserToken,
+        system_user_ids: &[String],
+    ) -> Vec<Result<SystemUser, GraphError>> {
+        let items = system_user_ids
+            .iter()
+            .map(|id| {
+                BatchGet::new(
+                    Operation::new("GET", "/{system-user}", id.clone()),
+                    &[id.as_str()],
+                    &[("fields", SYSTEM_USER_FIELDS)],
+                    Redactor::default(),
+                )
+            })
+            .collect();
+        self.transport
+            .batch_get(&Auth::User(token.clone()), items)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_and_tolerate_unknown_names() {
+        for (name, role) in &ROLES {
+            assert_eq!(role.as_str(), *name);
+            assert_eq!(name.parse::<SystemUserRole>().unwrap(), *role);
+        }
+        assert_eq!(
+            "admin".parse::<SystemUserRole>().unwrap(),
+            SystemUserRole::Admin
+        );
+        let role: SystemUserRole = serde_json::from_str("\"NEW_ROLE\"").unwrap();
+        assert_eq!(role, SystemUserRole::Other("NEW_ROLE".into()));
+        assert_eq!(
+            serde_json::to_string(&SystemUserRole::Employee).unwrap(),
+            "\"EMPLOYEE\""
+        );
+    }
+
+    #[test]
+    fn pages_follow_next_not_the_bare_cursor() {
+        let page: RawPage<SystemUserEntry> = serde_json::from_str(
+            r#"{"data":[{"id":"1","name":"Reporting server","role":"ADMIN","extra":1}],
+               "paging":{"cursors":{"before":"b","after":"a"},"next":"https://x/?after=a"},
+               "summary":{"total_count":3}}"#,
+        )
+        .unwrap();
+        let page = page.into_page();
+        assert_eq!(page.next_cursor.as_deref(), Some("a"));
+        assert_eq!(page.total_count, Some(3));
+        assert_eq!(page.data[0].role, Some(SystemUserRole::Admin));
+        let last: RawPage<SystemUserEntry> =
+            serde_json::from_str(r#"{"data":[],"paging":{"cursors":{"before":"b","after":"a"}}}"#)
+                .unwrap();
+        assert_eq!(last.into_page().next_cursor, None);
+        let from_url: RawPage<SystemUserEntry> = serde_json::from_str(
+            r#"{"data":[],"paging":{"next":"https://x/v26.0/1/system_users?limit=2&after=QVFI"}}"#,
+        )
+        .unwrap();
+        assert_eq!(from_url.into_page().next_cursor.as_deref(), Some("QVFI"));
+    }
+
+    #[test]
+    fn system_user_reads_leniently() {
+        let user: SystemUser = serde_json::from_str(
+            r#"{"id":1000081799813,"name":"n","created_time":"2024-01-02T03:04:05+0000","x":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(user.id, "1000081799813");
+        assert_eq!(
+            user.created_time.as_deref(),
+            Some("2024-01-02T03:04:05+0000")
+        );
+    }
+}

@@ -1,0 +1,687 @@
+//! [`GraphError`]: every way a Graph call can fail, Meta's error object
+//! ([`ApiError`]) parsed leniently, and the [`ErrorClass`] that decides
+//! whether a call may be retried.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::redact::{Redactor, excerpt};
+
+/// What a call was, for messages and logs: the method, the endpoint as a
+/// template (`/{system-user}/access_tokens`) and the object it was about —
+/// the caller's label (e.g. `acme/ci-reporting`) or Meta's ID. Never a
+/// secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    method: &'static str,
+    endpoint: &'static str,
+    target: String,
+}
+
+impl Operation {
+    pub(crate) fn new(method: &'static str, endpoint: &'static str, target: String) -> Self {
+        Self {
+            method,
+            endpoint,
+            target,
+        }
+    }
+
+    /// The HTTP method, e.g. `POST`.
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    /// The endpoint template, e.g. `/{system-user}/access_tokens`.
+    pub fn endpoint(&self) -> &'static str {
+        self.endpoint
+    }
+
+    /// What the call was about: a label such as `acme/ci-reporting`, an
+    /// object ID, or empty.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.endpoint)?;
+        if !self.target.is_empty() {
+            write!(f, " for {}", self.target)?;
+        }
+        Ok(())
+    }
+}
+
+/// What kind of failure an error is, which decides what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Temporary (codes 1 and 2, `is_transient`, HTTP 5xx, timeouts,
+    /// connection failures): retry with backoff.
+    Transient,
+    /// Rate limited (codes 4, 17, 32, 341, 613, 80000–80014, HTTP 429):
+    /// wait, then retry.
+    Throttled,
+    /// The token is dead (codes 190 and 102; see
+    /// [`TokenInvalidReason`]): never retried, it needs a new token.
+    TokenInvalid,
+    /// Not allowed (codes 10 and 200–299): never retried.
+    Permission,
+    /// A parameter or object is wrong or missing (codes 100, 110, 3962):
+    /// never retried.
+    InvalidParameter,
+    /// A mutation was sent and no answer came back: it may or may not have
+    /// been made. Never retried automatically (see the crate README); the
+    /// caller should journal it and check.
+    OutcomeUnknown,
+    /// Anything else (e.g. 3949 "maximum number of system users",
+    /// 104001): never retried.
+    Other,
+}
+
+impl ErrorClass {
+    /// Whether a call failing this way may succeed if repeated later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Transient | Self::Throttled)
+    }
+}
+
+/// Why a token is invalid: the `error_subcode` of a 190/102 error
+/// (graph-api.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TokenInvalidReason {
+    /// 458: the app is no longer installed for the user.
+    AppNotInstalled,
+    /// 459: the user is checkpointed.
+    UserCheckpointed,
+    /// 460: password changed, or Meta invalidated the session for security.
+    PasswordChanged,
+    /// 463: the token expired.
+    Expired,
+    /// 464: unconfirmed user.
+    UnconfirmedUser,
+    /// 467: invalid access token (e.g. revoked).
+    InvalidToken,
+    /// 492: invalid session.
+    InvalidSession,
+    /// 493: the user has not engaged the app for 90 days.
+    NotEngaged,
+    /// No subcode, or one not listed here.
+    Unspecified(Option<i64>),
+}
+
+impl TokenInvalidReason {
+    /// The reason for a subcode.
+    pub fn from_subcode(subcode: Option<i64>) -> Self {
+        match subcode {
+            Some(458) => Self::AppNotInstalled,
+            Some(459) => Self::UserCheckpointed,
+            Some(460) => Self::PasswordChanged,
+            Some(463) => Self::Expired,
+            Some(464) => Self::UnconfirmedUser,
+            Some(467) => Self::InvalidToken,
+            Some(492) => Self::InvalidSession,
+            Some(493) => Self::NotEngaged,
+            other => Self::Unspecified(other),
+        }
+    }
+}
+
+/// Meta's error object (`{"error":{…}}`), with the HTTP status it came
+/// with. Text fields were scrubbed of the request's secrets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status of the response (or of the batch item).
+    pub http_status: u16,
+    /// `code`, e.g. 190.
+    pub code: i64,
+    /// `error_subcode` (or `subcode`, as `debug_token` names it).
+    pub error_subcode: Option<i64>,
+    /// `type`, e.g. `OAuthException`.
+    pub error_type: Option<String>,
+    /// `message`.
+    pub message: String,
+    /// `error_user_title` (localised).
+    pub error_user_title: Option<String>,
+    /// `error_user_msg` (localised).
+    pub error_user_msg: Option<String>,
+    /// `fbtrace_id`, for Meta support (short-lived).
+    pub fbtrace_id: Option<String>,
+    /// `is_transient`, when Meta sent it.
+    pub is_transient: Option<bool>,
+    /// `error_data`, parsed when Meta sent it as a JSON string.
+    pub error_data: Option<Value>,
+}
+
+impl ApiError {
+    /// The error's class (graph-api.md §6 and design.md §5).
+    pub fn class(&self) -> ErrorClass {
+        match self.code {
+            4 | 17 | 32 | 341 | 613 | 80_000..=80_014 => ErrorClass::Throttled,
+            _ if self.is_transient == Some(true) => ErrorClass::Transient,
+            // "API Unknown" and "API Service" are retried unless Meta says
+            // otherwise: code 1 also comes as "Error validating client
+            // secret", with `is_transient: false`.
+            1 | 2 if self.is_transient.is_none() => ErrorClass::Transient,
+            102 | 190 => ErrorClass::TokenInvalid,
+            10 | 200..=299 => ErrorClass::Permission,
+            100 | 110 | 3962 => ErrorClass::InvalidParameter,
+            _ if self.http_status == 429 => ErrorClass::Throttled,
+            _ if self.http_status >= 500 => ErrorClass::Transient,
+            _ => ErrorClass::Other,
+        }
+    }
+
+    /// For a token-invalid error, why.
+    pub fn token_invalid_reason(&self) -> Option<TokenInvalidReason> {
+        (self.class() == ErrorClass::TokenInvalid)
+            .then(|| TokenInvalidReason::from_subcode(self.error_subcode))
+    }
+
+    /// Parses `{"error":{…}}`; `None` if the body is not Meta's envelope.
+    /// Lenient: numbers may come as strings, `is_transient` as a string,
+    /// `error_data` as an object or a JSON string, and unknown fields are
+    /// ignored.
+    pub(crate) fn from_body(http_status: u16, body: &[u8], redactor: &Redactor) -> Option<Self> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        Self::from_error_object(http_status, value.get("error")?, redactor)
+    }
+
+    /// Parses the inside of the envelope (also used for `debug_token`'s
+    /// `data.error`).
+    pub(crate) fn from_error_object(
+        http_status: u16,
+        error: &Value,
+        redactor: &Redactor,
+    ) -> Option<Self> {
+        let object = error.as_object()?;
+        let text = |key: &str| {
+            object
+                .get(key)
+                .and_then(Value::as_str)
+                .map(|text| redactor.scrub(text))
+        };
+        let code = object.get("code").and_then(lenient_i64)?;
+        let mut error_data = object
+            .get("error_data")
+            .cloned()
+            .and_then(|data| match data {
+                Value::Null => None,
+                Value::String(text) => {
+                    Some(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+                }
+                other => Some(other),
+            });
+        if let Some(data) = &mut error_data {
+            redactor.scrub_json(data);
+        }
+        Some(Self {
+            http_status,
+            code,
+            error_subcode: object
+                .get("error_subcode")
+                .or_else(|| object.get("subcode"))
+                .and_then(lenient_i64),
+            error_type: text("type"),
+            message: text("message").unwrap_or_default(),
+            error_user_title: text("error_user_title"),
+            error_user_msg: text("error_user_msg"),
+            fbtrace_id: text("fbtrace_id"),
+            is_transient: object.get("is_transient").map(lenient_true),
+            error_data,
+        })
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(#{}", self.code)?;
+        if let Some(subcode) = self.error_subcode {
+            write!(f, "/{subcode}")?;
+        }
+        f.write_str(") ")?;
+        if let Some(kind) = &self.error_type {
+            write!(f, "{kind}: ")?;
+        }
+        write!(f, "{} [http {}", self.message, self.http_status)?;
+        if let Some(trace) = &self.fbtrace_id {
+            write!(f, ", fbtrace_id {trace}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+/// A number, or a string holding one.
+pub(crate) fn lenient_i64(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(number) => number.as_i64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `true`, `"true"`, `1` or `"1"`.
+pub(crate) fn lenient_true(value: &Value) -> bool {
+    match value {
+        Value::Bool(flag) => *flag,
+        Value::String(text) => matches!(text.trim(), "true" | "1"),
+        Value::Number(number) => number.as_i64() == Some(1),
+        _ => false,
+    }
+}
+
+/// What went wrong, without the operation (see [`GraphError`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Meta answered with its error object.
+    #[error("{0}")]
+    Api(Box<ApiError>),
+    /// A non-success HTTP status without Meta's error object (e.g. a proxy's
+    /// 502 page).
+    #[error("http {status} without a graph error object: {excerpt}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body, scrubbed of the request's secrets.
+        excerpt: String,
+    },
+    /// Meta answered `{"success":false}`.
+    #[error("meta answered success=false")]
+    Unsuccessful,
+    /// A mutation was sent but no usable answer came back (timeout,
+    /// connection lost, unreadable 2xx body, gateway error): it may or may
+    /// not have been made, so it was not retried.
+    #[error("outcome unknown, the change may or may not have been made: {reason}")]
+    OutcomeUnknown {
+        /// What happened, e.g. `timed out waiting for the response`.
+        reason: String,
+        /// The transport error, if any (its URL removed).
+        #[source]
+        source: Option<Arc<reqwest::Error>>,
+    },
+    /// Could not connect: the request never left this machine.
+    #[error("cannot connect to the graph api")]
+    Connect(#[source] Arc<reqwest::Error>),
+    /// No answer within the request timeout (for a read).
+    #[error("timed out waiting for the graph api")]
+    Timeout(#[source] Arc<reqwest::Error>),
+    /// Another transport failure (for a read).
+    #[error("transport error talking to the graph api")]
+    Transport(#[source] Arc<reqwest::Error>),
+    /// A success status with a body that is not what the endpoint returns.
+    #[error("unexpected response (http {status}): {detail}")]
+    InvalidResponse {
+        /// The HTTP status.
+        status: u16,
+        /// What was wrong, scrubbed of secrets.
+        detail: String,
+    },
+    /// A batch operation came back `null` (did not complete) on every try.
+    #[error("the batch operation did not complete")]
+    BatchItemIncomplete,
+}
+
+impl ErrorKind {
+    /// The class of this failure.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Api(api) => api.class(),
+            Self::Http { status, .. } => match status {
+                429 => ErrorClass::Throttled,
+                408 | 500..=599 => ErrorClass::Transient,
+                _ => ErrorClass::Other,
+            },
+            Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
+            Self::Connect(_)
+            | Self::Timeout(_)
+            | Self::Transport(_)
+            | Self::BatchItemIncomplete => ErrorClass::Transient,
+            Self::Unsuccessful | Self::InvalidResponse { .. } => ErrorClass::Other,
+        }
+    }
+
+    pub(crate) fn http(status: u16, body: &[u8], redactor: &Redactor) -> Self {
+        Self::Http {
+            status,
+            excerpt: excerpt(&redactor.scrub(&String::from_utf8_lossy(body)), 200),
+        }
+    }
+}
+
+/// A failed Graph call: which operation, what went wrong, and after how many
+/// attempts.
+///
+/// `Display` reads like `POST /{system-user}/access_tokens for
+/// acme/ci-reporting: (#190/463) OAuthException: Error validating access
+/// token… [http 400, fbtrace_id A1b2]`. No token, secret, proof or URL with
+/// a query ever appears in it: messages from Meta are scrubbed of the
+/// request's secrets, and transport errors lose their URL.
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    operation: Operation,
+    kind: ErrorKind,
+    attempts: u32,
+}
+
+impl GraphError {
+    pub(crate) fn new(operation: Operation, kind: ErrorKind, attempts: u32) -> Self {
+        Self {
+            operation,
+            kind,
+            attempts,
+        }
+    }
+
+    /// The operation that failed.
+    pub fn operation(&self) -> &Operation {
+        &self.operation
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// How many HTTP attempts were made (1 = not retried).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The class that decides what to do about it.
+    pub fn class(&self) -> ErrorClass {
+        self.kind.class()
+    }
+
+    /// Whether the mutation may or may not have happened.
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.class() == ErrorClass::OutcomeUnknown
+    }
+
+    /// Meta's error object, if Meta sent one.
+    pub fn api(&self) -> Option<&ApiError> {
+        match &self.kind {
+            ErrorKind::Api(api) => Some(api),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, if a response came back.
+    pub fn http_status(&self) -> Option<u16> {
+        match &self.kind {
+            ErrorKind::Api(api) => Some(api.http_status),
+            ErrorKind::Http { status, .. } | ErrorKind::InvalidResponse { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+
+    /// Meta's `code`.
+    pub fn code(&self) -> Option<i64> {
+        self.api().map(|api| api.code)
+    }
+
+    /// Meta's `error_subcode`.
+    pub fn error_subcode(&self) -> Option<i64> {
+        self.api().and_then(|api| api.error_subcode)
+    }
+
+    /// Meta's `type`.
+    pub fn error_type(&self) -> Option<&str> {
+        self.api().and_then(|api| api.error_type.as_deref())
+    }
+
+    /// Meta's `message` (scrubbed).
+    pub fn message(&self) -> Option<&str> {
+        self.api().map(|api| api.message.as_str())
+    }
+
+    /// Meta's `fbtrace_id`.
+    pub fn fbtrace_id(&self) -> Option<&str> {
+        self.api().and_then(|api| api.fbtrace_id.as_deref())
+    }
+
+    /// Meta's `is_transient` flag.
+    pub fn is_transient(&self) -> bool {
+        self.api().is_some_and(|api| api.is_transient == Some(true))
+    }
+
+    /// For a token-invalid error, why.
+    pub fn token_invalid_reason(&self) -> Option<TokenInvalidReason> {
+        self.api().and_then(ApiError::token_invalid_reason)
+    }
+
+    /// The same error for another operation (batch items share a batch's
+    /// failure).
+    pub(crate) fn for_operation(&self, operation: Operation) -> Self {
+        Self {
+            operation,
+            ..self.clone()
+        }
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.operation, self.kind)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} attempts)", self.attempts)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GraphError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The kind's message is already part of ours; continue the chain
+        // with its cause.
+        std::error::Error::source(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::Secret;
+
+    fn parse(status: u16, body: &Value) -> ApiError {
+        ApiError::from_body(status, body.to_string().as_bytes(), &Redactor::default()).unwrap()
+    }
+
+    fn class_of(status: u16, code: i64) -> ErrorClass {
+        parse(status, &json!({"error": {"message": "m", "code": code}})).class()
+    }
+
+    #[test]
+    fn parses_the_documented_envelope() {
+        let api = parse(
+            400,
+            &json!({"error": {
+                "message": "Error validating access token: Session has expired on Tuesday.",
+                "type": "OAuthException", "code": 190, "error_subcode": 463,
+                "error_user_title": "t", "error_user_msg": "u",
+                "fbtrace_id": "AbC123", "is_transient": false, "extra": [1]
+            }}),
+        );
+        assert_eq!(api.code, 190);
+        assert_eq!(api.error_subcode, Some(463));
+        assert_eq!(api.error_type.as_deref(), Some("OAuthException"));
+        assert_eq!(api.fbtrace_id.as_deref(), Some("AbC123"));
+        assert_eq!(api.error_user_title.as_deref(), Some("t"));
+        assert_eq!(api.is_transient, Some(false));
+        assert_eq!(api.class(), ErrorClass::TokenInvalid);
+        assert_eq!(
+            api.token_invalid_reason(),
+            Some(TokenInvalidReason::Expired)
+        );
+        assert_eq!(
+            api.to_string(),
+            "(#190/463) OAuthException: Error validating access token: Session has expired on Tuesday. [http 400, fbtrace_id AbC123]"
+        );
+    }
+
+    #[test]
+    fn parses_leniently() {
+        let api = parse(
+            500,
+            &json!({"error": {"code": "2", "error_subcode": "99", "is_transient": "true",
+                "error_data": "{\"blame_field_specs\":[[\"name\"]]}"}}),
+        );
+        assert_eq!((api.code, api.error_subcode), (2, Some(99)));
+        assert_eq!(api.is_transient, Some(true));
+        assert_eq!(
+            api.error_data,
+            Some(json!({"blame_field_specs": [["name"]]}))
+        );
+        assert_eq!(api.message, "");
+        let api = parse(
+            400,
+            &json!({"error": {"code": 100, "error_data": {"k": "v"}}}),
+        );
+        assert_eq!(api.error_data, Some(json!({"k": "v"})));
+        let api = parse(
+            400,
+            &json!({"error": {"code": 100, "error_data": "not json"}}),
+        );
+        assert_eq!(api.error_data, Some(json!("not json")));
+        // debug_token's error object says `subcode`.
+        let api = ApiError::from_error_object(
+            200,
+            &json!({"code": 190, "subcode": 458, "message": "m"}),
+            &Redactor::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            api.token_invalid_reason(),
+            Some(TokenInvalidReason::AppNotInstalled)
+        );
+    }
+
+    #[test]
+    fn non_envelopes_are_not_api_errors() {
+        for body in [
+            "<html>502</html>",
+            "{}",
+            "{\"error\":\"x\"}",
+            "{\"error\":{\"message\":\"no code\"}}",
+        ] {
+            assert!(
+                ApiError::from_body(502, body.as_bytes(), &Redactor::default()).is_none(),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn classification_follows_the_documented_codes() {
+        for code in [1, 2] {
+            assert_eq!(class_of(500, code), ErrorClass::Transient, "{code}");
+        }
+        for code in [4, 17, 32, 341, 613, 80_000, 80_004, 80_014] {
+            assert_eq!(class_of(400, code), ErrorClass::Throttled, "{code}");
+        }
+        for code in [190, 102] {
+            assert_eq!(class_of(400, code), ErrorClass::TokenInvalid, "{code}");
+        }
+        for code in [10, 200, 250, 299] {
+            assert_eq!(class_of(403, code), ErrorClass::Permission, "{code}");
+        }
+        for code in [100, 110, 3962] {
+            assert_eq!(class_of(400, code), ErrorClass::InvalidParameter, "{code}");
+        }
+        for code in [3949, 3965, 104_001, 368, 80_015, 300] {
+            assert_eq!(class_of(400, code), ErrorClass::Other, "{code}");
+        }
+        assert_eq!(class_of(503, 12345), ErrorClass::Transient);
+        // Code 1 that Meta marks as not transient ("Error validating client
+        // secret") is not retried.
+        let api = parse(400, &json!({"error": {"code": 1, "is_transient": false}}));
+        assert_eq!(api.class(), ErrorClass::Other);
+        let api = parse(500, &json!({"error": {"code": 1, "is_transient": true}}));
+        assert_eq!(api.class(), ErrorClass::Transient);
+        assert_eq!(class_of(429, 12345), ErrorClass::Throttled);
+        // is_transient wins over an ordinary code, not over throttling.
+        let api = parse(400, &json!({"error": {"code": 100, "is_transient": true}}));
+        assert_eq!(api.class(), ErrorClass::Transient);
+        let api = parse(400, &json!({"error": {"code": 17, "is_transient": true}}));
+        assert_eq!(api.class(), ErrorClass::Throttled);
+        assert!(ErrorClass::Transient.is_retryable());
+        assert!(ErrorClass::Throttled.is_retryable());
+        for class in [
+            ErrorClass::TokenInvalid,
+            ErrorClass::Permission,
+            ErrorClass::InvalidParameter,
+            ErrorClass::OutcomeUnknown,
+            ErrorClass::Other,
+        ] {
+            assert!(!class.is_retryable(), "{class:?}");
+        }
+    }
+
+    #[test]
+    fn other_kinds_classify_by_status() {
+        let http = |status| ErrorKind::http(status, b"<html/>", &Redactor::default()).class();
+        assert_eq!(http(502), ErrorClass::Transient);
+        assert_eq!(http(429), ErrorClass::Throttled);
+        assert_eq!(http(404), ErrorClass::Other);
+        let unknown = ErrorKind::OutcomeUnknown {
+            reason: "x".into(),
+            source: None,
+        };
+        assert_eq!(unknown.class(), ErrorClass::OutcomeUnknown);
+        assert_eq!(
+            ErrorKind::BatchItemIncomplete.class(),
+            ErrorClass::Transient
+        );
+    }
+
+    #[test]
+    fn display_names_the_operation_and_never_a_secret() {
+        let token = Secret::new("EAAverysecrettoken");
+        let redactor = Redactor::new(vec![token.clone()]);
+        let body = json!({"error": {"message": "Malformed access token EAAverysecrettoken",
+            "type": "OAuthException", "code": 190, "fbtrace_id": "Fx"}});
+        let api = ApiError::from_body(400, body.to_string().as_bytes(), &redactor).unwrap();
+        let error = GraphError::new(
+            Operation::new(
+                "POST",
+                "/{system-user}/access_tokens",
+                "acme/ci-reporting".into(),
+            ),
+            ErrorKind::Api(Box::new(api)),
+            3,
+        );
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("EAAverysecrettoken"), "{shown}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("POST /{system-user}/access_tokens for acme/ci-reporting: (#190) OAuthException: Malformed access token <redacted sha256:"),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .ends_with("[http 400, fbtrace_id Fx] (after 3 attempts)"),
+            "{error}"
+        );
+        assert_eq!(error.code(), Some(190));
+        assert_eq!(error.http_status(), Some(400));
+        assert_eq!(error.fbtrace_id(), Some("Fx"));
+        assert_eq!(error.error_type(), Some("OAuthException"));
+        assert_eq!(
+            error.token_invalid_reason(),
+            Some(TokenInvalidReason::Unspecified(None))
+        );
+        let body = ErrorKind::http(502, b"proxy saw EAAverysecrettoken", &redactor);
+        assert!(!body.to_string().contains("EAAverysecrettoken"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Throttling errors and usage headers: the client waits as Meta asks
+//! (on a virtual clock), and gives up when asked to wait too long.
+
+use std::time::Duration;
+
+use graphform_graph::{ErrorClass, ListOptions};
+use serde_json::json;
+
+use crate::support::{BUSINESS, CI_SYSTEM_USER, Harness, admin};
+
+const MINUTE: Duration = Duration::from_mins(1);
+
+#[tokio::test]
+async fn throttling_waits_for_the_estimated_time_to_regain_access() {
+    let h = Harness::start().await;
+    h.control_post(
+        "throttle",
+        json!({"code": 80004, "calls": 2, "estimated_time_to_regain_access": 3}),
+    )
+    .await;
+    let list = h
+        .client
+        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(list.users.len(), 2);
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    for sleep in &sleeps {
+        assert!(
+            *sleep >= 3 * MINUTE && *sleep <= 3 * MINUTE + 18 * Duration::from_secs(1),
+            "{sleep:?}"
+        );
+    }
+    let counters = h.client.counters();
+    assert_eq!(counters.throttle_waits, 2);
+    assert_eq!(counters.http_requests, 3);
+    assert_eq!(
+        counters.usage_delays, 0,
+        "the throttle wait is not doubled by the usage headers"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_without_an_estimate_backs_off_from_a_minute() {
+    let h = Harness::start().await;
+    h.control_post("throttle", json!({"code": 4, "calls": 1}))
+        .await;
+    h.client
+        .read_system_user(&admin(), CI_SYSTEM_USER)
+        .await
+        .unwrap();
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 1, "{sleeps:?}");
+    assert!(sleeps[0] >= MINUTE / 2 && sleeps[0] <= MINUTE, "{sleeps:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_throttle_longer_than_max_throttle_wait_is_returned_at_once() {
+    let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
+    h.control_post(
+        "throttle",
+        json!({"code": 17, "calls": 5, "estimated_time_to_regain_access": 30}),
+    )
+    .await;
+    let error = h
+        .client
+        .read_system_user(&admin(), CI_SYSTEM_USER)
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Throttled);
+    assert_eq!(error.code(), Some(17));
+    assert_eq!(error.attempts(), 1);
+    assert!(h.clock.sleeps().is_empty());
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn usage_near_the_limit_slows_the_client_down_before_it_is_throttled() {
+    let h = Harness::start().await;
+    let admin = admin();
+    h.control_post(
+        "throttle",
+        json!({"app_usage": {"call_count": 85, "total_time": 10, "total_cputime": 10}}),
+    )
+    .await;
+    for _ in 0..4 {
+        h.client
+            .read_system_user(&admin, CI_SYSTEM_USER)
+            .await
+            .unwrap();
+    }
+    // The first call sees the header; the next three wait 10 s × (85-75)/20.
+    assert_eq!(h.clock.sleeps(), vec![Duration::from_secs(5); 3]);
+    assert_eq!(h.client.counters().usage_delays, 3);
+
+    // At 97 % the client pauses a minute before the next call.
+    h.control_post("throttle", json!({"app_usage": {"call_count": 97}}))
+        .await;
+    h.client
+        .read_system_user(&admin, CI_SYSTEM_USER)
+        .await
+        .unwrap();
+    h.client
+        .read_system_user(&admin, CI_SYSTEM_USER)
+        .await
+        .unwrap();
+    assert_eq!(h.clock.sleeps().last(), Some(&MINUTE));
+    h.shutdown().await;
+}
