@@ -2,5 +2,6 @@
 
 #[macro_use]
 mod common;
+mod emulator;
 mod schema;
 mod validate;

@@ -72,6 +72,34 @@ pub enum Command {
     /// modeline `# yaml-language-server: $schema=<path or URL>`.
     #[command(after_help = "Example:\n  graphform schema > graphform.schema.json")]
     Schema,
+    /// Run the Graph API emulator until stopped.
+    ///
+    /// A faithful fake of the Graph API endpoints graphform uses, on a
+    /// loopback address, for demos and CI with no Meta account: it prints its
+    /// base URL, the world it serves and `export` lines for the world's
+    /// emulated credentials (not Meta's). Point graphform at it with
+    /// GRAPHFORM_GRAPH_URL. Its control API (`/_emulator/…`) moves the clock,
+    /// injects faults and drift, and shows state and counters: see
+    /// docs/emulator.md.
+    #[command(
+        after_help = "Examples:\n  graphform emulator                          # the demo world on a free port\n  graphform emulator --port 8080 --world world.yaml\n  graphform emulator --portfile /tmp/port &   # scripts: wait for the file\n  curl -s http://127.0.0.1:8080/_emulator/state"
+    )]
+    Emulator(EmulatorArgs),
+}
+
+/// `graphform emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// The port on 127.0.0.1 to listen on; 0 takes a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// A world file (YAML or JSON): businesses, apps, system users, admin
+    /// tokens, clock. Without it, the demo world.
+    #[arg(long, value_name = "FILE")]
+    pub world: Option<PathBuf>,
+    /// Write the chosen port to this file once listening.
+    #[arg(long, value_name = "FILE")]
+    pub portfile: Option<PathBuf>,
 }
 
 /// `graphform validate`.

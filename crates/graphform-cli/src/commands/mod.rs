@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod emulator;
 mod schema;
 mod validate;
 
@@ -13,5 +14,6 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, printer),
         Command::Schema => Ok(schema::run(printer)),
+        Command::Emulator(args) => emulator::run(&args, printer),
     }
 }
