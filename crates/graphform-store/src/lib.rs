@@ -15,11 +15,56 @@
 //! This crate knows nothing of Meta's API or of the engine's state
 //! document format: it stores what it is given, and guarantees atomicity and
 //! conflict detection.
+//!
+//! # Addresses
+//!
+//! Every backend accepts the same token addresses (see [`validate_address`]):
+//! one or more segments of `[a-z0-9-]`, joined by `/`, e.g.
+//! `acme/ci-reporting/token/insights-read`. Anything else (`..`, empty
+//! segments, upper case, a leading `/`) is rejected with
+//! [`StoreError::Invalid`] before a backend turns it into a path or a key.
+//!
+//! # The file backend
+//!
+//! [`FileStore`] keeps everything in one directory (the policy's
+//! `store.path`, by default `.graphform/store`):
+//!
+//! ```text
+//! .graphform/store/     0700
+//!   store.json          {"format":1,"recipient":"age1…"}: which key (public)
+//!   sequence            the last version handed out (a number)
+//!   state.json          {"format":1,"version":7,"document":{…}}: no secret
+//!   lease.json          {"format":1,"version":9,"lease":{"holder":…,"pid":…,
+//!                        "host":…,"acquired_at":…,"expires_at":…}}
+//!   .lock               empty; locked (flock) around every read-compare-write
+//!   tokens/acme/ci-reporting/token/insights-read.age
+//!                       age (X25519) ciphertext of the whole record: current
+//!                       value and metadata, previous value and metadata and
+//!                       revoke_after, the address and the version
+//! ```
+//!
+//! Files are 0600 and directories 0700. The identity comes from the
+//! environment variable the policy names (`GRAPHFORM_STORE_KEY` by default);
+//! see [`FileStore::open`] and [`generate_identity`]. docs/stores.md is the
+//! user-facing description.
+//!
+//! # Conformance
+//!
+//! With the `conformance` feature, the `conformance` module holds the checks
+//! every backend must pass (this crate's tests run them against
+//! [`FileStore`]).
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 pub use graphform_types::{Fingerprint, Secret};
+
+mod file;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env};
 
 /// Seconds since the Unix epoch, UTC. Callers inject "now"; no store reads
 /// the clock to make a decision.
@@ -173,6 +218,17 @@ pub enum StoreError {
         /// How to fix it.
         hint: Option<String>,
     },
+    /// The caller asked for something no backend may store: an address
+    /// outside the address syntax (see [`validate_address`]), a record whose
+    /// metadata contradicts it, a state document that is not JSON. Nothing
+    /// was read or written.
+    #[error("{what} cannot be stored: {reason}")]
+    Invalid {
+        /// What was given, e.g. `token address "acme/../x"` (never a value).
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The interface every backend implements. All writes are compare-and-set;
@@ -195,7 +251,10 @@ pub trait Store {
     async fn list_tokens(&self) -> Result<Vec<String>, StoreError>;
 
     /// Writes a token record if the stored version is `expected` (`None`:
-    /// only if there is none). Durable when it returns `Ok`.
+    /// only if there is none). Durable when it returns `Ok`. The record must
+    /// pass [`validate_record`] for `address`. An `Err` other than
+    /// [`StoreError::Conflict`] or [`StoreError::Invalid`] does not prove
+    /// that nothing was written: re-read before deciding again.
     async fn write_token(
         &self,
         address: &str,
@@ -207,10 +266,13 @@ pub trait Store {
     async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError>;
 
     /// Reads the state document (opaque JSON bytes; the engine owns its
-    /// format).
+    /// format), byte for byte as written.
     async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError>;
 
-    /// Writes the state document if the stored version is `expected`.
+    /// Writes the state document if the stored version is `expected`
+    /// (`None`: only if there is none). `document` must be one JSON text
+    /// (UTF-8, no whitespace around it); anything else is
+    /// [`StoreError::Invalid`] in every backend.
     async fn write_state(
         &self,
         document: &[u8],
@@ -225,10 +287,12 @@ pub trait Store {
     async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError>;
 
     /// Extends a held lease to `expires_at`; [`StoreError::LeaseLost`] if it
-    /// is no longer ours.
+    /// is no longer ours. Returns the lease to use from then on: its version
+    /// changes, and the one given no longer renews or releases it.
     async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError>;
 
-    /// Releases a held lease (no error if it is already gone).
+    /// Releases a held lease (no error if it is already gone; a lease taken
+    /// over or broken is left to its new holder).
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 
     /// Who holds the lease, if anyone (expired or not).
@@ -239,8 +303,232 @@ pub trait Store {
     async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
 }
 
+impl LeaseInfo {
+    /// A lease request for this process: `holder`, this process's ID and
+    /// host name, taken at `now` for `duration_seconds`.
+    pub fn for_current_process(
+        holder: impl Into<String>,
+        now: UnixTime,
+        duration_seconds: i64,
+    ) -> Self {
+        Self {
+            holder: holder.into(),
+            pid: std::process::id(),
+            host: local_host_name(),
+            acquired_at: now,
+            expires_at: now.saturating_add(duration_seconds),
+        }
+    }
+}
+
+/// This machine's host name, for [`LeaseInfo::host`]: the kernel's (Linux),
+/// else `/etc/hostname`, else `$HOSTNAME`, else `unknown`. Best effort, for
+/// people reading a lock message; nothing depends on it.
+pub fn local_host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The longest address segment accepted: file systems limit a name to 255
+/// bytes, and the file backend adds `.age` and a temporary-file prefix and
+/// suffix.
+pub const MAX_ADDRESS_SEGMENT_LEN: usize = 200;
+
+/// The longest address accepted (a conservative bound every backend's key
+/// or path limit allows).
+pub const MAX_ADDRESS_LEN: usize = 1000;
+
+/// Checks a token address: one or more non-empty segments of `[a-z0-9-]`
+/// joined by `/`, each at most [`MAX_ADDRESS_SEGMENT_LEN`] characters, at
+/// most [`MAX_ADDRESS_LEN`] in all. Every backend calls this before using
+/// an address, so none can be turned into `..`, an absolute path or another
+/// backend's key syntax.
+pub fn validate_address(address: &str) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::Invalid {
+        what: format!("token address {address:?}"),
+        reason,
+    };
+    if address.is_empty() {
+        return Err(invalid("it is empty".to_owned()));
+    }
+    if address.len() > MAX_ADDRESS_LEN {
+        return Err(invalid(format!(
+            "it is longer than {MAX_ADDRESS_LEN} characters"
+        )));
+    }
+    for segment in address.split('/') {
+        if segment.is_empty() {
+            return Err(invalid(
+                "it has an empty segment (a leading, trailing or doubled `/`)".to_owned(),
+            ));
+        }
+        if segment.len() > MAX_ADDRESS_SEGMENT_LEN {
+            return Err(invalid(format!(
+                "a segment is longer than {MAX_ADDRESS_SEGMENT_LEN} characters"
+            )));
+        }
+        if let Some(bad) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(invalid(format!(
+                "{bad:?} is not allowed (segments are `[a-z0-9-]`, joined by `/`)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a record may be written at `address`: the address is valid,
+/// the metadata of the current and the previous token name that address,
+/// and each metadata's fingerprint is its value's. Every backend calls this
+/// in [`Store::write_token`]; a mismatch is a bug in the caller that would
+/// otherwise be stored for good.
+pub fn validate_record(address: &str, record: &TokenRecord) -> Result<(), StoreError> {
+    validate_address(address)?;
+    let tokens = std::iter::once(("current", &record.current)).chain(
+        record
+            .previous
+            .as_ref()
+            .map(|previous| ("previous", &previous.token)),
+    );
+    for (which, token) in tokens {
+        let invalid = |reason: String| StoreError::Invalid {
+            what: format!("token {address}"),
+            reason,
+        };
+        if token.metadata.address != address {
+            return Err(invalid(format!(
+                "the {which} token's metadata names address {:?}",
+                token.metadata.address
+            )));
+        }
+        let fingerprint = token.value.fingerprint();
+        if token.metadata.fingerprint != fingerprint {
+            return Err(invalid(format!(
+                "the {which} token's metadata has fingerprint {}, its value has {fingerprint}",
+                token.metadata.fingerprint
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a state document for [`Store::write_state`]: one JSON text in
+/// UTF-8 with no whitespace around it (so that every backend can return it
+/// byte for byte, the file backend embedding it in its own JSON).
+pub fn validate_state_document(document: &[u8]) -> Result<(), StoreError> {
+    let invalid = |reason: String| StoreError::Invalid {
+        what: "the state document".to_owned(),
+        reason,
+    };
+    let text = std::str::from_utf8(document).map_err(|_| invalid("it is not UTF-8".to_owned()))?;
+    if text.trim() != text {
+        return Err(invalid(
+            "it has whitespace around the JSON value".to_owned(),
+        ));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map_err(|error| invalid(format!("it is not JSON: {}", json_error_reason(&error))))?;
+    Ok(())
+}
+
+/// Describes a JSON error by kind and position only: serde's messages may
+/// quote the offending input, which can be a token value.
+pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "read error",
+        serde_json::error::Category::Syntax => "invalid JSON",
+        serde_json::error::Category::Data => "unexpected content",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{kind} at line {}, column {}", error.line(), error.column())
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_lowercase_segments_joined_by_slashes() {
+        for good in ["acme/ci-reporting/token/insights-read", "a", "0/1", "-/--"] {
+            assert!(validate_address(good).is_ok(), "{good}");
+        }
+        let long_segment = "a".repeat(MAX_ADDRESS_SEGMENT_LEN + 1);
+        let long_address = ["abc"; 300].join("/");
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "..",
+            "a/../b",
+            ".hidden",
+            "A",
+            "a b",
+            "a\\b",
+            "a.age",
+            "é",
+            &long_segment,
+            &long_address,
+        ] {
+            match validate_address(bad) {
+                Err(StoreError::Invalid { what, reason }) => {
+                    assert!(what.contains("token address"), "{what}");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{bad:?} must be refused: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn state_documents_are_one_json_text_without_surrounding_whitespace() {
+        for good in [
+            &b"{}"[..],
+            b"[1,2]",
+            b"{\n  \"a\": 1\n}",
+            b"\"text\"",
+            b"42",
+        ] {
+            assert!(validate_state_document(good).is_ok(), "{good:?}");
+        }
+        for bad in [&b""[..], b" {}", b"{}\n", b"{", b"{} {}", b"\xff", b"nope"] {
+            assert!(
+                matches!(
+                    validate_state_document(bad),
+                    Err(StoreError::Invalid { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_error_reasons_quote_no_input() {
+        let error = serde_json::from_str::<u64>("\"EAAsecret\"").unwrap_err();
+        assert!(error.to_string().contains("EAAsecret"), "serde quotes it");
+        let reason = json_error_reason(&error);
+        assert!(!reason.contains("EAAsecret"), "{reason}");
+        assert!(reason.contains("line 1"), "{reason}");
+    }
+
+    #[test]
+    fn a_lease_for_this_process_names_it() {
+        let info = LeaseInfo::for_current_process("graphform apply", 1_000, 300);
+        assert_eq!(info.pid, std::process::id());
+        assert!(!info.host.is_empty());
+        assert_eq!((info.acquired_at, info.expires_at), (1_000, 1_300));
     }
 }

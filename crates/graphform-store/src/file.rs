@@ -1,0 +1,1265 @@
+//! The `file` backend: one directory, token records encrypted with `age`,
+//! every write atomic and compare-and-set under a store-wide file lock.
+//!
+//! The layout is in the crate docs and docs/stores.md. Invariants this file
+//! keeps:
+//!
+//! * Every mutation takes the exclusive lock on `.lock` (`flock`, so it
+//!   excludes other processes and other open handles in this process), reads
+//!   the current version, compares, then writes. Reads take no lock: files
+//!   are only ever replaced by `rename`, so a reader sees the old or the new
+//!   file, never a mix; a read-only store suffices for `plan`.
+//! * Versions come from one store-wide counter (`sequence`), so a version is
+//!   never handed out twice, even to an object deleted and created again.
+//! * A write goes to `.<name>.tmp` in the target's directory, is fsynced,
+//!   renamed over the target, and the directory is fsynced. A leftover
+//!   temporary file (a crash) is ignored by readers and replaced by the next
+//!   write; no name of the store starts with `.` except these and `.lock`.
+//! * No value reaches a log, an error or a plaintext file: token records are
+//!   encrypted whole (value and metadata), errors name files and addresses,
+//!   JSON errors are reduced to their kind and position.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use age::secrecy::ExposeSecret;
+use age::x25519;
+use secrecy::zeroize::Zeroizing;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{
+    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
+    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
+    validate_record, validate_state_document,
+};
+
+/// The environment variable that holds the file store's identity unless the
+/// policy names another (`store.key_env`).
+pub const DEFAULT_KEY_ENV: &str = "GRAPHFORM_STORE_KEY";
+
+/// The on-disk format this code writes and reads.
+const FORMAT: u32 = 1;
+
+const STORE_FILE: &str = "store.json";
+const SEQUENCE_FILE: &str = "sequence";
+const STATE_FILE: &str = "state.json";
+const LEASE_FILE: &str = "lease.json";
+const LOCK_FILE: &str = ".lock";
+const TOKENS_DIR: &str = "tokens";
+const TOKEN_SUFFIX: &str = ".age";
+
+const IDENTITY_PREFIX: &str = "AGE-SECRET-KEY-1";
+const RECIPIENT_PREFIX: &str = "age1";
+
+/// What to tell someone whose key is missing or wrong.
+const INIT_HINT: &str = "run `graphform store init` to create a store and its key, \
+     or set the variable to the `AGE-SECRET-KEY-1…` key the store was created with";
+
+/// Creates a new X25519 identity for a file store: the secret key
+/// (`AGE-SECRET-KEY-1…`, to keep in the environment variable the policy
+/// names) and its public recipient (`age1…`, safe to print).
+pub fn generate_identity() -> (Secret, String) {
+    let identity = x25519::Identity::generate();
+    let secret = Secret::new(identity.to_string().expose_secret());
+    (secret, identity.to_public().to_string())
+}
+
+/// Reads and checks the identity held by the environment variable
+/// `key_env`. The value is an `AGE-SECRET-KEY-1…` line, or the contents of
+/// an `age-keygen` key file (`#` comment lines are skipped). Errors are
+/// [`StoreError::Config`] with a hint, and never quote the value.
+pub fn identity_from_env(key_env: &str) -> Result<Secret, StoreError> {
+    let source = KeySource::Env(key_env.to_owned());
+    match std::env::var(key_env) {
+        Ok(value) => {
+            let value = Zeroizing::new(value);
+            let line = identity_line(&value, &source)?;
+            // Validate now so that the error names the variable.
+            parse_identity(line, &source)?;
+            Ok(Secret::new(line))
+        }
+        Err(std::env::VarError::NotPresent) => Err(StoreError::Config {
+            message: format!("the file store's key is missing: `{key_env}` is not set"),
+            hint: Some(INIT_HINT.to_owned()),
+        }),
+        Err(std::env::VarError::NotUnicode(_)) => Err(malformed(&source, "it is not UTF-8")),
+    }
+}
+
+/// The embedded default store: a directory on the local file system.
+///
+/// Cheap to clone (the state is shared). Safe to use from several tasks,
+/// threads and processes at once: mutations are serialized by a lock file.
+/// Its methods run their file I/O on tokio's blocking pool, so they must be
+/// called inside a tokio runtime (any flavour).
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    identity: x25519::Identity,
+    recipient: x25519::Recipient,
+    recipient_text: String,
+    key_source: KeySource,
+    warnings: Vec<String>,
+}
+
+/// Where the identity came from, to say so in messages.
+#[derive(Clone, Debug)]
+enum KeySource {
+    Env(String),
+    Given,
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Env(name) => write!(f, "the key in `{name}`"),
+            Self::Given => f.write_str("the key given"),
+        }
+    }
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.inner.dir)
+            .field("recipient", &self.inner.recipient_text)
+            .field("key", &self.inner.key_source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    /// Opens the store in `dir` with the identity held by the environment
+    /// variable `key_env` (the policy's `store.key_env`, by default
+    /// [`DEFAULT_KEY_ENV`]).
+    ///
+    /// The directory need not exist: a missing store reads as empty and is
+    /// created (0700) by the first write. An existing one is refused when
+    /// other users may write to it, and warned about (see
+    /// [`FileStore::warnings`]) when they may read it. When the store
+    /// records a recipient that is not the identity's, this fails with
+    /// [`StoreError::Config`] at once rather than on the first read.
+    pub fn open(dir: impl Into<PathBuf>, key_env: &str) -> Result<Self, StoreError> {
+        let identity = identity_from_env(key_env)?;
+        Self::open_with(dir.into(), &identity, KeySource::Env(key_env.to_owned()))
+    }
+
+    /// Opens the store in `dir` with `identity` (an `AGE-SECRET-KEY-1…`
+    /// string), otherwise as [`FileStore::open`].
+    pub fn with_identity(dir: impl Into<PathBuf>, identity: &Secret) -> Result<Self, StoreError> {
+        Self::open_with(dir.into(), identity, KeySource::Given)
+    }
+
+    /// Creates the store in `dir` for `identity` (what `graphform store
+    /// init` does): the directory (0700, also when it exists already) and
+    /// `store.json` recording the identity's recipient. Running it again
+    /// with the same identity changes nothing; with another identity it
+    /// fails, as the store's tokens could not be read with it.
+    pub fn init(dir: impl Into<PathBuf>, identity: &Secret) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        create_private_dir(&dir)?;
+        set_private_dir_permissions(&dir)?;
+        let store = Self::open_with(dir, identity, KeySource::Given)?;
+        let _lock = store.inner.lock()?;
+        store.inner.ensure_store_file()?;
+        tracing::debug!(
+            dir = %store.inner.dir.display(),
+            recipient = %store.inner.recipient_text,
+            "file store initialized"
+        );
+        Ok(store)
+    }
+
+    fn open_with(
+        dir: PathBuf,
+        identity: &Secret,
+        key_source: KeySource,
+    ) -> Result<Self, StoreError> {
+        let line = identity_line(identity.expose(), &key_source)?;
+        let identity = parse_identity(line, &key_source)?;
+        let recipient = identity.to_public();
+        let recipient_text = recipient.to_string();
+        let warnings = check_dir_permissions(&dir)?;
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
+        let inner = Inner {
+            dir,
+            identity,
+            recipient,
+            recipient_text,
+            key_source,
+            warnings,
+        };
+        if let Some(recorded) = inner.read_store_file()?
+            && recorded.recipient != inner.recipient_text
+        {
+            return Err(StoreError::Config {
+                message: format!(
+                    "{} is not the key of the file store {}: the store was created for \
+                     recipient {}, the key's recipient is {}",
+                    inner.key_source,
+                    inner.dir.display(),
+                    recorded.recipient,
+                    inner.recipient_text
+                ),
+                hint: Some(
+                    "use the key the store was created with (`graphform store init` printed \
+                     it); its recipient is the one recorded in store.json"
+                        .to_owned(),
+                ),
+            });
+        }
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The identity's public recipient (`age1…`), safe to print.
+    pub fn recipient(&self) -> &str {
+        &self.inner.recipient_text
+    }
+
+    /// Problems found when opening that do not prevent using the store
+    /// (e.g. a directory other users can read), for the CLI to show. They
+    /// are also emitted as `tracing` warnings.
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
+    /// Runs `work` on tokio's blocking pool.
+    ///
+    /// Why not plain synchronous I/O inside the async fns: a write fsyncs
+    /// several times (files and directories), which can take tens of
+    /// milliseconds on a slow disk, and waits for the store lock, which another process may
+    /// hold; on a current-thread runtime that would stall every other task
+    /// (the concurrent Graph calls of `observe` and `apply`). The blocking
+    /// pool keeps them running. The caller's tracing dispatcher and span are
+    /// carried over so events land where the caller's would. If the future
+    /// is dropped, the work still runs to completion: a write is never left
+    /// half-done.
+    async fn blocking<T, F>(&self, operation: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let span = tracing::Span::current();
+        let task = tokio::task::spawn_blocking(move || {
+            tracing::dispatcher::with_default(&dispatch, || span.in_scope(|| work(&inner)))
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(StoreError::Io {
+                operation: operation.to_owned(),
+                source: Box::new(error),
+            }),
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn describe(&self) -> String {
+        format!("file store {}", self.inner.dir.display())
+    }
+
+    async fn read_token(
+        &self,
+        address: &str,
+    ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
+        validate_address(address)?;
+        let address = address.to_owned();
+        self.blocking("reading a token", move |inner| {
+            Ok(inner
+                .read_token_file(&address)?
+                .map(TokenFileIn::into_versioned))
+        })
+        .await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+        self.blocking("listing tokens", Inner::list_tokens).await
+    }
+
+    async fn write_token(
+        &self,
+        address: &str,
+        record: &TokenRecord,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        validate_record(address, record)?;
+        let address = address.to_owned();
+        let record = record.clone();
+        let expected = expected.cloned();
+        self.blocking("writing a token", move |inner| {
+            inner.write_token(&address, &record, expected.as_ref())
+        })
+        .await
+    }
+
+    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+        validate_address(address)?;
+        let address = address.to_owned();
+        let expected = expected.clone();
+        self.blocking("deleting a token", move |inner| {
+            inner.delete_token(&address, &expected)
+        })
+        .await
+    }
+
+    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.blocking("reading the state document", |inner| {
+            Ok(inner.read_state_file()?.map(|state| Versioned {
+                value: state.document.get().as_bytes().to_vec(),
+                version: version(state.version),
+            }))
+        })
+        .await
+    }
+
+    async fn write_state(
+        &self,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        validate_state_document(document)?;
+        let document = document.to_vec();
+        let expected = expected.cloned();
+        self.blocking("writing the state document", move |inner| {
+            inner.write_state(&document, expected.as_ref())
+        })
+        .await
+    }
+
+    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        let holder = holder.clone();
+        self.blocking("acquiring the lease", move |inner| {
+            inner.acquire_lease(&holder)
+        })
+        .await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+        let lease = lease.clone();
+        self.blocking("renewing the lease", move |inner| {
+            inner.renew_lease(&lease, expires_at)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.blocking("releasing the lease", move |inner| {
+            inner.release_lease(&lease)
+        })
+        .await
+    }
+
+    async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        self.blocking("reading the lease", |inner| {
+            Ok(inner.read_lease_file()?.map(|file| file.lease))
+        })
+        .await
+    }
+
+    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        self.blocking("breaking the lease", Inner::break_lease)
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The synchronous implementation, run on the blocking pool.
+
+impl Inner {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Takes the store-wide lock, creating the store directory if needed.
+    /// Released when the returned file is dropped (closed).
+    fn lock(&self) -> Result<File, StoreError> {
+        if !self.dir.is_dir() {
+            create_private_dir(&self.dir)?;
+            if let Some(parent) = self
+                .dir
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty())
+            {
+                sync_dir(parent)?;
+            }
+        }
+        let path = self.path(LOCK_FILE);
+        let file = private_open_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|error| io_error(format!("opening {}", path.display()), error))?;
+        file.lock()
+            .map_err(|error| io_error(format!("locking {}", path.display()), error))?;
+        Ok(file)
+    }
+
+    /// Takes the lock unless the store does not exist (nothing to change
+    /// then; don't create a store to find that out).
+    fn lock_existing(&self) -> Result<Option<File>, StoreError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(_) => self.lock().map(Some),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error(format!("reading {}", self.dir.display()), error)),
+        }
+    }
+
+    fn read_store_file(&self) -> Result<Option<StoreFile>, StoreError> {
+        let path = self.path(STORE_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let what = || format!("the store description {}", path.display());
+        check_format(&bytes, what)?;
+        let file: StoreFile = parse_json(&bytes, what)?;
+        Ok(Some(file))
+    }
+
+    /// Records the recipient in `store.json` unless it is there. Under the
+    /// lock.
+    fn ensure_store_file(&self) -> Result<(), StoreError> {
+        if self.read_store_file()?.is_some() {
+            return Ok(());
+        }
+        let file = StoreFile {
+            format: FORMAT,
+            recipient: self.recipient_text.clone(),
+        };
+        write_atomically(
+            &self.dir,
+            STORE_FILE,
+            &to_json(&file, "the store description")?,
+        )
+    }
+
+    /// Hands out the next version: one more than both the last one handed
+    /// out and the object's current one (in case `sequence` was lost, so
+    /// that an object's versions still only grow). Under the lock.
+    fn next_version(&self, current: Option<u64>) -> Result<u64, StoreError> {
+        self.ensure_store_file()?;
+        let path = self.path(SEQUENCE_FILE);
+        let last = match read_optional(&path)? {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("the version counter {}", path.display()),
+                    reason: "it does not hold a number".to_owned(),
+                })?,
+        };
+        let next = last
+            .max(current.unwrap_or(0))
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("the version counter {}", path.display()),
+                reason: "it is at its maximum".to_owned(),
+            })?;
+        write_atomically(&self.dir, SEQUENCE_FILE, format!("{next}\n").as_bytes())?;
+        Ok(next)
+    }
+
+    // --- tokens -----------------------------------------------------------
+
+    /// The directory and file name of an address's record (the address is
+    /// valid: checked by every caller).
+    fn token_location(&self, address: &str) -> (PathBuf, String) {
+        let mut dir = self.path(TOKENS_DIR);
+        let mut segments = address.split('/').peekable();
+        let mut name = String::new();
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_some() {
+                dir.push(segment);
+            } else {
+                name = format!("{segment}{TOKEN_SUFFIX}");
+            }
+        }
+        (dir, name)
+    }
+
+    fn read_token_file(&self, address: &str) -> Result<Option<TokenFileIn>, StoreError> {
+        let (dir, name) = self.token_location(address);
+        let path = dir.join(name);
+        let Some(ciphertext) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let what = || format!("token {address} ({})", path.display());
+        let plaintext = match age::decrypt(&self.identity, &ciphertext) {
+            Ok(plaintext) => Zeroizing::new(plaintext),
+            Err(age::DecryptError::NoMatchingKeys) => {
+                return Err(StoreError::Config {
+                    message: format!(
+                        "token {address} cannot be decrypted with {}: {} was encrypted for \
+                         another key",
+                        self.key_source,
+                        path.display()
+                    ),
+                    hint: Some(INIT_HINT.to_owned()),
+                });
+            }
+            Err(error) => {
+                return Err(StoreError::Corrupt {
+                    what: what(),
+                    reason: format!("it is not a readable age file ({error})"),
+                });
+            }
+        };
+        check_format(&plaintext, what)?;
+        let file: TokenFileIn = parse_json(&plaintext, what)?;
+        if file.address != address {
+            return Err(StoreError::Corrupt {
+                what: what(),
+                reason: format!("it holds the record of {:?}", file.address),
+            });
+        }
+        Ok(Some(file))
+    }
+
+    fn write_token(
+        &self,
+        address: &str,
+        record: &TokenRecord,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        let _lock = self.lock()?;
+        let found = self.read_token_file(address)?.map(|file| file.version);
+        compare(|| format!("token {address}"), expected, found)?;
+        let new_version = self.next_version(found)?;
+        let file = TokenFileOut {
+            format: FORMAT,
+            address,
+            version: new_version,
+            current: TokenOut::from(&record.current),
+            previous: record.previous.as_ref().map(|previous| PreviousOut {
+                token: TokenOut::from(&previous.token),
+                revoke_after: previous.revoke_after,
+            }),
+        };
+        // The plaintext holds the values: keep it in one buffer that is
+        // wiped when dropped.
+        let mut plaintext = Zeroizing::new(Vec::with_capacity(1024));
+        serde_json::to_writer(&mut *plaintext, &file).map_err(|error| StoreError::Io {
+            operation: format!("encoding token {address}"),
+            source: json_error_reason(&error).into(),
+        })?;
+        let ciphertext =
+            age::encrypt(&self.recipient, &plaintext).map_err(|error| StoreError::Io {
+                operation: format!("encrypting token {address}"),
+                source: Box::new(error),
+            })?;
+        let (dir, name) = self.token_location(address);
+        let new_dir = !dir.is_dir();
+        create_private_dir(&dir)?;
+        write_atomically(&dir, &name, &ciphertext)?;
+        if new_dir {
+            // The new directories' own entries must be durable too.
+            for ancestor in dir.ancestors().skip(1) {
+                sync_dir(ancestor)?;
+                if ancestor == self.dir {
+                    break;
+                }
+            }
+        }
+        tracing::debug!(
+            address,
+            fingerprint = %record.current.metadata.fingerprint,
+            previous = ?record
+                .previous
+                .as_ref()
+                .map(|previous| &previous.token.metadata.fingerprint),
+            version = new_version,
+            "token written"
+        );
+        Ok(version(new_version))
+    }
+
+    fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+        let what = || format!("token {address}");
+        let Some(_lock) = self.lock_existing()? else {
+            return compare(what, Some(expected), None);
+        };
+        let file = self.read_token_file(address)?;
+        compare(what, Some(expected), file.as_ref().map(|file| file.version))?;
+        let (dir, name) = self.token_location(address);
+        let path = dir.join(&name);
+        fs::remove_file(&path)
+            .map_err(|error| io_error(format!("removing {}", path.display()), error))?;
+        sync_dir(&dir)?;
+        self.remove_empty_dirs(&dir);
+        tracing::debug!(
+            address,
+            fingerprint = ?file.map(|file| file.current.metadata.fingerprint),
+            "token deleted"
+        );
+        Ok(())
+    }
+
+    /// Removes `dir` and its parents up to `tokens/` while they are empty
+    /// (best effort: a non-empty directory simply stays). Under the lock.
+    fn remove_empty_dirs(&self, dir: &Path) {
+        let tokens = self.path(TOKENS_DIR);
+        let mut dir = dir.to_path_buf();
+        while dir.starts_with(&tokens) && dir != tokens {
+            if fs::remove_dir(&dir).is_err() {
+                break;
+            }
+            if !dir.pop() {
+                break;
+            }
+        }
+    }
+
+    fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+        let mut addresses = Vec::new();
+        let mut pending = vec![(self.path(TOKENS_DIR), String::new())];
+        while let Some((dir, prefix)) = pending.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                // Gone: the store is empty, or a concurrent delete removed it.
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(io_error(format!("listing {}", dir.display()), error)),
+            };
+            for entry in entries {
+                let entry =
+                    entry.map_err(|error| io_error(format!("listing {}", dir.display()), error))?;
+                // Names that are not UTF-8 are not ours.
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                // Symbolic links are skipped, like temporary files and
+                // anything else not written by this code.
+                if kind.is_dir() && validate_address(&name).is_ok() {
+                    pending.push((entry.path(), format!("{prefix}{name}/")));
+                } else if kind.is_file()
+                    && let Some(stem) = name.strip_suffix(TOKEN_SUFFIX)
+                    && validate_address(stem).is_ok()
+                {
+                    addresses.push(format!("{prefix}{stem}"));
+                }
+            }
+        }
+        addresses.sort();
+        Ok(addresses)
+    }
+
+    // --- the state document -----------------------------------------------
+
+    fn read_state_file(&self) -> Result<Option<StateFileIn>, StoreError> {
+        let path = self.path(STATE_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let what = || format!("the state document {}", path.display());
+        check_format(&bytes, what)?;
+        parse_json(&bytes, what).map(Some)
+    }
+
+    fn write_state(
+        &self,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        // Checked by the caller (validate_state_document); a failure here
+        // would be a bug, reported as such rather than panicking.
+        let document: &RawValue = std::str::from_utf8(document)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| StoreError::Invalid {
+                what: "the state document".to_owned(),
+                reason: "it is not JSON".to_owned(),
+            })?;
+        let _lock = self.lock()?;
+        let found = self.read_state_file()?.map(|state| state.version);
+        compare(|| "the state document".to_owned(), expected, found)?;
+        let new_version = self.next_version(found)?;
+        let file = StateFileOut {
+            format: FORMAT,
+            version: new_version,
+            document,
+        };
+        write_atomically(
+            &self.dir,
+            STATE_FILE,
+            &to_json(&file, "the state document")?,
+        )?;
+        tracing::debug!(
+            version = new_version,
+            bytes = document.get().len(),
+            "state document written"
+        );
+        Ok(version(new_version))
+    }
+
+    // --- the lease ----------------------------------------------------------
+
+    fn read_lease_file(&self) -> Result<Option<LeaseFile>, StoreError> {
+        let path = self.path(LEASE_FILE);
+        let Some(bytes) = read_optional(&path)? else {
+            return Ok(None);
+        };
+        let what = || format!("the lease {}", path.display());
+        check_format(&bytes, what)?;
+        parse_json(&bytes, what).map(Some)
+    }
+
+    fn write_lease_file(
+        &self,
+        lease: &LeaseInfo,
+        current: Option<u64>,
+    ) -> Result<Lease, StoreError> {
+        let new_version = self.next_version(current)?;
+        let file = LeaseFile {
+            format: FORMAT,
+            version: new_version,
+            lease: lease.clone(),
+        };
+        write_atomically(&self.dir, LEASE_FILE, &to_json(&file, "the lease")?)?;
+        Ok(Lease {
+            info: lease.clone(),
+            version: version(new_version),
+        })
+    }
+
+    fn remove_lease_file(&self) -> Result<(), StoreError> {
+        let path = self.path(LEASE_FILE);
+        fs::remove_file(&path)
+            .map_err(|error| io_error(format!("removing {}", path.display()), error))?;
+        sync_dir(&self.dir)
+    }
+
+    fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        let _lock = self.lock()?;
+        let existing = self.read_lease_file()?;
+        if let Some(existing) = &existing {
+            if existing.lease.expires_at >= holder.acquired_at {
+                return Err(StoreError::Locked(existing.lease.clone()));
+            }
+            tracing::info!(
+                previous_holder = %existing.lease.holder,
+                previous_pid = existing.lease.pid,
+                previous_host = %existing.lease.host,
+                expired_at = existing.lease.expires_at,
+                "taking over an expired lease"
+            );
+        }
+        let lease = self.write_lease_file(holder, existing.map(|file| file.version))?;
+        tracing::debug!(
+            holder = %holder.holder,
+            pid = holder.pid,
+            host = %holder.host,
+            expires_at = holder.expires_at,
+            "lease acquired"
+        );
+        Ok(lease)
+    }
+
+    fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+        let Some(_lock) = self.lock_existing()? else {
+            return Err(StoreError::LeaseLost);
+        };
+        match self.read_lease_file()? {
+            Some(file) if version(file.version) == lease.version => {
+                let info = LeaseInfo {
+                    expires_at,
+                    ..file.lease
+                };
+                let renewed = self.write_lease_file(&info, Some(file.version))?;
+                tracing::debug!(holder = %info.holder, expires_at, "lease renewed");
+                Ok(renewed)
+            }
+            _ => Err(StoreError::LeaseLost),
+        }
+    }
+
+    fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let Some(_lock) = self.lock_existing()? else {
+            return Ok(());
+        };
+        match self.read_lease_file()? {
+            Some(file) if version(file.version) == lease.version => {
+                self.remove_lease_file()?;
+                tracing::debug!(holder = %file.lease.holder, "lease released");
+            }
+            // Already gone, or someone else's now: leave it alone.
+            _ => tracing::debug!(holder = %lease.info.holder, "lease already gone at release"),
+        }
+        Ok(())
+    }
+
+    fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        let Some(_lock) = self.lock_existing()? else {
+            return Ok(None);
+        };
+        let file = match self.read_lease_file() {
+            Ok(Some(file)) => file,
+            Ok(None) => return Ok(None),
+            // `graphform unlock` is how a user gets out of a damaged lease
+            // file, so remove it; there is no holder to report.
+            Err(StoreError::Corrupt { what, reason }) => {
+                tracing::warn!("removing {what}, which is unreadable: {reason}");
+                self.remove_lease_file()?;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        self.remove_lease_file()?;
+        tracing::debug!(
+            holder = %file.lease.holder,
+            pid = file.lease.pid,
+            host = %file.lease.host,
+            "lease broken"
+        );
+        Ok(Some(file.lease))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// On-disk documents.
+
+/// `store.json`.
+#[derive(Serialize, Deserialize)]
+struct StoreFile {
+    format: u32,
+    recipient: String,
+}
+
+/// Just the format number of any of the store's JSON documents, read before
+/// the rest so that a newer format is reported as such.
+#[derive(Deserialize)]
+struct FormatOnly {
+    format: u32,
+}
+
+/// A token file's plaintext, as written.
+#[derive(Serialize)]
+struct TokenFileOut<'a> {
+    format: u32,
+    address: &'a str,
+    version: u64,
+    current: TokenOut<'a>,
+    previous: Option<PreviousOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct TokenOut<'a> {
+    value: &'a str,
+    metadata: &'a TokenMetadata,
+}
+
+impl<'a> From<&'a StoredToken> for TokenOut<'a> {
+    fn from(token: &'a StoredToken) -> Self {
+        Self {
+            value: token.value.expose(),
+            metadata: &token.metadata,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PreviousOut<'a> {
+    #[serde(flatten)]
+    token: TokenOut<'a>,
+    revoke_after: UnixTime,
+}
+
+/// A token file's plaintext, as read.
+#[derive(Deserialize)]
+struct TokenFileIn {
+    address: String,
+    version: u64,
+    current: TokenIn,
+    previous: Option<PreviousIn>,
+}
+
+#[derive(Deserialize)]
+struct TokenIn {
+    value: String,
+    metadata: TokenMetadata,
+}
+
+#[derive(Deserialize)]
+struct PreviousIn {
+    value: String,
+    metadata: TokenMetadata,
+    revoke_after: UnixTime,
+}
+
+impl TokenFileIn {
+    fn into_versioned(self) -> Versioned<TokenRecord> {
+        Versioned {
+            value: TokenRecord {
+                current: StoredToken {
+                    value: Secret::new(self.current.value),
+                    metadata: self.current.metadata,
+                },
+                previous: self.previous.map(|previous| PreviousToken {
+                    token: StoredToken {
+                        value: Secret::new(previous.value),
+                        metadata: previous.metadata,
+                    },
+                    revoke_after: previous.revoke_after,
+                }),
+            },
+            version: version(self.version),
+        }
+    }
+}
+
+/// `state.json`: the engine's document embedded verbatim.
+#[derive(Serialize)]
+struct StateFileOut<'a> {
+    format: u32,
+    version: u64,
+    document: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct StateFileIn {
+    version: u64,
+    document: Box<RawValue>,
+}
+
+/// `lease.json`.
+#[derive(Serialize, Deserialize)]
+struct LeaseFile {
+    format: u32,
+    version: u64,
+    lease: LeaseInfo,
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+fn version(number: u64) -> Version {
+    Version(number.to_string())
+}
+
+/// Compare-and-set: `expected` must be what is there (`None`: nothing).
+fn compare(
+    what: impl FnOnce() -> String,
+    expected: Option<&Version>,
+    found: Option<u64>,
+) -> Result<(), StoreError> {
+    let found = found.map(version);
+    if expected == found.as_ref() {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            what: what(),
+            expected: expected.cloned(),
+            found,
+        })
+    }
+}
+
+fn io_error(operation: String, error: io::Error) -> StoreError {
+    StoreError::Io {
+        operation,
+        source: Box::new(error),
+    }
+}
+
+fn malformed(source: &KeySource, why: &str) -> StoreError {
+    StoreError::Config {
+        message: format!(
+            "{source} is not an age identity: {why} (expected one line `{IDENTITY_PREFIX}…`)"
+        ),
+        hint: Some(INIT_HINT.to_owned()),
+    }
+}
+
+/// The one identity line of a key: surrounding whitespace and `#` comment
+/// lines (as `age-keygen` writes them) are ignored.
+fn identity_line<'a>(text: &'a str, source: &KeySource) -> Result<&'a str, StoreError> {
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'));
+    match (lines.next(), lines.next()) {
+        (None, _) => Err(malformed(source, "it is empty")),
+        (Some(_), Some(_)) => Err(malformed(source, "it has more than one line")),
+        (Some(line), None) => Ok(line),
+    }
+}
+
+fn parse_identity(line: &str, source: &KeySource) -> Result<x25519::Identity, StoreError> {
+    if line.starts_with(RECIPIENT_PREFIX) {
+        return Err(malformed(
+            source,
+            "it holds a recipient (a public `age1…` key), not the secret key",
+        ));
+    }
+    if !line.starts_with(IDENTITY_PREFIX) {
+        return Err(malformed(
+            source,
+            &format!("it does not start with `{IDENTITY_PREFIX}`"),
+        ));
+    }
+    // age's own error text names no part of the key, but ours says enough.
+    x25519::Identity::from_str(line).map_err(|_| malformed(source, "it is not a valid X25519 key"))
+}
+
+/// Fails with [`StoreError::Corrupt`] unless `bytes` is a JSON object of
+/// this code's format.
+fn check_format(bytes: &[u8], what: impl Fn() -> String) -> Result<(), StoreError> {
+    let format = parse_json::<FormatOnly>(bytes, &what)?.format;
+    if format == FORMAT {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            what: what(),
+            reason: format!(
+                "it has format {format}, this graphform reads format {FORMAT} (written by a newer \
+                 graphform?)"
+            ),
+        })
+    }
+}
+
+fn parse_json<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+    what: impl Fn() -> String,
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|error| StoreError::Corrupt {
+        what: what(),
+        reason: json_error_reason(&error),
+    })
+}
+
+fn to_json(value: &impl Serialize, what: &str) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|error| StoreError::Io {
+        operation: format!("encoding {what}"),
+        source: json_error_reason(&error).into(),
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io_error(format!("reading {}", path.display()), error)),
+    }
+}
+
+fn private_open_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
+}
+
+/// Creates `dir` and its missing parents, each 0700.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder
+        .create(dir)
+        .map_err(|error| io_error(format!("creating {}", dir.display()), error))
+}
+
+fn set_private_dir_permissions(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|error| {
+        io_error(
+            format!("setting the permissions of {}", dir.display()),
+            error,
+        )
+    })?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Refuses a store directory other users can write to (they could replace
+/// an encrypted token with one of their own: the recipient is public), and
+/// warns about one they can read (token values stay encrypted, but the
+/// addresses and the state document are visible). Returns the warnings.
+fn check_dir_permissions(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let metadata = match fs::metadata(dir) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io_error(format!("reading {}", dir.display()), error)),
+    };
+    if !metadata.is_dir() {
+        return Err(StoreError::Config {
+            message: format!("the file store {} is not a directory", dir.display()),
+            hint: Some("point `store.path` at a directory (it is created if missing)".to_owned()),
+        });
+    }
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(StoreError::Config {
+                message: format!(
+                    "the file store {} is writable by other users (mode {mode:04o})",
+                    dir.display()
+                ),
+                hint: Some(format!(
+                    "run `chmod 700 {}` (`graphform store init` also sets it)",
+                    dir.display()
+                )),
+            });
+        }
+        if mode & 0o044 != 0 {
+            warnings.push(format!(
+                "the file store {} is readable by other users (mode {mode:04o}): token values \
+                 are encrypted, but token addresses and the state document are not; run \
+                 `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// Replaces `dir/name` with `bytes` atomically and durably: write
+/// `dir/.name.tmp` (0600), fsync it, rename it over the target, fsync the
+/// directory. Called under the store lock, so the temporary name is ours;
+/// one left by a crash is removed first.
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    let target = dir.join(name);
+    let temp = dir.join(format!(".{name}.tmp"));
+    let attempt = || -> io::Result<()> {
+        match fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        let mut file = private_open_options()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, &target)
+    };
+    if let Err(error) = attempt() {
+        // Best effort: the next write removes it anyway.
+        let _ = fs::remove_file(&temp);
+        return Err(io_error(format!("writing {}", target.display()), error));
+    }
+    sync_dir(dir)
+}
+
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|error| io_error(format!("syncing {}", dir.display()), error))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_location_nests_segments() {
+        let (secret, _) = generate_identity();
+        let store = FileStore::with_identity("/srv/store", &secret).unwrap();
+        let (dir, name) = store.inner.token_location("acme/ci/token/read");
+        assert_eq!(dir, Path::new("/srv/store/tokens/acme/ci/token"));
+        assert_eq!(name, "read.age");
+        let (dir, name) = store.inner.token_location("single");
+        assert_eq!(dir, Path::new("/srv/store/tokens"));
+        assert_eq!(name, "single.age");
+    }
+
+    #[test]
+    fn identity_line_accepts_age_keygen_files() {
+        let (secret, recipient) = generate_identity();
+        let file = format!(
+            "# created: 2026-01-01T00:00:00Z\n# public key: {recipient}\n{}\n",
+            secret.expose()
+        );
+        let line = identity_line(&file, &KeySource::Given).unwrap();
+        assert_eq!(line, secret.expose());
+        assert!(parse_identity(line, &KeySource::Given).is_ok());
+    }
+
+    #[test]
+    fn malformed_identities_are_config_errors_that_quote_nothing() {
+        let (secret, recipient) = generate_identity();
+        let mut truncated = secret.expose().to_owned();
+        truncated.pop();
+        let two_keys = format!("{}\n{}", secret.expose(), secret.expose());
+        // The key's Bech32 data, which no message may contain.
+        let key_data = &secret.expose()[IDENTITY_PREFIX.len()..];
+        for bad in [
+            "",
+            "  \n# only a comment\n",
+            "hunter2",
+            &recipient,
+            &truncated,
+            &two_keys,
+        ] {
+            let error = identity_line(bad, &KeySource::Given)
+                .and_then(|line| parse_identity(line, &KeySource::Given).map(|_| ()))
+                .expect_err("a malformed key is refused");
+            let shown = format!("{error} {error:?}");
+            assert!(
+                matches!(error, StoreError::Config { hint: Some(_), .. }),
+                "{shown}"
+            );
+            assert!(!shown.contains(&key_data[..20]), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn compare_matches_exact_versions_only() {
+        assert!(compare(String::new, None, None).is_ok());
+        assert!(compare(String::new, Some(&version(3)), Some(3)).is_ok());
+        assert!(matches!(
+            compare(|| "x".to_owned(), Some(&version(3)), Some(4)),
+            Err(StoreError::Conflict {
+                expected: Some(_),
+                found: Some(_),
+                ..
+            })
+        ));
+        assert!(compare(String::new, None, Some(1)).is_err());
+        assert!(compare(String::new, Some(&version(1)), None).is_err());
+        assert!(compare(String::new, Some(&Version("03".to_owned())), Some(3)).is_err());
+    }
+}

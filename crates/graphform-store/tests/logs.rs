@@ -1,0 +1,107 @@
+//! No token value or key in any log line, at trace level.
+//!
+//! A test binary of its own: `tracing` caches per call site whether anyone
+//! listens, and another test hitting the same call sites concurrently
+//! without a subscriber can make this one miss events.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns panic on failure by design"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
+use graphform_store::{FileStore, Secret, Store, generate_identity};
+
+const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let root = tempfile::tempdir().unwrap();
+    let (key, _) = generate_identity();
+    let (wrong_key, _) = generate_identity();
+    let current = "EAAGcurrentTOKENvalue0123456789";
+    let previous = "EAAGpreviousTOKENvalue9876543210";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let dir = root.path().join("store");
+            let store = FileStore::init(&dir, &key).unwrap();
+            let rotated = sample_rotated_record(ADDRESS, current, previous, NOW + 60);
+            let version = store.write_token(ADDRESS, &rotated, None).await.unwrap();
+            let other = "acme/x/token/y";
+            store
+                .write_token(other, &sample_record(other, current), None)
+                .await
+                .unwrap();
+            store.read_token(ADDRESS).await.unwrap().unwrap();
+            store.list_tokens().await.unwrap();
+            store.delete_token(ADDRESS, &version).await.unwrap();
+            store.write_state(b"{}", None).await.unwrap();
+            store
+                .acquire_lease(&lease_request("first", NOW, 1))
+                .await
+                .unwrap();
+            // An expired lease taken over is logged with its old holder.
+            store
+                .acquire_lease(&lease_request("second", NOW + 10, 1))
+                .await
+                .unwrap();
+            store.break_lease().await.unwrap();
+            // Errors are not logged by the store, but try the paths anyway.
+            let _ = FileStore::with_identity(&dir, &wrong_key);
+            std::fs::remove_file(dir.join("store.json")).unwrap();
+            let wrong = FileStore::with_identity(&dir, &wrong_key).unwrap();
+            let _ = wrong.read_token(other).await;
+        });
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "file store initialized",
+        "token written",
+        "token deleted",
+        "state document written",
+        "lease acquired",
+        "taking over an expired lease",
+        "lease broken",
+        ADDRESS,
+        Secret::new(current).fingerprint().as_str(),
+        Secret::new(previous).fingerprint().as_str(),
+    ] {
+        assert!(logs.contains(expected), "{expected} missing from\n{logs}");
+    }
+    for secret in [
+        current,
+        previous,
+        &key.expose()[16..],
+        &wrong_key.expose()[16..],
+    ] {
+        assert!(!logs.contains(secret), "a secret in the logs:\n{logs}");
+    }
+}
