@@ -45,3 +45,96 @@ macro_rules! graphform_snapshot {
         insta::assert_snapshot!(text);
     }};
 }
+
+/// A `graphform emulator` child process serving the demo world, and the
+/// environment (URL and credentials) it printed.
+pub(crate) struct EmulatorProcess {
+    child: std::process::Child,
+    /// `GRAPHFORM_GRAPH_URL` and the world's credentials.
+    pub(crate) env: Vec<(String, String)>,
+    /// The port it listens on (for the control API).
+    pub(crate) port: u16,
+}
+
+impl EmulatorProcess {
+    /// Starts the emulator on a free loopback port and waits until it
+    /// listens (it prints once it does).
+    pub(crate) fn start() -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_graphform"))
+            .arg("emulator")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the emulator starts");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut env = Vec::new();
+        for line in stdout.lines() {
+            let line = line.expect("a line");
+            if let Some(export) = line.strip_prefix("export ") {
+                let (name, value) = export.split_once('=').expect("NAME=value");
+                env.push((name.to_owned(), value.trim_matches('\'').to_owned()));
+                if env.len() == 4 {
+                    break;
+                }
+            }
+        }
+        let url = &env
+            .iter()
+            .find(|(name, _)| name == "GRAPHFORM_GRAPH_URL")
+            .expect("url")
+            .1;
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        Self { child, env, port }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replaces what changes from run to run (the temporary directory, token
+/// fingerprints) so snapshots are stable.
+pub(crate) fn stable(text: &str, dir: &Path) -> String {
+    let text = text.replace(&dir.display().to_string(), "[DIR]");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(index) = rest.find("sha256:") {
+        out.push_str(&rest[..index]);
+        out.push_str("sha256:[FP]");
+        rest = &rest[index + "sha256:".len()..];
+        rest = rest.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// GET `path` from 127.0.0.1:`port` with a bare HTTP/1.1 request; the whole
+/// response, head and body.
+pub(crate) fn get(port: u16, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// The JSON body of a control-API GET.
+pub(crate) fn control(port: u16, path: &str) -> serde_json::Value {
+    let response = get(port, &format!("/_emulator/{path}"));
+    let body = response.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str(body).expect("JSON")
+}

@@ -1,19 +1,9 @@
 //! `graphform emulator`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
-use crate::common::{graphform, repo_root};
-
-/// GET `path` from 127.0.0.1:`port` with a bare HTTP/1.1 request.
-fn get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
-}
+use crate::common::{get, graphform, repo_root};
 
 #[test]
 fn emulator_serves_the_demo_world_on_loopback_and_writes_its_port() {
@@ -30,13 +20,22 @@ fn emulator_serves_the_demo_world_on_loopback_and_writes_its_port() {
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
     stdout.read_line(&mut first).expect("first line");
-    assert!(first.starts_with("Graph API emulator at http://127.0.0.1:"), "{first}");
-    let port: u16 = std::fs::read_to_string(&portfile).expect("port file").parse().expect("a port");
+    assert!(
+        first.starts_with("Graph API emulator at http://127.0.0.1:"),
+        "{first}"
+    );
+    let port: u16 = std::fs::read_to_string(&portfile)
+        .expect("port file")
+        .parse()
+        .expect("a port");
     assert!(first.trim_end().ends_with(&format!(":{port}")), "{first}");
     let health = get(port, "/_emulator/health");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     let listing = get(port, "/v26.0/100000000000001/system_users");
-    assert!(listing.contains("\"code\":"), "an unauthenticated call gets a Graph error: {listing}");
+    assert!(
+        listing.contains("\"code\":"),
+        "an unauthenticated call gets a Graph error: {listing}"
+    );
     child.kill().expect("stop");
     child.wait().expect("reaped");
 }
@@ -46,8 +45,14 @@ fn emulator_explains_a_bad_world_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let world = dir.path().join("world.yaml");
     std::fs::write(&world, "businesses: [").expect("write");
-    let output = graphform(dir.path()).args(["emulator", "--world", "world.yaml"]).output().expect("runs");
+    let output = graphform(dir.path())
+        .args(["emulator", "--world", "world.yaml"])
+        .output()
+        .expect("runs");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("error: cannot load the world `world.yaml`"), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot load the world `world.yaml`"),
+        "{stderr}"
+    );
 }

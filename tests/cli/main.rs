@@ -3,5 +3,6 @@
 #[macro_use]
 mod common;
 mod emulator;
+mod plan;
 mod schema;
 mod validate;

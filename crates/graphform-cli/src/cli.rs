@@ -72,13 +72,40 @@ pub enum Command {
     /// modeline `# yaml-language-server: $schema=<path or URL>`.
     #[command(after_help = "Example:\n  graphform schema > graphform.schema.json")]
     Schema,
+    /// Show what must change to make Meta and the store match the policy.
+    ///
+    /// Reads the live state (system users of each business, the stored
+    /// tokens and what `debug_token` says of each) and prints the changes
+    /// `apply` would make, each with its reason: system users to create,
+    /// apps to install, tokens to issue, refresh, rotate or revoke. It
+    /// changes nothing and takes no lock. Tokens appear as fingerprints,
+    /// never values.
+    #[command(
+        after_help = "Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error\n  graphform show plan.json"
+    )]
+    Plan(PlanArgs),
+    /// Render a saved plan file.
+    #[command(
+        after_help = "Examples:\n  graphform show plan.json\n  graphform show plan.json --format markdown"
+    )]
+    Show(ShowArgs),
+    /// Manage the token store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Break a stale apply lock.
+    ///
+    /// `apply` holds a lease in the store while it runs. If an apply was
+    /// killed, its lease stays until it expires; `unlock` removes it now.
+    /// Make sure no apply is running first.
+    #[command(after_help = "Example:\n  graphform unlock")]
+    Unlock(PolicyArgs),
     /// Run the Graph API emulator until stopped.
     ///
     /// A faithful fake of the Graph API endpoints graphform uses, on a
     /// loopback address, for demos and CI with no Meta account: it prints its
     /// base URL, the world it serves and `export` lines for the world's
     /// emulated credentials (not Meta's). Point graphform at it with
-    /// GRAPHFORM_GRAPH_URL. Its control API (`/_emulator/…`) moves the clock,
+    /// `GRAPHFORM_GRAPH_URL`. Its control API (`/_emulator/…`) moves the clock,
     /// injects faults and drift, and shows state and counters: see
     /// docs/emulator.md.
     #[command(
@@ -100,6 +127,81 @@ pub struct EmulatorArgs {
     /// Write the chosen port to this file once listening.
     #[arg(long, value_name = "FILE")]
     pub portfile: Option<PathBuf>,
+}
+
+/// Where the policy is.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The policy: a YAML file or a directory of `*.yaml` files.
+    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY, default_value = "graphform.yaml")]
+    pub policy: PathBuf,
+}
+
+/// `graphform plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Also write the plan to this file (JSON, no secrets) for `apply` or
+    /// `show`, e.g. as a CI artifact.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+/// `graphform show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file written by `graphform plan --out`.
+    pub file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+}
+
+/// Plan output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// For terminals and logs.
+    Text,
+    /// For pull-request comments.
+    Markdown,
+    /// For tools: the versioned plan document (docs/plan-json.md).
+    Json,
+}
+
+/// `graphform store …`.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the file store and its encryption key.
+    ///
+    /// Creates the store directory the policy names (0700). Its encryption
+    /// key is an age identity held in the environment variable the policy
+    /// names (`store.key_env`, default `GRAPHFORM_STORE_KEY`). When that
+    /// variable is set, its key is used; otherwise a new key is written to
+    /// `--key-file` (0600): load it into the variable, and keep it in your
+    /// secret manager: without it the store cannot be read.
+    #[command(
+        after_help = "Examples:\n  graphform store init --key-file ~/.config/graphform/store.key\n  export GRAPHFORM_STORE_KEY=\"$(cat ~/.config/graphform/store.key)\"\n  GRAPHFORM_STORE_KEY=... graphform store init"
+    )]
+    Init(StoreInitArgs),
+}
+
+/// `graphform store init`.
+#[derive(Debug, Args)]
+pub struct StoreInitArgs {
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Write a newly generated key here (when the key variable is unset).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// `graphform validate`.

@@ -6,3 +6,9 @@ pub(crate) const GRAPHFORM_POLICY: &str = "GRAPHFORM_POLICY";
 pub(crate) const NO_COLOR: &str = "NO_COLOR";
 /// Log filter, e.g. `graphform=debug` (tracing-subscriber's `EnvFilter`).
 pub(crate) const RUST_LOG: &str = "RUST_LOG";
+/// Overrides the policy's `graph.url` (e.g. to point at the emulator).
+pub(crate) const GRAPHFORM_GRAPH_URL: &str = "GRAPHFORM_GRAPH_URL";
+/// The clock graphform plans with, as Unix seconds. For demos and tests
+/// against the emulator, whose clock can be moved; never set it in
+/// production.
+pub(crate) const GRAPHFORM_NOW: &str = "GRAPHFORM_NOW";

@@ -10,6 +10,8 @@ mod cli;
 mod commands;
 mod env;
 mod output;
+mod render;
+mod settings;
 
 use std::process::ExitCode;
 

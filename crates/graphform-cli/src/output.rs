@@ -34,7 +34,6 @@ impl Printer {
     }
 
     /// Whether stdout output may be coloured.
-    #[expect(dead_code, reason = "used by the plan renderer of a later issue")]
     pub(crate) fn color_stdout(&self) -> bool {
         self.color_stdout
     }
@@ -60,6 +59,16 @@ impl Printer {
     pub(crate) fn message(&self, text: &str) {
         let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(text.as_bytes());
+    }
+
+    /// Prints a warning for people to stderr.
+    pub(crate) fn warning(&self, text: &str) {
+        let (yellow, reset) = if self.color_stderr {
+            ("\x1b[1;33m", "\x1b[0m")
+        } else {
+            ("", "")
+        };
+        self.message(&format!("{yellow}warning{reset}: {text}\n"));
     }
 
     /// Prints a command's error and its causes, cargo style.

@@ -6,16 +6,19 @@
 //!   deterministic; every rule of design.md §3 lives there.
 //! - [`document`]: graphform's own records kept in the store.
 //!
-//! Observation and apply (the only parts that do I/O) arrive with their
-//! issues; nothing here talks to Meta or a store yet.
+//! - [`observe`]: builds the [`State`] from the Graph API and the store;
+//!   read-only.
+//!
+//! Apply (the part that changes things) arrives with its issue.
 
 pub mod document;
+pub mod observe;
 mod plan;
 pub mod state;
 pub mod time;
 
 pub use plan::{
     Action, Change, Notice, NoticeKind, NoticeLevel, PLAN_FORMAT_VERSION, Plan, PlanOptions,
-    Snapshot, TimelineEntry, plan, policy_hash, state_hash,
+    Snapshot, TimelineEntry, TokenStatus, plan, plan_schema, policy_hash, state_hash,
 };
 pub use state::State;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use graphform_spec::{Address, Business, Expiry, Spec, SystemUser, Token};
 use graphform_store::{ExpiryMode, Fingerprint};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -26,9 +27,10 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 pub struct PlanOptions {}
 
 /// What must change, and why. Contains no secret.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
-    /// [`PLAN_FORMAT_VERSION`].
+    /// The plan format's version (see [`PLAN_FORMAT_VERSION`]); readers
+    /// refuse versions they do not know.
     pub format_version: u32,
     /// When the plan was made (the `now` it was made with).
     pub created_at: UnixTime,
@@ -49,7 +51,7 @@ pub struct Plan {
 }
 
 /// One change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// What it is about: `acme/ci-reporting/token/insights-read`.
     pub address: String,
@@ -70,7 +72,9 @@ pub struct Change {
 }
 
 /// What a change does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Create a system user.
@@ -117,7 +121,7 @@ impl Action {
 }
 
 /// An object's attributes before or after a change (only those that apply).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
     /// Meta's ID (system users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +143,7 @@ pub struct Snapshot {
     pub expiry: Option<String>,
     /// The token value's fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub fingerprint: Option<Fingerprint>,
     /// When the token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,7 +151,7 @@ pub struct Snapshot {
 }
 
 /// Something graphform noticed and will not change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Notice {
     /// How much it matters.
     pub level: NoticeLevel,
@@ -159,7 +164,9 @@ pub struct Notice {
 }
 
 /// How much a [`Notice`] matters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeLevel {
     /// For information.
@@ -169,7 +176,9 @@ pub enum NoticeLevel {
 }
 
 /// The kinds of [`Notice`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// A system user in Meta that the policy does not name.
@@ -183,21 +192,44 @@ pub enum NoticeKind {
 }
 
 /// A managed token and what happens to it next.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineEntry {
     /// The token's address.
     pub address: String,
     /// The current value's fingerprint.
+    #[schemars(with = "String")]
     pub fingerprint: Fingerprint,
     /// `60d` or `never`.
     pub expiry: String,
     /// When it expires (`None`: never).
     pub expires_at: Option<UnixTime>,
-    /// Whether Meta says it works.
-    pub valid: bool,
+    /// What Meta says of it.
+    pub status: TokenStatus,
     /// The next time-driven action and when it becomes due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<(Action, UnixTime)>,
+}
+
+/// A token's health in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// `debug_token` says it works.
+    Valid,
+    /// `debug_token` says it does not.
+    Dead,
+    /// Not checked (its app is not in the policy).
+    Unchecked,
+}
+
+impl TokenStatus {
+    fn of(health: &Health) -> Self {
+        match health {
+            Health::Valid { .. } => Self::Valid,
+            Health::Dead { .. } => Self::Dead,
+            Health::Unknown { .. } => Self::Unchecked,
+        }
+    }
 }
 
 impl Plan {
@@ -229,6 +261,14 @@ pub fn state_hash(state: &State) -> String {
 fn sha256_json<T: Serialize>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).expect("plain data serializes to JSON");
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The JSON Schema of a plan document (`schemas/plan.schema.json`).
+pub fn plan_schema() -> String {
+    let schema = schemars::schema_for!(Plan);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
+    text.push('\n');
+    text
 }
 
 /// Plans the changes that make `state` match `spec` at time `now`.
@@ -575,6 +615,18 @@ impl<'s> Planner<'s> {
             change.before = before;
             return None;
         }
+        if let Health::Unknown { app_id } = &previous.value.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::Manual,
+                address.to_string(),
+                format!(
+                    "the replaced token {} belongs to app {app_id}, which is no longer in the policy: graphform cannot revoke it; add the app back, or revoke it by hand",
+                    previous.value.metadata.fingerprint
+                ),
+            );
+            return Some(previous.revoke_after);
+        }
         if self.now >= previous.revoke_after {
             let change = self.change(
                 address,
@@ -616,6 +668,9 @@ impl<'s> Planner<'s> {
             Health::Valid {
                 expires_at, scopes, ..
             } => (*expires_at, scopes),
+            // Its app left the policy: decide from the record (the change
+            // of app below replaces it).
+            Health::Unknown { .. } => (metadata.expires_at, &metadata.scopes),
         };
         if let Some(at) = expires_at {
             self.decision_changes_at(at);
@@ -733,7 +788,7 @@ impl<'s> Planner<'s> {
         let metadata = &current.metadata;
         let expires_at = match &current.health {
             Health::Valid { expires_at, .. } => *expires_at,
-            Health::Dead { .. } => metadata.expires_at,
+            Health::Dead { .. } | Health::Unknown { .. } => metadata.expires_at,
         };
         let next = match token.expiry {
             Expiry::SixtyDays { refresh_before } => {
@@ -751,7 +806,7 @@ impl<'s> Planner<'s> {
             fingerprint: metadata.fingerprint.clone(),
             expiry: expiry_name(metadata.expiry).to_owned(),
             expires_at,
-            valid: current.health.is_valid(),
+            status: TokenStatus::of(&current.health),
             next,
         });
     }
@@ -767,13 +822,24 @@ impl<'s> Planner<'s> {
             let values = std::iter::once(&observed.current)
                 .chain(observed.previous.as_ref().map(|p| &p.value));
             for value in values {
-                let (action, reason) = if value.health.is_valid() {
-                    (Action::Revoke, "removed from the policy".to_owned())
-                } else {
-                    (
+                let (action, reason) = match &value.health {
+                    Health::Valid { .. } => (Action::Revoke, "removed from the policy".to_owned()),
+                    Health::Dead { .. } => (
                         Action::Forget,
                         "removed from the policy; the token is already dead".to_owned(),
-                    )
+                    ),
+                    Health::Unknown { app_id } => {
+                        self.notices.push(Notice {
+                            level: NoticeLevel::Warning,
+                            kind: NoticeKind::Manual,
+                            address: address.clone(),
+                            message: format!(
+                                "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {}; add the app back to revoke it, or revoke it by hand",
+                                value.metadata.fingerprint
+                            ),
+                        });
+                        continue;
+                    }
                 };
                 self.changes.push(Change {
                     address: address.clone(),

@@ -95,6 +95,12 @@ pub enum Health {
         /// Meta's subcode.
         subcode: Option<i64>,
     },
+    /// Not checked: the value's app is not in the policy, so graphform
+    /// has no app secret to ask `debug_token` with.
+    Unknown {
+        /// The value's app.
+        app_id: String,
+    },
 }
 
 /// Why a token is dead.

@@ -1,12 +1,15 @@
 //! One module per subcommand.
 
 mod emulator;
+mod plan;
 mod schema;
+mod show;
+mod store;
 mod validate;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, StoreCommand};
 use crate::output::Printer;
 
 /// Runs the chosen subcommand.
@@ -15,5 +18,9 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&args, printer),
         Command::Schema => Ok(schema::run(printer)),
         Command::Emulator(args) => emulator::run(&args, printer),
+        Command::Plan(args) => plan::run(&args, printer),
+        Command::Show(args) => show::run(&args, printer),
+        Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
+        Command::Unlock(args) => store::unlock(&args, printer),
     }
 }

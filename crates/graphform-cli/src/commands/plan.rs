@@ -1,0 +1,71 @@
+//! `graphform plan`: observe, plan, render, optionally save.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use graphform_engine::observe::observe;
+use graphform_engine::{Plan, PlanOptions, plan};
+
+use crate::cli::{PlanArgs, PlanFormat};
+use crate::output::Printer;
+use crate::render;
+use crate::settings;
+
+pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let policy = &args.policy.policy;
+    let spec = settings::load_policy(policy, printer)?;
+    let credentials = settings::credentials(&spec)?;
+    let client = settings::graph_client(&spec)?;
+    let store = settings::open_store(&spec, policy)?;
+    for warning in store.warnings() {
+        printer.warning(warning);
+    }
+    let now = settings::now()?;
+    let state = settings::runtime()?
+        .block_on(observe(&spec, &client, &store, &credentials))
+        .context("cannot read the current state")?;
+    let plan = plan(&spec, &state, now, &PlanOptions::default());
+    if let Some(out) = &args.out {
+        write_plan(&plan, out)?;
+    }
+    print_plan(&plan, args.format, printer);
+    if let Some(out) = &args.out {
+        printer.message(&format!(
+            "Saved the plan to {}; apply it with `graphform apply {}`.\n",
+            out.display(),
+            out.display()
+        ));
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints a plan to stdout in `format`.
+pub(crate) fn print_plan(plan: &Plan, format: PlanFormat, printer: &Printer) {
+    let text = match format {
+        PlanFormat::Text => render::text(plan, printer.color_stdout()),
+        PlanFormat::Markdown => render::markdown(plan),
+        PlanFormat::Json => render::json(plan),
+    };
+    printer.data(&text);
+}
+
+/// Writes a plan file: the JSON document, written to a temporary file and
+/// renamed, so a reader never sees half a plan.
+fn write_plan(plan: &Plan, path: &std::path::Path) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    let temp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("plan")
+    ));
+    std::fs::write(&temp, render::json(plan))
+        .with_context(|| format!("cannot write `{}`", temp.display()))?;
+    std::fs::rename(&temp, path)
+        .with_context(|| format!("cannot write the plan file `{}`", path.display()))
+}

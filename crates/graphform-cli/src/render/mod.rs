@@ -1,0 +1,341 @@
+//! Plans rendered for people (text, markdown) and tools (JSON).
+//!
+//! Every renderer shows fingerprints, never values: a [`Plan`] holds no
+//! secret to begin with.
+
+mod markdown;
+mod text;
+
+use graphform_engine::time::{format_date, human_duration};
+use graphform_engine::{Action, Plan, TimelineEntry, TokenStatus};
+
+pub(crate) use markdown::markdown;
+pub(crate) use text::text;
+
+/// The plan as versioned JSON (docs/plan-json.md), with a trailing newline.
+pub(crate) fn json(plan: &Plan) -> String {
+    let mut text = serde_json::to_string_pretty(plan).expect("a plan serializes to JSON");
+    text.push('\n');
+    text
+}
+
+/// `Plan: 1 to create, 2 to install, 3 to issue, 1 to refresh, 0 to rotate,
+/// 2 to revoke.` (and forgets, when there are any), or the no-change line.
+pub(crate) fn summary(plan: &Plan) -> String {
+    if !plan.has_changes() {
+        return "No changes. Everything matches the policy.".to_owned();
+    }
+    let counts = plan.counts();
+    let mut parts: Vec<String> = Action::ALL
+        .iter()
+        .filter(|action| **action != Action::Forget)
+        .map(|action| format!("{} to {}", counts[action], action.as_str()))
+        .collect();
+    if counts[&Action::Forget] > 0 {
+        parts.push(format!("{} to forget", counts[&Action::Forget]));
+    }
+    format!("Plan: {}.", parts.join(", "))
+}
+
+/// The Terraform-like symbol of an action.
+pub(crate) fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create | Action::Install | Action::Issue => "+",
+        Action::Refresh => "~",
+        Action::Rotate => "-/+",
+        Action::Revoke => "-",
+        Action::Forget => "x",
+    }
+}
+
+/// The "expires" and "next" cells of a timeline row, at the plan's time.
+pub(crate) fn timeline_cells(entry: &TimelineEntry, now: i64) -> (String, String) {
+    let expires = match entry.status {
+        TokenStatus::Dead => "dead".to_owned(),
+        TokenStatus::Unchecked => "unchecked".to_owned(),
+        TokenStatus::Valid => entry
+            .expires_at
+            .map_or_else(|| "never".to_owned(), |at| relative_date(at, now)),
+    };
+    let next = match entry.next {
+        Some((action, at)) if at <= now => format!("{} due now", action.as_str()),
+        Some((action, at)) => format!("{} from {}", action.as_str(), format_date(at)),
+        None => "-".to_owned(),
+    };
+    (expires, next)
+}
+
+/// `2026-12-04 (in 12d)` or `2026-11-20 (2d ago)`.
+pub(crate) fn relative_date(at: i64, now: i64) -> String {
+    if at >= now {
+        format!("{} (in {})", format_date(at), human_duration(at - now))
+    } else {
+        format!("{} ({} ago)", format_date(at), human_duration(now - at))
+    }
+}
+
+/// The business and system-user parts of an address:
+/// `acme/ci-reporting/token/x` → (`acme`, `ci-reporting`).
+pub(crate) fn owners(address: &str) -> (&str, &str) {
+    let mut parts = address.splitn(3, '/');
+    (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON rendering validates against the committed schema.
+    #[test]
+    fn json_matches_the_plan_schema() {
+        let schema_path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/plan.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema"))
+                .expect("schema is JSON");
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        for plan in [fixture::rich(), fixture::empty()] {
+            let document: serde_json::Value = serde_json::from_str(&json(&plan)).expect("JSON");
+            let errors: Vec<String> = validator
+                .iter_errors(&document)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{errors:#?}");
+        }
+        // And the schema can fail: a plan without changes is not a plan.
+        let mut broken: serde_json::Value =
+            serde_json::from_str(&json(&fixture::rich())).expect("JSON");
+        broken.as_object_mut().expect("object").remove("changes");
+        assert!(!validator.is_valid(&broken));
+    }
+
+    #[test]
+    fn summary_lines() {
+        assert_eq!(
+            summary(&fixture::empty()),
+            "No changes. Everything matches the policy."
+        );
+        assert_eq!(
+            summary(&fixture::rich()),
+            "Plan: 1 to create, 1 to install, 3 to issue, 1 to refresh, 1 to rotate, 2 to revoke."
+        );
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixture {
+    //! A plan with one of everything, for renderer snapshots.
+
+    use std::collections::BTreeSet;
+
+    use graphform_engine::{
+        Action, Change, Notice, NoticeKind, NoticeLevel, PLAN_FORMAT_VERSION, Plan, Snapshot,
+        TimelineEntry, TokenStatus,
+    };
+
+    const DAY: i64 = 86_400;
+    /// 2026-11-22 00:00 UTC.
+    pub(crate) const NOW: i64 = 1_795_305_600;
+
+    fn scopes(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn token(
+        fingerprint: Option<&str>,
+        scope_list: &[&str],
+        expiry: &str,
+        expires_at: Option<i64>,
+    ) -> Snapshot {
+        Snapshot {
+            app: Some("reporting".to_owned()),
+            app_id: Some("200000000000001".to_owned()),
+            scopes: Some(scopes(scope_list)),
+            expiry: Some(expiry.to_owned()),
+            fingerprint: fingerprint.map(graphform_types::fingerprint),
+            expires_at,
+            ..Snapshot::default()
+        }
+    }
+
+    fn change(
+        address: &str,
+        action: Action,
+        reason: &str,
+        before: Option<Snapshot>,
+        after: Option<Snapshot>,
+    ) -> Change {
+        Change {
+            address: address.to_owned(),
+            action,
+            reason: reason.to_owned(),
+            drift: None,
+            before,
+            after,
+        }
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one plan with one change of every kind, written out"
+    )]
+    pub(crate) fn rich() -> Plan {
+        let mut revoked_outside = change(
+            "globex/exporter/token/feed",
+            Action::Issue,
+            "the current token is dead: revoked or invalidated outside graphform",
+            Some(token(
+                Some("EAAdead"),
+                &["catalog_management"],
+                "60d",
+                Some(NOW + 30 * DAY),
+            )),
+            Some(token(None, &["catalog_management"], "60d", None)),
+        );
+        revoked_outside.drift = Some(
+            "the current token was revoked or invalidated outside graphform (190/460)".to_owned(),
+        );
+        let changes = vec![
+            change(
+                "acme/ci-reporting",
+                Action::Create,
+                "no system user named `ci-reporting` in business 100000000000001",
+                None,
+                Some(Snapshot {
+                    role: Some("EMPLOYEE".to_owned()),
+                    ..Snapshot::default()
+                }),
+            ),
+            change(
+                "acme/ci-reporting/app/reporting",
+                Action::Install,
+                "new system user needs app `reporting`",
+                None,
+                Some(Snapshot {
+                    app: Some("reporting".to_owned()),
+                    app_id: Some("200000000000001".to_owned()),
+                    ..Snapshot::default()
+                }),
+            ),
+            change(
+                "acme/ci-reporting/token/insights-read",
+                Action::Issue,
+                "new system user",
+                None,
+                Some(token(None, &["ads_read", "read_insights"], "60d", None)),
+            ),
+            change(
+                "acme/publisher/token/posts",
+                Action::Issue,
+                "no token stored",
+                None,
+                Some(token(None, &["pages_manage_posts"], "never", None)),
+            ),
+            change(
+                "acme/reporter/token/insights",
+                Action::Refresh,
+                "expires in 12d, refresh_before is 20d",
+                Some(token(
+                    Some("EAAold"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 12 * DAY),
+                )),
+                Some(token(None, &["ads_read"], "60d", None)),
+            ),
+            change(
+                "acme/reporter/token/ads-write",
+                Action::Rotate,
+                "scopes changed: +ads_management -ads_read",
+                Some(token(
+                    Some("EAAwrite"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 40 * DAY),
+                )),
+                Some(token(None, &["ads_management"], "60d", None)),
+            ),
+            change(
+                "acme/reporter/token/insights",
+                Action::Revoke,
+                "replaced token's grace ended 2h ago",
+                Some(token(
+                    Some("EAAolder"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 2 * DAY),
+                )),
+                None,
+            ),
+            revoked_outside,
+            change(
+                "globex/exporter/token/legacy",
+                Action::Revoke,
+                "removed from the policy",
+                Some(token(Some("EAAlegacy"), &["ads_read"], "never", None)),
+                None,
+            ),
+        ];
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            created_at: NOW,
+            valid_until: Some(NOW + 3 * DAY),
+            policy_hash: "sha256:1111111111111111111111111111111111111111111111111111111111111111".to_owned(),
+            state_hash: "sha256:2222222222222222222222222222222222222222222222222222222222222222".to_owned(),
+            changes,
+            notices: vec![
+                Notice {
+                    level: NoticeLevel::Warning,
+                    kind: NoticeKind::Manual,
+                    address: "acme/reporter".to_owned(),
+                    message: "role is EMPLOYEE in Meta but ADMIN in the policy; the API cannot change a role: change it in Business Settings".to_owned(),
+                },
+                Notice {
+                    level: NoticeLevel::Info,
+                    kind: NoticeKind::Unmanaged,
+                    address: "acme/human-made".to_owned(),
+                    message: "not in the policy; graphform leaves it alone (ADMIN, ID 300000000000009)".to_owned(),
+                },
+            ],
+            timeline: vec![
+                TimelineEntry {
+                    address: "acme/reporter/token/insights".to_owned(),
+                    fingerprint: graphform_types::fingerprint("EAAold"),
+                    expiry: "60d".to_owned(),
+                    expires_at: Some(NOW + 12 * DAY),
+                    status: TokenStatus::Valid,
+                    next: Some((Action::Refresh, NOW - 8 * DAY)),
+                },
+                TimelineEntry {
+                    address: "acme/reporter/token/ads-write".to_owned(),
+                    fingerprint: graphform_types::fingerprint("EAAwrite"),
+                    expiry: "60d".to_owned(),
+                    expires_at: Some(NOW + 40 * DAY),
+                    status: TokenStatus::Valid,
+                    next: Some((Action::Refresh, NOW + 20 * DAY)),
+                },
+                TimelineEntry {
+                    address: "globex/exporter/token/feed".to_owned(),
+                    fingerprint: graphform_types::fingerprint("EAAdead"),
+                    expiry: "60d".to_owned(),
+                    expires_at: Some(NOW + 30 * DAY),
+                    status: TokenStatus::Dead,
+                    next: Some((Action::Refresh, NOW + 10 * DAY)),
+                },
+            ],
+        }
+    }
+
+    /// A plan with nothing to do.
+    pub(crate) fn empty() -> Plan {
+        Plan {
+            changes: Vec::new(),
+            notices: Vec::new(),
+            valid_until: None,
+            ..rich()
+        }
+    }
+}

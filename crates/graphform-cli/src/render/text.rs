@@ -1,0 +1,239 @@
+//! The text rendering of a plan: grouped by business and system user,
+//! Terraform-like symbols, fingerprints only, colour when wanted.
+
+use std::fmt::Write as _;
+
+use graphform_engine::time::format_time;
+use graphform_engine::{Action, Change, NoticeLevel, Plan, Snapshot};
+
+use super::{owners, relative_date, summary, symbol, timeline_cells};
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn action(&self, action: Action) -> String {
+        let code = match action {
+            Action::Create | Action::Install | Action::Issue => "32",
+            Action::Refresh => "33",
+            Action::Rotate => "35",
+            Action::Revoke | Action::Forget => "31",
+        };
+        self.paint(
+            code,
+            &format!("{:>3} {:<7}", symbol(action), action.as_str()),
+        )
+    }
+
+    fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+}
+
+/// Renders a plan for a terminal or a log. `now` is the plan's own time, so
+/// the output is a pure function of the plan.
+pub(crate) fn text(plan: &Plan, color: bool) -> String {
+    let style = Style { color };
+    let mut out = String::new();
+    if plan.has_changes() {
+        let _ = writeln!(out, "graphform will make these changes:\n");
+        changes(&mut out, plan, &style);
+    }
+    notices(&mut out, plan, &style);
+    timeline(&mut out, plan, &style);
+    let _ = writeln!(out, "{}", style.bold(&summary(plan)));
+    if let Some(valid_until) = plan.valid_until.filter(|_| plan.has_changes()) {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!(
+                "This plan is valid until {}.",
+                format_time(valid_until)
+            ))
+        );
+    }
+    out
+}
+
+fn changes(out: &mut String, plan: &Plan, style: &Style) {
+    let mut business = "";
+    let mut user = "";
+    for change in &plan.changes {
+        let (this_business, this_user) = owners(&change.address);
+        if this_business != business {
+            let _ = writeln!(out, "{}", style.bold(this_business));
+            business = this_business;
+            user = "";
+        }
+        if this_user != user {
+            let _ = writeln!(out, "  {this_user}");
+            user = this_user;
+        }
+        let _ = writeln!(out, "  {} {}", style.action(change.action), change.address);
+        let pad = " ".repeat(14);
+        let _ = writeln!(out, "{pad}{}", change.reason);
+        if let Some(drift) = &change.drift {
+            let _ = writeln!(
+                out,
+                "{pad}{}",
+                style.paint("33", &format!("drift: {drift}"))
+            );
+        }
+        if let Some(detail) = detail(change, plan.created_at) {
+            let _ = writeln!(out, "{pad}{}", style.dim(&detail));
+        }
+    }
+    out.push('\n');
+}
+
+/// The second line of a change: what it acts on and what it produces.
+fn detail(change: &Change, now: i64) -> Option<String> {
+    let before = change.before.as_ref();
+    let after = change.after.as_ref();
+    let old = before
+        .and_then(|b| b.fingerprint.as_ref())
+        .map(|fingerprint| {
+            let expires = before
+                .and_then(|b| b.expires_at)
+                .map(|at| format!(", expires {}", relative_date(at, now)))
+                .unwrap_or_default();
+            format!("{fingerprint}{expires}")
+        });
+    match change.action {
+        Action::Create => after
+            .and_then(|a| a.role.as_ref())
+            .map(|role| format!("role {role}")),
+        Action::Install => after
+            .and_then(|a| a.app_id.as_ref())
+            .map(|id| format!("app ID {id}")),
+        Action::Issue => {
+            let new = after.map(describe_token).unwrap_or_default();
+            Some(match old {
+                Some(old) => format!("replaces {old} with a new token ({new})"),
+                None => format!("new token ({new})"),
+            })
+        }
+        Action::Refresh => old.map(|old| {
+            format!("{old} → a new 60-day token; the old one is kept for its grace period")
+        }),
+        Action::Rotate => {
+            let new = after.map(describe_token).unwrap_or_default();
+            old.map(|old| {
+                format!("{old} → a new token ({new}); the old one is kept for its grace period")
+            })
+        }
+        Action::Revoke | Action::Forget => old,
+    }
+}
+
+fn describe_token(snapshot: &Snapshot) -> String {
+    let scopes = snapshot
+        .scopes
+        .as_ref()
+        .map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    let expiry = snapshot.expiry.as_deref().unwrap_or("60d");
+    format!("{scopes}; expiry {expiry}")
+}
+
+fn notices(out: &mut String, plan: &Plan, style: &Style) {
+    if plan.notices.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", style.bold("Noticed, not changed:"));
+    for notice in &plan.notices {
+        let level = match notice.level {
+            NoticeLevel::Warning => style.paint("33", "warning"),
+            NoticeLevel::Info => style.dim("info"),
+        };
+        let _ = writeln!(out, "  {level}: {}: {}", notice.address, notice.message);
+    }
+    out.push('\n');
+}
+
+fn timeline(out: &mut String, plan: &Plan, style: &Style) {
+    if plan.timeline.is_empty() {
+        return;
+    }
+    let now = plan.created_at;
+    let rows: Vec<[String; 4]> = plan
+        .timeline
+        .iter()
+        .map(|entry| {
+            let (expires, next) = timeline_cells(entry, now);
+            [
+                entry.address.clone(),
+                entry.fingerprint.to_string(),
+                expires,
+                next,
+            ]
+        })
+        .collect();
+    let header = ["TOKEN", "FINGERPRINT", "EXPIRES", "NEXT"].map(str::to_owned);
+    let widths: Vec<usize> = (0..4)
+        .map(|column| {
+            std::iter::once(&header)
+                .chain(&rows)
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &[String; 4]| {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("  {}", cells.join("  ").trim_end())
+    };
+    let _ = writeln!(out, "{}", style.bold("Expiry timeline:"));
+    let _ = writeln!(out, "{}", style.dim(&line(&header)));
+    for row in &rows {
+        let _ = writeln!(out, "{}", line(row));
+    }
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture;
+
+    #[test]
+    fn a_rich_plan() {
+        insta::assert_snapshot!(text(&fixture::rich(), false));
+    }
+
+    #[test]
+    fn no_changes() {
+        insta::assert_snapshot!(text(&fixture::empty(), false), @r"
+        Expiry timeline:
+          TOKEN                          FINGERPRINT          EXPIRES              NEXT
+          acme/reporter/token/insights   sha256:3ec1f444f608  2026-12-04 (in 12d)  refresh due now
+          acme/reporter/token/ads-write  sha256:301489c0203b  2027-01-01 (in 40d)  refresh from 2026-12-12
+          globex/exporter/token/feed     sha256:5d04d0793468  dead                 refresh from 2026-12-02
+
+        No changes. Everything matches the policy.
+        ");
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        assert!(!text(&fixture::rich(), false).contains('\x1b'));
+        assert!(text(&fixture::rich(), true).contains("\x1b[32m"));
+    }
+}

@@ -1,0 +1,162 @@
+//! Resolved settings: the policy, the Graph client, the store, credentials
+//! and the clock, from the policy file, flags and the environment. Every
+//! environment variable read here is declared in [`crate::env`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+use graphform_engine::observe::Credentials;
+use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken};
+use graphform_spec::{Loaded, Spec, StoreSettings};
+use graphform_store::FileStore;
+
+use crate::env;
+use crate::output::Printer;
+
+/// Loads and validates the policy; on errors prints the diagnostics (as
+/// `graphform validate` does) and fails. Warnings are printed either way.
+pub(crate) fn load_policy(path: &Path, printer: &Printer) -> anyhow::Result<Spec> {
+    let loaded = graphform_spec::load(path);
+    print_diagnostics(&loaded, printer);
+    match loaded.spec {
+        Some(spec) => Ok(spec),
+        None => Err(anyhow!(
+            "{} is invalid: {} (run `graphform validate {}` for details)",
+            path.display(),
+            plural(loaded.error_count(), "error"),
+            path.display()
+        )),
+    }
+}
+
+/// Prints every diagnostic of a loaded policy to stderr.
+pub(crate) fn print_diagnostics(loaded: &Loaded, printer: &Printer) {
+    for diagnostic in &loaded.diagnostics {
+        printer.message(&graphform_spec::render(
+            diagnostic,
+            &loaded.sources,
+            printer.color_stderr(),
+        ));
+        printer.message("\n");
+    }
+}
+
+/// `1 error`, `2 errors`, `2 businesses`.
+pub(crate) fn plural(count: usize, noun: &str) -> String {
+    match (count, noun) {
+        (1, _) => format!("1 {noun}"),
+        (_, "business") => format!("{count} businesses"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
+/// The Graph client for the policy, `GRAPHFORM_GRAPH_URL` overriding
+/// `graph.url`.
+pub(crate) fn graph_client(spec: &Spec) -> anyhow::Result<GraphClient> {
+    let url = std::env::var(env::GRAPHFORM_GRAPH_URL).unwrap_or_else(|_| spec.graph.url.clone());
+    let mut settings = ClientSettings::for_base_url(&url)
+        .with_context(|| format!("invalid Graph API URL `{url}`"))?;
+    settings.api_version = spec
+        .graph
+        .api_version
+        .parse()
+        .with_context(|| format!("invalid Graph API version `{}`", spec.graph.api_version))?;
+    GraphClient::new(settings).context("cannot build the Graph API client")
+}
+
+/// Every credential the policy names, read from the environment. All
+/// missing variables are reported at once.
+pub(crate) fn credentials(spec: &Spec) -> anyhow::Result<Credentials> {
+    let mut missing = Vec::new();
+    let mut read = |name: &str, what: String| -> Option<Secret> {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Some(Secret::new(value)),
+            _ => {
+                missing.push(format!("  {name}: {what}"));
+                None
+            }
+        }
+    };
+    let mut credentials = Credentials::default();
+    for business in &spec.businesses {
+        for (name, app) in &business.apps {
+            if let Some(secret) = read(
+                &app.secret_env,
+                format!(
+                    "the secret of app `{name}` ({}) of `{}`",
+                    app.id, business.name
+                ),
+            ) {
+                credentials
+                    .apps
+                    .insert(app.id.clone(), AppCredentials::new(app.id.clone(), secret));
+            }
+        }
+        let admin_app = &business.apps[&business.admin.app];
+        let token = read(
+            &business.admin.token_env,
+            format!("the admin token of `{}`", business.name),
+        );
+        if let (Some(token), Some(app)) = (token, credentials.apps.get(&admin_app.id)) {
+            credentials
+                .admins
+                .insert(business.name.clone(), UserToken::new(token, app.clone()));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(credentials);
+    }
+    missing.sort();
+    missing.dedup();
+    bail!(
+        "missing environment variables:\n{}\nhint: the policy names the variables that hold secrets; export them (against the emulator, `graphform emulator` prints them)",
+        missing.join("\n")
+    )
+}
+
+/// The directory of the policy (a file's parent, or the directory itself):
+/// relative store paths are relative to it.
+pub(crate) fn policy_dir(policy: &Path) -> PathBuf {
+    if policy.is_dir() {
+        policy.to_path_buf()
+    } else {
+        policy.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
+/// Opens the store the policy names.
+pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<FileStore> {
+    match &spec.store {
+        StoreSettings::File { path, key_env } => {
+            let dir = policy_dir(policy).join(path);
+            FileStore::open(&dir, key_env)
+                .with_context(|| format!("cannot open the file store `{}`", dir.display()))
+        }
+        StoreSettings::Vault { .. } | StoreSettings::AwsSecretsManager { .. } => bail!(
+            "this graphform supports the `file` store only; `vault` and `aws-secrets-manager` are coming"
+        ),
+    }
+}
+
+/// The clock: the system's, or `GRAPHFORM_NOW` (Unix seconds) for demos and
+/// tests against the emulator.
+pub(crate) fn now() -> anyhow::Result<i64> {
+    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW) {
+        return text
+            .trim()
+            .parse()
+            .with_context(|| format!("{} must be Unix seconds, not `{text}`", env::GRAPHFORM_NOW));
+    }
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    i64::try_from(elapsed.as_secs()).context("the system clock is out of range")
+}
+
+/// A current-thread async runtime for one command.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

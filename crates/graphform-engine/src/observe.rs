@@ -1,0 +1,225 @@
+//! Observation: build the [`State`] from the Graph API, the store and the
+//! state document. Read-only: it takes no lock and changes nothing, so
+//! read-only Graph credentials and a read-only store suffice.
+//!
+//! Reads are batched and concurrent: one system-user listing per business
+//! (all businesses at once) and `debug_token` for every stored value in
+//! batches of up to 50 per app (all apps at once).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::join_all;
+use graphform_graph::{
+    AppCredentials, Expiry as GraphExpiry, GraphClient, GraphError, ListOptions, Secret, TokenInfo,
+    UserToken,
+};
+use graphform_spec::Spec;
+use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
+
+use crate::document::StateDocument;
+use crate::state::{
+    DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
+    ObservedValue, State,
+};
+
+/// The credentials observation uses: each business's admin token and each
+/// app's secret (by app ID).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// Admin token per business name.
+    pub admins: BTreeMap<String, UserToken>,
+    /// App credentials per app ID.
+    pub apps: BTreeMap<String, AppCredentials>,
+}
+
+/// Why observation failed. Nothing was changed either way.
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    /// A Graph API call failed.
+    #[error("reading {what} from the Graph API")]
+    Graph {
+        /// What was being read.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<GraphError>,
+    },
+    /// The store failed.
+    #[error("reading the store")]
+    Store(#[from] StoreError),
+    /// The state document could not be read.
+    #[error("the state document is unreadable: {0}")]
+    Document(String),
+    /// A credential the policy names is not available.
+    #[error("no admin token for business `{0}`")]
+    MissingAdmin(String),
+}
+
+/// Observes everything the planner needs for `spec`.
+pub async fn observe<S: Store>(
+    spec: &Spec,
+    client: &GraphClient,
+    store: &S,
+    credentials: &Credentials,
+) -> Result<State, ObserveError> {
+    let document = read_document(store).await?;
+    let records = read_records(store).await?;
+
+    let listings = spec.businesses.iter().map(|business| async move {
+        let admin = credentials
+            .admins
+            .get(&business.name)
+            .ok_or_else(|| ObserveError::MissingAdmin(business.name.clone()))?;
+        let list = client
+            .labeled(business.name.clone())
+            .list_system_users(admin, &business.id, &ListOptions::default())
+            .await
+            .map_err(|source| ObserveError::Graph {
+                what: format!(
+                    "the system users of business `{}` ({})",
+                    business.name, business.id
+                ),
+                source: Box::new(source),
+            })?;
+        let mut system_users: Vec<ObservedSystemUser> = list
+            .users
+            .into_iter()
+            .map(|user| ObservedSystemUser {
+                id: user.id,
+                name: user.name,
+                role: user
+                    .role
+                    .map(|role| role.as_str().to_owned())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        system_users.sort();
+        Ok::<_, ObserveError>((
+            business.name.clone(),
+            ObservedBusiness {
+                id: business.id.clone(),
+                system_users,
+            },
+        ))
+    });
+    let businesses = join_all(listings)
+        .await
+        .into_iter()
+        .collect::<Result<BTreeMap<_, _>, _>>()?;
+
+    let health = check_tokens(client, credentials, &records).await?;
+    let tokens = records
+        .into_iter()
+        .map(|(address, record)| {
+            let value = |stored: &graphform_store::StoredToken| ObservedValue {
+                metadata: stored.metadata.clone(),
+                health: health
+                    .get(&stored.value.fingerprint())
+                    .cloned()
+                    .unwrap_or_else(|| unknown(&stored.metadata)),
+            };
+            let observed = ObservedToken {
+                current: value(&record.current),
+                previous: record.previous.as_ref().map(|previous| ObservedPrevious {
+                    value: value(&previous.token),
+                    revoke_after: previous.revoke_after,
+                }),
+            };
+            (address, observed)
+        })
+        .collect();
+    Ok(State {
+        businesses,
+        tokens,
+        document,
+    })
+}
+
+/// Reads and parses the state document; none yet is an empty one.
+pub async fn read_document<S: Store>(store: &S) -> Result<StateDocument, ObserveError> {
+    match store.read_state().await? {
+        None => Ok(StateDocument::default()),
+        Some(versioned) => serde_json::from_slice(&versioned.value)
+            .map_err(|error| ObserveError::Document(error.to_string())),
+    }
+}
+
+async fn read_records<S: Store>(store: &S) -> Result<BTreeMap<String, TokenRecord>, ObserveError> {
+    let mut records = BTreeMap::new();
+    for address in store.list_tokens().await? {
+        if let Some(record) = store.read_token(&address).await? {
+            records.insert(address, record.value);
+        }
+    }
+    Ok(records)
+}
+
+/// `debug_token` for every stored value, grouped by app, batched and
+/// concurrent. Values of apps the policy does not name cannot be checked
+/// (their secret is unknown) and are left out.
+async fn check_tokens(
+    client: &GraphClient,
+    credentials: &Credentials,
+    records: &BTreeMap<String, TokenRecord>,
+) -> Result<BTreeMap<graphform_graph::Fingerprint, Health>, ObserveError> {
+    let mut by_app: BTreeMap<&str, (Vec<Secret>, BTreeSet<graphform_graph::Fingerprint>)> =
+        BTreeMap::new();
+    for record in records.values() {
+        let values =
+            std::iter::once(&record.current).chain(record.previous.as_ref().map(|p| &p.token));
+        for stored in values {
+            let (tokens, seen) = by_app.entry(stored.metadata.app_id.as_str()).or_default();
+            if seen.insert(stored.value.fingerprint()) {
+                tokens.push(stored.value.clone());
+            }
+        }
+    }
+    let checks = by_app.into_iter().filter_map(|(app_id, (tokens, _))| {
+        let app = credentials.apps.get(app_id)?;
+        Some(async move {
+            let results = client.debug_tokens(app, &tokens).await;
+            (app_id, tokens, results)
+        })
+    });
+    let mut health = BTreeMap::new();
+    for (app_id, tokens, results) in join_all(checks).await {
+        for (token, result) in tokens.iter().zip(results) {
+            let info = result.map_err(|source| ObserveError::Graph {
+                what: format!("debug_token of {} (app {app_id})", token.fingerprint()),
+                source: Box::new(source),
+            })?;
+            health.insert(token.fingerprint(), health_of(&info));
+        }
+    }
+    Ok(health)
+}
+
+/// What `debug_token` says, as the planner needs it.
+pub fn health_of(info: &TokenInfo) -> Health {
+    if info.is_valid {
+        Health::Valid {
+            expires_at: match info.expiry() {
+                Some(GraphExpiry::At(at)) => Some(at),
+                Some(GraphExpiry::Never) | None => None,
+            },
+            scopes: info.scopes.iter().cloned().collect(),
+            app_id: info.app_id.clone().unwrap_or_default(),
+        }
+    } else {
+        let error = info.error.as_ref();
+        let subcode = error.and_then(|e| e.subcode);
+        Health::Dead {
+            cause: DeadCause::from_subcode(subcode),
+            code: error.and_then(|e| e.code),
+            subcode,
+        }
+    }
+}
+
+/// The health of a value whose app the policy no longer names: it cannot be
+/// checked, so the planner is told so rather than guessing.
+fn unknown(metadata: &TokenMetadata) -> Health {
+    Health::Unknown {
+        app_id: metadata.app_id.clone(),
+    }
+}

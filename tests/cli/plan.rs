@@ -1,0 +1,185 @@
+//! `graphform plan` and `graphform show`, against the emulator.
+
+use std::path::Path;
+
+use crate::common::{EmulatorProcess, control, graphform, repo_root, run, stable};
+
+/// A workspace with the quickstart policy (it matches the emulator's demo
+/// world) and an initialized store; returns the store key.
+fn workspace(dir: &Path) -> String {
+    std::fs::copy(
+        repo_root().join("examples/quickstart.yaml"),
+        dir.join("graphform.yaml"),
+    )
+    .expect("copy");
+    let (code, text) = run(graphform(dir)
+        .args(["store", "init", "--key-file", "store.key"])
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 0, "{text}");
+    std::fs::read_to_string(dir.join("store.key"))
+        .expect("key")
+        .trim()
+        .to_owned()
+}
+
+fn with_env<'c>(
+    command: &'c mut std::process::Command,
+    emulator: &EmulatorProcess,
+    key: &str,
+) -> &'c mut std::process::Command {
+    for (name, value) in &emulator.env {
+        command.env(name, value);
+    }
+    command.env("GRAPHFORM_STORE_KEY", key)
+}
+
+#[test]
+fn plan_on_an_empty_world_creates_installs_and_issues() {
+    let emulator = EmulatorProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = workspace(dir.path());
+    let (code, text) = run(with_env(
+        graphform(dir.path()).args(["plan", "--detailed-exitcode"]),
+        &emulator,
+        &key,
+    ));
+    assert_eq!(code, 2, "{text}");
+    insta::assert_snapshot!(stable(&text, dir.path()), @r"
+    exit_code: 2
+    ----- stdout -----
+    graphform will make these changes:
+
+    acme
+      ci-reporting
+        + create  acme/ci-reporting
+                  no system user named `ci-reporting` in business 100000000000001
+                  role EMPLOYEE
+        + install acme/ci-reporting/app/reporting
+                  new system user needs app `reporting`
+                  app ID 200000000000001
+        + issue   acme/ci-reporting/token/insights-read
+                  new system user
+                  new token (ads_read, read_insights; expiry 60d)
+
+    Noticed, not changed:
+      info: acme/graphform-admin: not in the policy; graphform leaves it alone (ADMIN, ID 300000000000001)
+
+    Plan: 1 to create, 1 to install, 1 to issue, 0 to refresh, 0 to rotate, 0 to revoke.
+    ----- stderr -----
+    ");
+}
+
+#[test]
+fn plan_saves_a_plan_that_show_renders_and_that_holds_no_secret() {
+    let emulator = EmulatorProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = workspace(dir.path());
+    let (code, text) = run(with_env(
+        graphform(dir.path()).args(["plan", "--out", "plan.json", "--format", "json"]),
+        &emulator,
+        &key,
+    ));
+    assert_eq!(code, 0, "{text}");
+    let saved = std::fs::read_to_string(dir.path().join("plan.json")).expect("plan file");
+    let plan: serde_json::Value = serde_json::from_str(&saved).expect("json");
+    assert_eq!(plan["format_version"], 1);
+    assert_eq!(plan["changes"].as_array().map(Vec::len), Some(3));
+    for (name, value) in &emulator.env {
+        if name != "GRAPHFORM_GRAPH_URL" {
+            assert!(
+                !saved.contains(value.as_str()) && !text.contains(value.as_str()),
+                "{name} leaked"
+            );
+        }
+    }
+    assert!(!saved.contains(&key));
+    let (code, shown) =
+        run(graphform(dir.path()).args(["show", "plan.json", "--format", "markdown"]));
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("**Plan: 1 to create, 1 to install, 1 to issue"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn plan_names_every_missing_credential() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        repo_root().join("examples/quickstart.yaml"),
+        dir.path().join("graphform.yaml"),
+    )
+    .expect("copy");
+    let (code, text) = run(graphform(dir.path())
+        .arg("plan")
+        .env_remove("ACME_ADMIN_TOKEN")
+        .env_remove("REPORTING_APP_SECRET"));
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("ACME_ADMIN_TOKEN: the admin token of `acme`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("REPORTING_APP_SECRET: the secret of app `reporting`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("x.json"), "{\"format_version\": 99}").expect("write");
+    let (code, text) = run(graphform(dir.path()).args(["show", "x.json"]));
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("a plan of format version 99; this graphform reads version 1"),
+        "{text}"
+    );
+}
+
+/// Every file below `dir` with its bytes, to prove nothing was written.
+fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("readable");
+                found.push((path, bytes));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn plan_changes_nothing_takes_no_lock_and_only_reads_from_meta() {
+    let emulator = EmulatorProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = workspace(dir.path());
+    let store = dir.path().join(".graphform/store");
+    let before = files(&store);
+    let meta_before = control(emulator.port, "state");
+    let (code, text) = run(with_env(graphform(dir.path()).arg("plan"), &emulator, &key));
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(files(&store), before, "plan wrote to the store");
+    assert!(!store.join("lease.json").exists());
+    assert_eq!(
+        control(emulator.port, "state"),
+        meta_before,
+        "plan changed Meta"
+    );
+    let counters = control(emulator.port, "counters");
+    let endpoints = counters["by_endpoint"].as_object().expect("by endpoint");
+    assert!(!endpoints.is_empty());
+    for name in endpoints.keys() {
+        assert!(
+            name.starts_with("GET ") || name == "POST /",
+            "plan called {name}"
+        );
+    }
+}
