@@ -113,6 +113,11 @@ mod tests {
     }
 
     #[test]
+    fn json_of_a_rich_plan() {
+        insta::assert_snapshot!(json(&fixture::rich()));
+    }
+
+    #[test]
     fn summary_lines() {
         assert_eq!(
             summary(&fixture::empty()),
