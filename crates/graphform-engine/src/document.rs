@@ -22,6 +22,16 @@ pub struct StateDocument {
     /// The Graph API cannot list installs, so this is the only record.
     #[serde(default)]
     pub installs: BTreeMap<String, InstallRecord>,
+    /// Mutations started and not yet known to be finished (design.md §1:
+    /// every Graph mutation is journaled before it is sent). An entry left
+    /// by an interrupted apply is resolved by the next one, or, for a token
+    /// that may have been issued and never stored, kept and reported until
+    /// the system user's tokens are invalidated.
+    #[serde(default)]
+    pub journal: Vec<Intent>,
+    /// Every mutation graphform made, oldest first; append-only.
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
 }
 
 impl Default for StateDocument {
@@ -30,6 +40,8 @@ impl Default for StateDocument {
             format_version: DOCUMENT_FORMAT_VERSION,
             system_users: BTreeMap::new(),
             installs: BTreeMap::new(),
+            journal: Vec::new(),
+            audit: Vec::new(),
         }
     }
 }
@@ -43,4 +55,106 @@ pub struct InstallRecord {
     pub app_id: String,
     /// When.
     pub installed_at: UnixTime,
+}
+
+/// A mutation about to be sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// Unique within the journal: `<started_at>-<n>`.
+    pub id: String,
+    /// The address the mutation is for.
+    pub address: String,
+    /// What is being done.
+    pub kind: IntentKind,
+    /// When it started (graphform's clock).
+    pub started_at: UnixTime,
+}
+
+/// The kinds of journaled mutation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntentKind {
+    /// `POST /{business}/system_users`.
+    CreateSystemUser {
+        /// The business.
+        business_id: String,
+        /// The name.
+        name: String,
+    },
+    /// `POST /{su}/applications`.
+    Install {
+        /// The system user.
+        system_user_id: String,
+        /// The app.
+        app_id: String,
+    },
+    /// A call that creates a token: issue or refresh. If it was sent and
+    /// its answer never stored, a valid token exists that nobody holds.
+    NewToken {
+        /// The system user the token is for.
+        system_user_id: String,
+        /// The token's app.
+        app_id: String,
+    },
+    /// `GET /oauth/revoke` of a stored token.
+    Revoke {
+        /// The revoked token's fingerprint.
+        fingerprint: graphform_store::Fingerprint,
+    },
+    /// `DELETE /{su}/access_tokens`.
+    InvalidateAll {
+        /// The system user.
+        system_user_id: String,
+    },
+}
+
+/// One mutation made, for the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: UnixTime,
+    /// The address.
+    pub address: String,
+    /// `create`, `install`, `issue`, `refresh`, `rotate`, `revoke`, `forget`,
+    /// `invalidate`.
+    pub action: String,
+    /// The token acted on (revoke, forget) or replaced (refresh, rotate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<graphform_store::Fingerprint>,
+    /// The token produced (issue, refresh, rotate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<graphform_store::Fingerprint>,
+    /// The Meta ID involved (system user, app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// What became of a journaled intent, judged from the observed state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nothing is left to do or check: the next apply drops the entry.
+    Settled,
+    /// A token may have been issued and never stored.
+    PossiblyOrphaned,
+}
+
+impl Intent {
+    /// Whether the intent is settled, or a token may have leaked.
+    ///
+    /// Only token-creating calls can leave something nobody holds: a
+    /// system-user creation is found by name, an install is idempotent, a
+    /// revoke or invalidation is checked through `debug_token` of the
+    /// stored tokens. A token-creating call is settled when the address's
+    /// stored token was issued at or after the intent started (its answer
+    /// was stored).
+    pub fn resolution(&self, stored_issued_at: Option<UnixTime>) -> Resolution {
+        match self.kind {
+            IntentKind::NewToken { .. }
+                if stored_issued_at.is_none_or(|at| at < self.started_at) =>
+            {
+                Resolution::PossiblyOrphaned
+            }
+            _ => Resolution::Settled,
+        }
+    }
 }

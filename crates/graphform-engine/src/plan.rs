@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::document::{IntentKind, Resolution};
 use crate::state::{
     DeadCause, Health, ObservedSystemUser, ObservedToken, ObservedValue, State, UnixTime,
 };
@@ -21,10 +22,15 @@ use crate::time::{format_time, human_duration};
 /// The plan format version (`graphform plan --format json`, plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
-/// Knobs of the planner. None yet changes a decision silently: each is an
-/// explicit, reviewed choice.
+/// Knobs of the planner. None changes a decision silently: each is an
+/// explicit choice that shows in the plan a reviewer reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PlanOptions {}
+pub struct PlanOptions {
+    /// For each system user for which an interrupted apply may have issued
+    /// a token nobody stored: invalidate all its tokens
+    /// (`DELETE /{su}/access_tokens`) and re-issue the managed ones.
+    pub invalidate_orphaned: bool,
+}
 
 /// What must change, and why. Contains no secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -92,11 +98,14 @@ pub enum Action {
     Revoke,
     /// Drop the record of a token that is already dead.
     Forget,
+    /// Invalidate every token of a system user (opt-in, for tokens an
+    /// interrupted apply may have issued and never stored).
+    Invalidate,
 }
 
 impl Action {
     /// Every action, in summary order.
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Self::Create,
         Self::Install,
         Self::Issue,
@@ -104,6 +113,7 @@ impl Action {
         Self::Rotate,
         Self::Revoke,
         Self::Forget,
+        Self::Invalidate,
     ];
 
     /// The action's name: `create`, `install`, …
@@ -116,6 +126,7 @@ impl Action {
             Self::Rotate => "rotate",
             Self::Revoke => "revoke",
             Self::Forget => "forget",
+            Self::Invalidate => "invalidate",
         }
     }
 }
@@ -189,6 +200,11 @@ pub enum NoticeKind {
     Deferred,
     /// Several system users share a name and none is recorded.
     Ambiguous,
+    /// An interrupted apply may have issued a token that nobody stored.
+    PossiblyOrphaned,
+    /// An interrupted apply left a journal entry that the next apply
+    /// settles.
+    Interrupted,
 }
 
 /// A managed token and what happens to it next.
@@ -276,7 +292,6 @@ pub fn plan_schema() -> String {
 /// Pure and deterministic: no I/O, no clock, and the same inputs give the
 /// same plan.
 pub fn plan(spec: &Spec, state: &State, now: UnixTime, options: &PlanOptions) -> Plan {
-    let _ = options;
     let mut planner = Planner {
         state,
         now,
@@ -285,7 +300,9 @@ pub fn plan(spec: &Spec, state: &State, now: UnixTime, options: &PlanOptions) ->
         timeline: Vec::new(),
         valid_until: None,
         managed_tokens: BTreeSet::new(),
+        invalidated: BTreeSet::new(),
     };
+    planner.journal(spec, options);
     for business in &spec.businesses {
         planner.business(business);
     }
@@ -310,6 +327,8 @@ struct Planner<'s> {
     timeline: Vec<TimelineEntry>,
     valid_until: Option<UnixTime>,
     managed_tokens: BTreeSet<String>,
+    /// System users (addresses) whose tokens this plan invalidates.
+    invalidated: BTreeSet<String>,
 }
 
 /// Where a system user stands after matching the policy with Meta.
@@ -348,6 +367,67 @@ impl<'s> Planner<'s> {
     fn decision_changes_at(&mut self, at: UnixTime) {
         if at > self.now {
             self.valid_until = Some(self.valid_until.map_or(at, |current| current.min(at)));
+        }
+    }
+
+    /// Entries an interrupted apply left in the journal: settled ones are
+    /// reported and dropped by the next apply; a possibly orphaned token is
+    /// a warning until its system user's tokens are invalidated, which the
+    /// user opts in to.
+    fn journal(&mut self, spec: &Spec, options: &PlanOptions) {
+        let state = self.state;
+        for intent in &state.document.journal {
+            let stored = state
+                .tokens
+                .get(&intent.address)
+                .map(|t| t.current.metadata.issued_at);
+            let IntentKind::NewToken { system_user_id, .. } = &intent.kind else {
+                self.notice(
+                    NoticeLevel::Info,
+                    NoticeKind::Interrupted,
+                    intent.address.clone(),
+                    format!(
+                        "an apply interrupted at {} was making this change; the next apply settles it",
+                        format_time(intent.started_at)
+                    ),
+                );
+                continue;
+            };
+            let user = system_user_address(&intent.address);
+            if intent.resolution(stored) == Resolution::Settled {
+                continue;
+            }
+            let managed = spec.businesses.iter().any(|b| {
+                b.system_users
+                    .iter()
+                    .any(|u| Address::system_user(&b.name, &u.name).as_str() == user)
+            });
+            if options.invalidate_orphaned && managed && !self.invalidated.contains(user) {
+                self.invalidated.insert(user.to_owned());
+                let change = self.change(
+                    &Address::from_text(user),
+                    Action::Invalidate,
+                    format!(
+                        "an apply interrupted at {} may have issued a token nobody stored",
+                        format_time(intent.started_at)
+                    ),
+                );
+                change.before = Some(Snapshot {
+                    id: Some(system_user_id.clone()),
+                    ..Snapshot::default()
+                });
+            } else if !self.invalidated.contains(user) {
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::PossiblyOrphaned,
+                    intent.address.clone(),
+                    format!(
+                        "an apply interrupted at {} may have issued a token for system user {system_user_id} that nobody stored; \
+                         to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
+                        format_time(intent.started_at)
+                    ),
+                );
+            }
         }
     }
 
@@ -563,6 +643,22 @@ impl<'s> Planner<'s> {
             expiry: Some(token.expiry.as_str().to_owned()),
             ..Snapshot::default()
         };
+        let user_address = Address::system_user(&business.name, &user.name);
+        if self.invalidated.contains(user_address.as_str()) {
+            let before = self
+                .state
+                .tokens
+                .get(address.as_str())
+                .map(|o| value_snapshot(&o.current));
+            let change = self.change(
+                &address,
+                Action::Issue,
+                format!("re-issued after invalidating the tokens of {user_address}"),
+            );
+            change.before = before;
+            change.after = Some(after);
+            return;
+        }
         let Some(observed) = self.state.tokens.get(address.as_str()) else {
             let reason = if id.is_none() {
                 "new system user".to_owned()
@@ -816,11 +912,19 @@ impl<'s> Planner<'s> {
     fn removed_tokens(&mut self) {
         let state = self.state;
         for (address, observed) in &state.tokens {
-            if self.managed_tokens.contains(address) {
+            if self.managed_tokens.contains(address)
+                || self.invalidated.iter().any(|user| owned_by(address, user))
+            {
                 continue;
             }
-            let values = std::iter::once(&observed.current)
-                .chain(observed.previous.as_ref().map(|p| &p.value));
+            // The previous value first: revoking the current one drops
+            // the record.
+            let values = observed
+                .previous
+                .as_ref()
+                .map(|p| &p.value)
+                .into_iter()
+                .chain(std::iter::once(&observed.current));
             for value in values {
                 let (action, reason) = match &value.health {
                     Health::Valid { .. } => (Action::Revoke, "removed from the policy".to_owned()),
@@ -881,6 +985,20 @@ fn dead_replacement(
 /// A policy duration in seconds.
 fn seconds(duration: graphform_spec::Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `acme/ci-reporting` of `acme/ci-reporting/token/x` (or of an install).
+fn system_user_address(address: &str) -> &str {
+    let mut slashes = address.match_indices('/').map(|(i, _)| i);
+    let second = slashes.nth(1).unwrap_or(address.len());
+    &address[..second]
+}
+
+/// Whether `address` belongs to the system user at `user`.
+fn owned_by(address: &str, user: &str) -> bool {
+    address
+        .strip_prefix(user)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn value_snapshot(value: &ObservedValue) -> Snapshot {

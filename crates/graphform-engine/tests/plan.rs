@@ -557,6 +557,24 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                     },
                 );
             }
+            Action::Invalidate => {
+                for (address, token) in &mut next.tokens {
+                    if address.starts_with(&format!("{}/", change.address)) {
+                        let kill = |value: &mut ObservedValue| {
+                            value.health = Health::Dead {
+                                cause: DeadCause::Revoked,
+                                code: Some(190),
+                                subcode: Some(460),
+                            }
+                        };
+                        kill(&mut token.current);
+                        if let Some(previous) = &mut token.previous {
+                            kill(&mut previous.value);
+                        }
+                    }
+                }
+                next.document.journal.clear();
+            }
             Action::Revoke | Action::Forget => {
                 let fingerprint = change.before.as_ref().and_then(|b| b.fingerprint.clone());
                 if let Some(record) = next.tokens.get_mut(&change.address) {
@@ -659,4 +677,76 @@ fn hashes_identify_policy_and_state() {
     let mut changed = state.clone();
     changed.document.installs = BTreeMap::new();
     assert_ne!(plan.state_hash, run(&spec(""), &changed, NOW).state_hash);
+}
+
+fn orphan_intent(state: &mut State, started_at: i64) {
+    state
+        .document
+        .journal
+        .push(graphform_engine::document::Intent {
+            id: format!("{started_at}-1"),
+            address: TOKEN.to_owned(),
+            kind: graphform_engine::document::IntentKind::NewToken {
+                system_user_id: "300".to_owned(),
+                app_id: "200".to_owned(),
+            },
+            started_at,
+        });
+}
+
+#[test]
+fn a_possibly_orphaned_token_is_a_warning_until_invalidation_is_opted_in() {
+    // An apply started a refresh at NOW - 10 and died: the stored token is
+    // older, so its answer may have been lost.
+    let mut state = converged(NOW - 45 * DAY);
+    orphan_intent(&mut state, NOW - 10);
+    let plan = run(&spec(""), &state, NOW);
+    assert_eq!(actions(&plan), [(TOKEN, Action::Refresh)]);
+    let warning = plan
+        .notices
+        .iter()
+        .find(|n| n.kind == NoticeKind::PossiblyOrphaned)
+        .expect("warned");
+    assert!(
+        warning.message.contains("system user 300")
+            && warning.message.contains("--invalidate-orphaned"),
+        "{}",
+        warning.message
+    );
+
+    let options = PlanOptions {
+        invalidate_orphaned: true,
+    };
+    let opted = plan_with(&spec(""), &state, NOW, &options);
+    assert_eq!(
+        actions(&opted),
+        [(USER, Action::Invalidate), (TOKEN, Action::Issue)]
+    );
+    assert_eq!(
+        opted.changes[1].reason,
+        "re-issued after invalidating the tokens of acme/ci-reporting"
+    );
+    assert!(
+        opted
+            .notices
+            .iter()
+            .all(|n| n.kind != NoticeKind::PossiblyOrphaned)
+    );
+
+    // Once applied, nothing is left to do, with or without the option.
+    let after = simulate(&spec(""), &state, &opted, NOW);
+    assert!(!plan_with(&spec(""), &after, NOW, &options).has_changes());
+    assert!(!run(&spec(""), &after, NOW).has_changes());
+}
+
+#[test]
+fn an_intent_whose_answer_was_stored_is_settled() {
+    let mut state = converged(NOW - DAY);
+    orphan_intent(&mut state, NOW - DAY);
+    let plan = run(&spec(""), &state, NOW);
+    assert!(plan.notices.is_empty(), "{:#?}", plan.notices);
+}
+
+fn plan_with(spec: &Spec, state: &State, now: i64, options: &PlanOptions) -> Plan {
+    plan(spec, state, now, options)
 }

@@ -264,6 +264,12 @@ impl Address {
         Self(format!("{business}/{system_user}/token/{token}"))
     }
 
+    /// An address from its text (an address read back from a store or a
+    /// journal).
+    pub fn from_text(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
     /// The address as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -26,15 +26,17 @@ pub(crate) fn summary(plan: &Plan) -> String {
         return "No changes. Everything matches the policy.".to_owned();
     }
     let counts = plan.counts();
+    // The six of Terraform-like fame always; the rare ones when present.
+    let rare = [Action::Forget, Action::Invalidate];
     let mut parts: Vec<String> = Action::ALL
         .iter()
-        .filter(|action| **action != Action::Forget)
+        .filter(|action| !rare.contains(action) || counts[action] > 0)
         .map(|action| format!("{} to {}", counts[action], action.as_str()))
         .collect();
-    if counts[&Action::Forget] > 0 {
-        parts.push(format!("{} to forget", counts[&Action::Forget]));
+    if let Some(last) = parts.last_mut() {
+        last.push('.');
     }
-    format!("Plan: {}.", parts.join(", "))
+    format!("Plan: {}", parts.join(", "))
 }
 
 /// The Terraform-like symbol of an action.
@@ -45,6 +47,7 @@ pub(crate) fn symbol(action: Action) -> &'static str {
         Action::Rotate => "-/+",
         Action::Revoke => "-",
         Action::Forget => "x",
+        Action::Invalidate => "!",
     }
 }
 

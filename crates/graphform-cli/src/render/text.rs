@@ -26,7 +26,7 @@ impl Style {
             Action::Create | Action::Install | Action::Issue => "32",
             Action::Refresh => "33",
             Action::Rotate => "35",
-            Action::Revoke | Action::Forget => "31",
+            Action::Revoke | Action::Forget | Action::Invalidate => "31",
         };
         self.paint(
             code,
@@ -136,6 +136,9 @@ fn detail(change: &Change, now: i64) -> Option<String> {
             })
         }
         Action::Revoke | Action::Forget => old,
+        Action::Invalidate => before.and_then(|b| b.id.as_ref()).map(|id| {
+            format!("every token of system user {id}; the managed ones are re-issued below")
+        }),
     }
 }
 
