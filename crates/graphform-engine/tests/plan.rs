@@ -558,21 +558,7 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                 );
             }
             Action::Invalidate => {
-                for (address, token) in &mut next.tokens {
-                    if address.starts_with(&format!("{}/", change.address)) {
-                        let kill = |value: &mut ObservedValue| {
-                            value.health = Health::Dead {
-                                cause: DeadCause::Revoked,
-                                code: Some(190),
-                                subcode: Some(460),
-                            }
-                        };
-                        kill(&mut token.current);
-                        if let Some(previous) = &mut token.previous {
-                            kill(&mut previous.value);
-                        }
-                    }
-                }
+                kill_tokens_of(&mut next, &change.address);
                 next.document.journal.clear();
             }
             Action::Revoke | Action::Forget => {
@@ -593,6 +579,23 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
         }
     }
     next
+}
+
+/// What `DELETE /{su}/access_tokens` does to the observed state.
+fn kill_tokens_of(state: &mut State, user_address: &str) {
+    let dead = || Health::Dead {
+        cause: DeadCause::Revoked,
+        code: Some(190),
+        subcode: Some(460),
+    };
+    for (address, token) in &mut state.tokens {
+        if address.starts_with(&format!("{user_address}/")) {
+            token.current.health = dead();
+            if let Some(previous) = &mut token.previous {
+                previous.value.health = dead();
+            }
+        }
+    }
 }
 
 fn user_id(state: &State, user_address: &str) -> String {
