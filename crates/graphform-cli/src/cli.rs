@@ -84,6 +84,20 @@ pub enum Command {
         after_help = "Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error\n  graphform show plan.json"
     )]
     Plan(PlanArgs),
+    /// Make the changes a plan shows.
+    ///
+    /// Without a plan file it plans, shows the plan and asks for
+    /// confirmation (`--auto-approve` skips the question; with no terminal
+    /// and no flag it refuses). With a plan file from `graphform plan --out`
+    /// it applies exactly that plan, after checking that the policy and the
+    /// live state are still what the plan was made from and that the plan
+    /// has not expired. It holds the store's lock while it runs, journals
+    /// every Graph mutation, stores each new token before anything else
+    /// happens, and revokes a replaced token only after its grace period.
+    #[command(
+        after_help = "Examples:\n  graphform apply                         # plan, confirm, apply\n  graphform plan --out plan.json && graphform apply plan.json\n  graphform apply --auto-approve --format json   # in a pipeline"
+    )]
+    Apply(ApplyArgs),
     /// Render a saved plan file.
     #[command(
         after_help = "Examples:\n  graphform show plan.json\n  graphform show plan.json --format markdown"
@@ -153,6 +167,36 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes, 0 when there are none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Invalidate all tokens of each system user for which an interrupted
+    /// apply may have issued a token nobody stored, and re-issue the
+    /// managed ones (the plan warns when this applies).
+    #[arg(long)]
+    pub invalidate_orphaned: bool,
+}
+
+/// `graphform apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file written by `graphform plan --out`; without it, apply
+    /// plans first.
+    pub plan: Option<PathBuf>,
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Apply without asking for confirmation.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Output format of the final report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// How many system users to work on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallelism: u16,
+    /// Invalidate all tokens of each system user for which an interrupted
+    /// apply may have issued a token nobody stored, and re-issue the
+    /// managed ones.
+    #[arg(long)]
+    pub invalidate_orphaned: bool,
 }
 
 /// `graphform show`.

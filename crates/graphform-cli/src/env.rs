@@ -12,3 +12,6 @@ pub(crate) const GRAPHFORM_GRAPH_URL: &str = "GRAPHFORM_GRAPH_URL";
 /// against the emulator, whose clock can be moved; never set it in
 /// production.
 pub(crate) const GRAPHFORM_NOW: &str = "GRAPHFORM_NOW";
+/// Test hook: `apply` stops (prints and waits to be killed) right before
+/// its n-th mutation. Used by the crash tests; never set it otherwise.
+pub(crate) const GRAPHFORM_FAILPOINT: &str = "GRAPHFORM_FAILPOINT";

@@ -160,3 +160,49 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("cannot start the async runtime")
 }
+
+/// Everything a command that talks to Meta and the store needs, resolved
+/// once: the policy, credentials, the client, the store, the clock and a
+/// runtime.
+pub(crate) struct World {
+    pub(crate) spec: Spec,
+    pub(crate) credentials: Credentials,
+    pub(crate) client: GraphClient,
+    pub(crate) store: FileStore,
+    pub(crate) now: i64,
+    pub(crate) runtime: tokio::runtime::Runtime,
+}
+
+impl World {
+    /// Resolves the settings of the policy at `policy`; prints the store's
+    /// warnings.
+    pub(crate) fn open(policy: &Path, printer: &Printer) -> anyhow::Result<Self> {
+        let spec = load_policy(policy, printer)?;
+        let credentials = credentials(&spec)?;
+        let client = graph_client(&spec)?;
+        let store = open_store(&spec, policy)?;
+        for warning in store.warnings() {
+            printer.warning(warning);
+        }
+        Ok(Self {
+            now: now()?,
+            runtime: runtime()?,
+            spec,
+            credentials,
+            client,
+            store,
+        })
+    }
+
+    /// Observes the live state (read-only).
+    pub(crate) fn observe(&self) -> anyhow::Result<graphform_engine::State> {
+        self.runtime
+            .block_on(graphform_engine::observe::observe(
+                &self.spec,
+                &self.client,
+                &self.store,
+                &self.credentials,
+            ))
+            .context("cannot read the current state")
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::UnixTime;
+use crate::state::{ObservedToken, ObservedValue, UnixTime};
 
 /// The state document's format version.
 pub const DOCUMENT_FORMAT_VERSION: u32 = 1;
@@ -144,17 +144,22 @@ impl Intent {
     /// Only token-creating calls can leave something nobody holds: a
     /// system-user creation is found by name, an install is idempotent, a
     /// revoke or invalidation is checked through `debug_token` of the
-    /// stored tokens. A token-creating call is settled when the address's
-    /// stored token was issued at or after the intent started (its answer
-    /// was stored).
-    pub fn resolution(&self, stored_issued_at: Option<UnixTime>) -> Resolution {
-        match self.kind {
-            IntentKind::NewToken { .. }
-                if stored_issued_at.is_none_or(|at| at < self.started_at) =>
-            {
-                Resolution::PossiblyOrphaned
-            }
-            _ => Resolution::Settled,
+    /// stored tokens. A token-creating call is settled when a value stored
+    /// at its address records this intent as its origin (its answer was
+    /// stored).
+    pub fn resolution(&self, stored: Option<&ObservedToken>) -> Resolution {
+        let IntentKind::NewToken { .. } = self.kind else {
+            return Resolution::Settled;
+        };
+        let produced =
+            |value: &ObservedValue| value.metadata.issued_by.as_deref() == Some(self.id.as_str());
+        let stored_it = stored.is_some_and(|token| {
+            produced(&token.current) || token.previous.as_ref().is_some_and(|p| produced(&p.value))
+        });
+        if stored_it {
+            Resolution::Settled
+        } else {
+            Resolution::PossiblyOrphaned
         }
     }
 }

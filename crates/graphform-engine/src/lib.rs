@@ -9,8 +9,10 @@
 //! - [`observe`]: builds the [`State`] from the Graph API and the store;
 //!   read-only.
 //!
-//! Apply (the part that changes things) arrives with its issue.
+//! - [`apply`]: executes a plan's changes, journaled and crash-safe, under
+//!   the store's lease.
 
+pub mod apply;
 pub mod document;
 pub mod observe;
 mod plan;

@@ -377,10 +377,7 @@ impl<'s> Planner<'s> {
     fn journal(&mut self, spec: &Spec, options: &PlanOptions) {
         let state = self.state;
         for intent in &state.document.journal {
-            let stored = state
-                .tokens
-                .get(&intent.address)
-                .map(|t| t.current.metadata.issued_at);
+            let stored = state.tokens.get(&intent.address);
             let IntentKind::NewToken { system_user_id, .. } = &intent.kind else {
                 self.notice(
                     NoticeLevel::Info,

@@ -134,6 +134,7 @@ async fn provision(
                     issued_at: NOW,
                     expires_at: Some(NOW + 60 * 86_400),
                     fingerprint: token.fingerprint(),
+                    issued_by: None,
                 },
                 value: token,
             },

@@ -65,6 +65,7 @@ fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
         issued_at,
         expires_at: (expiry == ExpiryMode::SixtyDays).then_some(issued_at + 60 * DAY),
         fingerprint: graphform_types::fingerprint(name),
+        issued_by: None,
     }
 }
 
@@ -746,6 +747,14 @@ fn a_possibly_orphaned_token_is_a_warning_until_invalidation_is_opted_in() {
 fn an_intent_whose_answer_was_stored_is_settled() {
     let mut state = converged(NOW - DAY);
     orphan_intent(&mut state, NOW - DAY);
+    let id = state.document.journal[0].id.clone();
+    state
+        .tokens
+        .get_mut(TOKEN)
+        .expect("token")
+        .current
+        .metadata
+        .issued_by = Some(id);
     let plan = run(&spec(""), &state, NOW);
     assert!(plan.notices.is_empty(), "{:#?}", plan.notices);
 }

@@ -75,6 +75,7 @@ pub fn sample_token(address: &str, value: &str, issued_at: UnixTime) -> StoredTo
             issued_at,
             expires_at: Some(issued_at + 60 * 86_400),
             fingerprint: value.fingerprint(),
+            issued_by: None,
         },
         value,
     }

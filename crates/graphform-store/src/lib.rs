@@ -116,6 +116,10 @@ pub struct TokenMetadata {
     pub expires_at: Option<UnixTime>,
     /// The value's fingerprint.
     pub fingerprint: Fingerprint,
+    /// The journal entry (intent ID) of the call that produced this value,
+    /// so a later run can tell that call's answer was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<String>,
 }
 
 /// A token value and its metadata.

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod apply;
 mod emulator;
 mod plan;
 mod schema;
@@ -19,6 +20,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Schema => Ok(schema::run(printer)),
         Command::Emulator(args) => emulator::run(&args, printer),
         Command::Plan(args) => plan::run(&args, printer),
+        Command::Apply(args) => apply::run(&args, printer),
         Command::Show(args) => show::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
         Command::Unlock(args) => store::unlock(&args, printer),

@@ -3,28 +3,21 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use graphform_engine::observe::observe;
 use graphform_engine::{Plan, PlanOptions, plan};
 
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::output::Printer;
 use crate::render;
-use crate::settings;
+use crate::settings::World;
 
 pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let policy = &args.policy.policy;
-    let spec = settings::load_policy(policy, printer)?;
-    let credentials = settings::credentials(&spec)?;
-    let client = settings::graph_client(&spec)?;
-    let store = settings::open_store(&spec, policy)?;
-    for warning in store.warnings() {
-        printer.warning(warning);
-    }
-    let now = settings::now()?;
-    let state = settings::runtime()?
-        .block_on(observe(&spec, &client, &store, &credentials))
-        .context("cannot read the current state")?;
-    let plan = plan(&spec, &state, now, &PlanOptions::default());
+    let world = World::open(policy, printer)?;
+    let state = world.observe()?;
+    let options = PlanOptions {
+        invalidate_orphaned: args.invalidate_orphaned,
+    };
+    let plan = plan(&world.spec, &state, world.now, &options);
     if let Some(out) = &args.out {
         write_plan(&plan, out)?;
     }
