@@ -1,5 +1,5 @@
 //! The control API under `/_emulator/` (documented in docs/emulator.md):
-//! clock, faults, throttling, drift, inspection and counters. It is JSON in
+//! clock, faults, throttling, quirks, drift, inspection and counters. It is JSON in
 //! and out; errors are `{"error": "…"}` with status 400 or 404.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{FaultConfig, ThrottleConfig};
+use crate::quirks::Quirks;
 use crate::server::Shared;
 use crate::state::{Kill, Origin, State, Subject};
 use crate::summary::WorldSummary;
@@ -31,6 +32,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
             "/throttle",
             get(faults).post(set_throttle).delete(clear_throttle),
         )
+        .route("/quirks", get(quirks).post(set_quirks).delete(clear_quirks))
         .route("/drift/revoke", post(drift_revoke))
         .route("/drift/uninstall", post(drift_uninstall))
         .route("/state", get(state))
@@ -155,6 +157,27 @@ async fn clear_throttle(AxumState(shared): SharedState) -> Response {
     let mut st = shared.lock();
     st.faults.clear_throttle();
     ok(faults_json(&st))
+}
+
+async fn quirks(AxumState(shared): SharedState) -> Response {
+    ok(json!(shared.lock().quirks))
+}
+
+async fn set_quirks(AxumState(shared): SharedState, body: Bytes) -> Response {
+    let quirks: Quirks = match parse(&body) {
+        Ok(q) => q,
+        Err(response) => return *response,
+    };
+    let mut st = shared.lock();
+    st.quirks = quirks;
+    tracing::info!(quirks = ?st.quirks, "quirks configured");
+    ok(json!(st.quirks))
+}
+
+async fn clear_quirks(AxumState(shared): SharedState) -> Response {
+    let mut st = shared.lock();
+    st.quirks = Quirks::default();
+    ok(json!(st.quirks))
 }
 
 #[derive(Deserialize)]

@@ -75,7 +75,8 @@ pub(crate) struct ThrottleConfig {
     /// How many API calls to throttle; default 1 when `code` is set.
     #[serde(default)]
     pub(crate) calls: Option<u64>,
-    /// Minutes, reported in `X-Business-Use-Case-Usage`.
+    /// Minutes, reported in `X-Business-Use-Case-Usage` by a Business Use
+    /// Case throttle (80000-80014); app-level codes do not report it.
     #[serde(default)]
     pub(crate) estimated_time_to_regain_access: Option<u64>,
     /// Overrides the default subcode of the code.
@@ -105,7 +106,18 @@ pub(crate) struct ActiveThrottle {
 
 /// Whether `code` is a throttling code the emulator can inject.
 pub(crate) fn is_throttle_code(code: i64) -> bool {
-    matches!(code, 4 | 17 | 32 | 341 | 613 | 80_000..=80_014)
+    is_app_level_code(code) || is_buc_code(code)
+}
+
+/// App-, user-, page- and custom-level throttling: reported in
+/// `X-App-Usage`.
+fn is_app_level_code(code: i64) -> bool {
+    matches!(code, 4 | 17 | 32 | 341 | 613)
+}
+
+/// Business Use Case throttling: reported in `X-Business-Use-Case-Usage`.
+fn is_buc_code(code: i64) -> bool {
+    matches!(code, 80_000..=80_014)
 }
 
 /// The subcode Meta documents for a throttling code ([MRL]).
@@ -274,8 +286,11 @@ impl Faults {
         rate > 0.0 && matches(&self.config.endpoints, endpoint) && self.rng.random::<f64>() < rate
     }
 
-    /// The usage headers of one API response: those configured, or, on a
-    /// throttled call, both headers at 100%.
+    /// The usage headers of one API response: those configured; on a
+    /// throttled call, the family that matches its code is at 100%
+    /// (`X-App-Usage` for 4, 17, 32, 341, 613; `X-Business-Use-Case-Usage`,
+    /// with the configured `estimated_time_to_regain_access`, for
+    /// 80000-80014) and the other family stays as configured (or absent).
     pub(crate) fn usage_headers(
         &self,
         business_id: Option<&str>,
@@ -283,11 +298,11 @@ impl Faults {
     ) -> Vec<(String, String)> {
         let mut headers = Vec::new();
         let app = match hit {
-            Some(_) => Some(AppUsage {
+            Some(hit) if is_app_level_code(hit.code) => Some(AppUsage {
                 call_count: 100,
                 ..self.app_usage.clone().unwrap_or_default()
             }),
-            None => self.app_usage.clone(),
+            _ => self.app_usage.clone(),
         };
         if let Some(app) = app {
             headers.push((
@@ -301,13 +316,13 @@ impl Faults {
             ));
         }
         let buc = match hit {
-            Some(hit) => Some(BusinessUseCaseUsage {
+            Some(hit) if is_buc_code(hit.code) => Some(BusinessUseCaseUsage {
                 kind: Some(buc_type(hit.code).to_owned()),
                 call_count: 100,
                 estimated_time_to_regain_access: hit.minutes,
                 ..self.business_use_case_usage.clone().unwrap_or_default()
             }),
-            None => self.business_use_case_usage.clone(),
+            _ => self.business_use_case_usage.clone(),
         };
         if let (Some(buc), Some(business_id)) = (buc, business_id) {
             let entry = json!({

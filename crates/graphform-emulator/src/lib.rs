@@ -2,7 +2,8 @@
 //! system users, app installs, access tokens, `debug_token` and batch
 //! requests, with the paths, parameters, JSON shapes, error codes and token
 //! semantics of `graph-api.md`, plus a control API (`/_emulator/…`) for the
-//! clock, fault injection, throttling, drift and inspection.
+//! clock, fault injection, throttling, quirks (documented answer variants),
+//! drift and inspection.
 //!
 //! It is a product feature (`graphform emulator`, `graphform demo`), not a
 //! test mock. It is not a general Graph API: it serves only the endpoints
@@ -31,6 +32,7 @@ mod error;
 mod faults;
 mod graph_error;
 mod params;
+mod quirks;
 mod request;
 mod routes;
 mod server;

@@ -124,8 +124,10 @@ impl Params {
 }
 
 /// Whether a parameter's value must never be shown (tokens, secrets,
-/// proofs, and the batch, whose operations may carry tokens).
+/// proofs, and the batch, whose operations may carry tokens). Keys match
+/// whatever their case: `ACCESS_TOKEN` is as secret as `access_token`.
 pub(crate) fn is_secret_param(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
     key == "batch"
         || key.ends_with("token")
         || key.ends_with("secret")
@@ -194,6 +196,14 @@ mod tests {
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
         assert!(!p.contains("x"));
+    }
+
+    #[test]
+    fn secret_keys_match_in_any_case() {
+        for key in ["ACCESS_TOKEN", "Client_Secret", "AppSecret_Proof", "BATCH"] {
+            assert!(is_secret_param(key), "{key}");
+        }
+        assert!(!is_secret_param("NAME"));
     }
 
     #[test]

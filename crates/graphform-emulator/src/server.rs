@@ -165,10 +165,13 @@ async fn graph(
     let endpoint = parsed.as_ref().map_or(Endpoint::Unsupported, |r| {
         Endpoint::classify(&r.method, &r.path)
     });
+    // The endpoint name, never the raw path: a path segment may hold a
+    // token (e.g. after a `{result=…}` substitution, or by mistake).
     if let Ok(req) = &parsed {
         tracing::trace!(
             method = %req.method,
-            path = %req.path_string(),
+            endpoint = endpoint.name(),
+            version = ?req.version,
             params = ?req.params,
             header_token = ?req.header_token,
             "graph api request"

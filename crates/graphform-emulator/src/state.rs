@@ -13,6 +13,7 @@ use crate::clock::{Clock, DAY};
 use crate::counters::Counters;
 use crate::faults::Faults;
 use crate::graph_error::GraphError;
+use crate::quirks::Quirks;
 use crate::vocabulary::Role;
 use crate::world::{AccessLevel, DEFAULT_ADMIN_SCOPES, World};
 
@@ -203,6 +204,8 @@ pub(crate) struct State {
     pub(crate) world_tokens: Vec<WorldToken>,
     next_id: u64,
     pub(crate) faults: Faults,
+    /// Documented answer variants switched on by the control API.
+    pub(crate) quirks: Quirks,
     pub(crate) counters: Counters,
     /// `http://127.0.0.1:PORT`, for `paging.next`.
     pub(crate) base_url: String,
@@ -228,6 +231,7 @@ impl State {
             world_tokens: Vec::new(),
             next_id: 615_500_000_000_001,
             faults: Faults::new(),
+            quirks: Quirks::default(),
             counters: Counters::default(),
             base_url,
         };

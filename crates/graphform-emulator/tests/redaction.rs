@@ -161,8 +161,43 @@ async fn run_session(h: &Harness) -> Vec<String> {
         .send()
         .await
         .unwrap();
+    tokens_in_paths_and_odd_keys(h, &id, &mut secrets).await;
     batch_and_control(h, &id, &new, &mut secrets).await;
     secrets
+}
+
+/// A token where no parameter name says so: in a path segment (plainly,
+/// and put there by a batch `{result=…}` reference), and under upper- or
+/// mixed-case secret keys.
+async fn tokens_in_paths_and_odd_keys(h: &Harness, id: &str, secrets: &mut Vec<String>) {
+    let token = h.issue(&acme(), id, REPORTING, "ads_read", true).await;
+    secrets.push(token.clone());
+    h.get(&format!("/{token}"), Some(&acme()), &[]).await;
+    h.get(&format!("/{token}/system_users"), Some(&acme()), &[])
+        .await;
+    h.get(&format!("/{id}"), None, &[("ACCESS_TOKEN", &token)])
+        .await;
+    h.post(
+        &format!("/{id}/applications"),
+        Some(&acme()),
+        &[
+            ("business_app", REPORTING),
+            ("Client_Secret", REPORTING_SECRET),
+        ],
+    )
+    .await;
+    let ops = json!([
+        { "method": "POST", "name": "issue", "omit_response_on_success": false,
+          "relative_url": format!("{id}/access_tokens"),
+          "body": format!("business_app={REPORTING}&scope=ads_read") },
+        { "method": "GET", "relative_url": "{result=issue:$.access_token}" },
+        { "method": "GET", "relative_url": "{result=issue:$.access_token}/system_users" },
+    ])
+    .to_string();
+    let batch = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let issued: serde_json::Value =
+        serde_json::from_str(batch.body[0]["body"].as_str().unwrap()).unwrap();
+    secrets.push(issued["access_token"].as_str().unwrap().to_owned());
 }
 
 /// A batch whose operations carry a token, then drift and inspection.

@@ -184,9 +184,15 @@ fn run_one(
         return (None, Value::Null);
     }
     inherit_token(&mut op_req, op, req);
+    // An operation without a version prefix runs at the batch's version.
+    if op_req.version.is_none() {
+        op_req.version.clone_from(&req.version);
+    }
+    // The endpoint name, never the path: `{result=…}` may have put a
+    // token into it.
     tracing::trace!(
         method = %op_req.method,
-        path = %op_req.path_string(),
+        endpoint = endpoint.name(),
         params = ?op_req.params,
         "batch operation"
     );

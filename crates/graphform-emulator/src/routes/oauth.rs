@@ -23,7 +23,8 @@ fn client_app<'a>(st: &'a State, req: &ApiRequest) -> Result<&'a App, GraphError
     Ok(app)
 }
 
-/// Exchanges a live token for a new 60-day token. The old token keeps
+/// Exchanges a live token for a new 60-day token; the answer omits
+/// `expires_in` under the `omit_expires_in` quirk. The old token keeps
 /// working until its own expiry ("Access Token Rotation"). A never-expiring
 /// token is exchanged too, as graph-api.md says the real API does: the
 /// result is a 60-day token (which is why graphform never refreshes one);
@@ -73,16 +74,20 @@ pub(super) fn refresh(st: &mut State, req: &ApiRequest) -> Result<Value, GraphEr
     );
     let token = &st.tokens[new];
     tracing::info!(from = %from, to = %token.fingerprint, "token refreshed");
-    Ok(json!({
+    let mut body = json!({
         "access_token": token.value.expose(),
         "token_type": "bearer",
-        "expires_in": SIXTY_DAYS,
-    }))
+    });
+    if !st.quirks.omit_expires_in {
+        body["expires_in"] = json!(SIXTY_DAYS);
+    }
+    Ok(body)
 }
 
 /// Revokes `revoke_token`. `client_id`, the app of `revoke_token` and the
 /// app of `access_token` must all be the same; the caller's token needs its
-/// `appsecret_proof` like any call.
+/// `appsecret_proof` like any call. The answer is `{"success":true}`, or
+/// `{"success":"true"}` under the `revoke_success_as_string` quirk.
 pub(super) fn revoke(st: &mut State, req: &ApiRequest) -> Result<Value, GraphError> {
     let app_id = client_app(st, req)?.id.clone();
     let target = req.params.required("revoke_token")?;
@@ -98,5 +103,9 @@ pub(super) fn revoke(st: &mut State, req: &ApiRequest) -> Result<Value, GraphErr
     }
     st.kill(index, Kill::Revoked);
     tracing::info!(token = %st.tokens[index].fingerprint, "token revoked");
-    Ok(json!({ "success": true }))
+    if st.quirks.revoke_success_as_string {
+        Ok(json!({ "success": "true" }))
+    } else {
+        Ok(json!({ "success": true }))
+    }
 }

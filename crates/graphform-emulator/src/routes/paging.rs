@@ -70,16 +70,18 @@ pub(super) fn paginate(st: &State, req: &ApiRequest, ids: &[String]) -> Result<P
     })
 }
 
-/// The URL of a neighbouring page. Unlike Meta's, it carries no
-/// `access_token` or proof: the client adds its own.
+/// The URL of a neighbouring page. As Meta's, it carries the caller's
+/// credentials: the request's token as `access_token` (also when it came in
+/// the `Authorization` header), and its `appsecret_proof` and
+/// `appsecret_time` when it had them, so the URL works as it is. That is
+/// why a client must never log it.
 fn page_url(st: &State, req: &ApiRequest, limit: usize, key: &str, cursor: &str) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(token) = req.token() {
+        query.append_pair("access_token", token);
+    }
     for (k, v) in req.params.iter() {
-        let skip = matches!(
-            k,
-            "access_token" | "appsecret_proof" | "appsecret_time" | "after" | "before" | "limit"
-        );
-        if !skip {
+        if !matches!(k, "access_token" | "after" | "before" | "limit") {
             query.append_pair(k, v);
         }
     }

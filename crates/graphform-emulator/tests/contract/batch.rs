@@ -317,3 +317,55 @@ async fn batch_as_a_json_body() {
     assert!(reply.body[0].get("headers").is_none());
     h.stop().await;
 }
+
+#[tokio::test]
+async fn batch_operations_inherit_the_batch_version() {
+    let h = Harness::start().await;
+    h.create_system_user(&acme(), ACME, "second", "EMPLOYEE")
+        .await;
+    let ops = json!([
+        { "method": "GET", "relative_url": format!("{ACME}/system_users?limit=1") },
+        { "method": "GET", "relative_url": format!("/v25.0/{ACME}/system_users?limit=1") },
+    ]);
+    // `batch` posts to `/v26.0/`.
+    let reply = batch(&h, &ops, &[]).await;
+    let items = reply.assert_ok().as_array().unwrap().clone();
+    let next = body(&items[0])["paging"]["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        next.starts_with(&format!("{}/v26.0/{ACME}/system_users?", h.base)),
+        "{next}"
+    );
+    assert!(next.contains("access_token="), "{next}");
+    // An operation with its own version keeps it.
+    let next = body(&items[1])["paging"]["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        next.starts_with(&format!("{}/v25.0/{ACME}/system_users?", h.base)),
+        "{next}"
+    );
+    // An unversioned batch leaves unversioned operations unversioned.
+    let mut form = acme().params();
+    form.push(("batch".into(), ops.to_string()));
+    let response = h
+        .http
+        .post(format!("{}/", h.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let items = Harness::reply(response).await.assert_ok().clone();
+    let next = body(&items[0])["paging"]["next"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        next.starts_with(&format!("{}/{ACME}/system_users?", h.base)),
+        "{next}"
+    );
+    h.stop().await;
+}

@@ -130,8 +130,15 @@ async fn latency_is_added_to_matching_requests() {
     h.stop().await;
 }
 
+fn header_json(reply: &Reply, name: &str) -> Option<serde_json::Value> {
+    reply
+        .headers
+        .get(name)
+        .map(|v| serde_json::from_str(v.to_str().unwrap()).unwrap())
+}
+
 #[tokio::test]
-async fn throttle_fails_the_next_calls_with_usage_headers() {
+async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
     let h = Harness::start().await;
     let (status, _) = h
         .control_post(
@@ -147,17 +154,14 @@ async fn throttle_fails_the_next_calls_with_usage_headers() {
         reply.assert_error(400, 17, Some(2_446_079));
         assert_eq!(reply.message(), "(#17) User request limit reached");
         assert_eq!(reply.body["error"]["is_transient"], true);
-        let app: serde_json::Value =
-            serde_json::from_str(reply.headers["x-app-usage"].to_str().unwrap()).unwrap();
+        let app = header_json(&reply, "x-app-usage").unwrap();
         assert_eq!(app["call_count"], 100);
-        let buc: serde_json::Value =
-            serde_json::from_str(reply.headers["x-business-use-case-usage"].to_str().unwrap())
-                .unwrap();
-        let entry = &buc[ACME][0];
-        assert_eq!(entry["estimated_time_to_regain_access"], 7);
-        assert_eq!(entry["type"], "ads_management");
-        assert_eq!(entry["call_count"], 100);
-        assert!(entry["total_cputime"].is_u64() && entry["total_time"].is_u64());
+        // A user-level code says nothing about Business Use Case usage.
+        assert!(
+            reply.headers.get("x-business-use-case-usage").is_none(),
+            "{:?}",
+            reply.headers
+        );
     }
     let reply = h
         .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
@@ -165,6 +169,78 @@ async fn throttle_fails_the_next_calls_with_usage_headers() {
     reply.assert_ok();
     // No usage header unless configured ("absence ≠ zero usage").
     assert!(reply.headers.get("x-app-usage").is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn app_level_throttles_leave_a_configured_buc_header_as_it_is() {
+    let h = Harness::start().await;
+    let configured =
+        json!({ "type": "ads_insights", "call_count": 40, "total_time": 3, "total_cputime": 2 });
+    for code in [4, 17, 32, 341, 613] {
+        h.control_post(
+            "/throttle",
+            json!({ "code": code, "business_use_case_usage": configured }),
+        )
+        .await;
+        let reply = h
+            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+            .await;
+        assert_eq!((reply.status, reply.code()), (400, code), "{}", reply.body);
+        assert_eq!(
+            header_json(&reply, "x-app-usage").unwrap()["call_count"],
+            100
+        );
+        let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
+        assert_eq!(buc[ACME][0]["type"], "ads_insights", "code {code}");
+        assert_eq!(buc[ACME][0]["call_count"], 40, "code {code}");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
+    let h = Harness::start().await;
+    let (status, _) = h
+        .control_post(
+            "/throttle",
+            json!({ "code": 80_004, "calls": 2, "estimated_time_to_regain_access": 7 }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    reply.assert_error(400, 80_004, None);
+    let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
+    let entry = &buc[ACME][0];
+    assert_eq!(entry["estimated_time_to_regain_access"], 7);
+    assert_eq!(entry["type"], "ads_management");
+    assert_eq!(entry["call_count"], 100);
+    assert!(entry["total_cputime"].is_u64() && entry["total_time"].is_u64());
+    // A Business Use Case code says nothing about app usage.
+    assert!(
+        reply.headers.get("x-app-usage").is_none(),
+        "{:?}",
+        reply.headers
+    );
+    // A configured X-App-Usage is sent as configured, not at 100%.
+    h.control_post(
+        "/throttle",
+        json!({ "code": 80_000, "app_usage": { "call_count": 30, "total_time": 5, "total_cputime": 4 } }),
+    )
+    .await;
+    let reply = h
+        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+        .await;
+    reply.assert_error(400, 80_000, None);
+    assert_eq!(
+        header_json(&reply, "x-app-usage").unwrap(),
+        json!({ "call_count": 30, "total_time": 5, "total_cputime": 4 })
+    );
+    let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
+    assert_eq!(buc[ACME][0]["type"], "ads_insights");
+    assert_eq!(buc[ACME][0]["call_count"], 100);
     h.stop().await;
 }
 
@@ -391,5 +467,79 @@ async fn credentials_route_gives_the_world_credentials() {
     assert_eq!(credentials["base_url"], h.base.as_str());
     assert_eq!(credentials["env"]["ACME_ADMIN_TOKEN"], ACME_ADMIN_TOKEN);
     assert_eq!(credentials["env"]["REPORTING_APP_SECRET"], REPORTING_SECRET);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
+    let h = Harness::start().await;
+    let off = json!({ "omit_expires_in": false, "revoke_success_as_string": false });
+    assert_eq!(h.control_get("/quirks").await, off);
+    let (status, body) = h
+        .control_post(
+            "/quirks",
+            json!({ "omit_expires_in": true, "revoke_success_as_string": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "omit_expires_in": true, "revoke_success_as_string": true })
+    );
+    assert_eq!(h.control_get("/quirks").await, body);
+
+    let id = h.employee("ci").await;
+    let old = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let refresh = [
+        ("grant_type", "fb_exchange_token"),
+        ("client_id", REPORTING),
+        ("client_secret", REPORTING_SECRET),
+        ("fb_exchange_token", old.as_str()),
+    ];
+    // The refresh answer lacks `expires_in` (graph-api.md §3, field report).
+    let reply = h.get("/oauth/access_token", None, &refresh).await;
+    let body = reply.assert_ok().clone();
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["access_token", "token_type"]
+    );
+    let new = body["access_token"].as_str().unwrap().to_owned();
+    // The token still expires in 60 days: only the answer changed.
+    let data = h.debug(REPORTING, REPORTING_SECRET, &new).await;
+    assert_eq!(data["expires_at"], T0 + 60 * DAY);
+    // Revoke answers the documented string form.
+    let revoke = [
+        ("client_id", REPORTING),
+        ("client_secret", REPORTING_SECRET),
+        ("revoke_token", old.as_str()),
+    ];
+    let caller = Creds::new(&new, REPORTING_SECRET);
+    let reply = h.get("/oauth/revoke", Some(&caller), &revoke).await;
+    assert_eq!(reply.assert_ok(), &json!({ "success": "true" }));
+    // Other `{"success":true}` answers are unaffected.
+    h.install(&acme(), &id, REPORTING).await;
+
+    // A POST replaces the set: what it leaves out is off.
+    let (_, body) = h
+        .control_post("/quirks", json!({ "omit_expires_in": true }))
+        .await;
+    assert_eq!(
+        body,
+        json!({ "omit_expires_in": true, "revoke_success_as_string": false })
+    );
+    // DELETE turns every quirk off.
+    assert_eq!(h.control_delete("/quirks").await, off);
+    let refresh = [
+        ("grant_type", "fb_exchange_token"),
+        ("client_id", REPORTING),
+        ("client_secret", REPORTING_SECRET),
+        ("fb_exchange_token", new.as_str()),
+    ];
+    let reply = h.get("/oauth/access_token", None, &refresh).await;
+    assert_eq!(reply.assert_ok()["expires_in"], 60 * DAY);
+    // Unknown quirks are refused.
+    let (status, body) = h.control_post("/quirks", json!({ "typo": true })).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].is_string());
     h.stop().await;
 }

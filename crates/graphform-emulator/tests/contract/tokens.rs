@@ -137,10 +137,42 @@ async fn scope_is_csv_or_json_and_checked() {
         .await
         .assert_error(400, 3962, None);
     }
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn issue_without_scope_gives_a_token_with_no_scopes() {
+    let h = Harness::start().await;
+    let id = h.employee("ci").await;
+    // graph-api.md §3: only `business_app` is required; `scope` may be
+    // absent, empty, or an empty list.
+    for params in [
+        vec![("business_app", REPORTING)],
+        vec![("business_app", REPORTING), ("scope", "")],
+        vec![("business_app", REPORTING), ("scope", "[]")],
+    ] {
+        let reply = h
+            .post(&format!("/{id}/access_tokens"), Some(&acme()), &params)
+            .await;
+        let token = reply.assert_ok()["access_token"].as_str().unwrap();
+        let data = h.debug(REPORTING, REPORTING_SECRET, token).await;
+        assert_eq!(data["is_valid"], true, "{params:?}");
+        assert_eq!(data["scopes"], json!([]), "{params:?}");
+        assert_eq!(data["granular_scopes"], json!([]), "{params:?}");
+        // The token works for calls that need no permission.
+        h.get(
+            &format!("/{id}"),
+            Some(&Creds::new(token, REPORTING_SECRET)),
+            &[],
+        )
+        .await
+        .assert_ok();
+    }
+    // `business_app` is still required.
     h.post(
         &format!("/{id}/access_tokens"),
         Some(&acme()),
-        &[("business_app", REPORTING)],
+        &[("scope", "ads_read")],
     )
     .await
     .assert_error(400, 100, None);
