@@ -222,7 +222,18 @@ impl Transport {
             }
             let delay = if throttled {
                 throttled_rounds += 1;
-                policy.throttle_wait(throttled_rounds, None, &self.jitter)
+                // The items' usage headers are not asked for
+                // (`include_headers=false`), so there is no estimate: the
+                // throttle backoff, unless it exceeds max_throttle_wait.
+                let Some(wait) = policy.throttle_wait(throttled_rounds, None, &self.jitter) else {
+                    debug!(
+                        round,
+                        items = retry.len(),
+                        "batch items throttled for longer than max_throttle_wait"
+                    );
+                    break;
+                };
+                wait
             } else {
                 policy.backoff(round, &self.jitter)
             };

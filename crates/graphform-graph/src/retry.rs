@@ -33,8 +33,11 @@ pub struct RetryPolicy {
     /// Largest throttle backoff (default 15 min).
     pub throttle_max_backoff: Duration,
     /// Longest single throttle wait the client accepts (default 15 min).
-    /// When Meta estimates longer, the throttling error is returned at
-    /// once, so the caller can decide.
+    /// When a throttled call would have to wait longer — Meta's estimate is
+    /// above it, or, without an estimate, the ceiling of the next throttle
+    /// backoff is — the throttling error is returned instead, so the caller
+    /// can decide. The jitter added to an estimate never takes the wait
+    /// past it.
     pub max_throttle_wait: Duration,
 }
 
@@ -144,16 +147,25 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `retry` of a throttled call: Meta's
-    /// estimate plus up to 10 % jitter, or the throttle backoff.
+    /// estimate plus up to 10 % jitter (at most
+    /// [`max_throttle_wait`](Self::max_throttle_wait)), or the throttle
+    /// backoff. `None` when the wait would exceed `max_throttle_wait`: the
+    /// estimate is above it, or, without an estimate, the backoff ceiling
+    /// is (decided on the ceiling, not on the random draw, so that whether
+    /// the client gives up does not depend on the jitter).
     pub(crate) fn throttle_wait(
         &self,
         retry: u32,
         estimate: Option<Duration>,
         jitter: &Jitter,
-    ) -> Duration {
+    ) -> Option<Duration> {
         match estimate {
-            Some(estimate) if !estimate.is_zero() => estimate + jitter.full(estimate / 10),
-            _ => jitter.equal(self.throttle_ceiling(retry)),
+            Some(estimate) if !estimate.is_zero() => (estimate <= self.max_throttle_wait)
+                .then(|| (estimate + jitter.full(estimate / 10)).min(self.max_throttle_wait)),
+            _ => {
+                let ceiling = self.throttle_ceiling(retry);
+                (ceiling <= self.max_throttle_wait).then(|| jitter.equal(ceiling))
+            }
         }
     }
 }
@@ -212,16 +224,68 @@ mod tests {
         let jitter = Jitter::new(Some(3));
         for retry in 1..50 {
             let estimate = Duration::from_mins(2);
-            let wait = policy.throttle_wait(retry, Some(estimate), &jitter);
+            let wait = policy
+                .throttle_wait(retry, Some(estimate), &jitter)
+                .unwrap();
             assert!(
                 wait >= estimate && wait <= estimate + estimate / 10,
                 "{wait:?}"
             );
-            let wait = policy.throttle_wait(retry, None, &jitter);
+            let wait = policy.throttle_wait(retry, None, &jitter).unwrap();
             let ceiling = policy.throttle_ceiling(retry);
             assert!(wait >= ceiling / 2 && wait <= ceiling, "{wait:?}");
-            let wait = policy.throttle_wait(retry, Some(Duration::ZERO), &jitter);
+            let wait = policy
+                .throttle_wait(retry, Some(Duration::ZERO), &jitter)
+                .unwrap();
             assert!(wait >= ceiling / 2 && wait <= ceiling, "{wait:?}");
         }
+    }
+
+    #[test]
+    fn no_throttle_wait_exceeds_max_throttle_wait() {
+        let max = Duration::from_mins(2);
+        let policy = RetryPolicy {
+            max_throttle_wait: max,
+            ..RetryPolicy::default()
+        };
+        let jitter = Jitter::new(Some(5));
+        let second = Duration::from_secs(1);
+        for _ in 0..200 {
+            // Without an estimate: ceilings of 1 and 2 min are waited, the
+            // 4 min one (and every later one) is not.
+            let first = policy.throttle_wait(1, None, &jitter).unwrap();
+            assert!(first >= max / 4 && first <= max / 2, "{first:?}");
+            let second_wait = policy.throttle_wait(2, None, &jitter).unwrap();
+            assert!(
+                second_wait >= max / 2 && second_wait <= max,
+                "{second_wait:?}"
+            );
+            for retry in [3, 4, 5, 50, u32::MAX] {
+                assert_eq!(policy.throttle_wait(retry, None, &jitter), None, "{retry}");
+                assert_eq!(
+                    policy.throttle_wait(retry, Some(Duration::ZERO), &jitter),
+                    None,
+                    "{retry}"
+                );
+            }
+            // An estimate within the limit is waited, its jitter clipped
+            // at the limit; one above it is not waited at all.
+            let estimate = 110 * second;
+            let wait = policy.throttle_wait(3, Some(estimate), &jitter).unwrap();
+            assert!(wait >= estimate && wait <= max, "{wait:?}");
+            assert_eq!(policy.throttle_wait(1, Some(max), &jitter), Some(max));
+            assert_eq!(policy.throttle_wait(1, Some(max + second), &jitter), None);
+        }
+        // A limit below the first backoff: only estimates are waited.
+        let policy = RetryPolicy {
+            max_throttle_wait: 30 * second,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(policy.throttle_wait(1, None, &jitter), None);
+        assert!(
+            policy
+                .throttle_wait(1, Some(20 * second), &jitter)
+                .is_some_and(|wait| wait <= 30 * second)
+        );
     }
 }

@@ -394,14 +394,17 @@ impl Transport {
             }
             let delay = if class == ErrorClass::Throttled {
                 throttled_retries += 1;
-                if failure
-                    .regain
-                    .is_some_and(|regain| regain > policy.max_throttle_wait)
-                {
-                    debug!("throttled for longer than max_throttle_wait");
+                let Some(wait) =
+                    policy.throttle_wait(throttled_retries, failure.regain, &self.jitter)
+                else {
+                    debug!(
+                        attempt,
+                        estimate_ms = failure.regain.map(millis),
+                        "throttled for longer than max_throttle_wait"
+                    );
                     return give_up(failure.kind);
-                }
-                policy.throttle_wait(throttled_retries, failure.regain, &self.jitter)
+                };
+                wait
             } else {
                 policy.backoff(attempt, &self.jitter)
             };

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use graphform_graph::{ErrorClass, ListOptions};
+use graphform_graph::{ErrorClass, ListOptions, Secret};
 use serde_json::json;
 
-use crate::support::{BUSINESS, CI_SYSTEM_USER, Harness, admin};
+use crate::support::{ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Harness, admin, reporting};
 
 const MINUTE: Duration = Duration::from_mins(1);
 
@@ -60,9 +60,11 @@ async fn throttling_without_an_estimate_backs_off_from_a_minute() {
 #[tokio::test]
 async fn a_throttle_longer_than_max_throttle_wait_is_returned_at_once() {
     let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
+    // Meta gives `estimated_time_to_regain_access` only for Business Use
+    // Case throttling (80000-80014), in `X-Business-Use-Case-Usage`.
     h.control_post(
         "throttle",
-        json!({"code": 17, "calls": 5, "estimated_time_to_regain_access": 30}),
+        json!({"code": 80004, "calls": 5, "estimated_time_to_regain_access": 30}),
     )
     .await;
     let error = h
@@ -71,9 +73,82 @@ async fn a_throttle_longer_than_max_throttle_wait_is_returned_at_once() {
         .await
         .unwrap_err();
     assert_eq!(error.class(), ErrorClass::Throttled);
-    assert_eq!(error.code(), Some(17));
+    assert_eq!(error.code(), Some(80004));
     assert_eq!(error.attempts(), 1);
     assert!(h.clock.sleeps().is_empty());
+    assert_eq!(h.client.counters().throttle_waits, 0);
+    assert_eq!(h.emulator_http_requests().await, 1);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
+    // App-level throttling (17) comes without an estimate: the client backs
+    // off 1, 2, 4… minutes (ceilings). With max_throttle_wait = 2 min it
+    // makes the waits of 1 and 2 min, then returns the error instead of
+    // waiting up to 4 min.
+    let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
+    h.control_post("throttle", json!({"code": 17, "calls": 5}))
+        .await;
+    let error = h
+        .client
+        .read_system_user(&admin(), CI_SYSTEM_USER)
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Throttled);
+    assert_eq!(error.code(), Some(17));
+    assert_eq!(error.attempts(), 3);
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(sleeps[0] >= MINUTE / 2 && sleeps[0] <= MINUTE, "{sleeps:?}");
+    assert!(sleeps[1] >= MINUTE && sleeps[1] <= 2 * MINUTE, "{sleeps:?}");
+    assert_eq!(h.client.counters().throttle_waits, 2);
+    assert_eq!(h.emulator_http_requests().await, 3);
+
+    // A throttle that ends within the waits the client accepts is ridden
+    // out. (The last answer reported `X-App-Usage` at 100 %, so the usage
+    // governor first pauses a minute: a usage delay, not a throttle wait.)
+    h.control_post("throttle", json!({"code": 4, "calls": 2}))
+        .await;
+    h.client
+        .read_system_user(&admin(), CI_SYSTEM_USER)
+        .await
+        .unwrap();
+    assert_eq!(h.client.counters().throttle_waits, 4);
+    assert_eq!(h.client.counters().usage_delays, 1);
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 5, "{sleeps:?}");
+    assert_eq!(sleeps[2], MINUTE, "the usage pause: {sleeps:?}");
+    assert!(
+        sleeps.iter().all(|sleep| *sleep <= 2 * MINUTE),
+        "{sleeps:?}"
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_batch_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
+    let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
+    // Throttles the first five API calls: the batch's only operation, in
+    // each round.
+    h.control_post("throttle", json!({"code": 4, "calls": 5}))
+        .await;
+    let infos = h
+        .client
+        .debug_tokens(&reporting(), &[Secret::new(ADMIN_TOKEN)])
+        .await;
+    let error = infos[0].as_ref().unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Throttled, "{error}");
+    assert_eq!(error.code(), Some(4));
+    assert_eq!(error.attempts(), 3);
+    let sleeps = h.clock.sleeps();
+    assert_eq!(sleeps.len(), 2, "{sleeps:?}");
+    assert!(
+        sleeps.iter().all(|sleep| *sleep <= 2 * MINUTE),
+        "{sleeps:?}"
+    );
+    assert_eq!(h.client.counters().throttle_waits, 2);
+    assert_eq!(h.client.counters().http_requests, 3);
     h.shutdown().await;
 }
 
