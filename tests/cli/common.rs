@@ -138,3 +138,32 @@ pub(crate) fn control(port: u16, path: &str) -> serde_json::Value {
     let body = response.split("\r\n\r\n").nth(1).expect("a body");
     serde_json::from_str(body).expect("JSON")
 }
+
+/// A workspace with the quickstart policy (it matches the emulator's demo
+/// world) and an initialized store; returns the store key.
+pub(crate) fn workspace(dir: &Path) -> String {
+    std::fs::copy(
+        repo_root().join("examples/quickstart.yaml"),
+        dir.join("graphform.yaml"),
+    )
+    .expect("copy");
+    let (code, text) = run(graphform(dir)
+        .args(["store", "init", "--key-file", "store.key"])
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 0, "{text}");
+    std::fs::read_to_string(dir.join("store.key"))
+        .expect("key")
+        .trim()
+        .to_owned()
+}
+
+pub(crate) fn with_env<'c>(
+    command: &'c mut std::process::Command,
+    emulator: &EmulatorProcess,
+    key: &str,
+) -> &'c mut std::process::Command {
+    for (name, value) in &emulator.env {
+        command.env(name, value);
+    }
+    command.env("GRAPHFORM_STORE_KEY", key)
+}

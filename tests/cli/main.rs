@@ -2,6 +2,8 @@
 
 #[macro_use]
 mod common;
+mod apply;
+mod demo;
 mod emulator;
 mod plan;
 mod schema;

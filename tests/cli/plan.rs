@@ -2,36 +2,9 @@
 
 use std::path::Path;
 
-use crate::common::{EmulatorProcess, control, graphform, repo_root, run, stable};
-
-/// A workspace with the quickstart policy (it matches the emulator's demo
-/// world) and an initialized store; returns the store key.
-fn workspace(dir: &Path) -> String {
-    std::fs::copy(
-        repo_root().join("examples/quickstart.yaml"),
-        dir.join("graphform.yaml"),
-    )
-    .expect("copy");
-    let (code, text) = run(graphform(dir)
-        .args(["store", "init", "--key-file", "store.key"])
-        .env_remove("GRAPHFORM_STORE_KEY"));
-    assert_eq!(code, 0, "{text}");
-    std::fs::read_to_string(dir.join("store.key"))
-        .expect("key")
-        .trim()
-        .to_owned()
-}
-
-fn with_env<'c>(
-    command: &'c mut std::process::Command,
-    emulator: &EmulatorProcess,
-    key: &str,
-) -> &'c mut std::process::Command {
-    for (name, value) in &emulator.env {
-        command.env(name, value);
-    }
-    command.env("GRAPHFORM_STORE_KEY", key)
-}
+use crate::common::{
+    EmulatorProcess, control, graphform, repo_root, run, stable, with_env, workspace,
+};
 
 #[test]
 fn plan_on_an_empty_world_creates_installs_and_issues() {

@@ -113,6 +113,17 @@ pub enum Command {
     /// Make sure no apply is running first.
     #[command(after_help = "Example:\n  graphform unlock")]
     Unlock(PolicyArgs),
+    /// Watch graphform manage tokens on an emulated Meta business.
+    ///
+    /// Starts the Graph API emulator in-process, writes a demo policy and
+    /// an encrypted file store to a directory, and tells the story: plan,
+    /// apply, plan again (nothing to do), 45 days later the 60-day tokens
+    /// are refreshed, 25 hours after that the old ones are revoked. No Meta
+    /// account and no network are needed.
+    #[command(
+        after_help = "Examples:\n  graphform demo\n  graphform demo --dir /tmp/graphform-demo"
+    )]
+    Demo(DemoArgs),
     /// Run the Graph API emulator until stopped.
     ///
     /// A faithful fake of the Graph API endpoints graphform uses, on a
@@ -126,6 +137,15 @@ pub enum Command {
         after_help = "Examples:\n  graphform emulator                          # the demo world on a free port\n  graphform emulator --port 8080 --world world.yaml\n  graphform emulator --portfile /tmp/port &   # scripts: wait for the file\n  curl -s http://127.0.0.1:8080/_emulator/state"
     )]
     Emulator(EmulatorArgs),
+}
+
+/// `graphform demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the demo's policy, store and plan. A directory left
+    /// by an earlier demo is started afresh; any other must be empty.
+    #[arg(long, default_value = "graphform-demo")]
+    pub dir: PathBuf,
 }
 
 /// `graphform emulator`.

@@ -67,15 +67,26 @@ pub(crate) fn graph_client(spec: &Spec) -> anyhow::Result<GraphClient> {
 /// Every credential the policy names, read from the environment. All
 /// missing variables are reported at once.
 pub(crate) fn credentials(spec: &Spec) -> anyhow::Result<Credentials> {
+    credentials_from(spec, |name| {
+        std::env::var(name)
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(Secret::new)
+    })
+}
+
+/// Every credential the policy names, looked up by variable name.
+pub(crate) fn credentials_from(
+    spec: &Spec,
+    lookup: impl Fn(&str) -> Option<Secret>,
+) -> anyhow::Result<Credentials> {
     let mut missing = Vec::new();
     let mut read = |name: &str, what: String| -> Option<Secret> {
-        match std::env::var(name) {
-            Ok(value) if !value.is_empty() => Some(Secret::new(value)),
-            _ => {
-                missing.push(format!("  {name}: {what}"));
-                None
-            }
+        let value = lookup(name);
+        if value.is_none() {
+            missing.push(format!("  {name}: {what}"));
         }
+        value
     };
     let mut credentials = Credentials::default();
     for business in &spec.businesses {

@@ -118,6 +118,21 @@ impl Emulator {
         WorldSummary::of(&self.shared.lock())
     }
 
+    /// The emulator's clock, Unix seconds (what `GET /_emulator/clock`
+    /// answers).
+    pub fn now(&self) -> i64 {
+        self.shared.lock().now()
+    }
+
+    /// Moves the emulator's clock by `seconds` (what `POST /_emulator/clock`
+    /// with `advance_seconds` does) and returns the new time.
+    pub fn advance_clock(&self, seconds: i64) -> i64 {
+        let mut state = self.shared.lock();
+        state.clock.advance(seconds);
+        tracing::info!(now = state.now(), "emulator clock moved");
+        state.now()
+    }
+
     /// Stops the server and waits (up to 5 s) for open connections to
     /// finish.
     pub async fn shutdown(mut self) {

@@ -64,6 +64,7 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
     let progress = Lines {
         printer,
         quiet: args.format == Format::Json,
+        to_stdout: false,
     };
     let report = world
         .runtime
@@ -176,9 +177,21 @@ fn failpoint() -> anyhow::Result<Option<(u64, graphform_engine::apply::Failpoint
 }
 
 /// Progress: one line per change on stderr.
-struct Lines<'p> {
-    printer: &'p Printer,
-    quiet: bool,
+pub(crate) struct Lines<'p> {
+    pub(crate) printer: &'p Printer,
+    pub(crate) quiet: bool,
+    /// Progress is part of the output (the demo's story), not a message.
+    pub(crate) to_stdout: bool,
+}
+
+impl Lines<'_> {
+    fn line(&self, text: &str) {
+        if self.to_stdout {
+            self.printer.data(&format!("{text}\n"));
+        } else {
+            self.printer.message(&format!("{text}\n"));
+        }
+    }
 }
 
 impl Progress for Lines<'_> {
@@ -219,17 +232,17 @@ impl Progress for Lines<'_> {
                 change.address
             ),
         };
-        self.printer.message(&format!("{line}\n"));
+        self.line(&line);
     }
 
     fn note(&self, message: &str) {
         if !self.quiet {
-            self.printer.message(&format!("note: {message}\n"));
+            self.line(&format!("note: {message}"));
         }
     }
 }
 
-fn summary(report: &ApplyReport) -> String {
+pub(crate) fn summary(report: &ApplyReport) -> String {
     let done = report
         .outcomes
         .iter()

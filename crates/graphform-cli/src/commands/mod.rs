@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+mod demo;
 mod emulator;
 mod plan;
 mod schema;
@@ -18,6 +19,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(&args, printer),
         Command::Schema => Ok(schema::run(printer)),
+        Command::Demo(args) => demo::run(&args, printer),
         Command::Emulator(args) => emulator::run(&args, printer),
         Command::Plan(args) => plan::run(&args, printer),
         Command::Apply(args) => apply::run(&args, printer),
