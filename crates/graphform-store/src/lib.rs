@@ -63,6 +63,8 @@ mod file;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod testing;
 
 pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env};
 

@@ -1,0 +1,1 @@
+//! A moto server for tests (filled in by the AWS backend work).
