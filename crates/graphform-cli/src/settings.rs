@@ -217,3 +217,19 @@ impl World {
             .context("cannot read the current state")
     }
 }
+
+/// Writes `text` and a newline to a new file readable by its owner only
+/// (a store key); refuses to overwrite.
+pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create `{}` (it must not exist yet)", path.display()))?;
+    writeln!(file, "{text}").with_context(|| format!("cannot write `{}`", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot write `{}`", path.display()))
+}

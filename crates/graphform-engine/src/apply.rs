@@ -817,23 +817,15 @@ impl<S: Store> Applier<'_, S> {
             },
         );
         let client = self.client.labeled(address.to_owned());
-        let id = intent.id.clone();
-        self.update_document(|document| document.journal.push(intent))
-            .await?;
-        self.mutation();
-        let result = client.revoke_token(&caller, &target.value).await;
-        match result {
-            Ok(()) => {}
-            Err(error) if error.class() == ErrorClass::TokenInvalid => {}
-            Err(error) => {
-                if error.class() != ErrorClass::OutcomeUnknown {
-                    self.update_document(|document| document.journal.retain(|i| i.id != id))
-                        .await?;
-                }
-                return Err(error.to_string());
+        // A token that is already dead counts as revoked.
+        let call = async {
+            match client.revoke_token(&caller, &target.value).await {
+                Err(error) if error.class() == ErrorClass::TokenInvalid => Ok(()),
+                other => other,
             }
-        }
-        self.update_document(|document| document.journal.retain(|i| i.id != id))
+        };
+        let ((), intent_id) = self.journaled(intent, call).await?;
+        self.update_document(|document| document.journal.retain(|i| i.id != intent_id))
             .await
     }
 

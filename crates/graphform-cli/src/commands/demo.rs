@@ -71,7 +71,7 @@ pub(crate) fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitCode
         .with_context(|| format!("cannot write `{}`", policy_path.display()))?;
     let spec = settings::load_policy(&policy_path, printer)?;
     let (identity, _) = generate_identity();
-    write_key(&dir.join("store.key"), identity.expose())?;
+    settings::write_private(&dir.join("store.key"), identity.expose())?;
     let store = FileStore::init(dir.join(".graphform/store"), &identity)
         .context("cannot create the demo store")?;
     let runtime = settings::runtime()?;
@@ -99,18 +99,6 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
         "created by `graphform demo`; it deletes this directory on its next run\n",
     )
     .with_context(|| format!("cannot write in `{}`", dir.display()))
-}
-
-fn write_key(path: &Path, key: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create `{}`", path.display()))?;
-    std::io::Write::write_all(&mut file, format!("{key}\n").as_bytes())
-        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 struct Demo<'a> {

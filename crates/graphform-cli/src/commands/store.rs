@@ -1,6 +1,5 @@
 //! `graphform store init` and `graphform unlock`.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -30,7 +29,7 @@ pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<Ex
             );
         };
         let (identity, _) = generate_identity();
-        write_private(key_file, identity.expose())?;
+        settings::write_private(key_file, identity.expose())?;
         printer.message(&format!(
             "Wrote a new store key to {} (mode 0600). Load it with\n  export {key_env}=\"$(cat {})\"\nand keep a copy in your secret manager: without it the store cannot be read.\n",
             key_file.display(),
@@ -46,20 +45,6 @@ pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<Ex
         store.recipient()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes `text` to a new file readable by its owner only.
-fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create `{}` (it must not exist yet)", path.display()))?;
-    writeln!(file, "{text}").with_context(|| format!("cannot write `{}`", path.display()))?;
-    file.sync_all()
-        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 pub(crate) fn unlock(args: &PolicyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
