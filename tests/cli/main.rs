@@ -3,6 +3,7 @@
 #[macro_use]
 mod common;
 mod apply;
+mod apply_crash;
 mod demo;
 mod emulator;
 mod plan;

@@ -298,6 +298,19 @@ fn system_user_address(address: &str) -> &str {
     &address[..second]
 }
 
+/// The audit entry of a mutation an interrupted apply made, recorded
+/// when a later run settles its journal entry.
+fn settled_audit(intent: &Intent, action: &str) -> AuditEntry {
+    AuditEntry {
+        at: intent.started_at,
+        address: intent.address.clone(),
+        action: action.to_owned(),
+        before: None,
+        after: None,
+        id: None,
+    }
+}
+
 struct Applier<'a, S> {
     spec: &'a Spec,
     state: &'a State,
@@ -375,16 +388,42 @@ impl<S: Store> Applier<'_, S> {
         let journal = self.document.lock().await.0.journal.clone();
         let mut settled = Vec::new();
         let mut adopted = BTreeMap::new();
+        let mut audit = Vec::new();
         for intent in &journal {
             let stored = self.state.tokens.get(&intent.address);
-            if intent.resolution(stored) == Resolution::Settled {
-                if let IntentKind::CreateSystemUser { .. } = intent.kind
-                    && let Some(id) = self.observed_system_user_id(&intent.address)
-                {
-                    adopted.insert(intent.address.clone(), id);
-                }
-                settled.push(intent.id.clone());
+            if intent.resolution(stored) != Resolution::Settled {
+                continue;
             }
+            match &intent.kind {
+                IntentKind::CreateSystemUser { .. } => {
+                    if let Some(id) = self.observed_system_user_id(&intent.address) {
+                        audit.push(AuditEntry {
+                            id: Some(id.clone()),
+                            ..settled_audit(intent, "create")
+                        });
+                        adopted.insert(intent.address.clone(), id);
+                    }
+                }
+                // Its answer was stored (that is what settles it): the
+                // token it produced belongs in the audit trail.
+                IntentKind::NewToken { action, .. } => {
+                    let produced = stored.and_then(|token| {
+                        std::iter::once(&token.current)
+                            .chain(token.previous.as_ref().map(|p| &p.value))
+                            .find(|v| v.metadata.issued_by.as_deref() == Some(intent.id.as_str()))
+                    });
+                    audit.push(AuditEntry {
+                        after: produced.map(|v| v.metadata.fingerprint.clone()),
+                        ..settled_audit(intent, action)
+                    });
+                }
+                // Whether these happened is read from Meta by the planner;
+                // the change is made again if it did not.
+                IntentKind::Install { .. }
+                | IntentKind::Revoke { .. }
+                | IntentKind::InvalidateAll { .. } => {}
+            }
+            settled.push(intent.id.clone());
         }
         if settled.is_empty() {
             return Ok(());
@@ -399,6 +438,7 @@ impl<S: Store> Applier<'_, S> {
                 .journal
                 .retain(|intent| !settled.contains(&intent.id));
             document.system_users.extend(adopted);
+            document.audit.extend(audit);
         })
         .await
         .map_err(ApplyError::Document)
@@ -608,6 +648,7 @@ impl<S: Store> Applier<'_, S> {
             IntentKind::NewToken {
                 system_user_id: system_user_id.clone(),
                 app_id: app_id.clone(),
+                action: change.action.as_str().to_owned(),
             },
         );
         let client = self.client.labeled(address.clone());

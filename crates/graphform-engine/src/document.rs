@@ -95,6 +95,10 @@ pub enum IntentKind {
         system_user_id: String,
         /// The token's app.
         app_id: String,
+        /// The change it is for: `issue`, `refresh` or `rotate` (for the
+        /// audit trail when a later run settles it).
+        #[serde(default = "issue")]
+        action: String,
     },
     /// `GET /oauth/revoke` of a stored token.
     Revoke {
@@ -106,6 +110,10 @@ pub enum IntentKind {
         /// The system user.
         system_user_id: String,
     },
+}
+
+fn issue() -> String {
+    "issue".to_owned()
 }
 
 /// One mutation made, for the audit trail.

@@ -642,11 +642,18 @@ impl<'s> Planner<'s> {
         };
         let user_address = Address::system_user(&business.name, &user.name);
         if self.invalidated.contains(user_address.as_str()) {
-            let before = self
-                .state
-                .tokens
-                .get(address.as_str())
-                .map(|o| value_snapshot(&o.current));
+            let observed = self.state.tokens.get(address.as_str());
+            // The invalidation kills a value pending revocation too: drop
+            // its record rather than keep a dead `previous`.
+            if let Some(previous) = observed.and_then(|o| o.previous.as_ref()) {
+                let change = self.change(
+                    &address,
+                    Action::Forget,
+                    format!("the replaced token dies with the invalidation of {user_address}"),
+                );
+                change.before = Some(value_snapshot(&previous.value));
+            }
+            let before = observed.map(|o| value_snapshot(&o.current));
             let change = self.change(
                 &address,
                 Action::Issue,
@@ -909,11 +916,10 @@ impl<'s> Planner<'s> {
     fn removed_tokens(&mut self) {
         let state = self.state;
         for (address, observed) in &state.tokens {
-            if self.managed_tokens.contains(address)
-                || self.invalidated.iter().any(|user| owned_by(address, user))
-            {
+            if self.managed_tokens.contains(address) {
                 continue;
             }
+            let invalidated = self.invalidated.iter().any(|user| owned_by(address, user));
             // The previous value first: revoking the current one drops
             // the record.
             let values = observed
@@ -924,6 +930,12 @@ impl<'s> Planner<'s> {
                 .chain(std::iter::once(&observed.current));
             for value in values {
                 let (action, reason) = match &value.health {
+                    // The invalidation in this plan kills it.
+                    _ if invalidated => (
+                        Action::Forget,
+                        "removed from the policy; the invalidation of its system user kills it"
+                            .to_owned(),
+                    ),
                     Health::Valid { .. } => (Action::Revoke, "removed from the policy".to_owned()),
                     Health::Dead { .. } => (
                         Action::Forget,

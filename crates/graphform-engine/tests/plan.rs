@@ -693,6 +693,7 @@ fn orphan_intent(state: &mut State, started_at: i64) {
             kind: graphform_engine::document::IntentKind::NewToken {
                 system_user_id: "300".to_owned(),
                 app_id: "200".to_owned(),
+                action: "refresh".to_owned(),
             },
             started_at,
         });
@@ -761,4 +762,25 @@ fn an_intent_whose_answer_was_stored_is_settled() {
 
 fn plan_with(spec: &Spec, state: &State, now: i64, options: &PlanOptions) -> Plan {
     plan(spec, state, now, options)
+}
+
+#[test]
+fn an_invalidation_forgets_the_previous_value_it_kills() {
+    let mut state = converged(NOW - DAY);
+    with_previous(&mut state, NOW + 3600, false);
+    orphan_intent(&mut state, NOW - 10);
+    let options = PlanOptions {
+        invalidate_orphaned: true,
+    };
+    let plan = plan_with(&spec(""), &state, NOW, &options);
+    assert_eq!(
+        actions(&plan),
+        [
+            (USER, Action::Invalidate),
+            (TOKEN, Action::Forget),
+            (TOKEN, Action::Issue)
+        ]
+    );
+    let after = simulate(&spec(""), &state, &plan, NOW);
+    assert!(!run(&spec(""), &after, NOW).has_changes());
 }

@@ -36,15 +36,17 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         if args.format == Format::Text {
             printer.data(&render::text(&fresh, printer.color_stdout()));
         }
-        if !fresh.has_changes() {
+        if !fresh.has_changes() && state.document.journal.is_empty() {
             return Ok(ExitCode::SUCCESS);
         }
-        if !args.auto_approve {
+        if fresh.has_changes() && !args.auto_approve {
             confirm(printer)?;
         }
         fresh
     };
-    if !plan.has_changes() {
+    // An empty plan still runs when an interrupted apply left journal
+    // entries: apply settles them.
+    if !plan.has_changes() && state.document.journal.is_empty() {
         printer.data("No changes. Everything matches the policy.\n");
         return Ok(ExitCode::SUCCESS);
     }
