@@ -83,6 +83,11 @@ pub struct RawStore {
     /// vault: the environment variable holding the Vault token. Default
     /// `VAULT_TOKEN`.
     pub token_env: Option<String>,
+    /// vault: the Vault Enterprise / OpenBao namespace (`X-Vault-Namespace`).
+    pub namespace: Option<String>,
+    /// vault: a PEM file of the CA that signed the server's certificate,
+    /// relative to the policy's directory.
+    pub ca_file: Option<String>,
     /// aws-secrets-manager: the AWS region, e.g. `eu-west-1`.
     pub region: Option<String>,
     /// aws-secrets-manager: another endpoint (e.g. a local test server).

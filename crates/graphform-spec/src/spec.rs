@@ -53,6 +53,10 @@ pub enum StoreSettings {
         prefix: String,
         /// The environment variable holding the Vault token.
         token_env: String,
+        /// The namespace, if any.
+        namespace: Option<String>,
+        /// A CA file (PEM), as written (relative to the policy's directory).
+        ca_file: Option<String>,
     },
     /// AWS Secrets Manager.
     AwsSecretsManager {

@@ -337,6 +337,21 @@ impl Validator {
             return None;
         }
         let mut ok = self.store_fields_apply(store, kind, at);
+        for (name, value) in [
+            ("address", &store.address),
+            ("endpoint_url", &store.endpoint_url),
+        ] {
+            if let Some(url) = value
+                && let Err((message, help)) = check_url(url)
+            {
+                ok = false;
+                self.push(
+                    Diagnostic::error(Code::InvalidValue, message)
+                        .at(at.field(name).location())
+                        .help(help),
+                );
+            }
+        }
         for (name, value) in [("key_env", &store.key_env), ("token_env", &store.token_env)] {
             if let Some(value) = value {
                 ok &= self.env_name(value, at.field(name));
@@ -375,6 +390,8 @@ impl Validator {
                         .token_env
                         .clone()
                         .unwrap_or_else(|| DEFAULT_VAULT_TOKEN_ENV.to_owned()),
+                    namespace: store.namespace.clone(),
+                    ca_file: store.ca_file.clone(),
                 })
             }
             "aws-secrets-manager" => {
@@ -405,12 +422,14 @@ impl Validator {
     /// Each store field belongs to some store types only.
     fn store_fields_apply(&mut self, store: &RawStore, kind: &str, at: At<'_>) -> bool {
         let mut ok = true;
-        let fields: [(&str, &Option<String>, &[&str]); 8] = [
+        let fields: [(&str, &Option<String>, &[&str]); 10] = [
             ("path", &store.path, &["file"]),
             ("key_env", &store.key_env, &["file"]),
             ("address", &store.address, &["vault"]),
             ("mount", &store.mount, &["vault"]),
             ("token_env", &store.token_env, &["vault"]),
+            ("namespace", &store.namespace, &["vault"]),
+            ("ca_file", &store.ca_file, &["vault"]),
             ("prefix", &store.prefix, &["vault", "aws-secrets-manager"]),
             ("region", &store.region, &["aws-secrets-manager"]),
             (
