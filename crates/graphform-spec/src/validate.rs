@@ -337,21 +337,7 @@ impl Validator {
             return None;
         }
         let mut ok = self.store_fields_apply(store, kind, at);
-        for (name, value) in [
-            ("address", &store.address),
-            ("endpoint_url", &store.endpoint_url),
-        ] {
-            if let Some(url) = value
-                && let Err((message, help)) = check_url(url)
-            {
-                ok = false;
-                self.push(
-                    Diagnostic::error(Code::InvalidValue, message)
-                        .at(at.field(name).location())
-                        .help(help),
-                );
-            }
-        }
+        ok &= self.store_urls(store, at);
         for (name, value) in [("key_env", &store.key_env), ("token_env", &store.token_env)] {
             if let Some(value) = value {
                 ok &= self.env_name(value, at.field(name));
@@ -417,6 +403,28 @@ impl Validator {
             }),
         };
         settings.filter(|_| ok)
+    }
+
+    /// A Vault address or AWS endpoint carries credentials: https, or http
+    /// to loopback only.
+    fn store_urls(&mut self, store: &RawStore, at: At<'_>) -> bool {
+        let mut ok = true;
+        for (name, value) in [
+            ("address", &store.address),
+            ("endpoint_url", &store.endpoint_url),
+        ] {
+            if let Some(url) = value
+                && let Err((message, help)) = check_url(url)
+            {
+                ok = false;
+                self.push(
+                    Diagnostic::error(Code::InvalidValue, message)
+                        .at(at.field(name).location())
+                        .help(help),
+                );
+            }
+        }
+        ok
     }
 
     /// Each store field belongs to some store types only.
