@@ -1,0 +1,1852 @@
+//! The `aws-secrets-manager` backend: every object is a secret in AWS
+//! Secrets Manager, written through the JSON API with SigV4-signed requests
+//! (`aws/sigv4.rs`, `aws/client.rs`).
+//!
+//! # Layout
+//!
+//! ```text
+//! <prefix>/tokens/<address>   one secret per token address
+//! <prefix>/state              the state document
+//! <prefix>/lease              the apply lease (exists only while held)
+//! ```
+//!
+//! Every version's `SecretString` is a JSON document with `format` and
+//! `kind`:
+//!
+//! * `token` (under `AWSCURRENT`): `address`, `value` (the token),
+//!   `metadata` (no secret), and `previous` (`value`, `metadata`,
+//!   `revoke_after`) or `null`. The whole record is in this one version,
+//!   so one `GetSecretValue` reads it consistently.
+//! * `previous` (under `AWSPREVIOUS`, while a record has a previous
+//!   token): `address`, `value` (the replaced token), `metadata`,
+//!   `revoke_after`, so that consumers find the old token where AWS tools
+//!   look for it. It is a mirror, kept up to date after each write.
+//! * `state`: `document` (the engine's JSON, verbatim) or, when that would
+//!   not fit in a secret, `gzip_base64`.
+//! * `lease`: `lease` (holder, pid, host, `acquired_at`, `expires_at`).
+//! * `deleted`: a tombstone (see delete below).
+//!
+//! # Compare-and-set
+//!
+//! Secrets Manager has no conditional write, but it has a conditional
+//! label move: `UpdateSecretVersionStage` with `RemoveFromVersionId` fails
+//! unless the label is on that version. A [`Version`] is a secret's
+//! `AWSCURRENT` `VersionId`. A write against version `E`:
+//!
+//! 1. reads `AWSCURRENT` (`GetSecretValue`); not `E`: conflict, nothing
+//!    written;
+//! 2. `PutSecretValue` of the new document as version `N` with only the
+//!    label `GRAPHFORM_PENDING` (not current: readers do not see it);
+//! 3. `UpdateSecretVersionStage` moves `AWSCURRENT` from `E` to `N`: the
+//!    one atomic step. If `AWSCURRENT` is no longer on `E`, it fails and
+//!    `N` stays an unused version; a re-read tells a conflict from our own
+//!    earlier attempt (the answer to a retried request lost on the way).
+//!
+//! A create is `CreateSecret`, which fails if the name exists. A delete
+//! against `E` moves `AWSCURRENT` from `E` to a tombstone version (so a
+//! racing writer or deleter loses at step 3), then `DeleteSecret` with
+//! `ForceDeleteWithoutRecovery`.
+//!
+//! `N` is the `ClientRequestToken` of the `PutSecretValue`/`CreateSecret`
+//! (it becomes the `VersionId`): a UUID-shaped hash of the secret name,
+//! `E`, the document and a random nonce drawn once per store call. A
+//! request retried within the call (throttling, a lost answer) therefore
+//! carries the same token and cannot create a second version; two calls
+//! never share one, not even with identical content (two workers that
+//! both add 1 to the same counter must not both succeed), and a secret
+//! deleted and created again never gets a version of its earlier life.
+//!
+//! What is not atomic, and is documented in docs/stores.md: the
+//! `AWSPREVIOUS` mirror (moved after step 3), the final `DeleteSecret` of
+//! a delete, `break_lease`, and `list_tokens` (`ListSecrets` pages).
+
+mod client;
+pub(crate) mod sigv4;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use secrecy::zeroize::Zeroizing;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use self::client::{ApiError, CallError, Client};
+use crate::{
+    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
+    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
+    validate_record, validate_state_document,
+};
+
+/// The name prefix used unless the policy sets `store.prefix`.
+pub const DEFAULT_AWS_PREFIX: &str = "graphform";
+
+/// The largest `SecretString` Secrets Manager accepts (bytes).
+pub const AWS_MAX_SECRET_BYTES: usize = 65_536;
+
+/// The longest secret name Secrets Manager accepts.
+pub const AWS_MAX_NAME_LEN: usize = 512;
+
+/// The document format this code writes and reads.
+const FORMAT: u32 = 1;
+
+/// The label of a version written but not (yet) made current.
+const PENDING_STAGE: &str = "GRAPHFORM_PENDING";
+
+/// The label of a tombstone version (see the module docs).
+const DELETED_STAGE: &str = "GRAPHFORM_DELETED";
+
+const CURRENT_STAGE: &str = "AWSCURRENT";
+const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
+
+const TOMBSTONE: &str = r#"{"format":1,"kind":"deleted"}"#;
+
+/// How long a writer that finds a tombstone waits for its deleter to
+/// finish (`DeleteSecret` follows the tombstone within one round trip)
+/// before taking it for a crashed delete and writing over it.
+const TOMBSTONE_WAITS: [Duration; 4] = [
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
+
+/// How long a create waits for the name of a secret deleted for good to
+/// become reusable (AWS: "use appropriate back off and retry logic").
+const NAME_REUSE_WAITS: [Duration; 4] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// Rounds of create / read / take over before giving up on an object that
+/// keeps changing under us.
+const ROUNDS: usize = 8;
+
+/// Largest state document accepted back from `gzip_base64`.
+const MAX_STATE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Settings of an [`AwsSecretsManagerStore`]: the policy's `store:`
+/// section for `type: aws-secrets-manager`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSecretsManagerConfig {
+    /// The region, e.g. `eu-west-1`. [`AwsSecretsManagerStore::from_env`]
+    /// falls back to `AWS_REGION`, then `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    /// What every secret name starts with (default [`DEFAULT_AWS_PREFIX`]):
+    /// segments of `[A-Za-z0-9_+=.@-]` joined by `/`.
+    pub prefix: String,
+    /// Another endpoint than `https://secretsmanager.<region>.amazonaws.com`
+    /// (a VPC endpoint, moto). Plain `http` only to a loopback address.
+    pub endpoint_url: Option<String>,
+}
+
+impl Default for AwsSecretsManagerConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            prefix: DEFAULT_AWS_PREFIX.to_owned(),
+            endpoint_url: None,
+        }
+    }
+}
+
+/// AWS credentials: an access key, and a session token for temporary ones.
+/// `Debug` shows none of them.
+#[derive(Clone)]
+pub struct AwsCredentials {
+    access_key_id: Secret,
+    secret_access_key: Secret,
+    session_token: Option<Secret>,
+}
+
+impl AwsCredentials {
+    /// Credentials given explicitly.
+    pub fn new(
+        access_key_id: impl Into<String>,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+    ) -> Self {
+        Self {
+            access_key_id: Secret::new(access_key_id),
+            secret_access_key,
+            session_token,
+        }
+    }
+
+    /// Credentials from the standard variables `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and (optional) `AWS_SESSION_TOKEN`. A
+    /// missing one is a [`StoreError::Config`] naming it.
+    pub fn from_env() -> Result<Self, StoreError> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, StoreError> {
+        let mut missing = Vec::new();
+        let mut read = |name: &'static str, required: bool| -> Result<Option<Secret>, StoreError> {
+            match lookup(name) {
+                Some(value) if !value.is_empty() => value
+                    .into_string()
+                    .map(|value| Some(Secret::new(value)))
+                    .map_err(|_| StoreError::Config {
+                        message: format!("`{name}` is not UTF-8"),
+                        hint: Some(CREDENTIALS_HINT.to_owned()),
+                    }),
+                _ => {
+                    if required {
+                        missing.push(name);
+                    }
+                    Ok(None)
+                }
+            }
+        };
+        let access_key_id = read("AWS_ACCESS_KEY_ID", true)?;
+        let secret_access_key = read("AWS_SECRET_ACCESS_KEY", true)?;
+        let session_token = read("AWS_SESSION_TOKEN", false)?;
+        match (access_key_id, secret_access_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Self {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            }),
+            _ => Err(StoreError::Config {
+                message: format!(
+                    "the AWS credentials for the aws-secrets-manager store are missing: {} {} not set",
+                    missing
+                        .iter()
+                        .map(|name| format!("`{name}`"))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                    if missing.len() == 1 { "is" } else { "are" }
+                ),
+                hint: Some(CREDENTIALS_HINT.to_owned()),
+            }),
+        }
+    }
+}
+
+const CREDENTIALS_HINT: &str = "set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and \
+     `AWS_SESSION_TOKEN` for temporary credentials), e.g. from your CI's secret store, or with \
+     `eval \"$(aws configure export-credentials --format env)\"`";
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("session_token", &self.session_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `aws-secrets-manager` store. Cheap to clone; safe to use from
+/// several tasks and processes at once (see the module docs for what
+/// compare-and-set means here). Its methods need a tokio runtime.
+#[derive(Clone)]
+pub struct AwsSecretsManagerStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    prefix: String,
+    region: String,
+}
+
+impl fmt::Debug for AwsSecretsManagerStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSecretsManagerStore")
+            .field("prefix", &self.inner.prefix)
+            .field("region", &self.inner.region)
+            .field("endpoint", &self.inner.client.endpoint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwsSecretsManagerStore {
+    /// A store with `credentials`. The region must be in `config` here.
+    pub fn new(
+        config: &AwsSecretsManagerConfig,
+        credentials: AwsCredentials,
+    ) -> Result<Self, StoreError> {
+        Self::build(config, config.region.clone(), credentials)
+    }
+
+    /// A store with the credentials of the standard environment variables
+    /// (see [`AwsCredentials::from_env`]); the region from `config`, else
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub fn from_env(config: &AwsSecretsManagerConfig) -> Result<Self, StoreError> {
+        let region = config.region.clone().or_else(|| {
+            ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        });
+        Self::build(config, region, AwsCredentials::from_env()?)
+    }
+
+    fn build(
+        config: &AwsSecretsManagerConfig,
+        region: Option<String>,
+        credentials: AwsCredentials,
+    ) -> Result<Self, StoreError> {
+        let region = check_region(region)?;
+        check_prefix(&config.prefix)?;
+        let (url, loopback) = endpoint_url(config.endpoint_url.as_deref(), &region)?;
+        let client = Client::new(url, region.clone(), credentials, loopback).map_err(|error| {
+            StoreError::Config {
+                message: format!("cannot set up the HTTP client for AWS Secrets Manager: {error}"),
+                hint: None,
+            }
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                prefix: config.prefix.clone(),
+                region,
+            }),
+        })
+    }
+
+    /// The region.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The name prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The endpoint, `scheme://host[:port]`.
+    pub fn endpoint(&self) -> &str {
+        self.inner.client.endpoint()
+    }
+
+    /// The secret that holds `address`: `<prefix>/tokens/<address>`.
+    pub fn token_secret_name(&self, address: &str) -> Result<String, StoreError> {
+        validate_address(address)?;
+        let name = format!("{}/tokens/{address}", self.inner.prefix);
+        if name.len() > AWS_MAX_NAME_LEN {
+            return Err(StoreError::Invalid {
+                what: format!("token address {address:?}"),
+                reason: format!(
+                    "its secret name would be {} characters; Secrets Manager allows {AWS_MAX_NAME_LEN}",
+                    name.len()
+                ),
+            });
+        }
+        Ok(name)
+    }
+
+    /// The secret that holds the state document: `<prefix>/state`.
+    pub fn state_secret_name(&self) -> String {
+        format!("{}/state", self.inner.prefix)
+    }
+
+    /// The secret that holds the lease: `<prefix>/lease`.
+    pub fn lease_secret_name(&self) -> String {
+        format!("{}/lease", self.inner.prefix)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Settings.
+
+fn check_region(region: Option<String>) -> Result<String, StoreError> {
+    let Some(region) = region.filter(|region| !region.is_empty()) else {
+        return Err(StoreError::Config {
+            message: "the aws-secrets-manager store has no region".to_owned(),
+            hint: Some(
+                "set `store.region` in the policy (e.g. `region: eu-west-1`), or `AWS_REGION`"
+                    .to_owned(),
+            ),
+        });
+    };
+    let valid = region.len() <= 64
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(region)
+    } else {
+        Err(StoreError::Config {
+            message: format!("{region:?} is not an AWS region"),
+            hint: Some("regions look like `eu-west-1` or `us-east-1`".to_owned()),
+        })
+    }
+}
+
+fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 256
+        && prefix.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=.@-".contains(c))
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Config {
+            message: format!("{prefix:?} is not a valid secret name prefix"),
+            hint: Some(
+                "use segments of letters, digits and `_+=.@-` joined by `/`, e.g. `graphform` \
+                 or `ci/graphform`"
+                    .to_owned(),
+            ),
+        })
+    }
+}
+
+/// The endpoint's URL (`scheme://host[:port]/`) and whether it is a
+/// loopback address.
+fn endpoint_url(endpoint: Option<&str>, region: &str) -> Result<(reqwest::Url, bool), StoreError> {
+    let text = endpoint.map_or_else(
+        || format!("https://secretsmanager.{region}.amazonaws.com"),
+        str::to_owned,
+    );
+    let refuse = |why: &str| StoreError::Config {
+        message: format!("the endpoint URL {text:?} {why}"),
+        hint: Some(
+            "use `https://host[:port]`, or `http://127.0.0.1:PORT` for a local emulator such as \
+             moto"
+                .to_owned(),
+        ),
+    };
+    let url = reqwest::Url::parse(&text).map_err(|_| refuse("is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("has credentials in it"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !matches!(url.path(), "" | "/") {
+        return Err(refuse("has a path, query or fragment"));
+    }
+    let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
+        return Err(refuse("has no host"));
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(refuse(
+                "is plain http to a host that is not loopback: credentials and tokens would \
+                 travel unencrypted",
+            ));
+        }
+        _ => return Err(refuse("is neither https nor http")),
+    }
+    Ok((url, loopback))
+}
+
+// ---------------------------------------------------------------------------
+// Documents.
+
+#[derive(Deserialize)]
+struct Head {
+    format: u32,
+    kind: String,
+}
+
+#[derive(Serialize)]
+struct TokenDocOut<'a> {
+    format: u32,
+    kind: &'static str,
+    address: &'a str,
+    value: &'a str,
+    metadata: &'a TokenMetadata,
+    previous: Option<PreviousOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct PreviousOut<'a> {
+    value: &'a str,
+    metadata: &'a TokenMetadata,
+    revoke_after: UnixTime,
+}
+
+/// The `AWSPREVIOUS` mirror.
+#[derive(Serialize)]
+struct PreviousDocOut<'a> {
+    format: u32,
+    kind: &'static str,
+    address: &'a str,
+    value: &'a str,
+    metadata: &'a TokenMetadata,
+    revoke_after: UnixTime,
+}
+
+#[derive(Deserialize)]
+struct TokenDocIn {
+    address: String,
+    value: String,
+    metadata: TokenMetadata,
+    previous: Option<PreviousIn>,
+}
+
+#[derive(Deserialize)]
+struct PreviousIn {
+    value: String,
+    metadata: TokenMetadata,
+    revoke_after: UnixTime,
+}
+
+#[derive(Serialize)]
+struct StateDocOut<'a> {
+    format: u32,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    document: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gzip_base64: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StateDocIn {
+    document: Option<Box<RawValue>>,
+    gzip_base64: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LeaseDoc {
+    format: u32,
+    kind: String,
+    lease: LeaseInfo,
+}
+
+/// The version under `AWSCURRENT`: its ID and its document.
+struct Current {
+    id: String,
+    text: Zeroizing<String>,
+}
+
+impl Current {
+    /// The document's kind; `None` when it is not one of ours.
+    fn kind(&self) -> Option<String> {
+        serde_json::from_str::<Head>(&self.text)
+            .ok()
+            .map(|head| head.kind)
+    }
+
+    fn is_tombstone(&self) -> bool {
+        self.kind().as_deref() == Some("deleted")
+    }
+
+    /// The document as `T`, checking its format and kind.
+    fn parse<T: for<'de> Deserialize<'de>>(&self, kind: &str, what: &str) -> Result<T, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt {
+            what: format!("{what} (version {})", self.id),
+            reason,
+        };
+        let head: Head = serde_json::from_str(&self.text).map_err(|error| {
+            corrupt(format!(
+                "not graphform's JSON: {}",
+                json_error_reason(&error)
+            ))
+        })?;
+        if head.format != FORMAT {
+            return Err(corrupt(format!(
+                "it has format {}, this graphform reads format {FORMAT} (written by a newer \
+                 graphform?)",
+                head.format
+            )));
+        }
+        if head.kind != kind {
+            return Err(corrupt(format!(
+                "it holds a {:?}, not a {kind:?}",
+                head.kind
+            )));
+        }
+        serde_json::from_str(&self.text).map_err(|error| corrupt(json_error_reason(&error)))
+    }
+}
+
+/// What a conflict reports as found: a tombstone is "nothing".
+fn found(current: Option<&Current>) -> Option<Version> {
+    current
+        .filter(|current| !current.is_tombstone())
+        .map(|current| Version(current.id.clone()))
+}
+
+fn conflict(what: &str, expected: Option<&Version>, found: Option<Version>) -> StoreError {
+    StoreError::Conflict {
+        what: what.to_owned(),
+        expected: expected.cloned(),
+        found,
+    }
+}
+
+fn too_large(what: &str, bytes: usize) -> StoreError {
+    StoreError::Invalid {
+        what: what.to_owned(),
+        reason: format!(
+            "it is {bytes} bytes as stored; a Secrets Manager secret holds at most \
+             {AWS_MAX_SECRET_BYTES}"
+        ),
+    }
+}
+
+fn to_json(value: &impl Serialize, what: &str) -> Result<Zeroizing<String>, StoreError> {
+    serde_json::to_string(value)
+        .map(Zeroizing::new)
+        .map_err(|error| StoreError::Io {
+            operation: format!("encoding {what}"),
+            source: json_error_reason(&error).into(),
+        })
+}
+
+fn token_document(address: &str, record: &TokenRecord) -> Result<Zeroizing<String>, StoreError> {
+    to_json(
+        &TokenDocOut {
+            format: FORMAT,
+            kind: "token",
+            address,
+            value: record.current.value.expose(),
+            metadata: &record.current.metadata,
+            previous: record.previous.as_ref().map(|previous| PreviousOut {
+                value: previous.token.value.expose(),
+                metadata: &previous.token.metadata,
+                revoke_after: previous.revoke_after,
+            }),
+        },
+        &format!("token {address}"),
+    )
+}
+
+fn state_document(document: &[u8]) -> Result<Zeroizing<String>, StoreError> {
+    let what = "the state document";
+    // Validated by the caller: UTF-8 JSON.
+    let text = std::str::from_utf8(document).map_err(|_| StoreError::Invalid {
+        what: what.to_owned(),
+        reason: "it is not UTF-8".to_owned(),
+    })?;
+    let raw: &RawValue = serde_json::from_str(text).map_err(|error| StoreError::Invalid {
+        what: what.to_owned(),
+        reason: json_error_reason(&error),
+    })?;
+    let plain = to_json(
+        &StateDocOut {
+            format: FORMAT,
+            kind: "state",
+            document: Some(raw),
+            gzip_base64: None,
+        },
+        what,
+    )?;
+    if plain.len() <= AWS_MAX_SECRET_BYTES {
+        return Ok(plain);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let compressed = encoder
+        .write_all(document)
+        .and_then(|()| encoder.finish())
+        .map_err(|error| StoreError::Io {
+            operation: "compressing the state document".to_owned(),
+            source: Box::new(error),
+        })?;
+    let packed = to_json(
+        &StateDocOut {
+            format: FORMAT,
+            kind: "state",
+            document: None,
+            gzip_base64: Some(base64::engine::general_purpose::STANDARD.encode(compressed)),
+        },
+        what,
+    )?;
+    if packed.len() > AWS_MAX_SECRET_BYTES {
+        return Err(StoreError::Invalid {
+            what: what.to_owned(),
+            reason: format!(
+                "it is {} bytes, {} compressed and encoded; a Secrets Manager secret holds at \
+                 most {AWS_MAX_SECRET_BYTES}",
+                document.len(),
+                packed.len()
+            ),
+        });
+    }
+    Ok(packed)
+}
+
+fn lease_document(info: &LeaseInfo) -> Result<Zeroizing<String>, StoreError> {
+    to_json(
+        &LeaseDoc {
+            format: FORMAT,
+            kind: "lease".to_owned(),
+            lease: info.clone(),
+        },
+        "the lease",
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Request tokens.
+
+/// Randomness drawn once per store call (see the module docs).
+struct Nonce([u8; 16]);
+
+impl Nonce {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut hasher = Sha256::new();
+        hasher.update(std::process::id().to_le_bytes());
+        hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        hasher.update(nanos.to_le_bytes());
+        // std seeds each RandomState from the OS's randomness.
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        hasher.update(random.to_le_bytes());
+        let digest = hasher.finalize();
+        let mut nonce = [0; 16];
+        nonce.copy_from_slice(&digest[..16]);
+        Self(nonce)
+    }
+}
+
+/// The `ClientRequestToken` (and so the `VersionId`) of one intended
+/// write: the version to be replaced (`None`: a create), the document and
+/// the call's nonce, shaped as a UUID (version 4 bits set).
+fn request_token(name: &str, replaces: Option<&str>, document: &str, nonce: &Nonce) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"graphform/aws-secrets-manager/request-token/v1\0");
+    hasher.update(nonce.0);
+    for part in [name, replaces.unwrap_or(""), document] {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(&hasher.finalize()[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The protocol.
+
+/// A secret and what it holds, for messages (`token acme/x`, `the lease`).
+#[derive(Clone, Copy)]
+struct Object<'a> {
+    name: &'a str,
+    what: &'a str,
+}
+
+/// A document to write and the values in it no message may repeat.
+#[derive(Clone, Copy)]
+struct Doc<'a> {
+    text: &'a str,
+    sensitive: &'a [&'a str],
+}
+
+/// The outcome of a compare-and-set write.
+struct Written {
+    /// The new current version.
+    version: String,
+    /// The version it replaced (`None`: the secret was created).
+    replaced: Option<Current>,
+}
+
+impl Inner {
+    async fn call(
+        &self,
+        action: &'static str,
+        name: &str,
+        body: &serde_json::Value,
+        sensitive: &[&str],
+    ) -> Result<serde_json::Value, CallError> {
+        self.client.call(action, name, body, sensitive).await
+    }
+
+    /// A failed call as a [`StoreError`] naming the action, the secret and
+    /// the endpoint.
+    fn error(&self, error: CallError, action: &str, name: &str) -> StoreError {
+        let operation = format!(
+            "secretsmanager:{action} on {name} at {}",
+            self.client.endpoint()
+        );
+        match error {
+            CallError::Transport(source) => StoreError::Io { operation, source },
+            CallError::Api(error) => self.api_error(error, action, name, operation),
+        }
+    }
+
+    fn api_error(
+        &self,
+        error: ApiError,
+        action: &str,
+        name: &str,
+        operation: String,
+    ) -> StoreError {
+        let detail = error
+            .message
+            .as_deref()
+            .map(|message| format!(": {message}"))
+            .unwrap_or_default();
+        match error.kind.as_str() {
+            "AccessDeniedException" | "AccessDenied" => StoreError::Config {
+                message: format!(
+                    "AWS denied secretsmanager:{action} on secret {name} (region {}){detail}",
+                    self.region
+                ),
+                hint: Some(format!(
+                    "allow `secretsmanager:{action}` on `arn:aws:secretsmanager:{}:ACCOUNT:secret:{}/*` \
+                     for the identity graphform runs as; docs/stores.md has a minimal IAM policy",
+                    self.region, self.prefix
+                )),
+            },
+            "UnrecognizedClientException"
+            | "InvalidClientTokenId"
+            | "InvalidSignatureException"
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignature"
+            | "ExpiredTokenException"
+            | "ExpiredToken"
+            | "MissingAuthenticationToken"
+            | "AuthFailure" => StoreError::Config {
+                message: format!(
+                    "AWS rejected the credentials ({}) for secretsmanager:{action} at {}{detail}",
+                    error.kind,
+                    self.client.endpoint()
+                ),
+                hint: Some(CREDENTIALS_HINT.to_owned()),
+            },
+            _ => StoreError::Io {
+                operation,
+                source: Box::new(error),
+            },
+        }
+    }
+
+    /// The version under `AWSCURRENT`; `None` when the secret does not
+    /// exist (or is scheduled for deletion).
+    async fn read_current(&self, name: &str) -> Result<Option<Current>, StoreError> {
+        let body = json!({"SecretId": name, "VersionStage": CURRENT_STAGE});
+        match self.call("GetSecretValue", name, &body, &[]).await {
+            Ok(serde_json::Value::Object(mut answer)) => {
+                let id = answer
+                    .get("VersionId")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned);
+                let text = match answer.remove("SecretString") {
+                    Some(serde_json::Value::String(text)) => Some(Zeroizing::new(text)),
+                    _ => None,
+                };
+                match (id, text) {
+                    (Some(id), Some(text)) => Ok(Some(Current { id, text })),
+                    (_, None) => Err(StoreError::Corrupt {
+                        what: format!("secret {name}"),
+                        reason: "its current version has no SecretString (graphform writes text)"
+                            .to_owned(),
+                    }),
+                    (None, Some(_)) => Err(StoreError::Corrupt {
+                        what: format!("secret {name}"),
+                        reason: "GetSecretValue answered without a VersionId".to_owned(),
+                    }),
+                }
+            }
+            Ok(_) => Err(StoreError::Corrupt {
+                what: format!("secret {name}"),
+                reason: "GetSecretValue answered something other than a JSON object".to_owned(),
+            }),
+            Err(CallError::Api(error))
+                if error.is("ResourceNotFoundException") || error.is("InvalidRequestException") =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(self.error(error, "GetSecretValue", name)),
+        }
+    }
+
+    /// The current version if it is `expected` (and not a tombstone), else
+    /// the conflict.
+    async fn expect_current(
+        &self,
+        object: Object<'_>,
+        expected: &Version,
+    ) -> Result<Current, StoreError> {
+        match self.read_current(object.name).await? {
+            Some(current) if current.id == expected.0 && !current.is_tombstone() => Ok(current),
+            other => Err(conflict(object.what, Some(expected), found(other.as_ref()))),
+        }
+    }
+
+    /// Compare-and-set: creates `name` with `text` (`expected` `None`) or
+    /// replaces the version `expected`.
+    async fn write(
+        &self,
+        object: Object<'_>,
+        doc: Doc<'_>,
+        expected: Option<&Version>,
+        description: &str,
+        nonce: &Nonce,
+    ) -> Result<Written, StoreError> {
+        if doc.text.len() > AWS_MAX_SECRET_BYTES {
+            return Err(too_large(object.what, doc.text.len()));
+        }
+        match expected {
+            Some(expected) => {
+                let base = self.expect_current(object, expected).await?;
+                self.replace(object, base, doc, Some(expected), PENDING_STAGE, nonce)
+                    .await
+            }
+            None => self.create(object, doc, description, nonce).await,
+        }
+    }
+
+    /// `CreateSecret`; over a tombstone left by a crashed delete, a
+    /// replacement of it.
+    async fn create(
+        &self,
+        object: Object<'_>,
+        doc: Doc<'_>,
+        description: &str,
+        nonce: &Nonce,
+    ) -> Result<Written, StoreError> {
+        let Object { name, what } = object;
+        let token = request_token(name, None, doc.text, nonce);
+        let body = json!({
+            "Name": name,
+            "SecretString": doc.text,
+            "ClientRequestToken": token,
+            "Description": description,
+        });
+        let mut name_waits = NAME_REUSE_WAITS.iter();
+        for _ in 0..ROUNDS {
+            match self.call("CreateSecret", name, &body, doc.sensitive).await {
+                Ok(_) => {
+                    return Ok(Written {
+                        version: token,
+                        replaced: None,
+                    });
+                }
+                Err(CallError::Api(error)) if error.is("ResourceExistsException") => {}
+                // The name of a secret just deleted for good is reusable
+                // only after a short delay (AWS deletes in the background);
+                // one scheduled for deletion, not until it is restored or
+                // deleted for good.
+                Err(CallError::Api(error)) if error.is("InvalidRequestException") => {
+                    let Some(wait) = name_waits.next() else {
+                        return Err(scheduled_for_deletion(name, &error));
+                    };
+                    tracing::debug!(secret = name, "the name is not free yet; retrying");
+                    tokio::time::sleep(*wait).await;
+                    continue;
+                }
+                Err(error) => return Err(self.error(error, "CreateSecret", name)),
+            }
+            match self.read_current(name).await? {
+                // Deleted in between: create again.
+                None => {}
+                // Our own create, answered on an earlier attempt.
+                Some(current) if current.id == token => {
+                    return Ok(Written {
+                        version: token,
+                        replaced: None,
+                    });
+                }
+                Some(current) if current.is_tombstone() => {
+                    match self.await_deletion(name, current).await? {
+                        None => {}
+                        Some(current) if current.is_tombstone() => {
+                            return self
+                                .replace(object, current, doc, None, PENDING_STAGE, nonce)
+                                .await;
+                        }
+                        Some(current) => return Err(conflict(what, None, found(Some(&current)))),
+                    }
+                }
+                Some(current) => return Err(conflict(what, None, found(Some(&current)))),
+            }
+        }
+        Err(kept_changing(what))
+    }
+
+    /// Waits a little for the deleter of `tombstone` to finish; what is
+    /// current then (the tombstone itself if it stayed: a crashed delete).
+    async fn await_deletion(
+        &self,
+        name: &str,
+        tombstone: Current,
+    ) -> Result<Option<Current>, StoreError> {
+        for wait in TOMBSTONE_WAITS {
+            tokio::time::sleep(wait).await;
+            match self.read_current(name).await? {
+                Some(current) if current.id == tombstone.id => {}
+                other => return Ok(other),
+            }
+        }
+        tracing::debug!(
+            secret = name,
+            "writing over the tombstone of an unfinished delete"
+        );
+        Ok(Some(tombstone))
+    }
+
+    /// Steps 2 and 3 of the module docs: `PutSecretValue` of `text` as a
+    /// new version labelled `stage`, then `AWSCURRENT` moved to it from
+    /// `base` if it is still there.
+    async fn replace(
+        &self,
+        object: Object<'_>,
+        base: Current,
+        doc: Doc<'_>,
+        expected: Option<&Version>,
+        stage: &str,
+        nonce: &Nonce,
+    ) -> Result<Written, StoreError> {
+        let Object { name, what } = object;
+        let token = request_token(name, Some(&base.id), doc.text, nonce);
+        let put = json!({
+            "SecretId": name,
+            "ClientRequestToken": token,
+            "SecretString": doc.text,
+            "VersionStages": [stage],
+        });
+        match self.call("PutSecretValue", name, &put, doc.sensitive).await {
+            Ok(_) => {}
+            Err(CallError::Api(error))
+                if error.is("ResourceNotFoundException") || error.is("InvalidRequestException") =>
+            {
+                return Err(conflict(what, expected, None));
+            }
+            Err(error) => return Err(self.error(error, "PutSecretValue", name)),
+        }
+        let promote = json!({
+            "SecretId": name,
+            "VersionStage": CURRENT_STAGE,
+            "MoveToVersionId": token,
+            "RemoveFromVersionId": base.id,
+        });
+        match self
+            .call("UpdateSecretVersionStage", name, &promote, &[])
+            .await
+        {
+            Ok(_) => Ok(Written {
+                version: token,
+                replaced: Some(base),
+            }),
+            Err(CallError::Api(error))
+                if error.is("InvalidParameterException")
+                    || error.is("InvalidRequestException")
+                    || error.is("ResourceNotFoundException") =>
+            {
+                // AWSCURRENT was not on `base`: someone else's write, or
+                // ours (a retried request whose first answer was lost).
+                match self.read_current(name).await? {
+                    Some(current) if current.id == token => Ok(Written {
+                        version: token,
+                        replaced: Some(base),
+                    }),
+                    other => Err(conflict(what, expected, found(other.as_ref()))),
+                }
+            }
+            Err(error) => Err(self.error(error, "UpdateSecretVersionStage", name)),
+        }
+    }
+
+    /// `DeleteSecret` without recovery window; a missing secret is fine.
+    async fn delete_secret(&self, name: &str) -> Result<(), StoreError> {
+        let body = json!({"SecretId": name, "ForceDeleteWithoutRecovery": true});
+        match self.call("DeleteSecret", name, &body, &[]).await {
+            Ok(_) => Ok(()),
+            Err(CallError::Api(error)) if error.is("ResourceNotFoundException") => Ok(()),
+            Err(error) => Err(self.error(error, "DeleteSecret", name)),
+        }
+    }
+
+    /// A compare-and-set delete: `AWSCURRENT` moved from `expected` to a
+    /// tombstone, then the secret deleted.
+    async fn delete(&self, object: Object<'_>, expected: &Version) -> Result<(), StoreError> {
+        let base = self.expect_current(object, expected).await?;
+        let tombstone = Doc {
+            text: TOMBSTONE,
+            sensitive: &[],
+        };
+        self.replace(
+            object,
+            base,
+            tombstone,
+            Some(expected),
+            DELETED_STAGE,
+            &Nonce::new(),
+        )
+        .await?;
+        self.delete_secret(object.name).await
+    }
+
+    /// Points `AWSPREVIOUS` at a version whose `value` is the record's
+    /// previous token, or at nothing when it has none. Best effort: the
+    /// record itself is already written; a failure is logged and mended by
+    /// the next write.
+    async fn mirror_previous(
+        &self,
+        name: &str,
+        address: &str,
+        record: &TokenRecord,
+        written: &Written,
+        nonce: &Nonce,
+    ) {
+        if let Err(error) = self
+            .try_mirror_previous(name, address, record, written, nonce)
+            .await
+        {
+            tracing::warn!(
+                secret = name,
+                "AWSPREVIOUS of {name} was not updated (the next write will): {error}"
+            );
+        }
+    }
+
+    async fn try_mirror_previous(
+        &self,
+        name: &str,
+        address: &str,
+        record: &TokenRecord,
+        written: &Written,
+        nonce: &Nonce,
+    ) -> Result<(), StoreError> {
+        let replaced = written.replaced.as_ref().map(|current| current.id.as_str());
+        let body = match &record.previous {
+            None => {
+                // AWS moved AWSPREVIOUS to the replaced version: take it off.
+                let Some(replaced) = replaced else {
+                    return Ok(());
+                };
+                json!({
+                    "SecretId": name,
+                    "VersionStage": PREVIOUS_STAGE,
+                    "RemoveFromVersionId": replaced,
+                })
+            }
+            Some(previous) => {
+                let replaced_value = written
+                    .replaced
+                    .as_ref()
+                    .and_then(|current| current.parse::<TokenDocIn>("token", name).ok())
+                    .map(|document| Zeroizing::new(document.value));
+                if replaced_value.as_ref().map(|value| value.as_str())
+                    == Some(previous.token.value.expose())
+                {
+                    // The usual rotation: AWS moved AWSPREVIOUS to the
+                    // version whose value is now the previous one.
+                    return Ok(());
+                }
+                let text = to_json(
+                    &PreviousDocOut {
+                        format: FORMAT,
+                        kind: "previous",
+                        address,
+                        value: previous.token.value.expose(),
+                        metadata: &previous.token.metadata,
+                        revoke_after: previous.revoke_after,
+                    },
+                    &format!("the previous token of {address}"),
+                )?;
+                let token = request_token(name, Some(&written.version), &text, nonce);
+                let put = json!({
+                    "SecretId": name,
+                    "ClientRequestToken": token,
+                    "SecretString": *text,
+                    "VersionStages": [PENDING_STAGE],
+                });
+                self.call(
+                    "PutSecretValue",
+                    name,
+                    &put,
+                    &[previous.token.value.expose()],
+                )
+                .await
+                .map_err(|error| self.error(error, "PutSecretValue", name))?;
+                let mut body = json!({
+                    "SecretId": name,
+                    "VersionStage": PREVIOUS_STAGE,
+                    "MoveToVersionId": token,
+                });
+                if let Some(replaced) = replaced {
+                    body["RemoveFromVersionId"] = json!(replaced);
+                }
+                body
+            }
+        };
+        match self
+            .call("UpdateSecretVersionStage", name, &body, &[])
+            .await
+        {
+            Ok(_) => Ok(()),
+            // AWSPREVIOUS is no longer where this write left it: a later
+            // write owns it now.
+            Err(CallError::Api(error))
+                if error.is("InvalidParameterException")
+                    || error.is("ResourceNotFoundException") =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(self.error(error, "UpdateSecretVersionStage", name)),
+        }
+    }
+}
+
+fn scheduled_for_deletion(name: &str, error: &ApiError) -> StoreError {
+    StoreError::Config {
+        message: format!(
+            "the secret {name} cannot be created: {error} (it is probably scheduled for deletion)"
+        ),
+        hint: Some(format!(
+            "restore it (`aws secretsmanager restore-secret --secret-id {name}`) or delete it for \
+             good (`aws secretsmanager delete-secret --secret-id {name} \
+             --force-delete-without-recovery`); a name deleted for good can be reused after a \
+             few seconds"
+        )),
+    }
+}
+
+fn kept_changing(what: &str) -> StoreError {
+    StoreError::Io {
+        operation: format!("writing {what}"),
+        source: format!("it kept changing during {ROUNDS} attempts").into(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The Store implementation.
+
+impl Store for AwsSecretsManagerStore {
+    fn describe(&self) -> String {
+        format!(
+            "aws-secrets-manager store {}/ in {} ({})",
+            self.inner.prefix,
+            self.inner.region,
+            self.inner.client.endpoint()
+        )
+    }
+
+    async fn read_token(
+        &self,
+        address: &str,
+    ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
+        let name = self.token_secret_name(address)?;
+        let what = format!("token {address}");
+        let Some(current) = self.inner.read_current(&name).await? else {
+            return Ok(None);
+        };
+        if current.is_tombstone() {
+            return Ok(None);
+        }
+        let document: TokenDocIn = current.parse("token", &what)?;
+        if document.address != address {
+            return Err(StoreError::Corrupt {
+                what: format!("{what} (secret {name})"),
+                reason: format!("it holds the record of {:?}", document.address),
+            });
+        }
+        let record = TokenRecord {
+            current: StoredToken {
+                value: Secret::new(document.value),
+                metadata: document.metadata,
+            },
+            previous: document.previous.map(|previous| PreviousToken {
+                token: StoredToken {
+                    value: Secret::new(previous.value),
+                    metadata: previous.metadata,
+                },
+                revoke_after: previous.revoke_after,
+            }),
+        };
+        tracing::trace!(address, version = %current.id, "token read");
+        Ok(Some(Versioned {
+            value: record,
+            version: Version(current.id.clone()),
+        }))
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+        let prefix = format!("{}/tokens/", self.inner.prefix);
+        let label = format!("{prefix}*");
+        let mut addresses = BTreeSet::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let mut body = json!({
+                "Filters": [{"Key": "name", "Values": [prefix]}],
+                "MaxResults": 100,
+            });
+            if let Some(token) = &next_token {
+                body["NextToken"] = json!(token);
+            }
+            let answer = self
+                .inner
+                .call("ListSecrets", &label, &body, &[])
+                .await
+                .map_err(|error| self.inner.error(error, "ListSecrets", &label))?;
+            let entries = answer
+                .get("SecretList")
+                .and_then(serde_json::Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            for entry in entries {
+                let Some(address) = entry
+                    .get("Name")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|name| name.strip_prefix(&prefix))
+                else {
+                    continue;
+                };
+                if validate_address(address).is_err() || current_is_tombstone(entry) {
+                    continue;
+                }
+                addresses.insert(address.to_owned());
+            }
+            next_token = answer
+                .get("NextToken")
+                .and_then(serde_json::Value::as_str)
+                .filter(|token| !token.is_empty())
+                .map(str::to_owned);
+            if next_token.is_none() {
+                break;
+            }
+        }
+        Ok(addresses.into_iter().collect())
+    }
+
+    async fn write_token(
+        &self,
+        address: &str,
+        record: &TokenRecord,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        validate_record(address, record)?;
+        let name = self.token_secret_name(address)?;
+        let what = format!("token {address}");
+        let text = token_document(address, record)?;
+        let mut sensitive = vec![record.current.value.expose()];
+        if let Some(previous) = &record.previous {
+            sensitive.push(previous.token.value.expose());
+        }
+        let description = format!(
+            "graphform token {address}: JSON, the token is `.value` (AWSCURRENT); the replaced \
+             one, until revoked, is `.value` of AWSPREVIOUS"
+        );
+        let nonce = Nonce::new();
+        let object = Object {
+            name: &name,
+            what: &what,
+        };
+        let doc = Doc {
+            text: &text,
+            sensitive: &sensitive,
+        };
+        let written = self
+            .inner
+            .write(object, doc, expected, &description, &nonce)
+            .await?;
+        self.inner
+            .mirror_previous(&name, address, record, &written, &nonce)
+            .await;
+        tracing::debug!(
+            address,
+            version = %written.version,
+            fingerprint = %record.current.metadata.fingerprint,
+            previous = ?record.previous.as_ref().map(|previous| &previous.token.metadata.fingerprint),
+            "token written"
+        );
+        Ok(Version(written.version))
+    }
+
+    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+        let name = self.token_secret_name(address)?;
+        let what = format!("token {address}");
+        self.inner
+            .delete(
+                Object {
+                    name: &name,
+                    what: &what,
+                },
+                expected,
+            )
+            .await?;
+        tracing::debug!(address, version = %expected, "token deleted");
+        Ok(())
+    }
+
+    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        let name = self.state_secret_name();
+        let what = "the state document";
+        let Some(current) = self.inner.read_current(&name).await? else {
+            return Ok(None);
+        };
+        if current.is_tombstone() {
+            return Ok(None);
+        }
+        let document: StateDocIn = current.parse("state", what)?;
+        let bytes = match (document.document, document.gzip_base64) {
+            (Some(document), _) => document.get().as_bytes().to_vec(),
+            (None, Some(packed)) => {
+                unpack_state(&packed).map_err(|reason| StoreError::Corrupt {
+                    what: format!("{what} (version {})", current.id),
+                    reason,
+                })?
+            }
+            (None, None) => {
+                return Err(StoreError::Corrupt {
+                    what: format!("{what} (version {})", current.id),
+                    reason: "it has neither `document` nor `gzip_base64`".to_owned(),
+                });
+            }
+        };
+        Ok(Some(Versioned {
+            value: bytes,
+            version: Version(current.id.clone()),
+        }))
+    }
+
+    async fn write_state(
+        &self,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        validate_state_document(document)?;
+        let name = self.state_secret_name();
+        let text = state_document(document)?;
+        let written = self
+            .inner
+            .write(
+                Object {
+                    name: &name,
+                    what: "the state document",
+                },
+                Doc {
+                    text: &text,
+                    sensitive: &[],
+                },
+                expected,
+                "graphform state document (no secret)",
+                &Nonce::new(),
+            )
+            .await?;
+        tracing::debug!(version = %written.version, bytes = document.len(), "state document written");
+        Ok(Version(written.version))
+    }
+
+    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        let name = self.lease_secret_name();
+        let what = "the lease";
+        let object = Object { name: &name, what };
+        let text = lease_document(holder)?;
+        let doc = Doc {
+            text: &text,
+            sensitive: &[],
+        };
+        let nonce = Nonce::new();
+        let lease = |written: Written| Lease {
+            info: holder.clone(),
+            version: Version(written.version),
+        };
+        for _ in 0..ROUNDS {
+            match self
+                .inner
+                .create(object, doc, "graphform apply lease (no secret)", &nonce)
+                .await
+            {
+                Ok(written) => {
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    return Ok(lease(written));
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
+            }
+            let Some(current) = self.inner.read_current(&name).await? else {
+                continue;
+            };
+            if current.is_tombstone() {
+                continue;
+            }
+            let held: LeaseDoc = current.parse("lease", what).map_err(|error| match error {
+                StoreError::Corrupt { what, reason } => StoreError::Corrupt {
+                    what,
+                    reason: format!("{reason}; `graphform unlock` removes it"),
+                },
+                other => other,
+            })?;
+            if held.lease.expires_at >= holder.acquired_at {
+                return Err(StoreError::Locked(held.lease));
+            }
+            tracing::info!(
+                holder = %held.lease.holder,
+                pid = held.lease.pid,
+                host = %held.lease.host,
+                expired_at = held.lease.expires_at,
+                "taking over an expired lease"
+            );
+            let expected = Version(current.id.clone());
+            match self
+                .inner
+                .replace(object, current, doc, Some(&expected), PENDING_STAGE, &nonce)
+                .await
+            {
+                Ok(written) => {
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    return Ok(lease(written));
+                }
+                // Someone else was quicker: look again.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(kept_changing(what))
+    }
+
+    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+        let name = self.lease_secret_name();
+        let info = LeaseInfo {
+            expires_at,
+            ..lease.info.clone()
+        };
+        let text = lease_document(&info)?;
+        match self
+            .inner
+            .write(
+                Object {
+                    name: &name,
+                    what: "the lease",
+                },
+                Doc {
+                    text: &text,
+                    sensitive: &[],
+                },
+                Some(&lease.version),
+                "graphform apply lease (no secret)",
+                &Nonce::new(),
+            )
+            .await
+        {
+            Ok(written) => {
+                tracing::debug!(holder = %info.holder, expires_at, "lease renewed");
+                Ok(Lease {
+                    info,
+                    version: Version(written.version),
+                })
+            }
+            Err(StoreError::Conflict { .. }) => Err(StoreError::LeaseLost),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let name = self.lease_secret_name();
+        let object = Object {
+            name: &name,
+            what: "the lease",
+        };
+        match self.inner.delete(object, &lease.version).await {
+            Ok(()) => {
+                tracing::debug!(holder = %lease.info.holder, "lease released");
+                Ok(())
+            }
+            // Already gone, or someone else's now: leave it alone.
+            Err(StoreError::Conflict { .. }) => {
+                tracing::debug!(holder = %lease.info.holder, "lease already gone at release");
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        let name = self.lease_secret_name();
+        match self.inner.read_current(&name).await? {
+            Some(current) if !current.is_tombstone() => {
+                Ok(Some(current.parse::<LeaseDoc>("lease", "the lease")?.lease))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        let name = self.lease_secret_name();
+        let Some(current) = self.inner.read_current(&name).await? else {
+            return Ok(None);
+        };
+        let held = if current.is_tombstone() {
+            None
+        } else {
+            match current.parse::<LeaseDoc>("lease", "the lease") {
+                Ok(document) => Some(document.lease),
+                // `graphform unlock` is how a user gets out of a damaged
+                // lease, so remove it; there is no holder to report.
+                Err(StoreError::Corrupt { what, reason }) => {
+                    tracing::warn!("removing {what}, which is unreadable: {reason}");
+                    None
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        self.inner.delete_secret(&name).await?;
+        if let Some(held) = &held {
+            tracing::debug!(holder = %held.holder, pid = held.pid, host = %held.host, "lease broken");
+        }
+        Ok(held)
+    }
+}
+
+/// Whether a `ListSecrets` entry's current version is a tombstone.
+fn current_is_tombstone(entry: &serde_json::Value) -> bool {
+    entry
+        .get("SecretVersionsToStages")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|versions| {
+            versions.values().any(|stages| {
+                let has = |label: &str| {
+                    stages
+                        .as_array()
+                        .is_some_and(|stages| stages.iter().any(|stage| stage == label))
+                };
+                has(CURRENT_STAGE) && has(DELETED_STAGE)
+            })
+        })
+}
+
+fn unpack_state(packed: &str) -> Result<Vec<u8>, String> {
+    let compressed = base64::engine::general_purpose::STANDARD
+        .decode(packed)
+        .map_err(|_| "`gzip_base64` is not base64".to_owned())?;
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(compressed.as_slice())
+        .take(MAX_STATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| "`gzip_base64` is not gzip".to_owned())?;
+    if bytes.len() as u64 > MAX_STATE_BYTES {
+        return Err(format!("it unpacks to more than {MAX_STATE_BYTES} bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: HashMap<String, OsString> = vars
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), OsString::from(value)))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    fn config(endpoint: Option<&str>) -> AwsSecretsManagerConfig {
+        AwsSecretsManagerConfig {
+            region: Some("eu-west-1".to_owned()),
+            prefix: DEFAULT_AWS_PREFIX.to_owned(),
+            endpoint_url: endpoint.map(str::to_owned),
+        }
+    }
+
+    fn credentials() -> AwsCredentials {
+        AwsCredentials::new("AKIDEXAMPLE", Secret::new("wJalrXUtnFEMI/K7MDENG"), None)
+    }
+
+    #[test]
+    fn missing_credentials_are_named() {
+        let message = |vars: &[(&str, &str)]| match AwsCredentials::from_lookup(lookup(vars)) {
+            Err(StoreError::Config { message, hint }) => {
+                assert!(hint.unwrap().contains("AWS_SESSION_TOKEN"));
+                message
+            }
+            other => panic!("{other:?}"),
+        };
+        let both = message(&[]);
+        assert!(
+            both.contains("`AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are not set"),
+            "{both}"
+        );
+        let one = message(&[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", ""),
+        ]);
+        assert!(one.contains("`AWS_SECRET_ACCESS_KEY` is not set"), "{one}");
+        assert!(!one.contains("AKIDEXAMPLE"), "{one}");
+        let credentials = AwsCredentials::from_lookup(lookup(&[
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG"),
+            ("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXAMPLE"),
+        ]))
+        .unwrap();
+        let shown = format!("{credentials:?}");
+        for secret in ["AKIDEXAMPLE", "wJalrXUtnFEMI", "FwoGZXIvYXdzEXAMPLE"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn the_region_is_required_and_checked() {
+        let mut no_region = config(None);
+        no_region.region = None;
+        match AwsSecretsManagerStore::new(&no_region, credentials()) {
+            Err(StoreError::Config { message, hint }) => {
+                assert!(message.contains("no region"), "{message}");
+                assert!(hint.unwrap().contains("store.region"));
+            }
+            other => panic!("{other:?}"),
+        }
+        for bad in ["EU-WEST-1", "eu west", "eu-west-1.evil.com/", "-x"] {
+            let mut config = config(None);
+            config.region = Some(bad.to_owned());
+            assert!(
+                matches!(
+                    AwsSecretsManagerStore::new(&config, credentials()),
+                    Err(StoreError::Config { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoints_are_https_or_loopback_http() {
+        let store = AwsSecretsManagerStore::new(&config(None), credentials()).unwrap();
+        assert_eq!(
+            store.endpoint(),
+            "https://secretsmanager.eu-west-1.amazonaws.com"
+        );
+        for good in [
+            "http://127.0.0.1:5000",
+            "http://127.0.0.1:5000/",
+            "http://localhost:4566",
+            "http://[::1]:4566",
+            "https://vpce-1.secretsmanager.eu-west-1.vpce.amazonaws.com",
+        ] {
+            let store = AwsSecretsManagerStore::new(&config(Some(good)), credentials());
+            assert!(store.is_ok(), "{good}: {store:?}");
+        }
+        for bad in [
+            "http://10.0.0.1:5000",
+            "http://example.com",
+            "ftp://127.0.0.1",
+            "https://user:pw@example.com",
+            "https://example.com/path",
+            "https://example.com/?q=1",
+            "not a url",
+        ] {
+            match AwsSecretsManagerStore::new(&config(Some(bad)), credentials()) {
+                Err(StoreError::Config { message, .. }) => {
+                    assert!(message.contains(bad), "{message}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn prefixes_are_secret_name_segments() {
+        for good in ["graphform", "ci/graphform", "a_b+c=d.e@f-g"] {
+            assert!(check_prefix(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/graphform", "graphform/", "a//b", "a b", "a*", "ü"] {
+            assert!(check_prefix(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_follow_the_layout() {
+        let store = AwsSecretsManagerStore::new(&config(None), credentials()).unwrap();
+        assert_eq!(
+            store.token_secret_name("acme/ci/token/read").unwrap(),
+            "graphform/tokens/acme/ci/token/read"
+        );
+        assert_eq!(store.state_secret_name(), "graphform/state");
+        assert_eq!(store.lease_secret_name(), "graphform/lease");
+        let long = ["a"; 300].join("/");
+        assert!(matches!(
+            store.token_secret_name(&long),
+            Err(StoreError::Invalid { .. })
+        ));
+        let shown = format!("{store:?} {}", store.describe());
+        assert!(
+            !shown.contains("AKIDEXAMPLE") && !shown.contains("wJalr"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn request_tokens_are_uuid_shaped_and_distinct() {
+        let nonce = Nonce::new();
+        let token = request_token("graphform/state", None, "{}", &nonce);
+        assert_eq!(token.len(), 36);
+        assert_eq!(&token[14..15], "4");
+        assert_eq!(token, request_token("graphform/state", None, "{}", &nonce));
+        assert_ne!(
+            token,
+            request_token("graphform/state", Some("v1"), "{}", &nonce)
+        );
+        assert_ne!(token, request_token("graphform/state", None, "[]", &nonce));
+        assert_ne!(
+            token,
+            request_token("graphform/state", None, "{}", &Nonce::new())
+        );
+    }
+
+    #[test]
+    fn large_state_documents_are_compressed_and_read_back() {
+        let entries: Vec<String> = (0..6_000)
+            .map(|index| format!("{{\"entry\":{index}}}"))
+            .collect();
+        let large = format!("{{\"journal\":[{}]}}", entries.join(","));
+        assert!(large.len() > AWS_MAX_SECRET_BYTES);
+        let text = state_document(large.as_bytes()).unwrap();
+        assert!(text.len() <= AWS_MAX_SECRET_BYTES);
+        let current = Current {
+            id: "v".to_owned(),
+            text,
+        };
+        let document: StateDocIn = current.parse("state", "state").unwrap();
+        assert_eq!(
+            unpack_state(&document.gzip_base64.unwrap()).unwrap(),
+            large.as_bytes()
+        );
+        let small = state_document(b"{\"a\": [1, 2]}").unwrap();
+        assert_eq!(
+            *small,
+            r#"{"format":1,"kind":"state","document":{"a": [1, 2]}}"#
+        );
+    }
+
+    #[test]
+    fn tombstones_are_recognized_in_listings() {
+        let entry = json!({"SecretVersionsToStages": {
+            "a": ["AWSPREVIOUS"],
+            "b": ["GRAPHFORM_DELETED", "AWSCURRENT"],
+        }});
+        assert!(current_is_tombstone(&entry));
+        let entry = json!({"SecretVersionsToStages": {
+            "a": ["GRAPHFORM_DELETED"],
+            "b": ["GRAPHFORM_PENDING", "AWSCURRENT"],
+        }});
+        assert!(!current_is_tombstone(&entry));
+    }
+}

@@ -1,0 +1,673 @@
+//! The `aws-secrets-manager` backend against a real moto server
+//! (`moto_server` from the project's `.venv`, one per test, on a free
+//! loopback port, stopped when the test ends): the whole conformance
+//! suite, what consumers see, and the failure paths.
+//!
+//! The `SigV4` known-answer tests are unit tests of `src/aws/sigv4.rs` (moto
+//! does not check signatures); the log capture is in `aws_logs.rs`.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns panic on failure by design"
+)]
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use graphform_store::conformance::{
+    self, NOW, lease_request, sample_record, sample_rotated_record, sample_token,
+};
+use graphform_store::testing::moto::Moto;
+use graphform_store::{
+    AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
+    PreviousToken, Secret, Store, StoreError, TokenRecord,
+};
+use serde_json::{Value, json};
+
+const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+
+macro_rules! checks {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let moto = Moto::start();
+                conformance::$check(&moto.store("graphform")).await;
+            }
+        )*
+
+        #[test]
+        fn every_check_has_a_test() {
+            assert_eq!([$(stringify!($check)),*].as_slice(), conformance::CHECKS);
+        }
+    };
+}
+
+checks!(
+    empty_store_reads_as_empty,
+    token_round_trip,
+    token_update_replaces_record,
+    list_tokens_sorted,
+    token_conflicts,
+    invalid_input_rejected,
+    state_document_round_trip,
+    lease_lifecycle,
+    large_and_odd_values,
+    racing_writers_one_wins,
+    no_lost_updates,
+    racing_lease_one_wins,
+);
+
+/// The whole suite once more on one server, each check under its own
+/// prefix: prefixes keep stores apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_on_one_server_with_a_prefix_per_check() {
+    let moto = Moto::start();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    conformance::run_all(|| {
+        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        moto.store(&format!("run/check-{index}"))
+    })
+    .await;
+    assert_eq!(
+        next.load(std::sync::atomic::Ordering::Relaxed),
+        conformance::CHECKS.len()
+    );
+    // Every check's secrets are there, under its own prefix, and the
+    // default prefix sees none of them.
+    assert!(
+        moto.store("graphform")
+            .list_tokens()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        moto.store("run/check-3").list_tokens().await.unwrap().len(),
+        7,
+        "list_tokens_sorted leaves 7 of its 9 addresses, and only those"
+    );
+}
+
+// --- What consumers see ----------------------------------------------------
+
+/// The JSON document of `name` at `stage`, read with a plain signed
+/// `GetSecretValue` (what `aws secretsmanager get-secret-value` sends).
+fn consumer_read(moto: &Moto, name: &str, stage: &str) -> Option<Value> {
+    let (status, answer) = moto.get_secret_value(name, stage);
+    if answer["__type"] == "ResourceNotFoundException" {
+        return None;
+    }
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["VersionStages"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(stage)),
+        "{answer}"
+    );
+    Some(serde_json::from_str(answer["SecretString"].as_str().unwrap()).unwrap())
+}
+
+fn rotation(
+    address: &str,
+    current: &str,
+    previous: &TokenRecord,
+    revoke_after: i64,
+) -> TokenRecord {
+    TokenRecord {
+        current: sample_token(address, current, NOW + 100),
+        previous: Some(PreviousToken {
+            token: previous.current.clone(),
+            revoke_after,
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under_awsprevious() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let name = "graphform/tokens/acme/ci-reporting/token/insights-read";
+    assert_eq!(store.token_secret_name(ADDRESS).unwrap(), name);
+
+    // Issued: AWSCURRENT only.
+    let first = sample_record(ADDRESS, "EAAfirst0001");
+    let v1 = store.write_token(ADDRESS, &first, None).await.unwrap();
+    let current = consumer_read(&moto, name, "AWSCURRENT").unwrap();
+    assert_eq!(current["value"], "EAAfirst0001");
+    assert_eq!(current["kind"], "token");
+    assert_eq!(
+        current["metadata"]["fingerprint"],
+        first.current.metadata.fingerprint.as_str()
+    );
+    assert_eq!(current["previous"], Value::Null);
+    assert_eq!(consumer_read(&moto, name, "AWSPREVIOUS"), None);
+
+    // Rotated: the new token current, the old one previous, with its
+    // revoke_after.
+    let rotated = rotation(ADDRESS, "EAAsecond0002", &first, NOW + 3_600);
+    let v2 = store
+        .write_token(ADDRESS, &rotated, Some(&v1))
+        .await
+        .unwrap();
+    let current = consumer_read(&moto, name, "AWSCURRENT").unwrap();
+    assert_eq!(current["value"], "EAAsecond0002");
+    assert_eq!(current["previous"]["value"], "EAAfirst0001");
+    assert_eq!(current["previous"]["revoke_after"], NOW + 3_600);
+    let previous = consumer_read(&moto, name, "AWSPREVIOUS").unwrap();
+    assert_eq!(previous["value"], "EAAfirst0001");
+
+    // A metadata-only update during the rotation window keeps AWSPREVIOUS
+    // on the old token (not on the version it replaced, whose value is the
+    // current token).
+    let mut touched = rotated.clone();
+    touched.current.metadata.issued_by = Some("intent-7".to_owned());
+    let v3 = store
+        .write_token(ADDRESS, &touched, Some(&v2))
+        .await
+        .unwrap();
+    assert_eq!(
+        consumer_read(&moto, name, "AWSCURRENT").unwrap()["value"],
+        "EAAsecond0002"
+    );
+    let previous = consumer_read(&moto, name, "AWSPREVIOUS").unwrap();
+    assert_eq!(previous["value"], "EAAfirst0001");
+    assert_eq!(previous["kind"], "previous");
+    assert_eq!(previous["revoke_after"], NOW + 3_600);
+
+    // Revoked: the previous token is gone from AWSPREVIOUS too.
+    let revoked = TokenRecord {
+        current: touched.current.clone(),
+        previous: None,
+    };
+    let v4 = store
+        .write_token(ADDRESS, &revoked, Some(&v3))
+        .await
+        .unwrap();
+    assert_eq!(
+        consumer_read(&moto, name, "AWSCURRENT").unwrap()["value"],
+        "EAAsecond0002"
+    );
+    assert_eq!(consumer_read(&moto, name, "AWSPREVIOUS"), None);
+
+    // The store's version is the AWSCURRENT VersionId.
+    let (_, answer) = moto.get_secret_value(name, "AWSCURRENT");
+    assert_eq!(answer["VersionId"], v4.0.as_str());
+
+    // A record created in the middle of a rotation gets its AWSPREVIOUS too.
+    let other = "acme/ci-reporting/token/ads-write";
+    let record = sample_rotated_record(other, "EAAnew0003", "EAAold0003", NOW + 60);
+    store.write_token(other, &record, None).await.unwrap();
+    let other_name = store.token_secret_name(other).unwrap();
+    assert_eq!(
+        consumer_read(&moto, &other_name, "AWSCURRENT").unwrap()["value"],
+        "EAAnew0003"
+    );
+    assert_eq!(
+        consumer_read(&moto, &other_name, "AWSPREVIOUS").unwrap()["value"],
+        "EAAold0003"
+    );
+}
+
+/// The same reads through boto3, the AWS SDK for Python that the `aws`
+/// CLI is built on, from the `.venv` moto brought along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_sdk_reads_what_the_store_wrote() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let first = sample_record(ADDRESS, "EAAsdkfirst01");
+    let v1 = store.write_token(ADDRESS, &first, None).await.unwrap();
+    let rotated = rotation(ADDRESS, "EAAsdksecond02", &first, NOW + 3_600);
+    store
+        .write_token(ADDRESS, &rotated, Some(&v1))
+        .await
+        .unwrap();
+
+    let script = r#"
+import json, sys, boto3
+client = boto3.client("secretsmanager", endpoint_url=sys.argv[1], region_name="us-east-1",
+                      aws_access_key_id="AKIDMOTOTEST", aws_secret_access_key="x")
+for stage in ("AWSCURRENT", "AWSPREVIOUS"):
+    answer = client.get_secret_value(SecretId=sys.argv[2], VersionStage=stage)
+    print(stage, json.loads(answer["SecretString"])["value"])
+"#;
+    let output = std::process::Command::new(graphform_store::testing::venv_bin("python"))
+        .args([
+            "-c",
+            script,
+            &moto.endpoint(),
+            &store.token_secret_name(ADDRESS).unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "AWSCURRENT EAAsdksecond02\nAWSPREVIOUS EAAsdkfirst01\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let v1 = store
+        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAlayout1"), None)
+        .await
+        .unwrap();
+    store
+        .write_token(
+            ADDRESS,
+            &rotation(
+                ADDRESS,
+                "EAAlayout2",
+                &sample_record(ADDRESS, "EAAlayout1"),
+                NOW,
+            ),
+            Some(&v1),
+        )
+        .await
+        .unwrap();
+    store.write_state(br#"{"a":1}"#, None).await.unwrap();
+    store
+        .acquire_lease(&lease_request("graphform apply", NOW, 300))
+        .await
+        .unwrap();
+
+    let (status, listing) = moto.call("ListSecrets", &json!({}));
+    assert_eq!(status, 200);
+    let mut names: Vec<&str> = listing["SecretList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["Name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "graphform/lease",
+            "graphform/state",
+            "graphform/tokens/acme/ci-reporting/token/insights-read",
+        ]
+    );
+    let state = consumer_read(&moto, "graphform/state", "AWSCURRENT").unwrap();
+    assert_eq!(
+        state,
+        json!({"format": 1, "kind": "state", "document": {"a": 1}})
+    );
+    let lease = consumer_read(&moto, "graphform/lease", "AWSCURRENT").unwrap();
+    assert_eq!(lease["lease"]["holder"], "graphform apply");
+
+    // Two writes, two versions: a rotation needs no extra one.
+    let (_, versions) = moto.call(
+        "ListSecretVersionIds",
+        &json!({"SecretId": store.token_secret_name(ADDRESS).unwrap()}),
+    );
+    let versions = versions["Versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    for version in versions {
+        let stages = version["VersionStages"].as_array().unwrap();
+        assert!(
+            stages.contains(&json!("AWSCURRENT")) != stages.contains(&json!("AWSPREVIOUS")),
+            "{versions:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_token_disappears_and_its_name_can_be_reused() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let v1 = store
+        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAdelete1"), None)
+        .await
+        .unwrap();
+    store.delete_token(ADDRESS, &v1).await.unwrap();
+    let name = store.token_secret_name(ADDRESS).unwrap();
+    let (_, answer) = moto.call("DescribeSecret", &json!({"SecretId": name}));
+    assert_eq!(
+        answer["__type"], "ResourceNotFoundException",
+        "deleted for good: {answer}"
+    );
+    let v2 = store
+        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAdelete1"), None)
+        .await
+        .unwrap();
+    assert_ne!(v1, v2, "the same content again gets a new version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_pages_through_more_than_one_page_and_only_its_prefix() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let other = moto.store("graphform2");
+    let addresses: Vec<String> = (0..130)
+        .map(|index| format!("page/token/t{index:03}"))
+        .collect();
+    for chunk in addresses.chunks(16) {
+        conformance::join_all(
+            chunk
+                .iter()
+                .map(|address| async {
+                    store
+                        .write_token(address, &sample_record(address, "EAApage"), None)
+                        .await
+                        .unwrap();
+                })
+                .collect(),
+        )
+        .await;
+    }
+    other
+        .write_token("elsewhere", &sample_record("elsewhere", "EAApage"), None)
+        .await
+        .unwrap();
+    store.write_state(b"{}", None).await.unwrap();
+    // ListSecrets answers at most 100 per page.
+    assert_eq!(store.list_tokens().await.unwrap(), addresses);
+    assert_eq!(other.list_tokens().await.unwrap(), ["elsewhere"]);
+
+    moto.reset();
+    assert!(store.list_tokens().await.unwrap().is_empty());
+    assert!(store.read_state().await.unwrap().is_none());
+}
+
+// --- Failures ----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_mid_way_gives_clear_io_errors() {
+    let mut moto = Moto::start();
+    let store = moto.store("graphform");
+    let endpoint = moto.endpoint();
+    let record = sample_rotated_record(ADDRESS, "EAAdown0001", "EAAdown0000", NOW + 60);
+    let version = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let lease = store
+        .acquire_lease(&lease_request("graphform apply", NOW, 300))
+        .await
+        .unwrap();
+    moto.stop();
+
+    let started = Instant::now();
+    let errors = [
+        (
+            "GetSecretValue",
+            store.read_token(ADDRESS).await.map(|_| ()),
+        ),
+        ("ListSecrets", store.list_tokens().await.map(|_| ())),
+        (
+            "GetSecretValue",
+            store
+                .write_token(ADDRESS, &record, Some(&version))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "CreateSecret",
+            store
+                .write_token("acme/new", &sample_record("acme/new", "EAAdown0002"), None)
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetSecretValue",
+            store.delete_token(ADDRESS, &version).await,
+        ),
+        ("GetSecretValue", store.read_state().await.map(|_| ())),
+        (
+            "CreateSecret",
+            store.write_state(b"{}", None).await.map(|_| ()),
+        ),
+        (
+            "CreateSecret",
+            store
+                .acquire_lease(&lease_request("other", NOW, 300))
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "GetSecretValue",
+            store.renew_lease(&lease, NOW + 600).await.map(|_| ()),
+        ),
+        ("GetSecretValue", store.release_lease(&lease).await),
+        ("GetSecretValue", store.read_lease().await.map(|_| ())),
+        ("GetSecretValue", store.break_lease().await.map(|_| ())),
+    ];
+    for (action, result) in errors {
+        let error = result.expect_err("the server is down");
+        let mut shown = format!("{error}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            write!(shown, ": {cause}").unwrap();
+            source = cause.source();
+        }
+        assert!(matches!(error, StoreError::Io { .. }), "{shown}");
+        assert!(shown.contains(&endpoint), "names the endpoint: {shown}");
+        assert!(
+            shown.contains(&format!("secretsmanager:{action} on graphform/")),
+            "{shown}"
+        );
+        for value in ["EAAdown0000", "EAAdown0001", "EAAdown0002"] {
+            assert!(!shown.contains(value), "{shown}");
+        }
+    }
+    // Three attempts per call, backing off 0.1 s then 0.2 s: bounded.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A one-shot HTTP server answering every request with `status` and
+/// `body`, for errors moto does not produce (it does not enforce IAM).
+async fn canned_server(status: u16, body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0; 4096];
+                // Read the head and the announced body, then answer.
+                loop {
+                    let Ok(read) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if read == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..read]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|line| line.strip_prefix("content-length:"))
+                            .and_then(|value| value.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+fn store_at(endpoint: &str) -> AwsSecretsManagerStore {
+    let config = AwsSecretsManagerConfig {
+        region: Some("eu-west-1".to_owned()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..AwsSecretsManagerConfig::default()
+    };
+    AwsSecretsManagerStore::new(&config, Moto::credentials()).unwrap()
+}
+
+#[tokio::test]
+async fn access_denied_names_the_secret_and_the_action() {
+    let endpoint = canned_server(
+        400,
+        r#"{"__type":"AccessDeniedException","Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: secretsmanager:PutSecretValue"}"#,
+    )
+    .await;
+    let store = store_at(&endpoint);
+    match store.read_token(ADDRESS).await {
+        Err(StoreError::Config { message, hint }) => {
+            assert!(
+                message.contains(
+                    "AWS denied secretsmanager:GetSecretValue on secret \
+                     graphform/tokens/acme/ci-reporting/token/insights-read (region eu-west-1)"
+                ),
+                "{message}"
+            );
+            assert!(message.contains("user/ci is not authorized"), "{message}");
+            let hint = hint.unwrap();
+            assert!(
+                hint.contains("arn:aws:secretsmanager:eu-west-1:ACCOUNT:secret:graphform/*"),
+                "{hint}"
+            );
+            assert!(hint.contains("docs/stores.md"), "{hint}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match store.list_tokens().await {
+        Err(StoreError::Config { message, .. }) => {
+            assert!(message.contains("secretsmanager:ListSecrets"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_a_configuration_error() {
+    let endpoint = canned_server(
+        400,
+        r#"{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}"#,
+    )
+    .await;
+    match store_at(&endpoint).read_state().await {
+        Err(StoreError::Config { message, hint }) => {
+            assert!(
+                message.contains("AWS rejected the credentials"),
+                "{message}"
+            );
+            assert!(hint.unwrap().contains("AWS_ACCESS_KEY_ID"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_then_reported() {
+    let endpoint = canned_server(
+        400,
+        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
+    )
+    .await;
+    match store_at(&endpoint).read_lease().await {
+        Err(StoreError::Io { operation, source }) => {
+            assert!(
+                operation.contains("secretsmanager:GetSecretValue on graphform/lease"),
+                "{operation}"
+            );
+            assert_eq!(
+                source.to_string(),
+                "ThrottlingException (HTTP 400): Rate exceeded"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn oversized_objects_are_refused_before_sending() {
+    // Nothing listens there: a request would be an Io error.
+    let store = store_at("http://127.0.0.1:9");
+    let huge = "E".repeat(AWS_MAX_SECRET_BYTES);
+    match store
+        .write_token(ADDRESS, &sample_record(ADDRESS, &huge), None)
+        .await
+    {
+        Err(StoreError::Invalid { what, reason }) => {
+            assert!(what.contains(ADDRESS), "{what}");
+            assert!(reason.contains("65536"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A state document that does not compress below the limit either.
+    let mut noise = String::from("[");
+    let mut seed: u64 = 1;
+    while noise.len() < 3 * AWS_MAX_SECRET_BYTES {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        write!(noise, "\"{seed:016x}\",").unwrap();
+    }
+    noise.push_str("0]");
+    match store.write_state(noise.as_bytes(), None).await {
+        Err(StoreError::Invalid { what, reason }) => {
+            assert_eq!(what, "the state document");
+            assert!(reason.contains("compressed"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn debug_and_errors_show_no_credential() {
+    let config = AwsSecretsManagerConfig {
+        region: Some("eu-west-1".to_owned()),
+        endpoint_url: Some("http://127.0.0.1:9".to_owned()),
+        ..AwsSecretsManagerConfig::default()
+    };
+    let credentials = AwsCredentials::new(
+        "AKIAIOSFODNN7EXAMPLE",
+        Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        Some(Secret::new("FwoGZXIvYXdzEXAMPLESESSIONTOKEN")),
+    );
+    let store = AwsSecretsManagerStore::new(&config, credentials.clone()).unwrap();
+    let error = store.read_token(ADDRESS).await.unwrap_err();
+    let shown = format!(
+        "{store:?} {store:#?} {} {credentials:?} {error} {error:?}",
+        store.describe()
+    );
+    for secret in [
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI",
+        "FwoGZXIvYXdzEXAMPLESESSIONTOKEN",
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    assert!(
+        shown.contains("eu-west-1") && shown.contains("http://127.0.0.1:9"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_store_and_its_futures_are_send_and_sync() {
+    fn send<T: Send>(_: &T) {}
+    fn send_sync<T: Send + Sync + Clone>() {}
+    send_sync::<AwsSecretsManagerStore>();
+    let store = store_at("http://127.0.0.1:9");
+    let record = sample_record(ADDRESS, "EAAsend");
+    send(&store.read_token(ADDRESS));
+    send(&store.write_token(ADDRESS, &record, None));
+    send(&store.list_tokens());
+    send(&store.acquire_lease(&lease_request("x", NOW, 1)));
+}

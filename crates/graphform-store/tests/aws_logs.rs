@@ -1,0 +1,158 @@
+//! No token value or credential in any log line of the
+//! `aws-secrets-manager` backend, at trace level, over a full run against
+//! moto.
+//!
+//! A test binary of its own: `tracing` caches per call site whether anyone
+//! listens, and another test hitting the same call sites concurrently
+//! without a subscriber can make this one miss events.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns panic on failure by design"
+)]
+
+use std::sync::{Arc, Mutex};
+
+use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
+use graphform_store::testing::moto::{Moto, SECRET_ACCESS_KEY};
+use graphform_store::{
+    AwsCredentials, AwsSecretsManagerStore, Secret, Store, StoreError, TokenRecord,
+};
+
+const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let mut moto = Moto::start();
+    let session_token = "FwoGZXIvYXdzSESSIONtokenVALUE0123456789";
+    let credentials = AwsCredentials::new(
+        "AKIDMOTOTEST",
+        Secret::new(SECRET_ACCESS_KEY),
+        Some(Secret::new(session_token)),
+    );
+    let store = AwsSecretsManagerStore::new(&moto.config("graphform"), credentials).unwrap();
+    let current = "EAAGcurrentTOKENvalue0123456789";
+    let previous = "EAAGpreviousTOKENvalue9876543210";
+    let third = "EAAGthirdTOKENvalue5555555555";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(exercise(&store, &mut moto, [current, previous, third]));
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "token written",
+        "token read",
+        "token deleted",
+        "state document written",
+        "lease acquired",
+        "taking over an expired lease",
+        "lease renewed",
+        "lease released",
+        "lease broken",
+        "secretsmanager call succeeded",
+        "secretsmanager call failed",
+        "secretsmanager call got no answer",
+        "PutSecretValue",
+        "UpdateSecretVersionStage",
+        ADDRESS,
+        Secret::new(current).fingerprint().as_str(),
+        Secret::new(third).fingerprint().as_str(),
+    ] {
+        assert!(logs.contains(expected), "{expected} missing from\n{logs}");
+    }
+    for secret in [
+        current,
+        previous,
+        third,
+        SECRET_ACCESS_KEY,
+        session_token,
+        "AKIDMOTOTEST",
+    ] {
+        assert!(!logs.contains(secret), "a secret in the logs:\n{logs}");
+    }
+}
+
+/// Every operation, successes and failures, ending with the server gone.
+async fn exercise(store: &AwsSecretsManagerStore, moto: &mut Moto, values: [&str; 3]) {
+    let [current, previous, third] = values;
+    // Create mid-rotation (AWSPREVIOUS mirror), rotate, revoke.
+    let rotated = sample_rotated_record(ADDRESS, current, previous, NOW + 60);
+    let v1 = store.write_token(ADDRESS, &rotated, None).await.unwrap();
+    let mut next = sample_rotated_record(ADDRESS, third, current, NOW + 120);
+    next.current.metadata.issued_at = NOW + 1;
+    let v2 = store.write_token(ADDRESS, &next, Some(&v1)).await.unwrap();
+    let revoked = TokenRecord {
+        current: next.current.clone(),
+        previous: None,
+    };
+    let v3 = store
+        .write_token(ADDRESS, &revoked, Some(&v2))
+        .await
+        .unwrap();
+    // A conflict, and the failed calls behind it.
+    let conflict = store.write_token(ADDRESS, &rotated, Some(&v1)).await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    let conflict = store.write_token(ADDRESS, &rotated, None).await;
+    assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
+    let other = "acme/x/token/y";
+    store
+        .write_token(other, &sample_record(other, current), None)
+        .await
+        .unwrap();
+    store.read_token(ADDRESS).await.unwrap().unwrap();
+    store.list_tokens().await.unwrap();
+    store.delete_token(ADDRESS, &v3).await.unwrap();
+    store.write_state(b"{}", None).await.unwrap();
+    store.read_state().await.unwrap();
+    let first = store
+        .acquire_lease(&lease_request("first", NOW, 1))
+        .await
+        .unwrap();
+    // An expired lease taken over is logged with its old holder.
+    let second = store
+        .acquire_lease(&lease_request("second", NOW + 10, 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.renew_lease(&first, NOW + 20).await,
+        Err(StoreError::LeaseLost)
+    ));
+    let second = store.renew_lease(&second, NOW + 30).await.unwrap();
+    store.release_lease(&second).await.unwrap();
+    store
+        .acquire_lease(&lease_request("third", NOW + 40, 1))
+        .await
+        .unwrap();
+    store.break_lease().await.unwrap();
+    // And with the server gone: errors, retries.
+    moto.stop();
+    let _ = store.read_token(other).await;
+    let _ = store
+        .write_token(other, &sample_record(other, third), None)
+        .await;
+}
