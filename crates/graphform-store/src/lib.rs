@@ -7,10 +7,13 @@
 //! Every write is compare-and-set against the [`Version`] that was read, so
 //! two writers can never silently overwrite each other.
 //!
-//! [`Store`] is the one interface; backends implement it: `file` (the
-//! embedded default, values encrypted with `age`), and later `vault` and
-//! `aws-secrets-manager`. The engine is generic over `Store`; the CLI picks
-//! the backend the policy names.
+//! [`Store`] is the one interface; backends implement it: [`FileStore`]
+//! (`file`, the embedded default, values encrypted with `age`),
+//! [`VaultStore`] (`vault`: HashiCorp Vault / OpenBao KV v2) and
+//! [`AwsSecretsManagerStore`] (`aws-secrets-manager`). The engine is generic
+//! over `Store`; the CLI picks the backend the policy names. One
+//! conformance suite (feature `conformance`) runs against all three, the
+//! latter two on real servers (OpenBao, moto).
 //!
 //! This crate knows nothing of Meta's API or of the engine's state
 //! document format: it stores what it is given, and guarantees atomicity and
@@ -59,14 +62,23 @@ use std::fmt;
 
 pub use graphform_types::{Fingerprint, Secret};
 
+mod aws;
 mod file;
+mod vault;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "conformance")]
 pub mod testing;
 
+pub use aws::{
+    AWS_MAX_NAME_LEN, AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig,
+    AwsSecretsManagerStore, DEFAULT_AWS_PREFIX,
+};
 pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env};
+pub use vault::{
+    DEFAULT_VAULT_MOUNT, DEFAULT_VAULT_PREFIX, DEFAULT_VAULT_TOKEN_ENV, VaultSettings, VaultStore,
+};
 
 /// Seconds since the Unix epoch, UTC. Callers inject "now"; no store reads
 /// the clock to make a decision.
