@@ -8,4 +8,5 @@ mod demo;
 mod emulator;
 mod plan;
 mod schema;
+mod stores;
 mod validate;

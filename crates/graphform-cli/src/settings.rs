@@ -8,7 +8,11 @@ use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken};
 use graphform_spec::{Loaded, Spec, StoreSettings};
-use graphform_store::FileStore;
+use graphform_store::{
+    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, VaultSettings, VaultStore,
+};
+
+use crate::backend::AnyStore;
 
 use crate::env;
 use crate::output::Printer;
@@ -135,17 +139,48 @@ pub(crate) fn policy_dir(policy: &Path) -> PathBuf {
     }
 }
 
-/// Opens the store the policy names.
-pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<FileStore> {
+/// Opens the store the policy names. Relative paths (the file store's
+/// directory, a Vault CA file) are relative to the policy's directory.
+pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore> {
+    let base = policy_dir(policy);
     match &spec.store {
         StoreSettings::File { path, key_env } => {
-            let dir = policy_dir(policy).join(path);
+            let dir = base.join(path);
             FileStore::open(&dir, key_env)
+                .map(AnyStore::File)
                 .with_context(|| format!("cannot open the file store `{}`", dir.display()))
         }
-        StoreSettings::Vault { .. } | StoreSettings::AwsSecretsManager { .. } => bail!(
-            "this graphform supports the `file` store only; `vault` and `aws-secrets-manager` are coming"
-        ),
+        StoreSettings::Vault {
+            address,
+            mount,
+            prefix,
+            token_env,
+            namespace,
+            ca_file,
+        } => {
+            let mut settings = VaultSettings::new(address.clone());
+            settings.mount.clone_from(mount);
+            settings.prefix.clone_from(prefix);
+            settings.namespace.clone_from(namespace);
+            settings.ca_file = ca_file.as_ref().map(|file| base.join(file));
+            VaultStore::open(settings, token_env)
+                .map(AnyStore::Vault)
+                .with_context(|| format!("cannot open the Vault store at {address}"))
+        }
+        StoreSettings::AwsSecretsManager {
+            region,
+            prefix,
+            endpoint_url,
+        } => {
+            let config = AwsSecretsManagerConfig {
+                region: Some(region.clone()),
+                prefix: prefix.clone(),
+                endpoint_url: endpoint_url.clone(),
+            };
+            AwsSecretsManagerStore::from_env(&config)
+                .map(AnyStore::Aws)
+                .with_context(|| format!("cannot open the AWS Secrets Manager store in {region}"))
+        }
     }
 }
 
@@ -179,7 +214,7 @@ pub(crate) struct World {
     pub(crate) spec: Spec,
     pub(crate) credentials: Credentials,
     pub(crate) client: GraphClient,
-    pub(crate) store: FileStore,
+    pub(crate) store: AnyStore,
     pub(crate) now: i64,
     pub(crate) runtime: tokio::runtime::Runtime,
 }
