@@ -66,6 +66,16 @@ fn the_demo_tells_the_whole_story() {
     let (code, text) = run(graphform(dir.path()).arg("demo"));
     assert_eq!(code, 0, "{text}");
     insta::assert_snapshot!(stable(&text));
+    // The policy it wrote validates, and its modeline's schema is beside it.
+    let demo = dir.path().join("graphform-demo");
+    let policy = std::fs::read_to_string(demo.join("graphform.yaml")).expect("policy");
+    assert!(policy.starts_with("# yaml-language-server: $schema=graphform.schema.json"));
+    assert_eq!(
+        std::fs::read_to_string(demo.join("graphform.schema.json")).expect("schema"),
+        graphform_spec::json_schema()
+    );
+    let (code, text) = run(graphform(&demo).arg("validate"));
+    assert_eq!(code, 0, "{text}");
     // Running it again starts afresh.
     let (code, text) = run(graphform(dir.path()).arg("demo"));
     assert_eq!(code, 0, "{text}");

@@ -69,6 +69,12 @@ pub(crate) fn run(args: &DemoArgs, printer: &Printer) -> anyhow::Result<ExitCode
     let policy_path = dir.join("graphform.yaml");
     std::fs::write(&policy_path, POLICY)
         .with_context(|| format!("cannot write `{}`", policy_path.display()))?;
+    // The policy's modeline points editors at this copy of the schema.
+    std::fs::write(
+        dir.join("graphform.schema.json"),
+        graphform_spec::json_schema(),
+    )
+    .context("cannot write the policy's JSON Schema")?;
     let spec = settings::load_policy(&policy_path, printer)?;
     let (identity, _) = generate_identity();
     settings::write_private(&dir.join("store.key"), identity.expose())?;
