@@ -156,3 +156,24 @@ fn plan_changes_nothing_takes_no_lock_and_only_reads_from_meta() {
         );
     }
 }
+
+#[test]
+fn plan_without_the_store_key_says_how_to_get_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        repo_root().join("examples/quickstart.yaml"),
+        dir.path().join("graphform.yaml"),
+    )
+    .expect("copy");
+    let (code, text) = run(graphform(dir.path())
+        .arg("plan")
+        .env("ACME_ADMIN_TOKEN", "EAAnot-used")
+        .env("REPORTING_APP_SECRET", "not-used")
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("`GRAPHFORM_STORE_KEY` is not set"), "{text}");
+    assert!(
+        text.contains("hint: ") && text.contains("graphform store init"),
+        "{text}"
+    );
+}

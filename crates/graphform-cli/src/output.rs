@@ -82,6 +82,16 @@ impl Printer {
         for cause in error.chain().skip(1) {
             let _ = writeln!(text, "  caused by: {cause}");
         }
+        // A store's configuration error knows how to fix itself.
+        let hint = error.chain().find_map(|cause| match cause.downcast_ref() {
+            Some(graphform_store::StoreError::Config {
+                hint: Some(hint), ..
+            }) => Some(hint),
+            _ => None,
+        });
+        if let Some(hint) = hint {
+            let _ = writeln!(text, "\n{bold}hint{reset}: {hint}");
+        }
         self.message(&text);
     }
 }
