@@ -35,7 +35,7 @@ use tokio::sync::Mutex;
 
 use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, Resolution, StateDocument};
 use crate::observe::Credentials;
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, Plan, system_user_address};
 use crate::state::{State, UnixTime};
 
 /// The lifetime of a 60-day token, in seconds.
@@ -289,13 +289,6 @@ fn holder_is_gone(holder: &LeaseInfo) -> bool {
         && holder.pid != std::process::id()
         && cfg!(target_os = "linux")
         && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
-}
-
-/// `acme/ci-reporting` of `acme/ci-reporting/token/x`.
-fn system_user_address(address: &str) -> &str {
-    let mut slashes = address.match_indices('/').map(|(i, _)| i);
-    let second = slashes.nth(1).unwrap_or(address.len());
-    &address[..second]
 }
 
 /// The audit entry of a mutation an interrupted apply made, recorded

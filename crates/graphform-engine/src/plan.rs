@@ -997,7 +997,7 @@ fn seconds(duration: graphform_spec::Duration) -> i64 {
 }
 
 /// `acme/ci-reporting` of `acme/ci-reporting/token/x` (or of an install).
-fn system_user_address(address: &str) -> &str {
+pub(crate) fn system_user_address(address: &str) -> &str {
     let mut slashes = address.match_indices('/').map(|(i, _)| i);
     let second = slashes.nth(1).unwrap_or(address.len());
     &address[..second]
