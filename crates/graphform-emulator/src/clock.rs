@@ -7,6 +7,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use graphform_types::date::civil_from_days;
+
 /// Seconds in a day.
 pub(crate) const DAY: i64 = 86_400;
 
@@ -73,25 +75,6 @@ struct Civil {
     minute: i64,
     second: i64,
     weekday: usize,
-}
-
-/// Days since 1970-01-01 → (year, month, day); Howard Hinnant's algorithm.
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss,
-    reason = "month and day are in 1..=31 by construction"
-)]
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// (year, month, day) → days since 1970-01-01.

@@ -1,6 +1,8 @@
 //! Human-readable times and durations for reasons and renderings. No clock
 //! is read here.
 
+use graphform_types::date::civil_from_days;
+
 use crate::state::UnixTime;
 
 /// `2026-11-22 15:20 UTC`.
@@ -32,20 +34,6 @@ pub fn human_duration(seconds: i64) -> String {
     } else {
         format!("{}m", seconds / 60)
     }
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (y, m, d).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //! form in which such a value may be shown: in logs, errors, plan files,
 //! snapshots and the emulator's inspection API.
 
+pub mod date;
+
 use std::fmt;
 
 use hmac::{Hmac, Mac};
