@@ -278,3 +278,39 @@ async fn observing_1000_tokens_across_20_businesses_takes_at_most_45_requests() 
     assert!(!plan(&spec, &state, NOW, &PlanOptions::default()).has_changes());
     emulator.shutdown().await;
 }
+
+// See: issue 10, defect 5. Only `is_valid: true` makes a token valid and
+// only a token error (the 190 family) makes it dead: an answer without
+// `is_valid`, or `is_valid: false` without a token error, is no verdict,
+// and a token with no verdict must not be replaced and dropped.
+#[test]
+fn debug_token_answers_without_a_verdict_are_neither_valid_nor_dead() {
+    use graphform_engine::observe::health_of;
+    use graphform_graph::TokenInfo;
+    let info = |json: &str| -> TokenInfo { serde_json::from_str(json).expect("parses") };
+    for json in [
+        r#"{"scopes":["ads_read"],"app_id":"1"}"#,
+        r#"{"is_valid":false}"#,
+        r#"{"is_valid":false,"error":{"code":100,"message":"Invalid parameter"}}"#,
+        r#"{"is_valid":"maybe"}"#,
+    ] {
+        let health = health_of(&info(json));
+        assert!(
+            !matches!(health, Health::Dead { .. } | Health::Valid { .. }),
+            "{json}: {health:?}"
+        );
+    }
+    assert!(matches!(
+        health_of(&info(
+            r#"{"is_valid":false,"error":{"code":190,"subcode":463,"message":"expired"}}"#
+        )),
+        Health::Dead {
+            cause: DeadCause::Expired,
+            ..
+        }
+    ));
+    assert!(matches!(
+        health_of(&info(r#"{"is_valid":true,"app_id":"1","expires_at":0}"#)),
+        Health::Valid { .. }
+    ));
+}
