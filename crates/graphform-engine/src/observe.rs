@@ -194,25 +194,43 @@ async fn check_tokens(
     Ok(health)
 }
 
-/// What `debug_token` says, as the planner needs it.
+/// What `debug_token` says, as the planner needs it. Read strictly: only
+/// `is_valid: true` without a token error makes a token valid, and only a
+/// token error (code 190 or 102) makes it dead. Anything else — no
+/// `is_valid`, `is_valid: false` with no error or another error, both a
+/// verdict and a token error — is [`Health::NoVerdict`]: the planner
+/// neither keeps trusting nor replaces such a token, it warns.
 pub fn health_of(info: &TokenInfo) -> Health {
-    if info.is_valid {
-        Health::Valid {
+    match (info.is_valid, info.is_token_error()) {
+        (Some(true), false) => Health::Valid {
             expires_at: match info.expiry() {
                 Some(GraphExpiry::At(at)) => Some(at),
                 Some(GraphExpiry::Never) | None => None,
             },
             scopes: info.scopes.iter().cloned().collect(),
             app_id: info.app_id.clone().unwrap_or_default(),
+        },
+        (Some(false) | None, true) => {
+            let error = info.error.as_ref();
+            let subcode = error.and_then(|e| e.subcode);
+            Health::Dead {
+                cause: DeadCause::from_subcode(subcode),
+                code: error.and_then(|e| e.code),
+                subcode,
+            }
         }
-    } else {
-        let error = info.error.as_ref();
-        let subcode = error.and_then(|e| e.subcode);
-        Health::Dead {
-            cause: DeadCause::from_subcode(subcode),
-            code: error.and_then(|e| e.code),
-            subcode,
-        }
+        (Some(true), true) => Health::NoVerdict {
+            reason: "debug_token says is_valid: true and gives a token error".to_owned(),
+        },
+        (Some(false), false) => Health::NoVerdict {
+            reason: match info.error.as_ref().and_then(|e| e.code) {
+                Some(code) => format!("debug_token says is_valid: false with error code {code}, not a token error"),
+                None => "debug_token says is_valid: false without an error".to_owned(),
+            },
+        },
+        (None, false) => Health::NoVerdict {
+            reason: "debug_token's answer has no is_valid".to_owned(),
+        },
     }
 }
 

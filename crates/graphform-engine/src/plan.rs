@@ -205,6 +205,9 @@ pub enum NoticeKind {
     /// An interrupted apply left a journal entry that the next apply
     /// settles.
     Interrupted,
+    /// `debug_token` gave no verdict on a stored token: it is kept as it
+    /// is, neither trusted nor replaced.
+    NoVerdict,
 }
 
 /// A managed token and what happens to it next.
@@ -234,7 +237,8 @@ pub enum TokenStatus {
     Valid,
     /// `debug_token` says it does not.
     Dead,
-    /// Not checked (its app is not in the policy).
+    /// Not checked (its app is not in the policy), or `debug_token` gave
+    /// no verdict.
     Unchecked,
 }
 
@@ -243,7 +247,7 @@ impl TokenStatus {
         match health {
             Health::Valid { .. } => Self::Valid,
             Health::Dead { .. } => Self::Dead,
-            Health::Unknown { .. } => Self::Unchecked,
+            Health::Unknown { .. } | Health::NoVerdict { .. } => Self::Unchecked,
         }
     }
 }
@@ -674,6 +678,18 @@ impl<'s> Planner<'s> {
         };
         let previous_pending = self.previous(&address, observed);
         self.timeline_entry(&address, token, &observed.current);
+        if let Health::NoVerdict { reason } = &observed.current.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::NoVerdict,
+                address.to_string(),
+                format!(
+                    "Meta gave no verdict on the current token {} ({reason}): graphform neither replaces nor drops it until debug_token says whether it works",
+                    observed.current.metadata.fingerprint
+                ),
+            );
+            return;
+        }
         let Some((action, reason, drift)) = self.replacement(token, &observed.current, app_id, id)
         else {
             return;
@@ -714,6 +730,18 @@ impl<'s> Planner<'s> {
             );
             change.before = before;
             return None;
+        }
+        if let Health::NoVerdict { reason } = &previous.value.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::NoVerdict,
+                address.to_string(),
+                format!(
+                    "Meta gave no verdict on the replaced token {} ({reason}): graphform keeps it and will not revoke or forget it until debug_token says whether it works",
+                    previous.value.metadata.fingerprint
+                ),
+            );
+            return Some(previous.revoke_after);
         }
         if let Health::Unknown { app_id } = &previous.value.health {
             self.notice(
@@ -769,8 +797,10 @@ impl<'s> Planner<'s> {
                 expires_at, scopes, ..
             } => (*expires_at, scopes),
             // Its app left the policy: decide from the record (the change
-            // of app below replaces it).
-            Health::Unknown { .. } => (metadata.expires_at, &metadata.scopes),
+            // of app below replaces it). (No verdict is handled before.)
+            Health::Unknown { .. } | Health::NoVerdict { .. } => {
+                (metadata.expires_at, &metadata.scopes)
+            }
         };
         if let Some(at) = expires_at {
             self.decision_changes_at(at);
@@ -888,7 +918,9 @@ impl<'s> Planner<'s> {
         let metadata = &current.metadata;
         let expires_at = match &current.health {
             Health::Valid { expires_at, .. } => *expires_at,
-            Health::Dead { .. } | Health::Unknown { .. } => metadata.expires_at,
+            Health::Dead { .. } | Health::Unknown { .. } | Health::NoVerdict { .. } => {
+                metadata.expires_at
+            }
         };
         let next = match token.expiry {
             Expiry::SixtyDays { refresh_before } => {
@@ -941,6 +973,18 @@ impl<'s> Planner<'s> {
                         Action::Forget,
                         "removed from the policy; the token is already dead".to_owned(),
                     ),
+                    Health::NoVerdict { reason } => {
+                        self.notices.push(Notice {
+                            level: NoticeLevel::Warning,
+                            kind: NoticeKind::NoVerdict,
+                            address: address.clone(),
+                            message: format!(
+                                "removed from the policy, but Meta gave no verdict on {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
+                                value.metadata.fingerprint
+                            ),
+                        });
+                        continue;
+                    }
                     Health::Unknown { app_id } => {
                         self.notices.push(Notice {
                             level: NoticeLevel::Warning,

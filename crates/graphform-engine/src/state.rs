@@ -95,6 +95,13 @@ pub enum Health {
         /// Meta's subcode.
         subcode: Option<i64>,
     },
+    /// `debug_token` answered, but gave no verdict (no `is_valid`, or
+    /// `is_valid: false` without a token error): the token may still work.
+    /// It is neither trusted nor replaced; the plan warns.
+    NoVerdict {
+        /// What the answer lacked, for the warning.
+        reason: String,
+    },
     /// Not checked: the value's app is not in the policy, so graphform
     /// has no app secret to ask `debug_token` with.
     Unknown {

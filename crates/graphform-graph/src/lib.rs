@@ -27,7 +27,7 @@
 //!     .issue_token(&admin, "1000081799813", &IssueToken::new("1234", ["ads_read"]))
 //!     .await?;
 //! let info = client.debug_token(&app, &token).await?;
-//! assert!(info.is_valid);
+//! assert!(info.is_valid == Some(true));
 //! # Ok(())
 //! # }
 //! ```

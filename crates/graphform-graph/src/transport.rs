@@ -17,7 +17,7 @@ use crate::auth::{AppCredentials, UserToken};
 use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
-use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation, lenient_true};
+use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
 use crate::usage::{UsageGovernor, UsageReport};
@@ -339,7 +339,10 @@ impl Transport {
                     None => ErrorKind::http(status, &body, &call.redactor),
                 };
                 Failure {
-                    not_executed: matches!(kind, ErrorKind::Api(_)) || matches!(status, 429 | 503),
+                    // Only Meta's own error answer proves the request was
+                    // refused. A 429 or 5xx page from a gateway does not:
+                    // the request may have reached Meta behind it.
+                    not_executed: matches!(kind, ErrorKind::Api(_)),
                     kind,
                     regain: report.regain_access(),
                 }
@@ -437,19 +440,27 @@ impl Transport {
         decode(call, &answer)
     }
 
-    /// [`execute`](Self::execute) for an endpoint answering
-    /// `{"success":true}`.
+    /// [`execute`](Self::execute) for a mutation answering
+    /// `{"success":true}`. Done only on the documented success answer (see
+    /// [`success_answer`]); Meta's explicit `false` is
+    /// [`ErrorKind::Unsuccessful`]; anything else (a proxy's HTML page, `{}`,
+    /// `null`, an error object with status 200) says nothing of whether the
+    /// change was made: [`ErrorKind::OutcomeUnknown`].
     pub(crate) async fn call_success(&self, call: &Call) -> Result<(), GraphError> {
         let answer = self.execute(call).await?;
-        if is_success(&answer.body) {
-            Ok(())
-        } else {
-            Err(GraphError::new(
-                call.operation.clone(),
-                ErrorKind::Unsuccessful,
-                answer.attempts,
-            ))
-        }
+        let kind = match success_answer(&answer.body) {
+            Some(true) => return Ok(()),
+            Some(false) => ErrorKind::Unsuccessful,
+            None => ErrorKind::OutcomeUnknown {
+                reason: format!(
+                    "http {} with a body that is not the documented success answer ({})",
+                    answer.status,
+                    describe_body(&answer.body)
+                ),
+                source: None,
+            },
+        };
+        Err(GraphError::new(call.operation.clone(), kind, answer.attempts))
     }
 }
 
@@ -513,21 +524,53 @@ pub(crate) fn decode<T: DeserializeOwned>(call: &Call, answer: &Answer) -> Resul
     })
 }
 
-/// Whether a success-style body says success: `true`, `{"success":true}`,
-/// `{"success":"true"}`, even the documented `{"success":"true",}` with its
-/// stray comma. Only an explicit false is a failure (like the Python SDK).
-pub(crate) fn is_success(body: &[u8]) -> bool {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Bool(flag)) => flag,
-        Ok(Value::Object(map)) => map.get("success").is_none_or(lenient_true),
-        Ok(_) => true,
-        Err(_) => {
-            let compact: String = String::from_utf8_lossy(body)
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            !(compact.contains("\"success\":false") || compact.contains("\"success\":\"false\""))
+/// What a success-style body says: `Some(true)` for the documented
+/// answers (`true`, `{"success":true}`, `{"success":"true"}`, even the
+/// documented `{"success":"true",}` with its stray comma), `Some(false)` for
+/// Meta's explicit `false` in the same forms, and `None` for anything else,
+/// which proves nothing either way.
+pub(crate) fn success_answer(body: &[u8]) -> Option<bool> {
+    let text = String::from_utf8_lossy(body);
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    // The documented sample's trailing comma is the only repair made.
+    let compact = compact
+        .strip_suffix(",}")
+        .map_or(compact.clone(), |head| format!("{head}}}"));
+    let flag = |value: &Value| match value {
+        Value::Bool(flag) => Some(*flag),
+        Value::String(text) => match text.as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    match serde_json::from_str::<Value>(&compact).ok()? {
+        Value::Bool(flag) => Some(flag),
+        Value::Object(map) if map.len() == 1 => map.get("success").and_then(flag),
+        _ => None,
+    }
+}
+
+/// A short description of a body for an error, never its content (it can
+/// quote a parameter): `html page`, `empty`, `json object with keys [...]`.
+fn describe_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return "empty".to_owned();
+    }
+    if trimmed.starts_with('<') {
+        return "an html page".to_owned();
+    }
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(Value::Object(map)) => {
+            let keys: Vec<&str> = map.keys().map(String::as_str).take(5).collect();
+            format!("a json object with keys [{}]", keys.join(", "))
         }
+        Ok(Value::Null) => "json null".to_owned(),
+        Ok(_) => "another json value".to_owned(),
+        Err(_) => format!("{} bytes that are not json", body.len()),
     }
 }
 
@@ -536,16 +579,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn success_is_read_leniently() {
+    fn success_is_only_the_documented_answer() {
         for body in [
             "true",
             "{\"success\":true}",
             "{\"success\":\"true\"}",
             "{\"success\":\"true\",}",
-            "{\"success\": 1}",
-            "{\"id\":\"1\"}",
+            " { \"success\" : true } ",
         ] {
-            assert!(is_success(body.as_bytes()), "{body}");
+            assert_eq!(success_answer(body.as_bytes()), Some(true), "{body}");
         }
         for body in [
             "false",
@@ -553,7 +595,20 @@ mod tests {
             "{\"success\":\"false\"}",
             "{ \"success\" : false , }",
         ] {
-            assert!(!is_success(body.as_bytes()), "{body}");
+            assert_eq!(success_answer(body.as_bytes()), Some(false), "{body}");
+        }
+        for body in [
+            "",
+            "{}",
+            "null",
+            "<html>Service Unavailable</html>",
+            "{\"id\":\"1\"}",
+            "{\"success\": 1}",
+            "{\"success\":true,\"error\":{\"code\":1}}",
+            "{\"error\":{\"message\":\"m\",\"code\":2}}",
+            "[true]",
+        ] {
+            assert_eq!(success_answer(body.as_bytes()), None, "{body}");
         }
     }
 

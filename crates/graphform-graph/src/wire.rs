@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::error::{lenient_i64, lenient_true};
+use crate::error::lenient_i64;
 
 /// A string, or a number written as one (IDs).
 pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
@@ -38,11 +38,25 @@ pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
         .and_then(lenient_i64))
 }
 
-/// A boolean, or `"true"`/`"1"`; missing or `null` is `false`.
-pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    Ok(Option::<Value>::deserialize(deserializer)?
-        .as_ref()
-        .is_some_and(lenient_true))
+/// `true`/`false` in their lenient forms (`"true"`, `1`, `"0"`, …);
+/// `None` when absent, `null` or anything else.
+pub(crate) fn opt_lenient_bool<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Bool(flag)) => Some(flag),
+        Some(Value::String(text)) => match text.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        Some(Value::Number(number)) => match number.as_i64() {
+            Some(1) => Some(true),
+            Some(0) => Some(false),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// A list of strings, or of numbers written as strings; `null` is empty.
@@ -92,8 +106,8 @@ mod tests {
         id: String,
         #[serde(default, deserialize_with = "opt_i64")]
         n: Option<i64>,
-        #[serde(default, deserialize_with = "lenient_bool")]
-        flag: bool,
+        #[serde(default, deserialize_with = "opt_lenient_bool")]
+        flag: Option<bool>,
         #[serde(default, deserialize_with = "string_list")]
         list: Vec<String>,
         #[serde(default, deserialize_with = "opt_string_or_number")]
@@ -107,11 +121,11 @@ mod tests {
                 .unwrap();
         assert_eq!(sample.id, "123");
         assert_eq!(sample.n, Some(7));
-        assert!(sample.flag);
+        assert_eq!(sample.flag, Some(true));
         assert_eq!(sample.list, ["1", "a"]);
         assert_eq!(sample.other.as_deref(), Some("5"));
         let sample: Sample = serde_json::from_str(r#"{"id":"9","n":null,"list":"a, b"}"#).unwrap();
-        assert_eq!((sample.n, sample.flag), (None, false));
+        assert_eq!((sample.n, sample.flag), (None, None));
         assert_eq!(sample.list, ["a", "b"]);
         assert!(serde_json::from_str::<Sample>(r#"{"id":[1]}"#).is_err());
     }

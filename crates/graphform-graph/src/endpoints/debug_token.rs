@@ -55,13 +55,17 @@ impl TokenInfoError {
     }
 }
 
-/// `debug_token`'s `data`. Every field but `is_valid` is optional: an
-/// invalid token comes back with little more than `error`.
+/// `debug_token`'s `data`. Every field is optional: an invalid token comes
+/// back with little more than `error`. Read it strictly: only
+/// `is_valid: true` says the token works, and only a token error (code 190
+/// or 102, see [`TokenInfo::is_token_error`]) says it does not; anything
+/// else is no verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct TokenInfo {
-    /// `is_valid`.
-    #[serde(default, deserialize_with = "wire::lenient_bool")]
-    pub is_valid: bool,
+    /// `is_valid`: `true`/`false` (or `"true"`, `1`, …); `None` when absent
+    /// or unreadable — no verdict.
+    #[serde(default, deserialize_with = "wire::opt_lenient_bool")]
+    pub is_valid: Option<bool>,
     /// `app_id`.
     #[serde(default, deserialize_with = "wire::opt_string_or_number")]
     pub app_id: Option<String>,
@@ -101,6 +105,15 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
+    /// Whether `data.error` is a token error: code 190 (invalid or expired
+    /// token) or 102 (session), the only answers that say the token itself
+    /// is dead (graph-api.md §6).
+    pub fn is_token_error(&self) -> bool {
+        self.error
+            .as_ref()
+            .is_some_and(|error| matches!(error.code, Some(190 | 102)))
+    }
+
     /// When the token expires, if Meta said.
     pub fn expiry(&self) -> Option<Expiry> {
         self.expires_at.map(|at| {
@@ -183,7 +196,7 @@ mod tests {
         )
         .unwrap();
         let info = body.data;
-        assert!(info.is_valid);
+        assert!(info.is_valid == Some(true));
         assert_eq!(info.expiry(), Some(Expiry::Never));
         assert_eq!(info.token_type.as_deref(), Some("SYSTEM_USER"));
         assert_eq!(info.granular_scopes[1].target_ids, ["123", "456"]);
@@ -198,12 +211,12 @@ mod tests {
         )
         .unwrap();
         let info = body.data;
-        assert!(!info.is_valid);
+        assert!(info.is_valid == Some(false));
         assert_eq!(info.expiry(), None);
         assert_eq!(info.error.unwrap().reason(), TokenInvalidReason::Expired);
         let body: DebugBody =
             serde_json::from_str(r#"{"data":{"expires_at":1800000000}}"#).unwrap();
         assert_eq!(body.data.expiry(), Some(Expiry::At(1_800_000_000)));
-        assert!(!body.data.is_valid);
+        assert_eq!(body.data.is_valid, None, "no verdict without is_valid");
     }
 }

@@ -397,7 +397,27 @@ impl GraphClient {
         .param("system_user_id", system_user_id)
         .param("name", name)
         .auth(Auth::User(token.clone()));
-        self.transport.call_success(&call).await
+        // The answer is not documented: as for a creation (`{"id": …}`,
+        // naming the same user) or the usual `{"success": true}`.
+        let answer = self.transport.execute(&call).await?;
+        let renamed = crate::transport::success_answer(&answer.body) == Some(true)
+            || serde_json::from_slice::<Created>(&answer.body)
+                .is_ok_and(|created| created.id == system_user_id);
+        if renamed {
+            Ok(())
+        } else {
+            Err(GraphError::new(
+                call.operation.clone(),
+                crate::error::ErrorKind::OutcomeUnknown {
+                    reason: format!(
+                        "http {} with a body that is neither the created-style nor the success answer",
+                        answer.status
+                    ),
+                    source: None,
+                },
+                answer.attempts,
+            ))
+        }
     }
 
     /// `GET /{system-user}`.

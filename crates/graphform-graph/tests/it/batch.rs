@@ -32,7 +32,7 @@ async fn batches_of_1_50_and_51_items() {
         assert_eq!(infos.len(), size);
         for info in &infos {
             let info = info.as_ref().unwrap();
-            assert!(info.is_valid);
+            assert!(info.is_valid == Some(true));
             assert_eq!(info.user_id.as_deref(), Some(CI_SYSTEM_USER));
         }
         assert_eq!(h.emulator_http_requests().await, requests, "{size} items");
@@ -59,7 +59,7 @@ async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
     h.reset_counters().await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     assert_eq!(infos.len(), 1000);
-    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid));
+    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid == Some(true)));
     // Results come back in input order.
     let one = h
         .client
@@ -115,8 +115,8 @@ async fn item_failures_stay_with_their_item() {
         .client
         .debug_tokens(&reporting(), &[token, Secret::new("EAAnotatokenatall")])
         .await;
-    assert!(!infos[0].as_ref().unwrap().is_valid);
-    assert!(!infos[1].as_ref().unwrap().is_valid);
+    assert!(infos[0].as_ref().unwrap().is_valid == Some(false));
+    assert!(infos[1].as_ref().unwrap().is_valid == Some(false));
     h.shutdown().await;
 }
 
@@ -133,7 +133,7 @@ async fn null_and_transient_items_are_retried_item_by_item() {
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     h.control_delete("faults").await;
     for info in &infos {
-        assert!(info.as_ref().unwrap().is_valid, "{info:?}");
+        assert!(info.as_ref().unwrap().is_valid == Some(true), "{info:?}");
     }
     let counters = h.client.counters();
     assert!(counters.retries > 0, "{counters:?}");

@@ -113,7 +113,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
     assert!(token.expose().starts_with("EAA"));
 
     let info = client.debug_token(&reporting(), &token).await.unwrap();
-    assert!(info.is_valid);
+    assert!(info.is_valid == Some(true));
     assert_eq!(info.app_id.as_deref(), Some(REPORTING_APP));
     assert_eq!(info.application.as_deref(), Some("reporting"));
     assert_eq!(info.token_type.as_deref(), Some("SYSTEM_USER"));
@@ -138,7 +138,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
         .debug_token(&reporting(), &refreshed.token)
         .await
         .unwrap();
-    assert!(new_info.is_valid);
+    assert!(new_info.is_valid == Some(true));
     assert_eq!(
         new_info.expiry(),
         Some(Expiry::At(CLOCK_START + 10 * 86_400 + SIXTY_DAYS))
@@ -150,13 +150,14 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
             .await
             .unwrap()
             .is_valid
+            == Some(true)
     );
 
     // Revoke the old one, calling with the replacement (same app).
     let caller = UserToken::new(refreshed.token.clone(), reporting());
     client.revoke_token(&caller, &token).await.unwrap();
     let old_info = client.debug_token(&reporting(), &token).await.unwrap();
-    assert!(!old_info.is_valid);
+    assert!(old_info.is_valid == Some(false));
     assert!(old_info.scopes.is_empty());
     let error = old_info.error.unwrap();
     assert_eq!(error.code, Some(190));
@@ -171,7 +172,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
         .debug_token(&reporting(), &refreshed.token)
         .await
         .unwrap();
-    assert!(!info.is_valid);
+    assert!(info.is_valid == Some(false));
     assert_eq!(
         info.error.unwrap().reason(),
         TokenInvalidReason::PasswordChanged
@@ -182,7 +183,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
         .debug_token(&reporting(), &Secret::new(ADMIN_TOKEN))
         .await
         .unwrap();
-    assert!(admin_info.is_valid);
+    assert!(admin_info.is_valid == Some(true));
     assert_eq!(admin_info.expiry(), Some(Expiry::Never));
     assert_eq!(admin_info.user_id.as_deref(), Some(ADMIN_SYSTEM_USER));
 
@@ -211,7 +212,7 @@ async fn permanent_tokens_and_tokens_of_another_app() {
         .await
         .unwrap();
     let info = h.client.debug_token(&publisher(), &token).await.unwrap();
-    assert!(info.is_valid);
+    assert!(info.is_valid == Some(true));
     assert_eq!(info.expiry(), Some(Expiry::Never));
     assert_eq!(info.app_id.as_deref(), Some(PUBLISHER_APP));
     // Calls with it are signed with the publisher app's secret.
