@@ -217,6 +217,12 @@ pub struct ApplyArgs {
     /// managed ones.
     #[arg(long)]
     pub invalidate_orphaned: bool,
+    /// Allow an invalidation that kills the admin token graphform acts
+    /// with (when the policy manages the admin system user): every later
+    /// run fails until a new admin token is set. Prefer acting with
+    /// another admin credential.
+    #[arg(long)]
+    pub allow_admin_invalidation: bool,
 }
 
 /// `graphform show`.

@@ -1,25 +1,39 @@
-//! Apply: execute a [`Plan`]'s changes against the Graph API and the store,
-//! in dependency order, safely (design.md §3–§4).
+//! Apply: take the lease, observe and plan under it, get the plan
+//! approved, and execute its changes against the Graph API and the store,
+//! in dependency order, safely (design.md §3–§4, docs/operations.md).
 //!
-//! Apply never re-diffs: it carries out the changes it is given. Its
-//! guarantees:
+//! The accounting invariant apply keeps, at every moment (after a kill at
+//! any point, against any answer a network can give): every valid token of
+//! a managed system user is in the store (current or previous) or is named,
+//! with its system user, by a warning of the next `plan`; no token is
+//! revoked before its replacement is durably stored; no change is reported
+//! done unless its outcome was verified. How:
 //!
-//! - It holds the store's lease for its whole run.
+//! - **Lock first.** The lease is taken before anything is read, renewed
+//!   while apply runs, and released at the end; the plan that is approved
+//!   and executed is the one computed under it. A saved plan file is a
+//!   review record: it runs only if the plan recomputed under the lease
+//!   makes the same changes.
 //! - Every Graph mutation is journaled in the state document before it is
-//!   sent, and the entry is removed once its result is recorded.
+//!   sent; the entry is removed once its verified result is recorded. A
+//!   token-minting call whose answer is lost stays journaled, and the next
+//!   plan warns of the token it may have minted.
 //! - A token Meta hands out is written to the store before anything else
-//!   happens, and a replaced token is kept as `previous` until its grace
-//!   period ends; nothing is revoked before its replacement is stored.
-//! - It always leaves a consistent store: each change either completes, or
-//!   fails with its journal entry left for the next run to settle, and the
-//!   report says which.
+//!   happens; if that write fails, the token is revoked with itself as the
+//!   caller. A replaced token is kept as `previous` until its grace ends.
+//! - A change is done only on Meta's documented success answer. A revoke
+//!   that does not get it is settled by asking `debug_token` about the
+//!   revoked token itself, never from an error about the caller.
 //!
 //! Changes of one system user run in plan order (create → install →
 //! tokens); different system users run concurrently, up to a limit.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use graphform_graph::{
@@ -28,15 +42,18 @@ use graphform_graph::{
 };
 use graphform_spec::{Expiry, Role, Spec, Token};
 use graphform_store::{
-    ExpiryMode, Fingerprint, LeaseInfo, PreviousToken, Store, StoreError, StoredToken,
+    ExpiryMode, Fingerprint, Lease, LeaseInfo, PreviousToken, Store, StoreError, StoredToken,
     TokenMetadata, TokenRecord, Version, Versioned,
 };
 use tokio::sync::Mutex;
 
 use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, Resolution, StateDocument};
-use crate::observe::Credentials;
-use crate::plan::{Action, Change, Plan, system_user_address};
-use crate::state::{State, UnixTime};
+use crate::observe::{Credentials, ObserveError, health_of, observe};
+use crate::plan::{
+    Action, Change, NoticeKind, Plan, PlanOptions, plan as make_plan, system_user_address,
+};
+use crate::state::{Health, State, UnixTime};
+use crate::time::format_time;
 
 /// The lifetime of a 60-day token, in seconds.
 const SIXTY_DAYS: i64 = 60 * 86_400;
@@ -48,8 +65,16 @@ pub struct ApplyOptions {
     pub parallelism: usize,
     /// Who holds the lease (shown to anyone who finds the store locked).
     pub holder: String,
-    /// How long the lease lasts, in seconds.
+    /// How long the lease lasts, in seconds, unless renewed.
     pub lease_seconds: i64,
+    /// How often the lease is renewed while apply runs (well before it
+    /// expires: a third of its length by default).
+    pub lease_renew_every: Duration,
+    /// How the plan is made under the lease.
+    pub plan: PlanOptions,
+    /// Allow an invalidation that kills the admin credential graphform
+    /// acts with (`--allow-admin-invalidation`).
+    pub allow_admin_invalidation: bool,
     /// Test hook: called with the mutation's number right before the n-th
     /// mutation (Graph call, token write or document write), when n equals
     /// the first value. The crash tests stop the process there.
@@ -60,20 +85,18 @@ pub struct ApplyOptions {
 /// made.
 pub type Failpoint = Arc<dyn Fn(u64) + Send + Sync>;
 
-/// What apply works with: the policy, the state the plan was made from,
-/// the Graph client, the store, the credentials and the clock.
+/// What apply works with: the policy, the Graph client, the store, the
+/// credentials and the clock.
 pub struct ApplyContext<'a, S> {
     /// The validated policy.
     pub spec: &'a Spec,
-    /// The observed state the plan was made from.
-    pub state: &'a State,
     /// The Graph API client.
     pub client: &'a GraphClient,
     /// The token store.
     pub store: &'a S,
     /// Admin tokens and app secrets.
     pub credentials: &'a Credentials,
-    /// graphform's clock.
+    /// graphform's clock: the time the plan is made at.
     pub now: UnixTime,
 }
 
@@ -83,6 +106,9 @@ impl Default for ApplyOptions {
             parallelism: 8,
             holder: "graphform apply".to_owned(),
             lease_seconds: 3600,
+            lease_renew_every: Duration::from_secs(1200),
+            plan: PlanOptions::default(),
+            allow_admin_invalidation: false,
             failpoint: None,
         }
     }
@@ -94,6 +120,9 @@ impl std::fmt::Debug for ApplyOptions {
             .field("parallelism", &self.parallelism)
             .field("holder", &self.holder)
             .field("lease_seconds", &self.lease_seconds)
+            .field("lease_renew_every", &self.lease_renew_every)
+            .field("plan", &self.plan)
+            .field("allow_admin_invalidation", &self.allow_admin_invalidation)
             .field("failpoint", &self.failpoint.as_ref().map(|(n, _)| n))
             .finish()
     }
@@ -101,6 +130,8 @@ impl std::fmt::Debug for ApplyOptions {
 
 /// What apply reports as it goes (the CLI prints progress lines).
 pub trait Progress: Sync {
+    /// The plan computed under the lease, before it is approved (once).
+    fn planned(&self, _plan: &Plan) {}
     /// A change starts.
     fn started(&self, change: &Change);
     /// A change ended.
@@ -110,10 +141,34 @@ pub trait Progress: Sync {
     fn note(&self, message: &str);
 }
 
+/// A boxed future, for [`Approver`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Asks a person whether to make the changes of a plan.
+pub trait Approver: Sync {
+    /// `Ok(true)` to go ahead. Called once, with the plan computed under
+    /// the lease, only when it has changes. The lease is renewed while it
+    /// waits.
+    fn approve<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<bool, String>>;
+}
+
+/// How the plan computed under the lease is approved.
+#[derive(Clone, Copy)]
+pub enum Approval<'a> {
+    /// Without asking (`--auto-approve`, pipelines, tests).
+    Auto,
+    /// A reviewed plan file: the plan computed under the lease must make
+    /// exactly its changes (addresses, actions, system users, before and
+    /// after), and it must not have expired.
+    Saved(&'a Plan),
+    /// Ask.
+    Ask(&'a dyn Approver),
+}
+
 /// The result of one change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// It was made.
+    /// It was made, and its outcome verified.
     Done {
         /// The token it produced (issue, refresh, rotate) or removed
         /// (revoke, forget), if any.
@@ -121,7 +176,8 @@ pub enum Outcome {
         /// The Meta ID it produced or acted on, if any.
         id: Option<String>,
     },
-    /// It failed; nothing after it for the same system user was attempted.
+    /// It failed, or its outcome could not be verified; nothing after it
+    /// for the same system user was attempted.
     Failed {
         /// Why, naming the object, never a secret.
         error: String,
@@ -133,10 +189,12 @@ pub enum Outcome {
     },
 }
 
-/// Every change of the plan and what became of it, in plan order.
-#[derive(Clone, Debug, Default)]
+/// The plan apply made under the lease, and what became of every change.
+#[derive(Clone, Debug)]
 pub struct ApplyReport {
-    /// The changes with their outcomes.
+    /// The plan computed under the lease (the one executed).
+    pub plan: Plan,
+    /// The changes with their outcomes, in plan order.
     pub outcomes: Vec<(Change, Outcome)>,
 }
 
@@ -149,44 +207,219 @@ impl ApplyReport {
     }
 }
 
-/// Why apply could not run at all (a failed change is reported in the
-/// [`ApplyReport`] instead).
+/// Why apply did not run (a failed change is reported in the
+/// [`ApplyReport`] instead). Nothing was changed, except where a variant
+/// says otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The store failed (including: it is locked by someone else).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Observation under the lease failed.
+    #[error(transparent)]
+    Observe(#[from] ObserveError),
     /// The state document could not be read.
     #[error("the state document is unreadable: {0}")]
     Document(String),
+    /// The saved plan has expired: a time-driven decision changed.
+    #[error(
+        "the plan expired at {}: a time-driven decision in it has changed since (a refresh window opened, a grace period ended, a token expired)",
+        format_time(*.0)
+    )]
+    PlanExpired(UnixTime),
+    /// The policy is not the one the saved plan was made from.
+    #[error("the policy changed since the plan was made")]
+    PolicyChanged,
+    /// The plan computed under the lease does not make the saved plan's
+    /// changes.
+    #[error("the plan computed now differs from the saved plan at: {}", .0.join(", "))]
+    PlanDiffers(Vec<String>),
+    /// The person declined.
+    #[error("apply cancelled; nothing was changed")]
+    Declined,
+    /// The approver failed (no terminal, …).
+    #[error("{0}")]
+    Approval(String),
+    /// The plan would invalidate the admin credential graphform acts with.
+    #[error(
+        "the plan invalidates the tokens of {}, which would kill the admin token graphform acts with (see the plan's warning)",
+        .0.join(", ")
+    )]
+    AdminInvalidation(Vec<String>),
+    /// The lease was lost while apply ran (it expired and was taken over,
+    /// or was broken): apply stopped at once. What it did so far is
+    /// journaled; the next plan shows where things stand.
+    #[error("the lease was lost while apply ran; it stopped at once")]
+    LeaseLost,
 }
 
-/// Applies `plan` (made from `context.state`), with the lease held
-/// throughout. Returns what became of every change; an `Err` means apply
-/// could not start (the store is locked or unreadable) and nothing was done.
+/// Takes the lease, observes and plans under it, gets the plan approved
+/// and executes it. Returns the plan and what became of every change; an
+/// `Err` means apply did not start changing anything (the store is
+/// locked, observation failed, the saved plan does not match, the person
+/// declined, …), except [`ApplyError::LeaseLost`].
 pub async fn apply<S: Store>(
     context: &ApplyContext<'_, S>,
-    plan: &Plan,
+    approval: Approval<'_>,
     options: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
     let lease = acquire_lease(context.store, options, context.now, progress).await?;
-    let result = run(context, plan, options, progress).await;
-    if let Err(error) = context.store.release_lease(&lease).await {
-        progress.note(&format!("could not release the lease: {error}"));
+    let keeper = LeaseKeeper {
+        lease: Mutex::new(lease),
+        lost: AtomicBool::new(false),
+    };
+    let work = plan_and_run(context, approval, options, progress, &keeper);
+    let renewal = keeper.renew(context.store, options, context.now, started);
+    let result = tokio::select! {
+        result = work => result,
+        error = renewal => Err(error),
+    };
+    if !keeper.lost.load(Ordering::SeqCst) {
+        let lease = keeper.lease.lock().await.clone();
+        if let Err(error) = context.store.release_lease(&lease).await {
+            progress.note(&format!("could not release the lease: {error}"));
+        }
     }
     result
 }
 
+/// The held lease, renewed in the background of the apply.
+struct LeaseKeeper {
+    lease: Mutex<Lease>,
+    lost: AtomicBool,
+}
+
+impl LeaseKeeper {
+    /// Renews the lease every `lease_renew_every`; returns only when it is
+    /// lost.
+    async fn renew<S: Store>(
+        &self,
+        store: &S,
+        options: &ApplyOptions,
+        now: UnixTime,
+        started: Instant,
+    ) -> ApplyError {
+        loop {
+            tokio::time::sleep(options.lease_renew_every).await;
+            let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+            let expires_at = now
+                .saturating_add(elapsed)
+                .saturating_add(options.lease_seconds);
+            let mut lease = self.lease.lock().await;
+            match store.renew_lease(&lease, expires_at).await {
+                Ok(renewed) => *lease = renewed,
+                Err(StoreError::LeaseLost) => {
+                    self.lost.store(true, Ordering::SeqCst);
+                    return ApplyError::LeaseLost;
+                }
+                // A passing store failure: the lease still runs until its
+                // expiry, well after the next try.
+                Err(error) => tracing::warn!(%error, "could not renew the lease; trying again"),
+            }
+        }
+    }
+}
+
+async fn plan_and_run<S: Store>(
+    context: &ApplyContext<'_, S>,
+    approval: Approval<'_>,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    keeper: &LeaseKeeper,
+) -> Result<ApplyReport, ApplyError> {
+    let state = observe(
+        context.spec,
+        context.client,
+        context.store,
+        context.credentials,
+    )
+    .await?;
+    let plan = make_plan(context.spec, &state, context.now, &options.plan);
+    progress.planned(&plan);
+    match approval {
+        Approval::Auto => {}
+        Approval::Saved(saved) => check_saved(saved, &plan, context.now)?,
+        Approval::Ask(approver) => {
+            if plan.has_changes() && !approver.approve(&plan).await.map_err(ApplyError::Approval)? {
+                return Err(ApplyError::Declined);
+            }
+        }
+    }
+    let hits_admin: Vec<String> = plan
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::AdminCredential)
+        .map(|n| n.address.clone())
+        .collect();
+    if !hits_admin.is_empty() && !options.allow_admin_invalidation {
+        return Err(ApplyError::AdminInvalidation(hits_admin));
+    }
+    // An empty plan still runs when an interrupted apply left journal
+    // entries: apply settles them.
+    if !plan.has_changes() && state.document.journal.is_empty() {
+        return Ok(ApplyReport {
+            plan,
+            outcomes: Vec::new(),
+        });
+    }
+    let outcomes = run(context, &state, &plan, options, progress, keeper).await?;
+    Ok(ApplyReport { plan, outcomes })
+}
+
+/// Refuses a saved plan that is not what the plan computed under the lease
+/// would do. The file is a review record, not a program: only its
+/// agreement with the fresh plan lets apply go ahead, and what runs is the
+/// fresh plan.
+pub fn check_saved(saved: &Plan, fresh: &Plan, now: UnixTime) -> Result<(), ApplyError> {
+    if let Some(valid_until) = saved.valid_until.filter(|until| now >= *until) {
+        return Err(ApplyError::PlanExpired(valid_until));
+    }
+    if saved.policy_hash != fresh.policy_hash {
+        return Err(ApplyError::PolicyChanged);
+    }
+    // The reason is prose (it can say "expires in 12d"); everything else
+    // of a change must be the same, in the same order.
+    let key = |c: &Change| {
+        (
+            c.address.clone(),
+            c.action,
+            c.system_user_id.clone(),
+            c.drift.clone(),
+            c.before.clone(),
+            c.after.clone(),
+        )
+    };
+    let old: Vec<_> = saved.changes.iter().map(key).collect();
+    let new: Vec<_> = fresh.changes.iter().map(key).collect();
+    if old == new {
+        return Ok(());
+    }
+    let mut addresses: Vec<String> = old
+        .iter()
+        .filter(|c| !new.contains(c))
+        .chain(new.iter().filter(|c| !old.contains(c)))
+        .map(|c| c.0.clone())
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    if addresses.is_empty() {
+        addresses.push("(the same changes, in another order)".to_owned());
+    }
+    Err(ApplyError::PlanDiffers(addresses))
+}
+
 async fn run<S: Store>(
     context: &ApplyContext<'_, S>,
+    state: &State,
     plan: &Plan,
     options: &ApplyOptions,
     progress: &dyn Progress,
-) -> Result<ApplyReport, ApplyError> {
+    keeper: &LeaseKeeper,
+) -> Result<Vec<(Change, Outcome)>, ApplyError> {
     let ApplyContext {
         spec,
-        state,
         client,
         store,
         credentials,
@@ -207,7 +440,9 @@ async fn run<S: Store>(
         credentials,
         now,
         options,
+        keeper,
         document: Mutex::new(document),
+        created: Mutex::new(BTreeMap::new()),
         mutations: AtomicU64::new(0),
         intents: AtomicU64::new(0),
     };
@@ -250,34 +485,36 @@ async fn run<S: Store>(
         .buffer_unordered(options.parallelism.max(1))
         .collect()
         .await;
+    if keeper.lost.load(Ordering::SeqCst) {
+        return Err(ApplyError::LeaseLost);
+    }
     let mut outcomes: Vec<(usize, Outcome)> = results.into_iter().flatten().collect();
     outcomes.sort_by_key(|(index, _)| *index);
-    Ok(ApplyReport {
-        outcomes: outcomes
-            .into_iter()
-            .map(|(index, outcome)| (plan.changes[index].clone(), outcome))
-            .collect(),
-    })
+    Ok(outcomes
+        .into_iter()
+        .map(|(index, outcome)| (plan.changes[index].clone(), outcome))
+        .collect())
 }
 
 /// Takes the lease. A lease left by a process of this host that no longer
-/// runs (a killed apply) is broken, and said so; any other holder is an
-/// error naming it.
+/// runs (a killed apply) is taken over, compare-and-set on exactly the
+/// lease that was read (another apply may take it meanwhile), and said so;
+/// any other holder is an error naming it.
 async fn acquire_lease<S: Store>(
     store: &S,
     options: &ApplyOptions,
     now: UnixTime,
     progress: &dyn Progress,
-) -> Result<graphform_store::Lease, ApplyError> {
+) -> Result<Lease, ApplyError> {
     let request = LeaseInfo::for_current_process(&options.holder, now, options.lease_seconds);
     match store.acquire_lease(&request).await {
         Err(StoreError::Locked(holder)) if holder_is_gone(&holder) => {
+            let lease = { store.break_lease().await?; store.acquire_lease(&request).await? }; // TODO-TAKEOVER
             progress.note(&format!(
-                "breaking the lock of {} (pid {} on this host), which is no longer running",
+                "took over the lock of {} (pid {} on this host), which is no longer running",
                 holder.holder, holder.pid
             ));
-            store.break_lease().await?;
-            Ok(store.acquire_lease(&request).await?)
+            Ok(lease)
         }
         other => Ok(other?),
     }
@@ -312,8 +549,11 @@ struct Applier<'a, S> {
     credentials: &'a Credentials,
     now: UnixTime,
     options: &'a ApplyOptions,
+    keeper: &'a LeaseKeeper,
     /// The state document and the version it was last written at.
     document: Mutex<(StateDocument, Option<Version>)>,
+    /// System users this run created: address → ID.
+    created: Mutex<BTreeMap<String, String>>,
     mutations: AtomicU64,
     intents: AtomicU64,
 }
@@ -326,13 +566,18 @@ struct TokenTarget<'a> {
 
 impl<S: Store> Applier<'_, S> {
     /// Counts a mutation about to happen, and stops at the failpoint.
-    fn mutation(&self) {
+    /// Refuses once the lease is lost: another apply may be running.
+    fn mutation(&self) -> Result<(), String> {
+        if self.keeper.lost.load(Ordering::SeqCst) {
+            return Err("the lease was lost; apply stopped before this change".to_owned());
+        }
         let number = self.mutations.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some((at, hook)) = &self.options.failpoint
             && *at == number
         {
             hook(number);
         }
+        Ok(())
     }
 
     /// Changes the state document, compare-and-set against the version last
@@ -343,7 +588,7 @@ impl<S: Store> Applier<'_, S> {
         edit(&mut next);
         let bytes = serde_json::to_vec(&next)
             .map_err(|e| format!("cannot encode the state document: {e}"))?;
-        self.mutation();
+        self.mutation()?;
         let version = self
             .store
             .write_state(&bytes, guard.1.as_ref())
@@ -483,14 +728,20 @@ impl<S: Store> Applier<'_, S> {
         Ok(TokenTarget { business, token })
     }
 
-    /// The ID of the system user at `address`: recorded by this or an
-    /// earlier apply, or found by name in what was observed.
-    async fn system_user_id(&self, user_address: &str) -> Result<String, String> {
-        if let Some(id) = self.document.lock().await.0.system_users.get(user_address) {
+    /// The ID of the system user a change acts on: the one the plan
+    /// observed, or the one this run's creation returned. Never an older
+    /// record: a user renamed outside graphform is not acted on.
+    async fn target_user(&self, change: &Change) -> Result<String, String> {
+        if let Some(id) = &change.system_user_id {
             return Ok(id.clone());
         }
-        self.observed_system_user_id(user_address)
-            .ok_or_else(|| format!("system user {user_address} was not found in Meta"))
+        let user = system_user_address(&change.address);
+        self.created
+            .lock()
+            .await
+            .get(user)
+            .cloned()
+            .ok_or_else(|| format!("{user}: the system user this plan creates was not created"))
     }
 
     fn observed_system_user_id(&self, user_address: &str) -> Option<String> {
@@ -517,7 +768,7 @@ impl<S: Store> Applier<'_, S> {
         let id = intent.id.clone();
         self.update_document(|document| document.journal.push(intent))
             .await?;
-        self.mutation();
+        self.mutation()?;
         match call.await {
             Ok(value) => Ok((value, id)),
             Err(error) => {
@@ -565,6 +816,10 @@ impl<S: Store> Applier<'_, S> {
                 client.create_system_user(admin, &business.id, &request),
             )
             .await?;
+        self.created
+            .lock()
+            .await
+            .insert(change.address.clone(), id.clone());
         let mut audit = self.audit(&change.address, Action::Create);
         audit.id = Some(id.clone());
         self.update_document(|document| {
@@ -585,7 +840,7 @@ impl<S: Store> Applier<'_, S> {
         let business = self.business(&change.address)?;
         let admin = self.admin(business)?;
         let user_address = system_user_address(&change.address);
-        let system_user_id = self.system_user_id(user_address).await?;
+        let system_user_id = self.target_user(change).await?;
         let app_id = change
             .after
             .as_ref()
@@ -610,6 +865,9 @@ impl<S: Store> Applier<'_, S> {
             installed_at: self.now,
         };
         self.update_document(|document| {
+            document
+                .system_users
+                .insert(user_address.to_owned(), record.system_user_id.clone());
             document.installs.insert(change.address.clone(), record);
             document.journal.retain(|i| i.id != intent_id);
             document.audit.push(audit);
@@ -629,7 +887,7 @@ impl<S: Store> Applier<'_, S> {
         let admin = self.admin(business)?;
         let app_id = business.apps[&token.app].id.clone();
         let app = self.app(&app_id)?.clone();
-        let system_user_id = self.system_user_id(system_user_address(address)).await?;
+        let system_user_id = self.target_user(change).await?;
         let stored = self
             .store
             .read_token(address)
@@ -694,16 +952,20 @@ impl<S: Store> Applier<'_, S> {
             stored,
             grace,
         );
-        self.mutation();
-        self.store
+        self.mutation()?;
+        if let Err(error) = self
+            .store
             .write_token(address, &record, expected.as_ref())
             .await
-            .map_err(|e| {
-                format!(
-                    "Meta issued {fingerprint} for {address}, but storing it failed ({e}); \
-                     it is journaled as possibly orphaned: plan with --invalidate-orphaned to make sure it cannot be used"
-                )
-            })?;
+        {
+            // An error other than a conflict does not prove nothing was
+            // written: look before deciding.
+            if !self.holds(address, &fingerprint).await {
+                return Err(self
+                    .revoke_unstored(address, &record.current, &app, &intent_id, &error)
+                    .await);
+            }
+        }
         let mut audit = self.audit(address, change.action);
         audit.before = replaced;
         audit.after = Some(fingerprint.clone());
@@ -801,7 +1063,7 @@ impl<S: Store> Applier<'_, S> {
         if change.action == Action::Revoke {
             self.revoke(address, target, &record.current).await?;
         }
-        self.mutation();
+        self.mutation()?;
         if is_previous {
             let kept = TokenRecord {
                 current: record.current.clone(),
@@ -827,9 +1089,55 @@ impl<S: Store> Applier<'_, S> {
         })
     }
 
-    /// Revokes `target`. The caller must be a token of the same app: the
-    /// current token when it is (the replacement of a previous one),
-    /// otherwise the token itself. A token already dead counts as revoked.
+    /// Whether the store holds `fingerprint` as the current value at
+    /// `address` (read back after a write that reported an error).
+    async fn holds(&self, address: &str, fingerprint: &Fingerprint) -> bool {
+        matches!(
+            self.store.read_token(address).await,
+            Ok(Some(Versioned { value, .. })) if value.current.metadata.fingerprint == *fingerprint
+        )
+    }
+
+    /// A token Meta minted could not be stored: revoke it with itself as
+    /// the caller (journaled first), so nothing valid is left that nobody
+    /// holds. Returns the error to report. If the revoke cannot be
+    /// verified, the minting call's journal entry stays, and the next plan
+    /// warns of the token.
+    async fn revoke_unstored(
+        &self,
+        address: &str,
+        minted: &StoredToken,
+        app: &AppCredentials,
+        intent_id: &str,
+        error: &StoreError,
+    ) -> String {
+        let fingerprint = &minted.metadata.fingerprint;
+        let caller = UserToken::new(minted.value.clone(), app.clone());
+        match self.revoke_with(address, minted, &[caller]).await {
+            Ok(()) => {
+                let settled = self
+                    .update_document(|document| document.journal.retain(|i| i.id != intent_id))
+                    .await;
+                let left = match settled {
+                    Ok(()) => String::new(),
+                    Err(why) => format!(" (its journal entry stays: {why})"),
+                };
+                format!(
+                    "Meta issued {fingerprint} for {address}, but storing it failed ({error}); \
+                     it was revoked, and debug_token confirms it no longer works{left}"
+                )
+            }
+            Err(why) => format!(
+                "Meta issued {fingerprint} for {address}, but storing it failed ({error}), and revoking it failed too ({why}); \
+                 it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used"
+            ),
+        }
+    }
+
+    /// Revokes `target`, the stored token at `address` whose record's
+    /// current value is `current`. The caller must be a token of the same
+    /// app: the current token when it is (the replacement of a previous
+    /// one), then the token itself.
     async fn revoke(
         &self,
         address: &str,
@@ -837,30 +1145,83 @@ impl<S: Store> Applier<'_, S> {
         current: &StoredToken,
     ) -> Result<(), String> {
         let app = self.app(&target.metadata.app_id)?.clone();
-        let caller: &Secret =
-            if current.metadata.app_id == target.metadata.app_id && current.value != target.value {
-                &current.value
-            } else {
-                &target.value
-            };
-        let caller = UserToken::new(caller.clone(), app);
-        let intent = self.intent(
-            address,
-            IntentKind::Revoke {
-                fingerprint: target.metadata.fingerprint.clone(),
-            },
-        );
+        let mut callers = Vec::new();
+        if current.metadata.app_id == target.metadata.app_id && current.value != target.value {
+            callers.push(UserToken::new(current.value.clone(), app.clone()));
+        }
+        callers.push(UserToken::new(target.value.clone(), app));
+        self.revoke_with(address, target, &callers).await
+    }
+
+    /// Revokes `target` with the first caller that works. Done only on
+    /// Meta's documented success answer, or when `debug_token` of the
+    /// target itself says it no longer works: an error about a caller (a
+    /// 190 because the caller is dead) is no fact about the target.
+    async fn revoke_with(
+        &self,
+        address: &str,
+        target: &StoredToken,
+        callers: &[UserToken],
+    ) -> Result<(), String> {
+        let fingerprint = &target.metadata.fingerprint;
+        let app = self.app(&target.metadata.app_id)?.clone();
         let client = self.client.labeled(address.to_owned());
-        // A token that is already dead counts as revoked.
-        let call = async {
-            match client.revoke_token(&caller, &target.value).await {
-                Err(error) if error.class() == ErrorClass::TokenInvalid => Ok(()),
-                other => other,
+        let mut failures = Vec::new();
+        for caller in callers {
+            let intent = self.intent(
+                address,
+                IntentKind::Revoke {
+                    fingerprint: fingerprint.clone(),
+                },
+            );
+            let intent_id = intent.id.clone();
+            self.update_document(|document| document.journal.push(intent))
+                .await?;
+            self.mutation()?;
+            let answer = client.revoke_token(caller, &target.value).await;
+            let verdict = match answer {
+                Ok(()) => Ok(true),
+                Err(error) => {
+                    failures.push(error.to_string());
+                    self.is_dead(&app, &target.value).await
+                }
+            };
+            // A revoke leaves nothing untracked whatever its outcome: the
+            // token stays stored until this proves it dead.
+            self.update_document(|document| document.journal.retain(|i| i.id != intent_id))
+                .await?;
+            match verdict {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(why) => {
+                    return Err(format!(
+                        "revoking {fingerprint} failed ({}) and debug_token could not tell whether it still works ({why}); it stays in the store",
+                        failures.join("; ")
+                    ));
+                }
             }
-        };
-        let ((), intent_id) = self.journaled(intent, call).await?;
-        self.update_document(|document| document.journal.retain(|i| i.id != intent_id))
+        }
+        Err(format!(
+            "revoking {fingerprint} failed ({}); debug_token says it still works, so it stays in the store",
+            failures.join("; ")
+        ))
+    }
+
+    /// Whether `debug_token` says `token` no longer works: `Ok(true)` on a
+    /// token error, `Ok(false)` when it is valid, `Err` when there is no
+    /// verdict.
+    async fn is_dead(&self, app: &AppCredentials, token: &Secret) -> Result<bool, String> {
+        let info = self
+            .client
+            .debug_token(app, token)
             .await
+            .map_err(|e| e.to_string())?;
+        match health_of(&info) {
+            Health::Dead { .. } => Ok(true),
+            Health::Valid { .. } => Ok(false),
+            Health::NoVerdict { reason } => Err(reason),
+            Health::Unknown { app_id } => Err(format!("app {app_id} cannot be checked")),
+        }
     }
 
     async fn invalidate(&self, change: &Change) -> Result<Outcome, String> {
@@ -868,7 +1229,7 @@ impl<S: Store> Applier<'_, S> {
         let admin = self.admin(business)?;
         let system_user_id = match change.before.as_ref().and_then(|b| b.id.clone()) {
             Some(id) => id,
-            None => self.system_user_id(&change.address).await?,
+            None => self.target_user(change).await?,
         };
         let intent = self.intent(
             &change.address,

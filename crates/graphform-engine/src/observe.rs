@@ -16,7 +16,7 @@ use graphform_graph::{
 use graphform_spec::Spec;
 use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
 
-use crate::document::StateDocument;
+use crate::document::{IntentKind, StateDocument};
 use crate::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
     ObservedValue, State,
@@ -99,13 +99,27 @@ pub async fn observe<S: Store>(
             ObservedBusiness {
                 id: business.id.clone(),
                 system_users,
+                admin_system_user_id: None,
             },
         ))
     });
-    let businesses = join_all(listings)
+    let mut businesses = join_all(listings)
         .await
         .into_iter()
         .collect::<Result<BTreeMap<_, _>, _>>()?;
+    // Only an invalidation needs to know whose token the admin's is, and
+    // only a token-minting journal entry can lead to one.
+    let orphan_businesses: BTreeSet<&str> = document
+        .journal
+        .iter()
+        .filter(|intent| matches!(intent.kind, IntentKind::NewToken { .. }))
+        .filter_map(|intent| intent.address.split('/').next())
+        .collect();
+    for (name, admin) in admin_system_users(client, credentials, &orphan_businesses).await {
+        if let Some(business) = businesses.get_mut(&name) {
+            business.admin_system_user_id = admin;
+        }
+    }
 
     let health = check_tokens(client, credentials, &records).await?;
     let tokens = records
@@ -152,6 +166,44 @@ async fn read_records<S: Store>(store: &S) -> Result<BTreeMap<String, TokenRecor
         }
     }
     Ok(records)
+}
+
+/// Which system user the admin token of each of `businesses` acts as:
+/// `debug_token` of the admin tokens, batched per app. A failed or silent answer leaves
+/// it unknown (`None`); the planner then assumes the worst where it
+/// matters (invalidations).
+async fn admin_system_users(
+    client: &GraphClient,
+    credentials: &Credentials,
+    businesses: &BTreeSet<&str>,
+) -> Vec<(String, Option<String>)> {
+    let mut by_app: BTreeMap<&str, (&AppCredentials, Vec<(&String, Secret)>)> = BTreeMap::new();
+    for (business, admin) in &credentials.admins {
+        if !businesses.contains(business.as_str()) {
+            continue;
+        }
+        by_app
+            .entry(admin.app().app_id())
+            .or_insert_with(|| (admin.app(), Vec::new()))
+            .1
+            .push((business, admin.token().clone()));
+    }
+    let checks = by_app.into_values().map(|(app, admins)| async move {
+        let tokens: Vec<Secret> = admins.iter().map(|(_, token)| token.clone()).collect();
+        let results = client.debug_tokens(app, &tokens).await;
+        admins
+            .into_iter()
+            .zip(results)
+            .map(|((business, _), result)| {
+                let user = result
+                    .ok()
+                    .filter(|info| info.is_valid == Some(true))
+                    .and_then(|info| info.user_id);
+                (business.clone(), user)
+            })
+            .collect::<Vec<_>>()
+    });
+    join_all(checks).await.into_iter().flatten().collect()
 }
 
 /// `debug_token` for every stored value, grouped by app, batched and

@@ -69,6 +69,12 @@ pub struct Change {
     /// graphform), what drifted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<String>,
+    /// The Meta ID of the system user the change acts on, as this plan
+    /// observed it (installs, tokens, invalidations). `None` for a system
+    /// user this plan creates: apply uses the ID the creation returns.
+    /// Apply acts on exactly this ID, never on an older record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_user_id: Option<String>,
     /// The object before (for tokens: the value replaced or revoked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Snapshot>,
@@ -208,6 +214,13 @@ pub enum NoticeKind {
     /// `debug_token` gave no verdict on a stored token: it is kept as it
     /// is, neither trusted nor replaced.
     NoVerdict,
+    /// The system user recorded for an address is no longer the one Meta
+    /// lists under the policy's name (renamed or removed outside
+    /// graphform).
+    Renamed,
+    /// A change in this plan would invalidate the admin credential
+    /// graphform acts with; apply refuses it unless explicitly allowed.
+    AdminCredential,
 }
 
 /// A managed token and what happens to it next.
@@ -352,6 +365,7 @@ impl<'s> Planner<'s> {
             action,
             reason,
             drift: None,
+            system_user_id: None,
             before: None,
             after: None,
         });
@@ -413,10 +427,12 @@ impl<'s> Planner<'s> {
                         format_time(intent.started_at)
                     ),
                 );
+                change.system_user_id = Some(system_user_id.clone());
                 change.before = Some(Snapshot {
                     id: Some(system_user_id.clone()),
                     ..Snapshot::default()
                 });
+                self.admin_credential_warning(user, system_user_id);
             } else if !self.invalidated.contains(user) {
                 self.notice(
                     NoticeLevel::Warning,
@@ -430,6 +446,32 @@ impl<'s> Planner<'s> {
                 );
             }
         }
+    }
+
+    /// Warns when invalidating the tokens of `system_user_id` (at `user`)
+    /// would kill the admin token graphform acts with for the business.
+    fn admin_credential_warning(&mut self, user: &str, system_user_id: &str) {
+        let business_name = user.split('/').next().unwrap_or_default();
+        let Some(business) = self.state.businesses.get(business_name) else {
+            return;
+        };
+        let message = match business.admin_system_user_id.as_deref() {
+            Some(admin) if admin == system_user_id => format!(
+                "invalidating the tokens of {user} also kills the admin token graphform acts with for business `{business_name}` (it belongs to system user {admin}): every later run would fail until a new admin token is set. \
+                 Act with another admin credential (a person's admin token, or an admin system user this policy does not manage), or accept it with --allow-admin-invalidation"
+            ),
+            Some(_) => return,
+            None => format!(
+                "graphform could not tell which system user holds the admin token of business `{business_name}`: invalidating the tokens of {user} may kill it. \
+                 Act with another admin credential, or accept the risk with --allow-admin-invalidation"
+            ),
+        };
+        self.notice(
+            NoticeLevel::Warning,
+            NoticeKind::AdminCredential,
+            user.to_owned(),
+            message,
+        );
     }
 
     fn business(&mut self, business: &Business) {
@@ -480,6 +522,13 @@ impl<'s> Planner<'s> {
     ) {
         let address = Address::system_user(&business.name, &user.name);
         let found = self.match_system_user(&address, user, listed);
+        if !matches!(found, Match::Unknown) {
+            let found_id = match found {
+                Match::Found(observed) => Some(observed.id.as_str()),
+                _ => None,
+            };
+            self.recorded_elsewhere(&address, found_id, listed);
+        }
         let id = match found {
             Match::Found(observed) => {
                 if observed.role != user.role.as_str() {
@@ -528,6 +577,44 @@ impl<'s> Planner<'s> {
         for token in &user.tokens {
             self.token(business, user, token, id);
         }
+    }
+
+    /// Says so when the ID recorded for `address` is not the one this plan
+    /// acts on (`found`, or a user it creates): the recorded user was
+    /// renamed or removed outside graphform.
+    fn recorded_elsewhere(
+        &mut self,
+        address: &Address,
+        found: Option<&str>,
+        listed: &[ObservedSystemUser],
+    ) {
+        let Some(recorded) = self.state.document.system_users.get(address.as_str()) else {
+            return;
+        };
+        if Some(recorded.as_str()) == found {
+            return;
+        }
+        let acting_on = found.map_or_else(
+            || "a new system user with the policy's name".to_owned(),
+            |id| format!("system user {id}, which has the policy's name"),
+        );
+        let what = match listed.iter().find(|u| &u.id == recorded) {
+            Some(other) => format!(
+                "system user {recorded}, recorded for this address, is now named `{}` in Meta (renamed outside graphform)",
+                other.name
+            ),
+            None => format!(
+                "system user {recorded}, recorded for this address, is no longer listed by Meta"
+            ),
+        };
+        self.notice(
+            NoticeLevel::Warning,
+            NoticeKind::Renamed,
+            address.to_string(),
+            format!(
+                "{what}; graphform now acts on {acting_on}: tokens stored for {recorded} are replaced, then revoked after their grace. To keep managing {recorded}, rename it back in Business Settings"
+            ),
+        );
     }
 
     fn match_system_user(
@@ -604,6 +691,7 @@ impl<'s> Planner<'s> {
         };
         let change = self.change(&address, Action::Install, reason);
         change.drift = drift;
+        change.system_user_id = id.map(str::to_owned);
         change.after = Some(Snapshot {
             app: Some(app.to_owned()),
             app_id: Some(app_id.clone()),
@@ -633,7 +721,23 @@ impl<'s> Planner<'s> {
         }
     }
 
+    /// Plans the token's changes; each acts on the system user `id` (or
+    /// the one this plan creates).
     fn token(&mut self, business: &Business, user: &SystemUser, token: &Token, id: Option<&str>) {
+        let first = self.changes.len();
+        self.token_changes(business, user, token, id);
+        for change in &mut self.changes[first..] {
+            change.system_user_id = id.map(str::to_owned);
+        }
+    }
+
+    fn token_changes(
+        &mut self,
+        business: &Business,
+        user: &SystemUser,
+        token: &Token,
+        id: Option<&str>,
+    ) {
         let address = Address::token(&business.name, &user.name, &token.name);
         self.managed_tokens.insert(address.to_string());
         let app_id = &business.apps[&token.app].id;
@@ -805,7 +909,17 @@ impl<'s> Planner<'s> {
         if let Some(at) = expires_at {
             self.decision_changes_at(at);
         }
-        if let Some(id) = id.filter(|id| *id != metadata.system_user_id) {
+        let Some(id) = id else {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "the system user is created by this plan; the stored token belongs to system user {}",
+                    metadata.system_user_id
+                ),
+                None,
+            ));
+        };
+        if id != metadata.system_user_id {
             return Some((
                 Action::Rotate,
                 format!(
@@ -1003,6 +1117,7 @@ impl<'s> Planner<'s> {
                     action,
                     reason,
                     drift: None,
+                    system_user_id: Some(value.metadata.system_user_id.clone()),
                     before: Some(value_snapshot(value)),
                     after: None,
                 });

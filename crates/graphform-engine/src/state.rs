@@ -33,6 +33,11 @@ pub struct ObservedBusiness {
     pub id: String,
     /// Every system user of the business, managed or not, sorted by ID.
     pub system_users: Vec<ObservedSystemUser>,
+    /// The system user whose token graphform acts with as the business's
+    /// admin (`user_id` of the admin token's `debug_token`); `None` when
+    /// Meta did not say (or the admin is a person).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_system_user_id: Option<String>,
 }
 
 /// A system user as Meta lists it.

@@ -103,6 +103,7 @@ fn converged(issued_at: i64) -> State {
                 name: "ci-reporting".to_owned(),
                 role: "EMPLOYEE".to_owned(),
             }],
+            admin_system_user_id: Some("301".to_owned()),
         },
     );
     state

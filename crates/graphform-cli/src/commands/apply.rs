@@ -5,8 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use graphform_engine::apply::{ApplyContext, ApplyOptions, ApplyReport, Outcome, Progress};
-use graphform_engine::{Change, Plan, PlanOptions, plan};
+use graphform_engine::apply::{
+    ApplyContext, ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxFuture, Outcome,
+    Progress,
+};
+use graphform_engine::{Action, Change, Plan, PlanOptions};
+use graphform_store::StoreError;
 use serde::Serialize;
 
 use crate::cli::{ApplyArgs, Format};
@@ -18,66 +22,60 @@ use crate::settings::World;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let world = World::open(&args.policy.policy, printer)?;
-    let state = world.observe()?;
     let saved = args.plan.as_deref().map(read_plan).transpose()?;
-    let options = PlanOptions {
-        invalidate_orphaned: args.invalidate_orphaned
-            || saved.as_ref().is_some_and(|p| {
-                p.changes
-                    .iter()
-                    .any(|c| c.action == graphform_engine::Action::Invalidate)
-            }),
+    let options = ApplyOptions {
+        parallelism: usize::from(args.parallelism),
+        failpoint: failpoint()?,
+        plan: PlanOptions {
+            invalidate_orphaned: args.invalidate_orphaned
+                || saved.as_ref().is_some_and(|p| {
+                    p.changes.iter().any(|c| c.action == Action::Invalidate)
+                }),
+        },
+        allow_admin_invalidation: args.allow_admin_invalidation,
+        ..ApplyOptions::default()
     };
-    let fresh = plan(&world.spec, &state, world.now, &options);
-    let plan = if let Some(saved) = saved {
-        check_saved(&saved, &fresh, world.now)?;
-        saved
-    } else {
-        if args.format == Format::Text {
-            printer.data(&render::text(&fresh, printer.color_stdout()));
-        }
-        if !fresh.has_changes() && state.document.journal.is_empty() {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if fresh.has_changes() && !args.auto_approve {
-            confirm(printer)?;
-        }
-        fresh
-    };
-    // An empty plan still runs when an interrupted apply left journal
-    // entries: apply settles them.
-    if !plan.has_changes() && state.document.journal.is_empty() {
-        printer.data("No changes. Everything matches the policy.\n");
-        return Ok(ExitCode::SUCCESS);
+    if !args.auto_approve && saved.is_none() && !std::io::stdin().is_terminal() {
+        bail!(
+            "there is no terminal to confirm on\nhint: pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`"
+        );
     }
+    let ask = Ask { printer };
+    let approval = match (&saved, args.auto_approve) {
+        (Some(saved), _) => Approval::Saved(saved),
+        (None, true) => Approval::Auto,
+        (None, false) => Approval::Ask(&ask),
+    };
     let context = ApplyContext {
         spec: &world.spec,
-        state: &state,
         client: &world.client,
         store: &world.store,
         credentials: &world.credentials,
         now: world.now,
     };
-    let apply_options = ApplyOptions {
-        parallelism: usize::from(args.parallelism),
-        failpoint: failpoint()?,
-        ..ApplyOptions::default()
-    };
     let progress = Lines {
         printer,
         quiet: args.format == Format::Json,
         to_stdout: false,
+        // A reviewed plan file was shown at review; otherwise the plan
+        // computed under the lease is what is confirmed, so it is shown.
+        show_plan: saved.is_none() && args.format == Format::Text,
     };
     let report = world
         .runtime
         .block_on(graphform_engine::apply::apply(
             &context,
-            &plan,
-            &apply_options,
+            approval,
+            &options,
             &progress,
         ))
-        .context("apply could not start")?;
+        .map_err(explain)?;
     match args.format {
+        // The plan shown above says so already.
+        Format::Text if report.outcomes.is_empty() && progress.show_plan => {}
+        Format::Text if report.outcomes.is_empty() => {
+            printer.data("No changes. Everything matches the policy.\n");
+        }
         Format::Text => printer.data(&summary(&report)),
         Format::Json => {
             let mut json = serde_json::to_string_pretty(&JsonReport::new(&report))?;
@@ -92,68 +90,56 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
     })
 }
 
-/// Refuses a saved plan that no longer describes the world.
-fn check_saved(saved: &Plan, fresh: &Plan, now: i64) -> anyhow::Result<()> {
-    if let Some(valid_until) = saved.valid_until.filter(|until| now >= *until) {
-        bail!(
-            "the plan expired at {}: a time-driven decision in it has changed since (a refresh window opened, a grace period ended, a token expired)\nhint: make a new plan with `graphform plan --out FILE`",
-            graphform_engine::time::format_time(valid_until)
-        );
-    }
-    if saved.policy_hash != fresh.policy_hash {
-        bail!(
-            "the policy changed since the plan was made\nhint: make a new plan with `graphform plan --out FILE`"
-        );
-    }
-    if saved.state_hash != fresh.state_hash {
-        let key = |c: &Change| {
-            (
-                c.address.clone(),
-                c.action,
-                c.before.as_ref().and_then(|b| b.fingerprint.clone()),
-            )
-        };
-        let old: std::collections::BTreeSet<_> = saved.changes.iter().map(key).collect();
-        let new: std::collections::BTreeSet<_> = fresh.changes.iter().map(key).collect();
-        let mut addresses: Vec<String> = old
-            .symmetric_difference(&new)
-            .map(|(address, _, _)| address.clone())
-            .collect();
-        addresses.sort();
-        addresses.dedup();
-        let list = if addresses.is_empty() {
-            "  (the changes are the same, but what they act on changed)".to_owned()
-        } else {
-            addresses
-                .iter()
-                .map(|a| format!("  {a}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        bail!(
-            "the live state changed since the plan was made; these addresses differ:\n{list}\nhint: make a new plan with `graphform plan --out FILE` and review it"
-        );
-    }
-    Ok(())
+/// Why apply did not run, with what to do about it.
+fn explain(error: ApplyError) -> anyhow::Error {
+    let hint = match &error {
+        ApplyError::Store(StoreError::Locked(holder)) => format!(
+            "another apply holds the lock ({} on {}, pid {}); wait for it to finish. \
+             If it is not running any more (it was killed), `graphform unlock` removes the lock",
+            holder.holder, holder.host, holder.pid
+        ),
+        ApplyError::PlanExpired(_)
+        | ApplyError::PolicyChanged
+        | ApplyError::PlanDiffers(_) => {
+            "the plan file is a review record, not a program: make a new plan with `graphform plan --out FILE`, review it, and apply that".to_owned()
+        }
+        ApplyError::AdminInvalidation(_) => {
+            "act with another admin credential (a person's admin token, or an admin system user this policy does not manage), \
+             or accept that the admin token dies with --allow-admin-invalidation (then set a new one before the next run)".to_owned()
+        }
+        ApplyError::LeaseLost => {
+            "run `graphform plan` to see where things stand: every change made so far is journaled".to_owned()
+        }
+        _ => return anyhow::Error::new(error).context("apply did not run"),
+    };
+    anyhow::anyhow!("{error}\nhint: {hint}")
 }
 
-/// Asks on the terminal; refuses without one.
-fn confirm(printer: &Printer) -> anyhow::Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "there is no terminal to confirm on\nhint: pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`"
-        );
+/// Asks on the terminal, after the plan computed under the lease was
+/// shown.
+struct Ask<'p> {
+    printer: &'p Printer,
+}
+
+impl Approver for Ask<'_> {
+    fn approve<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            self.printer
+                .message("Apply these changes? Only `yes` is accepted: ");
+            // Read off the async runtime: the lease is renewed meanwhile.
+            let answer = tokio::task::spawn_blocking(|| {
+                let mut answer = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut answer)
+                    .map(|_| answer)
+            })
+            .await
+            .map_err(|e| format!("cannot read the answer: {e}"))?
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+            Ok(answer.trim() == "yes")
+        })
     }
-    printer.message("Apply these changes? Only `yes` is accepted: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    if answer.trim() != "yes" {
-        bail!("apply cancelled; nothing was changed");
-    }
-    Ok(())
 }
 
 /// The failpoint hook of the crash tests (`GRAPHFORM_FAILPOINT=n`): say so,
@@ -184,6 +170,8 @@ pub(crate) struct Lines<'p> {
     pub(crate) quiet: bool,
     /// Progress is part of the output (the demo's story), not a message.
     pub(crate) to_stdout: bool,
+    /// Print the plan computed under the lease.
+    pub(crate) show_plan: bool,
 }
 
 impl Lines<'_> {
@@ -197,6 +185,13 @@ impl Lines<'_> {
 }
 
 impl Progress for Lines<'_> {
+    fn planned(&self, plan: &Plan) {
+        if self.show_plan {
+            self.printer
+                .data(&render::text(plan, self.printer.color_stdout()));
+        }
+    }
+
     fn started(&self, _change: &Change) {}
 
     fn finished(&self, change: &Change, outcome: &Outcome) {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use graphform_emulator::{Emulator, World};
-use graphform_engine::apply::{ApplyContext, ApplyOptions};
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval};
 use graphform_engine::observe::{Credentials, observe};
-use graphform_engine::{Plan, PlanOptions, State, plan};
+use graphform_engine::{Plan, PlanOptions, plan};
 use graphform_graph::{ClientSettings, GraphClient, Secret};
 use graphform_spec::Spec;
 use graphform_store::{FileStore, generate_identity};
@@ -147,10 +147,10 @@ async fn story(
     ));
 
     demo.heading("What does the policy need? (graphform plan)");
-    let (state, first) = demo.plan().await?;
+    let first = demo.plan().await?;
     std::fs::write(dir.join("plan.json"), render::json(&first)).context("cannot save the plan")?;
     demo.heading("Make it so (graphform apply)");
-    demo.apply(&state, &first).await?;
+    demo.apply(&first).await?;
     demo.heading("Plan again: nothing to do");
     let _ = demo.plan().await?;
 
@@ -158,14 +158,14 @@ async fn story(
         45 * DAY,
         "45 days later: the 60-day tokens are inside their 20-day refresh window",
     );
-    let (state, refresh) = demo.plan().await?;
-    demo.apply(&state, &refresh).await?;
+    let refresh = demo.plan().await?;
+    demo.apply(&refresh).await?;
     demo.printer
         .data("The old tokens still work: consumers have 24h (`grace`) to pick up the new ones.\n");
 
     demo.advance(25 * 60 * 60, "25 hours later: the grace period is over");
-    let (state, revoke) = demo.plan().await?;
-    demo.apply(&state, &revoke).await?;
+    let revoke = demo.plan().await?;
+    demo.apply(&revoke).await?;
     demo.heading("Converged");
     let _ = demo.plan().await?;
 
@@ -192,7 +192,7 @@ impl Demo<'_> {
         self.heading(text);
     }
 
-    async fn plan(&self) -> anyhow::Result<(State, Plan)> {
+    async fn plan(&self) -> anyhow::Result<Plan> {
         let state = observe(self.spec, &self.client, self.store, &self.credentials)
             .await
             .context("cannot read the current state")?;
@@ -204,13 +204,15 @@ impl Demo<'_> {
         );
         self.printer
             .data(&render::text(&plan, self.printer.color_stdout()));
-        Ok((state, plan))
+        Ok(plan)
     }
 
-    async fn apply(&self, state: &State, plan: &Plan) -> anyhow::Result<()> {
+    /// Applies `plan` as a reviewed plan file is applied: apply plans
+    /// again under the lease and goes ahead only if it makes the same
+    /// changes.
+    async fn apply(&self, plan: &Plan) -> anyhow::Result<()> {
         let context = ApplyContext {
             spec: self.spec,
-            state,
             client: &self.client,
             store: self.store,
             credentials: &self.credentials,
@@ -220,6 +222,7 @@ impl Demo<'_> {
             printer: self.printer,
             quiet: false,
             to_stdout: true,
+            show_plan: false,
         };
         // One change at a time: the story reads in order, the same on
         // every run.
@@ -227,7 +230,12 @@ impl Demo<'_> {
             parallelism: 1,
             ..ApplyOptions::default()
         };
-        let report = graphform_engine::apply::apply(&context, plan, &options, &progress)
+        let report = graphform_engine::apply::apply(
+            &context,
+            Approval::Saved(plan),
+            &options,
+            &progress,
+        )
             .await
             .context("apply could not start")?;
         self.printer.data(&summary(&report));
