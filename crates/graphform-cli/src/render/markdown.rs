@@ -241,6 +241,24 @@ mod tests {
         );
     }
 
+    /// Names from Meta cannot hide or restructure a PR comment: no HTML
+    /// comment or tag, no backtick breaking out of code, no pipe adding a
+    /// table column, no newline starting a heading, no link, no control or
+    /// bidi character. See issue 10.
+    #[test]
+    fn hostile_names_cannot_hide_or_restructure_the_comment() {
+        let rendered = markdown(&fixture::hostile());
+        fixture::assert_inert(&rendered);
+        for raw in ["<!--", "<b>bold", "`tick`", "[link](", "# heading"] {
+            assert!(!rendered.contains(raw), "raw `{raw}` in:\n{rendered}");
+        }
+        for line in rendered.lines().filter(|line| line.starts_with('|')) {
+            assert_eq!(line.matches('|').count(), 5, "{line}");
+        }
+        // The hostile text is still there for the reviewer to see.
+        assert!(rendered.contains("&lt;!-- hidden"), "{rendered}");
+    }
+
     #[test]
     fn no_banner_without_risk() {
         let rendered = markdown(&fixture::empty());

@@ -120,6 +120,18 @@ mod tests {
         insta::assert_snapshot!(json(&fixture::rich()));
     }
 
+    /// JSON escapes what a terminal would act on (`serde_json` does C0; the
+    /// rest is ours), and a reader gets every string back unchanged.
+    /// See issue 10.
+    #[test]
+    fn json_of_hostile_names_is_inert_and_lossless() {
+        let plan = fixture::hostile();
+        let rendered = json(&plan);
+        fixture::assert_inert(&rendered);
+        let back: Plan = serde_json::from_str(&rendered).expect("a plan");
+        assert_eq!(back, plan);
+    }
+
     #[test]
     fn summary_lines() {
         assert_eq!(
@@ -334,6 +346,125 @@ pub(crate) mod fixture {
                     next: Some((Action::Refresh, NOW + 10 * DAY)),
                 },
             ],
+        }
+    }
+
+    /// Text from Meta (or from a plan file someone edited) that tries every
+    /// trick: terminal escapes (CSI, OSC, C1 CSI), a carriage return, DEL,
+    /// bidi overrides, line separators, an HTML comment that would hide the
+    /// rest of a PR comment, backticks, pipes, a link, and a newline that
+    /// would start a heading. See issue 10.
+    pub(crate) const HOSTILE: &str = "evil\u{1b}[2J\u{1b}]0;owned\u{7}\r\u{202e}txt.exe\u{9b}1m\u{7f}\u{85}\u{2028}\
+                                      <!-- hidden | `tick` & [link](https://example.com) <b>bold</b>\n# heading";
+
+    /// A fingerprint as a plan file can hold it: any string.
+    fn forged_fingerprint(text: &str) -> graphform_types::Fingerprint {
+        serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .expect("a fingerprint is a string")
+    }
+
+    /// A plan whose every string holds [`HOSTILE`]: names, roles, IDs,
+    /// reasons, drift, notices, scopes, fingerprints, hashes.
+    pub(crate) fn hostile() -> Plan {
+        let name = format!("acme/{HOSTILE}");
+        let token_address = format!("acme/{HOSTILE}/token/{HOSTILE}");
+        let hostile_token = Snapshot {
+            id: Some(HOSTILE.to_owned()),
+            role: Some(HOSTILE.to_owned()),
+            app: Some(HOSTILE.to_owned()),
+            app_id: Some(HOSTILE.to_owned()),
+            scopes: Some(scopes(&[HOSTILE])),
+            expiry: Some(HOSTILE.to_owned()),
+            fingerprint: Some(forged_fingerprint(HOSTILE)),
+            expires_at: Some(NOW + DAY),
+        };
+        let widened = Snapshot {
+            scopes: Some(scopes(&[HOSTILE, "ads_read"])),
+            ..hostile_token.clone()
+        };
+        let mut changes: Vec<Change> = Action::ALL
+            .iter()
+            .map(|action| Change {
+                address: token_address.clone(),
+                action: *action,
+                reason: format!("because `{HOSTILE}` said so: {HOSTILE}"),
+                drift: Some(HOSTILE.to_owned()),
+                before: Some(hostile_token.clone()),
+                after: Some(widened.clone()),
+            })
+            .collect();
+        changes.push(Change {
+            address: HOSTILE.to_owned(),
+            action: Action::Create,
+            reason: HOSTILE.to_owned(),
+            drift: None,
+            before: None,
+            after: Some(hostile_token.clone()),
+        });
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            created_at: NOW,
+            valid_until: Some(NOW + DAY),
+            policy_hash: format!("sha256:{HOSTILE}"),
+            state_hash: HOSTILE.to_owned(),
+            changes,
+            notices: vec![
+                Notice {
+                    level: NoticeLevel::Info,
+                    kind: NoticeKind::Unmanaged,
+                    address: name.clone(),
+                    message: format!(
+                        "not in the policy; graphform leaves it alone ({HOSTILE}, ID 300000000000009)"
+                    ),
+                },
+                Notice {
+                    level: NoticeLevel::Warning,
+                    kind: NoticeKind::Ambiguous,
+                    address: name,
+                    message: format!("2 system users are named `{HOSTILE}`"),
+                },
+            ],
+            timeline: vec![TimelineEntry {
+                address: token_address,
+                fingerprint: forged_fingerprint(HOSTILE),
+                expiry: HOSTILE.to_owned(),
+                expires_at: Some(NOW + DAY),
+                status: TokenStatus::Valid,
+                next: Some((Action::Refresh, NOW)),
+            }],
+        }
+    }
+
+    /// Characters that must never reach a terminal or a PR comment raw:
+    /// control characters (C0 but the newline, DEL, C1) and the invisible
+    /// ones that reorder or hide text (bidi controls, zero-width
+    /// characters, line and paragraph separators).
+    pub(crate) fn is_dangerous(c: char) -> bool {
+        (c.is_control() && c != '\n')
+            || matches!(
+                c,
+                '\u{61c}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{feff}'
+            )
+    }
+
+    /// Fails when `rendered` holds a character of [`is_dangerous`]; the
+    /// message quotes the first one's surroundings, escaped.
+    pub(crate) fn assert_inert(rendered: &str) {
+        let found: Vec<(usize, char)> = rendered
+            .char_indices()
+            .filter(|(_, c)| is_dangerous(*c))
+            .collect();
+        if let Some((at, _)) = found.first() {
+            let context: String = rendered[at.saturating_sub(40)..].chars().take(80).collect();
+            panic!(
+                "{} raw characters, the first {:?} in {context:?}",
+                found.len(),
+                &found[..found.len().min(8)]
+            );
         }
     }
 

@@ -234,6 +234,28 @@ mod tests {
         ");
     }
 
+    /// Names from Meta cannot rewrite the terminal: control and bidi
+    /// characters are shown escaped, with or without colour. See issue 10.
+    #[test]
+    fn hostile_names_are_shown_escaped_not_obeyed() {
+        let plan = fixture::hostile();
+        let plain = text(&plan, false);
+        fixture::assert_inert(&plain);
+        assert!(plain.contains(r"evil\u{1b}[2J"), "{plain}");
+        assert!(plain.contains(r"\u{202e}txt.exe"), "{plain}");
+        // With colour, the only escape sequences are graphform's own.
+        let coloured = text(&plan, true);
+        let ours = coloured
+            .replace("\x1b[0m", "")
+            .replace("\x1b[1m", "")
+            .replace("\x1b[2m", "")
+            .replace("\x1b[31m", "")
+            .replace("\x1b[32m", "")
+            .replace("\x1b[33m", "")
+            .replace("\x1b[35m", "");
+        fixture::assert_inert(&ours);
+    }
+
     #[test]
     fn colour_only_when_asked() {
         assert!(!text(&fixture::rich(), false).contains('\x1b'));
