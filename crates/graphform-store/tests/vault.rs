@@ -11,6 +11,7 @@ use graphform_store::conformance::{
     self, NOW, join_all, lease_request, sample_record, sample_rotated_record,
 };
 use graphform_store::testing::openbao::OpenBao;
+use graphform_store::testing::redirect::RedirectTrap;
 use graphform_store::{Secret, Store, StoreError, VaultSettings, VaultStore, Versioned};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -693,6 +694,49 @@ async fn no_server_is_a_clear_io_error() {
     }
     assert!(text.contains("connection refused"), "{text}");
     assert_no_secret(&text, &["EAAnowhere", "s.unused-token"]);
+}
+
+/// A redirect (a standby node's 307, a proxy's 308) is never followed: it
+/// would send the Vault token, and the token values of a write, to another
+/// address. The request fails with an error naming the status, not the
+/// redirect's body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    for status in [307, 308, 301] {
+        let trap = RedirectTrap::start(status, r#"{"errors":["REDIRECT-BODY-MARKER"]}"#);
+        let store = VaultStore::with_token(
+            VaultSettings::new(trap.url()),
+            &Secret::new("hvs.redirectVAULTtoken"),
+        )
+        .unwrap();
+        let results = [
+            store
+                .write_token(ADDRESS, &sample_record(ADDRESS, "EAAredirectVALUE1"), None)
+                .await
+                .map(|_| ()),
+            store.read_token(ADDRESS).await.map(|_| ()),
+        ];
+        for result in results {
+            let error = result.expect_err("a redirect is an error");
+            let text = shown(&error);
+            assert!(matches!(error, StoreError::Io { .. }), "{text}");
+            assert!(text.contains(&format!("answered {status}")), "{text}");
+            assert!(text.contains("redirect"), "{text}");
+            assert!(text.contains(&trap.url()), "{text}");
+            assert_no_secret(
+                &text,
+                &[
+                    "REDIRECT-BODY-MARKER",
+                    "EAAredirectVALUE1",
+                    "hvs.redirectVAULTtoken",
+                ],
+            );
+        }
+        assert!(
+            !trap.target_contacted(),
+            "HTTP {status}: the redirect was followed"
+        );
+    }
 }
 
 /// A server killed in the middle of a run: the next requests fail with an
