@@ -1278,6 +1278,22 @@ impl Inner {
         };
         let status = reply.status;
         let path = path.split('?').next().unwrap_or(path);
+        if status.is_redirection() {
+            // Not followed (see `build`), and its body is not shown: it is
+            // not Vault's answer to the request.
+            return StoreError::Io {
+                operation: self.operation(action),
+                source: Box::new(Transport {
+                    message: format!(
+                        "Vault at {address} answered {} for {path}: a redirect (a standby node \
+                         sends clients to the active one), which graphform does not follow, as \
+                         it would send the Vault token elsewhere; set the store's address to the \
+                         active node, or to a load balancer that forwards requests",
+                        status.as_u16()
+                    ),
+                }),
+            };
+        }
         if status == StatusCode::FORBIDDEN {
             return StoreError::Config {
                 message: format!(
