@@ -7,6 +7,7 @@ mod apply_crash;
 mod demo;
 mod emulator;
 mod plan;
+mod safety;
 mod schema;
 mod stores;
 mod validate;

@@ -30,6 +30,16 @@
 //!   versions are destroyed (the values are gone for good) and the
 //!   tombstone is soft-deleted; a released or broken lease is a
 //!   check-and-set write of `"lease": null`. Versions of a key only grow.
+//! * **A delete by someone else is not absence.** An entry whose latest
+//!   version was soft-deleted (`bao kv delete`, an expired
+//!   `delete_version_after`) or destroyed by anyone but graphform is an
+//!   error on every read, listing and write, never taken for "no token"
+//!   (graphform would issue a replacement over it) nor written over.
+//!   graphform's own soft-deleted tombstone is told apart by
+//!   `custom_metadata` (`deleted: true` and the tombstone's version,
+//!   recorded before the soft delete), which Vault returns with the 404 of
+//!   a deleted version. A live version whose `delete_version_after` lies
+//!   ahead (Vault answers 200 with a `deletion_time`) is simply live.
 //! * **`previous` is a field, not an older KV version**: the record is read
 //!   and written as one unit with one version, and KV history is pruned by
 //!   the mount's `max_versions` and destroyed on delete.
@@ -528,9 +538,19 @@ impl Store for VaultStore {
         let action = "breaking the lease";
         inner.ensure_mount(action).await?;
         for _ in 0..CAS_ROUNDS {
-            let (version, info) = match inner.read_entry(LEASE_REL, action).await? {
-                Entry::Absent { .. } => return Ok(None),
-                Entry::Present { version, data } => {
+            let (version, info) = match inner.read_version(LEASE_REL, None, action).await? {
+                Read::Entry(Entry::Absent { .. }) => return Ok(None),
+                // Deleted by someone else: `graphform unlock` is how a user
+                // gets out of that too (the lease holds no secret).
+                Read::DeletedElsewhere { version, .. } => {
+                    tracing::warn!(
+                        "replacing the lease {}, whose latest version {version} was deleted \
+                         outside graphform",
+                        inner.data_path(LEASE_REL)
+                    );
+                    (version, None)
+                }
+                Read::Entry(Entry::Present { version, data }) => {
                     let what = || format!("the lease {}", inner.data_path(LEASE_REL));
                     match parse_entry::<LeaseEntry>(&data, what) {
                         Ok(LeaseEntry { lease: None, .. }) => return Ok(None),
@@ -583,12 +603,25 @@ fn token_rel(address: &str) -> String {
 
 /// What a KV v2 data read found.
 enum Entry {
-    /// No live entry: never written (`version: None`), or its current
-    /// version is deleted, destroyed or a tombstone (`version: Some`, the
+    /// No entry: never written (`version: None`), or its current version
+    /// is graphform's tombstone, live or soft-deleted (`version: Some`, the
     /// version to check-and-set against to write it again).
     Absent { version: Option<u64> },
     /// A live entry: its version and its data (the KV `data` object).
     Present { version: u64, data: Box<RawValue> },
+}
+
+/// What a KV v2 data read found, before a delete by someone else is
+/// turned into an error.
+enum Read {
+    Entry(Entry),
+    /// The version read was deleted (`kv delete`, `delete_version_after`)
+    /// or destroyed by someone else than graphform: what it held is not
+    /// known, and it must not be taken for absent (nor written over).
+    DeletedElsewhere {
+        version: u64,
+        destroyed: bool,
+    },
 }
 
 /// The outcome of a check-and-set write.
@@ -731,11 +764,42 @@ impl Inner {
         Ok(())
     }
 
-    /// Reads the current version of `<prefix>/<rel>`. A tombstone reads as
-    /// absent.
+    /// Reads the current version of `<prefix>/<rel>`. graphform's own
+    /// tombstone reads as absent; a latest version deleted or destroyed by
+    /// someone else is an error (see [`Inner::deleted_elsewhere`]).
     async fn read_entry(&self, rel: &str, action: &str) -> Result<Entry, StoreError> {
+        match self.read_version(rel, None, action).await? {
+            Read::Entry(entry) => Ok(entry),
+            Read::DeletedElsewhere { version, destroyed } => {
+                Err(self.deleted_elsewhere(rel, version, destroyed))
+            }
+        }
+    }
+
+    /// Reads version `version` of `<prefix>/<rel>` (`None`: the current
+    /// one) and tells what it is.
+    ///
+    /// Vault answers 200 only for a live version: its data is there even
+    /// when `deletion_time` is set (a `delete_version_after` still in the
+    /// future). A version deleted (`kv delete`, an expired
+    /// `delete_version_after`) or destroyed is a 404 whose body still has
+    /// the version's metadata, `custom_metadata` included: that tells
+    /// graphform's own soft-deleted tombstone (`deleted: true` and its
+    /// version recorded there before the soft delete, see
+    /// [`Inner::clean_up_deleted`]) from anyone else's delete. A 404
+    /// without metadata is a key that does not exist.
+    async fn read_version(
+        &self,
+        rel: &str,
+        version: Option<u64>,
+        action: &str,
+    ) -> Result<Read, StoreError> {
         let path = self.data_path(rel);
-        let reply = self.send(Method::GET, &path, None, action).await?;
+        let url = match version {
+            Some(version) => format!("{path}?version={version}"),
+            None => path.clone(),
+        };
+        let reply = self.send(Method::GET, &url, None, action).await?;
         match reply.status {
             StatusCode::OK => {
                 let read: Envelope<KvRead> =
@@ -749,33 +813,28 @@ impl Inner {
                 else {
                     return Err(self.not_kv2(action, &path));
                 };
-                match data {
-                    Some(data) if metadata.deletion_time.is_empty() && !metadata.destroyed => {
-                        if is_tombstone(&data) {
-                            Ok(Entry::Absent {
-                                version: Some(metadata.version),
-                            })
-                        } else {
-                            Ok(Entry::Present {
-                                version: metadata.version,
-                                data,
-                            })
-                        }
-                    }
-                    _ => Ok(Entry::Absent {
+                Ok(match data {
+                    Some(data) if is_tombstone(&data) => Read::Entry(Entry::Absent {
                         version: Some(metadata.version),
                     }),
-                }
+                    Some(data) => Read::Entry(Entry::Present {
+                        version: metadata.version,
+                        data,
+                    }),
+                    // Not an answer Vault gives for a live version: take it
+                    // for a deleted one.
+                    None => metadata.classify_deleted(),
+                })
             }
-            // Never written, or its current version deleted or destroyed
-            // (then the body says which version that is).
             StatusCode::NOT_FOUND if server_errors(&reply.body).is_empty() => {
-                let read: Option<Envelope<KvRead>> = serde_json::from_slice(&reply.body).ok();
-                let version = read
+                let metadata = serde_json::from_slice::<Envelope<KvRead>>(&reply.body)
+                    .ok()
                     .and_then(|read| read.data)
-                    .and_then(|read| read.metadata)
-                    .map(|metadata| metadata.version);
-                Ok(Entry::Absent { version })
+                    .and_then(|read| read.metadata);
+                Ok(match metadata {
+                    Some(metadata) => metadata.classify_deleted(),
+                    None => Read::Entry(Entry::Absent { version: None }),
+                })
             }
             _ => Err(self.api_error(action, &path, &reply, &[])),
         }
@@ -836,6 +895,15 @@ impl Inner {
     /// Compare-and-set write of `data` at `<prefix>/<rel>` where the
     /// caller expects version `expected` (`None`: no live entry); the new
     /// version, or [`StoreError::Conflict`] naming the version found.
+    ///
+    /// An entry whose latest version someone else deleted or destroyed is
+    /// never written over (the error of [`Inner::deleted_elsewhere`]):
+    /// neither by a create, which would otherwise take it for absent, nor
+    /// by an update against the version it had, which is why an update
+    /// reads the entry first. (Vault's check-and-set compares version
+    /// numbers only; a delete in the moment between that read and the
+    /// write is not seen, and then the deleted version stays in the KV
+    /// history, recoverable.)
     async fn put(
         &self,
         rel: &str,
@@ -855,7 +923,7 @@ impl Inner {
         };
         let Some(expected) = expected else {
             // Create: check-and-set against "does not exist" (0) or the
-            // version of a tombstone or deleted version found in its place.
+            // version of graphform's tombstone found in its place.
             let mut cas = 0;
             for _ in 0..CAS_ROUNDS {
                 match self.write_entry(rel, data, cas, action, secrets).await? {
@@ -866,9 +934,26 @@ impl Inner {
                             version: Some(version),
                         } => cas = version,
                         // Vault did not say which version is there: ask the
-                        // key's metadata.
+                        // key's metadata, then what that version is.
                         Entry::Absent { version: None } => {
-                            cas = self.metadata_version(rel, action).await?;
+                            let current = self.metadata_version(rel, action).await?;
+                            if current == 0 {
+                                cas = 0;
+                                continue;
+                            }
+                            match self.read_version(rel, Some(current), action).await? {
+                                Read::Entry(found @ Entry::Present { .. }) => {
+                                    return Err(conflict(&found));
+                                }
+                                Read::Entry(Entry::Absent {
+                                    version: Some(version),
+                                }) => cas = version,
+                                // Gone meanwhile: look again.
+                                Read::Entry(Entry::Absent { version: None }) => cas = 0,
+                                Read::DeletedElsewhere { version, destroyed } => {
+                                    return Err(self.deleted_elsewhere(rel, version, destroyed));
+                                }
+                            }
                         }
                     },
                 }
@@ -880,6 +965,10 @@ impl Inner {
             let found = self.read_entry(rel, action).await?;
             return Err(conflict(&found));
         };
+        match self.read_entry(rel, action).await? {
+            Entry::Present { version, .. } if version == cas => {}
+            found => return Err(conflict(&found)),
+        }
         match self.write_entry(rel, data, cas, action, secrets).await? {
             Written::Version(version) => Ok(version),
             Written::Mismatch => {
@@ -1006,9 +1095,11 @@ impl Inner {
     }
 
     /// After the tombstone (version `tombstone`) of a token was written:
-    /// destroys every earlier version (the values are gone for good),
-    /// soft-deletes the tombstone (so `bao kv get` says "deleted") and
-    /// records the deletion in `custom_metadata`.
+    /// records the deletion in `custom_metadata` (`deleted: true` and the
+    /// tombstone's version: how a read tells graphform's own soft-deleted
+    /// tombstone from someone else's delete, so it comes first), destroys
+    /// every earlier version (the values are gone for good) and
+    /// soft-deletes the tombstone (so `bao kv get` says "deleted").
     async fn clean_up_deleted(
         &self,
         rel: &str,
@@ -1019,6 +1110,13 @@ impl Inner {
         struct Versions {
             versions: Vec<u64>,
         }
+        let mirror = BTreeMap::from([
+            ("address", address.to_owned()),
+            ("deleted", "true".to_owned()),
+            ("version", tombstone.to_string()),
+            ("written_by", "graphform".to_owned()),
+        ]);
+        self.write_custom_metadata(rel, &mirror, true).await?;
         let action = "destroying earlier versions";
         let metadata_path = self.kv_path("metadata", rel);
         let reply = self.send(Method::GET, &metadata_path, None, action).await?;
@@ -1057,16 +1155,55 @@ impl Inner {
         if !reply.status.is_success() {
             return Err(self.api_error(action, &path, &reply, &[]));
         }
-        let mirror = BTreeMap::from([
-            ("address", address.to_owned()),
-            ("deleted", "true".to_owned()),
-            ("version", tombstone.to_string()),
-            ("written_by", "graphform".to_owned()),
-        ]);
-        self.write_custom_metadata(rel, &mirror, true).await
+        Ok(())
     }
 
     // --- errors -------------------------------------------------------------
+
+    /// The error for an entry whose latest version someone else deleted
+    /// (`bao kv delete`, an expired `delete_version_after`) or destroyed:
+    /// graphform cannot tell what it held, so it neither reads it as
+    /// absent nor writes over it. Says how to restore it or remove it on
+    /// purpose.
+    fn deleted_elsewhere(&self, rel: &str, version: u64, destroyed: bool) -> StoreError {
+        let namespace = self
+            .settings
+            .namespace
+            .as_ref()
+            .map(|namespace| format!("-namespace={namespace} "))
+            .unwrap_or_default();
+        let key = format!(
+            "{namespace}-mount={} {}/{rel}",
+            self.settings.mount, self.settings.prefix
+        );
+        let remove = if rel == LEASE_REL {
+            "or replace it with `graphform unlock`".to_owned()
+        } else {
+            format!(
+                "or remove it on purpose with `bao kv metadata delete {key}` (graphform then \
+                 takes it for absent)"
+            )
+        };
+        let reason = if destroyed {
+            format!(
+                "its latest version {version} was destroyed (`bao kv destroy`): what it held is \
+                 gone, and graphform will not take it for absent nor write over it; write back an \
+                 earlier version with `bao kv rollback -version=<N> {key}` (`bao kv metadata get \
+                 {key}` lists them), {remove}"
+            )
+        } else {
+            format!(
+                "its latest version {version} was deleted (`bao kv delete`, or the \
+                 `delete_version_after` of the key or mount), not by graphform: graphform will \
+                 not take it for absent nor write over it; restore it with `bao kv undelete \
+                 -versions={version} {key}`, {remove}"
+            )
+        };
+        StoreError::Corrupt {
+            what: format!("vault entry {}", self.data_path(rel)),
+            reason,
+        }
+    }
 
     fn kept_changing(&self, action: &str, what: &str) -> StoreError {
         StoreError::Io {
@@ -1141,6 +1278,22 @@ impl Inner {
         };
         let status = reply.status;
         let path = path.split('?').next().unwrap_or(path);
+        if status.is_redirection() {
+            // Not followed (see `build`), and its body is not shown: it is
+            // not Vault's answer to the request.
+            return StoreError::Io {
+                operation: self.operation(action),
+                source: Box::new(Transport {
+                    message: format!(
+                        "Vault at {address} answered {} for {path}: a redirect (a standby node \
+                         sends clients to the active one), which graphform does not follow, as \
+                         it would send the Vault token elsewhere; set the store's address to the \
+                         active node, or to a load balancer that forwards requests",
+                        status.as_u16()
+                    ),
+                }),
+            };
+        }
         if status == StatusCode::FORBIDDEN {
             return StoreError::Config {
                 message: format!(
@@ -1271,9 +1424,37 @@ struct KvRead {
 struct VersionMetadata {
     version: u64,
     #[serde(default)]
-    deletion_time: String,
-    #[serde(default)]
     destroyed: bool,
+    /// The key's `custom_metadata` (Vault 1.9 and later, and OpenBao,
+    /// return it with every read).
+    #[serde(default)]
+    custom_metadata: Option<BTreeMap<String, String>>,
+}
+
+impl VersionMetadata {
+    /// A version Vault says is deleted or destroyed: graphform's own
+    /// tombstone (absent), or someone else's delete.
+    fn classify_deleted(&self) -> Read {
+        if self.is_graphform_tombstone() {
+            Read::Entry(Entry::Absent {
+                version: Some(self.version),
+            })
+        } else {
+            Read::DeletedElsewhere {
+                version: self.version,
+                destroyed: self.destroyed,
+            }
+        }
+    }
+
+    /// Whether `custom_metadata` records that graphform deleted the token
+    /// at this very version (written before the tombstone is soft-deleted).
+    fn is_graphform_tombstone(&self) -> bool {
+        self.custom_metadata.as_ref().is_some_and(|custom| {
+            custom.get("deleted").map(String::as_str) == Some("true")
+                && custom.get("version") == Some(&self.version.to_string())
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -1945,6 +2126,46 @@ mod tests {
         );
         let long = "y".repeat(1_000);
         assert!(squash(&long).len() <= SERVER_MESSAGE_MAX + '…'.len_utf8());
+    }
+
+    #[test]
+    fn only_graphform_s_own_deleted_tombstone_reads_as_absent() {
+        let deleted = |custom: &str, destroyed: bool| {
+            serde_json::from_str::<VersionMetadata>(&format!(
+                r#"{{"version":4,"destroyed":{destroyed},"deletion_time":"2026-01-01T00:00:00Z",
+                    "custom_metadata":{custom}}}"#
+            ))
+            .unwrap()
+            .classify_deleted()
+        };
+        assert!(matches!(
+            deleted(r#"{"deleted":"true","version":"4"}"#, false),
+            Read::Entry(Entry::Absent { version: Some(4) })
+        ));
+        for custom in [
+            "null",
+            r#"{"version":"4"}"#,
+            r#"{"deleted":"true","version":"3"}"#,
+            r#"{"deleted":"false","version":"4"}"#,
+        ] {
+            assert!(
+                matches!(
+                    deleted(custom, false),
+                    Read::DeletedElsewhere {
+                        version: 4,
+                        destroyed: false
+                    }
+                ),
+                "{custom}"
+            );
+        }
+        assert!(matches!(
+            deleted("null", true),
+            Read::DeletedElsewhere {
+                version: 4,
+                destroyed: true
+            }
+        ));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use graphform_store::conformance::{
     self, NOW, lease_request, sample_record, sample_rotated_record, sample_token,
 };
 use graphform_store::testing::moto::Moto;
+use graphform_store::testing::redirect::RedirectTrap;
 use graphform_store::{
     AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
     PreviousToken, Secret, Store, StoreError, TokenRecord,
@@ -657,6 +658,67 @@ async fn debug_and_errors_show_no_credential() {
         shown.contains("eu-west-1") && shown.contains("http://127.0.0.1:9"),
         "{shown}"
     );
+}
+
+/// A redirect (307 and 308 keep the method and body) is never followed:
+/// it would resend the token values of a write and the session token to
+/// another address. The call fails at once (no retry) with an error
+/// naming the status and the endpoint, not the redirect's body.
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let body = r#"{"__type":"RedirectBodyException","message":"REDIRECT-BODY-MARKER"}"#;
+    for status in [307, 308, 301] {
+        let trap = RedirectTrap::start(status, body);
+        let config = AwsSecretsManagerConfig {
+            region: Some("eu-west-1".to_owned()),
+            endpoint_url: Some(trap.url()),
+            ..AwsSecretsManagerConfig::default()
+        };
+        let credentials = AwsCredentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            Some(Secret::new("FwoGZXIvYXdzREDIRECTSESSIONTOKEN")),
+        );
+        let store = AwsSecretsManagerStore::new(&config, credentials).unwrap();
+        let results = [
+            store
+                .write_token(ADDRESS, &sample_record(ADDRESS, "EAAredirectVALUE1"), None)
+                .await
+                .map(|_| ()),
+            store.read_token(ADDRESS).await.map(|_| ()),
+        ];
+        for result in results {
+            let error = result.expect_err("a redirect is an error");
+            let mut shown = format!("{error}");
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                write!(shown, ": {cause}").unwrap();
+                source = cause.source();
+            }
+            write!(shown, " {error:?}").unwrap();
+            assert!(matches!(error, StoreError::Io { .. }), "{shown}");
+            assert!(shown.contains(&format!("HTTP {status}")), "{shown}");
+            assert!(shown.contains("redirect"), "{shown}");
+            assert!(shown.contains(&trap.url()), "names the endpoint: {shown}");
+            for hidden in [
+                "REDIRECT-BODY-MARKER",
+                "RedirectBodyException",
+                "EAAredirectVALUE1",
+                "FwoGZXIvYXdzREDIRECTSESSIONTOKEN",
+            ] {
+                assert!(!shown.contains(hidden), "{shown}");
+            }
+        }
+        assert!(
+            !trap.target_contacted(),
+            "HTTP {status}: the redirect was followed"
+        );
+        assert_eq!(
+            trap.redirects(),
+            2,
+            "HTTP {status}: one request per call, no retry"
+        );
+    }
 }
 
 #[test]

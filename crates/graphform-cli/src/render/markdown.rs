@@ -1,6 +1,10 @@
 //! The markdown rendering of a plan, for pull-request comments: the summary
 //! first, a warning banner for risky changes, a `<details>` section per
 //! business, and the expiry table. It stays under GitHub's comment limit.
+//!
+//! Every string of the plan goes through [`escape`], alone or inside
+//! [`code`] or [`prose`]: names from Meta cannot hide the rest of the
+//! comment or restructure it (issue 10).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,7 +12,7 @@ use std::fmt::Write as _;
 use graphform_engine::time::format_date;
 use graphform_engine::{Action, Change, NoticeLevel, Plan};
 
-use super::{owners, summary, symbol, timeline_cells};
+use super::{is_unprintable, owners, summary, symbol, timeline_cells};
 
 /// GitHub refuses comments longer than this many characters.
 pub(crate) const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -61,9 +65,9 @@ pub(crate) fn markdown_within(plan: &Plan, limit: usize) -> String {
     }
     let _ = writeln!(
         out,
-        "<sub>policy `{}` · state `{}` · fingerprints only, never token values</sub>",
-        short(&plan.policy_hash),
-        short(&plan.state_hash)
+        "<sub>policy {} · state {} · fingerprints only, never token values</sub>",
+        code(short(&plan.policy_hash)),
+        code(short(&plan.state_hash))
     );
     out
 }
@@ -99,7 +103,7 @@ fn banner(out: &mut String, plan: &Plan) {
             if never == 1 { "" } else { "s" }
         ));
     }
-    let widened: Vec<&str> = plan
+    let widened: Vec<String> = plan
         .changes
         .iter()
         .filter(|c| {
@@ -107,17 +111,10 @@ fn banner(out: &mut String, plan: &Plan) {
             let after = c.after.as_ref().and_then(|a| a.scopes.as_ref());
             matches!((before, after), (Some(before), Some(after)) if !after.is_subset(before))
         })
-        .map(|c| c.address.as_str())
+        .map(|c| code(&c.address))
         .collect();
     if !widened.is_empty() {
-        risks.push(format!(
-            "widens the scopes of {}",
-            widened
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        risks.push(format!("widens the scopes of {}", widened.join(", ")));
     }
     if !risks.is_empty() {
         let _ = writeln!(out, "> [!WARNING]\n> This plan {}.\n", risks.join("; "));
@@ -136,9 +133,9 @@ fn notices(out: &mut String, plan: &Plan) {
         };
         let _ = writeln!(
             out,
-            "- {level} `{}`: {}",
-            notice.address,
-            escape(&notice.message)
+            "- {level} {}: {}",
+            code(&notice.address),
+            prose(&notice.message)
         );
     }
     out.push('\n');
@@ -149,14 +146,15 @@ fn business_section(business: &str, changes: &[&Change]) -> String {
     let counts = changes.len();
     let _ = writeln!(
         out,
-        "<details><summary><b>{business}</b>: {counts} change{}</summary>\n",
+        "<details><summary><b>{}</b>: {counts} change{}</summary>\n",
+        escape(business),
         if counts == 1 { "" } else { "s" }
     );
     let _ = writeln!(out, "| | address | action | why |\n|---|---|---|---|");
     for change in changes {
-        let mut why = escape(&change.reason);
+        let mut why = prose(&change.reason);
         if let Some(drift) = &change.drift {
-            let _ = write!(why, "<br>**drift:** {}", escape(drift));
+            let _ = write!(why, "<br>**drift:** {}", prose(drift));
         }
         if let Some(fingerprint) = change.before.as_ref().and_then(|b| b.fingerprint.as_ref()) {
             let expires = change
@@ -165,13 +163,17 @@ fn business_section(business: &str, changes: &[&Change]) -> String {
                 .and_then(|b| b.expires_at)
                 .map(|at| format!(", expires {}", format_date(at)))
                 .unwrap_or_default();
-            let _ = write!(why, "<br><sub>`{fingerprint}`{expires}</sub>");
+            let _ = write!(
+                why,
+                "<br><sub>{}{expires}</sub>",
+                code(fingerprint.as_str())
+            );
         }
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | {} | {why} |",
+            "| `{}` | {} | {} | {why} |",
             symbol(change.action),
-            change.address,
+            code(&change.address),
             change.action.as_str(),
         );
     }
@@ -191,19 +193,75 @@ fn timeline(plan: &Plan) -> String {
         let (expires, next) = timeline_cells(entry, now);
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | {expires} | {next} |",
-            entry.address, entry.fingerprint
+            "| {} | {} | {expires} | {next} |",
+            code(&entry.address),
+            code(entry.fingerprint.as_str())
         );
     }
     out.push('\n');
     out
 }
 
-/// Keeps user-influenced text from breaking the table.
+/// Text from a plan (or from Meta) as markdown that shows exactly that
+/// text, in a paragraph, a table cell or an HTML block alike:
+///
+/// - `<`, `>` and `&` become HTML entities: no tag, no `<!--` that
+///   would hide the rest of the comment from reviewers;
+/// - `|` becomes `&#124;`: no extra table column (GitHub splits rows on
+///   `|` before it decodes entities);
+/// - `` ` `` becomes `&#96;`: no code span opened or closed;
+/// - `[`, `]` and `\` become entities: no link that disguises its target,
+///   no backslash that escapes graphform's own markup;
+/// - control and invisible characters (the newline included, so no line of
+///   its own: no heading, no list item) are shown as `\u{1b}`, as in text.
+///
+/// Emphasis (`*`, `_`, `~`) is left alone: it cannot hide anything, and
+/// scopes such as `ads_read` stay readable in the comment's source.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' => out.push_str("&#124;"),
+            '`' => out.push_str("&#96;"),
+            '[' => out.push_str("&#91;"),
+            ']' => out.push_str("&#93;"),
+            '\\' => out.push_str("&#92;"),
+            c if is_unprintable(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A name or an address, in monospace. An HTML `<code>` element rather
+/// than a code span: no backtick in the text can close it, and GitHub
+/// decodes the entities of [`escape`] inside it (and links no `@mention`).
+fn code(text: &str) -> String {
+    format!("<code>{}</code>", escape(text))
+}
+
+/// A reason, a drift or a notice: a sentence whose `` `quoted` `` parts are
+/// names. Each quoted part is shown with [`code`], the rest with
+/// [`escape`]; an unpaired backtick is shown as it is.
+fn prose(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let mut out = String::with_capacity(text.len());
+    for (index, part) in parts.iter().enumerate() {
+        if index % 2 == 0 {
+            out.push_str(&escape(part));
+        } else if index + 1 < parts.len() {
+            // A backtick follows: the part is quoted. (With an odd number
+            // of backticks, the last part follows an unpaired one.)
+            out.push_str(&code(part));
+        } else {
+            out.push_str("&#96;");
+            out.push_str(&escape(part));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -239,6 +297,45 @@ mod tests {
                 "### graphform plan\n\n**Plan: 0 to create, 0 to install, 3000 to issue"
             )
         );
+    }
+
+    /// Names from Meta cannot hide or restructure a PR comment: no HTML
+    /// comment or tag, no backtick breaking out of code, no pipe adding a
+    /// table column, no newline starting a heading, no link, no control or
+    /// bidi character. See issue 10.
+    #[test]
+    fn hostile_names_cannot_hide_or_restructure_the_comment() {
+        let rendered = markdown(&fixture::hostile());
+        fixture::assert_inert(&rendered);
+        for raw in ["<!--", "<b>bold", "`tick`", "[link]("] {
+            assert!(!rendered.contains(raw), "raw `{raw}` in:\n{rendered}");
+        }
+        assert!(!rendered.lines().any(|line| line.starts_with("# heading")));
+        for line in rendered.lines().filter(|line| line.starts_with('|')) {
+            assert_eq!(line.matches('|').count(), 5, "{line}");
+        }
+        // The hostile text is still there for the reviewer to see.
+        assert!(rendered.contains("&lt;!-- hidden"), "{rendered}");
+    }
+
+    #[test]
+    fn escaped_names_read_as_they_are() {
+        assert_eq!(
+            code("evil <!-- | `x` [a](b) \\ & \u{202e}\n#"),
+            "<code>evil &lt;!-- &#124; &#96;x&#96; &#91;a&#93;(b) &#92; &amp; \\u{202e}\\u{a}#</code>"
+        );
+        assert_eq!(escape("ads_read"), "ads_read");
+    }
+
+    #[test]
+    fn quoted_names_in_reasons_are_code_and_unpaired_backticks_are_text() {
+        assert_eq!(
+            prose("no system user named `ci-reporting` in business 1"),
+            "no system user named <code>ci-reporting</code> in business 1"
+        );
+        assert_eq!(prose("a `b` c`d"), "a <code>b</code> c&#96;d");
+        assert_eq!(prose("`<!--`"), "<code>&lt;!--</code>");
+        assert_eq!(prose(""), "");
     }
 
     #[test]

@@ -2,21 +2,149 @@
 //!
 //! Every renderer shows fingerprints, never values: a [`Plan`] holds no
 //! secret to begin with.
+//!
+//! Every string of a plan may come from Meta (a system user's name, its
+//! role, an error message) or from a plan file anyone could edit, so each
+//! format has one escaping function that all of them go through: text
+//! shows control and bidi characters escaped ([`escape_text`]), markdown
+//! also neutralises HTML and markdown syntax (`markdown::escape`), and JSON
+//! writes them as `\uXXXX` ([`json`]). See issue 10.
 
 mod markdown;
 mod text;
 
+use std::borrow::Cow;
+use std::io;
+
 use graphform_engine::time::{format_date, human_duration};
 use graphform_engine::{Action, Plan, TimelineEntry, TokenStatus};
+use serde::Serialize as _;
 
 pub(crate) use markdown::markdown;
 pub(crate) use text::text;
 
+/// Whether a character would act on a terminal or hide text instead of
+/// being shown: control characters (C0, newline and tab included; DEL; C1
+/// such as U+009B, a one-character CSI), bidi controls (U+202E and
+/// friends), zero-width and invisible characters, line and paragraph
+/// separators, and tag characters.
+fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e007f}'
+        )
+}
+
+/// Text from a plan (or from Meta) made safe for a terminal or a log:
+/// every character of [`is_unprintable`] is shown as a Rust escape,
+/// `\u{1b}`, instead of being obeyed. The newline too: a name cannot start
+/// a line of graphform's output.
+pub(crate) fn escape_text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unprintable) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_unprintable(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// The plan as versioned JSON (docs/plan-json.md), with a trailing newline.
+///
+/// `serde_json` escapes C0 control characters; the rest of
+/// [`is_unprintable`] (DEL, C1, bidi controls…) is written as `\uXXXX` too,
+/// so the JSON is safe to print, and every string reads back unchanged.
 pub(crate) fn json(plan: &Plan) -> String {
-    let mut text = serde_json::to_string_pretty(plan).expect("a plan serializes to JSON");
+    let mut bytes = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(
+        &mut bytes,
+        InertFormatter(serde_json::ser::PrettyFormatter::new()),
+    );
+    plan.serialize(&mut serializer)
+        .expect("a plan serializes to JSON");
+    let mut text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
     text.push('\n');
     text
+}
+
+/// `serde_json`'s pretty printer, with [`is_unprintable`] characters escaped.
+struct InertFormatter<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl serde_json::ser::Formatter for InertFormatter<'_> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if is_unprintable(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
 }
 
 /// `Plan: 1 to create, 2 to install, 3 to issue, 1 to refresh, 0 to rotate,
@@ -118,6 +246,30 @@ mod tests {
     #[test]
     fn json_of_a_rich_plan() {
         insta::assert_snapshot!(json(&fixture::rich()));
+    }
+
+    /// JSON escapes what a terminal would act on (`serde_json` does C0; the
+    /// rest is ours), and a reader gets every string back unchanged.
+    /// See issue 10.
+    #[test]
+    fn json_of_hostile_names_is_inert_and_lossless() {
+        let plan = fixture::hostile();
+        let rendered = json(&plan);
+        fixture::assert_inert(&rendered);
+        let back: Plan = serde_json::from_str(&rendered).expect("a plan");
+        assert_eq!(back, plan);
+    }
+
+    #[test]
+    fn escape_text_shows_what_a_terminal_would_obey() {
+        assert_eq!(
+            escape_text("evil\u{1b}[2J\r\u{202e}\u{9b}\u{7f}\n"),
+            r"evil\u{1b}[2J\u{d}\u{202e}\u{9b}\u{7f}\u{a}"
+        );
+        assert!(matches!(
+            escape_text("acme/ci-reporting é → <b>"),
+            Cow::Borrowed("acme/ci-reporting é → <b>")
+        ));
     }
 
     #[test]
@@ -334,6 +486,125 @@ pub(crate) mod fixture {
                     next: Some((Action::Refresh, NOW + 10 * DAY)),
                 },
             ],
+        }
+    }
+
+    /// Text from Meta (or from a plan file someone edited) that tries every
+    /// trick: terminal escapes (CSI, OSC, C1 CSI), a carriage return, DEL,
+    /// bidi overrides, line separators, an HTML comment that would hide the
+    /// rest of a PR comment, backticks, pipes, a link, and a newline that
+    /// would start a heading. See issue 10.
+    pub(crate) const HOSTILE: &str = "evil\u{1b}[2J\u{1b}]0;owned\u{7}\r\u{202e}txt.exe\u{9b}1m\u{7f}\u{85}\u{2028}\
+                                      <!-- hidden | `tick` & [link](https://example.com) <b>bold</b>\n# heading";
+
+    /// A fingerprint as a plan file can hold it: any string.
+    fn forged_fingerprint(text: &str) -> graphform_types::Fingerprint {
+        serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .expect("a fingerprint is a string")
+    }
+
+    /// A plan whose every string holds [`HOSTILE`]: names, roles, IDs,
+    /// reasons, drift, notices, scopes, fingerprints, hashes.
+    pub(crate) fn hostile() -> Plan {
+        let name = format!("acme/{HOSTILE}");
+        let token_address = format!("acme/{HOSTILE}/token/{HOSTILE}");
+        let hostile_token = Snapshot {
+            id: Some(HOSTILE.to_owned()),
+            role: Some(HOSTILE.to_owned()),
+            app: Some(HOSTILE.to_owned()),
+            app_id: Some(HOSTILE.to_owned()),
+            scopes: Some(scopes(&[HOSTILE])),
+            expiry: Some(HOSTILE.to_owned()),
+            fingerprint: Some(forged_fingerprint(HOSTILE)),
+            expires_at: Some(NOW + DAY),
+        };
+        let widened = Snapshot {
+            scopes: Some(scopes(&[HOSTILE, "ads_read"])),
+            ..hostile_token.clone()
+        };
+        let mut changes: Vec<Change> = Action::ALL
+            .iter()
+            .map(|action| Change {
+                address: token_address.clone(),
+                action: *action,
+                reason: format!("because `{HOSTILE}` said so: {HOSTILE}"),
+                drift: Some(HOSTILE.to_owned()),
+                before: Some(hostile_token.clone()),
+                after: Some(widened.clone()),
+            })
+            .collect();
+        changes.push(Change {
+            address: HOSTILE.to_owned(),
+            action: Action::Create,
+            reason: HOSTILE.to_owned(),
+            drift: None,
+            before: None,
+            after: Some(hostile_token.clone()),
+        });
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            created_at: NOW,
+            valid_until: Some(NOW + DAY),
+            policy_hash: format!("sha256:{HOSTILE}"),
+            state_hash: HOSTILE.to_owned(),
+            changes,
+            notices: vec![
+                Notice {
+                    level: NoticeLevel::Info,
+                    kind: NoticeKind::Unmanaged,
+                    address: name.clone(),
+                    message: format!(
+                        "not in the policy; graphform leaves it alone ({HOSTILE}, ID 300000000000009)"
+                    ),
+                },
+                Notice {
+                    level: NoticeLevel::Warning,
+                    kind: NoticeKind::Ambiguous,
+                    address: name,
+                    message: format!("2 system users are named `{HOSTILE}`"),
+                },
+            ],
+            timeline: vec![TimelineEntry {
+                address: token_address,
+                fingerprint: forged_fingerprint(HOSTILE),
+                expiry: HOSTILE.to_owned(),
+                expires_at: Some(NOW + DAY),
+                status: TokenStatus::Valid,
+                next: Some((Action::Refresh, NOW)),
+            }],
+        }
+    }
+
+    /// Characters that must never reach a terminal or a PR comment raw:
+    /// control characters (C0 but the newline, DEL, C1) and the invisible
+    /// ones that reorder or hide text (bidi controls, zero-width
+    /// characters, line and paragraph separators).
+    pub(crate) fn is_dangerous(c: char) -> bool {
+        (c.is_control() && c != '\n')
+            || matches!(
+                c,
+                '\u{61c}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{202e}'
+                    | '\u{2060}'..='\u{2069}'
+                    | '\u{feff}'
+            )
+    }
+
+    /// Fails when `rendered` holds a character of [`is_dangerous`]; the
+    /// message quotes the first one's surroundings, escaped.
+    pub(crate) fn assert_inert(rendered: &str) {
+        let found: Vec<(usize, char)> = rendered
+            .char_indices()
+            .filter(|(_, c)| is_dangerous(*c))
+            .collect();
+        if let Some((at, _)) = found.first() {
+            let context: String = rendered[at.saturating_sub(40)..].chars().take(80).collect();
+            panic!(
+                "{} raw characters, the first {:?} in {context:?}",
+                found.len(),
+                &found[..found.len().min(8)]
+            );
         }
     }
 

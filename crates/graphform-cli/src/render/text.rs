@@ -1,12 +1,13 @@
 //! The text rendering of a plan: grouped by business and system user,
-//! Terraform-like symbols, fingerprints only, colour when wanted.
+//! Terraform-like symbols, fingerprints only, colour when wanted. Every
+//! string of the plan goes through [`escape_text`] (issue 10).
 
 use std::fmt::Write as _;
 
 use graphform_engine::time::format_time;
 use graphform_engine::{Action, Change, NoticeLevel, Plan, Snapshot};
 
-use super::{owners, relative_date, summary, symbol, timeline_cells};
+use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells};
 
 struct Style {
     color: bool,
@@ -74,26 +75,31 @@ fn changes(out: &mut String, plan: &Plan, style: &Style) {
     for change in &plan.changes {
         let (this_business, this_user) = owners(&change.address);
         if this_business != business {
-            let _ = writeln!(out, "{}", style.bold(this_business));
+            let _ = writeln!(out, "{}", style.bold(&escape_text(this_business)));
             business = this_business;
             user = "";
         }
         if this_user != user {
-            let _ = writeln!(out, "  {this_user}");
+            let _ = writeln!(out, "  {}", escape_text(this_user));
             user = this_user;
         }
-        let _ = writeln!(out, "  {} {}", style.action(change.action), change.address);
+        let _ = writeln!(
+            out,
+            "  {} {}",
+            style.action(change.action),
+            escape_text(&change.address)
+        );
         let pad = " ".repeat(14);
-        let _ = writeln!(out, "{pad}{}", change.reason);
+        let _ = writeln!(out, "{pad}{}", escape_text(&change.reason));
         if let Some(drift) = &change.drift {
             let _ = writeln!(
                 out,
                 "{pad}{}",
-                style.paint("33", &format!("drift: {drift}"))
+                style.paint("33", &format!("drift: {}", escape_text(drift)))
             );
         }
         if let Some(detail) = detail(change, plan.created_at) {
-            let _ = writeln!(out, "{pad}{}", style.dim(&detail));
+            let _ = writeln!(out, "{pad}{}", style.dim(&escape_text(&detail)));
         }
     }
     out.push('\n');
@@ -162,7 +168,12 @@ fn notices(out: &mut String, plan: &Plan, style: &Style) {
             NoticeLevel::Warning => style.paint("33", "warning"),
             NoticeLevel::Info => style.dim("info"),
         };
-        let _ = writeln!(out, "  {level}: {}: {}", notice.address, notice.message);
+        let _ = writeln!(
+            out,
+            "  {level}: {}: {}",
+            escape_text(&notice.address),
+            escape_text(&notice.message)
+        );
     }
     out.push('\n');
 }
@@ -178,8 +189,8 @@ fn timeline(out: &mut String, plan: &Plan, style: &Style) {
         .map(|entry| {
             let (expires, next) = timeline_cells(entry, now);
             [
-                entry.address.clone(),
-                entry.fingerprint.to_string(),
+                escape_text(&entry.address).into_owned(),
+                escape_text(entry.fingerprint.as_str()).into_owned(),
                 expires,
                 next,
             ]
@@ -232,6 +243,28 @@ mod tests {
 
         No changes. Everything matches the policy.
         ");
+    }
+
+    /// Names from Meta cannot rewrite the terminal: control and bidi
+    /// characters are shown escaped, with or without colour. See issue 10.
+    #[test]
+    fn hostile_names_are_shown_escaped_not_obeyed() {
+        let plan = fixture::hostile();
+        let plain = text(&plan, false);
+        fixture::assert_inert(&plain);
+        assert!(plain.contains(r"evil\u{1b}[2J"), "{plain}");
+        assert!(plain.contains(r"\u{202e}txt.exe"), "{plain}");
+        // With colour, the only escape sequences are graphform's own.
+        let coloured = text(&plan, true);
+        let ours = coloured
+            .replace("\x1b[0m", "")
+            .replace("\x1b[1m", "")
+            .replace("\x1b[2m", "")
+            .replace("\x1b[31m", "")
+            .replace("\x1b[32m", "")
+            .replace("\x1b[33m", "")
+            .replace("\x1b[35m", "");
+        fixture::assert_inert(&ours);
     }
 
     #[test]

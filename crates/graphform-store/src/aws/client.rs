@@ -5,7 +5,8 @@
 //! missing secret with HTTP 404, AWS with 400: the type is what counts).
 //!
 //! No request or response body is logged, and an error message from the
-//! service is dropped when it quotes one of the values sent.
+//! service is dropped when it quotes one of the values sent. Redirects are
+//! not followed: a 3xx is an error naming its status.
 
 use std::fmt;
 use std::time::Duration;
@@ -103,7 +104,11 @@ impl Client {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("graphform/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
+            .timeout(Duration::from_secs(30))
+            // Secrets Manager answers where it is asked. A redirect (307
+            // and 308 keep the method and body) would resend the session
+            // token and a write's token values to another address.
+            .redirect(reqwest::redirect::Policy::none());
         if direct {
             builder = builder.no_proxy();
         }
@@ -191,6 +196,11 @@ impl Client {
             .await
             .map_err(|error| CallError::Transport(Box::new(error)))?;
         let status = response.status().as_u16();
+        if (300..400).contains(&status) {
+            // Not followed, and its body is not read: it is not the
+            // service's answer.
+            return Err(CallError::Api(redirect_error(status)));
+        }
         let type_header = response
             .headers()
             .get("x-amzn-errortype")
@@ -277,6 +287,19 @@ impl Client {
     }
 }
 
+/// The error for a redirect: named by its status, never retried.
+fn redirect_error(status: u16) -> ApiError {
+    ApiError {
+        kind: "Redirect".to_owned(),
+        status,
+        message: Some(
+            "the endpoint answered with a redirect, which graphform does not follow (it would \
+             send the credentials and token values to another address); check `endpoint_url`"
+                .to_owned(),
+        ),
+    }
+}
+
 /// Reads an error answer: `{"__type": "…#Kind", "message": "…"}` (or the
 /// `x-amzn-ErrorType` header).
 fn parse_error(
@@ -350,6 +373,18 @@ mod tests {
         assert_eq!(error.message, None);
         assert!(parse_error(502, b"<html>", None, &[]).retryable());
         assert!(parse_error(502, b"<html>", None, &[]).is("HTTP502"));
+    }
+
+    #[test]
+    fn redirects_are_named_and_not_retried() {
+        let error = redirect_error(307);
+        assert!(!error.retryable());
+        assert!(
+            error
+                .to_string()
+                .starts_with("Redirect (HTTP 307): the endpoint answered with a redirect"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 pub mod moto;
 pub mod openbao;
+pub mod redirect;
 
 /// The path of `name` in the project's `.venv/bin`, installed by
 /// `./scripts/test` (or `scripts/services install`).
