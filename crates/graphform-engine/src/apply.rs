@@ -445,6 +445,7 @@ async fn run<S: Store>(
         created: Mutex::new(BTreeMap::new()),
         mutations: AtomicU64::new(0),
         intents: AtomicU64::new(0),
+        run_id: run_id(),
     };
     applier.settle_journal(progress).await?;
 
@@ -520,6 +521,16 @@ async fn acquire_lease<S: Store>(
     }
 }
 
+/// A random run identifier (64 bits from the standard library's randomly
+/// seeded hasher: no dependency needed for an ID that only must not
+/// repeat).
+fn run_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{}-{:016x}", std::process::id(), hasher.finish())
+}
+
 /// Whether a lease holder is a process of this host that has exited.
 fn holder_is_gone(holder: &LeaseInfo) -> bool {
     holder.host == graphform_store::local_host_name()
@@ -556,6 +567,10 @@ struct Applier<'a, S> {
     created: Mutex<BTreeMap<String, String>>,
     mutations: AtomicU64,
     intents: AtomicU64,
+    /// Unique to this run: intent IDs must never repeat, or a later
+    /// run's intent could be taken as settled by an earlier run's stored
+    /// token (two applies of one process, or a reused pid, at one `now`).
+    run_id: String,
 }
 
 /// What the policy says of a token address.
@@ -601,7 +616,7 @@ impl<S: Store> Applier<'_, S> {
     fn intent(&self, address: &str, kind: IntentKind) -> Intent {
         let n = self.intents.fetch_add(1, Ordering::SeqCst) + 1;
         Intent {
-            id: format!("{}-{}-{n}", self.now, std::process::id()),
+            id: format!("{}-{}-{n}", self.now, self.run_id),
             address: address.to_owned(),
             kind,
             started_at: self.now,

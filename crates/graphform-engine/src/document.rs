@@ -60,7 +60,7 @@ pub struct InstallRecord {
 /// A mutation about to be sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Intent {
-    /// Unique within the journal: `<started_at>-<n>`.
+    /// Unique: `<started_at>-<pid>-<random>-<n>`.
     pub id: String,
     /// The address the mutation is for.
     pub address: String,

@@ -333,6 +333,7 @@ pub(crate) mod fixture {
             action,
             reason: reason.to_owned(),
             drift: None,
+            system_user_id: None,
             before,
             after,
         }
@@ -529,6 +530,7 @@ pub(crate) mod fixture {
                 action: *action,
                 reason: format!("because `{HOSTILE}` said so: {HOSTILE}"),
                 drift: Some(HOSTILE.to_owned()),
+                system_user_id: None,
                 before: Some(hostile_token.clone()),
                 after: Some(widened.clone()),
             })
@@ -538,6 +540,7 @@ pub(crate) mod fixture {
             action: Action::Create,
             reason: HOSTILE.to_owned(),
             drift: None,
+            system_user_id: None,
             before: None,
             after: Some(hostile_token.clone()),
         });
