@@ -1,6 +1,8 @@
 //! The control API under `/_emulator/` (documented in docs/emulator.md):
-//! clock, faults, throttling, quirks, drift, inspection and counters. It is JSON in
-//! and out; errors are `{"error": "…"}` with status 400 or 404.
+//! clock, faults (random and queued), throttling, quirks, drift, inspection
+//! and counters. It is JSON in and out; errors are `{"error": "…"}` with
+//! status 400 or 404. The operations that [`crate::Emulator`]'s methods
+//! also offer are functions on the state here, shared by both.
 
 use std::sync::Arc;
 
@@ -14,10 +16,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::counters::Counters;
+use crate::error::Error;
 use crate::faults::{FaultConfig, ThrottleConfig};
+use crate::inspect::StateSnapshot;
+use crate::network::{NetworkFault, NextFaultRequest};
 use crate::quirks::Quirks;
 use crate::server::Shared;
-use crate::state::{Kill, Origin, State, Subject};
+use crate::state::{Kill, Liveness, State, Subject};
 use crate::summary::WorldSummary;
 
 type SharedState = AxumState<Arc<Shared>>;
@@ -27,14 +33,25 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/health", get(health))
         .route("/clock", get(clock).post(set_clock))
-        .route("/faults", get(faults).post(set_faults).delete(clear_faults))
+        .route(
+            "/faults",
+            get(faults).post(set_faults).delete(delete_faults),
+        )
+        .route(
+            "/faults/next",
+            get(next_faults)
+                .post(push_next_fault)
+                .delete(delete_next_faults),
+        )
         .route(
             "/throttle",
             get(faults).post(set_throttle).delete(clear_throttle),
         )
         .route("/quirks", get(quirks).post(set_quirks).delete(clear_quirks))
-        .route("/drift/revoke", post(drift_revoke))
-        .route("/drift/uninstall", post(drift_uninstall))
+        .route("/drift/revoke", post(post_drift_revoke))
+        .route("/drift/uninstall", post(post_drift_uninstall))
+        .route("/drift/invalidate", post(post_drift_invalidate))
+        .route("/drift/rename", post(post_drift_rename))
         .route("/state", get(state))
         .route("/counters", get(counters))
         .route("/counters/reset", post(reset_counters))
@@ -114,8 +131,167 @@ fn faults_json(st: &State) -> Value {
         "throttle": st.faults.throttle,
         "app_usage": st.faults.app_usage,
         "business_use_case_usage": st.faults.business_use_case_usage,
+        "next": st.faults.next.list(),
     })
 }
+
+/// A refused control request as an HTTP answer: 404 for something
+/// missing, else 400.
+fn refused(e: &Error) -> Response {
+    let status = match e {
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let message = match e {
+        Error::NotFound { message } | Error::InvalidControl { message } => message.clone(),
+        other => other.to_string(),
+    };
+    error(status, message)
+}
+
+// --- The operations, shared by the routes and `Emulator`'s methods. ---
+
+/// `POST /_emulator/faults`: replaces the random faults and reseeds.
+pub(crate) fn configure_faults(st: &mut State, config: FaultConfig) -> Result<(), Error> {
+    st.faults
+        .configure(config)
+        .map_err(|message| Error::InvalidControl { message })?;
+    tracing::info!(faults = ?st.faults.config, "faults configured");
+    Ok(())
+}
+
+/// `DELETE /_emulator/faults`: every random fault off, the queue emptied.
+pub(crate) fn clear_faults(st: &mut State) {
+    st.faults.clear();
+    tracing::info!("faults cleared");
+}
+
+/// `POST /_emulator/faults/next`: queues `fault` for the next `count`
+/// requests of `endpoint`.
+pub(crate) fn inject_next(
+    st: &mut State,
+    endpoint: &str,
+    fault: NetworkFault,
+    count: u32,
+) -> Result<(), Error> {
+    let kind = fault.kind();
+    st.faults
+        .next
+        .push(endpoint, fault, count)
+        .map_err(|message| Error::InvalidControl { message })?;
+    tracing::info!(endpoint, fault = kind, count, "network fault queued");
+    Ok(())
+}
+
+/// `DELETE /_emulator/faults/next`.
+pub(crate) fn clear_next(st: &mut State) {
+    st.faults.next.clear();
+    tracing::info!("queued network faults cleared");
+}
+
+/// `POST /_emulator/drift/revoke`: the token dies with 467.
+pub(crate) fn drift_revoke(st: &mut State, fingerprint: &str) -> Result<(), Error> {
+    let index = st
+        .find_fingerprint(fingerprint)
+        .ok_or_else(|| Error::NotFound {
+            message: format!("no token has fingerprint {fingerprint}"),
+        })?;
+    st.kill(index, Kill::RevokedOutOfBand);
+    tracing::info!(token = %fingerprint, "token revoked out of band");
+    Ok(())
+}
+
+/// Kills every token of a system user (of one app, if given) and returns
+/// how many were alive.
+fn kill_tokens_of(st: &mut State, system_user_id: &str, app_id: Option<&str>, how: Kill) -> usize {
+    let now = st.now();
+    let subject = Subject::SystemUser(system_user_id.to_owned());
+    let doomed: Vec<usize> = st
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.subject == subject && app_id.is_none_or(|app| t.app_id == app))
+        .map(|(i, _)| i)
+        .collect();
+    let alive = doomed
+        .iter()
+        .filter(|i| st.tokens[**i].liveness(now) == Liveness::Valid)
+        .count();
+    for index in doomed {
+        st.kill(index, how);
+    }
+    alive
+}
+
+/// `POST /_emulator/drift/uninstall`: the app is uninstalled and its
+/// tokens for the system user die with 458. Returns how many were alive.
+pub(crate) fn drift_uninstall(
+    st: &mut State,
+    system_user_id: &str,
+    app_id: &str,
+) -> Result<usize, Error> {
+    let key = (system_user_id.to_owned(), app_id.to_owned());
+    if !st.installs.remove(&key) {
+        return Err(Error::NotFound {
+            message: format!("app {app_id} is not installed for system user {system_user_id}"),
+        });
+    }
+    let killed = kill_tokens_of(st, system_user_id, Some(app_id), Kill::AppUninstalled);
+    tracing::info!(
+        system_user = %system_user_id,
+        app = %app_id,
+        tokens = killed,
+        "app uninstalled out of band"
+    );
+    Ok(killed)
+}
+
+/// `POST /_emulator/drift/invalidate`: every token of the system user
+/// dies with 460. Returns how many were alive.
+pub(crate) fn drift_invalidate(st: &mut State, system_user_id: &str) -> Result<usize, Error> {
+    if !st.system_users.contains_key(system_user_id) {
+        return Err(Error::NotFound {
+            message: format!("no system user {system_user_id}"),
+        });
+    }
+    let killed = kill_tokens_of(st, system_user_id, None, Kill::InvalidatedOutOfBand);
+    tracing::info!(
+        system_user = %system_user_id,
+        tokens = killed,
+        "tokens invalidated out of band"
+    );
+    Ok(killed)
+}
+
+/// `POST /_emulator/drift/rename`: the system user gets a new name.
+/// Returns the previous one.
+pub(crate) fn drift_rename(
+    st: &mut State,
+    system_user_id: &str,
+    name: &str,
+) -> Result<String, Error> {
+    if name.trim().is_empty() {
+        return Err(Error::InvalidControl {
+            message: "name must not be empty".to_owned(),
+        });
+    }
+    let su = st
+        .system_users
+        .get_mut(system_user_id)
+        .ok_or_else(|| Error::NotFound {
+            message: format!("no system user {system_user_id}"),
+        })?;
+    let previous = std::mem::replace(&mut su.name, name.to_owned());
+    tracing::info!(
+        system_user = %system_user_id,
+        from = %previous,
+        to = %name,
+        "system user renamed out of band"
+    );
+    Ok(previous)
+}
+
+// --- The routes. ---
 
 async fn faults(AxumState(shared): SharedState) -> Response {
     ok(faults_json(&shared.lock()))
@@ -127,17 +303,46 @@ async fn set_faults(AxumState(shared): SharedState, body: Bytes) -> Response {
         Err(response) => return *response,
     };
     let mut st = shared.lock();
-    if let Err(message) = st.faults.configure(config) {
-        return error(StatusCode::BAD_REQUEST, message);
+    match configure_faults(&mut st, config) {
+        Ok(()) => ok(faults_json(&st)),
+        Err(e) => refused(&e),
     }
-    tracing::info!(faults = ?st.faults.config, "faults configured");
+}
+
+async fn delete_faults(AxumState(shared): SharedState) -> Response {
+    let mut st = shared.lock();
+    clear_faults(&mut st);
     ok(faults_json(&st))
 }
 
-async fn clear_faults(AxumState(shared): SharedState) -> Response {
+fn next_json(st: &State) -> Value {
+    json!({ "next": st.faults.next.list() })
+}
+
+async fn next_faults(AxumState(shared): SharedState) -> Response {
+    ok(next_json(&shared.lock()))
+}
+
+async fn push_next_fault(AxumState(shared): SharedState, body: Bytes) -> Response {
+    let request: NextFaultRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    let (endpoint, fault, count) = match request.into_parts() {
+        Ok(parts) => parts,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     let mut st = shared.lock();
-    st.faults.clear();
-    ok(faults_json(&st))
+    match inject_next(&mut st, &endpoint, fault, count) {
+        Ok(()) => ok(next_json(&st)),
+        Err(e) => refused(&e),
+    }
+}
+
+async fn delete_next_faults(AxumState(shared): SharedState) -> Response {
+    let mut st = shared.lock();
+    clear_next(&mut st);
+    ok(next_json(&st))
 }
 
 async fn set_throttle(AxumState(shared): SharedState, body: Bytes) -> Response {
@@ -186,21 +391,15 @@ struct RevokeRequest {
     fingerprint: String,
 }
 
-async fn drift_revoke(AxumState(shared): SharedState, body: Bytes) -> Response {
+async fn post_drift_revoke(AxumState(shared): SharedState, body: Bytes) -> Response {
     let request: RevokeRequest = match parse(&body) {
         Ok(r) => r,
         Err(response) => return *response,
     };
-    let mut st = shared.lock();
-    let Some(index) = st.find_fingerprint(&request.fingerprint) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("no token has fingerprint {}", request.fingerprint),
-        );
-    };
-    st.kill(index, Kill::RevokedOutOfBand);
-    tracing::info!(token = %request.fingerprint, "token revoked out of band");
-    ok(json!({ "success": true, "fingerprint": request.fingerprint }))
+    match drift_revoke(&mut shared.lock(), &request.fingerprint) {
+        Ok(()) => ok(json!({ "success": true, "fingerprint": request.fingerprint })),
+        Err(e) => refused(&e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -210,138 +409,59 @@ struct UninstallRequest {
     app_id: String,
 }
 
-async fn drift_uninstall(AxumState(shared): SharedState, body: Bytes) -> Response {
+async fn post_drift_uninstall(AxumState(shared): SharedState, body: Bytes) -> Response {
     let request: UninstallRequest = match parse(&body) {
         Ok(r) => r,
         Err(response) => return *response,
     };
-    let mut st = shared.lock();
-    let key = (request.system_user_id.clone(), request.app_id.clone());
-    if !st.installs.remove(&key) {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!(
-                "app {} is not installed for system user {}",
-                request.app_id, request.system_user_id
-            ),
-        );
+    match drift_uninstall(&mut shared.lock(), &request.system_user_id, &request.app_id) {
+        Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
+        Err(e) => refused(&e),
     }
-    let subject = Subject::SystemUser(request.system_user_id.clone());
-    let doomed: Vec<usize> = st
-        .tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.subject == subject && t.app_id == request.app_id)
-        .map(|(i, _)| i)
-        .collect();
-    let before = doomed
-        .iter()
-        .filter(|i| st.tokens[**i].killed.is_none())
-        .count();
-    for index in &doomed {
-        st.kill(*index, Kill::AppUninstalled);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvalidateRequest {
+    system_user_id: String,
+}
+
+async fn post_drift_invalidate(AxumState(shared): SharedState, body: Bytes) -> Response {
+    let request: InvalidateRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match drift_invalidate(&mut shared.lock(), &request.system_user_id) {
+        Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
+        Err(e) => refused(&e),
     }
-    tracing::info!(
-        system_user = %request.system_user_id,
-        app = %request.app_id,
-        tokens = before,
-        "app uninstalled out of band"
-    );
-    ok(json!({ "success": true, "tokens_killed": before }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameRequest {
+    system_user_id: String,
+    name: String,
+}
+
+async fn post_drift_rename(AxumState(shared): SharedState, body: Bytes) -> Response {
+    let request: RenameRequest = match parse(&body) {
+        Ok(r) => r,
+        Err(response) => return *response,
+    };
+    match drift_rename(&mut shared.lock(), &request.system_user_id, &request.name) {
+        Ok(previous) => ok(json!({
+            "success": true,
+            "system_user_id": request.system_user_id,
+            "name": request.name,
+            "previous_name": previous,
+        })),
+        Err(e) => refused(&e),
+    }
 }
 
 async fn state(AxumState(shared): SharedState) -> Response {
-    ok(state_json(&shared.lock()))
-}
-
-/// Everything the emulator holds, secrets excepted: tokens appear by
-/// fingerprint only, apps without their secret.
-fn state_json(st: &State) -> Value {
-    let now = st.now();
-    let businesses: Vec<Value> = st
-        .businesses
-        .values()
-        .map(|b| {
-            json!({
-                "id": b.id,
-                "name": b.name,
-                "requires_expiring_tokens": b.requires_expiring_tokens,
-                "system_user_ids": b.system_users,
-            })
-        })
-        .collect();
-    let apps: Vec<Value> = st
-        .apps
-        .values()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "name": a.name,
-                "business_id": a.business_id,
-                "access_level": a.access_level,
-                "require_appsecret_proof": a.require_appsecret_proof,
-            })
-        })
-        .collect();
-    let system_users: Vec<Value> = st
-        .system_users
-        .values()
-        .map(|su| {
-            json!({
-                "id": su.id,
-                "name": su.name,
-                "business_id": su.business_id,
-                "role": su.role,
-                "created_time": su.created_time,
-                "created_by": su.created_by.as_ref().map(|(id, _)| id),
-            })
-        })
-        .collect();
-    let admin_users: Vec<Value> = st
-        .admin_users
-        .values()
-        .map(|u| json!({ "id": u.id, "name": u.name, "businesses": u.businesses }))
-        .collect();
-    let installs: Vec<Value> = st
-        .installs
-        .iter()
-        .map(|(su, app)| json!({ "system_user_id": su, "app_id": app }))
-        .collect();
-    let mut tokens = Map::new();
-    for token in &st.tokens {
-        let liveness = token.liveness(now);
-        let mut entry = json!({
-            "type": token.subject.token_type(),
-            "app_id": token.app_id,
-            "scopes": token.scopes,
-            "issued_at": token.issued_at,
-            "expires_at": token.expires_at,
-            "valid": liveness == crate::state::Liveness::Valid,
-            "status": liveness.as_str(),
-            "why": token.why(now),
-        });
-        match &token.subject {
-            Subject::SystemUser(id) => entry["system_user_id"] = json!(id),
-            Subject::AdminUser(id) => entry["user_id"] = json!(id),
-        }
-        let (origin, from) = match &token.origin {
-            Origin::World => ("world", None),
-            Origin::Issued => ("issued", None),
-            Origin::Refreshed(from) => ("refreshed", Some(from.as_str())),
-        };
-        entry["origin"] = json!(origin);
-        entry["refreshed_from"] = json!(from);
-        tokens.insert(token.fingerprint.as_str().to_owned(), entry);
-    }
-    json!({
-        "now": now,
-        "businesses": businesses,
-        "apps": apps,
-        "system_users": system_users,
-        "admin_users": admin_users,
-        "installs": installs,
-        "tokens": tokens,
-    })
+    ok(json!(StateSnapshot::of(&shared.lock())))
 }
 
 async fn counters(AxumState(shared): SharedState) -> Response {
@@ -350,7 +470,7 @@ async fn counters(AxumState(shared): SharedState) -> Response {
 
 async fn reset_counters(AxumState(shared): SharedState) -> Response {
     let mut st = shared.lock();
-    st.counters = crate::counters::Counters::default();
+    st.counters = Counters::default();
     ok(json!(st.counters))
 }
 

@@ -1,23 +1,38 @@
 //! Request counters, as Meta counts them: a batch is one HTTP request and
-//! one API call per operation (graph-api.md §8).
+//! one API call per operation (graph-api.md §8); plus the faults the
+//! emulator injected.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::routes::Endpoint;
 
-/// What `GET /_emulator/counters` returns.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Counters {
-    /// Graph API HTTP requests (the control API is not counted).
-    pub(crate) http_requests: u64,
-    /// API calls: one per plain request, one per batch operation.
-    pub(crate) api_calls: u64,
+/// What `GET /_emulator/counters` (and [`crate::Emulator::counters`])
+/// returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Graph API HTTP requests (the control API is not counted), faulted
+    /// ones included.
+    pub http_requests: u64,
+    /// API calls: one per plain request, one per batch operation. A request
+    /// stopped by a network fault before its call ran (`gateway_page`,
+    /// `gateway_error`, `custom` without `run_call`) is no API call.
+    pub api_calls: u64,
     /// HTTP requests that were batches.
-    pub(crate) batch_requests: u64,
+    pub batch_requests: u64,
     /// API calls per endpoint name (e.g. `POST /{system-user-id}/access_tokens`).
-    pub(crate) by_endpoint: BTreeMap<String, u64>,
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Faults injected: network faults, transient errors, throttled calls
+    /// and `null` batch items.
+    #[serde(default)]
+    pub injected_faults: u64,
+    /// Injected faults by endpoint name, then by kind (`gateway_page`,
+    /// `gateway_error`, `gateway_error_after_call`, `lost_answer`, `custom`,
+    /// `transient_error`, `throttle`, `batch_null`).
+    #[serde(default)]
+    pub injected_faults_by_endpoint: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 impl Counters {
@@ -33,6 +48,16 @@ impl Counters {
         *self
             .by_endpoint
             .entry(endpoint.name().to_owned())
+            .or_insert(0) += 1;
+    }
+
+    pub(crate) fn count_fault(&mut self, endpoint: Endpoint, kind: &str) {
+        self.injected_faults += 1;
+        *self
+            .injected_faults_by_endpoint
+            .entry(endpoint.name().to_owned())
+            .or_default()
+            .entry(kind.to_owned())
             .or_insert(0) += 1;
     }
 }

@@ -1,4 +1,5 @@
-//! The crate's own error: loading a world and starting the server.
+//! The crate's own error: loading a world, starting the server, and
+//! control requests made from Rust ([`crate::Emulator`]'s methods).
 //!
 //! Errors the emulated Graph API returns to its clients are not these: they
 //! live in [`crate::graph_error`].
@@ -6,7 +7,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// Why a world could not be loaded or the emulator could not start.
+/// Why a world could not be loaded, the emulator could not start, or a
+/// control request was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -50,5 +52,19 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A control request names something the emulator does not have (a
+    /// token, system user or install); the control API answers 404.
+    #[error("not found: {message}")]
+    NotFound {
+        /// What is missing (IDs and fingerprints only).
+        message: String,
+    },
+    /// A control request is invalid (an unknown endpoint or fault kind, a
+    /// bad status or rate); the control API answers 400.
+    #[error("invalid control request: {message}")]
+    InvalidControl {
+        /// What is wrong.
+        message: String,
     },
 }

@@ -1,6 +1,9 @@
 //! Injected faults: latency, transient errors, `null` batch items,
-//! throttling with usage headers (graph-api.md §6-§8), all decided by a
-//! seeded generator so a sequential test sees the same faults every run.
+//! throttling with usage headers (graph-api.md §6-§8), and network faults
+//! (gateway pages and errors, lost answers, custom answers: see
+//! [`crate::network`]), at rates decided by a seeded generator, so a
+//! sequential test sees the same faults every run, or from a one-shot
+//! queue.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -8,32 +11,74 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::graph_error::GraphError;
+use crate::network::{CustomAnswer, FaultQueue, NetworkFault};
 use crate::routes::Endpoint;
 
-/// `POST /_emulator/faults`.
+/// The random faults in force: `POST /_emulator/faults` (and
+/// [`crate::Emulator::configure_faults`]). Every rate is a probability
+/// between 0 and 1; decisions come from a generator seeded with `seed`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FaultConfig {
-    /// Delay added to each matching HTTP request.
+pub struct FaultConfig {
+    /// Delay added to each matching HTTP request, in milliseconds.
     #[serde(default)]
-    pub(crate) latency_ms: u64,
-    /// Probability that a matching API call fails with a transient error.
+    pub latency_ms: u64,
+    /// Probability that a matching API call fails with a transient Graph
+    /// error (HTTP 500, code 2 or `transient_code`).
     #[serde(default)]
-    pub(crate) transient_error_rate: f64,
+    pub transient_error_rate: f64,
     /// Probability that a matching batch operation comes back as `null`
     /// (not executed).
     #[serde(default)]
-    pub(crate) batch_null_rate: f64,
+    pub batch_null_rate: f64,
+    /// Probability that a matching HTTP request gets a proxy's HTML page
+    /// with HTTP 200, the call not run.
+    #[serde(default)]
+    pub gateway_page_rate: f64,
+    /// Probability that a matching HTTP request gets a gateway's 502, 503
+    /// or 504 (chosen by the generator), the call not run.
+    #[serde(default)]
+    pub gateway_error_rate: f64,
+    /// Probability that a matching HTTP request runs, then gets a
+    /// gateway's 502 or 504 instead of its answer.
+    #[serde(default)]
+    pub gateway_error_after_call_rate: f64,
+    /// Probability that a matching HTTP request runs, then loses its
+    /// answer: the connection is cut after the headers and half the body.
+    #[serde(default)]
+    pub lost_answer_rate: f64,
+    /// Probability that a matching HTTP request gets the `custom` answer.
+    #[serde(default)]
+    pub custom_rate: f64,
+    /// The answer `custom_rate` sends.
+    #[serde(default)]
+    pub custom: Option<CustomAnswer>,
     /// Endpoint filter; empty = every endpoint. An entry matches an
     /// endpoint whose name equals or contains it.
     #[serde(default)]
-    pub(crate) endpoints: Vec<String>,
+    pub endpoints: Vec<String>,
     /// Seed of the fault generator.
     #[serde(default)]
-    pub(crate) seed: u64,
+    pub seed: u64,
     /// Code of the transient error: 2 (default, "unexpected error") or 1.
     #[serde(default)]
-    pub(crate) transient_code: Option<i64>,
+    pub transient_code: Option<i64>,
+}
+
+impl FaultConfig {
+    /// The network-fault rates, in the order a roll walks them.
+    fn network_rates(&self) -> [(&'static str, f64); 5] {
+        [
+            ("gateway_page_rate", self.gateway_page_rate),
+            ("gateway_error_rate", self.gateway_error_rate),
+            (
+                "gateway_error_after_call_rate",
+                self.gateway_error_after_call_rate,
+            ),
+            ("lost_answer_rate", self.lost_answer_rate),
+            ("custom_rate", self.custom_rate),
+        ]
+    }
 }
 
 /// `X-App-Usage` values, percentages.
@@ -161,6 +206,8 @@ pub(crate) struct Faults {
     pub(crate) throttle: Option<ActiveThrottle>,
     pub(crate) app_usage: Option<AppUsage>,
     pub(crate) business_use_case_usage: Option<BusinessUseCaseUsage>,
+    /// The one-shot queue of network faults.
+    pub(crate) next: FaultQueue,
 }
 
 /// What a throttled call reports in its headers.
@@ -178,18 +225,33 @@ impl Faults {
             throttle: None,
             app_usage: None,
             business_use_case_usage: None,
+            next: FaultQueue::default(),
         }
     }
 
-    /// Replaces the fault configuration.
+    /// Replaces the fault configuration (the one-shot queue stays).
     pub(crate) fn configure(&mut self, config: FaultConfig) -> Result<(), String> {
+        let network = config.network_rates();
         for (name, rate) in [
             ("transient_error_rate", config.transient_error_rate),
             ("batch_null_rate", config.batch_null_rate),
-        ] {
+        ]
+        .into_iter()
+        .chain(network)
+        {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1"));
             }
+        }
+        if network.iter().map(|(_, rate)| rate).sum::<f64>() > 1.0 {
+            return Err("the network fault rates must add up to at most 1".to_owned());
+        }
+        match &config.custom {
+            Some(custom) => NetworkFault::Custom(custom.clone()).validate()?,
+            None if config.custom_rate > 0.0 => {
+                return Err("custom_rate needs a custom answer".to_owned());
+            }
+            None => {}
         }
         if config.transient_code.is_some_and(|c| c != 1 && c != 2) {
             return Err("transient_code must be 1 or 2".to_owned());
@@ -199,10 +261,42 @@ impl Faults {
         Ok(())
     }
 
-    /// Removes latency, transient errors and null items (not throttles).
+    /// Removes every random fault (latency, transient errors, null items,
+    /// network faults) and the one-shot queue; throttles stay.
     pub(crate) fn clear(&mut self) {
         self.config = FaultConfig::default();
         self.rng = StdRng::seed_from_u64(0);
+        self.next.clear();
+    }
+
+    /// The network fault for one top-level HTTP request of `endpoint`: the
+    /// first queued one for it, else a roll of the configured rates.
+    pub(crate) fn take_network(&mut self, endpoint: Endpoint) -> Option<NetworkFault> {
+        if let Some(fault) = self.next.take(endpoint) {
+            return Some(fault);
+        }
+        let rates = self.config.network_rates();
+        if rates.iter().all(|(_, rate)| *rate <= 0.0) || !matches(&self.config.endpoints, endpoint)
+        {
+            return None;
+        }
+        let roll = self.rng.random::<f64>();
+        let mut threshold = 0.0;
+        let (name, _) = rates.into_iter().find(|(_, rate)| {
+            threshold += rate;
+            roll < threshold
+        })?;
+        Some(match name {
+            "gateway_page_rate" => NetworkFault::gateway_page(),
+            "gateway_error_rate" => {
+                NetworkFault::gateway_error([502, 503, 504][self.rng.random_range(0..3)])
+            }
+            "gateway_error_after_call_rate" => {
+                NetworkFault::gateway_error_after_call([502, 504][self.rng.random_range(0..2)])
+            }
+            "lost_answer_rate" => NetworkFault::lost_answer(),
+            _ => NetworkFault::Custom(self.config.custom.clone()?),
+        })
     }
 
     /// Sets a throttle and/or usage headers.

@@ -2,8 +2,10 @@
 //! system users, app installs, access tokens, `debug_token` and batch
 //! requests, with the paths, parameters, JSON shapes, error codes and token
 //! semantics of `graph-api.md`, plus a control API (`/_emulator/…`) for the
-//! clock, fault injection, throttling, quirks (documented answer variants),
-//! drift and inspection.
+//! clock, fault injection (Graph errors, throttling, and network faults:
+//! gateway pages and errors, lost answers, custom answers), quirks
+//! (documented answer variants), drift and inspection, also offered as
+//! methods of [`Emulator`] for Rust tests.
 //!
 //! It is a product feature (`graphform emulator`, `graphform demo`), not a
 //! test mock. It is not a general Graph API: it serves only the endpoints
@@ -26,11 +28,14 @@
 
 mod auth;
 mod clock;
+mod connection;
 mod control;
 mod counters;
 mod error;
 mod faults;
 mod graph_error;
+mod inspect;
+mod network;
 mod params;
 mod quirks;
 mod request;
@@ -41,7 +46,14 @@ mod summary;
 mod vocabulary;
 mod world;
 
+pub use counters::Counters;
 pub use error::Error;
+pub use faults::FaultConfig;
+pub use inspect::{
+    AdminUserSnapshot, AppSnapshot, BusinessSnapshot, InstallSnapshot, StateSnapshot,
+    SystemUserSnapshot, TokenOrigin, TokenSnapshot, TokenStatus,
+};
+pub use network::{ANY_ENDPOINT, CustomAnswer, Cut, NetworkFault, PendingFault};
 pub use server::Emulator;
 pub use summary::{
     AdminTokenSummary, AppSummary, BusinessSummary, SystemUserSummary, WorldSummary,

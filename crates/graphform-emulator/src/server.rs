@@ -7,16 +7,21 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State as AxumState;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{ConnectInfo, State as AxumState};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::connection::{Cutter, Listener};
 use crate::control;
+use crate::counters::Counters;
 use crate::error::Error;
+use crate::faults::FaultConfig;
+use crate::inspect::StateSnapshot;
+use crate::network::{Cut, NetworkFault, PendingFault};
 use crate::request::{ApiRequest, ApiResponse, header_token};
 use crate::routes::{Endpoint, api_call, batch};
 use crate::state::State;
@@ -85,12 +90,15 @@ impl Emulator {
             .with_state(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    // A dropped sender means the handle is gone: stop too.
-                    let _ = stopped.await;
-                })
-                .await
+            axum::serve(
+                Listener(listener),
+                app.into_make_service_with_connect_info::<Cutter>(),
+            )
+            .with_graceful_shutdown(async {
+                // A dropped sender means the handle is gone: stop too.
+                let _ = stopped.await;
+            })
+            .await
         });
         tracing::info!(%base_url, "graph api emulator listening");
         Ok(Emulator {
@@ -133,6 +141,96 @@ impl Emulator {
         state.now()
     }
 
+    /// Everything the emulator holds, secrets excepted: what
+    /// `GET /_emulator/state` answers.
+    pub fn inspect(&self) -> StateSnapshot {
+        StateSnapshot::of(&self.shared.lock())
+    }
+
+    /// The request and fault counters (`GET /_emulator/counters`).
+    pub fn counters(&self) -> Counters {
+        self.shared.lock().counters.clone()
+    }
+
+    /// Zeroes the counters (`POST /_emulator/counters/reset`).
+    pub fn reset_counters(&self) {
+        self.shared.lock().counters = Counters::default();
+    }
+
+    /// Replaces the random faults and reseeds their generator
+    /// (`POST /_emulator/faults`); the one-shot queue stays.
+    /// [`Error::InvalidControl`] for a rate outside 0..=1, network rates
+    /// adding up to more than 1, or a bad custom answer.
+    pub fn configure_faults(&self, config: FaultConfig) -> Result<(), Error> {
+        control::configure_faults(&mut self.shared.lock(), config)
+    }
+
+    /// Switches every random fault off and empties the one-shot queue
+    /// (`DELETE /_emulator/faults`); throttles stay.
+    pub fn clear_faults(&self) {
+        control::clear_faults(&mut self.shared.lock());
+    }
+
+    /// Queues `fault` for the next HTTP request of `endpoint`
+    /// (`POST /_emulator/faults/next` with `count` 1). `endpoint` is an
+    /// endpoint name as in the counters (`GET /oauth/revoke`, `POST /`…)
+    /// or `*` for any. [`Error::InvalidControl`] for an unknown endpoint or
+    /// a bad status.
+    pub fn inject_next(&self, endpoint: &str, fault: NetworkFault) -> Result<(), Error> {
+        self.inject_next_times(endpoint, fault, 1)
+    }
+
+    /// Queues `fault` for the next `count` HTTP requests of `endpoint`
+    /// (`POST /_emulator/faults/next`).
+    pub fn inject_next_times(
+        &self,
+        endpoint: &str,
+        fault: NetworkFault,
+        count: u32,
+    ) -> Result<(), Error> {
+        control::inject_next(&mut self.shared.lock(), endpoint, fault, count)
+    }
+
+    /// The queued faults not yet used (`GET /_emulator/faults/next`).
+    pub fn pending_faults(&self) -> Vec<PendingFault> {
+        self.shared.lock().faults.next.list()
+    }
+
+    /// Empties the one-shot queue (`DELETE /_emulator/faults/next`).
+    pub fn clear_pending_faults(&self) {
+        control::clear_next(&mut self.shared.lock());
+    }
+
+    /// Revokes a token out of band, by fingerprint (`sha256:…`): it
+    /// answers 190/467 from now on (`POST /_emulator/drift/revoke`).
+    /// [`Error::NotFound`] for an unknown fingerprint.
+    pub fn drift_revoke(&self, fingerprint: &str) -> Result<(), Error> {
+        control::drift_revoke(&mut self.shared.lock(), fingerprint)
+    }
+
+    /// Uninstalls an app from a system user out of band: its tokens answer
+    /// 190/458 (`POST /_emulator/drift/uninstall`). Returns how many valid
+    /// tokens died. [`Error::NotFound`] if the app is not installed.
+    pub fn drift_uninstall(&self, system_user_id: &str, app_id: &str) -> Result<usize, Error> {
+        control::drift_uninstall(&mut self.shared.lock(), system_user_id, app_id)
+    }
+
+    /// Invalidates every token of a system user out of band (as if
+    /// someone did it in Business Manager): they answer 190/460
+    /// (`POST /_emulator/drift/invalidate`). Returns how many valid tokens
+    /// died. [`Error::NotFound`] for an unknown system user.
+    pub fn drift_invalidate(&self, system_user_id: &str) -> Result<usize, Error> {
+        control::drift_invalidate(&mut self.shared.lock(), system_user_id)
+    }
+
+    /// Renames a system user out of band (as if someone did it in Business
+    /// Manager; `POST /_emulator/drift/rename`). Returns its previous name.
+    /// [`Error::NotFound`] for an unknown system user,
+    /// [`Error::InvalidControl`] for an empty name.
+    pub fn drift_rename(&self, system_user_id: &str, name: &str) -> Result<String, Error> {
+        control::drift_rename(&mut self.shared.lock(), system_user_id, name)
+    }
+
     /// Stops the server and waits (up to 5 s) for open connections to
     /// finish.
     pub async fn shutdown(mut self) {
@@ -161,6 +259,7 @@ impl Drop for Emulator {
 /// Every request outside `/_emulator/` is a Graph API request.
 async fn graph(
     AxumState(shared): AxumState<Arc<Shared>>,
+    ConnectInfo(cutter): ConnectInfo<Cutter>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -192,13 +291,26 @@ async fn graph(
             "graph api request"
         );
     }
-    let latency = {
+    let (latency, fault) = {
         let mut st = shared.lock();
         st.counters.count_http(endpoint);
-        st.faults.latency_ms(endpoint)
+        let fault = st.faults.take_network(endpoint);
+        if let Some(fault) = &fault {
+            st.counters.count_fault(endpoint, fault.kind());
+            tracing::debug!(
+                endpoint = endpoint.name(),
+                fault = fault.kind(),
+                runs_call = fault.runs_call(),
+                "network fault injected"
+            );
+        }
+        (st.faults.latency_ms(endpoint), fault)
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if let Some(fault) = fault.as_ref().filter(|f| !f.runs_call()) {
+        return fault_answer(fault);
     }
     let version = parsed.as_ref().ok().and_then(|r| r.version.clone());
     let response = {
@@ -213,7 +325,39 @@ async fn graph(
             }
         }
     };
-    into_http(response, version.as_deref())
+    match fault {
+        None => into_http(response, version.as_deref()),
+        Some(NetworkFault::LostAnswer { cut }) => {
+            let http = into_http(response, version.as_deref());
+            match cut {
+                Cut::BeforeHeaders => cutter.cut_before_headers(),
+                // Half the body, so that the client sees a status and a
+                // truncated body, never the whole of it.
+                Cut::MidBody => {
+                    let length = HttpBody::size_hint(http.body()).exact().unwrap_or(0);
+                    cutter.cut_after_body_bytes(usize::try_from(length / 2).unwrap_or(0));
+                }
+            }
+            http
+        }
+        // The call ran; its answer is replaced.
+        Some(fault) => fault_answer(&fault),
+    }
+}
+
+/// The answer of a network fault that does not cut the connection: a
+/// gateway's or a custom one, without Graph headers.
+fn fault_answer(fault: &NetworkFault) -> Response {
+    let Some((status, content_type, body)) = fault.answer() else {
+        // Lost answers are handled by the caller; never reached.
+        return Response::new(Body::empty());
+    };
+    let mut http = Response::new(Body::from(body));
+    *http.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(&content_type) {
+        http.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    http
 }
 
 fn into_http(response: ApiResponse, version: Option<&str>) -> Response {

@@ -94,6 +94,8 @@ pub(crate) enum Kill {
     RevokedOutOfBand,
     /// `DELETE /{system-user-id}/access_tokens`.
     Invalidated,
+    /// `POST /_emulator/drift/invalidate`.
+    InvalidatedOutOfBand,
     /// `POST /_emulator/drift/uninstall`.
     AppUninstalled,
 }
@@ -129,23 +131,11 @@ pub(crate) enum Liveness {
     AppUninstalled,
 }
 
-impl Liveness {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Liveness::Valid => "valid",
-            Liveness::Expired => "expired",
-            Liveness::Revoked => "revoked",
-            Liveness::Invalidated => "invalidated",
-            Liveness::AppUninstalled => "app_uninstalled",
-        }
-    }
-}
-
 impl Token {
     pub(crate) fn liveness(&self, now: i64) -> Liveness {
         match self.killed {
             Some((Kill::Revoked | Kill::RevokedOutOfBand, _)) => Liveness::Revoked,
-            Some((Kill::Invalidated, _)) => Liveness::Invalidated,
+            Some((Kill::Invalidated | Kill::InvalidatedOutOfBand, _)) => Liveness::Invalidated,
             Some((Kill::AppUninstalled, _)) => Liveness::AppUninstalled,
             None if self.expires_at != 0 && now >= self.expires_at => Liveness::Expired,
             None => Liveness::Valid,
@@ -174,6 +164,9 @@ impl Token {
             Some((Kill::Invalidated, at)) => Some(format!(
                 "invalidated by DELETE /{{system-user-id}}/access_tokens at {at}"
             )),
+            Some((Kill::InvalidatedOutOfBand, at)) => {
+                Some(format!("invalidated out of band at {at}"))
+            }
             Some((Kill::AppUninstalled, at)) => Some(format!("app uninstalled at {at}")),
             None if self.liveness(now) == Liveness::Expired => {
                 Some(format!("expired at {}", self.expires_at))

@@ -213,6 +213,37 @@ async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<S
     let issued_in_batch: serde_json::Value =
         serde_json::from_str(batch.body[1]["body"].as_str().unwrap()).unwrap();
     secrets.push(issued_in_batch["access_token"].as_str().unwrap().to_owned());
+    // Network faults on calls that mint tokens; a custom answer holding
+    // a token.
+    let fake = "EAAcustomAnswerTokenValue0000000000000000000000000000000000000000";
+    secrets.push(fake.to_owned());
+    for fault in [
+        json!({ "fault": "gateway_error_after_call" }),
+        json!({ "fault": "lost_answer" }),
+        json!({ "fault": "custom", "run_call": true,
+                "body": format!("{{\"access_token\":\"{fake}\"}}") }),
+    ] {
+        let mut body = fault;
+        body["endpoint"] = json!("POST /{system-user-id}/access_tokens");
+        h.control_post("/faults/next", body).await;
+        let mut form = acme().params();
+        form.push(("business_app".to_owned(), REPORTING.to_owned()));
+        let response = h
+            .http
+            .post(h.url(&format!("/{id}/access_tokens")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let _ = response.text().await;
+    }
+    h.control_get("/faults/next").await;
+    h.control_post(
+        "/faults",
+        json!({ "custom_rate": 0.5, "custom": { "body": fake }, "seed": 1 }),
+    )
+    .await;
+    h.control_delete("/faults").await;
     // Control API: drift and state.
     let fingerprint = graphform_types::fingerprint(new);
     h.control_post(
@@ -220,5 +251,13 @@ async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<S
         json!({ "fingerprint": fingerprint.as_str() }),
     )
     .await;
+    h.control_post(
+        "/drift/rename",
+        json!({ "system_user_id": id, "name": "renamed" }),
+    )
+    .await;
+    h.control_post("/drift/invalidate", json!({ "system_user_id": id }))
+        .await;
     h.control_get("/state").await;
+    h.control_get("/counters").await;
 }

@@ -1452,71 +1452,25 @@ impl Store for AwsSecretsManagerStore {
     }
 
     async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        let name = self.lease_secret_name();
-        let what = "the lease";
-        let object = Object { name: &name, what };
-        let text = lease_document(holder)?;
-        let doc = Doc {
-            text: &text,
-            sensitive: &[],
-        };
-        let nonce = Nonce::new();
-        let lease = |written: Written| Lease {
-            info: holder.clone(),
-            version: Version(written.version),
-        };
-        for _ in 0..ROUNDS {
-            match self
-                .inner
-                .create(object, doc, "graphform apply lease (no secret)", &nonce)
-                .await
-            {
-                Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
-                    return Ok(lease(written));
-                }
-                Err(StoreError::Conflict { .. }) => {}
-                Err(error) => return Err(error),
-            }
-            let Some(current) = self.inner.read_current(&name).await? else {
-                continue;
-            };
-            if current.is_tombstone() {
-                continue;
-            }
-            let held: LeaseDoc = current.parse("lease", what).map_err(|error| match error {
-                StoreError::Corrupt { what, reason } => StoreError::Corrupt {
-                    what,
-                    reason: format!("{reason}; `graphform unlock` removes it"),
-                },
-                other => other,
-            })?;
-            if held.lease.expires_at >= holder.acquired_at {
-                return Err(StoreError::Locked(held.lease));
-            }
-            tracing::info!(
-                holder = %held.lease.holder,
-                pid = held.lease.pid,
-                host = %held.lease.host,
-                expired_at = held.lease.expires_at,
-                "taking over an expired lease"
-            );
-            let expected = Version(current.id.clone());
-            match self
-                .inner
-                .replace(object, current, doc, Some(&expected), PENDING_STAGE, &nonce)
-                .await
-            {
-                Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
-                    return Ok(lease(written));
-                }
-                // Someone else was quicker: look again.
-                Err(StoreError::Conflict { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Err(kept_changing(what))
+        self.claim_lease(
+            holder,
+            |held| held.may_be_taken_over_at(holder.acquired_at),
+            "taking over an expired lease",
+        )
+        .await
+    }
+
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        self.claim_lease(
+            holder,
+            |held| held == stale,
+            "taking over the lease of a holder that is gone",
+        )
+        .await
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
@@ -1609,6 +1563,84 @@ impl Store for AwsSecretsManagerStore {
             tracing::debug!(holder = %held.holder, pid = held.pid, host = %held.host, "lease broken");
         }
         Ok(held)
+    }
+}
+
+impl AwsSecretsManagerStore {
+    /// Creates the lease secret for `holder`, or replaces the lease held
+    /// if `may_replace` says so (else [`StoreError::Locked`]) with the
+    /// label move of the module docs. A lost race reads again.
+    async fn claim_lease(
+        &self,
+        holder: &LeaseInfo,
+        may_replace: impl Fn(&LeaseInfo) -> bool,
+        why: &str,
+    ) -> Result<Lease, StoreError> {
+        let name = self.lease_secret_name();
+        let what = "the lease";
+        let object = Object { name: &name, what };
+        let text = lease_document(holder)?;
+        let doc = Doc {
+            text: &text,
+            sensitive: &[],
+        };
+        let nonce = Nonce::new();
+        let lease = |written: Written| Lease {
+            info: holder.clone(),
+            version: Version(written.version),
+        };
+        for _ in 0..ROUNDS {
+            match self
+                .inner
+                .create(object, doc, "graphform apply lease (no secret)", &nonce)
+                .await
+            {
+                Ok(written) => {
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    return Ok(lease(written));
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
+            }
+            let Some(current) = self.inner.read_current(&name).await? else {
+                continue;
+            };
+            if current.is_tombstone() {
+                continue;
+            }
+            let held: LeaseDoc = current.parse("lease", what).map_err(|error| match error {
+                StoreError::Corrupt { what, reason } => StoreError::Corrupt {
+                    what,
+                    reason: format!("{reason}; `graphform unlock` removes it"),
+                },
+                other => other,
+            })?;
+            if !may_replace(&held.lease) {
+                return Err(StoreError::Locked(held.lease));
+            }
+            tracing::info!(
+                holder = %held.lease.holder,
+                pid = held.lease.pid,
+                host = %held.lease.host,
+                expired_at = held.lease.expires_at,
+                "{why}"
+            );
+            let expected = Version(current.id.clone());
+            match self
+                .inner
+                .replace(object, current, doc, Some(&expected), PENDING_STAGE, &nonce)
+                .await
+            {
+                Ok(written) => {
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    return Ok(lease(written));
+                }
+                // Someone else was quicker: look again.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(kept_changing(what))
     }
 }
 

@@ -17,8 +17,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::{
-    ExpiryMode, Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken,
-    TokenMetadata, TokenRecord, UnixTime, Version, Versioned,
+    ExpiryMode, LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseInfo, PreviousToken, Secret, Store,
+    StoreError, StoredToken, TokenMetadata, TokenRecord, UnixTime, Version, Versioned,
 };
 
 /// "Now" for every check: 2026-01-01T00:00:00Z.
@@ -41,6 +41,8 @@ pub async fn run_all<S: Store>(make: impl Fn() -> S) {
     racing_writers_one_wins(&make()).await;
     no_lost_updates(&make()).await;
     racing_lease_one_wins(&make()).await;
+    lease_take_over(&make()).await;
+    racing_take_over_one_wins(&make()).await;
 }
 
 /// The names of the checks [`run_all`] runs, in order.
@@ -57,6 +59,8 @@ pub const CHECKS: &[&str] = &[
     "racing_writers_one_wins",
     "no_lost_updates",
     "racing_lease_one_wins",
+    "lease_take_over",
+    "racing_take_over_one_wins",
 ];
 
 // ---------------------------------------------------------------------------
@@ -647,23 +651,35 @@ pub async fn state_document_round_trip<S: Store>(store: &S) {
     assert_eq!(read.version, v3);
 }
 
-/// The lease: exclusive until it expires (a holder is refused with
-/// [`StoreError::Locked`] naming the current one, also at the very second
-/// it expires), renewable, taken over once expired (the old holder then
-/// gets [`StoreError::LeaseLost`]), released, and broken explicitly.
+/// The lease: exclusive until it expires and [`LEASE_CLOCK_SKEW_SECONDS`]
+/// more (a holder is refused with [`StoreError::Locked`] naming the
+/// current one, with its times in UTC), renewable, taken over once expired
+/// by that margin (the old holder then gets [`StoreError::LeaseLost`]),
+/// released, and broken explicitly.
 pub async fn lease_lifecycle<S: Store>(store: &S) {
     let a = lease_request("graphform apply (job 1)", NOW, 300);
     let lease_a = store.acquire_lease(&a).await.expect("acquire a free lease");
     assert_eq!(lease_a.info, a);
     assert_eq!(store.read_lease().await.expect("read").as_ref(), Some(&a));
 
-    for at in [NOW, NOW + 10, NOW + 300] {
+    for at in [
+        NOW,
+        NOW + 10,
+        NOW + 300,
+        NOW + 301,
+        NOW + 300 + LEASE_CLOCK_SKEW_SECONDS - 1,
+    ] {
         let b = lease_request("graphform apply (job 2)", at, 300);
         match store.acquire_lease(&b).await {
             Err(StoreError::Locked(holder)) => {
                 assert_eq!(holder, a, "Locked names the current holder");
                 let message = StoreError::Locked(holder).to_string();
-                assert!(message.contains("graphform apply (job 1)"), "{message}");
+                assert_eq!(
+                    message,
+                    "the store is locked by graphform apply (job 1) (pid 4242 on host \
+                     ci-runner-1) since 2026-01-01 00:00:00 UTC, lease expires 2026-01-01 \
+                     00:05:00 UTC"
+                );
             }
             other => panic!("a held lease must be refused at {at}: {other:?}"),
         }
@@ -674,17 +690,23 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
     assert_eq!(lease_a.info.holder, a.holder);
     let read = store.read_lease().await.expect("read").expect("held");
     assert_eq!(read.expires_at, NOW + 600, "renewal is stored");
-    let b = lease_request("graphform apply (job 2)", NOW + 500, 300);
-    assert!(
-        matches!(store.acquire_lease(&b).await, Err(StoreError::Locked(_))),
-        "renewal honoured"
-    );
+    for at in [NOW + 500, NOW + 600 + LEASE_CLOCK_SKEW_SECONDS - 1] {
+        let b = lease_request("graphform apply (job 2)", at, 300);
+        assert!(
+            matches!(store.acquire_lease(&b).await, Err(StoreError::Locked(_))),
+            "renewal honoured at {at}"
+        );
+    }
 
-    let b = lease_request("graphform apply (job 2)", NOW + 601, 300);
+    let b = lease_request(
+        "graphform apply (job 2)",
+        NOW + 600 + LEASE_CLOCK_SKEW_SECONDS,
+        300,
+    );
     let lease_b = store
         .acquire_lease(&b)
         .await
-        .expect("take over an expired lease");
+        .expect("take over a lease expired by the clock-skew margin");
     assert_eq!(store.read_lease().await.expect("read").as_ref(), Some(&b));
     assert!(
         matches!(
@@ -714,7 +736,7 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
         Err(StoreError::LeaseLost)
     ));
 
-    let c = lease_request("graphform apply (crashed)", NOW + 700, 3_600);
+    let c = lease_request("graphform apply (crashed)", NOW + 1_000, 3_600);
     let lease_c: Lease = store
         .acquire_lease(&c)
         .await
@@ -727,7 +749,7 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
     assert!(store.read_lease().await.expect("read").is_none(), "broken");
     assert_eq!(store.break_lease().await.expect("break again"), None);
     assert!(matches!(
-        store.renew_lease(&lease_c, NOW + 900).await,
+        store.renew_lease(&lease_c, NOW + 1_100).await,
         Err(StoreError::LeaseLost)
     ));
     store
@@ -735,10 +757,192 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
         .await
         .expect("release a broken lease");
 
-    let d = lease_request("graphform apply (job 3)", NOW + 800, 300);
+    let d = lease_request("graphform apply (job 3)", NOW + 1_100, 300);
     let lease_d = store.acquire_lease(&d).await.expect("acquire after break");
     assert_ne!(lease_d.version, lease_c.version);
     store.release_lease(&lease_d).await.expect("release");
+}
+
+fn assert_locked_by<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    holder: &LeaseInfo,
+    context: &str,
+) {
+    match result {
+        Err(StoreError::Locked(current)) => {
+            assert_eq!(&current, holder, "{context}: Locked names the holder");
+        }
+        other => panic!("{context}: expected Locked, got {other:?}"),
+    }
+}
+
+/// `stale` with one field changed, each way (the last: `before_renewal`,
+/// differing in `expires_at`).
+fn other_leases(stale: &LeaseInfo, before_renewal: &LeaseInfo) -> [(&'static str, LeaseInfo); 5] {
+    [
+        (
+            "holder",
+            LeaseInfo {
+                holder: "graphform apply (other)".to_owned(),
+                ..stale.clone()
+            },
+        ),
+        (
+            "pid",
+            LeaseInfo {
+                pid: stale.pid + 1,
+                ..stale.clone()
+            },
+        ),
+        (
+            "host",
+            LeaseInfo {
+                host: "ci-runner-2".to_owned(),
+                ..stale.clone()
+            },
+        ),
+        (
+            "acquired_at",
+            LeaseInfo {
+                acquired_at: stale.acquired_at + 1,
+                ..stale.clone()
+            },
+        ),
+        ("expires_at (before the renewal)", before_renewal.clone()),
+    ]
+}
+
+/// For [`lease_take_over`]: a lease acquired and renewed twice (renewing
+/// keeps it ours; the [`Lease`] before a renewal no longer renews). The
+/// lease as first acquired, and as renewed.
+async fn acquire_and_renew<S: Store>(store: &S) -> (LeaseInfo, Lease) {
+    let first = lease_request("graphform apply (killed)", NOW, 3_600);
+    let lease_first = store.acquire_lease(&first).await.expect("acquire");
+    let renewed = store
+        .renew_lease(&lease_first, NOW + 7_200)
+        .await
+        .expect("renew keeps it ours");
+    assert_eq!(
+        renewed.info,
+        LeaseInfo {
+            expires_at: NOW + 7_200,
+            ..first.clone()
+        }
+    );
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(&renewed.info)
+    );
+    assert!(
+        matches!(
+            store.renew_lease(&lease_first, NOW + 9_000).await,
+            Err(StoreError::LeaseLost)
+        ),
+        "the lease before a renewal no longer renews"
+    );
+    let renewed = store
+        .renew_lease(&renewed, NOW + 7_300)
+        .await
+        .expect("the renewed lease renews again");
+    (first, renewed)
+}
+
+/// [`Store::take_over_lease`]: a lease whose holder is gone is taken over
+/// though it has not expired, only if it is exactly the one named (any
+/// field differing, e.g. after a renewal, is [`StoreError::Locked`] and
+/// changes nothing); the former holder then gets
+/// [`StoreError::LeaseLost`] and its release leaves the new holder's
+/// lease alone; a free lease is taken as `acquire_lease` would. Renewing
+/// keeps a lease ours, and a renewed lease's earlier [`Lease`] no longer
+/// renews it.
+pub async fn lease_take_over<S: Store>(store: &S) {
+    let (first, renewed) = acquire_and_renew(store).await;
+    let stale = renewed.info.clone();
+
+    // Not exactly the stored lease: refused, whichever field differs.
+    let next = lease_request("graphform apply (next)", NOW + 60, 3_600);
+    let wrong = other_leases(&stale, &first);
+    for (field, other) in &wrong {
+        assert_locked_by(
+            store.take_over_lease(other, &next).await,
+            &stale,
+            &format!("a take-over naming another {field}"),
+        );
+    }
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(&stale),
+        "a refused take-over changes nothing"
+    );
+
+    // The exact lease: taken over, though it has not expired.
+    let lease_next = store
+        .take_over_lease(&stale, &next)
+        .await
+        .expect("take over the exact stale lease");
+    assert_eq!(lease_next.info, next);
+    assert_ne!(lease_next.version, renewed.version);
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(&next)
+    );
+    assert!(
+        matches!(
+            store.renew_lease(&renewed, NOW + 9_000).await,
+            Err(StoreError::LeaseLost)
+        ),
+        "renewing after a take-over: the former holder lost it"
+    );
+    store
+        .release_lease(&renewed)
+        .await
+        .expect("releasing a lease taken over is no error");
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(&next),
+        "and leaves the new holder's lease alone"
+    );
+
+    // The same take-over again, and an acquire: the new holder has it.
+    let third = lease_request("graphform apply (third)", NOW + 120, 600);
+    assert_locked_by(
+        store.take_over_lease(&stale, &third).await,
+        &next,
+        "a second take-over of the same stale lease",
+    );
+    assert_locked_by(
+        store.acquire_lease(&third).await,
+        &next,
+        "an acquire after a take-over",
+    );
+    let lease_next = store
+        .renew_lease(&lease_next, NOW + 3_700)
+        .await
+        .expect("the new holder renews");
+
+    // A free lease (released, or broken) is taken as acquire would.
+    store.release_lease(&lease_next).await.expect("release");
+    let lease_third = store
+        .take_over_lease(&lease_next.info, &third)
+        .await
+        .expect("a free lease is taken");
+    assert_eq!(lease_third.info, third);
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(&third)
+    );
+    store.break_lease().await.expect("break");
+    let fourth = lease_request("graphform apply (fourth)", NOW + 180, 600);
+    let lease_fourth = store
+        .take_over_lease(&third, &fourth)
+        .await
+        .expect("a broken lease is free");
+    assert!(matches!(
+        store.renew_lease(&lease_third, NOW + 900).await,
+        Err(StoreError::LeaseLost)
+    ));
+    store.release_lease(&lease_fourth).await.expect("release");
+    assert!(store.read_lease().await.expect("read").is_none());
 }
 
 /// Long tokens, tokens with every printable ASCII character (quotes,
@@ -940,4 +1144,43 @@ pub async fn racing_lease_one_wins<S: Store>(store: &S) {
         store.read_lease().await.expect("read").as_ref(),
         Some(winner)
     );
+}
+
+/// [`RACERS`] runs race to take over the same stale lease: exactly one
+/// wins, every other is refused with [`StoreError::Locked`] naming the
+/// winner, and the former holder's lease no longer renews.
+pub async fn racing_take_over_one_wins<S: Store>(store: &S) {
+    let stale = lease_request("graphform apply (killed)", NOW, 3_600);
+    let lease_stale = store.acquire_lease(&stale).await.expect("acquire");
+    let attempts = (0..RACERS).map(|racer| {
+        let stale = &stale;
+        async move {
+            let request = lease_request(&format!("racer {racer}"), NOW + 60, 300);
+            store.take_over_lease(stale, &request).await
+        }
+    });
+    let results = join_all(attempts.collect()).await;
+    let winners: Vec<&Lease> = results
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one takes it over: {results:?}");
+    let winner = &winners[0].info;
+    for result in &results {
+        match result {
+            Ok(_) => {}
+            Err(StoreError::Locked(holder)) => {
+                assert_eq!(holder, winner, "Locked names the winner");
+            }
+            Err(other) => panic!("a losing racer gets Locked, not {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.read_lease().await.expect("read").as_ref(),
+        Some(winner)
+    );
+    assert!(matches!(
+        store.renew_lease(&lease_stale, NOW + 7_200).await,
+        Err(StoreError::LeaseLost)
+    ));
 }

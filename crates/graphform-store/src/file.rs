@@ -357,6 +357,19 @@ impl Store for FileStore {
         .await
     }
 
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        let stale = stale.clone();
+        let holder = holder.clone();
+        self.blocking("taking over the lease", move |inner| {
+            inner.take_over_lease(&stale, &holder)
+        })
+        .await
+    }
+
     async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
         let lease = lease.clone();
         self.blocking("renewing the lease", move |inner| {
@@ -757,10 +770,33 @@ impl Inner {
     }
 
     fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        self.claim_lease(
+            holder,
+            |held| held.may_be_taken_over_at(holder.acquired_at),
+            "taking over an expired lease",
+        )
+    }
+
+    fn take_over_lease(&self, stale: &LeaseInfo, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        self.claim_lease(
+            holder,
+            |held| held == stale,
+            "taking over the lease of a holder that is gone",
+        )
+    }
+
+    /// Writes `holder` as the lease if there is none, or over the one held
+    /// if `may_replace` says so; else [`StoreError::Locked`].
+    fn claim_lease(
+        &self,
+        holder: &LeaseInfo,
+        may_replace: impl Fn(&LeaseInfo) -> bool,
+        why: &str,
+    ) -> Result<Lease, StoreError> {
         let _lock = self.lock()?;
         let existing = self.read_lease_file()?;
         if let Some(existing) = &existing {
-            if existing.lease.expires_at >= holder.acquired_at {
+            if !may_replace(&existing.lease) {
                 return Err(StoreError::Locked(existing.lease.clone()));
             }
             tracing::info!(
@@ -768,7 +804,7 @@ impl Inner {
                 previous_pid = existing.lease.pid,
                 previous_host = %existing.lease.host,
                 expired_at = existing.lease.expires_at,
-                "taking over an expired lease"
+                "{why}"
             );
         }
         let lease = self.write_lease_file(holder, existing.map(|file| file.version))?;

@@ -203,8 +203,18 @@ pub enum StoreError {
         /// The version found (`None`: it does not exist).
         found: Option<Version>,
     },
-    /// The lease is held by someone else and has not expired.
-    #[error("the store is locked by {} (pid {}, host {}) since {}, until {}", .0.holder, .0.pid, .0.host, .0.acquired_at, .0.expires_at)]
+    /// The lease is held by someone else (and has not expired, counting
+    /// [`LEASE_CLOCK_SKEW_SECONDS`]; or is not the one a
+    /// [take-over](Store::take_over_lease) named). The message shows its
+    /// times in UTC.
+    #[error(
+        "the store is locked by {} (pid {} on host {}) since {}, lease expires {}",
+        .0.holder,
+        .0.pid,
+        .0.host,
+        utc(.0.acquired_at),
+        utc(.0.expires_at)
+    )]
     Locked(LeaseInfo),
     /// The lease presented is not the one in the store (expired and taken
     /// over, or broken).
@@ -299,10 +309,48 @@ pub trait Store {
 
     /// Takes the apply lease described by `holder` (its `acquired_at` is
     /// "now", its `expires_at` the lease's end), or fails with
-    /// [`StoreError::Locked`] naming the current holder. A lease whose
-    /// `expires_at` is before `holder.acquired_at` has expired and is taken
-    /// over.
+    /// [`StoreError::Locked`] naming the current holder.
+    ///
+    /// A lease held by someone else is taken over only once it has expired
+    /// by a margin for clock skew between hosts: when
+    /// `held.expires_at + LEASE_CLOCK_SKEW_SECONDS <= holder.acquired_at`
+    /// ([`LeaseInfo::may_be_taken_over_at`]). A holder whose clock runs up to
+    /// [`LEASE_CLOCK_SKEW_SECONDS`] behind ours, renewing its lease in time
+    /// by its own clock, therefore never loses it to us.
     async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError>;
+
+    /// Takes over the lease `stale`, whose holder the caller knows is gone
+    /// (e.g. a process of this host that no longer runs), expired or not,
+    /// for `holder`.
+    ///
+    /// Compare-and-set: the stored lease is replaced only if it is exactly
+    /// `stale` (every field equal). Otherwise this fails with
+    /// [`StoreError::Locked`] naming the current holder: another run took
+    /// the lease meanwhile, or `stale`'s holder renewed it (its
+    /// `expires_at` changed). If the lease is free, it is taken as
+    /// [`Store::acquire_lease`] would. Of several concurrent take-overs of
+    /// the same `stale` lease exactly one wins; the others get `Locked`
+    /// naming the winner. The former holder's [`Lease`] then no longer
+    /// renews it ([`StoreError::LeaseLost`]) nor releases it.
+    ///
+    /// Every backend implements this (the conformance suite checks it), and
+    /// a wrapper must delegate it. The default, which no store can make
+    /// atomic from the other methods, refuses with [`StoreError::Config`]:
+    /// it only keeps wrappers written before this method compiling.
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        let _ = (stale, holder);
+        Err(StoreError::Config {
+            message: format!(
+                "{} cannot take over a lease: its Store implementation lacks take_over_lease",
+                self.describe()
+            ),
+            hint: Some("remove the lease with `graphform unlock`, then run again".to_owned()),
+        })
+    }
 
     /// Extends a held lease to `expires_at`; [`StoreError::LeaseLost`] if it
     /// is no longer ours. Returns the lease to use from then on: its version
@@ -321,7 +369,20 @@ pub trait Store {
     async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
 }
 
+/// How long past its `expires_at` a lease is still honoured, for clocks
+/// that disagree between hosts: [`Store::acquire_lease`] takes over a lease
+/// only once `expires_at + LEASE_CLOCK_SKEW_SECONDS <= now`. (Renew a lease
+/// well before it expires: the margin covers clocks, not slow renewals.)
+pub const LEASE_CLOCK_SKEW_SECONDS: i64 = 120;
+
 impl LeaseInfo {
+    /// Whether this lease has expired at `now` by the clock-skew margin
+    /// ([`LEASE_CLOCK_SKEW_SECONDS`]), so that [`Store::acquire_lease`] may
+    /// take it over.
+    pub fn may_be_taken_over_at(&self, now: UnixTime) -> bool {
+        self.expires_at.saturating_add(LEASE_CLOCK_SKEW_SECONDS) <= now
+    }
+
     /// A lease request for this process: `holder`, this process's ID and
     /// host name, taken at `now` for `duration_seconds`.
     pub fn for_current_process(
@@ -468,6 +529,15 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
     format!("{kind} at line {}, column {}", error.line(), error.column())
 }
 
+/// A Unix time for people: `2026-01-01 00:00:00 UTC`.
+fn utc(time: UnixTime) -> String {
+    let t = graphform_types::date::Utc::from_unix(time);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    )
+}
+
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -540,6 +610,35 @@ mod tests {
         let reason = json_error_reason(&error);
         assert!(!reason.contains("EAAsecret"), "{reason}");
         assert!(reason.contains("line 1"), "{reason}");
+    }
+
+    #[test]
+    fn locked_shows_the_holder_and_utc_times() {
+        let error = StoreError::Locked(LeaseInfo {
+            holder: "graphform apply".to_owned(),
+            pid: 4242,
+            host: "ci-runner-1".to_owned(),
+            acquired_at: 1_767_225_600,
+            expires_at: 1_767_229_265,
+        });
+        assert_eq!(
+            error.to_string(),
+            "the store is locked by graphform apply (pid 4242 on host ci-runner-1) since \
+             2026-01-01 00:00:00 UTC, lease expires 2026-01-01 01:01:05 UTC"
+        );
+    }
+
+    #[test]
+    fn a_lease_expires_for_others_after_the_clock_skew_margin() {
+        let lease = LeaseInfo::for_current_process("graphform apply", 1_000, 300);
+        assert!(!lease.may_be_taken_over_at(1_300));
+        assert!(!lease.may_be_taken_over_at(1_300 + LEASE_CLOCK_SKEW_SECONDS - 1));
+        assert!(lease.may_be_taken_over_at(1_300 + LEASE_CLOCK_SKEW_SECONDS));
+        let forever = LeaseInfo {
+            expires_at: i64::MAX,
+            ..lease
+        };
+        assert!(!forever.may_be_taken_over_at(i64::MAX - 1));
     }
 
     #[test]

@@ -424,53 +424,29 @@ impl Store for VaultStore {
     }
 
     async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        let inner = &self.inner;
-        let action = "acquiring the lease";
-        inner.ensure_mount(action).await?;
-        for _ in 0..CAS_ROUNDS {
-            let cas = match inner.read_lease_entry(action).await? {
-                LeaseState::Missing { version } => version.unwrap_or(0),
-                LeaseState::Free { version } => version,
-                LeaseState::Held { version, info } => {
-                    if info.expires_at >= holder.acquired_at {
-                        return Err(StoreError::Locked(info));
-                    }
-                    tracing::info!(
-                        previous_holder = %info.holder,
-                        previous_pid = info.pid,
-                        previous_host = %info.host,
-                        expired_at = info.expires_at,
-                        "taking over an expired lease"
-                    );
-                    version
-                }
-            };
-            let entry = LeaseEntry {
-                format: FORMAT,
-                lease: Some(holder.clone()),
-            };
-            match inner
-                .write_entry(LEASE_REL, &entry, cas, action, &[])
-                .await?
-            {
-                Written::Version(version) => {
-                    tracing::debug!(
-                        holder = %holder.holder,
-                        pid = holder.pid,
-                        host = %holder.host,
-                        expires_at = holder.expires_at,
-                        "lease acquired"
-                    );
-                    return Ok(Lease {
-                        info: holder.clone(),
-                        version: kv_version(LEASE_REL, version),
-                    });
-                }
-                // Someone else changed it in between: look again.
-                Written::Mismatch => {}
-            }
-        }
-        Err(inner.kept_changing(action, "the lease"))
+        self.inner
+            .claim_lease(
+                holder,
+                |held| held.may_be_taken_over_at(holder.acquired_at),
+                "taking over an expired lease",
+                "acquiring the lease",
+            )
+            .await
+    }
+
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        self.inner
+            .claim_lease(
+                holder,
+                |held| held == stale,
+                "taking over the lease of a holder that is gone",
+                "taking over the lease",
+            )
+            .await
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
@@ -994,6 +970,63 @@ impl Inner {
             StatusCode::NOT_FOUND if server_errors(&reply.body).is_empty() => Ok(0),
             _ => Err(self.api_error(action, &path, &reply, &[])),
         }
+    }
+
+    /// Writes `holder` as the lease, by check-and-set against the version
+    /// read: over a free lease, or over a held one if `may_replace` says
+    /// so (else [`StoreError::Locked`]). A lost race reads again.
+    async fn claim_lease(
+        &self,
+        holder: &LeaseInfo,
+        may_replace: impl Fn(&LeaseInfo) -> bool,
+        why: &str,
+        action: &str,
+    ) -> Result<Lease, StoreError> {
+        self.ensure_mount(action).await?;
+        for _ in 0..CAS_ROUNDS {
+            let cas = match self.read_lease_entry(action).await? {
+                LeaseState::Missing { version } => version.unwrap_or(0),
+                LeaseState::Free { version } => version,
+                LeaseState::Held { version, info } => {
+                    if !may_replace(&info) {
+                        return Err(StoreError::Locked(info));
+                    }
+                    tracing::info!(
+                        previous_holder = %info.holder,
+                        previous_pid = info.pid,
+                        previous_host = %info.host,
+                        expired_at = info.expires_at,
+                        "{why}"
+                    );
+                    version
+                }
+            };
+            let entry = LeaseEntry {
+                format: FORMAT,
+                lease: Some(holder.clone()),
+            };
+            match self
+                .write_entry(LEASE_REL, &entry, cas, action, &[])
+                .await?
+            {
+                Written::Version(version) => {
+                    tracing::debug!(
+                        holder = %holder.holder,
+                        pid = holder.pid,
+                        host = %holder.host,
+                        expires_at = holder.expires_at,
+                        "lease acquired"
+                    );
+                    return Ok(Lease {
+                        info: holder.clone(),
+                        version: kv_version(LEASE_REL, version),
+                    });
+                }
+                // Someone else changed it in between: look again.
+                Written::Mismatch => {}
+            }
+        }
+        Err(self.kept_changing(action, "the lease"))
     }
 
     async fn read_lease_entry(&self, action: &str) -> Result<LeaseState, StoreError> {

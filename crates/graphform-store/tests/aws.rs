@@ -57,6 +57,8 @@ checks!(
     racing_writers_one_wins,
     no_lost_updates,
     racing_lease_one_wins,
+    lease_take_over,
+    racing_take_over_one_wins,
 );
 
 /// The whole suite once more on one server, each check under its own

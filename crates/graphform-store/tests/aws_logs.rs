@@ -71,6 +71,7 @@ fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
         "state document written",
         "lease acquired",
         "taking over an expired lease",
+        "taking over the lease of a holder that is gone",
         "lease renewed",
         "lease released",
         "lease broken",
@@ -135,17 +136,22 @@ async fn exercise(store: &AwsSecretsManagerStore, moto: &mut Moto, values: [&str
         .unwrap();
     // An expired lease taken over is logged with its old holder.
     let second = store
-        .acquire_lease(&lease_request("second", NOW + 10, 1))
+        .acquire_lease(&lease_request("second", NOW + 200, 1))
         .await
         .unwrap();
     assert!(matches!(
-        store.renew_lease(&first, NOW + 20).await,
+        store.renew_lease(&first, NOW + 210).await,
         Err(StoreError::LeaseLost)
     ));
-    let second = store.renew_lease(&second, NOW + 30).await.unwrap();
+    let second = store.renew_lease(&second, NOW + 230).await.unwrap();
     store.release_lease(&second).await.unwrap();
+    let third_lease = store
+        .acquire_lease(&lease_request("third", NOW + 240, 1))
+        .await
+        .unwrap();
+    // A lease taken over from a holder that is gone.
     store
-        .acquire_lease(&lease_request("third", NOW + 40, 1))
+        .take_over_lease(&third_lease.info, &lease_request("fourth", NOW + 250, 60))
         .await
         .unwrap();
     store.break_lease().await.unwrap();

@@ -55,6 +55,8 @@ checks!(
     racing_writers_one_wins,
     no_lost_updates,
     racing_lease_one_wins,
+    lease_take_over,
+    racing_take_over_one_wins,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,9 +68,14 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
                 .acquire_lease(&lease_request("first", NOW, 1))
                 .await
                 .unwrap();
-            // An expired lease taken over is logged with its old holder.
+            // An expired lease taken over is logged with its old holder,
+            // and so is a lease taken over from a holder that is gone.
+            let second = store
+                .acquire_lease(&lease_request("second", NOW + 200, 1))
+                .await
+                .unwrap();
             store
-                .acquire_lease(&lease_request("second", NOW + 10, 1))
+                .take_over_lease(&second.info, &lease_request("third", NOW + 210, 60))
                 .await
                 .unwrap();
             store.break_lease().await.unwrap();
@@ -89,6 +94,7 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
         "state document written",
         "lease acquired",
         "taking over an expired lease",
+        "taking over the lease of a holder that is gone",
         "lease broken",
         ADDRESS,
         Secret::new(current).fingerprint().as_str(),

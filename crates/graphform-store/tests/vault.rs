@@ -12,7 +12,9 @@ use graphform_store::conformance::{
 };
 use graphform_store::testing::openbao::OpenBao;
 use graphform_store::testing::redirect::RedirectTrap;
-use graphform_store::{Secret, Store, StoreError, VaultSettings, VaultStore, Versioned};
+use graphform_store::{
+    LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, VaultSettings, VaultStore, Versioned,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -48,6 +50,8 @@ checks!(
     racing_writers_one_wins,
     no_lost_updates,
     racing_lease_one_wins,
+    lease_take_over,
+    racing_take_over_one_wins,
 );
 
 /// `run_all` once, every check on its own prefix of one server.
@@ -807,14 +811,21 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
         "graphform apply (killed)"
     );
 
-    // The next run: refused while the lease lasts, takes it over once it
-    // has expired, and writes against the versions it reads.
-    let refused = store
-        .acquire_lease(&lease_request("graphform apply (next)", NOW + 100, 300))
-        .await;
-    assert!(matches!(refused, Err(StoreError::Locked(_))), "{refused:?}");
+    // The next run: refused while the lease lasts (and the clock-skew
+    // margin after it), takes it over once it has expired by that margin,
+    // and writes against the versions it reads.
+    for at in [NOW + 100, NOW + 301] {
+        let refused = store
+            .acquire_lease(&lease_request("graphform apply (next)", at, 300))
+            .await;
+        assert!(matches!(refused, Err(StoreError::Locked(_))), "{refused:?}");
+    }
     let next_lease = store
-        .acquire_lease(&lease_request("graphform apply (next)", NOW + 301, 300))
+        .acquire_lease(&lease_request(
+            "graphform apply (next)",
+            NOW + 300 + LEASE_CLOCK_SKEW_SECONDS,
+            300,
+        ))
         .await
         .unwrap();
     let read = store.read_token(ADDRESS).await.unwrap().unwrap();

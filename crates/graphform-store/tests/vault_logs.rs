@@ -96,6 +96,14 @@ impl Store for Recording {
         self.store.acquire_lease(holder).await
     }
 
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        self.store.take_over_lease(stale, holder).await
+    }
+
     async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
         self.store.renew_lease(lease, expires_at).await
     }
@@ -148,8 +156,12 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
             .acquire_lease(&lease_request("first", NOW, 1))
             .await
             .unwrap();
+        let second = store
+            .acquire_lease(&lease_request("second", NOW + 200, 1))
+            .await
+            .unwrap();
         store
-            .acquire_lease(&lease_request("second", NOW + 10, 1))
+            .take_over_lease(&second.info, &lease_request("third", NOW + 210, 60))
             .await
             .unwrap();
         store.break_lease().await.unwrap();
@@ -193,6 +205,7 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
         "lease renewed",
         "lease released",
         "taking over an expired lease",
+        "taking over the lease of a holder that is gone",
         "lease broken",
         "vault request",
         "vault response",

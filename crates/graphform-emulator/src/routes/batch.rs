@@ -181,6 +181,7 @@ fn run_one(
     let endpoint = Endpoint::classify(&op_req.method, &op_req.path);
     if st.faults.roll_batch_null(endpoint) {
         st.counters.count_call(endpoint);
+        st.counters.count_fault(endpoint, "batch_null");
         return (None, Value::Null);
     }
     inherit_token(&mut op_req, op, req);

@@ -40,6 +40,24 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    /// Every endpoint, in the order of docs/emulator.md's table.
+    pub(crate) const ALL: [Endpoint; 14] = [
+        Endpoint::ListSystemUsers,
+        Endpoint::CreateSystemUser,
+        Endpoint::OwnedApps,
+        Endpoint::ReadNode,
+        Endpoint::DeleteNode,
+        Endpoint::InstallApp,
+        Endpoint::AssignedApps,
+        Endpoint::IssueToken,
+        Endpoint::InvalidateTokens,
+        Endpoint::Refresh,
+        Endpoint::Revoke,
+        Endpoint::DebugToken,
+        Endpoint::Batch,
+        Endpoint::Unsupported,
+    ];
+
     /// Classifies a call by method and path shape alone.
     pub(crate) fn classify(method: &Method, path: &[String]) -> Self {
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
@@ -90,8 +108,10 @@ pub(crate) fn api_call(st: &mut State, req: &ApiRequest) -> ApiResponse {
     st.counters.count_call(endpoint);
     let business = request_business(st, req);
     let (result, hit) = if let Some((error, hit)) = st.faults.take_throttle(endpoint) {
+        st.counters.count_fault(endpoint, "throttle");
         (Err(error), Some(hit))
     } else if let Some(error) = st.faults.roll_transient(endpoint) {
+        st.counters.count_fault(endpoint, "transient_error");
         (Err(error), None)
     } else {
         (dispatch(st, req, endpoint), None)

@@ -410,6 +410,7 @@ async fn state_lists_everything_without_secrets() {
     assert_eq!(
         state["tokens"][fingerprint.as_str()],
         json!({
+            "fingerprint": fingerprint.as_str(),
             "type": "SYSTEM_USER",
             "app_id": REPORTING,
             "system_user_id": id,
@@ -453,7 +454,14 @@ async fn counters_count_http_requests_and_api_calls_by_endpoint() {
             "api_calls": 3,
             "batch_requests": 0,
             "by_endpoint": { "GET /{business-id}/system_users": 2, "GET /debug_token": 1 },
+            "injected_faults": 0,
+            "injected_faults_by_endpoint": {},
         })
+    );
+    // The Rust view is the same.
+    assert_eq!(
+        serde_json::to_value(h.emulator.counters()).unwrap(),
+        counters
     );
     let (_, reset) = h.control_post("/counters/reset", json!({})).await;
     assert_eq!(reset["api_calls"], 0);

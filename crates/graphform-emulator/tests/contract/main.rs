@@ -12,6 +12,8 @@ mod batch;
 mod concurrency;
 mod control;
 mod debug_token;
+mod drift;
+mod network;
 mod oauth;
 mod support;
 mod system_users;
