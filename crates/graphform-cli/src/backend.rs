@@ -90,6 +90,14 @@ impl Store for AnyStore {
         each!(self, store => store.release_lease(lease).await)
     }
 
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        each!(self, store => store.take_over_lease(stale, holder).await)
+    }
+
     async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
         each!(self, store => store.read_lease().await)
     }

@@ -106,7 +106,7 @@ impl Default for ApplyOptions {
             parallelism: 8,
             holder: "graphform apply".to_owned(),
             lease_seconds: 3600,
-            lease_renew_every: Duration::from_secs(1200),
+            lease_renew_every: Duration::from_mins(20),
             plan: PlanOptions::default(),
             allow_admin_invalidation: false,
             failpoint: None,
@@ -342,7 +342,12 @@ async fn plan_and_run<S: Store>(
         Approval::Auto => {}
         Approval::Saved(saved) => check_saved(saved, &plan, context.now)?,
         Approval::Ask(approver) => {
-            if plan.has_changes() && !approver.approve(&plan).await.map_err(ApplyError::Approval)? {
+            if plan.has_changes()
+                && !approver
+                    .approve(&plan)
+                    .await
+                    .map_err(ApplyError::Approval)?
+            {
                 return Err(ApplyError::Declined);
             }
         }
@@ -510,7 +515,7 @@ async fn acquire_lease<S: Store>(
     let request = LeaseInfo::for_current_process(&options.holder, now, options.lease_seconds);
     match store.acquire_lease(&request).await {
         Err(StoreError::Locked(holder)) if holder_is_gone(&holder) => {
-            let lease = { store.break_lease().await?; store.acquire_lease(&request).await? }; // TODO-TAKEOVER
+            let lease = store.take_over_lease(&holder, &request).await?;
             progress.note(&format!(
                 "took over the lock of {} (pid {} on this host), which is no longer running",
                 holder.holder, holder.pid

@@ -177,7 +177,9 @@ async fn admin_system_users(
     credentials: &Credentials,
     businesses: &BTreeSet<&str>,
 ) -> Vec<(String, Option<String>)> {
-    let mut by_app: BTreeMap<&str, (&AppCredentials, Vec<(&String, Secret)>)> = BTreeMap::new();
+    /// Per app: its credentials, and each business's admin token of it.
+    type AdminsOfApp<'c> = (&'c AppCredentials, Vec<(&'c String, Secret)>);
+    let mut by_app: BTreeMap<&str, AdminsOfApp<'_>> = BTreeMap::new();
     for (business, admin) in &credentials.admins {
         if !businesses.contains(business.as_str()) {
             continue;
@@ -276,7 +278,9 @@ pub fn health_of(info: &TokenInfo) -> Health {
         },
         (Some(false), false) => Health::NoVerdict {
             reason: match info.error.as_ref().and_then(|e| e.code) {
-                Some(code) => format!("debug_token says is_valid: false with error code {code}, not a token error"),
+                Some(code) => format!(
+                    "debug_token says is_valid: false with error code {code}, not a token error"
+                ),
                 None => "debug_token says is_valid: false without an error".to_owned(),
             },
         },

@@ -19,6 +19,7 @@
 //! mutation, exactly like a SIGKILL there: nothing after that point runs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -29,7 +30,9 @@ use graphform_engine::apply::{
 };
 use graphform_engine::observe::{Credentials, observe};
 use graphform_engine::{Change, NoticeKind, NoticeLevel, PlanOptions, plan};
-use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock};
+use graphform_graph::{
+    AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock,
+};
 use graphform_store::{FileStore, Store as _, generate_identity};
 use serde_json::{Value, json};
 
@@ -48,7 +51,7 @@ const MUTATION_ENDPOINTS: [&str; 5] = [
     "POST /{business-id}/system_users",
 ];
 
-/// SplitMix64: a seeded generator, so a seed replays the same run.
+/// `SplitMix64`: a seeded generator, so a seed replays the same run.
 struct Rng(u64);
 
 impl Rng {
@@ -88,11 +91,12 @@ fn spec() -> graphform_spec::Spec {
         "version: 1\nbusinesses:\n  - name: acme\n    id: \"{BUSINESS}\"\n    admin: {{ token_env: ADMIN, app: app }}\n    apps:\n      app: {{ id: \"{APP}\", secret_env: SECRET }}\n    system_users:\n"
     );
     for user in USERS {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "      - name: {user}\n        apps: [app]\n        tokens:\n\
              \x20         - {{ name: reads, app: app, scopes: [ads_read], refresh_before: 20d, grace: 1d }}\n\
              \x20         - {{ name: ops, app: app, scopes: [ads_management], expiry: never, rotate_every: 7d, grace: 1d }}\n"
-        ));
+        );
     }
     graphform_spec::load_texts(vec![("policy.yaml".into(), text)])
         .spec
@@ -127,7 +131,10 @@ impl Progress for Quiet {
 
 /// How one apply ended.
 #[derive(Debug)]
-#[expect(dead_code, reason = "the fields are read through Debug, in the step history")]
+#[expect(
+    dead_code,
+    reason = "the fields are read through Debug, in the step history"
+)]
 enum Ended {
     Ran { failed: usize },
     Refused(String),
@@ -173,13 +180,13 @@ impl Model {
         FileStore::with_identity(self.store_dir.path(), &self.key).expect("store")
     }
 
-    fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+    fn control(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
         let url = format!("{}/_emulator/{path}", self.base_url);
         self.runtime.block_on(async {
             let response = self
                 .http
                 .request(method, url)
-                .json(&body)
+                .json(body)
                 .send()
                 .await
                 .expect("control call");
@@ -248,7 +255,7 @@ impl Model {
 
     fn wait(receiver: &mpsc::Receiver<Ended>) -> Ended {
         receiver
-            .recv_timeout(Duration::from_secs(120))
+            .recv_timeout(Duration::from_mins(2))
             .expect("apply ended or was killed within 2 minutes")
     }
 
@@ -267,16 +274,18 @@ impl Model {
             1 => json!({ "fault": "gateway_error", "status": 503 }),
             2 => json!({ "fault": "gateway_error_after_call", "status": 504 }),
             3 => json!({ "fault": "lost_answer" }),
-            _ => json!({ "fault": "custom", "status": 200, "content_type": "application/json", "body": "{}", "run_call": true }),
+            _ => {
+                json!({ "fault": "custom", "status": 200, "content_type": "application/json", "body": "{}", "run_call": true })
+            }
         };
         let mut request = fault.clone();
         request["endpoint"] = json!(endpoint);
-        self.control(reqwest::Method::POST, "faults/next", request);
+        self.control(reqwest::Method::POST, "faults/next", &request);
         format!("{} on {endpoint}", fault["fault"])
     }
 
     fn tokens(&self) -> serde_json::Map<String, Value> {
-        self.control(reqwest::Method::GET, "state", Value::Null)["tokens"]
+        self.control(reqwest::Method::GET, "state", &Value::Null)["tokens"]
             .as_object()
             .cloned()
             .unwrap_or_default()
@@ -284,8 +293,8 @@ impl Model {
 
     /// The accounting invariant (see the module's doc).
     fn check(&self, step: usize, what: &str) {
-        self.control(reqwest::Method::DELETE, "faults/next", Value::Null);
-        self.control(reqwest::Method::DELETE, "faults", Value::Null);
+        self.control(reqwest::Method::DELETE, "faults/next", &Value::Null);
+        self.control(reqwest::Method::DELETE, "faults", &Value::Null);
         let store = self.store();
         let reader = client(&self.base_url);
         let credentials = credentials();
@@ -310,8 +319,13 @@ impl Model {
             }
             (state, current, all)
         });
-        let plan = plan(&self.spec, &state, self.emulator.now(), &PlanOptions::default());
-        let meta = self.control(reqwest::Method::GET, "state", Value::Null);
+        let plan = plan(
+            &self.spec,
+            &state,
+            self.emulator.now(),
+            &PlanOptions::default(),
+        );
+        let meta = self.control(reqwest::Method::GET, "state", &Value::Null);
         let mut managed: BTreeSet<String> = state.document.system_users.values().cloned().collect();
         for user in meta["system_users"].as_array().into_iter().flatten() {
             if USERS.contains(&user["name"].as_str().unwrap_or_default()) {
@@ -343,12 +357,16 @@ impl Model {
             }
             let why = token["why"].as_str().unwrap_or_default();
             assert!(
-                !(stored_current.contains(fingerprint) && why.starts_with("revoked via /oauth/revoke")),
+                !(stored_current.contains(fingerprint)
+                    && why.starts_with("revoked via /oauth/revoke")),
                 "step {step} ({what}): graphform revoked {fingerprint}, the store's current token"
             );
         }
         for (user, fingerprints) in &unstored {
-            let covered = warnings.iter().filter(|w| w.contains(user.as_str())).count();
+            let covered = warnings
+                .iter()
+                .filter(|w| w.contains(user.as_str()))
+                .count();
             assert!(
                 fingerprints.len() <= covered,
                 "step {step} ({what}): system user {user} has {} valid token(s) the store does not hold and only {covered} warning(s) name it: {fingerprints:?}\nwarnings: {warnings:#?}\njournal: {:#?}\ntokens: {:#?}",
@@ -392,27 +410,38 @@ impl Model {
                 let valid: Vec<String> = self
                     .tokens()
                     .into_iter()
-                    .filter(|(_, t)| t["valid"] == Value::Bool(true) && t["system_user_id"] != ADMIN_USER)
+                    .filter(|(_, t)| {
+                        t["valid"] == Value::Bool(true) && t["system_user_id"] != ADMIN_USER
+                    })
                     .map(|(fingerprint, _)| fingerprint)
                     .collect();
                 if valid.is_empty() {
                     return "revoke out of band: nothing to revoke".to_owned();
                 }
                 let fingerprint = rng.pick(&valid).clone();
-                self.control(reqwest::Method::POST, "drift/revoke", json!({ "fingerprint": fingerprint }));
+                self.control(
+                    reqwest::Method::POST,
+                    "drift/revoke",
+                    &json!({ "fingerprint": fingerprint }),
+                );
                 format!("revoked {fingerprint} out of band")
             }
             8 => {
                 let Some(id) = self.managed_user(rng) else {
                     return "uninstall: no system user yet".to_owned();
                 };
-                let installed = self.control(reqwest::Method::GET, "state", Value::Null)["installs"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|i| i["system_user_id"] == id.as_str() && i["app_id"] == APP);
+                let installed =
+                    self.control(reqwest::Method::GET, "state", &Value::Null)["installs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|i| i["system_user_id"] == id.as_str() && i["app_id"] == APP);
                 if installed {
-                    self.control(reqwest::Method::POST, "drift/uninstall", json!({ "system_user_id": id, "app_id": APP }));
+                    self.control(
+                        reqwest::Method::POST,
+                        "drift/uninstall",
+                        &json!({ "system_user_id": id, "app_id": APP }),
+                    );
                 }
                 format!("uninstalled the app of {id} out of band")
             }
@@ -424,17 +453,21 @@ impl Model {
                 };
                 self.renames += 1;
                 let name = format!("renamed-{}", self.renames);
-                self.control(reqwest::Method::POST, "drift/rename", json!({ "system_user_id": id, "name": name }));
+                self.control(
+                    reqwest::Method::POST,
+                    "drift/rename",
+                    &json!({ "system_user_id": id, "name": name }),
+                );
                 format!("renamed {id} to {name} out of band")
             }
             _ => {
-                let seconds = match rng.below(4) {
+                let seconds: i64 = match rng.below(4) {
                     0 => 3_600,
                     1 => 86_400 + 60,
                     2 => 7 * 86_400,
                     _ => 41 * 86_400,
                 };
-                self.emulator.advance_clock(i64::try_from(seconds).unwrap_or(0));
+                self.emulator.advance_clock(seconds);
                 format!("clock +{seconds}s")
             }
         }
@@ -442,7 +475,7 @@ impl Model {
 
     /// A system user of the policy's names, as Meta lists them now.
     fn managed_user(&self, rng: &mut Rng) -> Option<String> {
-        let meta = self.control(reqwest::Method::GET, "state", Value::Null);
+        let meta = self.control(reqwest::Method::GET, "state", &Value::Null);
         let ids: Vec<String> = meta["system_users"]
             .as_array()
             .into_iter()
@@ -476,18 +509,28 @@ fn apply_keeps_every_valid_token_accounted_for_under_random_faults_kills_and_dri
     for step in 0..steps {
         let what = model.step(&mut rng);
         let kind = what.split(':').next().unwrap_or_default();
-        let kind = if kind.starts_with("apply") || kind.starts_with("two") { "apply" } else { "world" };
+        let kind = if kind.starts_with("apply") || kind.starts_with("two") {
+            "apply"
+        } else {
+            "world"
+        };
         *outcome_kinds.entry(kind).or_default() += 1;
         history.push(what.clone());
-        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.check(step, &what)));
+        let checked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.check(step, &what)));
         if let Err(panic) = checked {
             let recent: Vec<&String> = history.iter().rev().take(12).rev().collect();
-            eprintln!("model test FAILED at step {step} with seed {seed} (replay: GRAPHFORM_MODEL_SEED={seed}); the last steps:\n{recent:#?}");
+            eprintln!(
+                "model test FAILED at step {step} with seed {seed} (replay: GRAPHFORM_MODEL_SEED={seed}); the last steps:\n{recent:#?}"
+            );
             std::panic::resume_unwind(panic);
         }
     }
     // The run must have exercised apply, not only drift.
-    assert!(outcome_kinds.get("apply").copied().unwrap_or(0) > steps / 4, "{outcome_kinds:?}");
+    assert!(
+        outcome_kinds.get("apply").copied().unwrap_or(0) > steps / 4,
+        "{outcome_kinds:?}"
+    );
     // Converges once the world stops moving: faults off, orphans
     // invalidated, then a plain apply.
     for invalidate in [true, false, false] {
@@ -501,9 +544,18 @@ fn apply_keeps_every_valid_token_accounted_for_under_random_faults_kills_and_dri
         &credentials(),
     ));
     let state = state.expect("observe");
-    let last = plan(&model.spec, &state, model.emulator.now(), &PlanOptions::default());
+    let last = plan(
+        &model.spec,
+        &state,
+        model.emulator.now(),
+        &PlanOptions::default(),
+    );
     assert!(
-        !last.has_changes() || last.changes.iter().all(|c| c.action == graphform_engine::Action::Revoke),
+        !last.has_changes()
+            || last
+                .changes
+                .iter()
+                .all(|c| c.action == graphform_engine::Action::Revoke),
         "seed {seed}: not converged: {:#?}",
         last.changes
     );

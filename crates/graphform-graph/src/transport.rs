@@ -460,7 +460,11 @@ impl Transport {
                 source: None,
             },
         };
-        Err(GraphError::new(call.operation.clone(), kind, answer.attempts))
+        Err(GraphError::new(
+            call.operation.clone(),
+            kind,
+            answer.attempts,
+        ))
     }
 }
 

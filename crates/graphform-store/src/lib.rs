@@ -334,23 +334,13 @@ pub trait Store {
     /// renews it ([`StoreError::LeaseLost`]) nor releases it.
     ///
     /// Every backend implements this (the conformance suite checks it), and
-    /// a wrapper must delegate it. The default, which no store can make
-    /// atomic from the other methods, refuses with [`StoreError::Config`]:
-    /// it only keeps wrappers written before this method compiling.
+    /// a wrapper must delegate it: it cannot be made atomic from the other
+    /// methods.
     async fn take_over_lease(
         &self,
         stale: &LeaseInfo,
         holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        let _ = (stale, holder);
-        Err(StoreError::Config {
-            message: format!(
-                "{} cannot take over a lease: its Store implementation lacks take_over_lease",
-                self.describe()
-            ),
-            hint: Some("remove the lease with `graphform unlock`, then run again".to_owned()),
-        })
-    }
+    ) -> Result<Lease, StoreError>;
 
     /// Extends a held lease to `expires_at`; [`StoreError::LeaseLost`] if it
     /// is no longer ours. Returns the lease to use from then on: its version

@@ -28,9 +28,9 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         failpoint: failpoint()?,
         plan: PlanOptions {
             invalidate_orphaned: args.invalidate_orphaned
-                || saved.as_ref().is_some_and(|p| {
-                    p.changes.iter().any(|c| c.action == Action::Invalidate)
-                }),
+                || saved
+                    .as_ref()
+                    .is_some_and(|p| p.changes.iter().any(|c| c.action == Action::Invalidate)),
         },
         allow_admin_invalidation: args.allow_admin_invalidation,
         ..ApplyOptions::default()
@@ -64,10 +64,7 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
     let report = world
         .runtime
         .block_on(graphform_engine::apply::apply(
-            &context,
-            approval,
-            &options,
-            &progress,
+            &context, approval, &options, &progress,
         ))
         .map_err(explain)?;
     match args.format {

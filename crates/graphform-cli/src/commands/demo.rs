@@ -230,14 +230,10 @@ impl Demo<'_> {
             parallelism: 1,
             ..ApplyOptions::default()
         };
-        let report = graphform_engine::apply::apply(
-            &context,
-            Approval::Saved(plan),
-            &options,
-            &progress,
-        )
-            .await
-            .context("apply could not start")?;
+        let report =
+            graphform_engine::apply::apply(&context, Approval::Saved(plan), &options, &progress)
+                .await
+                .context("apply could not start")?;
         self.printer.data(&summary(&report));
         if !report.succeeded() {
             bail!("the demo's apply failed; see above");

@@ -59,7 +59,11 @@ async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
     h.reset_counters().await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     assert_eq!(infos.len(), 1000);
-    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid == Some(true)));
+    assert!(
+        infos
+            .iter()
+            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
+    );
     // Results come back in input order.
     let one = h
         .client

@@ -171,7 +171,11 @@ async fn a_revoke_is_done_only_on_the_documented_success_answer() {
             .await
             .expect_err(body);
         assert_eq!(error.class(), ErrorClass::OutcomeUnknown, "{body}: {error}");
-        assert_eq!(responder.requests(), 1, "{body}: a revoke is never repeated");
+        assert_eq!(
+            responder.requests(),
+            1,
+            "{body}: a revoke is never repeated"
+        );
     }
     for body in ["true", "{\"success\":true}", "{\"success\":\"true\",}"] {
         let responder = Responder::start("200 OK", body).await;

@@ -53,7 +53,11 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid == Some(true)));
+    assert!(
+        infos
+            .iter()
+            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
+    );
 
     let mut refreshed = Vec::new();
     for token in &issued {
@@ -115,9 +119,17 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid == Some(false)));
+    assert!(
+        infos
+            .iter()
+            .all(|info| info.as_ref().unwrap().is_valid == Some(false))
+    );
     let infos = h.client.debug_tokens(&reporting(), &refreshed).await;
-    assert!(infos.iter().all(|info| info.as_ref().unwrap().is_valid == Some(true)));
+    assert!(
+        infos
+            .iter()
+            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
+    );
     let distinct: std::collections::BTreeSet<_> = issued
         .iter()
         .chain(&refreshed)
