@@ -1,8 +1,15 @@
 //! Problems found in a policy, and their rustc-style rendering.
+//!
+//! Neither a diagnostic nor its rendering holds a secret: what looks like
+//! one is masked in messages as they are built and in every source line
+//! as it is shown ([`crate::secret`], issue 10).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+use crate::secret::{self, redact};
 
 /// How bad a [`Diagnostic`] is. Only errors make a policy invalid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +205,10 @@ pub struct Location {
 
 /// One problem in a policy: what is wrong, where, what was expected, and a
 /// hint.
+///
+/// The constructors and builders mask anything in the message, label and
+/// hint that looks like a secret ([`secret::redact`]), so a diagnostic can
+/// be printed or serialized as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Error or warning.
@@ -220,7 +231,7 @@ impl Diagnostic {
         Self {
             severity: Severity::Error,
             code,
-            message: message.into(),
+            message: redacted(message.into()),
             location: None,
             label: None,
             help: None,
@@ -245,14 +256,14 @@ impl Diagnostic {
     /// Sets the label under the underlined text.
     #[must_use]
     pub fn label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
+        self.label = Some(redacted(label.into()));
         self
     }
 
     /// Sets the hint.
     #[must_use]
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(redacted(help.into()));
         self
     }
 
@@ -262,11 +273,23 @@ impl Diagnostic {
     }
 }
 
+/// `text`, with what looks like a secret masked, without copying text
+/// that holds none.
+fn redacted(text: String) -> String {
+    match redact(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    }
+}
+
 /// The text of every file a policy was loaded from, so diagnostics can show
-/// the offending line.
+/// the offending line, and where in it values reported as secrets are.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
     files: BTreeMap<PathBuf, String>,
+    /// Per file: (1-based line, 0-based character range) of each value
+    /// reported as a secret.
+    secrets: BTreeMap<PathBuf, Vec<(usize, Range<usize>)>>,
 }
 
 impl Sources {
@@ -275,10 +298,37 @@ impl Sources {
         self.files.insert(file, text);
     }
 
-    /// A file's text, if it was loaded.
+    /// A file's text, if it was loaded. It is the file as read, secrets
+    /// included: print it with [`render`], which masks them.
     pub fn get(&self, file: &Path) -> Option<&str> {
         self.files.get(file).map(String::as_str)
     }
+
+    /// Remembers that the value at `location` is a secret: [`render`] masks
+    /// it in every line it shows, even if it does not look like one.
+    pub(crate) fn mark_secret(&mut self, location: &Location) {
+        self.secrets
+            .entry(location.file.clone())
+            .or_default()
+            .push((location.line, value_range(location)));
+    }
+
+    /// The character ranges of the secrets marked on `line` of `file`.
+    fn secrets_on(&self, file: &Path, line: usize) -> Vec<Range<usize>> {
+        self.secrets
+            .get(file)
+            .into_iter()
+            .flatten()
+            .filter(|(on, _)| *on == line)
+            .map(|(_, range)| range.clone())
+            .collect()
+    }
+}
+
+/// The 0-based character range a location underlines.
+fn value_range(location: &Location) -> Range<usize> {
+    let start = location.column.saturating_sub(1);
+    start..start + location.len.max(1)
 }
 
 /// ANSI styles for [`render`]; empty strings when colour is off.
@@ -312,7 +362,8 @@ impl Palette {
     }
 }
 
-/// Renders a diagnostic the way rustc and cargo do:
+/// Renders a diagnostic the way rustc and cargo do, with anything that
+/// looks like a secret masked (the quoted line included):
 ///
 /// ```text
 /// error[unknown-scope]: unknown scope `read_insight`
@@ -334,7 +385,7 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
         out,
         "{kind_style}{kind}[{code}]{reset}{bold}: {message}{reset}",
         code = diagnostic.code,
-        message = diagnostic.message,
+        message = redact(&diagnostic.message),
         reset = p.reset,
         bold = p.bold,
     );
@@ -358,19 +409,27 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
             reset = p.reset,
         );
         if let Some(line_text) = line_text {
-            let line_text = line_text.trim_end();
+            let mut secrets = sources.secrets_on(&location.file, location.line);
+            if diagnostic.code == Code::SecretInPolicy {
+                secrets.push(value_range(location));
+            }
+            let shown = secret::mask_line(line_text.trim_end(), &secrets);
             let _ = writeln!(out, "{pad} {}|{}", p.blue, p.reset);
-            let _ = writeln!(out, "{}{} |{} {line_text}", p.blue, location.line, p.reset);
-            let available = line_text
-                .chars()
-                .count()
-                .saturating_sub(location.column - 1);
-            let len = location.len.clamp(1, available.max(1));
-            let caret = format!("{}{}", " ".repeat(location.column - 1), "^".repeat(len));
+            let _ = writeln!(
+                out,
+                "{}{} |{} {}",
+                p.blue, location.line, p.reset, shown.text
+            );
+            let underlined = value_range(location);
+            let start = shown.position(underlined.start, false);
+            let end = shown.position(underlined.end, true);
+            let available = shown.text.chars().count().saturating_sub(start);
+            let len = end.saturating_sub(start).clamp(1, available.max(1));
+            let caret = format!("{}{}", " ".repeat(start), "^".repeat(len));
             let label = diagnostic
                 .label
                 .as_deref()
-                .map(|label| format!(" {label}"))
+                .map(|label| format!(" {}", redact(label)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -387,6 +446,7 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
         let _ = writeln!(
             out,
             "{pad} {blue}={reset} {bold}help{reset}: {help}",
+            help = redact(help),
             blue = p.blue,
             bold = p.bold,
             reset = p.reset,
@@ -394,7 +454,7 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
     } else if diagnostic.location.is_none()
         && let Some(label) = &diagnostic.label
     {
-        let _ = writeln!(out, "{pad} = note: {label}");
+        let _ = writeln!(out, "{pad} = note: {}", redact(label));
     }
     out
 }

@@ -14,6 +14,7 @@ pub mod diagnostic;
 mod load;
 pub mod raw;
 pub mod scopes;
+pub mod secret;
 pub mod spec;
 mod suggest;
 mod validate;

@@ -129,6 +129,13 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     }
     let spec = validate(&documents, &mut diagnostics);
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
+    // A value reported as a secret need not look like one (a passphrase):
+    // every diagnostic quoting its line masks it (issue 10).
+    for diagnostic in &diagnostics {
+        if let (Code::SecretInPolicy, Some(location)) = (diagnostic.code, &diagnostic.location) {
+            sources.mark_secret(location);
+        }
+    }
     let failed = !complete || diagnostics.iter().any(Diagnostic::is_error);
     Loaded {
         spec: spec.filter(|_| !failed),

@@ -14,6 +14,7 @@ use crate::raw::{
     RawApp, RawBusiness, RawDefaults, RawGraph, RawPolicy, RawStore, RawSystemUser, RawToken,
 };
 use crate::scopes::{SYSTEM_USER_SCOPES, is_system_user_scope, unavailable_scope_reason};
+use crate::secret::{Context, is_env_name, looks_like_secret, mask};
 use crate::spec::{
     Admin, App, Business, DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, Duration, Expiry, GraphSettings,
     Role, SIXTY_DAYS, Spec, StoreSettings, SystemUser, Token,
@@ -1132,15 +1133,23 @@ impl Validator {
     }
 
     fn env_name(&mut self, value: &str, at: At<'_>) -> bool {
-        if looks_like_secret(value) {
+        // Never quote the value itself: CI logs keep what validate prints
+        // (issue 10).
+        if looks_like_secret(value, Context::EnvName) {
             self.push(
-                Diagnostic::error(Code::SecretInPolicy, "this looks like a secret, not the name of an environment variable")
-                    .at(at.location())
-                    .label("never write secrets in the policy")
-                    .help(
-                        "put the value in an environment variable (e.g. ACME_ADMIN_TOKEN) and write its name here; \
-                         if this file was ever committed, treat the secret as leaked and rotate it",
+                Diagnostic::error(
+                    Code::SecretInPolicy,
+                    format!(
+                        "`{}` is not an environment variable name",
+                        mask(value)
                     ),
+                )
+                .at(at.location())
+                .label("never write secrets in the policy")
+                .help(
+                    "this looks like a secret, not an environment variable name: put the value in an \
+                     environment variable and write its name here; treat the value as leaked and rotate it",
+                ),
             );
             return false;
         }
@@ -1221,14 +1230,6 @@ fn suggest_name(name: &str) -> Option<String> {
     (is_name(&trimmed) && trimmed != name).then_some(trimmed)
 }
 
-fn is_env_name(value: &str) -> bool {
-    let mut bytes = value.bytes();
-    bytes
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == b'_')
-        && bytes.all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
-}
-
 fn suggest_env_name(value: &str) -> String {
     let mapped: String = value
         .chars()
@@ -1245,17 +1246,6 @@ fn suggest_env_name(value: &str) -> String {
     } else {
         mapped
     }
-}
-
-/// Meta tokens start with `EAA`; app secrets are 32 hex digits; anything long
-/// and random-looking is suspect too.
-fn looks_like_secret(value: &str) -> bool {
-    let hex32 = value.len() == 32 && value.bytes().all(|byte| byte.is_ascii_hexdigit());
-    let has_lower = value.bytes().any(|byte| byte.is_ascii_lowercase());
-    let has_digit = value.bytes().any(|byte| byte.is_ascii_digit());
-    value.starts_with("EAA")
-        || hex32
-        || (value.len() >= 40 && has_lower && has_digit && !value.contains('_'))
 }
 
 fn duration_hint(text: &str) -> String {
@@ -1370,9 +1360,6 @@ mod tests {
         assert!(is_env_name("ACME_ADMIN_TOKEN"));
         assert!(!is_env_name("1TOKEN"));
         assert_eq!(suggest_env_name("acme-admin-token"), "ACME_ADMIN_TOKEN");
-        assert!(looks_like_secret("EAAGm0PX4ZCpsBAKZCZBZA"));
-        assert!(looks_like_secret("0123456789abcdef0123456789abcdef"));
-        assert!(!looks_like_secret("REPORTING_APP_SECRET"));
     }
 
     #[test]

@@ -10,7 +10,8 @@ const TOKEN: &str = "EAABKcBEKanD0F0rPZkcHFuep88VxcA3iMwyAs0RqDlRtQxiDX3pCNycLap
 const APP_SECRET: &str = "dbcf5e3d10e21b243ef4edea8eda47a1";
 /// A store key that looks like base64.
 const STORE_KEY: &str = "z9doL3FLlfnKu9sUZySx/ky2AmN725AIUo+aA20Wzi";
-/// A passphrase: no digits, but no environment variable is named so.
+/// A passphrase: it looks like words, but no environment variable is
+/// named so; on its line, the bad app ID's diagnostic must mask it too.
 const PASSPHRASE: &str = "correct-horse-battery-staple";
 /// Another token, in a comment on a line with an unrelated error.
 const OLD_TOKEN: &str = "EAAGm0PX4ZCpsBAKZCZBZAZCZBZAXq3ZCZBoldoldold";
@@ -34,7 +35,7 @@ businesses:
       app: reporting
     apps:
       reporting: {{ id: \"200000000000001\", secret_env: {APP_SECRET} }}
-      publisher: {{ id: \"200000000000002\", secret_env: \"{PASSPHRASE}\" }}
+      publisher: {{ id: \"20000000000000x\", secret_env: \"{PASSPHRASE}\" }}
     system_users:
       - name: ci-reporting
         apps: [reporting]
