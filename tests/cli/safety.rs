@@ -1074,3 +1074,26 @@ fn a_system_user_renamed_and_recreated_in_business_manager_gets_its_tokens_on_th
     let problems = converged_on_the_named_system_user(&mut case, &old, applied);
     assert!(problems.is_empty(), "{}\n{}", problems.join("\n"), case.log);
 }
+
+// See: issue 10, defect 12. Apply's progress lines and its errors quote
+// Meta (an error message, a name): a terminal shows them, never obeys them.
+#[test]
+fn meta_error_text_in_apply_output_is_escaped_not_obeyed() {
+    let mut case = Case::new(ONE_TOKEN, &["ci-reporting"]);
+    let hostile = r#"{\"error\":{\"message\":\"\\u001b]0;pwned\\u0007\\u001b[2J\\rgone\",\"type\":\"OAuthException\",\"code\":100}}"#;
+    request(
+        case.port(),
+        "POST",
+        "/_emulator/faults/next",
+        &format!(
+            r#"{{"endpoint":"POST /{{system-user-id}}/access_tokens","fault":"custom","status":400,"content_type":"application/json","body":"{hostile}","run_call":false}}"#
+        ),
+    );
+    let (code, text) = case.run(&["apply", "--auto-approve"]);
+    assert_eq!(code, 1, "the issue fails with Meta's error\n{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
+        "raw control characters reached the terminal:\n{text:?}"
+    );
+    assert!(text.contains(r"\u{1b}]0;pwned"), "{text}");
+}

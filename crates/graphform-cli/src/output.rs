@@ -78,9 +78,20 @@ impl Printer {
         } else {
             ("", "", "")
         };
-        let mut text = format!("{red}error{reset}{bold}: {error}{reset}\n");
+        // Errors can quote Meta (names, error messages): each line is
+        // escaped for the terminal; the lines graphform breaks stay lines.
+        let shown = |text: String| -> String {
+            text.split('\n')
+                .map(crate::render::escape_text)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut text = format!(
+            "{red}error{reset}{bold}: {}{reset}\n",
+            shown(error.to_string())
+        );
         for cause in error.chain().skip(1) {
-            let _ = writeln!(text, "  caused by: {cause}");
+            let _ = writeln!(text, "  caused by: {}", shown(cause.to_string()));
         }
         // A store's configuration error knows how to fix itself.
         let hint = error.chain().find_map(|cause| match cause.downcast_ref() {

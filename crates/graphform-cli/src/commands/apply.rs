@@ -172,7 +172,11 @@ pub(crate) struct Lines<'p> {
 }
 
 impl Lines<'_> {
+    /// One progress line. It holds addresses, reasons and errors that can
+    /// quote Meta (a system user's name, an error message): escaped, so a
+    /// terminal shows them instead of obeying them.
     fn line(&self, text: &str) {
+        let text = render::escape_text(text);
         if self.to_stdout {
             self.printer.data(&format!("{text}\n"));
         } else {

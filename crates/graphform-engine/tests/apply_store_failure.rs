@@ -1,0 +1,264 @@
+//! A token Meta minted whose store write fails (issue 10, defect 6): it
+//! must not be thrown away while it still works. Apply revokes it with
+//! itself as the caller and verifies that with `debug_token`; when even
+//! that fails, its journal entry stays and the next plan warns of it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use graphform_emulator::{Emulator, NetworkFault, World};
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, Progress, apply};
+use graphform_engine::observe::{Credentials, observe};
+use graphform_engine::{Action, Change, NoticeKind, PlanOptions, plan};
+use graphform_graph::{
+    AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock,
+};
+use graphform_store::{
+    FileStore, Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    generate_identity,
+};
+
+const NOW: i64 = 1_767_225_600;
+const BUSINESS: &str = "100000000000001";
+const APP: &str = "200000000000001";
+const SECRET: &str = "secret-of-the-app-0001";
+const ADMIN_TOKEN: &str = "EAAadmin0001xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+
+/// A file store whose token writes fail while `broken` is set (a Vault
+/// outage, a full disk): nothing is written.
+struct FailingWrites {
+    inner: FileStore,
+    broken: AtomicBool,
+}
+
+impl Store for FailingWrites {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn read_token(
+        &self,
+        address: &str,
+    ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
+        self.inner.read_token(address).await
+    }
+    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+        self.inner.list_tokens().await
+    }
+    async fn write_token(
+        &self,
+        address: &str,
+        record: &TokenRecord,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Io {
+                operation: format!("writing token {address}"),
+                source: "the store is unavailable (test)".into(),
+            });
+        }
+        self.inner.write_token(address, record, expected).await
+    }
+    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+        self.inner.delete_token(address, expected).await
+    }
+    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.inner.read_state().await
+    }
+    async fn write_state(
+        &self,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.inner.write_state(document, expected).await
+    }
+    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        self.inner.acquire_lease(holder).await
+    }
+    async fn take_over_lease(
+        &self,
+        stale: &LeaseInfo,
+        holder: &LeaseInfo,
+    ) -> Result<Lease, StoreError> {
+        self.inner.take_over_lease(stale, holder).await
+    }
+    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+        self.inner.renew_lease(lease, expires_at).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release_lease(lease).await
+    }
+    async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        self.inner.read_lease().await
+    }
+    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+        self.inner.break_lease().await
+    }
+}
+
+struct Quiet;
+
+impl Progress for Quiet {
+    fn started(&self, _change: &Change) {}
+    fn finished(&self, _change: &Change, _outcome: &Outcome) {}
+    fn note(&self, _message: &str) {}
+}
+
+struct Fixture {
+    emulator: Emulator,
+    client: GraphClient,
+    credentials: Credentials,
+    spec: graphform_spec::Spec,
+    store: FailingWrites,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn start() -> Self {
+        let yaml = format!(
+            "clock_start: {NOW}\nseed: 3\n\
+             businesses:\n  - {{ id: \"{BUSINESS}\", name: Acme }}\n\
+             apps:\n  - {{ id: \"{APP}\", name: app, business: \"{BUSINESS}\", secret: \"{SECRET}\", access_level: advanced }}\n\
+             system_users:\n  - {{ id: \"300000000000001\", name: admin, business: \"{BUSINESS}\", role: ADMIN }}\n\
+             admin_tokens:\n  - {{ system_user: \"300000000000001\", app: \"{APP}\", token: \"{ADMIN_TOKEN}\" }}\n"
+        );
+        let emulator = Emulator::start(World::from_yaml_str(&yaml).expect("world"))
+            .await
+            .expect("emulator");
+        let policy = format!(
+            "version: 1\nbusinesses:\n  - name: acme\n    id: \"{BUSINESS}\"\n    admin: {{ token_env: ADMIN, app: app }}\n    apps:\n      app: {{ id: \"{APP}\", secret_env: SECRET }}\n    system_users:\n      - name: worker\n        apps: [app]\n        tokens:\n          - {{ name: reads, app: app, scopes: [ads_read] }}\n"
+        );
+        let spec = graphform_spec::load_texts(vec![("policy.yaml".into(), policy)])
+            .spec
+            .expect("policy");
+        let app = AppCredentials::new(APP, Secret::new(SECRET));
+        let mut credentials = Credentials::default();
+        credentials.admins.insert(
+            "acme".to_owned(),
+            UserToken::new(Secret::new(ADMIN_TOKEN), app.clone()),
+        );
+        credentials.apps.insert(APP.to_owned(), app);
+        let settings = ClientSettings::for_base_url(&emulator.base_url()).expect("loopback");
+        let client =
+            GraphClient::with_clock(settings, Arc::new(VirtualClock::new())).expect("client");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (identity, _) = generate_identity();
+        let inner = FileStore::init(dir.path().join("store"), &identity).expect("store");
+        Self {
+            emulator,
+            client,
+            credentials,
+            spec,
+            store: FailingWrites {
+                inner,
+                broken: AtomicBool::new(true),
+            },
+            _dir: dir,
+        }
+    }
+
+    async fn apply(&self) -> Vec<(Change, Outcome)> {
+        let context = ApplyContext {
+            spec: &self.spec,
+            client: &self.client,
+            store: &self.store,
+            credentials: &self.credentials,
+            now: NOW,
+        };
+        apply(&context, Approval::Auto, &ApplyOptions::default(), &Quiet)
+            .await
+            .expect("apply runs")
+            .outcomes
+    }
+
+    /// The worker's tokens at Meta that still work.
+    fn valid_worker_tokens(&self) -> usize {
+        let meta = self.emulator.inspect();
+        let worker = meta
+            .system_users
+            .iter()
+            .find(|u| u.name == "worker")
+            .expect("the worker exists")
+            .id
+            .clone();
+        meta.valid_tokens_of(&worker).count()
+    }
+
+    async fn plan_notices(&self) -> Vec<NoticeKind> {
+        let state = observe(&self.spec, &self.client, &self.store, &self.credentials)
+            .await
+            .expect("observe");
+        plan(&self.spec, &state, NOW, &PlanOptions::default())
+            .notices
+            .iter()
+            .map(|n| n.kind)
+            .collect()
+    }
+}
+
+fn issue_error(outcomes: &[(Change, Outcome)]) -> String {
+    outcomes
+        .iter()
+        .find_map(|(change, outcome)| match outcome {
+            Outcome::Failed { error } if change.action == Action::Issue => Some(error.clone()),
+            _ => None,
+        })
+        .expect("the issue failed")
+}
+
+// See: issue 10, defect 6.
+#[tokio::test]
+async fn a_minted_token_that_cannot_be_stored_is_revoked_not_dropped() {
+    let fixture = Fixture::start().await;
+    let outcomes = fixture.apply().await;
+    let error = issue_error(&outcomes);
+    assert!(error.contains("it was revoked"), "{error}");
+    assert_eq!(
+        fixture.valid_worker_tokens(),
+        0,
+        "the unstored token still works: {error}"
+    );
+    assert!(
+        !fixture
+            .plan_notices()
+            .await
+            .contains(&NoticeKind::PossiblyOrphaned),
+        "nothing is left to warn of"
+    );
+
+    // The store is back: the next apply issues and stores it.
+    fixture.store.broken.store(false, Ordering::SeqCst);
+    let outcomes = fixture.apply().await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Done { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(fixture.valid_worker_tokens(), 1);
+}
+
+// See: issue 10, defect 6: when the revoke cannot be verified either, the
+// token is not forgotten: its journal entry stays and plans warn of it.
+#[tokio::test]
+async fn an_unstored_token_whose_revoke_fails_is_warned_about() {
+    let fixture = Fixture::start().await;
+    fixture
+        .emulator
+        .inject_next("GET /oauth/revoke", NetworkFault::gateway_page())
+        .expect("fault");
+    let outcomes = fixture.apply().await;
+    let error = issue_error(&outcomes);
+    assert!(error.contains("journaled as possibly orphaned"), "{error}");
+    assert_eq!(
+        fixture.valid_worker_tokens(),
+        1,
+        "the proxy page revoked nothing"
+    );
+    assert!(
+        fixture
+            .plan_notices()
+            .await
+            .contains(&NoticeKind::PossiblyOrphaned),
+        "the next plan must warn of the token"
+    );
+}
