@@ -922,22 +922,12 @@ impl<S: Store> Applier<'_, S> {
                 action: change.action.as_str().to_owned(),
             },
         );
-        let client = self.client.labeled(address.clone());
         let (value, lifetime, intent_id) = if change.action == Action::Refresh {
             let current = stored
                 .as_ref()
                 .ok_or_else(|| format!("{address}: no stored token to refresh"))?;
-            let (refreshed, id) = self
-                .journaled(
-                    intent,
-                    client.refresh_token(&app, &current.value.current.value),
-                )
-                .await?;
-            let lifetime = refreshed
-                .expires_in
-                .and_then(|d| i64::try_from(d.as_secs()).ok())
-                .unwrap_or(SIXTY_DAYS);
-            (refreshed.token, Some(lifetime), id)
+            self.refresh(address, intent, &app, &current.value.current.value)
+                .await?
         } else {
             let request = IssueToken {
                 app_id: app_id.clone(),
@@ -945,7 +935,14 @@ impl<S: Store> Applier<'_, S> {
                 expiring,
             };
             let (issued, id) = self
-                .journaled(intent, client.issue_token(admin, &system_user_id, &request))
+                .issue(
+                    address,
+                    &token.app,
+                    intent,
+                    admin,
+                    &system_user_id,
+                    &request,
+                )
                 .await?;
             (issued, expiring.then_some(SIXTY_DAYS), id)
         };
@@ -998,6 +995,78 @@ impl<S: Store> Applier<'_, S> {
             token: Some(fingerprint),
             id: None,
         })
+    }
+
+    /// `GET /oauth/access_token` (`fb_exchange_token`), journaled as
+    /// `intent`: the new token, its lifetime and the intent's ID.
+    async fn refresh(
+        &self,
+        address: &str,
+        intent: Intent,
+        app: &AppCredentials,
+        current: &Secret,
+    ) -> Result<(Secret, Option<i64>, String), String> {
+        let client = self.client.labeled(address.to_owned());
+        let (refreshed, id) = self
+            .journaled(intent, client.refresh_token(app, current))
+            .await?;
+        let lifetime = refreshed
+            .expires_in
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .unwrap_or(SIXTY_DAYS);
+        Ok((refreshed.token, Some(lifetime), id))
+    }
+
+    /// `POST /{system-user}/access_tokens`, journaled as `intent`.
+    ///
+    /// Meta refuses an issue for an app the system user lacks with an
+    /// invalid-parameter error (100). The Graph API cannot list installs,
+    /// so an uninstall is otherwise seen only through the tokens it kills:
+    /// a token already dead for another reason hides it, and the issue
+    /// would fail on every run. Such a refusal drops the install's record.
+    async fn issue(
+        &self,
+        address: &str,
+        app: &str,
+        intent: Intent,
+        admin: &UserToken,
+        system_user_id: &str,
+        request: &IssueToken,
+    ) -> Result<(Secret, String), String> {
+        let client = self.client.labeled(address.to_owned());
+        let refused_as_invalid = AtomicBool::new(false);
+        let call = async {
+            let answer = client.issue_token(admin, system_user_id, request).await;
+            if answer.as_ref().is_err_and(|e| e.code() == Some(100)) {
+                refused_as_invalid.store(true, Ordering::SeqCst);
+            }
+            answer
+        };
+        match self.journaled(intent, call).await {
+            Err(error) if refused_as_invalid.load(Ordering::SeqCst) => {
+                Err(self.forget_install(address, app, error).await)
+            }
+            other => other,
+        }
+    }
+
+    /// After Meta refused to issue a token of `app` for the system user at
+    /// `address` as an invalid request, drops the record of that install:
+    /// the app may have been uninstalled outside graphform. The next plan
+    /// installs it again (installing is idempotent) before issuing.
+    async fn forget_install(&self, address: &str, app: &str, error: String) -> String {
+        let install = format!("{}/app/{app}", system_user_address(address));
+        let forgotten = self
+            .update_document(|document| {
+                document.installs.remove(&install);
+            })
+            .await;
+        match forgotten {
+            Ok(()) => format!(
+                "{error}; the app may no longer be installed for the system user: the next plan installs it again"
+            ),
+            Err(why) => format!("{error} (and the install record could not be updated: {why})"),
+        }
     }
 
     /// The record that stores `new`: the replaced value is kept as

@@ -1,7 +1,13 @@
-//! A token Meta minted whose store write fails (issue 10, defect 6): it
-//! must not be thrown away while it still works. Apply revokes it with
-//! itself as the caller and verifies that with `debug_token`; when even
-//! that fails, its journal entry stays and the next plan warns of it.
+//! Apply recovering from what goes wrong around it (issue 10).
+//!
+//! - A token Meta minted whose store write fails (defect 6) must not be
+//!   thrown away while it still works: apply revokes it with itself as the
+//!   caller and verifies that with `debug_token`; when even that fails,
+//!   its journal entry stays and the next plan warns of it.
+//! - An app uninstalled outside graphform while its tokens were already
+//!   dead for another reason (found by the model test): the issue that
+//!   Meta refuses drops the install's record, and the next run installs
+//!   again and converges.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -261,4 +267,50 @@ async fn an_unstored_token_whose_revoke_fails_is_warned_about() {
             .contains(&NoticeKind::PossiblyOrphaned),
         "the next plan must warn of the token"
     );
+}
+
+// Found by the model test (tests/model.rs, seed 1795961695): the uninstall
+// is invisible through tokens that were dead already, and every run
+// failed to issue.
+#[tokio::test]
+async fn an_uninstall_hidden_by_dead_tokens_is_repaired_by_the_next_runs() {
+    let fixture = Fixture::start().await;
+    fixture.store.broken.store(false, Ordering::SeqCst);
+    assert!(
+        fixture
+            .apply()
+            .await
+            .iter()
+            .all(|(_, o)| matches!(o, Outcome::Done { .. }))
+    );
+    let meta = fixture.emulator.inspect();
+    let worker = meta
+        .system_users
+        .iter()
+        .find(|u| u.name == "worker")
+        .expect("worker")
+        .id
+        .clone();
+    let token = meta
+        .valid_tokens_of(&worker)
+        .next()
+        .expect("a token")
+        .fingerprint
+        .to_string();
+    fixture.emulator.drift_revoke(&token).expect("revoke");
+    fixture
+        .emulator
+        .drift_uninstall(&worker, APP)
+        .expect("uninstall");
+
+    let first = fixture.apply().await;
+    let error = issue_error(&first);
+    assert!(error.contains("the next plan installs it again"), "{error}");
+    let second = fixture.apply().await;
+    let actions: Vec<(Action, bool)> = second
+        .iter()
+        .map(|(c, o)| (c.action, matches!(o, Outcome::Done { .. })))
+        .collect();
+    assert_eq!(actions, [(Action::Install, true), (Action::Issue, true)]);
+    assert_eq!(fixture.valid_worker_tokens(), 1);
 }
