@@ -314,3 +314,114 @@ async fn an_uninstall_hidden_by_dead_tokens_is_repaired_by_the_next_runs() {
     assert_eq!(actions, [(Action::Install, true), (Action::Issue, true)]);
     assert_eq!(fixture.valid_worker_tokens(), 1);
 }
+
+/// Waits at the "prompt" for `wait`, then looks at the lease (and breaks
+/// it, if asked), then approves.
+struct SlowApprover<'a> {
+    store: &'a FailingWrites,
+    wait: std::time::Duration,
+    break_it: bool,
+    seen: std::sync::Mutex<Vec<LeaseInfo>>,
+}
+
+impl graphform_engine::apply::Approver for SlowApprover<'_> {
+    fn approve<'a>(
+        &'a self,
+        _plan: &'a graphform_engine::Plan,
+    ) -> graphform_engine::apply::BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let before = self.store.read_lease().await.map_err(|e| e.to_string())?;
+            if self.break_it {
+                self.store.break_lease().await.map_err(|e| e.to_string())?;
+            }
+            tokio::time::sleep(self.wait).await;
+            let after = self.store.read_lease().await.map_err(|e| e.to_string())?;
+            self.seen
+                .lock()
+                .expect("lock")
+                .extend(before.into_iter().chain(after));
+            Ok(true)
+        })
+    }
+}
+
+// See: issue 10, "the lease holds while apply runs": it is renewed while
+// apply waits at its prompt.
+#[tokio::test]
+async fn the_lease_is_renewed_while_apply_waits_for_approval() {
+    let fixture = Fixture::start().await;
+    fixture.store.broken.store(false, Ordering::SeqCst);
+    let approver = SlowApprover {
+        store: &fixture.store,
+        wait: std::time::Duration::from_millis(2_300),
+        break_it: false,
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    let context = ApplyContext {
+        spec: &fixture.spec,
+        client: &fixture.client,
+        store: &fixture.store,
+        credentials: &fixture.credentials,
+        now: NOW,
+    };
+    let options = ApplyOptions {
+        lease_seconds: 60,
+        lease_renew_every: std::time::Duration::from_millis(100),
+        ..ApplyOptions::default()
+    };
+    let report = apply(&context, Approval::Ask(&approver), &options, &Quiet)
+        .await
+        .expect("apply runs");
+    assert!(report.succeeded(), "{:?}", report.outcomes);
+    let seen = approver.seen.lock().expect("lock").clone();
+    let [before, after] = seen.as_slice() else {
+        panic!("the lease was held at the prompt: {seen:?}");
+    };
+    assert_eq!(before.expires_at, NOW + 60);
+    assert!(
+        after.expires_at >= NOW + 62,
+        "renewed: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        fixture.store.read_lease().await.expect("read"),
+        None,
+        "released"
+    );
+}
+
+// A lease lost while apply runs (broken by `graphform unlock`, or taken
+// over) stops it before any mutation.
+#[tokio::test]
+async fn apply_stops_when_its_lease_is_lost() {
+    let fixture = Fixture::start().await;
+    fixture.store.broken.store(false, Ordering::SeqCst);
+    let approver = SlowApprover {
+        store: &fixture.store,
+        wait: std::time::Duration::from_millis(400),
+        break_it: true,
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    let context = ApplyContext {
+        spec: &fixture.spec,
+        client: &fixture.client,
+        store: &fixture.store,
+        credentials: &fixture.credentials,
+        now: NOW,
+    };
+    let options = ApplyOptions {
+        lease_renew_every: std::time::Duration::from_millis(100),
+        ..ApplyOptions::default()
+    };
+    let error = apply(&context, Approval::Ask(&approver), &options, &Quiet)
+        .await
+        .expect_err("the lease was lost");
+    assert!(
+        matches!(error, graphform_engine::apply::ApplyError::LeaseLost),
+        "{error}"
+    );
+    let meta = fixture.emulator.inspect();
+    assert!(
+        meta.system_users.iter().all(|u| u.name != "worker"),
+        "nothing was created after the lease was lost"
+    );
+}
