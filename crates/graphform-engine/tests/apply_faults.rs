@@ -3,83 +3,42 @@
 //! 200 tokens for 4 system users, and leave no duplicate: exactly the 200
 //! stored tokens are valid in Meta, and the journal is empty.
 
+mod support;
+
+use support::{NOW, Quiet, client, credentials};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::sync::Arc;
 
-use graphform_emulator::{Emulator, World};
-use graphform_engine::apply::{
-    ApplyContext, ApplyError, ApplyOptions, Approval, Outcome, Progress, apply,
-};
+use graphform_emulator::Emulator;
+use graphform_engine::apply::{ApplyContext, ApplyError, ApplyOptions, Approval, Outcome, apply};
 use graphform_engine::observe::{Credentials, observe};
-use graphform_engine::{Change, PlanOptions, plan};
-use graphform_graph::{
-    AppCredentials, ClientSettings, GraphClient, RetryPolicy, Secret, UserToken, VirtualClock,
-};
+use graphform_engine::{PlanOptions, plan};
+use graphform_graph::{GraphClient, RetryPolicy};
 use graphform_store::{FileStore, Store as _, generate_identity};
 use serde_json::{Value, json};
 
-/// 2026-01-01 00:00 UTC, the emulator's frozen clock.
-const NOW: i64 = 1_767_225_600;
-const BUSINESS: &str = "100000000000001";
-const APP: &str = "200000000000001";
-const SECRET: &str = "secret-of-the-app-0001";
-const ADMIN_TOKEN: &str = "EAAadmin0001xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 const USERS: usize = 4;
 const TOKENS_PER_USER: usize = 50;
 /// Rounds of observe → plan → apply before the test gives up.
 const MAX_ROUNDS: usize = 60;
 
-fn world() -> World {
-    let yaml = format!(
-        "clock_start: {NOW}\nseed: 11\n\
-         businesses:\n  - {{ id: \"{BUSINESS}\", name: Acme }}\n\
-         apps:\n  - {{ id: \"{APP}\", name: app, business: \"{BUSINESS}\", secret: \"{SECRET}\", access_level: advanced }}\n\
-         system_users:\n  - {{ id: \"300000000000001\", name: admin, business: \"{BUSINESS}\", role: ADMIN }}\n\
-         admin_tokens:\n  - {{ system_user: \"300000000000001\", app: \"{APP}\", token: \"{ADMIN_TOKEN}\" }}\n"
-    );
-    World::from_yaml_str(&yaml).expect("valid world")
-}
-
 /// 4 system users × 50 tokens, all of the one app.
 fn policy() -> graphform_spec::Spec {
-    let mut text = format!(
-        "version: 1\nbusinesses:\n  - name: acme\n    id: \"{BUSINESS}\"\n    admin: {{ token_env: ADMIN, app: app }}\n    apps:\n      app: {{ id: \"{APP}\", secret_env: SECRET }}\n    system_users:\n"
-    );
+    let mut users = String::new();
     for u in 0..USERS {
         let _ = write!(
-            text,
+            users,
             "      - name: worker-{u}\n        apps: [app]\n        tokens:\n"
         );
         for t in 0..TOKENS_PER_USER {
             let _ = writeln!(
-                text,
+                users,
                 "          - {{ name: t{t}, app: app, scopes: [ads_read] }}"
             );
         }
     }
-    graphform_spec::load_texts(vec![("policy.yaml".into(), text)])
-        .spec
-        .expect("valid policy")
-}
-
-fn credentials() -> Credentials {
-    let app = AppCredentials::new(APP, Secret::new(SECRET));
-    let mut credentials = Credentials::default();
-    credentials.admins.insert(
-        "acme".to_owned(),
-        UserToken::new(Secret::new(ADMIN_TOKEN), app.clone()),
-    );
-    credentials.apps.insert(APP.to_owned(), app);
-    credentials
-}
-
-/// A client whose retry waits take no real time.
-fn client(emulator: &Emulator, retry: RetryPolicy) -> GraphClient {
-    let mut settings = ClientSettings::for_base_url(&emulator.base_url()).expect("loopback url");
-    settings.retry = retry;
-    settings.jitter_seed = Some(3);
-    GraphClient::with_clock(settings, Arc::new(VirtualClock::new())).expect("client")
+    support::policy(&users)
 }
 
 async fn control(emulator: &Emulator, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -91,14 +50,6 @@ async fn control(emulator: &Emulator, method: reqwest::Method, path: &str, body:
         .expect("control call");
     assert!(response.status().is_success(), "{path}: {response:?}");
     response.json().await.expect("json")
-}
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn started(&self, _change: &Change) {}
-    fn finished(&self, _change: &Change, _outcome: &Outcome) {}
-    fn note(&self, _message: &str) {}
 }
 
 /// What a converging run took.
@@ -139,9 +90,9 @@ struct Fixture {
 
 impl Fixture {
     async fn start(apply_retry: RetryPolicy) -> Self {
-        let emulator = Emulator::start(world()).await.expect("emulator");
-        let reader = client(&emulator, RetryPolicy::default());
-        let writer = client(&emulator, apply_retry);
+        let emulator = Emulator::start(support::world(11)).await.expect("emulator");
+        let reader = client(&emulator.base_url(), RetryPolicy::default());
+        let writer = client(&emulator.base_url(), apply_retry);
         let dir = tempfile::tempdir().expect("tempdir");
         let (identity, _) = generate_identity();
         let store = FileStore::init(dir.path().join("store"), &identity).expect("store");

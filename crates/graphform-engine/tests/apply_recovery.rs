@@ -9,26 +9,21 @@
 //!   Meta refuses drops the install's record, and the next run installs
 //!   again and converges.
 
-use std::sync::Arc;
+mod support;
+
+use support::{APP, NOW, Quiet};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use graphform_emulator::{Emulator, NetworkFault, World};
-use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, Progress, apply};
+use graphform_emulator::{Emulator, NetworkFault};
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, apply};
 use graphform_engine::observe::{Credentials, observe};
 use graphform_engine::{Action, Change, NoticeKind, PlanOptions, plan};
-use graphform_graph::{
-    AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock,
-};
+use graphform_graph::{GraphClient, RetryPolicy};
 use graphform_store::{
     FileStore, Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
     generate_identity,
 };
-
-const NOW: i64 = 1_767_225_600;
-const BUSINESS: &str = "100000000000001";
-const APP: &str = "200000000000001";
-const SECRET: &str = "secret-of-the-app-0001";
-const ADMIN_TOKEN: &str = "EAAadmin0001xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
 /// A file store whose token writes fail while `broken` is set (a Vault
 /// outage, a full disk): nothing is written.
@@ -101,14 +96,6 @@ impl Store for FailingWrites {
     }
 }
 
-struct Quiet;
-
-impl Progress for Quiet {
-    fn started(&self, _change: &Change) {}
-    fn finished(&self, _change: &Change, _outcome: &Outcome) {}
-    fn note(&self, _message: &str) {}
-}
-
 struct Fixture {
     emulator: Emulator,
     client: GraphClient,
@@ -120,32 +107,12 @@ struct Fixture {
 
 impl Fixture {
     async fn start() -> Self {
-        let yaml = format!(
-            "clock_start: {NOW}\nseed: 3\n\
-             businesses:\n  - {{ id: \"{BUSINESS}\", name: Acme }}\n\
-             apps:\n  - {{ id: \"{APP}\", name: app, business: \"{BUSINESS}\", secret: \"{SECRET}\", access_level: advanced }}\n\
-             system_users:\n  - {{ id: \"300000000000001\", name: admin, business: \"{BUSINESS}\", role: ADMIN }}\n\
-             admin_tokens:\n  - {{ system_user: \"300000000000001\", app: \"{APP}\", token: \"{ADMIN_TOKEN}\" }}\n"
+        let emulator = Emulator::start(support::world(3)).await.expect("emulator");
+        let spec = support::policy(
+            "      - name: worker\n        apps: [app]\n        tokens:\n          - { name: reads, app: app, scopes: [ads_read] }\n",
         );
-        let emulator = Emulator::start(World::from_yaml_str(&yaml).expect("world"))
-            .await
-            .expect("emulator");
-        let policy = format!(
-            "version: 1\nbusinesses:\n  - name: acme\n    id: \"{BUSINESS}\"\n    admin: {{ token_env: ADMIN, app: app }}\n    apps:\n      app: {{ id: \"{APP}\", secret_env: SECRET }}\n    system_users:\n      - name: worker\n        apps: [app]\n        tokens:\n          - {{ name: reads, app: app, scopes: [ads_read] }}\n"
-        );
-        let spec = graphform_spec::load_texts(vec![("policy.yaml".into(), policy)])
-            .spec
-            .expect("policy");
-        let app = AppCredentials::new(APP, Secret::new(SECRET));
-        let mut credentials = Credentials::default();
-        credentials.admins.insert(
-            "acme".to_owned(),
-            UserToken::new(Secret::new(ADMIN_TOKEN), app.clone()),
-        );
-        credentials.apps.insert(APP.to_owned(), app);
-        let settings = ClientSettings::for_base_url(&emulator.base_url()).expect("loopback");
-        let client =
-            GraphClient::with_clock(settings, Arc::new(VirtualClock::new())).expect("client");
+        let credentials = support::credentials();
+        let client = support::client(&emulator.base_url(), RetryPolicy::default());
         let dir = tempfile::tempdir().expect("tempdir");
         let (identity, _) = generate_identity();
         let inner = FileStore::init(dir.path().join("store"), &identity).expect("store");
@@ -162,18 +129,26 @@ impl Fixture {
         }
     }
 
-    async fn apply(&self) -> Vec<(Change, Outcome)> {
-        let context = ApplyContext {
+    fn context(&self) -> ApplyContext<'_, FailingWrites> {
+        ApplyContext {
             spec: &self.spec,
             client: &self.client,
             store: &self.store,
             credentials: &self.credentials,
             now: NOW,
-        };
-        apply(&context, Approval::Auto, &ApplyOptions::default(), &Quiet)
-            .await
-            .expect("apply runs")
-            .outcomes
+        }
+    }
+
+    async fn apply(&self) -> Vec<(Change, Outcome)> {
+        apply(
+            &self.context(),
+            Approval::Auto,
+            &ApplyOptions::default(),
+            &Quiet,
+        )
+        .await
+        .expect("apply runs")
+        .outcomes
     }
 
     /// The worker's tokens at Meta that still work.
@@ -357,13 +332,7 @@ async fn the_lease_is_renewed_while_apply_waits_for_approval() {
         break_it: false,
         seen: std::sync::Mutex::new(Vec::new()),
     };
-    let context = ApplyContext {
-        spec: &fixture.spec,
-        client: &fixture.client,
-        store: &fixture.store,
-        credentials: &fixture.credentials,
-        now: NOW,
-    };
+    let context = fixture.context();
     let options = ApplyOptions {
         lease_seconds: 60,
         lease_renew_every: std::time::Duration::from_millis(100),
@@ -401,13 +370,7 @@ async fn apply_stops_when_its_lease_is_lost() {
         break_it: true,
         seen: std::sync::Mutex::new(Vec::new()),
     };
-    let context = ApplyContext {
-        spec: &fixture.spec,
-        client: &fixture.client,
-        store: &fixture.store,
-        credentials: &fixture.credentials,
-        now: NOW,
-    };
+    let context = fixture.context();
     let options = ApplyOptions {
         lease_renew_every: std::time::Duration::from_millis(100),
         ..ApplyOptions::default()

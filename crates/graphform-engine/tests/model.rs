@@ -18,30 +18,24 @@
 //! default). A kill parks the applying thread for good before its n-th
 //! mutation, exactly like a SIGKILL there: nothing after that point runs.
 
+mod support;
+
+use support::{ADMIN_USER, APP, Quiet, client, credentials};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use graphform_emulator::{Emulator, World};
-use graphform_engine::apply::{
-    ApplyContext, ApplyOptions, Approval, Failpoint, Outcome, Progress, apply,
-};
-use graphform_engine::observe::{Credentials, observe};
-use graphform_engine::{Change, NoticeKind, NoticeLevel, PlanOptions, plan};
-use graphform_graph::{
-    AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock,
-};
+use graphform_emulator::Emulator;
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Failpoint, Outcome, apply};
+use graphform_engine::observe::observe;
+use graphform_engine::{NoticeKind, NoticeLevel, PlanOptions, plan};
+use graphform_graph::{RetryPolicy, Secret};
 use graphform_store::{FileStore, Store as _, generate_identity};
 use serde_json::{Value, json};
 
-const NOW: i64 = 1_767_225_600;
-const BUSINESS: &str = "100000000000001";
-const APP: &str = "200000000000001";
-const SECRET: &str = "secret-of-the-app-0001";
-const ADMIN_USER: &str = "300000000000001";
-const ADMIN_TOKEN: &str = "EAAadmin0001xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 const USERS: [&str; 2] = ["alpha", "beta"];
 const MUTATION_ENDPOINTS: [&str; 5] = [
     "POST /{system-user-id}/access_tokens",
@@ -73,60 +67,19 @@ impl Rng {
     }
 }
 
-fn world() -> World {
-    let yaml = format!(
-        "clock_start: {NOW}\nseed: 5\n\
-         businesses:\n  - {{ id: \"{BUSINESS}\", name: Acme }}\n\
-         apps:\n  - {{ id: \"{APP}\", name: app, business: \"{BUSINESS}\", secret: \"{SECRET}\", access_level: advanced }}\n\
-         system_users:\n  - {{ id: \"{ADMIN_USER}\", name: admin, business: \"{BUSINESS}\", role: ADMIN }}\n\
-         admin_tokens:\n  - {{ system_user: \"{ADMIN_USER}\", app: \"{APP}\", token: \"{ADMIN_TOKEN}\" }}\n"
-    );
-    World::from_yaml_str(&yaml).expect("valid world")
-}
-
 /// Two system users, each with a 60-day token and a rotated never-expiring
 /// one.
 fn spec() -> graphform_spec::Spec {
-    let mut text = format!(
-        "version: 1\nbusinesses:\n  - name: acme\n    id: \"{BUSINESS}\"\n    admin: {{ token_env: ADMIN, app: app }}\n    apps:\n      app: {{ id: \"{APP}\", secret_env: SECRET }}\n    system_users:\n"
-    );
+    let mut users = String::new();
     for user in USERS {
         let _ = write!(
-            text,
+            users,
             "      - name: {user}\n        apps: [app]\n        tokens:\n\
              \x20         - {{ name: reads, app: app, scopes: [ads_read], refresh_before: 20d, grace: 1d }}\n\
              \x20         - {{ name: ops, app: app, scopes: [ads_management], expiry: never, rotate_every: 7d, grace: 1d }}\n"
         );
     }
-    graphform_spec::load_texts(vec![("policy.yaml".into(), text)])
-        .spec
-        .expect("valid policy")
-}
-
-fn credentials() -> Credentials {
-    let app = AppCredentials::new(APP, Secret::new(SECRET));
-    let mut credentials = Credentials::default();
-    credentials.admins.insert(
-        "acme".to_owned(),
-        UserToken::new(Secret::new(ADMIN_TOKEN), app.clone()),
-    );
-    credentials.apps.insert(APP.to_owned(), app);
-    credentials
-}
-
-fn client(base_url: &str) -> GraphClient {
-    let mut settings = ClientSettings::for_base_url(base_url).expect("loopback url");
-    settings.jitter_seed = Some(1);
-    settings.request_timeout = Duration::from_secs(5);
-    GraphClient::with_clock(settings, Arc::new(VirtualClock::new())).expect("client")
-}
-
-struct Quiet;
-
-impl Progress for Quiet {
-    fn started(&self, _change: &Change) {}
-    fn finished(&self, _change: &Change, _outcome: &Outcome) {}
-    fn note(&self, _message: &str) {}
+    support::policy(&users)
 }
 
 /// How one apply ended.
@@ -160,7 +113,7 @@ impl Model {
             .build()
             .expect("runtime");
         let emulator = runtime
-            .block_on(Emulator::start(world()))
+            .block_on(Emulator::start(support::world(5)))
             .expect("emulator");
         let store_dir = tempfile::tempdir().expect("tempdir");
         let (key, _recipient) = generate_identity();
@@ -222,7 +175,7 @@ impl Model {
                 .build()
                 .expect("runtime");
             let store = FileStore::with_identity(&dir, &key).expect("store");
-            let client = client(&base_url);
+            let client = client(&base_url, RetryPolicy::default());
             let credentials = credentials();
             let context = ApplyContext {
                 spec: &spec,
@@ -296,7 +249,7 @@ impl Model {
         self.control(reqwest::Method::DELETE, "faults/next", &Value::Null);
         self.control(reqwest::Method::DELETE, "faults", &Value::Null);
         let store = self.store();
-        let reader = client(&self.base_url);
+        let reader = client(&self.base_url, RetryPolicy::default());
         let credentials = credentials();
         let (state, stored_current, stored_all) = self.runtime.block_on(async {
             let state = observe(&self.spec, &reader, &store, &credentials)
@@ -479,7 +432,7 @@ impl Model {
             .runtime
             .block_on(observe(
                 &self.spec,
-                &client(&self.base_url),
+                &client(&self.base_url, RetryPolicy::default()),
                 &self.store(),
                 &credentials(),
             ))
