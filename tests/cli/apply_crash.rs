@@ -28,17 +28,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use graphform_engine::document::{IntentKind, StateDocument};
 use graphform_store::{FileStore, Secret, Store as _, generate_identity};
 use serde_json::Value;
 
-use crate::common::{EmulatorProcess, control, graphform, run};
+use crate::common::{EmulatorProcess, control, graphform, request, run, run_until_failpoint};
 
 /// Two system users, two apps, three 60-day tokens, on the emulator's demo
 /// world.
@@ -294,8 +292,9 @@ impl Case {
 
     /// Moves the emulator's clock.
     fn advance(&mut self, seconds: i64) {
-        let answer = post(
+        let answer = request(
             self.emulator.port,
+            "POST",
             "/_emulator/clock",
             &format!("{{\"advance_seconds\":{seconds}}}"),
         );
@@ -324,67 +323,29 @@ impl Case {
     /// kills it when it reports the failpoint. Returns whether it did (else
     /// it finished, successfully).
     fn apply_until_failpoint(&mut self, n: u64) -> bool {
-        let mut child = self
-            .command(&["apply", "--auto-approve"])
-            .env("GRAPHFORM_FAILPOINT", n.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("apply starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, receiver) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
+        let mut command = self.command(&["apply", "--auto-approve"]);
+        let run = run_until_failpoint(&mut command, n, RUN_TIMEOUT).unwrap_or_else(|lines| {
+            panic!(
+                "apply with failpoint {n} neither reached it nor finished in {RUN_TIMEOUT:?}:\n{}\n{}",
+                lines.join("\n"),
+                self.log
+            )
         });
-        let marker = format!("graphform: failpoint {n} reached");
-        let mut lines = Vec::new();
-        let started = Instant::now();
-        let reached = loop {
-            let left = RUN_TIMEOUT.saturating_sub(started.elapsed());
-            match receiver.recv_timeout(left) {
-                Ok(line) => {
-                    let line = line.expect("stderr is text");
-                    let found = line == marker;
-                    lines.push(line);
-                    if found {
-                        child.kill().expect("kill");
-                        break true;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "apply with failpoint {n} neither reached it nor finished in {RUN_TIMEOUT:?}:\n{}\n{}",
-                        lines.join("\n"),
-                        self.log
-                    );
-                }
-            }
-        };
-        // Reaped, so its pid is gone and the next apply breaks its lease.
-        let status = child.wait().expect("wait");
-        reader.join().expect("the reader ends with the process");
         let _ = writeln!(
             self.log,
             "$ GRAPHFORM_FAILPOINT={n} graphform apply --auto-approve   [{}]\n{}",
-            if reached { "killed" } else { "finished" },
-            lines.join("\n")
+            if run.reached { "killed" } else { "finished" },
+            run.lines.join("\n")
         );
-        if !reached {
+        if !run.reached {
             assert!(
-                status.success(),
-                "apply with an unreached failpoint failed ({status}):\n{}",
+                run.status.success(),
+                "apply with an unreached failpoint failed ({}):\n{}",
+                run.status,
                 self.log
             );
         }
-        reached
+        run.reached
     }
 
     /// Reads the emulator's state and every record of the store.
@@ -543,22 +504,6 @@ enum Finish {
     Clean,
     /// The opt-in invalidation was needed.
     Invalidated,
-}
-
-/// POSTs a JSON body to the emulator's control API; the JSON answer.
-fn post(port: u16, path: &str, body: &str) -> Value {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a body");
-    assert!(head.starts_with("HTTP/1.1 200"), "{response}");
-    serde_json::from_str(body).expect("JSON")
 }
 
 /// What a phase's crash loop went through.

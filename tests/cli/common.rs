@@ -1,7 +1,10 @@
 //! Running the binary and snapshotting what it did.
 
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// The repository's root (for `examples/`).
 pub(crate) fn repo_root() -> PathBuf {
@@ -166,4 +169,105 @@ pub(crate) fn with_env<'c>(
         command.env(name, value);
     }
     command.env("GRAPHFORM_STORE_KEY", key)
+}
+
+/// How a `graphform apply` run with `GRAPHFORM_FAILPOINT=n` ended.
+pub(crate) struct FailpointRun {
+    /// It reported the failpoint and was killed (SIGKILL) there.
+    pub(crate) reached: bool,
+    /// Its exit status (reaped: its pid is gone, so the next apply sees
+    /// its lease's holder is gone).
+    pub(crate) status: ExitStatus,
+    /// What it printed on stderr.
+    pub(crate) lines: Vec<String>,
+}
+
+/// Runs `command` (an apply) with `GRAPHFORM_FAILPOINT=n` and kills it when
+/// it reports the failpoint. `Err` with what it printed when it neither
+/// reached the failpoint nor ended within `timeout` (it is killed then).
+pub(crate) fn run_until_failpoint(
+    command: &mut Command,
+    n: u64,
+    timeout: Duration,
+) -> Result<FailpointRun, Vec<String>> {
+    let mut child = command
+        .env("GRAPHFORM_FAILPOINT", n.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (sender, receiver) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let marker = format!("graphform: failpoint {n} reached");
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let reached = loop {
+        match receiver.recv_timeout(timeout.saturating_sub(started.elapsed())) {
+            Ok(line) => {
+                let line = line.expect("stderr is text");
+                let found = line == marker;
+                lines.push(line);
+                if found {
+                    child.kill().expect("kill");
+                    break true;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break false,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(lines);
+            }
+        }
+    };
+    let status = child.wait().expect("wait");
+    reader.join().expect("the reader ends with the process");
+    Ok(FailpointRun {
+        reached,
+        status,
+        lines,
+    })
+}
+
+/// An HTTP/1.1 request to 127.0.0.1:`port`; status and body.
+pub(crate) fn raw_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a body");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, body.to_owned())
+}
+
+/// A control-API request with a JSON body, which must succeed; the JSON
+/// answer.
+pub(crate) fn request(port: u16, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, answer) = raw_request(port, method, path, "application/json", body);
+    assert_eq!(status, 200, "{method} {path}: {answer}");
+    serde_json::from_str(&answer).expect("JSON")
 }

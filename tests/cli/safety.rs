@@ -30,16 +30,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use graphform_store::{FileStore, Secret, Store as _, generate_identity};
 use serde_json::{Value, json};
 
-use crate::common::{EmulatorProcess, control, graphform, run};
+use crate::common::{
+    EmulatorProcess, control, graphform, raw_request, request, run, run_until_failpoint,
+};
 
 /// The demo world's business, apps and admin system user.
 const BUSINESS: &str = "100000000000001";
@@ -502,63 +502,26 @@ impl Case {
     /// and kills it (SIGKILL) when it reports the failpoint. Returns whether
     /// it did (else apply finished, successfully).
     fn apply_until_failpoint(&mut self, n: u64) -> bool {
-        let mut child = self
-            .command(&["apply", "--auto-approve"])
-            .env("GRAPHFORM_FAILPOINT", n.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("apply starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, receiver) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
+        let mut command = self.command(&["apply", "--auto-approve"]);
+        let run = run_until_failpoint(&mut command, n, RUN_TIMEOUT).unwrap_or_else(|lines| {
+            panic!(
+                "apply with failpoint {n} hangs:\n{}\n{}",
+                lines.join("\n"),
+                self.log
+            )
         });
-        let marker = format!("graphform: failpoint {n} reached");
-        let started = Instant::now();
-        let mut lines = Vec::new();
-        let reached = loop {
-            match receiver.recv_timeout(RUN_TIMEOUT.saturating_sub(started.elapsed())) {
-                Ok(line) => {
-                    let line = line.expect("stderr is text");
-                    let found = line == marker;
-                    lines.push(line);
-                    if found {
-                        child.kill().expect("kill");
-                        break true;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break false,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "apply with failpoint {n} hangs:\n{}\n{}",
-                        lines.join("\n"),
-                        self.log
-                    );
-                }
-            }
-        };
-        // Reaped, so that the next apply sees its lease's holder is gone.
-        let status = child.wait().expect("wait");
-        reader.join().expect("the reader ends with the process");
         let _ = writeln!(
             self.log,
             "$ GRAPHFORM_FAILPOINT={n} graphform apply --auto-approve   [{}]\n{}",
-            if reached { "killed" } else { "finished" },
-            lines.join("\n")
+            if run.reached { "killed" } else { "finished" },
+            run.lines.join("\n")
         );
         assert!(
-            reached || status.success(),
+            run.reached || run.status.success(),
             "setup: apply failed:\n{}",
             self.log
         );
-        reached
+        run.reached
     }
 
     /// Valid tokens of `system_user_id` that Meta issued and the store does
@@ -637,39 +600,6 @@ fn recorded_system_user_ids(document: &Value, ids: &mut BTreeSet<String>) {
         }
         _ => {}
     }
-}
-
-/// An HTTP/1.1 request to 127.0.0.1:`port`; status and body.
-fn raw_request(
-    port: u16,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    (status, body.to_owned())
-}
-
-/// A control-API request with a JSON body; the JSON answer.
-fn request(port: u16, method: &str, path: &str, body: &str) -> Value {
-    let (status, answer) = raw_request(port, method, path, "application/json", body);
-    assert_eq!(status, 200, "{method} {path}: {answer}");
-    serde_json::from_str(&answer).expect("JSON")
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.
