@@ -40,7 +40,7 @@ use graphform_graph::{
     AppCredentials, ErrorClass, GraphClient, GraphError, IssueToken, NewSystemUser, Secret,
     SystemUserRole, UserToken,
 };
-use graphform_spec::{Expiry, Role, Spec, Token};
+use graphform_spec::{Address, Expiry, Role, Spec, Token};
 use graphform_store::{
     ExpiryMode, Fingerprint, Lease, LeaseInfo, PreviousToken, Store, StoreError, StoredToken,
     TokenMetadata, TokenRecord, Version, Versioned,
@@ -582,6 +582,8 @@ struct Applier<'a, S> {
 struct TokenTarget<'a> {
     business: &'a graphform_spec::Business,
     token: &'a Token,
+    /// The install of the token's app for its system user.
+    install: Address,
 }
 
 impl<S: Store> Applier<'_, S> {
@@ -739,13 +741,21 @@ impl<S: Store> Applier<'_, S> {
         let mut parts = address.split('/');
         let (business, user, _, token) = (parts.next(), parts.next(), parts.next(), parts.next());
         let business = self.business(business.unwrap_or_default())?;
-        let token = business
+        let (user, token) = business
             .system_users
             .iter()
             .find(|u| Some(u.name.as_str()) == user)
-            .and_then(|u| u.tokens.iter().find(|t| Some(t.name.as_str()) == token))
+            .and_then(|u| {
+                let token = u.tokens.iter().find(|t| Some(t.name.as_str()) == token)?;
+                Some((u, token))
+            })
             .ok_or_else(|| format!("{address} is not in the policy"))?;
-        Ok(TokenTarget { business, token })
+        let install = Address::install(&business.name, &user.name, &token.app);
+        Ok(TokenTarget {
+            business,
+            token,
+            install,
+        })
     }
 
     /// The ID of the system user a change acts on: the one the plan
@@ -903,7 +913,11 @@ impl<S: Store> Applier<'_, S> {
     /// once, keeping the one it replaces as `previous` for its grace.
     async fn new_token(&self, change: &Change) -> Result<Outcome, String> {
         let address = &change.address;
-        let TokenTarget { business, token } = self.token_target(address)?;
+        let TokenTarget {
+            business,
+            token,
+            install,
+        } = self.token_target(address)?;
         let admin = self.admin(business)?;
         let app_id = business.apps[&token.app].id.clone();
         let app = self.app(&app_id)?.clone();
@@ -935,14 +949,7 @@ impl<S: Store> Applier<'_, S> {
                 expiring,
             };
             let (issued, id) = self
-                .issue(
-                    address,
-                    &token.app,
-                    intent,
-                    admin,
-                    &system_user_id,
-                    &request,
-                )
+                .issue(address, &install, intent, admin, &system_user_id, &request)
                 .await?;
             (issued, expiring.then_some(SIXTY_DAYS), id)
         };
@@ -1027,7 +1034,7 @@ impl<S: Store> Applier<'_, S> {
     async fn issue(
         &self,
         address: &str,
-        app: &str,
+        install: &Address,
         intent: Intent,
         admin: &UserToken,
         system_user_id: &str,
@@ -1044,21 +1051,20 @@ impl<S: Store> Applier<'_, S> {
         };
         match self.journaled(intent, call).await {
             Err(error) if refused_as_invalid.load(Ordering::SeqCst) => {
-                Err(self.forget_install(address, app, error).await)
+                Err(self.forget_install(install, error).await)
             }
             other => other,
         }
     }
 
-    /// After Meta refused to issue a token of `app` for the system user at
-    /// `address` as an invalid request, drops the record of that install:
-    /// the app may have been uninstalled outside graphform. The next plan
-    /// installs it again (installing is idempotent) before issuing.
-    async fn forget_install(&self, address: &str, app: &str, error: String) -> String {
-        let install = format!("{}/app/{app}", system_user_address(address));
+    /// After Meta refused to issue a token as an invalid request, drops the
+    /// record of the `install` it needs: the app may have been uninstalled
+    /// outside graphform. The next plan installs it again (installing is
+    /// idempotent) before issuing.
+    async fn forget_install(&self, install: &Address, error: String) -> String {
         let forgotten = self
             .update_document(|document| {
-                document.installs.remove(&install);
+                document.installs.remove(install.as_str());
             })
             .await;
         match forgotten {
