@@ -785,3 +785,27 @@ fn an_invalidation_forgets_the_previous_value_it_kills() {
     let after = simulate(&spec(""), &state, &plan, NOW);
     assert!(!run(&spec(""), &after, NOW).has_changes());
 }
+
+// Found by the model test (seed 103): the journal's possibly orphaned token
+// was minted for system user 299, which was renamed outside graphform; the
+// stored tokens now belong to 300, the user with the policy's name. The
+// invalidation of 299 does not touch them: they must be neither forgotten
+// nor replaced (forgetting them would leave valid tokens nobody holds).
+#[test]
+fn an_invalidation_of_an_older_system_user_leaves_the_current_ones_tokens_alone() {
+    let mut state = converged(NOW - DAY);
+    with_previous(&mut state, NOW + 3600, false);
+    orphan_intent(&mut state, NOW - 10);
+    let graphform_engine::document::IntentKind::NewToken { system_user_id, .. } =
+        &mut state.document.journal[0].kind
+    else {
+        unreachable!("orphan_intent journals a new token");
+    };
+    "299".clone_into(system_user_id);
+    let options = PlanOptions {
+        invalidate_orphaned: true,
+    };
+    let plan = plan_with(&spec(""), &state, NOW, &options);
+    assert_eq!(actions(&plan), [(USER, Action::Invalidate)]);
+    assert_eq!(plan.changes[0].system_user_id.as_deref(), Some("299"));
+}
