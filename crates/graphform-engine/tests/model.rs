@@ -463,6 +463,21 @@ impl Model {
     }
 }
 
+/// Checks the invariant after `history`'s last step; on failure, says
+/// the seed and the last steps.
+#[expect(clippy::print_stderr, reason = "the seed to replay a failure with")]
+fn checked(model: &Model, history: &[String], step: usize, seed: u64) {
+    let what = history.last().map_or("", String::as_str);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.check(step, what)));
+    if let Err(panic) = result {
+        let recent = &history[history.len().saturating_sub(12)..];
+        eprintln!(
+            "model test FAILED at step {step} with seed {seed} (replay: GRAPHFORM_MODEL_SEED={seed}); the last steps:\n{recent:#?}"
+        );
+        std::panic::resume_unwind(panic);
+    }
+}
+
 #[test]
 fn apply_keeps_every_valid_token_accounted_for_under_random_faults_kills_and_drift() {
     let seed = std::env::var("GRAPHFORM_MODEL_SEED")
@@ -492,15 +507,7 @@ fn apply_keeps_every_valid_token_accounted_for_under_random_faults_kills_and_dri
         };
         *outcome_kinds.entry(kind).or_default() += 1;
         history.push(what.clone());
-        let checked =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.check(step, &what)));
-        if let Err(panic) = checked {
-            let recent: Vec<&String> = history.iter().rev().take(12).rev().collect();
-            eprintln!(
-                "model test FAILED at step {step} with seed {seed} (replay: GRAPHFORM_MODEL_SEED={seed}); the last steps:\n{recent:#?}"
-            );
-            std::panic::resume_unwind(panic);
-        }
+        checked(&model, &history, step, seed);
     }
     // The run must have exercised apply, not only drift.
     assert!(
@@ -512,8 +519,9 @@ fn apply_keeps_every_valid_token_accounted_for_under_random_faults_kills_and_dri
     // a few rounds leave nothing to change.
     let mut last = Vec::new();
     for round in 0..5 {
-        let _ = Model::wait(&model.start_apply(None, round == 0));
-        model.check(steps + round, "after the world stopped moving");
+        let ended = Model::wait(&model.start_apply(None, round == 0));
+        history.push(format!("after the world stopped moving, apply: {ended:?}"));
+        checked(&model, &history, steps + round, seed);
         last = model.pending_changes();
         if last.is_empty() {
             break;
