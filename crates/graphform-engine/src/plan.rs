@@ -344,7 +344,7 @@ struct Planner<'s> {
     timeline: Vec<TimelineEntry>,
     valid_until: Option<UnixTime>,
     managed_tokens: BTreeSet<String>,
-    /// System users (addresses) whose tokens this plan invalidates.
+    /// System users (Meta IDs) whose tokens this plan invalidates.
     invalidated: BTreeSet<String>,
 }
 
@@ -417,8 +417,9 @@ impl<'s> Planner<'s> {
                     .iter()
                     .any(|u| Address::system_user(&b.name, &u.name).as_str() == user)
             });
-            if options.invalidate_orphaned && managed && !self.invalidated.contains(user) {
-                self.invalidated.insert(user.to_owned());
+            if options.invalidate_orphaned && managed && !self.invalidated.contains(system_user_id)
+            {
+                self.invalidated.insert(system_user_id.clone());
                 let change = self.change(
                     &Address::from_text(user),
                     Action::Invalidate,
@@ -433,7 +434,7 @@ impl<'s> Planner<'s> {
                     ..Snapshot::default()
                 });
                 self.admin_credential_warning(user, system_user_id);
-            } else if !self.invalidated.contains(user) {
+            } else if !self.invalidated.contains(system_user_id) {
                 self.notice(
                     NoticeLevel::Warning,
                     NoticeKind::PossiblyOrphaned,
@@ -446,6 +447,11 @@ impl<'s> Planner<'s> {
                 );
             }
         }
+    }
+
+    /// Whether an invalidation in this plan kills `value`.
+    fn dies(&self, value: &ObservedValue) -> bool {
+        self.invalidated.contains(&value.metadata.system_user_id)
     }
 
     /// Warns when invalidating the tokens of `system_user_id` (at `user`)
@@ -748,30 +754,7 @@ impl<'s> Planner<'s> {
             expiry: Some(token.expiry.as_str().to_owned()),
             ..Snapshot::default()
         };
-        let user_address = Address::system_user(&business.name, &user.name);
-        if self.invalidated.contains(user_address.as_str()) {
-            let observed = self.state.tokens.get(address.as_str());
-            // The invalidation kills a value pending revocation too: drop
-            // its record rather than keep a dead `previous`.
-            if let Some(previous) = observed.and_then(|o| o.previous.as_ref()) {
-                let change = self.change(
-                    &address,
-                    Action::Forget,
-                    format!("the replaced token dies with the invalidation of {user_address}"),
-                );
-                change.before = Some(value_snapshot(&previous.value));
-            }
-            let before = observed.map(|o| value_snapshot(&o.current));
-            let change = self.change(
-                &address,
-                Action::Issue,
-                format!("re-issued after invalidating the tokens of {user_address}"),
-            );
-            change.before = before;
-            change.after = Some(after);
-            return;
-        }
-        let Some(observed) = self.state.tokens.get(address.as_str()) else {
+        let Some(stored) = self.state.tokens.get(address.as_str()) else {
             let reason = if id.is_none() {
                 "new system user".to_owned()
             } else {
@@ -780,6 +763,33 @@ impl<'s> Planner<'s> {
             self.change(&address, Action::Issue, reason).after = Some(after);
             return;
         };
+        // An invalidation in this plan kills the values issued to the
+        // system user it invalidates, and only those: a value of another
+        // system user (the one renamed away, or the new one) lives on.
+        let user_address = Address::system_user(&business.name, &user.name);
+        let mut kept = stored.clone();
+        if let Some(previous) = stored.previous.as_ref().filter(|p| self.dies(&p.value)) {
+            // Drop its record rather than keep a dead `previous`.
+            let change = self.change(
+                &address,
+                Action::Forget,
+                format!("the replaced token dies with the invalidation of {user_address}"),
+            );
+            change.before = Some(value_snapshot(&previous.value));
+            kept.previous = None;
+        }
+        if self.dies(&stored.current) {
+            self.previous(&address, &kept);
+            let change = self.change(
+                &address,
+                Action::Issue,
+                format!("re-issued after invalidating the tokens of {user_address}"),
+            );
+            change.before = Some(value_snapshot(&stored.current));
+            change.after = Some(after);
+            return;
+        }
+        let observed = &kept;
         let previous_pending = self.previous(&address, observed);
         self.timeline_entry(&address, token, &observed.current);
         if let Health::NoVerdict { reason } = &observed.current.health {
@@ -1065,7 +1075,6 @@ impl<'s> Planner<'s> {
             if self.managed_tokens.contains(address) {
                 continue;
             }
-            let invalidated = self.invalidated.iter().any(|user| owned_by(address, user));
             // The previous value first: revoking the current one drops
             // the record.
             let values = observed
@@ -1077,7 +1086,7 @@ impl<'s> Planner<'s> {
             for value in values {
                 let (action, reason) = match &value.health {
                     // The invalidation in this plan kills it.
-                    _ if invalidated => (
+                    _ if self.dies(value) => (
                         Action::Forget,
                         "removed from the policy; the invalidation of its system user kills it"
                             .to_owned(),
@@ -1160,13 +1169,6 @@ pub(crate) fn system_user_address(address: &str) -> &str {
     let mut slashes = address.match_indices('/').map(|(i, _)| i);
     let second = slashes.nth(1).unwrap_or(address.len());
     &address[..second]
-}
-
-/// Whether `address` belongs to the system user at `user`.
-fn owned_by(address: &str, user: &str) -> bool {
-    address
-        .strip_prefix(user)
-        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn value_snapshot(value: &ObservedValue) -> Snapshot {
