@@ -11,6 +11,7 @@ use graphform_spec::{Loaded, Spec, StoreSettings};
 use graphform_store::{
     AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, VaultSettings, VaultStore,
 };
+use graphform_types::Timestamp;
 
 use crate::backend::AnyStore;
 
@@ -186,17 +187,19 @@ pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore>
 
 /// The clock: the system's, or `GRAPHFORM_NOW` (Unix seconds) for demos and
 /// tests against the emulator.
-pub(crate) fn now() -> anyhow::Result<i64> {
+pub(crate) fn now() -> anyhow::Result<Timestamp> {
     if let Ok(text) = std::env::var(env::GRAPHFORM_NOW) {
         return text
             .trim()
             .parse()
+            .map(Timestamp::from_unix)
             .with_context(|| format!("{} must be Unix seconds, not `{text}`", env::GRAPHFORM_NOW));
     }
     let elapsed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("the system clock is before 1970")?;
-    i64::try_from(elapsed.as_secs()).context("the system clock is out of range")
+    let seconds = i64::try_from(elapsed.as_secs()).context("the system clock is out of range")?;
+    Ok(Timestamp::from_unix(seconds))
 }
 
 /// A current-thread async runtime for one command.
@@ -215,7 +218,7 @@ pub(crate) struct World {
     pub(crate) credentials: Credentials,
     pub(crate) client: GraphClient,
     pub(crate) store: AnyStore,
-    pub(crate) now: i64,
+    pub(crate) now: Timestamp,
     pub(crate) runtime: tokio::runtime::Runtime,
 }
 

@@ -7,7 +7,19 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use graphform_types::date::civil_from_days;
+/// The UTC date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let date = jiff::Timestamp::from_second(days.saturating_mul(DAY))
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let small = |n: i8| u32::try_from(n).unwrap_or_default();
+    (
+        i64::from(date.year()),
+        small(date.month()),
+        small(date.day()),
+    )
+}
 
 /// Seconds in a day.
 pub(crate) const DAY: i64 = 86_400;

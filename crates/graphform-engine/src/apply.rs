@@ -40,23 +40,20 @@ use graphform_graph::{
     AppCredentials, ErrorClass, GraphClient, GraphError, IssueToken, NewSystemUser, Secret,
     SystemUserRole, UserToken,
 };
-use graphform_spec::{Address, Expiry, Role, Spec, Token};
+use graphform_spec::{Expiry, Spec, Token};
 use graphform_store::{
     ExpiryMode, Fingerprint, Lease, LeaseInfo, PreviousToken, Store, StoreError, StoredToken,
     TokenMetadata, TokenRecord, Version, Versioned,
+};
+use graphform_types::{
+    Address, InstallAddress, SIXTY_DAYS, SystemUserAddress, Timestamp, TokenAddress,
 };
 use tokio::sync::Mutex;
 
 use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, Resolution, StateDocument};
 use crate::observe::{Credentials, ObserveError, health_of, observe};
-use crate::plan::{
-    Action, Change, NoticeKind, Plan, PlanOptions, plan as make_plan, system_user_address,
-};
-use crate::state::{Health, State, UnixTime};
-use crate::time::format_time;
-
-/// The lifetime of a 60-day token, in seconds.
-const SIXTY_DAYS: i64 = 60 * 86_400;
+use crate::plan::{Action, Change, NoticeKind, Plan, PlanOptions, plan as make_plan};
+use crate::state::{Health, State};
 
 /// How apply runs.
 #[derive(Clone)]
@@ -97,7 +94,7 @@ pub struct ApplyContext<'a, S> {
     /// Admin tokens and app secrets.
     pub credentials: &'a Credentials,
     /// graphform's clock: the time the plan is made at.
-    pub now: UnixTime,
+    pub now: Timestamp,
 }
 
 impl Default for ApplyOptions {
@@ -224,9 +221,9 @@ pub enum ApplyError {
     /// The saved plan has expired: a time-driven decision changed.
     #[error(
         "the plan expired at {}: a time-driven decision in it has changed since (a refresh window opened, a grace period ended, a token expired)",
-        format_time(*.0)
+        .0
     )]
-    PlanExpired(UnixTime),
+    PlanExpired(Timestamp),
     /// The policy is not the one the saved plan was made from.
     #[error("the policy changed since the plan was made")]
     PolicyChanged,
@@ -298,13 +295,14 @@ impl LeaseKeeper {
         &self,
         store: &S,
         options: &ApplyOptions,
-        now: UnixTime,
+        now: Timestamp,
         started: Instant,
     ) -> ApplyError {
         loop {
             tokio::time::sleep(options.lease_renew_every).await;
             let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
             let expires_at = now
+                .unix()
                 .saturating_add(elapsed)
                 .saturating_add(options.lease_seconds);
             let mut lease = self.lease.lock().await;
@@ -356,7 +354,7 @@ async fn plan_and_run<S: Store>(
         .notices
         .iter()
         .filter(|n| n.kind == NoticeKind::AdminCredential)
-        .map(|n| n.address.clone())
+        .map(|n| n.address.to_string())
         .collect();
     if !hits_admin.is_empty() && !options.allow_admin_invalidation {
         return Err(ApplyError::AdminInvalidation(hits_admin));
@@ -377,7 +375,7 @@ async fn plan_and_run<S: Store>(
 /// would do. The file is a review record, not a program: only its
 /// agreement with the fresh plan lets apply go ahead, and what runs is the
 /// fresh plan.
-pub fn check_saved(saved: &Plan, fresh: &Plan, now: UnixTime) -> Result<(), ApplyError> {
+pub fn check_saved(saved: &Plan, fresh: &Plan, now: Timestamp) -> Result<(), ApplyError> {
     if let Some(valid_until) = saved.valid_until.filter(|until| now >= *until) {
         return Err(ApplyError::PlanExpired(valid_until));
     }
@@ -405,7 +403,7 @@ pub fn check_saved(saved: &Plan, fresh: &Plan, now: UnixTime) -> Result<(), Appl
         .iter()
         .filter(|c| !new.contains(c))
         .chain(new.iter().filter(|c| !old.contains(c)))
-        .map(|c| c.0.clone())
+        .map(|c| c.0.to_string())
         .collect();
     addresses.sort();
     addresses.dedup();
@@ -455,9 +453,9 @@ async fn run<S: Store>(
     applier.settle_journal(progress).await?;
 
     // Changes grouped by system user, in plan order within each group.
-    let mut groups: Vec<(String, Vec<(usize, &Change)>)> = Vec::new();
+    let mut groups: Vec<(&SystemUserAddress, Vec<(usize, &Change)>)> = Vec::new();
     for (index, change) in plan.changes.iter().enumerate() {
-        let owner = system_user_address(&change.address).to_owned();
+        let owner = change.address.system_user();
         match groups.iter_mut().find(|(key, _)| *key == owner) {
             Some((_, changes)) => changes.push((index, change)),
             None => groups.push((owner, vec![(index, change)])),
@@ -509,10 +507,11 @@ async fn run<S: Store>(
 async fn acquire_lease<S: Store>(
     store: &S,
     options: &ApplyOptions,
-    now: UnixTime,
+    now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<Lease, ApplyError> {
-    let request = LeaseInfo::for_current_process(&options.holder, now, options.lease_seconds);
+    let request =
+        LeaseInfo::for_current_process(&options.holder, now.unix(), options.lease_seconds);
     match store.acquire_lease(&request).await {
         Err(StoreError::Locked(holder)) if holder_is_gone(&holder) => {
             let lease = store.take_over_lease(&holder, &request).await?;
@@ -563,13 +562,13 @@ struct Applier<'a, S> {
     client: &'a GraphClient,
     store: &'a S,
     credentials: &'a Credentials,
-    now: UnixTime,
+    now: Timestamp,
     options: &'a ApplyOptions,
     keeper: &'a LeaseKeeper,
     /// The state document and the version it was last written at.
     document: Mutex<(StateDocument, Option<Version>)>,
     /// System users this run created: address → ID.
-    created: Mutex<BTreeMap<String, String>>,
+    created: Mutex<BTreeMap<SystemUserAddress, String>>,
     mutations: AtomicU64,
     intents: AtomicU64,
     /// Unique to this run: intent IDs must never repeat, or a later
@@ -583,7 +582,7 @@ struct TokenTarget<'a> {
     business: &'a graphform_spec::Business,
     token: &'a Token,
     /// The install of the token's app for its system user.
-    install: Address,
+    install: InstallAddress,
 }
 
 impl<S: Store> Applier<'_, S> {
@@ -620,20 +619,20 @@ impl<S: Store> Applier<'_, S> {
         Ok(())
     }
 
-    fn intent(&self, address: &str, kind: IntentKind) -> Intent {
+    fn intent(&self, address: impl Into<Address>, kind: IntentKind) -> Intent {
         let n = self.intents.fetch_add(1, Ordering::SeqCst) + 1;
         Intent {
-            id: format!("{}-{}-{n}", self.now, self.run_id),
-            address: address.to_owned(),
+            id: format!("{}-{}-{n}", self.now.unix(), self.run_id),
+            address: address.into(),
             kind,
             started_at: self.now,
         }
     }
 
-    fn audit(&self, address: &str, action: Action) -> AuditEntry {
+    fn audit(&self, address: impl Into<Address>, action: Action) -> AuditEntry {
         AuditEntry {
             at: self.now,
-            address: address.to_owned(),
+            address: address.into(),
             action: action.as_str().to_owned(),
             before: None,
             after: None,
@@ -650,18 +649,21 @@ impl<S: Store> Applier<'_, S> {
         let mut adopted = BTreeMap::new();
         let mut audit = Vec::new();
         for intent in &journal {
-            let stored = self.state.tokens.get(&intent.address);
+            let stored = intent
+                .address
+                .as_token()
+                .and_then(|token| self.state.tokens.get(token));
             if intent.resolution(stored) != Resolution::Settled {
                 continue;
             }
             match &intent.kind {
                 IntentKind::CreateSystemUser { .. } => {
-                    if let Some(id) = self.observed_system_user_id(&intent.address) {
+                    if let Some(id) = self.observed_system_user_id(intent.address.system_user()) {
                         audit.push(AuditEntry {
                             id: Some(id.clone()),
                             ..settled_audit(intent, "create")
                         });
-                        adopted.insert(intent.address.clone(), id);
+                        adopted.insert(intent.address.system_user().clone(), id);
                     }
                 }
                 // Its answer was stored (that is what settles it): the
@@ -714,8 +716,8 @@ impl<S: Store> Applier<'_, S> {
         }
     }
 
-    fn business(&self, address: &str) -> Result<&graphform_spec::Business, String> {
-        let name = address.split('/').next().unwrap_or_default();
+    fn business(&self, address: &Address) -> Result<&graphform_spec::Business, String> {
+        let name = address.business();
         self.spec
             .businesses
             .iter()
@@ -737,20 +739,16 @@ impl<S: Store> Applier<'_, S> {
             .ok_or_else(|| format!("no secret for app {app_id}: it is not in the policy"))
     }
 
-    fn token_target(&self, address: &str) -> Result<TokenTarget<'_>, String> {
-        let mut parts = address.split('/');
-        let (business, user, _, token) = (parts.next(), parts.next(), parts.next(), parts.next());
-        let business = self.business(business.unwrap_or_default())?;
-        let (user, token) = business
+    fn token_target(&self, address: &TokenAddress) -> Result<TokenTarget<'_>, String> {
+        let business = self.business(&address.into())?;
+        let user = address.system_user();
+        let token = business
             .system_users
             .iter()
-            .find(|u| Some(u.name.as_str()) == user)
-            .and_then(|u| {
-                let token = u.tokens.iter().find(|t| Some(t.name.as_str()) == token)?;
-                Some((u, token))
-            })
+            .find(|u| u.name == user.name())
+            .and_then(|u| u.tokens.iter().find(|t| t.name == address.name()))
             .ok_or_else(|| format!("{address} is not in the policy"))?;
-        let install = Address::install(&business.name, &user.name, &token.app);
+        let install = user.install(&token.app);
         Ok(TokenTarget {
             business,
             token,
@@ -765,7 +763,7 @@ impl<S: Store> Applier<'_, S> {
         if let Some(id) = &change.system_user_id {
             return Ok(id.clone());
         }
-        let user = system_user_address(&change.address);
+        let user = change.address.system_user();
         self.created
             .lock()
             .await
@@ -774,15 +772,14 @@ impl<S: Store> Applier<'_, S> {
             .ok_or_else(|| format!("{user}: the system user this plan creates was not created"))
     }
 
-    fn observed_system_user_id(&self, user_address: &str) -> Option<String> {
-        let (business, name) = user_address.split_once('/')?;
+    fn observed_system_user_id(&self, user: &SystemUserAddress) -> Option<String> {
         let mut found = self
             .state
             .businesses
-            .get(business)?
+            .get(user.business())?
             .system_users
             .iter()
-            .filter(|u| u.name == name);
+            .filter(|u| u.name == user.name());
         let first = found.next()?;
         found.next().is_none().then(|| first.id.clone())
     }
@@ -813,23 +810,21 @@ impl<S: Store> Applier<'_, S> {
 
     async fn create(&self, change: &Change) -> Result<Outcome, String> {
         let business = self.business(&change.address)?;
-        let name = change
-            .address
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let user = change.address.system_user();
+        let name = user.name().to_owned();
         let role = business
             .system_users
             .iter()
             .find(|u| u.name == name)
-            .map_or(Role::Employee, |u| u.role);
+            .map_or(SystemUserRole::Employee, |u| {
+                u.role
+                    .as_str()
+                    .parse()
+                    .unwrap_or_else(|never| match never {})
+            });
         let request = NewSystemUser {
             name: name.clone(),
-            role: match role {
-                Role::Admin => SystemUserRole::Admin,
-                Role::Employee => SystemUserRole::Employee,
-            },
+            role,
         };
         let admin = self.admin(business)?;
         let intent = self.intent(
@@ -839,23 +834,18 @@ impl<S: Store> Applier<'_, S> {
                 name,
             },
         );
-        let client = self.client.labeled(change.address.clone());
+        let client = self.client.labeled(change.address.to_string());
         let (id, intent_id) = self
             .journaled(
                 intent,
                 client.create_system_user(admin, &business.id, &request),
             )
             .await?;
-        self.created
-            .lock()
-            .await
-            .insert(change.address.clone(), id.clone());
+        self.created.lock().await.insert(user.clone(), id.clone());
         let mut audit = self.audit(&change.address, Action::Create);
         audit.id = Some(id.clone());
         self.update_document(|document| {
-            document
-                .system_users
-                .insert(change.address.clone(), id.clone());
+            document.system_users.insert(user.clone(), id.clone());
             document.journal.retain(|i| i.id != intent_id);
             document.audit.push(audit);
         })
@@ -869,7 +859,11 @@ impl<S: Store> Applier<'_, S> {
     async fn install(&self, change: &Change) -> Result<Outcome, String> {
         let business = self.business(&change.address)?;
         let admin = self.admin(business)?;
-        let user_address = system_user_address(&change.address);
+        let user_address = change.address.system_user();
+        let install_address = change
+            .address
+            .as_install()
+            .ok_or_else(|| format!("{}: not an app install", change.address))?;
         let system_user_id = self.target_user(change).await?;
         let app_id = change
             .after
@@ -883,7 +877,7 @@ impl<S: Store> Applier<'_, S> {
                 app_id: app_id.clone(),
             },
         );
-        let client = self.client.labeled(change.address.clone());
+        let client = self.client.labeled(change.address.to_string());
         let ((), intent_id) = self
             .journaled(intent, client.install_app(admin, &system_user_id, &app_id))
             .await?;
@@ -897,8 +891,8 @@ impl<S: Store> Applier<'_, S> {
         self.update_document(|document| {
             document
                 .system_users
-                .insert(user_address.to_owned(), record.system_user_id.clone());
-            document.installs.insert(change.address.clone(), record);
+                .insert(user_address.clone(), record.system_user_id.clone());
+            document.installs.insert(install_address.clone(), record);
             document.journal.retain(|i| i.id != intent_id);
             document.audit.push(audit);
         })
@@ -912,7 +906,10 @@ impl<S: Store> Applier<'_, S> {
     /// Issue, refresh or rotate: get a new token from Meta and store it at
     /// once, keeping the one it replaces as `previous` for its grace.
     async fn new_token(&self, change: &Change) -> Result<Outcome, String> {
-        let address = &change.address;
+        let address = change
+            .address
+            .as_token()
+            .ok_or_else(|| format!("{}: not a token", change.address))?;
         let TokenTarget {
             business,
             token,
@@ -924,7 +921,7 @@ impl<S: Store> Applier<'_, S> {
         let system_user_id = self.target_user(change).await?;
         let stored = self
             .store
-            .read_token(address)
+            .read_token(&address.to_string())
             .await
             .map_err(|e| e.to_string())?;
         let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
@@ -955,7 +952,7 @@ impl<S: Store> Applier<'_, S> {
         };
         let fingerprint = value.fingerprint();
         let metadata = TokenMetadata {
-            address: address.clone(),
+            address: address.to_string(),
             app_id,
             system_user_id,
             scopes: token.scopes.clone(),
@@ -964,12 +961,12 @@ impl<S: Store> Applier<'_, S> {
             } else {
                 ExpiryMode::Never
             },
-            issued_at: self.now,
-            expires_at: lifetime.map(|seconds| self.now.saturating_add(seconds)),
+            issued_at: self.now.unix(),
+            expires_at: lifetime.map(|lifetime| (self.now + lifetime).unix()),
             fingerprint: fingerprint.clone(),
             issued_by: Some(intent_id.clone()),
         };
-        let grace = i64::try_from(token.grace.as_secs()).unwrap_or(i64::MAX);
+        let grace = token.grace;
         let (record, replaced, expected) = self.replacement_record(
             change.action,
             StoredToken { value, metadata },
@@ -979,7 +976,7 @@ impl<S: Store> Applier<'_, S> {
         self.mutation()?;
         if let Err(error) = self
             .store
-            .write_token(address, &record, expected.as_ref())
+            .write_token(&address.to_string(), &record, expected.as_ref())
             .await
         {
             // An error other than a conflict does not prove nothing was
@@ -1008,19 +1005,19 @@ impl<S: Store> Applier<'_, S> {
     /// `intent`: the new token, its lifetime and the intent's ID.
     async fn refresh(
         &self,
-        address: &str,
+        address: &TokenAddress,
         intent: Intent,
         app: &AppCredentials,
         current: &Secret,
-    ) -> Result<(Secret, Option<i64>, String), String> {
-        let client = self.client.labeled(address.to_owned());
+    ) -> Result<(Secret, Option<graphform_types::Duration>, String), String> {
+        let client = self.client.labeled(address.to_string());
         let (refreshed, id) = self
             .journaled(intent, client.refresh_token(app, current))
             .await?;
         let lifetime = refreshed
             .expires_in
             .and_then(|d| i64::try_from(d.as_secs()).ok())
-            .unwrap_or(SIXTY_DAYS);
+            .map_or(SIXTY_DAYS, graphform_types::Duration::seconds);
         Ok((refreshed.token, Some(lifetime), id))
     }
 
@@ -1033,14 +1030,14 @@ impl<S: Store> Applier<'_, S> {
     /// would fail on every run. Such a refusal drops the install's record.
     async fn issue(
         &self,
-        address: &str,
-        install: &Address,
+        address: &TokenAddress,
+        install: &InstallAddress,
         intent: Intent,
         admin: &UserToken,
         system_user_id: &str,
         request: &IssueToken,
     ) -> Result<(Secret, String), String> {
-        let client = self.client.labeled(address.to_owned());
+        let client = self.client.labeled(address.to_string());
         let refused_as_invalid = AtomicBool::new(false);
         let call = async {
             let answer = client.issue_token(admin, system_user_id, request).await;
@@ -1061,10 +1058,10 @@ impl<S: Store> Applier<'_, S> {
     /// record of the `install` it needs: the app may have been uninstalled
     /// outside graphform. The next plan installs it again (installing is
     /// idempotent) before issuing.
-    async fn forget_install(&self, install: &Address, error: String) -> String {
+    async fn forget_install(&self, install: &InstallAddress, error: String) -> String {
         let forgotten = self
             .update_document(|document| {
-                document.installs.remove(install.as_str());
+                document.installs.remove(install);
             })
             .await;
         match forgotten {
@@ -1084,7 +1081,7 @@ impl<S: Store> Applier<'_, S> {
         action: Action,
         new: StoredToken,
         stored: Option<Versioned<TokenRecord>>,
-        grace: i64,
+        grace: graphform_types::Duration,
     ) -> (TokenRecord, Option<Fingerprint>, Option<Version>) {
         let Some(Versioned {
             value: old,
@@ -1102,7 +1099,7 @@ impl<S: Store> Applier<'_, S> {
             Action::Issue => old.previous,
             _ => Some(PreviousToken {
                 token: old.current,
-                revoke_after: self.now.saturating_add(grace),
+                revoke_after: (self.now + grace).unix(),
             }),
         };
         let record = TokenRecord {
@@ -1115,7 +1112,10 @@ impl<S: Store> Applier<'_, S> {
     /// Revoke (a live token) or forget (a dead one): the token is the
     /// change's `before` fingerprint, as the store holds it now.
     async fn remove_token(&self, change: &Change) -> Result<Outcome, String> {
-        let address = &change.address;
+        let address = change
+            .address
+            .as_token()
+            .ok_or_else(|| format!("{}: not a token", change.address))?;
         let fingerprint = change
             .before
             .as_ref()
@@ -1126,7 +1126,7 @@ impl<S: Store> Applier<'_, S> {
             version,
         }) = self
             .store
-            .read_token(address)
+            .read_token(&address.to_string())
             .await
             .map_err(|e| e.to_string())?
         else {
@@ -1165,12 +1165,12 @@ impl<S: Store> Applier<'_, S> {
                 previous: None,
             };
             self.store
-                .write_token(address, &kept, Some(&version))
+                .write_token(&address.to_string(), &kept, Some(&version))
                 .await
                 .map_err(|e| e.to_string())?;
         } else {
             self.store
-                .delete_token(address, &version)
+                .delete_token(&address.to_string(), &version)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -1186,9 +1186,9 @@ impl<S: Store> Applier<'_, S> {
 
     /// Whether the store holds `fingerprint` as the current value at
     /// `address` (read back after a write that reported an error).
-    async fn holds(&self, address: &str, fingerprint: &Fingerprint) -> bool {
+    async fn holds(&self, address: &TokenAddress, fingerprint: &Fingerprint) -> bool {
         matches!(
-            self.store.read_token(address).await,
+            self.store.read_token(&address.to_string()).await,
             Ok(Some(Versioned { value, .. })) if value.current.metadata.fingerprint == *fingerprint
         )
     }
@@ -1200,7 +1200,7 @@ impl<S: Store> Applier<'_, S> {
     /// warns of the token.
     async fn revoke_unstored(
         &self,
-        address: &str,
+        address: &TokenAddress,
         minted: &StoredToken,
         app: &AppCredentials,
         intent_id: &str,
@@ -1235,7 +1235,7 @@ impl<S: Store> Applier<'_, S> {
     /// one), then the token itself.
     async fn revoke(
         &self,
-        address: &str,
+        address: &TokenAddress,
         target: &StoredToken,
         current: &StoredToken,
     ) -> Result<(), String> {
@@ -1254,13 +1254,13 @@ impl<S: Store> Applier<'_, S> {
     /// 190 because the caller is dead) is no fact about the target.
     async fn revoke_with(
         &self,
-        address: &str,
+        address: &TokenAddress,
         target: &StoredToken,
         callers: &[UserToken],
     ) -> Result<(), String> {
         let fingerprint = &target.metadata.fingerprint;
         let app = self.app(&target.metadata.app_id)?.clone();
-        let client = self.client.labeled(address.to_owned());
+        let client = self.client.labeled(address.to_string());
         let mut failures = Vec::new();
         for caller in callers {
             let intent = self.intent(
@@ -1332,7 +1332,7 @@ impl<S: Store> Applier<'_, S> {
                 system_user_id: system_user_id.clone(),
             },
         );
-        let client = self.client.labeled(change.address.clone());
+        let client = self.client.labeled(change.address.to_string());
         let ((), intent_id) = self
             .journaled(intent, client.invalidate_all_tokens(admin, &system_user_id))
             .await?;

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{ObservedToken, ObservedValue, UnixTime};
+use graphform_types::{Address, InstallAddress, SystemUserAddress, Timestamp};
+
+use crate::state::{ObservedToken, ObservedValue};
 
 /// The state document's format version.
 pub const DOCUMENT_FORMAT_VERSION: u32 = 1;
@@ -17,11 +19,11 @@ pub struct StateDocument {
     pub format_version: u32,
     /// System users graphform created or adopted: address → Meta ID.
     #[serde(default)]
-    pub system_users: BTreeMap<String, String>,
+    pub system_users: BTreeMap<SystemUserAddress, String>,
     /// App installs graphform made: install address → what was installed.
     /// The Graph API cannot list installs, so this is the only record.
     #[serde(default)]
-    pub installs: BTreeMap<String, InstallRecord>,
+    pub installs: BTreeMap<InstallAddress, InstallRecord>,
     /// Mutations started and not yet known to be finished (design.md §1:
     /// every Graph mutation is journaled before it is sent). An entry left
     /// by an interrupted apply is resolved by the next one, or, for a token
@@ -54,7 +56,7 @@ pub struct InstallRecord {
     /// The installed app's ID.
     pub app_id: String,
     /// When.
-    pub installed_at: UnixTime,
+    pub installed_at: Timestamp,
 }
 
 /// A mutation about to be sent.
@@ -63,11 +65,11 @@ pub struct Intent {
     /// Unique: `<started_at>-<pid>-<random>-<n>`.
     pub id: String,
     /// The address the mutation is for.
-    pub address: String,
+    pub address: Address,
     /// What is being done.
     pub kind: IntentKind,
     /// When it started (graphform's clock).
-    pub started_at: UnixTime,
+    pub started_at: Timestamp,
 }
 
 /// The kinds of journaled mutation.
@@ -120,9 +122,9 @@ fn issue() -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When.
-    pub at: UnixTime,
+    pub at: Timestamp,
     /// The address.
-    pub address: String,
+    pub address: Address,
     /// `create`, `install`, `issue`, `refresh`, `rotate`, `revoke`, `forget`,
     /// `invalidate`.
     pub action: String,

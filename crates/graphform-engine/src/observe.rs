@@ -15,6 +15,7 @@ use graphform_graph::{
 };
 use graphform_spec::Spec;
 use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
+use graphform_types::{AddressError, Timestamp, TokenAddress};
 
 use crate::document::{IntentKind, StateDocument};
 use crate::state::{
@@ -50,6 +51,9 @@ pub enum ObserveError {
     /// The state document could not be read.
     #[error("the state document is unreadable: {0}")]
     Document(String),
+    /// The store holds a token at a key that is not a token address.
+    #[error("the store holds a token entry graphform did not write")]
+    Address(#[source] AddressError),
     /// A credential the policy names is not available.
     #[error("no admin token for business `{0}`")]
     MissingAdmin(String),
@@ -89,8 +93,7 @@ pub async fn observe<S: Store>(
                 name: user.name,
                 role: user
                     .role
-                    .map(|role| role.as_str().to_owned())
-                    .unwrap_or_default(),
+                    .map(|role| role.as_str().parse().unwrap_or_else(|never| match never {})),
             })
             .collect();
         system_users.sort();
@@ -113,7 +116,7 @@ pub async fn observe<S: Store>(
         .journal
         .iter()
         .filter(|intent| matches!(intent.kind, IntentKind::NewToken { .. }))
-        .filter_map(|intent| intent.address.split('/').next())
+        .map(|intent| intent.address.business())
         .collect();
     for (name, admin) in admin_system_users(client, credentials, &orphan_businesses).await {
         if let Some(business) = businesses.get_mut(&name) {
@@ -136,7 +139,7 @@ pub async fn observe<S: Store>(
                 current: value(&record.current),
                 previous: record.previous.as_ref().map(|previous| ObservedPrevious {
                     value: value(&previous.token),
-                    revoke_after: previous.revoke_after,
+                    revoke_after: Timestamp::from_unix(previous.revoke_after),
                 }),
             };
             (address, observed)
@@ -158,10 +161,13 @@ pub async fn read_document<S: Store>(store: &S) -> Result<StateDocument, Observe
     }
 }
 
-async fn read_records<S: Store>(store: &S) -> Result<BTreeMap<String, TokenRecord>, ObserveError> {
+async fn read_records<S: Store>(
+    store: &S,
+) -> Result<BTreeMap<TokenAddress, TokenRecord>, ObserveError> {
     let mut records = BTreeMap::new();
-    for address in store.list_tokens().await? {
-        if let Some(record) = store.read_token(&address).await? {
+    for key in store.list_tokens().await? {
+        let address: TokenAddress = key.parse().map_err(ObserveError::Address)?;
+        if let Some(record) = store.read_token(&key).await? {
             records.insert(address, record.value);
         }
     }
@@ -214,7 +220,7 @@ async fn admin_system_users(
 async fn check_tokens(
     client: &GraphClient,
     credentials: &Credentials,
-    records: &BTreeMap<String, TokenRecord>,
+    records: &BTreeMap<TokenAddress, TokenRecord>,
 ) -> Result<BTreeMap<graphform_graph::Fingerprint, Health>, ObserveError> {
     let mut by_app: BTreeMap<&str, (Vec<Secret>, BTreeSet<graphform_graph::Fingerprint>)> =
         BTreeMap::new();
@@ -258,7 +264,7 @@ pub fn health_of(info: &TokenInfo) -> Health {
     match (info.is_valid, info.is_token_error()) {
         (Some(true), false) => Health::Valid {
             expires_at: match info.expiry() {
-                Some(GraphExpiry::At(at)) => Some(at),
+                Some(GraphExpiry::At(at)) => Some(Timestamp::from_unix(at)),
                 Some(GraphExpiry::Never) | None => None,
             },
             scopes: info.scopes.iter().cloned().collect(),

@@ -7,17 +7,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use graphform_spec::{Address, Business, Expiry, Spec, SystemUser, Token};
-use graphform_store::{ExpiryMode, Fingerprint};
+use graphform_spec::{Business, Expiry, Spec, SystemUser, Token};
+use graphform_store::Fingerprint;
+use graphform_types::{
+    Address, Duration, ExpiryMode, InstallAddress, Role, SystemUserAddress, Timestamp, TokenAddress,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::document::{IntentKind, Resolution};
-use crate::state::{
-    DeadCause, Health, ObservedSystemUser, ObservedToken, ObservedValue, State, UnixTime,
-};
-use crate::time::{format_time, human_duration};
+use crate::state::{DeadCause, Health, ObservedSystemUser, ObservedToken, ObservedValue, State};
+use crate::stored::MetadataTimes;
 
 /// The plan format version (`graphform plan --format json`, plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -39,11 +40,11 @@ pub struct Plan {
     /// refuse versions they do not know.
     pub format_version: u32,
     /// When the plan was made (the `now` it was made with).
-    pub created_at: UnixTime,
+    pub created_at: Timestamp,
     /// The first moment a time-driven decision in this plan would change
     /// (a refresh window opens, a grace period ends, a token expires);
     /// `None` when nothing is time-driven.
-    pub valid_until: Option<UnixTime>,
+    pub valid_until: Option<Timestamp>,
     /// SHA-256 of the validated policy.
     pub policy_hash: String,
     /// SHA-256 of the observed state.
@@ -60,7 +61,7 @@ pub struct Plan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// What it is about: `acme/ci-reporting/token/insights-read`.
-    pub address: String,
+    pub address: Address,
     /// What happens.
     pub action: Action,
     /// Why, in one line.
@@ -145,7 +146,8 @@ pub struct Snapshot {
     pub id: Option<String>,
     /// Role (system users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub role: Option<Role>,
     /// The app's local name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
@@ -157,14 +159,15 @@ pub struct Snapshot {
     pub scopes: Option<BTreeSet<String>>,
     /// Token expiry mode: `60d` or `never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expiry: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub expiry: Option<ExpiryMode>,
     /// The token value's fingerprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub fingerprint: Option<Fingerprint>,
     /// When the token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<UnixTime>,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// Something graphform noticed and will not change.
@@ -175,7 +178,7 @@ pub struct Notice {
     /// What kind of thing it is.
     pub kind: NoticeKind,
     /// What it is about.
-    pub address: String,
+    pub address: Address,
     /// What to know or do, in one line.
     pub message: String,
 }
@@ -227,19 +230,20 @@ pub enum NoticeKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TimelineEntry {
     /// The token's address.
-    pub address: String,
+    pub address: TokenAddress,
     /// The current value's fingerprint.
     #[schemars(with = "String")]
     pub fingerprint: Fingerprint,
     /// `60d` or `never`.
-    pub expiry: String,
+    #[schemars(with = "String")]
+    pub expiry: ExpiryMode,
     /// When it expires (`None`: never).
-    pub expires_at: Option<UnixTime>,
+    pub expires_at: Option<Timestamp>,
     /// What Meta says of it.
     pub status: TokenStatus,
     /// The next time-driven action and when it becomes due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<(Action, UnixTime)>,
+    pub next: Option<(Action, Timestamp)>,
 }
 
 /// A token's health in one word.
@@ -308,7 +312,7 @@ pub fn plan_schema() -> String {
 ///
 /// Pure and deterministic: no I/O, no clock, and the same inputs give the
 /// same plan.
-pub fn plan(spec: &Spec, state: &State, now: UnixTime, options: &PlanOptions) -> Plan {
+pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -> Plan {
     let mut planner = Planner {
         state,
         now,
@@ -338,12 +342,12 @@ pub fn plan(spec: &Spec, state: &State, now: UnixTime, options: &PlanOptions) ->
 
 struct Planner<'s> {
     state: &'s State,
-    now: UnixTime,
+    now: Timestamp,
     changes: Vec<Change>,
     notices: Vec<Notice>,
     timeline: Vec<TimelineEntry>,
-    valid_until: Option<UnixTime>,
-    managed_tokens: BTreeSet<String>,
+    valid_until: Option<Timestamp>,
+    managed_tokens: BTreeSet<TokenAddress>,
     /// System users (Meta IDs) whose tokens this plan invalidates.
     invalidated: BTreeSet<String>,
 }
@@ -359,9 +363,14 @@ enum Match<'s> {
 }
 
 impl<'s> Planner<'s> {
-    fn change(&mut self, address: &Address, action: Action, reason: String) -> &mut Change {
+    fn change(
+        &mut self,
+        address: impl Into<Address>,
+        action: Action,
+        reason: String,
+    ) -> &mut Change {
         self.changes.push(Change {
-            address: address.to_string(),
+            address: address.into(),
             action,
             reason,
             drift: None,
@@ -372,17 +381,23 @@ impl<'s> Planner<'s> {
         self.changes.last_mut().expect("just pushed")
     }
 
-    fn notice(&mut self, level: NoticeLevel, kind: NoticeKind, address: String, message: String) {
+    fn notice(
+        &mut self,
+        level: NoticeLevel,
+        kind: NoticeKind,
+        address: impl Into<Address>,
+        message: String,
+    ) {
         self.notices.push(Notice {
             level,
             kind,
-            address,
+            address: address.into(),
             message,
         });
     }
 
     /// Records a moment at which a decision of this plan changes.
-    fn decision_changes_at(&mut self, at: UnixTime) {
+    fn decision_changes_at(&mut self, at: Timestamp) {
         if at > self.now {
             self.valid_until = Some(self.valid_until.map_or(at, |current| current.min(at)));
         }
@@ -395,7 +410,7 @@ impl<'s> Planner<'s> {
     fn journal(&mut self, spec: &Spec, options: &PlanOptions) {
         let state = self.state;
         for intent in &state.document.journal {
-            let stored = state.tokens.get(&intent.address);
+            let stored = intent.address.as_token().and_then(|t| state.tokens.get(t));
             let IntentKind::NewToken { system_user_id, .. } = &intent.kind else {
                 self.notice(
                     NoticeLevel::Info,
@@ -403,29 +418,29 @@ impl<'s> Planner<'s> {
                     intent.address.clone(),
                     format!(
                         "an apply interrupted at {} was making this change; the next apply settles it",
-                        format_time(intent.started_at)
+                        intent.started_at
                     ),
                 );
                 continue;
             };
-            let user = system_user_address(&intent.address);
+            let user = intent.address.system_user();
             if intent.resolution(stored) == Resolution::Settled {
                 continue;
             }
             let managed = spec.businesses.iter().any(|b| {
                 b.system_users
                     .iter()
-                    .any(|u| Address::system_user(&b.name, &u.name).as_str() == user)
+                    .any(|u| SystemUserAddress::new(&b.name, &u.name) == *user)
             });
             if options.invalidate_orphaned && managed && !self.invalidated.contains(system_user_id)
             {
                 self.invalidated.insert(system_user_id.clone());
                 let change = self.change(
-                    &Address::from_text(user),
+                    user,
                     Action::Invalidate,
                     format!(
                         "an apply interrupted at {} may have issued a token nobody stored",
-                        format_time(intent.started_at)
+                        intent.started_at
                     ),
                 );
                 change.system_user_id = Some(system_user_id.clone());
@@ -442,7 +457,7 @@ impl<'s> Planner<'s> {
                     format!(
                         "an apply interrupted at {} may have issued a token for system user {system_user_id} that nobody stored; \
                          to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
-                        format_time(intent.started_at)
+                        intent.started_at
                     ),
                 );
             }
@@ -456,8 +471,8 @@ impl<'s> Planner<'s> {
 
     /// Warns when invalidating the tokens of `system_user_id` (at `user`)
     /// would kill the admin token graphform acts with for the business.
-    fn admin_credential_warning(&mut self, user: &str, system_user_id: &str) {
-        let business_name = user.split('/').next().unwrap_or_default();
+    fn admin_credential_warning(&mut self, user: &SystemUserAddress, system_user_id: &str) {
+        let business_name = user.business();
         let Some(business) = self.state.businesses.get(business_name) else {
             return;
         };
@@ -475,7 +490,7 @@ impl<'s> Planner<'s> {
         self.notice(
             NoticeLevel::Warning,
             NoticeKind::AdminCredential,
-            user.to_owned(),
+            user,
             message,
         );
     }
@@ -492,31 +507,29 @@ impl<'s> Planner<'s> {
             .map(|u| u.name.as_str())
             .collect();
         for other in listed.iter().filter(|u| !named.contains(u.name.as_str())) {
-            let address = Address::system_user(&business.name, &other.name);
-            let message = if self.state.document.system_users.get(address.as_str())
-                == Some(&other.id)
-            {
-                format!(
-                    "removed from the policy, but Meta cannot delete system users: remove it in Business Settings if it is no longer needed (ID {})",
-                    other.id
+            let address = SystemUserAddress::new(&business.name, &other.name);
+            let removed = self.state.document.system_users.get(&address) == Some(&other.id);
+            let (level, kind, message) = if removed {
+                (
+                    NoticeLevel::Warning,
+                    NoticeKind::Manual,
+                    format!(
+                        "removed from the policy, but Meta cannot delete system users: remove it in Business Settings if it is no longer needed (ID {})",
+                        other.id
+                    ),
                 )
             } else {
-                format!(
-                    "not in the policy; graphform leaves it alone ({}, ID {})",
-                    other.role, other.id
+                (
+                    NoticeLevel::Info,
+                    NoticeKind::Unmanaged,
+                    format!(
+                        "not in the policy; graphform leaves it alone ({}, ID {})",
+                        role_name(other.role.as_ref()),
+                        other.id
+                    ),
                 )
             };
-            let level = if message.starts_with("removed") {
-                NoticeLevel::Warning
-            } else {
-                NoticeLevel::Info
-            };
-            let kind = if level == NoticeLevel::Warning {
-                NoticeKind::Manual
-            } else {
-                NoticeKind::Unmanaged
-            };
-            self.notice(level, kind, address.to_string(), message);
+            self.notice(level, kind, address, message);
         }
     }
 
@@ -526,7 +539,7 @@ impl<'s> Planner<'s> {
         user: &SystemUser,
         listed: &'s [ObservedSystemUser],
     ) {
-        let address = Address::system_user(&business.name, &user.name);
+        let address = SystemUserAddress::new(&business.name, &user.name);
         let found = self.match_system_user(&address, user, listed);
         if !matches!(found, Match::Unknown) {
             let found_id = match found {
@@ -537,15 +550,15 @@ impl<'s> Planner<'s> {
         }
         let id = match found {
             Match::Found(observed) => {
-                if observed.role != user.role.as_str() {
+                if observed.role.as_ref() != Some(&user.role) {
                     self.notice(
                         NoticeLevel::Warning,
                         NoticeKind::Manual,
-                        address.to_string(),
+                        &address,
                         format!(
                             "role is {} in Meta but {} in the policy; the API cannot change a role: change it in Business Settings",
-                            observed.role,
-                            user.role.as_str()
+                            role_name(observed.role.as_ref()),
+                            user.role
                         ),
                     );
                 }
@@ -561,7 +574,7 @@ impl<'s> Planner<'s> {
                     ),
                 );
                 change.after = Some(Snapshot {
-                    role: Some(user.role.as_str().to_owned()),
+                    role: Some(user.role.clone()),
                     ..Snapshot::default()
                 });
                 None
@@ -570,8 +583,8 @@ impl<'s> Planner<'s> {
                 // Hands off, but its stored tokens are still the policy's:
                 // they must not be taken for removed ones and revoked.
                 for token in &user.tokens {
-                    let address = Address::token(&business.name, &user.name, &token.name);
-                    self.managed_tokens.insert(address.to_string());
+                    let address = TokenAddress::new(&business.name, &user.name, &token.name);
+                    self.managed_tokens.insert(address.clone());
                 }
                 return;
             }
@@ -590,11 +603,11 @@ impl<'s> Planner<'s> {
     /// renamed or removed outside graphform.
     fn recorded_elsewhere(
         &mut self,
-        address: &Address,
+        address: &SystemUserAddress,
         found: Option<&str>,
         listed: &[ObservedSystemUser],
     ) {
-        let Some(recorded) = self.state.document.system_users.get(address.as_str()) else {
+        let Some(recorded) = self.state.document.system_users.get(address) else {
             return;
         };
         if Some(recorded.as_str()) == found {
@@ -616,7 +629,7 @@ impl<'s> Planner<'s> {
         self.notice(
             NoticeLevel::Warning,
             NoticeKind::Renamed,
-            address.to_string(),
+            address,
             format!(
                 "{what}; graphform now acts on {acting_on}: tokens stored for {recorded} are replaced, then revoked after their grace. To keep managing {recorded}, rename it back in Business Settings"
             ),
@@ -625,7 +638,7 @@ impl<'s> Planner<'s> {
 
     fn match_system_user(
         &mut self,
-        address: &Address,
+        address: &SystemUserAddress,
         user: &SystemUser,
         listed: &'s [ObservedSystemUser],
     ) -> Match<'s> {
@@ -635,7 +648,7 @@ impl<'s> Planner<'s> {
             [] => Match::Missing,
             [one] => Match::Found(one),
             several => {
-                let recorded = self.state.document.system_users.get(address.as_str());
+                let recorded = self.state.document.system_users.get(address);
                 if let Some(one) = several.iter().find(|u| Some(&u.id) == recorded) {
                     return Match::Found(one);
                 }
@@ -643,7 +656,7 @@ impl<'s> Planner<'s> {
                 self.notice(
                     NoticeLevel::Warning,
                     NoticeKind::Ambiguous,
-                    address.to_string(),
+                    address,
                     format!(
                         "{} system users are named `{}` (IDs {}); graphform will not guess which one it manages: rename the others in Business Settings",
                         several.len(),
@@ -657,23 +670,20 @@ impl<'s> Planner<'s> {
     }
 
     fn install(&mut self, business: &Business, user: &SystemUser, app: &str, id: Option<&str>) {
-        let address = Address::install(&business.name, &user.name, app);
+        let address = SystemUserAddress::new(&business.name, &user.name).install(app);
         let app_id = &business.apps[app].id;
-        let recorded = self.state.document.installs.get(address.as_str());
+        let recorded = self.state.document.installs.get(&address);
         let uninstalled = user.tokens.iter().filter(|t| t.app == app).any(|t| {
-            let token = Address::token(&business.name, &user.name, &t.name);
-            self.state
-                .tokens
-                .get(token.as_str())
-                .is_some_and(|observed| {
-                    matches!(
-                        observed.current.health,
-                        Health::Dead {
-                            cause: DeadCause::AppUninstalled,
-                            ..
-                        }
-                    )
-                })
+            let token = TokenAddress::new(&business.name, &user.name, &t.name);
+            self.state.tokens.get(&token).is_some_and(|observed| {
+                matches!(
+                    observed.current.health,
+                    Health::Dead {
+                        cause: DeadCause::AppUninstalled,
+                        ..
+                    }
+                )
+            })
         });
         let (reason, drift) = match (id, recorded) {
             (None, _) => (format!("new system user needs app `{app}`"), None),
@@ -707,21 +717,20 @@ impl<'s> Planner<'s> {
 
     /// Installs graphform made for apps the policy no longer lists.
     fn forgotten_installs(&mut self, business: &Business, user: &SystemUser) {
-        let prefix = format!("{}/app/", Address::system_user(&business.name, &user.name));
-        let removed: Vec<String> = self
+        let owner = SystemUserAddress::new(&business.name, &user.name);
+        let removed: Vec<InstallAddress> = self
             .state
             .document
             .installs
             .keys()
-            .filter_map(|address| address.strip_prefix(&prefix))
-            .filter(|app| !user.apps.contains(*app))
-            .map(|app| format!("{prefix}{app}"))
+            .filter(|address| *address.system_user() == owner && !user.apps.contains(address.app()))
+            .cloned()
             .collect();
         for address in removed {
             self.notice(
                 NoticeLevel::Warning,
                 NoticeKind::Manual,
-                address,
+                &address,
                 "removed from the policy, but the API cannot uninstall apps: remove it in Business Settings".to_owned(),
             );
         }
@@ -744,17 +753,17 @@ impl<'s> Planner<'s> {
         token: &Token,
         id: Option<&str>,
     ) {
-        let address = Address::token(&business.name, &user.name, &token.name);
-        self.managed_tokens.insert(address.to_string());
+        let address = TokenAddress::new(&business.name, &user.name, &token.name);
+        self.managed_tokens.insert(address.clone());
         let app_id = &business.apps[&token.app].id;
         let after = Snapshot {
             app: Some(token.app.clone()),
             app_id: Some(app_id.clone()),
             scopes: Some(token.scopes.clone()),
-            expiry: Some(token.expiry.as_str().to_owned()),
+            expiry: Some(token.expiry.mode()),
             ..Snapshot::default()
         };
-        let Some(stored) = self.state.tokens.get(address.as_str()) else {
+        let Some(stored) = self.state.tokens.get(&address) else {
             let reason = if id.is_none() {
                 "new system user".to_owned()
             } else {
@@ -766,7 +775,7 @@ impl<'s> Planner<'s> {
         // An invalidation in this plan kills the values issued to the
         // system user it invalidates, and only those: a value of another
         // system user (the one renamed away, or the new one) lives on.
-        let user_address = Address::system_user(&business.name, &user.name);
+        let user_address = SystemUserAddress::new(&business.name, &user.name);
         let mut kept = stored.clone();
         if let Some(previous) = stored.previous.as_ref().filter(|p| self.dies(&p.value)) {
             // Drop its record rather than keep a dead `previous`.
@@ -796,7 +805,7 @@ impl<'s> Planner<'s> {
             self.notice(
                 NoticeLevel::Warning,
                 NoticeKind::NoVerdict,
-                address.to_string(),
+                &address,
                 format!(
                     "Meta gave no verdict on the current token {} ({reason}): graphform neither replaces nor drops it until debug_token says whether it works",
                     observed.current.metadata.fingerprint
@@ -809,15 +818,15 @@ impl<'s> Planner<'s> {
             return;
         };
         if previous_pending.is_some() && action != Action::Issue {
-            let until = previous_pending.unwrap_or_default();
+            let until = previous_pending.unwrap_or(self.now);
             self.notice(
                 NoticeLevel::Info,
                 NoticeKind::Deferred,
-                address.to_string(),
+                &address,
                 format!(
                     "{} waits until the previous token's grace ends at {} ({reason})",
                     action.as_str(),
-                    format_time(until)
+                    until
                 ),
             );
             return;
@@ -830,7 +839,7 @@ impl<'s> Planner<'s> {
 
     /// Plans the revocation of a replaced value whose grace has ended.
     /// Returns when a still-pending previous value may be revoked.
-    fn previous(&mut self, address: &Address, observed: &ObservedToken) -> Option<UnixTime> {
+    fn previous(&mut self, address: &TokenAddress, observed: &ObservedToken) -> Option<Timestamp> {
         let previous = observed.previous.as_ref()?;
         let before = Some(value_snapshot(&previous.value));
         if let Health::Dead { cause, .. } = previous.value.health {
@@ -849,7 +858,7 @@ impl<'s> Planner<'s> {
             self.notice(
                 NoticeLevel::Warning,
                 NoticeKind::NoVerdict,
-                address.to_string(),
+                address,
                 format!(
                     "Meta gave no verdict on the replaced token {} ({reason}): graphform keeps it and will not revoke or forget it until debug_token says whether it works",
                     previous.value.metadata.fingerprint
@@ -861,7 +870,7 @@ impl<'s> Planner<'s> {
             self.notice(
                 NoticeLevel::Warning,
                 NoticeKind::Manual,
-                address.to_string(),
+                address,
                 format!(
                     "the replaced token {} belongs to app {app_id}, which is no longer in the policy: graphform cannot revoke it; add the app back, or revoke it by hand",
                     previous.value.metadata.fingerprint
@@ -875,7 +884,7 @@ impl<'s> Planner<'s> {
                 Action::Revoke,
                 format!(
                     "replaced token's grace ended {} ago",
-                    human_duration(self.now - previous.revoke_after)
+                    (self.now - previous.revoke_after).human()
                 ),
             );
             change.before = before;
@@ -904,7 +913,7 @@ impl<'s> Planner<'s> {
                     *cause,
                     *code,
                     *subcode,
-                    metadata.expires_at,
+                    metadata.expires(),
                 ));
             }
             Health::Valid {
@@ -913,7 +922,7 @@ impl<'s> Planner<'s> {
             // Its app left the policy: decide from the record (the change
             // of app below replaces it). (No verdict is handled before.)
             Health::Unknown { .. } | Health::NoVerdict { .. } => {
-                (metadata.expires_at, &metadata.scopes)
+                (metadata.expires(), &metadata.scopes)
             }
         };
         if let Some(at) = expires_at {
@@ -978,7 +987,7 @@ impl<'s> Planner<'s> {
                 Action::Rotate,
                 format!(
                     "expiry changed: {} → {}",
-                    expiry_name(metadata.expiry),
+                    metadata.expiry,
                     token.expiry.as_str()
                 ),
                 None,
@@ -992,7 +1001,7 @@ impl<'s> Planner<'s> {
         &mut self,
         token: &Token,
         current: &ObservedValue,
-        expires_at: Option<UnixTime>,
+        expires_at: Option<Timestamp>,
     ) -> Option<(Action, String, Option<String>)> {
         match token.expiry {
             Expiry::SixtyDays { refresh_before } => {
@@ -1003,31 +1012,31 @@ impl<'s> Planner<'s> {
                         Some("Meta reports the token never expires".to_owned()),
                     ));
                 };
-                let window = seconds(refresh_before);
+                let window = refresh_before;
                 let left = expires_at - self.now;
                 if left < window {
                     return Some((
                         Action::Refresh,
                         format!(
                             "expires in {}, refresh_before is {refresh_before}",
-                            human_duration(left)
+                            (left).human()
                         ),
                         None,
                     ));
                 }
-                self.decision_changes_at(expires_at.saturating_sub(window) + 1);
+                self.decision_changes_at(expires_at - window + Duration::seconds(1));
                 None
             }
             Expiry::Never { rotate_every } => {
                 let period = rotate_every?;
-                let issued_at = current.metadata.issued_at;
-                let due = issued_at.saturating_add(seconds(period));
+                let issued_at = current.metadata.issued();
+                let due = issued_at.saturating_add(period);
                 if self.now >= due {
                     return Some((
                         Action::Rotate,
                         format!(
                             "issued {} ago, rotate_every is {period}",
-                            human_duration(self.now - issued_at)
+                            (self.now - issued_at).human()
                         ),
                         None,
                     ));
@@ -1038,29 +1047,25 @@ impl<'s> Planner<'s> {
         }
     }
 
-    fn timeline_entry(&mut self, address: &Address, token: &Token, current: &ObservedValue) {
+    fn timeline_entry(&mut self, address: &TokenAddress, token: &Token, current: &ObservedValue) {
         let metadata = &current.metadata;
         let expires_at = match &current.health {
             Health::Valid { expires_at, .. } => *expires_at,
             Health::Dead { .. } | Health::Unknown { .. } | Health::NoVerdict { .. } => {
-                metadata.expires_at
+                metadata.expires()
             }
         };
         let next = match token.expiry {
             Expiry::SixtyDays { refresh_before } => {
-                expires_at.map(|at| (Action::Refresh, at.saturating_sub(seconds(refresh_before))))
+                expires_at.map(|at| (Action::Refresh, at.saturating_sub(refresh_before)))
             }
-            Expiry::Never { rotate_every } => rotate_every.map(|period| {
-                (
-                    Action::Rotate,
-                    metadata.issued_at.saturating_add(seconds(period)),
-                )
-            }),
+            Expiry::Never { rotate_every } => rotate_every
+                .map(|period| (Action::Rotate, metadata.issued().saturating_add(period))),
         };
         self.timeline.push(TimelineEntry {
-            address: address.to_string(),
+            address: address.clone(),
             fingerprint: metadata.fingerprint.clone(),
-            expiry: expiry_name(metadata.expiry).to_owned(),
+            expiry: metadata.expiry,
             expires_at,
             status: TokenStatus::of(&current.health),
             next,
@@ -1100,7 +1105,7 @@ impl<'s> Planner<'s> {
                         self.notices.push(Notice {
                             level: NoticeLevel::Warning,
                             kind: NoticeKind::NoVerdict,
-                            address: address.clone(),
+                            address: address.into(),
                             message: format!(
                                 "removed from the policy, but Meta gave no verdict on {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
                                 value.metadata.fingerprint
@@ -1112,7 +1117,7 @@ impl<'s> Planner<'s> {
                         self.notices.push(Notice {
                             level: NoticeLevel::Warning,
                             kind: NoticeKind::Manual,
-                            address: address.clone(),
+                            address: address.into(),
                             message: format!(
                                 "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {}; add the app back to revoke it, or revoke it by hand",
                                 value.metadata.fingerprint
@@ -1122,7 +1127,7 @@ impl<'s> Planner<'s> {
                     }
                 };
                 self.changes.push(Change {
-                    address: address.clone(),
+                    address: address.into(),
                     action,
                     reason,
                     drift: None,
@@ -1141,7 +1146,7 @@ fn dead_replacement(
     cause: DeadCause,
     code: Option<i64>,
     subcode: Option<i64>,
-    expires_at: Option<UnixTime>,
+    expires_at: Option<Timestamp>,
 ) -> (Action, String, Option<String>) {
     let code = match (code, subcode) {
         (Some(code), Some(subcode)) => format!(" ({code}/{subcode})"),
@@ -1152,23 +1157,16 @@ fn dead_replacement(
         .then(|| format!("the current token was {}{code}", cause.describe()));
     let reason = match (cause, expires_at) {
         (DeadCause::Expired, Some(at)) => {
-            format!("the current token expired at {}", format_time(at))
+            format!("the current token expired at {at}")
         }
         _ => format!("the current token is dead: {}", cause.describe()),
     };
     (Action::Issue, reason, drift)
 }
 
-/// A policy duration in seconds.
-fn seconds(duration: graphform_spec::Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// `acme/ci-reporting` of `acme/ci-reporting/token/x` (or of an install).
-pub(crate) fn system_user_address(address: &str) -> &str {
-    let mut slashes = address.match_indices('/').map(|(i, _)| i);
-    let second = slashes.nth(1).unwrap_or(address.len());
-    &address[..second]
+/// A role as Meta listed it, or nothing when it did not say.
+fn role_name(role: Option<&Role>) -> &str {
+    role.map_or("", Role::as_str)
 }
 
 fn value_snapshot(value: &ObservedValue) -> Snapshot {
@@ -1176,17 +1174,10 @@ fn value_snapshot(value: &ObservedValue) -> Snapshot {
     Snapshot {
         app_id: Some(metadata.app_id.clone()),
         scopes: Some(metadata.scopes.clone()),
-        expiry: Some(expiry_name(metadata.expiry).to_owned()),
+        expiry: Some(metadata.expiry),
         fingerprint: Some(metadata.fingerprint.clone()),
-        expires_at: metadata.expires_at,
+        expires_at: metadata.expires(),
         ..Snapshot::default()
-    }
-}
-
-fn expiry_name(mode: ExpiryMode) -> &'static str {
-    match mode {
-        ExpiryMode::SixtyDays => "60d",
-        ExpiryMode::Never => "never",
     }
 }
 

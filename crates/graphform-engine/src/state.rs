@@ -8,12 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use graphform_store::TokenMetadata;
+use graphform_types::{Role, Timestamp, TokenAddress};
 use serde::{Deserialize, Serialize};
 
 use crate::document::StateDocument;
-
-/// Seconds since the Unix epoch, UTC.
-pub type UnixTime = i64;
 
 /// Everything the planner needs to know about the live world.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,7 +19,7 @@ pub struct State {
     /// Per business *name* (as in the policy): what Meta lists.
     pub businesses: BTreeMap<String, ObservedBusiness>,
     /// Per token address: what the store holds, and what Meta says of it.
-    pub tokens: BTreeMap<String, ObservedToken>,
+    pub tokens: BTreeMap<TokenAddress, ObservedToken>,
     /// graphform's own records (IDs, installs, journal).
     pub document: StateDocument,
 }
@@ -47,8 +45,8 @@ pub struct ObservedSystemUser {
     pub id: String,
     /// Its name.
     pub name: String,
-    /// `ADMIN`, `EMPLOYEE`, …
-    pub role: String,
+    /// `ADMIN`, `EMPLOYEE`, … (`None` when Meta did not say).
+    pub role: Option<Role>,
 }
 
 /// A stored token record and the health of its values.
@@ -66,7 +64,7 @@ pub struct ObservedPrevious {
     /// The value.
     pub value: ObservedValue,
     /// When graphform may revoke it.
-    pub revoke_after: UnixTime,
+    pub revoke_after: Timestamp,
 }
 
 /// One stored token value: its record, and what `debug_token` said.
@@ -85,7 +83,7 @@ pub enum Health {
     /// The token works.
     Valid {
         /// When it expires; `None` = never (`expires_at: 0`).
-        expires_at: Option<UnixTime>,
+        expires_at: Option<Timestamp>,
         /// The scopes Meta says it has.
         scopes: BTreeSet<String>,
         /// The app Meta says it belongs to.

@@ -16,6 +16,7 @@ use graphform_engine::observe::{Credentials, observe};
 use graphform_engine::{PlanOptions, plan};
 use graphform_graph::{GraphClient, RetryPolicy};
 use graphform_store::{FileStore, Store as _, generate_identity};
+use graphform_types::Timestamp;
 use serde_json::{Value, json};
 
 const USERS: usize = 4;
@@ -127,7 +128,12 @@ impl Fixture {
                         continue;
                     }
                 };
-            let plan = plan(&self.spec, &state, NOW, &PlanOptions::default());
+            let plan = plan(
+                &self.spec,
+                &state,
+                Timestamp::from_unix(NOW),
+                &PlanOptions::default(),
+            );
             assert!(
                 plan.notices
                     .iter()
@@ -144,7 +150,7 @@ impl Fixture {
                 client: &self.writer,
                 store: &self.store,
                 credentials: &self.credentials,
-                now: NOW,
+                now: Timestamp::from_unix(NOW),
             };
             // Apply observes and plans again under its lease.
             let report =
@@ -219,7 +225,15 @@ impl Fixture {
         let state = observe(&self.spec, &self.reader, &self.store, &self.credentials)
             .await
             .expect("observe without faults");
-        assert!(!plan(&self.spec, &state, NOW, &PlanOptions::default()).has_changes());
+        assert!(
+            !plan(
+                &self.spec,
+                &state,
+                Timestamp::from_unix(NOW),
+                &PlanOptions::default()
+            )
+            .has_changes()
+        );
         assert!(
             state.document.journal.is_empty(),
             "journal left: {:?}",

@@ -24,6 +24,7 @@ use graphform_store::{
     FileStore, Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
     generate_identity,
 };
+use graphform_types::Timestamp;
 
 /// A file store whose token writes fail while `broken` is set (a Vault
 /// outage, a full disk): nothing is written.
@@ -135,7 +136,7 @@ impl Fixture {
             client: &self.client,
             store: &self.store,
             credentials: &self.credentials,
-            now: NOW,
+            now: Timestamp::from_unix(NOW),
         }
     }
 
@@ -168,11 +169,16 @@ impl Fixture {
         let state = observe(&self.spec, &self.client, &self.store, &self.credentials)
             .await
             .expect("observe");
-        plan(&self.spec, &state, NOW, &PlanOptions::default())
-            .notices
-            .iter()
-            .map(|n| n.kind)
-            .collect()
+        plan(
+            &self.spec,
+            &state,
+            Timestamp::from_unix(NOW),
+            &PlanOptions::default(),
+        )
+        .notices
+        .iter()
+        .map(|n| n.kind)
+        .collect()
     }
 }
 

@@ -34,6 +34,7 @@ use graphform_engine::observe::observe;
 use graphform_engine::{NoticeKind, NoticeLevel, PlanOptions, plan};
 use graphform_graph::{RetryPolicy, Secret};
 use graphform_store::{FileStore, Store as _, generate_identity};
+use graphform_types::Timestamp;
 use serde_json::{Value, json};
 
 const USERS: [&str; 2] = ["alpha", "beta"];
@@ -182,7 +183,7 @@ impl Model {
                 client: &client,
                 store: &store,
                 credentials: &credentials,
-                now,
+                now: Timestamp::from_unix(now),
             };
             let options = ApplyOptions {
                 failpoint,
@@ -275,7 +276,7 @@ impl Model {
         let plan = plan(
             &self.spec,
             &state,
-            self.emulator.now(),
+            Timestamp::from_unix(self.emulator.now()),
             &PlanOptions::default(),
         );
         let meta = self.control(reqwest::Method::GET, "state", &Value::Null);
@@ -440,7 +441,7 @@ impl Model {
         plan(
             &self.spec,
             &state,
-            self.emulator.now(),
+            Timestamp::from_unix(self.emulator.now()),
             &PlanOptions::default(),
         )
         .changes

@@ -15,6 +15,7 @@ use graphform_graph::{
 use graphform_store::{
     ExpiryMode, FileStore, Store as _, StoredToken, TokenMetadata, TokenRecord, generate_identity,
 };
+use graphform_types::{Role, Timestamp, TokenAddress};
 
 /// 2026-01-01 00:00 UTC, the emulator's frozen clock.
 const NOW: i64 = 1_767_225_600;
@@ -185,21 +186,25 @@ async fn observation_sees_users_tokens_and_drift() {
     let users: Vec<(&str, &str)> = state.businesses["b0"]
         .system_users
         .iter()
-        .map(|u| (u.name.as_str(), u.role.as_str()))
+        .map(|u| (u.name.as_str(), u.role.as_ref().map_or("", Role::as_str)))
         .collect();
     assert_eq!(users, [("admin", "ADMIN"), ("worker", "EMPLOYEE")]);
-    let t0 = &state.tokens["b0/worker/token/t0"];
+    let t0 = &state.tokens[&"b0/worker/token/t0"
+        .parse::<TokenAddress>()
+        .expect("an address")];
     assert_eq!(
         t0.current.health,
         Health::Valid {
-            expires_at: Some(NOW + 60 * 86_400),
+            expires_at: Some(Timestamp::from_unix(NOW + 60 * 86_400)),
             scopes: BTreeSet::from(["ads_read".to_owned()]),
             app_id: "200000000000000".to_owned()
         }
     );
 
     // Someone revokes t1 behind graphform's back.
-    let fingerprint = state.tokens["b0/worker/token/t1"]
+    let fingerprint = state.tokens[&"b0/worker/token/t1"
+        .parse::<TokenAddress>()
+        .expect("an address")]
         .current
         .metadata
         .fingerprint
@@ -214,17 +219,26 @@ async fn observation_sees_users_tokens_and_drift() {
         .await
         .expect("observe");
     assert!(matches!(
-        state.tokens["b0/worker/token/t1"].current.health,
+        state.tokens[&"b0/worker/token/t1"
+            .parse::<TokenAddress>()
+            .expect("an address")]
+            .current
+            .health,
         Health::Dead {
             cause: DeadCause::Revoked,
             ..
         }
     ));
-    let plan = plan(&spec, &state, NOW, &PlanOptions::default());
+    let plan = plan(
+        &spec,
+        &state,
+        Timestamp::from_unix(NOW),
+        &PlanOptions::default(),
+    );
     let t1 = plan
         .changes
         .iter()
-        .find(|c| c.address == "b0/worker/token/t1")
+        .find(|c| c.address.to_string() == "b0/worker/token/t1")
         .expect("t1 is replaced");
     assert_eq!(t1.action, Action::Issue);
     assert!(t1.drift.is_some());
@@ -243,15 +257,16 @@ async fn observing_1000_tokens_across_20_businesses_takes_at_most_45_requests() 
     let mut document = StateDocument::default();
     for b in 0..20 {
         let user = provision(&client, &store, &credentials, b, 50).await;
-        document
-            .system_users
-            .insert(format!("b{b}/worker"), user.clone());
+        document.system_users.insert(
+            format!("b{b}/worker").parse().expect("an address"),
+            user.clone(),
+        );
         document.installs.insert(
-            format!("b{b}/worker/app/app"),
+            format!("b{b}/worker/app/app").parse().expect("an address"),
             InstallRecord {
                 system_user_id: user,
                 app_id: format!("2{b:014}"),
-                installed_at: NOW,
+                installed_at: Timestamp::from_unix(NOW),
             },
         );
     }
@@ -275,7 +290,15 @@ async fn observing_1000_tokens_across_20_businesses_takes_at_most_45_requests() 
     assert_eq!(counters.http_requests, 40, "{counters:?}");
     assert_eq!(counters.api_calls, 1020, "{counters:?}");
     // The plan of a converged world is empty.
-    assert!(!plan(&spec, &state, NOW, &PlanOptions::default()).has_changes());
+    assert!(
+        !plan(
+            &spec,
+            &state,
+            Timestamp::from_unix(NOW),
+            &PlanOptions::default()
+        )
+        .has_changes()
+    );
     emulator.shutdown().await;
 }
 

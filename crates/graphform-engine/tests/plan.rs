@@ -11,6 +11,7 @@ use graphform_engine::state::{
 use graphform_engine::{Action, NoticeKind, Plan, PlanOptions, State, plan};
 use graphform_spec::Spec;
 use graphform_store::{ExpiryMode, TokenMetadata};
+use graphform_types::{Role, SystemUserAddress, Timestamp, TokenAddress};
 
 const DAY: i64 = 86_400;
 /// 2026-11-22 00:00 UTC.
@@ -71,7 +72,7 @@ fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
 
 fn valid(metadata: TokenMetadata) -> ObservedValue {
     let health = Health::Valid {
-        expires_at: metadata.expires_at,
+        expires_at: metadata.expires_at.map(at),
         scopes: metadata.scopes.clone(),
         app_id: metadata.app_id.clone(),
     };
@@ -101,7 +102,7 @@ fn converged(issued_at: i64) -> State {
             system_users: vec![ObservedSystemUser {
                 id: "300".to_owned(),
                 name: "ci-reporting".to_owned(),
-                role: "EMPLOYEE".to_owned(),
+                role: Some(Role::Employee),
             }],
             admin_system_user_id: Some("301".to_owned()),
         },
@@ -109,19 +110,19 @@ fn converged(issued_at: i64) -> State {
     state
         .document
         .system_users
-        .insert(USER.to_owned(), "300".to_owned());
+        .insert(address(USER), "300".to_owned());
     for (app, id) in [("reporting", "200"), ("publisher", "201")] {
         state.document.installs.insert(
-            format!("{USER}/app/{app}"),
+            address(&format!("{USER}/app/{app}")),
             InstallRecord {
                 system_user_id: "300".to_owned(),
                 app_id: id.to_owned(),
-                installed_at: issued_at,
+                installed_at: at(issued_at),
             },
         );
     }
     state.tokens.insert(
-        TOKEN.to_owned(),
+        address(TOKEN),
         ObservedToken {
             current: valid(metadata("EAAcurrent", issued_at, ExpiryMode::SixtyDays)),
             previous: None,
@@ -130,15 +131,46 @@ fn converged(issued_at: i64) -> State {
     state
 }
 
-fn actions(plan: &Plan) -> Vec<(&str, Action)> {
-    plan.changes
-        .iter()
-        .map(|c| (c.address.as_str(), c.action))
-        .collect()
+/// A plan's (address, action) pairs, comparable with a list of
+/// `(&str, Action)`.
+#[derive(Debug)]
+struct Actions(Vec<(String, Action)>);
+
+impl<const N: usize> PartialEq<[(&str, Action); N]> for Actions {
+    fn eq(&self, other: &[(&str, Action); N]) -> bool {
+        self.0.len() == N
+            && self
+                .0
+                .iter()
+                .zip(other)
+                .all(|((address, action), (want, wanted))| address == want && action == wanted)
+    }
+}
+
+fn actions(plan: &Plan) -> Actions {
+    Actions(
+        plan.changes
+            .iter()
+            .map(|c| (c.address.to_string(), c.action))
+            .collect(),
+    )
+}
+
+/// A moment, from Unix seconds.
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix(seconds)
+}
+
+/// An address, from its text.
+fn address<T: std::str::FromStr>(text: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    text.parse().expect("an address")
 }
 
 fn run(spec: &Spec, state: &State, now: i64) -> Plan {
-    plan(spec, state, now, &PlanOptions::default())
+    plan(spec, state, at(now), &PlanOptions::default())
 }
 
 #[test]
@@ -165,7 +197,10 @@ fn a_converged_world_needs_no_change() {
     assert!(!plan.has_changes(), "{:#?}", plan.changes);
     assert!(plan.notices.is_empty(), "{:#?}", plan.notices);
     // The token enters its refresh window at expiry - 20d.
-    assert_eq!(plan.valid_until, Some(NOW - DAY + 60 * DAY - 20 * DAY + 1));
+    assert_eq!(
+        plan.valid_until,
+        Some(at(NOW - DAY + 60 * DAY - 20 * DAY + 1))
+    );
 }
 
 #[test]
@@ -211,7 +246,11 @@ fn refresh_starts_strictly_inside_refresh_before() {
 fn an_expired_token_is_reissued_not_refreshed() {
     let mut state = converged(NOW - 61 * DAY);
     let current = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
-    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Expired, 463);
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = dead(current, DeadCause::Expired, 463);
     let plan = run(&spec(""), &state, NOW);
     assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
     assert_eq!(
@@ -225,7 +264,11 @@ fn an_expired_token_is_reissued_not_refreshed() {
 fn a_token_revoked_outside_graphform_is_drift_and_replaced() {
     let mut state = converged(NOW - DAY);
     let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
-    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Revoked, 460);
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = dead(current, DeadCause::Revoked, 460);
     let plan = run(&spec(""), &state, NOW);
     assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
     assert_eq!(
@@ -238,8 +281,11 @@ fn a_token_revoked_outside_graphform_is_drift_and_replaced() {
 fn an_app_uninstalled_outside_graphform_is_reinstalled_before_reissue() {
     let mut state = converged(NOW - DAY);
     let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
-    state.tokens.get_mut(TOKEN).expect("token").current =
-        dead(current, DeadCause::AppUninstalled, 458);
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = dead(current, DeadCause::AppUninstalled, 458);
     let plan = run(&spec(""), &state, NOW);
     assert_eq!(
         actions(&plan),
@@ -257,8 +303,11 @@ fn an_app_uninstalled_outside_graphform_is_reinstalled_before_reissue() {
 fn a_permanent_token_is_never_refreshed() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state.tokens.get_mut(TOKEN).expect("token").current =
-        valid(metadata("EAAforever", NOW - 89 * DAY, ExpiryMode::Never));
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = valid(metadata("EAAforever", NOW - 89 * DAY, ExpiryMode::Never));
     assert!(!run(&spec(extra), &state, NOW).has_changes());
     // Without rotate_every, years later, still nothing.
     let plain = "            expiry: never\n";
@@ -269,8 +318,11 @@ fn a_permanent_token_is_never_refreshed() {
 fn rotate_every_is_due_exactly_at_its_period() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state.tokens.get_mut(TOKEN).expect("token").current =
-        valid(metadata("EAAforever", NOW - 90 * DAY, ExpiryMode::Never));
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = valid(metadata("EAAforever", NOW - 90 * DAY, ExpiryMode::Never));
     let plan = run(&spec(extra), &state, NOW);
     assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
     assert_eq!(
@@ -279,7 +331,7 @@ fn rotate_every_is_due_exactly_at_its_period() {
     );
     let plan = run(&spec(extra), &state, NOW - 1);
     assert!(!plan.has_changes());
-    assert_eq!(plan.valid_until, Some(NOW));
+    assert_eq!(plan.valid_until, Some(at(NOW)));
 }
 
 #[test]
@@ -326,8 +378,12 @@ fn changed_scopes_app_or_expiry_rotate_the_token() {
 #[test]
 fn scopes_that_drifted_from_the_record_rotate_with_drift() {
     let mut state = converged(NOW - DAY);
-    if let Health::Valid { scopes: live, .. } =
-        &mut state.tokens.get_mut(TOKEN).expect("token").current.health
+    if let Health::Valid { scopes: live, .. } = &mut state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current
+        .health
     {
         live.remove("read_insights");
     }
@@ -346,9 +402,13 @@ fn with_previous(state: &mut State, revoke_after: i64, health_dead: bool) {
     } else {
         valid(old)
     };
-    state.tokens.get_mut(TOKEN).expect("token").previous = Some(ObservedPrevious {
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .previous = Some(ObservedPrevious {
         value,
-        revoke_after,
+        revoke_after: at(revoke_after),
     });
 }
 
@@ -365,7 +425,7 @@ fn the_previous_token_is_revoked_exactly_when_grace_ends() {
     assert_eq!(revoked, Some(graphform_types::fingerprint("EAAprevious")));
     let plan = run(&spec(""), &state, NOW - 1);
     assert!(!plan.has_changes());
-    assert_eq!(plan.valid_until, Some(NOW));
+    assert_eq!(plan.valid_until, Some(at(NOW)));
 }
 
 #[test]
@@ -380,15 +440,22 @@ fn a_dead_previous_token_is_forgotten_not_revoked() {
 fn a_rotation_waits_for_the_pending_previous_token() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state.tokens.get_mut(TOKEN).expect("token").current =
-        valid(metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never));
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = valid(metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never));
     with_previous(&mut state, NOW + 3600, false);
     let plan = run(&spec(extra), &state, NOW);
     assert!(!plan.has_changes(), "{:#?}", plan.changes);
     assert_eq!(plan.notices[0].kind, NoticeKind::Deferred);
     // A dead current token does not wait.
     let current = metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never);
-    state.tokens.get_mut(TOKEN).expect("token").current = dead(current, DeadCause::Revoked, 460);
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("token")
+        .current = dead(current, DeadCause::Revoked, 460);
     assert_eq!(
         actions(&run(&spec(extra), &state, NOW)),
         [(TOKEN, Action::Issue)]
@@ -400,7 +467,7 @@ fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
     let mut state = converged(NOW - DAY);
     let gone = "acme/ci-reporting/token/old";
     state.tokens.insert(
-        gone.to_owned(),
+        address(gone),
         ObservedToken {
             current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
             previous: None,
@@ -408,7 +475,7 @@ fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
     );
     let dead_gone = "acme/ci-reporting/token/older";
     state.tokens.insert(
-        dead_gone.to_owned(),
+        address(dead_gone),
         ObservedToken {
             current: dead(
                 metadata("EAAolder", NOW - DAY, ExpiryMode::SixtyDays),
@@ -433,21 +500,21 @@ fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
     users.push(ObservedSystemUser {
         id: "301".to_owned(),
         name: "someone-else".to_owned(),
-        role: "ADMIN".to_owned(),
+        role: Some(Role::Admin),
     });
-    users[0].role = "ADMIN".to_owned();
+    users[0].role = Some(Role::Admin);
     let plan = run(&spec(""), &state, NOW);
     assert!(!plan.has_changes());
-    let kinds: Vec<(NoticeKind, &str)> = plan
+    let kinds: Vec<(NoticeKind, String)> = plan
         .notices
         .iter()
-        .map(|n| (n.kind, n.address.as_str()))
+        .map(|n| (n.kind, n.address.to_string()))
         .collect();
     assert_eq!(
         kinds,
         [
-            (NoticeKind::Manual, USER),
-            (NoticeKind::Unmanaged, "acme/someone-else")
+            (NoticeKind::Manual, USER.to_owned()),
+            (NoticeKind::Unmanaged, "acme/someone-else".to_owned())
         ]
     );
 
@@ -462,7 +529,7 @@ fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
         .push(ObservedSystemUser {
             id: "302".to_owned(),
             name: "ci-reporting".to_owned(),
-            role: "EMPLOYEE".to_owned(),
+            role: Some(Role::Employee),
         });
     let plan = run(&spec(""), &state, NOW);
     assert!(!plan.has_changes());
@@ -471,7 +538,7 @@ fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
     state
         .document
         .system_users
-        .insert(USER.to_owned(), "300".to_owned());
+        .insert(address(USER), "300".to_owned());
     assert!(!run(&spec(""), &state, NOW).has_changes());
 }
 
@@ -494,7 +561,7 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
         counter += 1;
         match change.action {
             Action::Create => {
-                let name = change.address.rsplit('/').next().expect("name").to_owned();
+                let name = change.address.system_user().name().to_owned();
                 let id = format!("9{counter:02}");
                 next.businesses
                     .entry("acme".to_owned())
@@ -503,56 +570,55 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                     .push(ObservedSystemUser {
                         id: id.clone(),
                         name,
-                        role: "EMPLOYEE".to_owned(),
+                        role: Some(Role::Employee),
                     });
                 next.document
                     .system_users
-                    .insert(change.address.clone(), id);
+                    .insert(change.address.system_user().clone(), id);
             }
             Action::Install => {
-                let user = change.address.split("/app/").next().expect("user");
-                let id = user_id(&next, user);
+                let id = user_id(&next, change.address.system_user());
                 let app_id = change
                     .after
                     .as_ref()
                     .and_then(|a| a.app_id.clone())
                     .expect("app id");
                 next.document.installs.insert(
-                    change.address.clone(),
+                    change.address.as_install().expect("an install").clone(),
                     InstallRecord {
                         system_user_id: id.clone(),
                         app_id,
-                        installed_at: now,
+                        installed_at: at(now),
                     },
                 );
                 // Reinstalling does not revive old tokens; they are re-issued by their own change.
             }
             Action::Issue | Action::Refresh | Action::Rotate => {
-                let user = change.address.split("/token/").next().expect("user");
+                let user = change.address.system_user();
+                let token = change.address.as_token().expect("a token").clone();
                 let after = change.after.as_ref().expect("after");
-                let expiry = if after.expiry.as_deref() == Some("never") {
+                let expiry = if after.expiry == Some(ExpiryMode::Never) {
                     ExpiryMode::Never
                 } else {
                     ExpiryMode::SixtyDays
                 };
                 let mut meta = metadata(&format!("EAAnew{counter}"), now, expiry);
-                meta.address.clone_from(&change.address);
+                meta.address = change.address.to_string();
                 meta.system_user_id = user_id(&next, user);
                 meta.app_id = after.app_id.clone().expect("app id");
                 meta.scopes = after.scopes.clone().expect("scopes");
-                let old = next.tokens.remove(&change.address);
-                let grace = i64::try_from(business.system_users[0].tokens[0].grace.as_secs())
-                    .expect("fits");
+                let old = next.tokens.remove(&token);
+                let grace = business.system_users[0].tokens[0].grace;
                 let previous = match (change.action, old) {
                     (Action::Issue, old) => old.and_then(|o| o.previous),
                     (_, Some(old)) => Some(ObservedPrevious {
                         value: old.current,
-                        revoke_after: now + grace,
+                        revoke_after: at(now) + grace,
                     }),
                     (_, None) => None,
                 };
                 next.tokens.insert(
-                    change.address.clone(),
+                    token,
                     ObservedToken {
                         current: valid(meta),
                         previous,
@@ -560,12 +626,13 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                 );
             }
             Action::Invalidate => {
-                kill_tokens_of(&mut next, &change.address);
+                kill_tokens_of(&mut next, change.address.system_user());
                 next.document.journal.clear();
             }
             Action::Revoke | Action::Forget => {
                 let fingerprint = change.before.as_ref().and_then(|b| b.fingerprint.clone());
-                if let Some(record) = next.tokens.get_mut(&change.address) {
+                let token = change.address.as_token().expect("a token");
+                if let Some(record) = next.tokens.get_mut(token) {
                     if record
                         .previous
                         .as_ref()
@@ -574,7 +641,7 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                     {
                         record.previous = None;
                     } else if Some(record.current.metadata.fingerprint.clone()) == fingerprint {
-                        next.tokens.remove(&change.address);
+                        next.tokens.remove(token);
                     }
                 }
             }
@@ -584,14 +651,14 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
 }
 
 /// What `DELETE /{su}/access_tokens` does to the observed state.
-fn kill_tokens_of(state: &mut State, user_address: &str) {
+fn kill_tokens_of(state: &mut State, user_address: &SystemUserAddress) {
     let dead = || Health::Dead {
         cause: DeadCause::Revoked,
         code: Some(190),
         subcode: Some(460),
     };
     for (address, token) in &mut state.tokens {
-        if address.starts_with(&format!("{user_address}/")) {
+        if address.system_user() == user_address {
             token.current.health = dead();
             if let Some(previous) = &mut token.previous {
                 previous.value.health = dead();
@@ -600,14 +667,14 @@ fn kill_tokens_of(state: &mut State, user_address: &str) {
     }
 }
 
-fn user_id(state: &State, user_address: &str) -> String {
+fn user_id(state: &State, user_address: &SystemUserAddress) -> String {
     state
         .document
         .system_users
         .get(user_address)
         .cloned()
         .unwrap_or_else(|| {
-            let name = user_address.rsplit('/').next().expect("name");
+            let name = user_address.name();
             state.businesses["acme"]
                 .system_users
                 .iter()
@@ -628,7 +695,10 @@ fn planning_after_applying_a_plan_finds_nothing_to_do() {
             {
                 let mut s = converged(NOW - 61 * DAY);
                 let m = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
-                s.tokens.get_mut(TOKEN).expect("t").current = dead(m, DeadCause::Expired, 463);
+                s.tokens
+                    .get_mut(&address::<TokenAddress>(TOKEN))
+                    .expect("t")
+                    .current = dead(m, DeadCause::Expired, 463);
                 s
             },
             NOW,
@@ -647,7 +717,7 @@ fn planning_after_applying_a_plan_finds_nothing_to_do() {
             {
                 let mut s = converged(NOW - DAY);
                 s.tokens.insert(
-                    "acme/ci-reporting/token/old".to_owned(),
+                    address("acme/ci-reporting/token/old"),
                     ObservedToken {
                         current: valid(metadata("EAAold", NOW, ExpiryMode::SixtyDays)),
                         previous: None,
@@ -690,13 +760,13 @@ fn orphan_intent(state: &mut State, started_at: i64) {
         .journal
         .push(graphform_engine::document::Intent {
             id: format!("{started_at}-1"),
-            address: TOKEN.to_owned(),
+            address: address(TOKEN),
             kind: graphform_engine::document::IntentKind::NewToken {
                 system_user_id: "300".to_owned(),
                 app_id: "200".to_owned(),
                 action: "refresh".to_owned(),
             },
-            started_at,
+            started_at: at(started_at),
         });
 }
 
@@ -752,7 +822,7 @@ fn an_intent_whose_answer_was_stored_is_settled() {
     let id = state.document.journal[0].id.clone();
     state
         .tokens
-        .get_mut(TOKEN)
+        .get_mut(&address::<TokenAddress>(TOKEN))
         .expect("token")
         .current
         .metadata
@@ -762,7 +832,7 @@ fn an_intent_whose_answer_was_stored_is_settled() {
 }
 
 fn plan_with(spec: &Spec, state: &State, now: i64, options: &PlanOptions) -> Plan {
-    plan(spec, state, now, options)
+    plan(spec, state, at(now), options)
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! policy format holds and every default has been applied.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+
+pub use graphform_types::{Duration, ExpiryMode, Role, SIXTY_DAYS};
 
 /// The default Graph API base URL.
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
@@ -102,26 +103,6 @@ pub struct App {
     pub secret_env: String,
 }
 
-/// A system-user role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Role {
-    /// A regular system user.
-    Employee,
-    /// An admin system user.
-    Admin,
-}
-
-impl Role {
-    /// The name Meta uses: `EMPLOYEE` or `ADMIN`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Employee => "EMPLOYEE",
-            Self::Admin => "ADMIN",
-        }
-    }
-}
-
 /// A managed system user.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SystemUser {
@@ -152,12 +133,17 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// `60d` or `never`.
+    pub fn mode(self) -> ExpiryMode {
+        match self {
+            Self::SixtyDays { .. } => ExpiryMode::SixtyDays,
+            Self::Never { .. } => ExpiryMode::Never,
+        }
+    }
+
     /// `60d` or `never`, as in the policy.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SixtyDays { .. } => "60d",
-            Self::Never { .. } => "never",
-        }
+        self.mode().as_str()
     }
 }
 
@@ -174,149 +160,4 @@ pub struct Token {
     pub expiry: Expiry,
     /// How long a replaced token lives before it is revoked.
     pub grace: Duration,
-}
-
-/// A whole number of minutes, written `<n>d`, `<n>h` or `<n>m`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(into = "String")]
-pub struct Duration {
-    minutes: u64,
-}
-
-impl Duration {
-    /// `days` days.
-    pub const fn days(days: u64) -> Self {
-        Self {
-            minutes: days * 24 * 60,
-        }
-    }
-
-    /// `hours` hours.
-    pub const fn hours(hours: u64) -> Self {
-        Self {
-            minutes: hours * 60,
-        }
-    }
-
-    /// The duration in seconds.
-    pub const fn as_secs(self) -> u64 {
-        self.minutes * 60
-    }
-
-    /// Parses `<n>d`, `<n>h` or `<n>m` (n a whole number).
-    pub fn parse(text: &str) -> Option<Self> {
-        let unit = text.chars().last()?;
-        let number = text.get(..text.len() - 1)?;
-        if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
-            return None;
-        }
-        let value: u64 = number.parse().ok()?;
-        let per = match unit {
-            'd' => 24 * 60,
-            'h' => 60,
-            'm' => 1,
-            _ => return None,
-        };
-        Some(Self {
-            minutes: value.checked_mul(per)?,
-        })
-    }
-}
-
-impl From<Duration> for String {
-    fn from(duration: Duration) -> Self {
-        duration.to_string()
-    }
-}
-
-impl fmt::Display for Duration {
-    /// The largest unit that divides it evenly: `20d`, `36h`, `90m`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let minutes = self.minutes;
-        if minutes != 0 && minutes.is_multiple_of(24 * 60) {
-            write!(f, "{}d", minutes / (24 * 60))
-        } else if minutes != 0 && minutes.is_multiple_of(60) {
-            write!(f, "{}h", minutes / 60)
-        } else {
-            write!(f, "{minutes}m")
-        }
-    }
-}
-
-/// The lifetime of an expiring system-user token.
-pub const SIXTY_DAYS: Duration = Duration::days(60);
-
-/// The stable name of a managed object: `acme/ci-reporting`,
-/// `acme/ci-reporting/app/reporting`, `acme/ci-reporting/token/insights-read`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(transparent)]
-pub struct Address(String);
-
-impl Address {
-    /// A system user's address.
-    pub fn system_user(business: &str, system_user: &str) -> Self {
-        Self(format!("{business}/{system_user}"))
-    }
-
-    /// An app install's address.
-    pub fn install(business: &str, system_user: &str, app: &str) -> Self {
-        Self(format!("{business}/{system_user}/app/{app}"))
-    }
-
-    /// A token's address.
-    pub fn token(business: &str, system_user: &str, token: &str) -> Self {
-        Self(format!("{business}/{system_user}/token/{token}"))
-    }
-
-    /// An address from its text (an address read back from a store or a
-    /// journal).
-    pub fn from_text(text: &str) -> Self {
-        Self(text.to_owned())
-    }
-
-    /// The address as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_and_print_in_their_largest_unit() {
-        assert_eq!(Duration::parse("20d"), Some(Duration::days(20)));
-        assert_eq!(
-            Duration::parse("36h").map(|d| d.to_string()),
-            Some("36h".to_owned())
-        );
-        assert_eq!(
-            Duration::parse("48h").map(|d| d.to_string()),
-            Some("2d".to_owned())
-        );
-        assert_eq!(
-            Duration::parse("0m").map(|d| d.to_string()),
-            Some("0m".to_owned())
-        );
-        for bad in [
-            "",
-            "d",
-            "20",
-            "20 d",
-            "-1d",
-            "1.5d",
-            "20w",
-            "+3d",
-            "99999999999999999999d",
-        ] {
-            assert_eq!(Duration::parse(bad), None, "{bad}");
-        }
-    }
 }

@@ -21,6 +21,7 @@ use crate::spec::{
 };
 use crate::suggest::closest;
 use crate::yaml::{Kind, Node, Span};
+use graphform_types::url::{TransportError, check_transport};
 
 /// One parsed policy file.
 pub(crate) struct Document {
@@ -1173,7 +1174,7 @@ impl Validator {
             "60d" => Some(false),
             "never" => Some(true),
             other => {
-                let help = if Duration::parse(other).is_some() {
+                let help = if Duration::parse_policy(other).is_some() {
                     "Meta issues 60-day or never-expiring system-user tokens only".to_owned()
                 } else {
                     did_you_mean(other, ["60d", "never"])
@@ -1191,7 +1192,7 @@ impl Validator {
     }
 
     fn duration(&mut self, text: &str, at: At<'_>) -> Option<Duration> {
-        let parsed = Duration::parse(text);
+        let parsed = Duration::parse_policy(text);
         if parsed.is_none() {
             self.push(
                 Diagnostic::error(Code::InvalidDuration, format!("invalid duration `{text}`"))
@@ -1293,43 +1294,33 @@ fn is_api_version(text: &str) -> bool {
     numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
 }
 
-/// `https://` anywhere; `http://` only to loopback (design.md §8).
+/// `https://` anywhere; `http://` only to loopback (design.md §8): the
+/// rule of [`graphform_types::url`], with the policy's wording.
 fn check_url(url: &str) -> Result<(), (String, String)> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+    let not_a_url = || {
         (
             format!("`{url}` is not a URL"),
             "write it with its scheme, e.g. `https://graph.facebook.com`".to_owned(),
         )
-    })?;
-    let host_port = rest.split('/').next().unwrap_or_default();
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
     };
-    if host.is_empty() {
-        return Err((
+    let no_host = || {
+        (
             format!("`{url}` has no host"),
             "e.g. `https://graph.facebook.com`".to_owned(),
-        ));
+        )
+    };
+    if !url.contains("://") {
+        return Err(not_a_url());
     }
-    match scheme {
-        "https" => Ok(()),
-        "http" if is_loopback_host(host) => Ok(()),
-        "http" => Err((
-            format!("plain http to `{host}` is refused"),
-            "tokens and secrets travel on this connection: use https, or http only to a loopback address (127.0.0.1, ::1, localhost)".to_owned(),
-        )),
-        other => Err((format!("unsupported URL scheme `{other}`"), "use https".to_owned())),
-    }
-}
-
-/// Whether `host` is a loopback name or address.
-pub fn is_loopback_host(host: &str) -> bool {
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    let parsed = match url::Url::parse(url) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::EmptyHost) => return Err(no_host()),
+        Err(_) => return Err(not_a_url()),
+    };
+    check_transport(&parsed).map_err(|err| match err {
+        TransportError::NoHost => no_host(),
+        other => (other.to_string(), other.hint().to_owned()),
+    })
 }
 
 #[cfg(test)]

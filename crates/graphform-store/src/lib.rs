@@ -60,7 +60,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use graphform_types::{Fingerprint, Secret};
+pub use graphform_types::{ExpiryMode, Fingerprint, Secret};
 
 mod aws;
 mod file;
@@ -98,17 +98,6 @@ pub struct Versioned<T> {
     pub value: T,
     /// Its version.
     pub version: Version,
-}
-
-/// How a token expires, as recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExpiryMode {
-    /// A 60-day token.
-    #[serde(rename = "60d")]
-    SixtyDays,
-    /// A never-expiring token.
-    Never,
 }
 
 /// What graphform records about a token value (no secret in it).
@@ -521,11 +510,9 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
 
 /// A Unix time for people: `2026-01-01 00:00:00 UTC`.
 fn utc(time: UnixTime) -> String {
-    let t = graphform_types::date::Utc::from_unix(time);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+    graphform_types::Timestamp::from_unix(time)
+        .strftime("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
 }
 
 impl fmt::Display for Version {

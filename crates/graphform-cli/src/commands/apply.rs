@@ -275,7 +275,7 @@ struct JsonReport<'r> {
 
 #[derive(Serialize)]
 struct JsonOutcome<'r> {
-    address: &'r str,
+    address: String,
     action: &'static str,
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -308,7 +308,7 @@ impl<'r> JsonReport<'r> {
                         }
                     };
                     JsonOutcome {
-                        address: &change.address,
+                        address: change.address.to_string(),
                         action: change.action.as_str(),
                         status,
                         token,

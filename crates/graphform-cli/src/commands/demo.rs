@@ -13,6 +13,7 @@ use graphform_engine::{Plan, PlanOptions, plan};
 use graphform_graph::{ClientSettings, GraphClient, Secret};
 use graphform_spec::Spec;
 use graphform_store::{FileStore, generate_identity};
+use graphform_types::Timestamp;
 
 use crate::cli::DemoArgs;
 use crate::commands::apply::{Lines, summary};
@@ -199,7 +200,7 @@ impl Demo<'_> {
         let plan = plan(
             self.spec,
             &state,
-            self.emulator.now(),
+            Timestamp::from_unix(self.emulator.now()),
             &PlanOptions::default(),
         );
         self.printer
@@ -216,7 +217,7 @@ impl Demo<'_> {
             client: &self.client,
             store: self.store,
             credentials: &self.credentials,
-            now: self.emulator.now(),
+            now: Timestamp::from_unix(self.emulator.now()),
         };
         let progress = Lines {
             printer: self.printer,

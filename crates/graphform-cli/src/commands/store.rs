@@ -59,7 +59,7 @@ pub(crate) fn unlock(args: &PolicyArgs, printer: &Printer) -> anyhow::Result<Exi
             info.holder,
             info.pid,
             info.host,
-            graphform_engine::time::format_time(info.acquired_at)
+            graphform_types::Timestamp::from_unix(info.acquired_at)
         )),
         None => printer.data("The store was not locked.\n"),
     }

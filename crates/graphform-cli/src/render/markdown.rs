@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use graphform_engine::time::format_date;
 use graphform_engine::{Action, Change, NoticeLevel, Plan};
+use graphform_types::ExpiryMode;
 
 use super::{is_unprintable, owners, summary, symbol, timeline_cells};
 
@@ -95,7 +95,7 @@ fn banner(out: &mut String, plan: &Plan) {
         .changes
         .iter()
         .filter(|c| matches!(c.action, Action::Issue | Action::Rotate))
-        .filter(|c| c.after.as_ref().and_then(|a| a.expiry.as_deref()) == Some("never"))
+        .filter(|c| c.after.as_ref().and_then(|a| a.expiry) == Some(ExpiryMode::Never))
         .count();
     if never > 0 {
         risks.push(format!(
@@ -111,7 +111,7 @@ fn banner(out: &mut String, plan: &Plan) {
             let after = c.after.as_ref().and_then(|a| a.scopes.as_ref());
             matches!((before, after), (Some(before), Some(after)) if !after.is_subset(before))
         })
-        .map(|c| code(&c.address))
+        .map(|c| code(&c.address.to_string()))
         .collect();
     if !widened.is_empty() {
         risks.push(format!("widens the scopes of {}", widened.join(", ")));
@@ -134,7 +134,7 @@ fn notices(out: &mut String, plan: &Plan) {
         let _ = writeln!(
             out,
             "- {level} {}: {}",
-            code(&notice.address),
+            code(&notice.address.to_string()),
             prose(&notice.message)
         );
     }
@@ -161,7 +161,7 @@ fn business_section(business: &str, changes: &[&Change]) -> String {
                 .before
                 .as_ref()
                 .and_then(|b| b.expires_at)
-                .map(|at| format!(", expires {}", format_date(at)))
+                .map(|at| format!(", expires {}", at.date()))
                 .unwrap_or_default();
             let _ = write!(
                 why,
@@ -173,7 +173,7 @@ fn business_section(business: &str, changes: &[&Change]) -> String {
             out,
             "| `{}` | {} | {} | {why} |",
             symbol(change.action),
-            code(&change.address),
+            code(&change.address.to_string()),
             change.action.as_str(),
         );
     }
@@ -194,7 +194,7 @@ fn timeline(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {expires} | {next} |",
-            code(&entry.address),
+            code(&entry.address.to_string()),
             code(entry.fingerprint.as_str())
         );
     }
@@ -281,7 +281,9 @@ mod tests {
         plan.changes = (0..3000)
             .map(|i| {
                 let mut change = template.clone();
-                change.address = format!("b{:04}/user/token/t{i}", i / 10);
+                change.address = format!("b{:04}/user/token/t{i}", i / 10)
+                    .parse()
+                    .expect("an address");
                 change
             })
             .collect();

@@ -16,8 +16,8 @@ mod text;
 use std::borrow::Cow;
 use std::io;
 
-use graphform_engine::time::{format_date, human_duration};
 use graphform_engine::{Action, Plan, TimelineEntry, TokenStatus};
+use graphform_types::{Address, Timestamp};
 use serde::Serialize as _;
 
 pub(crate) use markdown::markdown;
@@ -180,7 +180,7 @@ pub(crate) fn symbol(action: Action) -> &'static str {
 }
 
 /// The "expires" and "next" cells of a timeline row, at the plan's time.
-pub(crate) fn timeline_cells(entry: &TimelineEntry, now: i64) -> (String, String) {
+pub(crate) fn timeline_cells(entry: &TimelineEntry, now: Timestamp) -> (String, String) {
     let expires = match entry.status {
         TokenStatus::Dead => "dead".to_owned(),
         TokenStatus::Unchecked => "unchecked".to_owned(),
@@ -190,29 +190,25 @@ pub(crate) fn timeline_cells(entry: &TimelineEntry, now: i64) -> (String, String
     };
     let next = match entry.next {
         Some((action, at)) if at <= now => format!("{} due now", action.as_str()),
-        Some((action, at)) => format!("{} from {}", action.as_str(), format_date(at)),
+        Some((action, at)) => format!("{} from {}", action.as_str(), at.date()),
         None => "-".to_owned(),
     };
     (expires, next)
 }
 
 /// `2026-12-04 (in 12d)` or `2026-11-20 (2d ago)`.
-pub(crate) fn relative_date(at: i64, now: i64) -> String {
+pub(crate) fn relative_date(at: Timestamp, now: Timestamp) -> String {
     if at >= now {
-        format!("{} (in {})", format_date(at), human_duration(at - now))
+        format!("{} (in {})", at.date(), (at - now).human())
     } else {
-        format!("{} ({} ago)", format_date(at), human_duration(now - at))
+        format!("{} ({} ago)", at.date(), (now - at).human())
     }
 }
 
 /// The business and system-user parts of an address:
 /// `acme/ci-reporting/token/x` → (`acme`, `ci-reporting`).
-pub(crate) fn owners(address: &str) -> (&str, &str) {
-    let mut parts = address.splitn(3, '/');
-    (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    )
+pub(crate) fn owners(address: &Address) -> (&str, &str) {
+    (address.business(), address.system_user().name())
 }
 
 #[cfg(test)]
@@ -291,6 +287,8 @@ pub(crate) mod fixture {
 
     use std::collections::BTreeSet;
 
+    use graphform_types::{ExpiryMode, Role, Timestamp};
+
     use graphform_engine::{
         Action, Change, Notice, NoticeKind, NoticeLevel, PLAN_FORMAT_VERSION, Plan, Snapshot,
         TimelineEntry, TokenStatus,
@@ -314,9 +312,13 @@ pub(crate) mod fixture {
             app: Some("reporting".to_owned()),
             app_id: Some("200000000000001".to_owned()),
             scopes: Some(scopes(scope_list)),
-            expiry: Some(expiry.to_owned()),
+            expiry: Some(if expiry == "never" {
+                ExpiryMode::Never
+            } else {
+                ExpiryMode::SixtyDays
+            }),
             fingerprint: fingerprint.map(graphform_types::fingerprint),
-            expires_at,
+            expires_at: expires_at.map(Timestamp::from_unix),
             ..Snapshot::default()
         }
     }
@@ -329,7 +331,7 @@ pub(crate) mod fixture {
         after: Option<Snapshot>,
     ) -> Change {
         Change {
-            address: address.to_owned(),
+            address: address.parse().expect("an address"),
             action,
             reason: reason.to_owned(),
             drift: None,
@@ -366,7 +368,7 @@ pub(crate) mod fixture {
                 "no system user named `ci-reporting` in business 100000000000001",
                 None,
                 Some(Snapshot {
-                    role: Some("EMPLOYEE".to_owned()),
+                    role: Some(Role::Employee),
                     ..Snapshot::default()
                 }),
             ),
@@ -442,8 +444,8 @@ pub(crate) mod fixture {
         ];
         Plan {
             format_version: PLAN_FORMAT_VERSION,
-            created_at: NOW,
-            valid_until: Some(NOW + 3 * DAY),
+            created_at: Timestamp::from_unix(NOW),
+            valid_until: Some(Timestamp::from_unix(NOW + 3 * DAY)),
             policy_hash: "sha256:1111111111111111111111111111111111111111111111111111111111111111".to_owned(),
             state_hash: "sha256:2222222222222222222222222222222222222222222222222222222222222222".to_owned(),
             changes,
@@ -451,40 +453,40 @@ pub(crate) mod fixture {
                 Notice {
                     level: NoticeLevel::Warning,
                     kind: NoticeKind::Manual,
-                    address: "acme/reporter".to_owned(),
+                    address: "acme/reporter".parse().expect("an address"),
                     message: "role is EMPLOYEE in Meta but ADMIN in the policy; the API cannot change a role: change it in Business Settings".to_owned(),
                 },
                 Notice {
                     level: NoticeLevel::Info,
                     kind: NoticeKind::Unmanaged,
-                    address: "acme/human-made".to_owned(),
+                    address: "acme/human-made".parse().expect("an address"),
                     message: "not in the policy; graphform leaves it alone (ADMIN, ID 300000000000009)".to_owned(),
                 },
             ],
             timeline: vec![
                 TimelineEntry {
-                    address: "acme/reporter/token/insights".to_owned(),
+                    address: "acme/reporter/token/insights".parse().expect("an address"),
                     fingerprint: graphform_types::fingerprint("EAAold"),
-                    expiry: "60d".to_owned(),
-                    expires_at: Some(NOW + 12 * DAY),
+                    expiry: ExpiryMode::SixtyDays,
+                    expires_at: Some(Timestamp::from_unix(NOW + 12 * DAY)),
                     status: TokenStatus::Valid,
-                    next: Some((Action::Refresh, NOW - 8 * DAY)),
+                    next: Some((Action::Refresh, Timestamp::from_unix(NOW - 8 * DAY))),
                 },
                 TimelineEntry {
-                    address: "acme/reporter/token/ads-write".to_owned(),
+                    address: "acme/reporter/token/ads-write".parse().expect("an address"),
                     fingerprint: graphform_types::fingerprint("EAAwrite"),
-                    expiry: "60d".to_owned(),
-                    expires_at: Some(NOW + 40 * DAY),
+                    expiry: ExpiryMode::SixtyDays,
+                    expires_at: Some(Timestamp::from_unix(NOW + 40 * DAY)),
                     status: TokenStatus::Valid,
-                    next: Some((Action::Refresh, NOW + 20 * DAY)),
+                    next: Some((Action::Refresh, Timestamp::from_unix(NOW + 20 * DAY))),
                 },
                 TimelineEntry {
-                    address: "globex/exporter/token/feed".to_owned(),
+                    address: "globex/exporter/token/feed".parse().expect("an address"),
                     fingerprint: graphform_types::fingerprint("EAAdead"),
-                    expiry: "60d".to_owned(),
-                    expires_at: Some(NOW + 30 * DAY),
+                    expiry: ExpiryMode::SixtyDays,
+                    expires_at: Some(Timestamp::from_unix(NOW + 30 * DAY)),
                     status: TokenStatus::Dead,
-                    next: Some((Action::Refresh, NOW + 10 * DAY)),
+                    next: Some((Action::Refresh, Timestamp::from_unix(NOW + 10 * DAY))),
                 },
             ],
         }
@@ -507,17 +509,20 @@ pub(crate) mod fixture {
     /// A plan whose every string holds [`HOSTILE`]: names, roles, IDs,
     /// reasons, drift, notices, scopes, fingerprints, hashes.
     pub(crate) fn hostile() -> Plan {
-        let name = format!("acme/{HOSTILE}");
-        let token_address = format!("acme/{HOSTILE}/token/{HOSTILE}");
+        // Addresses are parsed (a plan file with a hostile one is refused
+        // when read), so only their names can be odd, not their bytes.
+        let name: graphform_types::Address = "acme/hostile".parse().expect("an address");
+        let token_address: graphform_types::Address =
+            "acme/hostile/token/hostile".parse().expect("an address");
         let hostile_token = Snapshot {
             id: Some(HOSTILE.to_owned()),
-            role: Some(HOSTILE.to_owned()),
+            role: Some(Role::Other(HOSTILE.to_owned())),
             app: Some(HOSTILE.to_owned()),
             app_id: Some(HOSTILE.to_owned()),
             scopes: Some(scopes(&[HOSTILE])),
-            expiry: Some(HOSTILE.to_owned()),
+            expiry: Some(ExpiryMode::SixtyDays),
             fingerprint: Some(forged_fingerprint(HOSTILE)),
-            expires_at: Some(NOW + DAY),
+            expires_at: Some(Timestamp::from_unix(NOW + DAY)),
         };
         let widened = Snapshot {
             scopes: Some(scopes(&[HOSTILE, "ads_read"])),
@@ -536,7 +541,7 @@ pub(crate) mod fixture {
             })
             .collect();
         changes.push(Change {
-            address: HOSTILE.to_owned(),
+            address: name.clone(),
             action: Action::Create,
             reason: HOSTILE.to_owned(),
             drift: None,
@@ -546,8 +551,8 @@ pub(crate) mod fixture {
         });
         Plan {
             format_version: PLAN_FORMAT_VERSION,
-            created_at: NOW,
-            valid_until: Some(NOW + DAY),
+            created_at: Timestamp::from_unix(NOW),
+            valid_until: Some(Timestamp::from_unix(NOW + DAY)),
             policy_hash: format!("sha256:{HOSTILE}"),
             state_hash: HOSTILE.to_owned(),
             changes,
@@ -568,12 +573,12 @@ pub(crate) mod fixture {
                 },
             ],
             timeline: vec![TimelineEntry {
-                address: token_address,
+                address: token_address.as_token().expect("a token address").clone(),
                 fingerprint: forged_fingerprint(HOSTILE),
-                expiry: HOSTILE.to_owned(),
-                expires_at: Some(NOW + DAY),
+                expiry: ExpiryMode::Never,
+                expires_at: Some(Timestamp::from_unix(NOW + DAY)),
                 status: TokenStatus::Valid,
-                next: Some((Action::Refresh, NOW)),
+                next: Some((Action::Refresh, Timestamp::from_unix(NOW))),
             }],
         }
     }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use graphform_engine::time::format_time;
 use graphform_engine::{Action, Change, NoticeLevel, Plan, Snapshot};
+use graphform_types::{ExpiryMode, Timestamp};
 
 use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells};
 
@@ -60,10 +60,7 @@ pub(crate) fn text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(
             out,
             "{}",
-            style.dim(&format!(
-                "This plan is valid until {}.",
-                format_time(valid_until)
-            ))
+            style.dim(&format!("This plan is valid until {valid_until}."))
         );
     }
     out
@@ -87,7 +84,7 @@ fn changes(out: &mut String, plan: &Plan, style: &Style) {
             out,
             "  {} {}",
             style.action(change.action),
-            escape_text(&change.address)
+            escape_text(&change.address.to_string())
         );
         let pad = " ".repeat(14);
         let _ = writeln!(out, "{pad}{}", escape_text(&change.reason));
@@ -106,7 +103,7 @@ fn changes(out: &mut String, plan: &Plan, style: &Style) {
 }
 
 /// The second line of a change: what it acts on and what it produces.
-fn detail(change: &Change, now: i64) -> Option<String> {
+fn detail(change: &Change, now: Timestamp) -> Option<String> {
     let before = change.before.as_ref();
     let after = change.after.as_ref();
     let old = before
@@ -154,7 +151,7 @@ fn describe_token(snapshot: &Snapshot) -> String {
         .as_ref()
         .map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "))
         .unwrap_or_default();
-    let expiry = snapshot.expiry.as_deref().unwrap_or("60d");
+    let expiry = snapshot.expiry.map_or("60d", ExpiryMode::as_str);
     format!("{scopes}; expiry {expiry}")
 }
 
@@ -171,7 +168,7 @@ fn notices(out: &mut String, plan: &Plan, style: &Style) {
         let _ = writeln!(
             out,
             "  {level}: {}: {}",
-            escape_text(&notice.address),
+            escape_text(&notice.address.to_string()),
             escape_text(&notice.message)
         );
     }
@@ -189,7 +186,7 @@ fn timeline(out: &mut String, plan: &Plan, style: &Style) {
         .map(|entry| {
             let (expires, next) = timeline_cells(entry, now);
             [
-                escape_text(&entry.address).into_owned(),
+                escape_text(&entry.address.to_string()).into_owned(),
                 escape_text(entry.fingerprint.as_str()).into_owned(),
                 expires,
                 next,

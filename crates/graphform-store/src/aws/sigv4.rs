@@ -10,7 +10,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use graphform_types::date::civil_from_days;
 use hmac::{Hmac, Mac};
 use secrecy::zeroize::Zeroizing;
 use sha2::{Digest, Sha256};
@@ -122,15 +121,9 @@ pub(crate) fn amz_date_now() -> String {
 
 /// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'`.
 pub(crate) fn amz_date(seconds: u64) -> String {
-    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
-    let rest = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
+    graphform_types::Timestamp::from_unix(i64::try_from(seconds).unwrap_or(i64::MAX))
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -1,0 +1,117 @@
+//! The one transport rule for every URL graphform sends a secret to (the
+//! Graph API, Vault, AWS): `https` to any host, plain `http` only to a
+//! loopback host (the emulator, a local OpenBao or moto).
+
+use std::net::IpAddr;
+
+/// Why a URL breaks the rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// `http` to a host that is not loopback.
+    #[error("plain http to `{host}` is refused")]
+    PlainHttp {
+        /// The host.
+        host: String,
+    },
+    /// Neither `https` nor `http`.
+    #[error("unsupported URL scheme `{scheme}`")]
+    Scheme {
+        /// The scheme.
+        scheme: String,
+    },
+    /// No host at all.
+    #[error("the URL has no host")]
+    NoHost,
+}
+
+impl TransportError {
+    /// What to do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::PlainHttp { .. } => {
+                "tokens and secrets travel on this connection: use https, or http only to a loopback address (127.0.0.1, ::1, localhost)"
+            }
+            Self::Scheme { .. } => "use https",
+            Self::NoHost => "write it with its host, e.g. `https://graph.facebook.com`",
+        }
+    }
+}
+
+/// Checks a parsed URL against the rule.
+pub fn check_transport(url: &url::Url) -> Result<(), TransportError> {
+    let host = url.host_str().ok_or(TransportError::NoHost)?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        "http" => Err(TransportError::PlainHttp {
+            host: host.to_owned(),
+        }),
+        other => Err(TransportError::Scheme {
+            scheme: other.to_owned(),
+        }),
+    }
+}
+
+/// Whether a URL host (`host_str`: IPv6 in brackets, or bare) is loopback:
+/// `localhost`, 127.0.0.0/8, `::1`, or an IPv4-mapped loopback
+/// (`::ffff:127.0.0.1`).
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|inner| inner.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => bare.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<(), TransportError> {
+        check_transport(&url::Url::parse(text).unwrap())
+    }
+
+    #[test]
+    fn https_anywhere_http_only_to_loopback() {
+        for ok in [
+            "https://graph.facebook.com",
+            "https://vault.example.com:8200",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://localhost:1",
+            "http://LOCALHOST",
+            "http://[::1]:8200",
+            "http://[::ffff:127.0.0.1]:9",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (bad, want) in [
+            (
+                "http://graph.facebook.com",
+                "plain http to `graph.facebook.com` is refused",
+            ),
+            ("http://10.0.0.1", "plain http to `10.0.0.1` is refused"),
+            (
+                "http://[::ffff:10.0.0.1]",
+                "plain http to `[::ffff:a00:1]` is refused",
+            ),
+            (
+                "http://localhost.example.com",
+                "plain http to `localhost.example.com` is refused",
+            ),
+            ("ftp://x", "unsupported URL scheme `ftp`"),
+        ] {
+            assert_eq!(check(bad).unwrap_err().to_string(), want, "{bad}");
+        }
+        assert_eq!(
+            check_transport(&url::Url::parse("unix:/run/x").unwrap()),
+            Err(TransportError::NoHost)
+        );
+    }
+}
