@@ -1,10 +1,12 @@
 //! A whole reconcile-like sequence under 20 % injected transient errors:
 //! every call succeeds, and nothing is issued twice.
 
-use graphform_graph::{IssueToken, ListOptions, NewSystemUser, Secret, SystemUserRole, UserToken};
+use graphform_graph::{ListOptions, Secret, SystemUserRole, UserToken};
 use serde_json::{Value, json};
 
-use crate::support::{BUSINESS, Harness, REPORTING_APP, admin, reporting};
+use crate::support::{
+    BUSINESS, Harness, REPORTING_APP, admin, ads_read, create_system_user, reporting,
+};
 
 /// The tokens the emulator holds (fingerprint → record), from its
 /// inspection API.
@@ -18,21 +20,13 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
     let h = Harness::start_with(|settings| settings.retry.max_attempts = 10).await;
     let admin = admin();
     let tokens_before = tokens(&h.state().await).len();
-    h.control_post("faults", json!({"transient_error_rate": 0.2, "seed": 2024}))
+    h.inject_faults(json!({"transient_error_rate": 0.2, "seed": 2024}))
         .await;
 
     let mut users = Vec::new();
     for n in 0..3 {
-        let id = h
-            .client
-            .create_system_user(
-                &admin,
-                BUSINESS,
-                &NewSystemUser {
-                    name: format!("worker-{n}"),
-                    role: SystemUserRole::Employee,
-                },
-            )
+        let name = format!("worker-{n}");
+        let id = create_system_user(&h.client, &name, SystemUserRole::Employee)
             .await
             .unwrap();
         h.client
@@ -44,11 +38,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
     let mut issued = Vec::new();
     for id in &users {
         for _ in 0..5 {
-            let token = h
-                .client
-                .issue_token(&admin, id, &IssueToken::new(REPORTING_APP, ["ads_read"]))
-                .await
-                .unwrap();
+            let token = h.client.issue_token(&admin, id, &ads_read()).await.unwrap();
             issued.push(token);
         }
     }
@@ -91,7 +81,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         .as_u64()
         .unwrap();
     assert!(issue_calls > 15, "{emulated}");
-    h.control_delete("faults").await;
+    h.clear_faults().await;
 
     // Exactly what was asked for exists: 3 new system users, 15 issued and
     // 15 refreshed tokens, each one we hold; the originals are revoked.
