@@ -5,7 +5,8 @@ use graphform_graph::{ErrorClass, Secret, UserToken};
 use serde_json::json;
 
 use crate::support::{
-    ADMIN_SYSTEM_USER, CI_SYSTEM_USER, Harness, admin, ads_read, assert_failed, reporting,
+    ADMIN_SYSTEM_USER, CI_SYSTEM_USER, Harness, admin, ads_read, assert_failed, assert_validity,
+    reporting,
 };
 
 /// Issues `n` tokens for `ci-reporting` (one request each).
@@ -61,11 +62,7 @@ async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
     h.reset_counters().await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     assert_eq!(infos.len(), 1000);
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
     // Results come back in input order.
     let one = h
         .client
@@ -119,8 +116,7 @@ async fn item_failures_stay_with_their_item() {
         .client
         .debug_tokens(&reporting(), &[token, Secret::new("EAAnotatokenatall")])
         .await;
-    assert!(infos[0].as_ref().unwrap().is_valid == Some(false));
-    assert!(infos[1].as_ref().unwrap().is_valid == Some(false));
+    assert_validity(&infos, false);
     h.shutdown().await;
 }
 
@@ -133,9 +129,7 @@ async fn null_and_transient_items_are_retried_item_by_item() {
         .await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     h.clear_faults().await;
-    for info in &infos {
-        assert!(info.as_ref().unwrap().is_valid == Some(true), "{info:?}");
-    }
+    assert_validity(&infos, true);
     let counters = h.client.counters();
     assert!(counters.retries > 0, "{counters:?}");
     assert!(counters.http_requests > 3, "{counters:?}");

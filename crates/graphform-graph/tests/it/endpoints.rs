@@ -8,7 +8,7 @@ use graphform_graph::{
 
 use crate::support::{
     ADMIN_SYSTEM_USER, ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, CLOCK_START, Harness, PUBLISHER_APP,
-    REPORTING_APP, admin, create_system_user, publisher, reporting,
+    REPORTING_APP, admin, create_system_user, publisher, read_ci_reporting, reporting,
 };
 
 const SIXTY_DAYS: i64 = 60 * 86_400;
@@ -217,10 +217,7 @@ async fn the_api_version_is_a_setting() {
     let mut settings = ClientSettings::for_base_url(h.base_url()).unwrap();
     settings.api_version = "v25.0".parse().unwrap();
     let client = GraphClient::new(settings).unwrap();
-    let user = client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    let user = read_ci_reporting(&client).await.unwrap();
     assert_eq!(user.name, "ci-reporting");
     assert!("v26".parse::<graphform_graph::ApiVersion>().is_err());
     h.shutdown().await;

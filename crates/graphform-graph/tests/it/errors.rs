@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::support::{
     ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Failing, Harness, PUBLISHER_APP, REPORTING_APP, admin,
-    ads_read, assert_failed, client_on, create_system_user, failing, publisher, reporting,
+    ads_read, assert_failed, client_on, create_system_user, failing, publisher, read_ci_reporting,
+    reporting,
 };
 
 async fn issue(h: &Harness, app: &str, scopes: &[&str]) -> Secret {
@@ -266,10 +267,7 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
         settings.request_timeout = Duration::from_millis(300);
         settings.retry.max_attempts = 2;
     });
-    let error = client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_ci_reporting(&client).await.unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::Timeout(_)), "{error:?}");
     assert_failed(&error, ErrorClass::Transient, None, 2);
     h.clear_faults().await;

@@ -9,7 +9,9 @@ use graphform_graph::{ErrorClass, ErrorKind, GraphClient, VirtualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{CI_SYSTEM_USER, admin, ads_read, assert_failed, client_on};
+use crate::support::{
+    CI_SYSTEM_USER, admin, ads_read, assert_failed, client_on, read_ci_reporting,
+};
 
 /// Serves `status` and `body` to every request; counts the requests.
 struct Responder {
@@ -140,10 +142,7 @@ async fn gateway_errors_and_unreadable_successes_are_outcome_unknown_for_issuanc
             "{status}: issuance was not repeated"
         );
 
-        let error = client
-            .read_system_user(&admin(), CI_SYSTEM_USER)
-            .await
-            .unwrap_err();
+        let error = read_ci_reporting(&client).await.unwrap_err();
         let attempts = match read {
             Read::Retried => {
                 assert!(

@@ -5,7 +5,8 @@ use graphform_graph::{ListOptions, Secret, SystemUserRole, UserToken};
 use serde_json::{Value, json};
 
 use crate::support::{
-    BUSINESS, Harness, REPORTING_APP, admin, ads_read, create_system_user, reporting,
+    BUSINESS, Harness, REPORTING_APP, admin, ads_read, assert_validity, create_system_user,
+    reporting,
 };
 
 /// The tokens the emulator holds (fingerprint → record), from its
@@ -14,7 +15,6 @@ fn tokens(state: &Value) -> serde_json::Map<String, Value> {
     state["tokens"].as_object().cloned().unwrap_or_default()
 }
 
-#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 #[tokio::test]
 async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_issued_twice() {
     let h = Harness::start_with(|settings| settings.retry.max_attempts = 10).await;
@@ -43,11 +43,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
 
     let mut refreshed = Vec::new();
     for token in &issued {
@@ -109,17 +105,9 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(false))
-    );
+    assert_validity(&infos, false);
     let infos = h.client.debug_tokens(&reporting(), &refreshed).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
     let distinct: std::collections::BTreeSet<_> = issued
         .iter()
         .chain(&refreshed)

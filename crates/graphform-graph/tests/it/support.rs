@@ -8,7 +8,7 @@ use std::sync::Arc;
 use graphform_emulator::{Emulator, World};
 use graphform_graph::{
     AppCredentials, ClientSettings, ErrorClass, GraphClient, GraphError, IssueToken, NewSystemUser,
-    Secret, SystemUserRole, UserToken, VirtualClock,
+    Secret, SystemUser, SystemUserRole, TokenInfo, UserToken, VirtualClock,
 };
 use serde_json::Value;
 
@@ -78,6 +78,21 @@ pub(crate) async fn create_system_user(
     client
         .create_system_user(&admin(), BUSINESS, &request)
         .await
+}
+
+/// `GET /{system-user}` of `ci-reporting`, made by the admin.
+pub(crate) async fn read_ci_reporting(client: &GraphClient) -> Result<SystemUser, GraphError> {
+    client.read_system_user(&admin(), CI_SYSTEM_USER).await
+}
+
+/// That every `debug_token` answer came back and says `is_valid` is
+/// `valid`.
+#[track_caller]
+pub(crate) fn assert_validity(infos: &[Result<TokenInfo, GraphError>], valid: bool) {
+    for (index, info) in infos.iter().enumerate() {
+        let info = info.as_ref().expect("debug_token answers");
+        assert_eq!(info.is_valid, Some(valid), "token {index}: {info:?}");
+    }
 }
 
 /// A client on a virtual clock for the Graph API at `base_url`, with

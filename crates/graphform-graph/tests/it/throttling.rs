@@ -7,7 +7,7 @@ use graphform_graph::{ErrorClass, ListOptions, Secret};
 use serde_json::json;
 
 use crate::support::{
-    ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Harness, admin, assert_failed, reporting,
+    ADMIN_TOKEN, BUSINESS, Harness, admin, assert_failed, read_ci_reporting, reporting,
 };
 
 const MINUTE: Duration = Duration::from_mins(1);
@@ -45,10 +45,7 @@ async fn throttling_waits_for_the_estimated_time_to_regain_access() {
 async fn throttling_without_an_estimate_backs_off_from_a_minute() {
     let h = Harness::start().await;
     h.throttle(json!({"code": 4, "calls": 1})).await;
-    h.client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    read_ci_reporting(&h.client).await.unwrap();
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 1, "{sleeps:?}");
     assert!(sleeps[0] >= MINUTE / 2 && sleeps[0] <= MINUTE, "{sleeps:?}");
@@ -62,11 +59,7 @@ async fn a_throttle_longer_than_max_throttle_wait_is_returned_at_once() {
     // Case throttling (80000-80014), in `X-Business-Use-Case-Usage`.
     h.throttle(json!({"code": 80004, "calls": 5, "estimated_time_to_regain_access": 30}))
         .await;
-    let error = h
-        .client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_ci_reporting(&h.client).await.unwrap_err();
     assert_failed(&error, ErrorClass::Throttled, Some(80004), 1);
     assert!(h.clock.sleeps().is_empty());
     assert_eq!(h.client.counters().throttle_waits, 0);
@@ -82,11 +75,7 @@ async fn a_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
     // waiting up to 4 min.
     let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
     h.throttle(json!({"code": 17, "calls": 5})).await;
-    let error = h
-        .client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_ci_reporting(&h.client).await.unwrap_err();
     assert_failed(&error, ErrorClass::Throttled, Some(17), 3);
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
@@ -99,10 +88,7 @@ async fn a_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
     // out. (The last answer reported `X-App-Usage` at 100 %, so the usage
     // governor first pauses a minute: a usage delay, not a throttle wait.)
     h.throttle(json!({"code": 4, "calls": 2})).await;
-    h.client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    read_ci_reporting(&h.client).await.unwrap();
     assert_eq!(h.client.counters().throttle_waits, 4);
     assert_eq!(h.client.counters().usage_delays, 1);
     let sleeps = h.clock.sleeps();
@@ -141,14 +127,10 @@ async fn a_batch_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() 
 #[tokio::test]
 async fn usage_near_the_limit_slows_the_client_down_before_it_is_throttled() {
     let h = Harness::start().await;
-    let admin = admin();
     h.throttle(json!({"app_usage": {"call_count": 85, "total_time": 10, "total_cputime": 10}}))
         .await;
     for _ in 0..4 {
-        h.client
-            .read_system_user(&admin, CI_SYSTEM_USER)
-            .await
-            .unwrap();
+        read_ci_reporting(&h.client).await.unwrap();
     }
     // The first call sees the header; the next three wait 10 s × (85-75)/20.
     assert_eq!(h.clock.sleeps(), vec![Duration::from_secs(5); 3]);
@@ -156,14 +138,8 @@ async fn usage_near_the_limit_slows_the_client_down_before_it_is_throttled() {
 
     // At 97 % the client pauses a minute before the next call.
     h.throttle(json!({"app_usage": {"call_count": 97}})).await;
-    h.client
-        .read_system_user(&admin, CI_SYSTEM_USER)
-        .await
-        .unwrap();
-    h.client
-        .read_system_user(&admin, CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    read_ci_reporting(&h.client).await.unwrap();
+    read_ci_reporting(&h.client).await.unwrap();
     assert_eq!(h.clock.sleeps().last(), Some(&MINUTE));
     h.shutdown().await;
 }
