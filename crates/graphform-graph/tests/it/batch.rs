@@ -9,7 +9,8 @@ use crate::support::{
     reporting,
 };
 
-/// Issues `n` tokens for `ci-reporting` (one request each).
+/// Issues `n` tokens for `ci-reporting` (one request each), then sets the
+/// counters to zero so that a test counts only what follows.
 async fn issue_tokens(h: &Harness, n: usize) -> Vec<Secret> {
     let admin = admin();
     let request = ads_read();
@@ -22,6 +23,7 @@ async fn issue_tokens(h: &Harness, n: usize) -> Vec<Secret> {
                 .expect("a token is issued"),
         );
     }
+    h.reset_counters().await;
     tokens
 }
 
@@ -59,7 +61,6 @@ async fn batches_of_1_50_and_51_items() {
 async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
     let h = Harness::start().await;
     let tokens = issue_tokens(&h, 1000).await;
-    h.reset_counters().await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     assert_eq!(infos.len(), 1000);
     assert_validity(&infos, true);
@@ -80,7 +81,6 @@ async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
 async fn batching_makes_fewer_requests_than_one_call_per_token() {
     let h = Harness::start().await;
     let tokens = issue_tokens(&h, 120).await;
-    h.reset_counters().await;
     for token in &tokens {
         h.client.debug_token(&reporting(), token).await.unwrap();
     }
@@ -124,7 +124,6 @@ async fn item_failures_stay_with_their_item() {
 async fn null_and_transient_items_are_retried_item_by_item() {
     let h = Harness::start_with(|settings| settings.retry.max_attempts = 10).await;
     let tokens = issue_tokens(&h, 120).await;
-    h.reset_counters().await;
     h.inject_faults(json!({"batch_null_rate": 0.2, "transient_error_rate": 0.2, "seed": 99}))
         .await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;

@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::support::{
     ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Failing, Harness, PUBLISHER_APP, REPORTING_APP, admin,
-    ads_read, assert_failed, client_on, create_system_user, failing, publisher, read_ci_reporting,
-    reporting,
+    ads_read, assert_failed, client_on, create_system_user, failing, list_acme, publisher,
+    read_ci_reporting, reporting,
 };
 
 async fn issue(h: &Harness, app: &str, scopes: &[&str]) -> Secret {
@@ -200,11 +200,7 @@ async fn transient_errors_are_retried_until_the_attempts_run_out() {
     let h = Harness::start().await;
     h.inject_faults(json!({"transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1}))
         .await;
-    let error = h
-        .client
-        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
-        .await
-        .unwrap_err();
+    let error = list_acme(&h.client).await.unwrap_err();
     let policy = RetryPolicy::default();
     assert_failed(&error, ErrorClass::Transient, Some(2), policy.max_attempts);
     assert!(error.is_transient());

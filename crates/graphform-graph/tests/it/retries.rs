@@ -1,11 +1,11 @@
 //! A whole reconcile-like sequence under 20 % injected transient errors:
 //! every call succeeds, and nothing is issued twice.
 
-use graphform_graph::{ListOptions, Secret, SystemUserRole, UserToken};
+use graphform_graph::{Secret, SystemUserRole, UserToken};
 use serde_json::{Value, json};
 
 use crate::support::{
-    BUSINESS, Harness, REPORTING_APP, admin, ads_read, assert_validity, create_system_user,
+    Harness, REPORTING_APP, admin, ads_read, assert_validity, create_system_user, list_acme,
     reporting,
 };
 
@@ -59,11 +59,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         let caller = UserToken::new(new.clone(), reporting());
         h.client.revoke_token(&caller, old).await.unwrap();
     }
-    let list = h
-        .client
-        .list_system_users(&admin, BUSINESS, &ListOptions::default())
-        .await
-        .unwrap();
+    let list = list_acme(&h.client).await.unwrap();
     assert_eq!(list.users.len(), 5);
     let reads = h.client.read_system_users(&admin, &users).await;
     assert!(reads.iter().all(Result::is_ok));

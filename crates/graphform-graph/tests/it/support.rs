@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use graphform_emulator::{Emulator, World};
 use graphform_graph::{
-    AppCredentials, ClientSettings, ErrorClass, GraphClient, GraphError, IssueToken, NewSystemUser,
-    Secret, SystemUser, SystemUserRole, TokenInfo, UserToken, VirtualClock,
+    AppCredentials, ClientSettings, ErrorClass, GraphClient, GraphError, IssueToken, ListOptions,
+    NewSystemUser, Secret, SystemUser, SystemUserList, SystemUserRole, TokenInfo, UserToken,
+    VirtualClock,
 };
 use serde_json::Value;
 
@@ -83,6 +84,14 @@ pub(crate) async fn create_system_user(
 /// `GET /{system-user}` of `ci-reporting`, made by the admin.
 pub(crate) async fn read_ci_reporting(client: &GraphClient) -> Result<SystemUser, GraphError> {
     client.read_system_user(&admin(), CI_SYSTEM_USER).await
+}
+
+/// `GET /{business}/system_users` of the test business, every page, made
+/// by the admin.
+pub(crate) async fn list_acme(client: &GraphClient) -> Result<SystemUserList, GraphError> {
+    client
+        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
+        .await
 }
 
 /// That every `debug_token` answer came back and says `is_valid` is

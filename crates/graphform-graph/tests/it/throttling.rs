@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use graphform_graph::{ErrorClass, ListOptions, Secret};
+use graphform_graph::{ErrorClass, Secret};
 use serde_json::json;
 
 use crate::support::{
-    ADMIN_TOKEN, BUSINESS, Harness, admin, assert_failed, read_ci_reporting, reporting,
+    ADMIN_TOKEN, Harness, assert_failed, list_acme, read_ci_reporting, reporting,
 };
 
 const MINUTE: Duration = Duration::from_mins(1);
@@ -17,11 +17,7 @@ async fn throttling_waits_for_the_estimated_time_to_regain_access() {
     let h = Harness::start().await;
     h.throttle(json!({"code": 80004, "calls": 2, "estimated_time_to_regain_access": 3}))
         .await;
-    let list = h
-        .client
-        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
-        .await
-        .unwrap();
+    let list = list_acme(&h.client).await.unwrap();
     assert_eq!(list.users.len(), 2);
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
