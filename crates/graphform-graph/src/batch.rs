@@ -16,7 +16,7 @@ use tracing::{Instrument, Span, debug};
 use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
 use crate::redact::Redactor;
 use crate::retry::Repeat;
-use crate::transport::{Auth, Call, Transport, decode};
+use crate::transport::{Auth, Call, Endpoint, Transport, decode};
 use crate::wire;
 
 /// One GET of a batch. `Debug` shows the operation only (the URL may hold
@@ -301,6 +301,9 @@ impl Transport {
     }
 }
 
+/// `POST /` with `batch=[…]`: reads only, so repeating it is harmless.
+const BATCH: Endpoint = Endpoint::new(Method::POST, "/ (batch)", Repeat::Safe);
+
 /// The `POST /` carrying the items at `chunk`.
 fn batch_call(auth: &Auth, items: &[BatchGet], chunk: &[usize]) -> Call {
     let operations: Vec<_> = chunk
@@ -308,16 +311,14 @@ fn batch_call(auth: &Auth, items: &[BatchGet], chunk: &[usize]) -> Call {
         .map(|&index| json!({"method": "GET", "relative_url": items[index].relative_url}))
         .collect();
     let first = &items[chunk[0]].operation;
-    let mut call = Call::new(
-        Method::POST,
-        "/ (batch)",
-        format!("{} × {} {}", chunk.len(), first.method(), first.endpoint()),
-        Vec::new(),
-        Repeat::Safe,
-    )
-    .param("batch", serde_json::Value::Array(operations).to_string())
-    .param("include_headers", "false")
-    .auth(auth.clone());
+    let mut call = BATCH
+        .call(
+            format!("{} × {} {}", chunk.len(), first.method(), first.endpoint()),
+            &[],
+        )
+        .param("batch", serde_json::Value::Array(operations).to_string())
+        .param("include_headers", "false")
+        .auth(auth.clone());
     for &index in chunk {
         call.redactor.extend(&items[index].redactor);
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::clock::{Clock, TokioClock};
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::CounterSnapshot;
-use crate::transport::Transport;
+use crate::transport::{Call, Endpoint, Transport};
 
 /// A Graph API client. Cheap to clone: clones share the connection pool,
 /// usage readings and counters.
@@ -70,6 +70,12 @@ impl GraphClient {
     /// The object named in errors: the label, or else `object`.
     pub(crate) fn target(&self, object: &str) -> String {
         self.label.as_deref().unwrap_or(object).to_owned()
+    }
+
+    /// A call to `endpoint` at `path`, about `object` (named by the label
+    /// when there is one).
+    pub(crate) fn request(&self, endpoint: &Endpoint, object: &str, path: &[&str]) -> Call {
+        endpoint.call(self.target(object), path)
     }
 }
 

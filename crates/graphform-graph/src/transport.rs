@@ -33,6 +33,47 @@ pub(crate) enum Auth {
     App(AppCredentials),
 }
 
+/// An endpoint as this client calls it: the method, the template that names
+/// it in errors and logs (`/{system-user}/access_tokens`), and whether a
+/// repeat after a lost answer is safe. Each endpoint module declares its
+/// endpoints as constants, so that the three are stated once.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    method: Method,
+    template: &'static str,
+    repeat: Repeat,
+}
+
+impl Endpoint {
+    pub(crate) const fn new(method: Method, template: &'static str, repeat: Repeat) -> Self {
+        Self {
+            method,
+            template,
+            repeat,
+        }
+    }
+
+    /// The operation of a call to this endpoint about `target`.
+    pub(crate) fn operation(&self, target: impl Into<String>) -> Operation {
+        Operation::new(method_name(&self.method), self.template, target.into())
+    }
+
+    /// A call to this endpoint about `target`, at `path` (the segments after
+    /// the version).
+    pub(crate) fn call(&self, target: impl Into<String>, path: &[&str]) -> Call {
+        Call {
+            operation: self.operation(target),
+            method: self.method.clone(),
+            path: path.iter().map(|segment| (*segment).to_owned()).collect(),
+            params: Vec::new(),
+            auth: Auth::None,
+            repeat: self.repeat,
+            api_calls: 1,
+            redactor: Redactor::default(),
+        }
+    }
+}
+
 /// One API call to make: everything needed to send it and to describe it.
 /// `Debug` shows parameter names, not values (some are secrets).
 #[derive(Clone)]
@@ -52,25 +93,6 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) fn new(
-        method: Method,
-        endpoint: &'static str,
-        target: impl Into<String>,
-        path: Vec<String>,
-        repeat: Repeat,
-    ) -> Self {
-        Self {
-            operation: Operation::new(method_name(&method), endpoint, target.into()),
-            method,
-            path,
-            params: Vec::new(),
-            auth: Auth::None,
-            repeat,
-            api_calls: 1,
-            redactor: Redactor::default(),
-        }
-    }
-
     pub(crate) fn param(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.params.push((name, value.into()));
         self
@@ -100,6 +122,11 @@ impl Call {
         self.redactor.extend(&Redactor::new(secrets));
         self.auth = auth;
         self
+    }
+
+    /// This call's failure: `kind`, after `attempts` attempts.
+    pub(crate) fn error(&self, kind: ErrorKind, attempts: u32) -> GraphError {
+        GraphError::new(self.operation.clone(), kind, attempts)
     }
 
     pub(crate) fn app_id(&self) -> Option<&str> {
@@ -388,7 +415,7 @@ impl Transport {
                 code = failure_code(&failure.kind),
                 "graph call failed"
             );
-            let give_up = |kind| Err(GraphError::new(call.operation.clone(), kind, attempt));
+            let give_up = |kind| Err(call.error(kind, attempt));
             if !class.is_retryable() {
                 return give_up(failure.kind);
             }
@@ -460,11 +487,7 @@ impl Transport {
                 source: None,
             },
         };
-        Err(GraphError::new(
-            call.operation.clone(),
-            kind,
-            answer.attempts,
-        ))
+        Err(call.error(kind, answer.attempts))
     }
 }
 
@@ -524,7 +547,7 @@ pub(crate) fn decode<T: DeserializeOwned>(call: &Call, answer: &Answer) -> Resul
                 detail,
             }
         };
-        GraphError::new(call.operation.clone(), kind, answer.attempts)
+        call.error(kind, answer.attempts)
     })
 }
 
@@ -584,35 +607,45 @@ mod tests {
 
     #[test]
     fn success_is_only_the_documented_answer() {
-        for body in [
-            "true",
-            "{\"success\":true}",
-            "{\"success\":\"true\"}",
-            "{\"success\":\"true\",}",
-            " { \"success\" : true } ",
-        ] {
-            assert_eq!(success_answer(body.as_bytes()), Some(true), "{body}");
-        }
-        for body in [
-            "false",
-            "{\"success\":false}",
-            "{\"success\":\"false\"}",
-            "{ \"success\" : false , }",
-        ] {
-            assert_eq!(success_answer(body.as_bytes()), Some(false), "{body}");
-        }
-        for body in [
-            "",
-            "{}",
-            "null",
-            "<html>Service Unavailable</html>",
-            "{\"id\":\"1\"}",
-            "{\"success\": 1}",
-            "{\"success\":true,\"error\":{\"code\":1}}",
-            "{\"error\":{\"message\":\"m\",\"code\":2}}",
-            "[true]",
-        ] {
-            assert_eq!(success_answer(body.as_bytes()), None, "{body}");
+        let cases: [(Option<bool>, &[&str]); 3] = [
+            (
+                Some(true),
+                &[
+                    "true",
+                    "{\"success\":true}",
+                    "{\"success\":\"true\"}",
+                    "{\"success\":\"true\",}",
+                    " { \"success\" : true } ",
+                ],
+            ),
+            (
+                Some(false),
+                &[
+                    "false",
+                    "{\"success\":false}",
+                    "{\"success\":\"false\"}",
+                    "{ \"success\" : false , }",
+                ],
+            ),
+            (
+                None,
+                &[
+                    "",
+                    "{}",
+                    "null",
+                    "<html>Service Unavailable</html>",
+                    "{\"id\":\"1\"}",
+                    "{\"success\": 1}",
+                    "{\"success\":true,\"error\":{\"code\":1}}",
+                    "{\"error\":{\"message\":\"m\",\"code\":2}}",
+                    "[true]",
+                ],
+            ),
+        ];
+        for (expected, bodies) in cases {
+            for body in bodies {
+                assert_eq!(success_answer(body.as_bytes()), expected, "{body}");
+            }
         }
     }
 
@@ -622,16 +655,11 @@ mod tests {
 
         let app = AppCredentials::new("1", Secret::new("app-secret-value"));
         let token = UserToken::new(Secret::new("EAAcallertokenvalue"), app.clone());
-        let call = Call::new(
-            Method::GET,
-            "/oauth/revoke",
-            "x",
-            vec!["oauth".into(), "revoke".into()],
-            Repeat::Unsafe,
-        )
-        .secret_param("client_secret", app.secret())
-        .secret_param("revoke_token", &Secret::new("EAArevokedtokenvalue"))
-        .auth(Auth::User(token.clone()));
+        let call = Endpoint::new(Method::GET, "/oauth/revoke", Repeat::Unsafe)
+            .call("x", &["oauth", "revoke"])
+            .secret_param("client_secret", app.secret())
+            .secret_param("revoke_token", &Secret::new("EAArevokedtokenvalue"))
+            .auth(Auth::User(token.clone()));
         let shown = format!("{call:?} {call:#?}");
         for secret in [
             "app-secret-value",

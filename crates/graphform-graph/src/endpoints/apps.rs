@@ -7,7 +7,11 @@ use crate::auth::UserToken;
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::retry::Repeat;
-use crate::transport::{Auth, Call};
+use crate::transport::{Auth, Endpoint};
+
+/// Installing twice is harmless, so it is retried like a read.
+const INSTALL_APP: Endpoint =
+    Endpoint::new(Method::POST, "/{system-user}/applications", Repeat::Safe);
 
 impl GraphClient {
     /// `POST /{system-user}/applications` with `business_app`: installs the
@@ -19,15 +23,11 @@ impl GraphClient {
         system_user_id: &str,
         app_id: &str,
     ) -> Result<(), GraphError> {
-        let call = Call::new(
-            Method::POST,
-            "/{system-user}/applications",
-            self.target(system_user_id),
-            vec![system_user_id.to_owned(), "applications".to_owned()],
-            Repeat::Safe,
-        )
-        .param("business_app", app_id)
-        .auth(Auth::User(token.clone()));
+        let path = [system_user_id, "applications"];
+        let call = self
+            .request(&INSTALL_APP, system_user_id, &path)
+            .param("business_app", app_id)
+            .auth(Auth::User(token.clone()));
         self.transport.call_success(&call).await
     }
 }

@@ -9,10 +9,10 @@ use crate::Secret;
 use crate::auth::AppCredentials;
 use crate::batch::BatchGet;
 use crate::client::GraphClient;
-use crate::error::{GraphError, Operation, TokenInvalidReason};
+use crate::error::{GraphError, TokenInvalidReason};
 use crate::redact::Redactor;
 use crate::retry::Repeat;
-use crate::transport::{Auth, Call};
+use crate::transport::{Auth, Endpoint};
 use crate::wire;
 
 /// When a token expires.
@@ -131,6 +131,8 @@ struct DebugBody {
     data: TokenInfo,
 }
 
+const DEBUG_TOKEN: Endpoint = Endpoint::new(Method::GET, "/debug_token", Repeat::Safe);
+
 impl GraphClient {
     /// `GET /debug_token?input_token=…` with `app`'s app token (sent in
     /// the `Authorization` header). An invalid token is not an error: it
@@ -140,15 +142,14 @@ impl GraphClient {
         app: &AppCredentials,
         input_token: &Secret,
     ) -> Result<TokenInfo, GraphError> {
-        let call = Call::new(
-            Method::GET,
-            "/debug_token",
-            self.target(input_token.fingerprint().as_str()),
-            vec!["debug_token".to_owned()],
-            Repeat::Safe,
-        )
-        .secret_param("input_token", input_token)
-        .auth(Auth::App(app.clone()));
+        let call = self
+            .request(
+                &DEBUG_TOKEN,
+                input_token.fingerprint().as_str(),
+                &["debug_token"],
+            )
+            .secret_param("input_token", input_token)
+            .auth(Auth::App(app.clone()));
         let body: DebugBody = self.transport.call(&call).await?;
         Ok(body.data)
     }
@@ -165,7 +166,7 @@ impl GraphClient {
             .iter()
             .map(|token| {
                 BatchGet::new(
-                    Operation::new("GET", "/debug_token", token.fingerprint().to_string()),
+                    DEBUG_TOKEN.operation(token.fingerprint().to_string()),
                     &["debug_token"],
                     &[("input_token", token.expose())],
                     Redactor::new(vec![token.clone()]),

@@ -11,10 +11,10 @@ use serde_json::Value;
 use crate::auth::UserToken;
 use crate::batch::BatchGet;
 use crate::client::GraphClient;
-use crate::error::{ErrorKind, GraphError, Operation};
+use crate::error::{ErrorKind, GraphError};
 use crate::redact::Redactor;
 use crate::retry::Repeat;
-use crate::transport::{Auth, Call};
+use crate::transport::{Auth, Endpoint};
 use crate::wire;
 
 /// A system user's role (the `role` enum of `POST /{business}/system_users`).
@@ -277,6 +277,16 @@ struct Created {
     id: String,
 }
 
+const LIST_SYSTEM_USERS: Endpoint =
+    Endpoint::new(Method::GET, "/{business}/system_users", Repeat::Safe);
+/// A repeat could create a second system user.
+const CREATE_SYSTEM_USER: Endpoint =
+    Endpoint::new(Method::POST, "/{business}/system_users", Repeat::Unsafe);
+/// Renaming twice is harmless.
+const RENAME_SYSTEM_USER: Endpoint =
+    Endpoint::new(Method::POST, "/{business}/system_users", Repeat::Safe);
+const READ_SYSTEM_USER: Endpoint = Endpoint::new(Method::GET, "/{system-user}", Repeat::Safe);
+
 /// Pages followed at most by [`GraphClient::list_system_users`]: a guard
 /// against a cursor loop.
 const MAX_PAGES: u32 = 10_000;
@@ -290,14 +300,10 @@ impl GraphClient {
         options: &ListOptions,
         cursor: Option<&str>,
     ) -> Result<Page<SystemUserEntry>, GraphError> {
-        let mut call = Call::new(
-            Method::GET,
-            "/{business}/system_users",
-            self.target(business_id),
-            vec![business_id.to_owned(), "system_users".to_owned()],
-            Repeat::Safe,
-        )
-        .auth(Auth::User(token.clone()));
+        let path = [business_id, "system_users"];
+        let mut call = self
+            .request(&LIST_SYSTEM_USERS, business_id, &path)
+            .auth(Auth::User(token.clone()));
         if let Some(limit) = options.limit {
             call = call.param("limit", limit.to_string());
         }
@@ -339,7 +345,7 @@ impl GraphClient {
                     if cursor.as_deref() == Some(next.as_str()) || list.pages >= MAX_PAGES =>
                 {
                     return Err(GraphError::new(
-                        Operation::new("GET", "/{business}/system_users", self.target(business_id)),
+                        LIST_SYSTEM_USERS.operation(self.target(business_id)),
                         ErrorKind::InvalidResponse {
                             status: 200,
                             detail: format!("pagination does not end (page {})", list.pages),
@@ -364,16 +370,13 @@ impl GraphClient {
         business_id: &str,
         request: &NewSystemUser,
     ) -> Result<String, GraphError> {
-        let call = Call::new(
-            Method::POST,
-            "/{business}/system_users",
-            self.target(&format!("{business_id}/{}", request.name)),
-            vec![business_id.to_owned(), "system_users".to_owned()],
-            Repeat::Unsafe,
-        )
-        .param("name", request.name.clone())
-        .param("role", request.role.as_str())
-        .auth(Auth::User(token.clone()));
+        let path = [business_id, "system_users"];
+        let label = format!("{business_id}/{}", request.name);
+        let call = self
+            .request(&CREATE_SYSTEM_USER, &label, &path)
+            .param("name", request.name.clone())
+            .param("role", request.role.as_str())
+            .auth(Auth::User(token.clone()));
         let created: Created = self.transport.call(&call).await?;
         Ok(created.id)
     }
@@ -387,16 +390,12 @@ impl GraphClient {
         system_user_id: &str,
         name: &str,
     ) -> Result<(), GraphError> {
-        let call = Call::new(
-            Method::POST,
-            "/{business}/system_users",
-            self.target(system_user_id),
-            vec![business_id.to_owned(), "system_users".to_owned()],
-            Repeat::Safe,
-        )
-        .param("system_user_id", system_user_id)
-        .param("name", name)
-        .auth(Auth::User(token.clone()));
+        let path = [business_id, "system_users"];
+        let call = self
+            .request(&RENAME_SYSTEM_USER, system_user_id, &path)
+            .param("system_user_id", system_user_id)
+            .param("name", name)
+            .auth(Auth::User(token.clone()));
         // The answer is not documented: as for a creation (`{"id": …}`,
         // naming the same user) or the usual `{"success": true}`.
         let answer = self.transport.execute(&call).await?;
@@ -404,20 +403,17 @@ impl GraphClient {
             || serde_json::from_slice::<Created>(&answer.body)
                 .is_ok_and(|created| created.id == system_user_id);
         if renamed {
-            Ok(())
-        } else {
-            Err(GraphError::new(
-                call.operation.clone(),
-                crate::error::ErrorKind::OutcomeUnknown {
-                    reason: format!(
-                        "http {} with a body that is neither the created-style nor the success answer",
-                        answer.status
-                    ),
-                    source: None,
-                },
-                answer.attempts,
-            ))
+            return Ok(());
         }
+        let reason = format!(
+            "http {} with a body that is neither the created-style nor the success answer",
+            answer.status
+        );
+        let kind = ErrorKind::OutcomeUnknown {
+            reason,
+            source: None,
+        };
+        Err(call.error(kind, answer.attempts))
     }
 
     /// `GET /{system-user}`.
@@ -426,15 +422,10 @@ impl GraphClient {
         token: &UserToken,
         system_user_id: &str,
     ) -> Result<SystemUser, GraphError> {
-        let call = Call::new(
-            Method::GET,
-            "/{system-user}",
-            self.target(system_user_id),
-            vec![system_user_id.to_owned()],
-            Repeat::Safe,
-        )
-        .param("fields", SYSTEM_USER_FIELDS)
-        .auth(Auth::User(token.clone()));
+        let call = self
+            .request(&READ_SYSTEM_USER, system_user_id, &[system_user_id])
+            .param("fields", SYSTEM_USER_FIELDS)
+            .auth(Auth::User(token.clone()));
         self.transport.call(&call).await
     }
 
@@ -450,7 +441,7 @@ impl GraphClient {
             .iter()
             .map(|id| {
                 BatchGet::new(
-                    Operation::new("GET", "/{system-user}", id.clone()),
+                    READ_SYSTEM_USER.operation(id.clone()),
                     &[id.as_str()],
                     &[("fields", SYSTEM_USER_FIELDS)],
                     Redactor::default(),

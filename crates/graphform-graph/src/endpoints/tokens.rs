@@ -13,7 +13,7 @@ use crate::auth::{AppCredentials, UserToken};
 use crate::client::GraphClient;
 use crate::error::GraphError;
 use crate::retry::Repeat;
-use crate::transport::{Auth, Call};
+use crate::transport::{Auth, Endpoint};
 use crate::wire;
 
 /// `POST /{system-user}/access_tokens`: what token to issue.
@@ -64,6 +64,18 @@ struct TokenBody {
     expires_in: Option<i64>,
 }
 
+/// A repeat could issue a second token nobody records.
+const ISSUE_TOKEN: Endpoint =
+    Endpoint::new(Method::POST, "/{system-user}/access_tokens", Repeat::Unsafe);
+/// A repeat would mint another token.
+const REFRESH_TOKEN: Endpoint = Endpoint::new(Method::GET, "/oauth/access_token", Repeat::Unsafe);
+/// A repeat after a lost answer would fail with "invalid token" if the first
+/// one worked, which would mislead.
+const REVOKE_TOKEN: Endpoint = Endpoint::new(Method::GET, "/oauth/revoke", Repeat::Unsafe);
+/// Invalidating twice is harmless.
+const INVALIDATE_ALL_TOKENS: Endpoint =
+    Endpoint::new(Method::DELETE, "/{system-user}/access_tokens", Repeat::Safe);
+
 impl GraphClient {
     /// `POST /{system-user}/access_tokens`: issues a new token for the
     /// system user, made with `token` (an admin's, or the system user's
@@ -80,16 +92,12 @@ impl GraphClient {
         system_user_id: &str,
         request: &IssueToken,
     ) -> Result<Secret, GraphError> {
-        let mut call = Call::new(
-            Method::POST,
-            "/{system-user}/access_tokens",
-            self.target(system_user_id),
-            vec![system_user_id.to_owned(), "access_tokens".to_owned()],
-            Repeat::Unsafe,
-        )
-        .param("business_app", request.app_id.clone())
-        .param("scope", request.scopes.join(","))
-        .auth(Auth::User(token.clone()));
+        let path = [system_user_id, "access_tokens"];
+        let mut call = self
+            .request(&ISSUE_TOKEN, system_user_id, &path)
+            .param("business_app", request.app_id.clone())
+            .param("scope", request.scopes.join(","))
+            .auth(Auth::User(token.clone()));
         if request.expiring {
             call = call.param("set_token_expires_in_60_days", "true");
         }
@@ -109,18 +117,14 @@ impl GraphClient {
         app: &AppCredentials,
         token: &Secret,
     ) -> Result<RefreshedToken, GraphError> {
-        let call = Call::new(
-            Method::GET,
-            "/oauth/access_token",
-            self.target(token.fingerprint().as_str()),
-            vec!["oauth".to_owned(), "access_token".to_owned()],
-            Repeat::Unsafe,
-        )
-        .param("grant_type", "fb_exchange_token")
-        .param("client_id", app.app_id())
-        .secret_param("client_secret", app.secret())
-        .param("set_token_expires_in_60_days", "true")
-        .secret_param("fb_exchange_token", token);
+        let path = ["oauth", "access_token"];
+        let call = self
+            .request(&REFRESH_TOKEN, token.fingerprint().as_str(), &path)
+            .param("grant_type", "fb_exchange_token")
+            .param("client_id", app.app_id())
+            .secret_param("client_secret", app.secret())
+            .param("set_token_expires_in_60_days", "true")
+            .secret_param("fb_exchange_token", token);
         let body: TokenBody = self.transport.call(&call).await?;
         Ok(RefreshedToken {
             token: Secret::new(body.access_token),
@@ -142,17 +146,13 @@ impl GraphClient {
     /// `debug_token` instead.
     pub async fn revoke_token(&self, caller: &UserToken, token: &Secret) -> Result<(), GraphError> {
         let app = caller.app();
-        let call = Call::new(
-            Method::GET,
-            "/oauth/revoke",
-            self.target(token.fingerprint().as_str()),
-            vec!["oauth".to_owned(), "revoke".to_owned()],
-            Repeat::Unsafe,
-        )
-        .param("client_id", app.app_id())
-        .secret_param("client_secret", app.secret())
-        .secret_param("revoke_token", token)
-        .auth(Auth::User(caller.clone()));
+        let path = ["oauth", "revoke"];
+        let call = self
+            .request(&REVOKE_TOKEN, token.fingerprint().as_str(), &path)
+            .param("client_id", app.app_id())
+            .secret_param("client_secret", app.secret())
+            .secret_param("revoke_token", token)
+            .auth(Auth::User(caller.clone()));
         self.transport.call_success(&call).await
     }
 
@@ -164,14 +164,10 @@ impl GraphClient {
         token: &UserToken,
         system_user_id: &str,
     ) -> Result<(), GraphError> {
-        let call = Call::new(
-            Method::DELETE,
-            "/{system-user}/access_tokens",
-            self.target(system_user_id),
-            vec![system_user_id.to_owned(), "access_tokens".to_owned()],
-            Repeat::Safe,
-        )
-        .auth(Auth::User(token.clone()));
+        let path = [system_user_id, "access_tokens"];
+        let call = self
+            .request(&INVALIDATE_ALL_TOKENS, system_user_id, &path)
+            .auth(Auth::User(token.clone()));
         self.transport.call_success(&call).await
     }
 }

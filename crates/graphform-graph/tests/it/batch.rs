@@ -1,15 +1,19 @@
 //! Batches: sizes 1, 50 and 51, request counts for 1,000 `debug_token`s,
 //! per-item failures, and `null` items retried.
 
-use graphform_graph::{ErrorClass, IssueToken, Secret, UserToken};
+use graphform_graph::{ErrorClass, Secret, UserToken};
 use serde_json::json;
 
-use crate::support::{ADMIN_SYSTEM_USER, CI_SYSTEM_USER, Harness, REPORTING_APP, admin, reporting};
+use crate::support::{
+    ADMIN_SYSTEM_USER, CI_SYSTEM_USER, Harness, admin, ads_read, assert_failed, assert_validity,
+    reporting,
+};
 
-/// Issues `n` tokens for `ci-reporting` (one request each).
+/// Issues `n` tokens for `ci-reporting` (one request each), then sets the
+/// counters to zero so that a test counts only what follows.
 async fn issue_tokens(h: &Harness, n: usize) -> Vec<Secret> {
     let admin = admin();
-    let request = IssueToken::new(REPORTING_APP, ["ads_read"]);
+    let request = ads_read();
     let mut tokens = Vec::with_capacity(n);
     for _ in 0..n {
         tokens.push(
@@ -19,6 +23,7 @@ async fn issue_tokens(h: &Harness, n: usize) -> Vec<Secret> {
                 .expect("a token is issued"),
         );
     }
+    h.reset_counters().await;
     tokens
 }
 
@@ -56,14 +61,9 @@ async fn batches_of_1_50_and_51_items() {
 async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
     let h = Harness::start().await;
     let tokens = issue_tokens(&h, 1000).await;
-    h.reset_counters().await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
     assert_eq!(infos.len(), 1000);
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
     // Results come back in input order.
     let one = h
         .client
@@ -81,7 +81,6 @@ async fn debug_token_of_1000_tokens_takes_at_most_25_requests() {
 async fn batching_makes_fewer_requests_than_one_call_per_token() {
     let h = Harness::start().await;
     let tokens = issue_tokens(&h, 120).await;
-    h.reset_counters().await;
     for token in &tokens {
         h.client.debug_token(&reporting(), token).await.unwrap();
     }
@@ -104,9 +103,7 @@ async fn item_failures_stay_with_their_item() {
     let reads = h.client.read_system_users(&admin(), &ids).await;
     assert_eq!(reads[0].as_ref().unwrap().name, "graphform-admin");
     let error = reads[1].as_ref().unwrap_err();
-    assert_eq!(error.code(), Some(110));
-    assert_eq!(error.class(), ErrorClass::InvalidParameter);
-    assert_eq!(error.attempts(), 1);
+    assert_failed(error, ErrorClass::InvalidParameter, Some(110), 1);
     assert_eq!(error.operation().target(), "399999999999999");
     assert_eq!(reads[2].as_ref().unwrap().name, "ci-reporting");
     assert_eq!(h.client.counters().http_requests, 1, "not retried");
@@ -119,8 +116,7 @@ async fn item_failures_stay_with_their_item() {
         .client
         .debug_tokens(&reporting(), &[token, Secret::new("EAAnotatokenatall")])
         .await;
-    assert!(infos[0].as_ref().unwrap().is_valid == Some(false));
-    assert!(infos[1].as_ref().unwrap().is_valid == Some(false));
+    assert_validity(&infos, false);
     h.shutdown().await;
 }
 
@@ -128,17 +124,11 @@ async fn item_failures_stay_with_their_item() {
 async fn null_and_transient_items_are_retried_item_by_item() {
     let h = Harness::start_with(|settings| settings.retry.max_attempts = 10).await;
     let tokens = issue_tokens(&h, 120).await;
-    h.reset_counters().await;
-    h.control_post(
-        "faults",
-        json!({"batch_null_rate": 0.2, "transient_error_rate": 0.2, "seed": 99}),
-    )
-    .await;
+    h.inject_faults(json!({"batch_null_rate": 0.2, "transient_error_rate": 0.2, "seed": 99}))
+        .await;
     let infos = h.client.debug_tokens(&reporting(), &tokens).await;
-    h.control_delete("faults").await;
-    for info in &infos {
-        assert!(info.as_ref().unwrap().is_valid == Some(true), "{info:?}");
-    }
+    h.clear_faults().await;
+    assert_validity(&infos, true);
     let counters = h.client.counters();
     assert!(counters.retries > 0, "{counters:?}");
     assert!(counters.http_requests > 3, "{counters:?}");

@@ -2,31 +2,30 @@
 //! emulator then reports.
 
 use graphform_graph::{
-    ClientSettings, Expiry, GraphClient, IssueToken, ListOptions, NewSystemUser, Secret,
-    SystemUserRole, TokenInvalidReason, UserToken,
+    AppCredentials, ClientSettings, Expiry, GraphClient, IssueToken, ListOptions, Secret,
+    SystemUserRole, TokenInfo, TokenInvalidReason, UserToken,
 };
 
 use crate::support::{
     ADMIN_SYSTEM_USER, ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, CLOCK_START, Harness, PUBLISHER_APP,
-    REPORTING_APP, admin, publisher, reporting,
+    REPORTING_APP, admin, create_system_user, publisher, read_ci_reporting, reporting,
 };
 
 const SIXTY_DAYS: i64 = 60 * 86_400;
+
+/// What Meta knows of `token`, asked with `app`'s app token.
+async fn inspect(client: &GraphClient, app: &AppCredentials, token: &Secret) -> TokenInfo {
+    client
+        .debug_token(app, token)
+        .await
+        .expect("debug_token answers")
+}
 
 #[tokio::test]
 async fn system_users_are_created_read_renamed_and_listed() {
     let h = Harness::start().await;
     let admin = admin();
-    let id = h
-        .client
-        .create_system_user(
-            &admin,
-            BUSINESS,
-            &NewSystemUser {
-                name: "ci-deploy".into(),
-                role: SystemUserRole::Employee,
-            },
-        )
+    let id = create_system_user(&h.client, "ci-deploy", SystemUserRole::Employee)
         .await
         .unwrap();
     assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
@@ -112,7 +111,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
         .unwrap();
     assert!(token.expose().starts_with("EAA"));
 
-    let info = client.debug_token(&reporting(), &token).await.unwrap();
+    let info = inspect(&client, &reporting(), &token).await;
     assert!(info.is_valid == Some(true));
     assert_eq!(info.app_id.as_deref(), Some(REPORTING_APP));
     assert_eq!(info.application.as_deref(), Some("reporting"));
@@ -134,29 +133,19 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
     assert_ne!(refreshed.token, token);
     assert_eq!(refreshed.token_type.as_deref(), Some("bearer"));
     assert_eq!(refreshed.expires_in.map(|d| d.as_secs()), Some(60 * 86_400));
-    let new_info = client
-        .debug_token(&reporting(), &refreshed.token)
-        .await
-        .unwrap();
+    let new_info = inspect(&client, &reporting(), &refreshed.token).await;
     assert!(new_info.is_valid == Some(true));
     assert_eq!(
         new_info.expiry(),
         Some(Expiry::At(CLOCK_START + 10 * 86_400 + SIXTY_DAYS))
     );
     assert_eq!(new_info.scopes, ["ads_read", "read_insights"]);
-    assert!(
-        client
-            .debug_token(&reporting(), &token)
-            .await
-            .unwrap()
-            .is_valid
-            == Some(true)
-    );
+    assert!(inspect(&client, &reporting(), &token).await.is_valid == Some(true));
 
     // Revoke the old one, calling with the replacement (same app).
     let caller = UserToken::new(refreshed.token.clone(), reporting());
     client.revoke_token(&caller, &token).await.unwrap();
-    let old_info = client.debug_token(&reporting(), &token).await.unwrap();
+    let old_info = inspect(&client, &reporting(), &token).await;
     assert!(old_info.is_valid == Some(false));
     assert!(old_info.scopes.is_empty());
     let error = old_info.error.unwrap();
@@ -168,10 +157,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
         .invalidate_all_tokens(&admin, CI_SYSTEM_USER)
         .await
         .unwrap();
-    let info = client
-        .debug_token(&reporting(), &refreshed.token)
-        .await
-        .unwrap();
+    let info = inspect(&client, &reporting(), &refreshed.token).await;
     assert!(info.is_valid == Some(false));
     assert_eq!(
         info.error.unwrap().reason(),
@@ -179,10 +165,7 @@ async fn token_lifecycle_install_issue_debug_refresh_revoke_invalidate() {
     );
 
     // The world's admin token is permanent.
-    let admin_info = client
-        .debug_token(&reporting(), &Secret::new(ADMIN_TOKEN))
-        .await
-        .unwrap();
+    let admin_info = inspect(&client, &reporting(), &Secret::new(ADMIN_TOKEN)).await;
     assert!(admin_info.is_valid == Some(true));
     assert_eq!(admin_info.expiry(), Some(Expiry::Never));
     assert_eq!(admin_info.user_id.as_deref(), Some(ADMIN_SYSTEM_USER));
@@ -211,7 +194,7 @@ async fn permanent_tokens_and_tokens_of_another_app() {
         .issue_token(&admin, CI_SYSTEM_USER, &request)
         .await
         .unwrap();
-    let info = h.client.debug_token(&publisher(), &token).await.unwrap();
+    let info = inspect(&h.client, &publisher(), &token).await;
     assert!(info.is_valid == Some(true));
     assert_eq!(info.expiry(), Some(Expiry::Never));
     assert_eq!(info.app_id.as_deref(), Some(PUBLISHER_APP));
@@ -234,10 +217,7 @@ async fn the_api_version_is_a_setting() {
     let mut settings = ClientSettings::for_base_url(h.base_url()).unwrap();
     settings.api_version = "v25.0".parse().unwrap();
     let client = GraphClient::new(settings).unwrap();
-    let user = client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    let user = read_ci_reporting(&client).await.unwrap();
     assert_eq!(user.name, "ci-reporting");
     assert!("v26".parse::<graphform_graph::ApiVersion>().is_err());
     h.shutdown().await;

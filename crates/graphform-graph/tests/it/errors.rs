@@ -4,14 +4,15 @@
 use std::time::Duration;
 
 use graphform_graph::{
-    ErrorClass, ErrorKind, IssueToken, ListOptions, NewSystemUser, RetryPolicy, Secret,
-    SystemUserRole, TokenInvalidReason, UserToken,
+    AppCredentials, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken, ListOptions,
+    RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
 };
 use serde_json::json;
 
 use crate::support::{
-    ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Harness, PUBLISHER_APP, REPORTING_APP, admin, publisher,
-    reporting,
+    ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Failing, Harness, PUBLISHER_APP, REPORTING_APP, admin,
+    ads_read, assert_failed, client_on, create_system_user, failing, list_acme, publisher,
+    read_ci_reporting, reporting,
 };
 
 async fn issue(h: &Harness, app: &str, scopes: &[&str]) -> Secret {
@@ -23,6 +24,18 @@ async fn issue(h: &Harness, app: &str, scopes: &[&str]) -> Secret {
         )
         .await
         .expect("a token is issued")
+}
+
+/// Reads `ci-reporting` with `token` of `app`, which must fail.
+async fn read_with_dead_token(
+    client: &GraphClient,
+    token: Secret,
+    app: AppCredentials,
+) -> GraphError {
+    client
+        .read_system_user(&UserToken::new(token, app), CI_SYSTEM_USER)
+        .await
+        .expect_err("the token is dead")
 }
 
 #[tokio::test]
@@ -47,14 +60,9 @@ async fn dead_tokens_are_token_invalid_with_their_reason_and_never_retried() {
     )
     .await;
     let before = h.client.counters();
-    let error = h
-        .client
-        .labeled("acme/ci-reporting")
-        .read_system_user(&UserToken::new(revoked, reporting()), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::TokenInvalid);
-    assert_eq!(error.code(), Some(190));
+    let labeled = h.client.labeled("acme/ci-reporting");
+    let error = read_with_dead_token(&labeled, revoked, reporting()).await;
+    assert_failed(&error, ErrorClass::TokenInvalid, Some(190), 1);
     assert_eq!(
         error.token_invalid_reason(),
         Some(TokenInvalidReason::InvalidToken)
@@ -63,7 +71,6 @@ async fn dead_tokens_are_token_invalid_with_their_reason_and_never_retried() {
     assert_eq!(error.error_type(), Some("OAuthException"));
     assert!(error.fbtrace_id().is_some());
     assert!(!error.is_transient());
-    assert_eq!(error.attempts(), 1);
     assert!(
         error
             .to_string()
@@ -71,22 +78,14 @@ async fn dead_tokens_are_token_invalid_with_their_reason_and_never_retried() {
         "{error}"
     );
 
-    let error = h
-        .client
-        .read_system_user(&UserToken::new(uninstalled, publisher()), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_with_dead_token(&h.client, uninstalled, publisher()).await;
     assert_eq!(
         error.token_invalid_reason(),
         Some(TokenInvalidReason::AppNotInstalled)
     );
 
     h.advance_clock(61 * 86_400).await;
-    let error = h
-        .client
-        .read_system_user(&UserToken::new(expired, reporting()), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_with_dead_token(&h.client, expired, reporting()).await;
     assert_eq!(
         error.token_invalid_reason(),
         Some(TokenInvalidReason::Expired)
@@ -116,114 +115,96 @@ async fn permission_errors_are_not_retried() {
         .list_system_users(&employee, BUSINESS, &ListOptions::default())
         .await
         .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Permission, "{error}");
-    assert_eq!(error.code(), Some(200));
+    assert_failed(&error, ErrorClass::Permission, Some(200), 1);
     assert_eq!(error.http_status(), Some(403));
-    assert_eq!(error.attempts(), 1);
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn invalid_parameters_bad_scope_unknown_user_wrong_proof() {
     let h = Harness::start().await;
-    let error = h
-        .client
-        .issue_token(
-            &admin(),
-            CI_SYSTEM_USER,
-            &IssueToken::new(REPORTING_APP, ["ads_reed"]),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::InvalidParameter);
-    assert_eq!(error.code(), Some(3962));
-    assert_eq!(error.attempts(), 1);
-
-    let error = h
-        .client
-        .read_system_user(&admin(), "399999999999999")
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::InvalidParameter);
-    assert_eq!(error.code(), Some(110));
-
+    let admin = admin();
+    let misspelled = IssueToken::new(REPORTING_APP, ["ads_reed"]);
+    let admin_token = Secret::new(ADMIN_TOKEN);
+    let publisher = publisher();
     // The admin token is reporting's: signing it with publisher's secret
     // gives the documented proof error.
-    let mismatched = UserToken::new(Secret::new(ADMIN_TOKEN), publisher());
-    let error = h
-        .client
-        .read_system_user(&mismatched, CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::InvalidParameter);
-    assert_eq!(error.code(), Some(100));
-    assert_eq!(
-        error.message(),
-        Some("Invalid appsecret_proof provided in the API argument")
-    );
-
-    // The app token of another app cannot inspect reporting's token.
-    let error = h
-        .client
-        .debug_token(&publisher(), &Secret::new(ADMIN_TOKEN))
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::InvalidParameter);
-
-    // Refresh with a wrong client secret: code 1 "Error validating client
-    // secret", marked not transient, so not retried.
-    let wrong = graphform_graph::AppCredentials::new(REPORTING_APP, Secret::new("not-the-secret"));
-    let error = h
-        .client
-        .refresh_token(&wrong, &Secret::new(ADMIN_TOKEN))
-        .await
-        .unwrap_err();
-    assert_eq!(error.code(), Some(1));
-    assert_eq!(error.class(), ErrorClass::Other);
-    assert_eq!(error.attempts(), 1);
+    let mismatched = UserToken::new(admin_token.clone(), publisher.clone());
+    let wrong_secret = AppCredentials::new(REPORTING_APP, Secret::new("not-the-secret"));
+    let cases: [(&str, Failing<'_>, ErrorClass, i64, Option<&str>); 5] = [
+        (
+            "a misspelled scope",
+            failing(h.client.issue_token(&admin, CI_SYSTEM_USER, &misspelled)),
+            ErrorClass::InvalidParameter,
+            3962,
+            None,
+        ),
+        (
+            "an unknown system user",
+            failing(h.client.read_system_user(&admin, "399999999999999")),
+            ErrorClass::InvalidParameter,
+            110,
+            None,
+        ),
+        (
+            "a proof made with another app's secret",
+            failing(h.client.read_system_user(&mismatched, CI_SYSTEM_USER)),
+            ErrorClass::InvalidParameter,
+            100,
+            Some("Invalid appsecret_proof provided in the API argument"),
+        ),
+        (
+            // The app token of another app cannot inspect reporting's token.
+            "debug_token with another app's app token",
+            failing(h.client.debug_token(&publisher, &admin_token)),
+            ErrorClass::InvalidParameter,
+            100,
+            None,
+        ),
+        (
+            // Code 1 "Error validating client secret", marked not
+            // transient, so not retried.
+            "a refresh with a wrong client secret",
+            failing(h.client.refresh_token(&wrong_secret, &admin_token)),
+            ErrorClass::Other,
+            1,
+            None,
+        ),
+    ];
+    for (case, call, class, code, message) in cases {
+        let error = call.await;
+        assert_eq!(
+            (error.class(), error.code(), error.attempts()),
+            (class, Some(code), 1),
+            "{case}: {error}"
+        );
+        if let Some(message) = message {
+            assert_eq!(error.message(), Some(message), "{case}");
+        }
+    }
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn business_limits_are_other_errors() {
     let h = Harness::start().await;
-    let error = h
-        .client
-        .create_system_user(
-            &admin(),
-            BUSINESS,
-            &NewSystemUser {
-                name: "second-admin".into(),
-                role: SystemUserRole::Admin,
-            },
-        )
+    let error = create_system_user(&h.client, "second-admin", SystemUserRole::Admin)
         .await
         .unwrap_err();
-    assert_eq!(error.code(), Some(3965));
-    assert_eq!(error.class(), ErrorClass::Other);
-    assert_eq!(error.attempts(), 1);
+    assert_failed(&error, ErrorClass::Other, Some(3965), 1);
     h.shutdown().await;
 }
 
 #[tokio::test]
 async fn transient_errors_are_retried_until_the_attempts_run_out() {
     let h = Harness::start().await;
-    h.control_post(
-        "faults",
-        json!({"transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1}),
-    )
-    .await;
-    let error = h
-        .client
-        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_eq!(error.code(), Some(2));
+    h.inject_faults(json!({"transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1}))
+        .await;
+    let error = list_acme(&h.client).await.unwrap_err();
+    let policy = RetryPolicy::default();
+    assert_failed(&error, ErrorClass::Transient, Some(2), policy.max_attempts);
     assert!(error.is_transient());
     assert_eq!(error.http_status(), Some(500));
-    let policy = RetryPolicy::default();
-    assert_eq!(error.attempts(), policy.max_attempts);
     assert!(error.to_string().ends_with("(after 5 attempts)"), "{error}");
     // Four backoffs, each within its full-jitter ceiling.
     let sleeps = h.clock.sleeps();
@@ -238,22 +219,16 @@ async fn transient_errors_are_retried_until_the_attempts_run_out() {
 
     // An unsafe mutation is retried too: Meta's error answer proves it was
     // not done.
-    h.control_post(
-        "faults",
+    h.inject_faults(
         json!({"transient_error_rate": 1.0, "endpoints": ["access_tokens"], "seed": 1}),
     )
     .await;
     let error = h
         .client
-        .issue_token(
-            &admin(),
-            CI_SYSTEM_USER,
-            &IssueToken::new(REPORTING_APP, ["ads_read"]),
-        )
+        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
         .await
         .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_eq!(error.attempts(), 5);
+    assert_failed(&error, ErrorClass::Transient, Some(2), 5);
     h.shutdown().await;
 }
 
@@ -263,23 +238,15 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
     let (client, clock) = h.client_with(|settings| {
         settings.request_timeout = Duration::from_millis(300);
     });
-    h.control_post(
-        "faults",
-        json!({"latency_ms": 1500, "endpoints": ["access_tokens"], "seed": 1}),
-    )
-    .await;
+    h.inject_faults(json!({"latency_ms": 1500, "endpoints": ["access_tokens"], "seed": 1}))
+        .await;
     let error = client
         .labeled("acme/ci-reporting")
-        .issue_token(
-            &admin(),
-            CI_SYSTEM_USER,
-            &IssueToken::new(REPORTING_APP, ["ads_read"]),
-        )
+        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
         .await
         .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::OutcomeUnknown, "{error}");
+    assert_failed(&error, ErrorClass::OutcomeUnknown, None, 1);
     assert!(error.is_outcome_unknown());
-    assert_eq!(error.attempts(), 1);
     assert!(clock.sleeps().is_empty());
     assert!(
         error.to_string().starts_with(
@@ -290,23 +257,16 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
     assert_eq!(client.counters().http_requests, 1);
 
     // A read in the same situation is retried (and times out each time).
-    h.control_post(
-        "faults",
-        json!({"latency_ms": 1500, "endpoints": ["GET /{id}"], "seed": 1}),
-    )
-    .await;
+    h.inject_faults(json!({"latency_ms": 1500, "endpoints": ["GET /{id}"], "seed": 1}))
+        .await;
     let (client, _clock) = h.client_with(|settings| {
         settings.request_timeout = Duration::from_millis(300);
         settings.retry.max_attempts = 2;
     });
-    let error = client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
+    let error = read_ci_reporting(&client).await.unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::Timeout(_)), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_eq!(error.attempts(), 2);
-    h.control_delete("faults").await;
+    assert_failed(&error, ErrorClass::Transient, None, 2);
+    h.clear_faults().await;
     h.shutdown().await;
 }
 
@@ -317,25 +277,15 @@ async fn connection_refused_is_retried_even_for_mutations() {
     let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let mut settings =
-        graphform_graph::ClientSettings::for_base_url(&format!("http://127.0.0.2:{port}")).unwrap();
-    settings.jitter_seed = Some(1);
-    settings.retry.max_attempts = 3;
-    let clock = graphform_graph::VirtualClock::new();
-    let client =
-        graphform_graph::GraphClient::with_clock(settings, std::sync::Arc::new(clock.clone()))
-            .unwrap();
+    let (client, clock) = client_on(&format!("http://127.0.0.2:{port}"), 1, |settings| {
+        settings.retry.max_attempts = 3;
+    });
     let error = client
-        .issue_token(
-            &admin(),
-            CI_SYSTEM_USER,
-            &IssueToken::new(REPORTING_APP, ["ads_read"]),
-        )
+        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
         .await
         .unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::Connect(_)), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert_eq!(error.attempts(), 3);
+    assert_failed(&error, ErrorClass::Transient, None, 3);
     assert_eq!(clock.sleeps().len(), 2);
     assert!(!format!("{error} {error:?}").contains(ADMIN_TOKEN));
 }

@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use graphform_graph::{ListOptions, NewSystemUser, SystemUserRole};
+use graphform_graph::{ListOptions, SystemUserRole};
 
-use crate::support::{BUSINESS, Harness, admin};
+use crate::support::{BUSINESS, Harness, admin, create_system_user};
 
 #[tokio::test]
 async fn listing_follows_the_cursor_across_pages() {
@@ -13,16 +13,9 @@ async fn listing_follows_the_cursor_across_pages() {
     let mut created = Vec::new();
     // The business's app has advanced access: 10 system users, 1 is there.
     for n in 0..8 {
-        let request = NewSystemUser {
-            name: format!("user-{n}"),
-            role: SystemUserRole::Employee,
-        };
-        created.push(
-            h.client
-                .create_system_user(&admin, BUSINESS, &request)
-                .await
-                .unwrap(),
-        );
+        let name = format!("user-{n}");
+        let id = create_system_user(&h.client, &name, SystemUserRole::Employee).await;
+        created.push(id.unwrap());
     }
     h.reset_counters().await;
     let options = ListOptions {

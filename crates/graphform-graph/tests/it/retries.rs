@@ -1,10 +1,13 @@
 //! A whole reconcile-like sequence under 20 % injected transient errors:
 //! every call succeeds, and nothing is issued twice.
 
-use graphform_graph::{IssueToken, ListOptions, NewSystemUser, Secret, SystemUserRole, UserToken};
+use graphform_graph::{Secret, SystemUserRole, UserToken};
 use serde_json::{Value, json};
 
-use crate::support::{BUSINESS, Harness, REPORTING_APP, admin, reporting};
+use crate::support::{
+    Harness, REPORTING_APP, admin, ads_read, assert_validity, create_system_user, list_acme,
+    reporting,
+};
 
 /// The tokens the emulator holds (fingerprint → record), from its
 /// inspection API.
@@ -12,27 +15,18 @@ fn tokens(state: &Value) -> serde_json::Map<String, Value> {
     state["tokens"].as_object().cloned().unwrap_or_default()
 }
 
-#[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 #[tokio::test]
 async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_issued_twice() {
     let h = Harness::start_with(|settings| settings.retry.max_attempts = 10).await;
     let admin = admin();
     let tokens_before = tokens(&h.state().await).len();
-    h.control_post("faults", json!({"transient_error_rate": 0.2, "seed": 2024}))
+    h.inject_faults(json!({"transient_error_rate": 0.2, "seed": 2024}))
         .await;
 
     let mut users = Vec::new();
     for n in 0..3 {
-        let id = h
-            .client
-            .create_system_user(
-                &admin,
-                BUSINESS,
-                &NewSystemUser {
-                    name: format!("worker-{n}"),
-                    role: SystemUserRole::Employee,
-                },
-            )
+        let name = format!("worker-{n}");
+        let id = create_system_user(&h.client, &name, SystemUserRole::Employee)
             .await
             .unwrap();
         h.client
@@ -44,20 +38,12 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
     let mut issued = Vec::new();
     for id in &users {
         for _ in 0..5 {
-            let token = h
-                .client
-                .issue_token(&admin, id, &IssueToken::new(REPORTING_APP, ["ads_read"]))
-                .await
-                .unwrap();
+            let token = h.client.issue_token(&admin, id, &ads_read()).await.unwrap();
             issued.push(token);
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
 
     let mut refreshed = Vec::new();
     for token in &issued {
@@ -73,11 +59,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         let caller = UserToken::new(new.clone(), reporting());
         h.client.revoke_token(&caller, old).await.unwrap();
     }
-    let list = h
-        .client
-        .list_system_users(&admin, BUSINESS, &ListOptions::default())
-        .await
-        .unwrap();
+    let list = list_acme(&h.client).await.unwrap();
     assert_eq!(list.users.len(), 5);
     let reads = h.client.read_system_users(&admin, &users).await;
     assert!(reads.iter().all(Result::is_ok));
@@ -91,7 +73,7 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         .as_u64()
         .unwrap();
     assert!(issue_calls > 15, "{emulated}");
-    h.control_delete("faults").await;
+    h.clear_faults().await;
 
     // Exactly what was asked for exists: 3 new system users, 15 issued and
     // 15 refreshed tokens, each one we hold; the originals are revoked.
@@ -119,17 +101,9 @@ async fn every_call_succeeds_under_20_percent_transient_errors_and_nothing_is_is
         }
     }
     let infos = h.client.debug_tokens(&reporting(), &issued).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(false))
-    );
+    assert_validity(&infos, false);
     let infos = h.client.debug_tokens(&reporting(), &refreshed).await;
-    assert!(
-        infos
-            .iter()
-            .all(|info| info.as_ref().unwrap().is_valid == Some(true))
-    );
+    assert_validity(&infos, true);
     let distinct: std::collections::BTreeSet<_> = issued
         .iter()
         .chain(&refreshed)

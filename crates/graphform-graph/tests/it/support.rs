@@ -1,11 +1,15 @@
 //! The test harness: an emulator on 127.0.0.1:0 seeded with a known world,
 //! a client on a virtual clock, and the emulator's control API.
 
+use std::fmt::Debug;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use graphform_emulator::{Emulator, World};
 use graphform_graph::{
-    AppCredentials, ClientSettings, GraphClient, Secret, UserToken, VirtualClock,
+    AppCredentials, ClientSettings, ErrorClass, GraphClient, GraphError, IssueToken, ListOptions,
+    NewSystemUser, Secret, SystemUser, SystemUserList, SystemUserRole, TokenInfo, UserToken,
+    VirtualClock,
 };
 use serde_json::Value;
 
@@ -57,6 +61,92 @@ pub(crate) fn admin() -> UserToken {
     UserToken::new(Secret::new(ADMIN_TOKEN), reporting())
 }
 
+/// The token most tests issue: 60 days of `ads_read` on `reporting`.
+pub(crate) fn ads_read() -> IssueToken {
+    IssueToken::new(REPORTING_APP, ["ads_read"])
+}
+
+/// `POST /{business}/system_users` on the test business, made by the admin.
+pub(crate) async fn create_system_user(
+    client: &GraphClient,
+    name: &str,
+    role: SystemUserRole,
+) -> Result<String, GraphError> {
+    let request = NewSystemUser {
+        name: name.to_owned(),
+        role,
+    };
+    client
+        .create_system_user(&admin(), BUSINESS, &request)
+        .await
+}
+
+/// `GET /{system-user}` of `ci-reporting`, made by the admin.
+pub(crate) async fn read_ci_reporting(client: &GraphClient) -> Result<SystemUser, GraphError> {
+    client.read_system_user(&admin(), CI_SYSTEM_USER).await
+}
+
+/// `GET /{business}/system_users` of the test business, every page, made
+/// by the admin.
+pub(crate) async fn list_acme(client: &GraphClient) -> Result<SystemUserList, GraphError> {
+    client
+        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
+        .await
+}
+
+/// That every `debug_token` answer came back and says `is_valid` is
+/// `valid`.
+#[track_caller]
+pub(crate) fn assert_validity(infos: &[Result<TokenInfo, GraphError>], valid: bool) {
+    for (index, info) in infos.iter().enumerate() {
+        let info = info.as_ref().expect("debug_token answers");
+        assert_eq!(info.is_valid, Some(valid), "token {index}: {info:?}");
+    }
+}
+
+/// A client on a virtual clock for the Graph API at `base_url`, with
+/// jitter seeded by `jitter_seed` and settings adjusted by `configure`.
+pub(crate) fn client_on(
+    base_url: &str,
+    jitter_seed: u64,
+    configure: impl FnOnce(&mut ClientSettings),
+) -> (GraphClient, VirtualClock) {
+    let mut settings = ClientSettings::for_base_url(base_url).expect("a loopback url");
+    settings.jitter_seed = Some(jitter_seed);
+    configure(&mut settings);
+    let clock = VirtualClock::new();
+    let client =
+        GraphClient::with_clock(settings, Arc::new(clock.clone())).expect("valid settings");
+    (client, clock)
+}
+
+/// A call that must fail, boxed so that calls of different endpoints fit
+/// one table of cases.
+pub(crate) type Failing<'a> = Pin<Box<dyn Future<Output = GraphError> + 'a>>;
+
+/// `call`, which must fail (futures are lazy: it runs when awaited).
+pub(crate) fn failing<'a, T: Debug>(
+    call: impl Future<Output = Result<T, GraphError>> + 'a,
+) -> Failing<'a> {
+    Box::pin(async move { call.await.expect_err("the call fails") })
+}
+
+/// That `error` has `class`, Meta's `code` (`None`: no graph error object)
+/// and was given up after `attempts` attempts.
+#[track_caller]
+pub(crate) fn assert_failed(
+    error: &GraphError,
+    class: ErrorClass,
+    code: Option<i64>,
+    attempts: u32,
+) {
+    assert_eq!(
+        (error.class(), error.code(), error.attempts()),
+        (class, code, attempts),
+        "{error}"
+    );
+}
+
 /// A running emulator and a client pointed at it.
 pub(crate) struct Harness {
     pub(crate) emulator: Emulator,
@@ -76,12 +166,7 @@ impl Harness {
         let world = World::from_yaml_str(WORLD).expect("the test world is valid");
         let emulator = Emulator::start(world).await.expect("the emulator starts");
         let base = emulator.base_url();
-        let mut settings = ClientSettings::for_base_url(&base).expect("a loopback url");
-        settings.jitter_seed = Some(42);
-        configure(&mut settings);
-        let clock = VirtualClock::new();
-        let client =
-            GraphClient::with_clock(settings, Arc::new(clock.clone())).expect("valid settings");
+        let (client, clock) = client_on(&base, 42, configure);
         Self {
             emulator,
             client,
@@ -96,13 +181,7 @@ impl Harness {
         &self,
         configure: impl FnOnce(&mut ClientSettings),
     ) -> (GraphClient, VirtualClock) {
-        let mut settings = ClientSettings::for_base_url(&self.base).expect("a loopback url");
-        settings.jitter_seed = Some(43);
-        configure(&mut settings);
-        let clock = VirtualClock::new();
-        let client =
-            GraphClient::with_clock(settings, Arc::new(clock.clone())).expect("valid settings");
-        (client, clock)
+        client_on(&self.base, 43, configure)
     }
 
     pub(crate) fn base_url(&self) -> &str {
@@ -141,6 +220,21 @@ impl Harness {
                 .delete(format!("{}/_emulator/{path}", self.base)),
         )
         .await
+    }
+
+    /// Makes the emulator inject `faults` (errors, latency, `null` batch
+    /// items) until [`clear_faults`](Self::clear_faults).
+    pub(crate) async fn inject_faults(&self, faults: Value) {
+        self.control_post("faults", faults).await;
+    }
+
+    pub(crate) async fn clear_faults(&self) {
+        self.control_delete("faults").await;
+    }
+
+    /// Makes the emulator throttle calls, or report usage, as `rule` says.
+    pub(crate) async fn throttle(&self, rule: Value) {
+        self.control_post("throttle", rule).await;
     }
 
     /// `{"http_requests","api_calls","by_endpoint"}`.

@@ -3,26 +3,21 @@
 
 use std::time::Duration;
 
-use graphform_graph::{ErrorClass, ListOptions, Secret};
+use graphform_graph::{ErrorClass, Secret};
 use serde_json::json;
 
-use crate::support::{ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Harness, admin, reporting};
+use crate::support::{
+    ADMIN_TOKEN, Harness, assert_failed, list_acme, read_ci_reporting, reporting,
+};
 
 const MINUTE: Duration = Duration::from_mins(1);
 
 #[tokio::test]
 async fn throttling_waits_for_the_estimated_time_to_regain_access() {
     let h = Harness::start().await;
-    h.control_post(
-        "throttle",
-        json!({"code": 80004, "calls": 2, "estimated_time_to_regain_access": 3}),
-    )
-    .await;
-    let list = h
-        .client
-        .list_system_users(&admin(), BUSINESS, &ListOptions::default())
-        .await
-        .unwrap();
+    h.throttle(json!({"code": 80004, "calls": 2, "estimated_time_to_regain_access": 3}))
+        .await;
+    let list = list_acme(&h.client).await.unwrap();
     assert_eq!(list.users.len(), 2);
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
@@ -45,12 +40,8 @@ async fn throttling_waits_for_the_estimated_time_to_regain_access() {
 #[tokio::test]
 async fn throttling_without_an_estimate_backs_off_from_a_minute() {
     let h = Harness::start().await;
-    h.control_post("throttle", json!({"code": 4, "calls": 1}))
-        .await;
-    h.client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    h.throttle(json!({"code": 4, "calls": 1})).await;
+    read_ci_reporting(&h.client).await.unwrap();
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 1, "{sleeps:?}");
     assert!(sleeps[0] >= MINUTE / 2 && sleeps[0] <= MINUTE, "{sleeps:?}");
@@ -62,19 +53,10 @@ async fn a_throttle_longer_than_max_throttle_wait_is_returned_at_once() {
     let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
     // Meta gives `estimated_time_to_regain_access` only for Business Use
     // Case throttling (80000-80014), in `X-Business-Use-Case-Usage`.
-    h.control_post(
-        "throttle",
-        json!({"code": 80004, "calls": 5, "estimated_time_to_regain_access": 30}),
-    )
-    .await;
-    let error = h
-        .client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Throttled);
-    assert_eq!(error.code(), Some(80004));
-    assert_eq!(error.attempts(), 1);
+    h.throttle(json!({"code": 80004, "calls": 5, "estimated_time_to_regain_access": 30}))
+        .await;
+    let error = read_ci_reporting(&h.client).await.unwrap_err();
+    assert_failed(&error, ErrorClass::Throttled, Some(80004), 1);
     assert!(h.clock.sleeps().is_empty());
     assert_eq!(h.client.counters().throttle_waits, 0);
     assert_eq!(h.emulator_http_requests().await, 1);
@@ -88,16 +70,9 @@ async fn a_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
     // makes the waits of 1 and 2 min, then returns the error instead of
     // waiting up to 4 min.
     let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
-    h.control_post("throttle", json!({"code": 17, "calls": 5}))
-        .await;
-    let error = h
-        .client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Throttled);
-    assert_eq!(error.code(), Some(17));
-    assert_eq!(error.attempts(), 3);
+    h.throttle(json!({"code": 17, "calls": 5})).await;
+    let error = read_ci_reporting(&h.client).await.unwrap_err();
+    assert_failed(&error, ErrorClass::Throttled, Some(17), 3);
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
     assert!(sleeps[0] >= MINUTE / 2 && sleeps[0] <= MINUTE, "{sleeps:?}");
@@ -108,12 +83,8 @@ async fn a_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() {
     // A throttle that ends within the waits the client accepts is ridden
     // out. (The last answer reported `X-App-Usage` at 100 %, so the usage
     // governor first pauses a minute: a usage delay, not a throttle wait.)
-    h.control_post("throttle", json!({"code": 4, "calls": 2}))
-        .await;
-    h.client
-        .read_system_user(&admin(), CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    h.throttle(json!({"code": 4, "calls": 2})).await;
+    read_ci_reporting(&h.client).await.unwrap();
     assert_eq!(h.client.counters().throttle_waits, 4);
     assert_eq!(h.client.counters().usage_delays, 1);
     let sleeps = h.clock.sleeps();
@@ -131,16 +102,13 @@ async fn a_batch_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() 
     let h = Harness::start_with(|settings| settings.retry.max_throttle_wait = 2 * MINUTE).await;
     // Throttles the first five API calls: the batch's only operation, in
     // each round.
-    h.control_post("throttle", json!({"code": 4, "calls": 5}))
-        .await;
+    h.throttle(json!({"code": 4, "calls": 5})).await;
     let infos = h
         .client
         .debug_tokens(&reporting(), &[Secret::new(ADMIN_TOKEN)])
         .await;
     let error = infos[0].as_ref().unwrap_err();
-    assert_eq!(error.class(), ErrorClass::Throttled, "{error}");
-    assert_eq!(error.code(), Some(4));
-    assert_eq!(error.attempts(), 3);
+    assert_failed(error, ErrorClass::Throttled, Some(4), 3);
     let sleeps = h.clock.sleeps();
     assert_eq!(sleeps.len(), 2, "{sleeps:?}");
     assert!(
@@ -155,33 +123,19 @@ async fn a_batch_throttle_backoff_longer_than_max_throttle_wait_is_not_waited() 
 #[tokio::test]
 async fn usage_near_the_limit_slows_the_client_down_before_it_is_throttled() {
     let h = Harness::start().await;
-    let admin = admin();
-    h.control_post(
-        "throttle",
-        json!({"app_usage": {"call_count": 85, "total_time": 10, "total_cputime": 10}}),
-    )
-    .await;
+    h.throttle(json!({"app_usage": {"call_count": 85, "total_time": 10, "total_cputime": 10}}))
+        .await;
     for _ in 0..4 {
-        h.client
-            .read_system_user(&admin, CI_SYSTEM_USER)
-            .await
-            .unwrap();
+        read_ci_reporting(&h.client).await.unwrap();
     }
     // The first call sees the header; the next three wait 10 s × (85-75)/20.
     assert_eq!(h.clock.sleeps(), vec![Duration::from_secs(5); 3]);
     assert_eq!(h.client.counters().usage_delays, 3);
 
     // At 97 % the client pauses a minute before the next call.
-    h.control_post("throttle", json!({"app_usage": {"call_count": 97}}))
-        .await;
-    h.client
-        .read_system_user(&admin, CI_SYSTEM_USER)
-        .await
-        .unwrap();
-    h.client
-        .read_system_user(&admin, CI_SYSTEM_USER)
-        .await
-        .unwrap();
+    h.throttle(json!({"app_usage": {"call_count": 97}})).await;
+    read_ci_reporting(&h.client).await.unwrap();
+    read_ci_reporting(&h.client).await.unwrap();
     assert_eq!(h.clock.sleeps().last(), Some(&MINUTE));
     h.shutdown().await;
 }
