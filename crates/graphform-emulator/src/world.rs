@@ -225,25 +225,22 @@ impl World {
         let is_json = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-        let parse_error = |message: &dyn std::fmt::Display| Error::ParseWorld {
-            path: path.to_path_buf(),
-            message: elide_values(&message.to_string()),
-        };
-        let world: World = if is_json {
-            serde_json::from_str(&text).map_err(|e| parse_error(&e))?
+        let world = if is_json {
+            serde_json::from_str(&text).map_err(|e| parse_error(path, &e))?
         } else {
-            serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?
+            parse_yaml(&text).map_err(|message| parse_error(path, &message))?
         };
-        world.validate()?;
-        Ok(world)
+        World::validated(world)
     }
 
     /// Parses and validates a world written in YAML (or JSON, a subset).
     pub fn from_yaml_str(text: &str) -> Result<World, Error> {
-        let world: World = serde_yaml::from_str(text).map_err(|e| Error::ParseWorld {
-            path: "<string>".into(),
-            message: elide_values(&e.to_string()),
-        })?;
+        let world =
+            parse_yaml(text).map_err(|message| parse_error(Path::new("<string>"), &message))?;
+        World::validated(world)
+    }
+
+    fn validated(world: World) -> Result<World, Error> {
         world.validate()?;
         Ok(world)
     }
@@ -328,6 +325,29 @@ impl World {
 
     pub(crate) fn system_user(&self, id: &str) -> Option<&WorldSystemUser> {
         self.system_users.iter().find(|s| s.id == id)
+    }
+}
+
+/// Parses YAML into a world; on failure, the parser's message with its line
+/// and column (`… at line 2, column 1`).
+///
+/// The error is rendered without serde-saphyr's source snippet: the snippet
+/// quotes the offending line, which may hold a token or an app secret.
+fn parse_yaml(text: &str) -> Result<World, String> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        e.render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        })
+    })
+}
+
+/// [`Error::ParseWorld`] for `path`, with the values the message quotes
+/// elided.
+fn parse_error(path: &Path, message: &dyn std::fmt::Display) -> Error {
+    Error::ParseWorld {
+        path: path.to_path_buf(),
+        message: elide_values(&message.to_string()),
     }
 }
 
@@ -531,10 +551,9 @@ admin_tokens: [{system_user: "3", app: "4", scopes: [ads_reed], token: "EAAsecre
     fn unknown_keys_are_refused() {
         let err = World::from_yaml_str("businesses: []\nbusinesess: []\n").expect_err("typo");
         assert!(matches!(err, Error::ParseWorld { .. }));
-        assert!(
-            err.to_string().contains("unknown field `businesess`"),
-            "{err}"
-        );
+        let text = err.to_string();
+        assert!(text.contains("unknown field `businesess`"), "{text}");
+        assert!(text.contains("at line 2, column 1"), "{text}");
     }
 
     #[test]
@@ -562,6 +581,15 @@ admin_tokens: [{app: "2", token: [EAAsecrettokenvalue]}]
         let err = World::from_yaml_str(yaml)
             .expect_err("bad values")
             .to_string();
+        assert!(!err.contains("EAAsecret"), "{err}");
+        // The parser could show the offending line; that line holds a token.
+        let err = World::from_yaml_str(
+            "admin_tokens: [{app: \"2\", token: \"EAAsecretvalue\", bogus: 1}]\n",
+        )
+        .expect_err("unknown field")
+        .to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        assert!(err.contains("at line 1, column"), "{err}");
         assert!(!err.contains("EAAsecret"), "{err}");
         let json_err = elide_values("invalid type: string \"s3cr3t\", expected u64 at line 3");
         assert_eq!(
