@@ -54,17 +54,15 @@ async fn the_app_token_may_come_in_the_authorization_header() {
 async fn a_system_user_token_cannot_call_debug_token() {
     let h = Harness::start().await;
     let reply = h
-        .get(
-            "/debug_token",
-            Some(&acme()),
-            &[("input_token", ACME_ADMIN_TOKEN)],
-        )
+        .acme()
+        .get("/debug_token", &[("input_token", ACME_ADMIN_TOKEN)])
         .await;
-    reply.assert_error(400, 100, None);
-    assert_eq!(
-        reply.message(),
+    reply.assert_error_message(
+        400,
+        100,
+        None,
         "(#100) You must provide an app access token, or a user access token that is an owner or \
-         developer of the app"
+         developer of the app",
     );
     h.stop().await;
 }

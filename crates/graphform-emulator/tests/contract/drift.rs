@@ -9,6 +9,7 @@ use crate::support::*;
 #[tokio::test]
 async fn drift_rename_changes_what_graph_answers() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.employee("old-name").await;
     let (status, answer) = h
         .control_post(
@@ -21,11 +22,9 @@ async fn drift_rename_changes_what_graph_answers() {
         answer,
         json!({ "success": true, "system_user_id": id, "name": "renamed-in-bm", "previous_name": "old-name" })
     );
-    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    let node = acme_admin.get(&node(&id), &[]).await;
     assert_eq!(node.assert_ok()["name"], "renamed-in-bm");
-    let list = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let list = acme_admin.get(&system_users(ACME), &[]).await;
     assert!(
         list.body["data"]
             .as_array()
@@ -63,18 +62,16 @@ async fn drift_rename_changes_what_graph_answers() {
 #[tokio::test]
 async fn graph_rename_shows_in_the_list_and_the_inspection() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.employee("before").await;
-    let reply = h
+    let reply = acme_admin
         .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
+            &system_users(ACME),
             &[("system_user_id", &id), ("name", "after")],
         )
         .await;
     assert_eq!(reply.assert_ok(), &json!({ "id": id }));
-    let list = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let list = acme_admin.get(&system_users(ACME), &[]).await;
     assert!(
         list.body["data"]
             .as_array()
@@ -84,13 +81,10 @@ async fn graph_rename_shows_in_the_list_and_the_inspection() {
     let state = h.emulator.inspect();
     assert_eq!(state.system_user(&id).unwrap().name, "after");
     // Renaming needs a name.
-    h.post(
-        &format!("/{ACME}/system_users"),
-        Some(&acme()),
-        &[("system_user_id", &id)],
-    )
-    .await
-    .assert_error(400, 100, None);
+    acme_admin
+        .post(&system_users(ACME), &[("system_user_id", &id)])
+        .await
+        .assert_error(400, 100, None);
     h.stop().await;
 }
 
@@ -115,11 +109,8 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
     );
     for token in [&a, &b] {
         let reply = h
-            .get(
-                &format!("/{id}"),
-                Some(&Creds::new(token, REPORTING_SECRET)),
-                &[],
-            )
+            .caller(&reporting_caller(token))
+            .get(&node(&id), &[])
             .await;
         reply.assert_error(400, 190, Some(460));
     }
@@ -139,13 +130,10 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
         TokenStatus::Revoked
     );
     assert_eq!(state.valid_tokens_of(&other).count(), 1);
-    h.get(
-        &format!("/{other}"),
-        Some(&Creds::new(&kept, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&reporting_caller(&kept))
+        .get(&node(&other), &[])
+        .await
+        .assert_ok();
     // New tokens can be issued afterwards; from Rust, the count is 1.
     h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
     assert_eq!(h.emulator.drift_invalidate(&id).unwrap(), 1);
@@ -212,10 +200,7 @@ async fn inspect_lists_every_token_for_an_accounting_check() {
             ],
         )
         .await;
-    let second = refreshed.assert_ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = refreshed.string("access_token");
     let state = h.emulator.inspect();
     // Every token, in the order they came to be: the world's four, then
     // the issued and the refreshed one.

@@ -40,14 +40,12 @@ fn issue_request(h: &Harness, id: &str) -> reqwest::RequestBuilder {
         ("scope".to_owned(), "ads_read".to_owned()),
         ("set_token_expires_in_60_days".to_owned(), "true".to_owned()),
     ]);
-    h.http
-        .post(h.url(&format!("/{id}/access_tokens")))
-        .form(&form)
+    h.http.post(h.url(&access_tokens(id))).form(&form)
 }
 
 /// `GET /oauth/revoke` of `token`, with the token itself as the caller.
 fn revoke_request(h: &Harness, token: &str) -> reqwest::RequestBuilder {
-    let mut query = Creds::new(token, REPORTING_SECRET).params();
+    let mut query = reporting_caller(token).params();
     query.extend([
         ("client_id".to_owned(), REPORTING.to_owned()),
         ("client_secret".to_owned(), REPORTING_SECRET.to_owned()),
@@ -124,7 +122,7 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
     .await;
     let page = raw(h
         .http
-        .get(h.url(&format!("/{ACME}/system_users")))
+        .get(h.url(&system_users(ACME)))
         .query(&acme().params())
         .send()
         .await
@@ -392,6 +390,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
 #[tokio::test]
 async fn the_queue_is_listed_served_in_order_and_cleared() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let answer = queue(
         &h,
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_error", "status": 503, "count": 2 }),
@@ -431,12 +430,10 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
     );
     assert_eq!(h.control_get("/faults").await["next"], listed["next"]);
     // Other endpoints are untouched; `GET /{id}` gets its faults in order.
-    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&system_users(ACME), &[]).await.assert_ok();
     let first = raw(h
         .http
-        .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+        .get(h.url(&node(ACME_ADMIN_SU)))
         .query(&acme().params())
         .send()
         .await
@@ -445,15 +442,13 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
     assert_eq!(first.body, "null");
     let second = h
         .http
-        .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+        .get(h.url(&node(ACME_ADMIN_SU)))
         .query(&acme().params())
         .send()
         .await
         .unwrap();
     assert!(second.text().await.is_err());
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     assert_eq!(h.emulator.pending_faults().len(), 1);
     // DELETE empties the queue.
     assert_eq!(
@@ -538,6 +533,7 @@ async fn pattern(h: &Harness, calls: usize) -> Vec<u16> {
 #[tokio::test]
 async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let config = json!({
         "gateway_page_rate": 0.2,
         "gateway_error_rate": 0.2,
@@ -552,9 +548,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     let first = pattern(&h, 40).await;
     // Other endpoints are untouched.
     for _ in 0..5 {
-        h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await
-            .assert_ok();
+        acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     }
     // The same seed gives the same pattern.
     h.control_post("/faults", config).await;
@@ -594,7 +588,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     h.emulator.configure_faults(rust).unwrap();
     let answer = Harness::reply(
         h.http
-            .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+            .get(h.url(&node(ACME_ADMIN_SU)))
             .query(&acme().params())
             .send()
             .await
@@ -603,9 +597,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     .await;
     assert_eq!(answer.body, json!({}));
     h.emulator.clear_faults();
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     h.stop().await;
 }
 
@@ -672,9 +664,11 @@ async fn a_batch_is_faulted_as_post_slash_once() {
 #[tokio::test]
 async fn graph_faults_are_counted_too() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     h.control_post("/throttle", json!({ "code": 17, "calls": 1 }))
         .await;
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+    acme_admin
+        .get(&node(ACME_ADMIN_SU), &[])
         .await
         .assert_error(400, 17, Some(2_446_079));
     h.control_post(
@@ -682,7 +676,8 @@ async fn graph_faults_are_counted_too() {
         json!({ "transient_error_rate": 1.0, "endpoints": ["GET /{id}"] }),
     )
     .await;
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+    acme_admin
+        .get(&node(ACME_ADMIN_SU), &[])
         .await
         .assert_error(500, 2, None);
     let counters = h.emulator.counters();
