@@ -15,40 +15,31 @@ use crate::vocabulary::{Role, is_system_user_scope};
 ///
 /// `Debug` shows secrets as fingerprints only.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct World {
     /// The emulated clock's start, unix seconds. Absent: the real time at
     /// start. When set, the clock is frozen unless `clock_frozen: false`.
-    #[serde(default)]
     pub clock_start: Option<i64>,
     /// Whether the clock stands still between control-API moves. Default:
     /// frozen when `clock_start` is set, ticking otherwise.
-    #[serde(default)]
     pub clock_frozen: Option<bool>,
     /// Seed of the emulator's random generator (token strings, generated
     /// secrets, `fbtrace_id`s). Default 0: the same world always yields the
     /// same values for the same sequence of requests.
-    #[serde(default)]
     pub seed: Option<u64>,
     /// Business Managers.
-    #[serde(default)]
     pub businesses: Vec<WorldBusiness>,
     /// Apps, each owned by one business.
-    #[serde(default)]
     pub apps: Vec<WorldApp>,
     /// System users, each in one business.
-    #[serde(default)]
     pub system_users: Vec<WorldSystemUser>,
     /// Real people who are admins of businesses (their tokens are `USER`
     /// tokens); needed to create a business's first system user.
-    #[serde(default)]
     pub admin_users: Vec<WorldAdminUser>,
     /// Apps installed for system users.
-    #[serde(default)]
     pub installs: Vec<WorldInstall>,
     /// Tokens that exist from the start: an admin system user's (or an admin
     /// user's) token for one app.
-    #[serde(default)]
     pub admin_tokens: Vec<WorldAdminToken>,
 }
 

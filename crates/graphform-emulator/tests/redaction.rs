@@ -92,18 +92,7 @@ async fn run_session(h: &Harness) -> Vec<String> {
     secrets.push(token.clone());
     secrets.push(proof(REPORTING_SECRET, &token));
     h.debug(REPORTING, REPORTING_SECRET, &token).await;
-    let refreshed = h
-        .get(
-            "/oauth/access_token",
-            None,
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", REPORTING),
-                ("client_secret", REPORTING_SECRET),
-                ("fb_exchange_token", &token),
-            ],
-        )
-        .await;
+    let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &token, &[]).await;
     let new = refreshed.string("access_token");
     secrets.push(new.clone());
     let caller = reporting_caller(&new);
@@ -123,17 +112,8 @@ async fn run_session(h: &Harness) -> Vec<String> {
     h.get(&node(&id), Some(&Creds::new(&new, PUBLISHER_SECRET)), &[])
         .await;
     secrets.push(proof(PUBLISHER_SECRET, &new));
-    h.get(
-        "/oauth/access_token",
-        None,
-        &[
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", REPORTING),
-            ("client_secret", "wrong-client-secret-value"),
-            ("fb_exchange_token", &new),
-        ],
-    )
-    .await;
+    h.exchange(REPORTING, "wrong-client-secret-value", &new, &[])
+        .await;
     secrets.push("wrong-client-secret-value".into());
     h.caller(&reporting_caller(&token))
         .get(&node(&id), &[])

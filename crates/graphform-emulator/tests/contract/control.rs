@@ -409,15 +409,8 @@ async fn counters_count_http_requests_and_api_calls_by_endpoint() {
     h.control_post("/counters/reset", json!({})).await;
     h.acme().get(&system_users(ACME), &[]).await;
     h.get(&system_users(ACME), None, &[]).await;
-    h.get(
-        "/debug_token",
-        None,
-        &[
-            ("input_token", "x"),
-            ("access_token", &app_token(REPORTING, REPORTING_SECRET)),
-        ],
-    )
-    .await;
+    h.debug_token("x", &app_token(REPORTING, REPORTING_SECRET))
+        .await;
     let counters = h.control_get("/counters").await;
     assert_eq!(
         counters,

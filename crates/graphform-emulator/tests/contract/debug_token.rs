@@ -123,26 +123,12 @@ async fn debug_token_checks_its_app_token_and_parameters() {
     let h = Harness::start().await;
     // Wrong secret in the app token.
     let reply = h
-        .get(
-            "/debug_token",
-            None,
-            &[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(REPORTING, "wrong")),
-            ],
-        )
+        .debug_token(ACME_ADMIN_TOKEN, &app_token(REPORTING, "wrong"))
         .await;
     reply.assert_error(400, 190, None);
     // Another app's token.
     let reply = h
-        .get(
-            "/debug_token",
-            None,
-            &[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(PUBLISHER, PUBLISHER_SECRET)),
-            ],
-        )
+        .debug_token(ACME_ADMIN_TOKEN, &app_token(PUBLISHER, PUBLISHER_SECRET))
         .await;
     reply.assert_error(400, 100, None);
     // No input_token.

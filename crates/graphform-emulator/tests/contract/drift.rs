@@ -188,18 +188,7 @@ async fn inspect_lists_every_token_for_an_accounting_check() {
     let h = Harness::start().await;
     let id = h.employee("ci").await;
     let first = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let refreshed = h
-        .get(
-            "/oauth/access_token",
-            None,
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", REPORTING),
-                ("client_secret", REPORTING_SECRET),
-                ("fb_exchange_token", &first),
-            ],
-        )
-        .await;
+    let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &first, &[]).await;
     let second = refreshed.string("access_token");
     let state = h.emulator.inspect();
     // Every token, in the order they came to be: the world's four, then

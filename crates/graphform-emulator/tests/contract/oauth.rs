@@ -5,16 +5,11 @@ use serde_json::json;
 use crate::support::*;
 
 async fn refresh(h: &Harness, token: &str, secret: &str) -> Reply {
-    h.get(
-        "/oauth/access_token",
-        None,
-        &[
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", REPORTING),
-            ("client_secret", secret),
-            ("set_token_expires_in_60_days", "true"),
-            ("fb_exchange_token", token),
-        ],
+    h.exchange(
+        REPORTING,
+        secret,
+        token,
+        &[("set_token_expires_in_60_days", "true")],
     )
     .await
 }
@@ -101,18 +96,7 @@ async fn refresh_checks_client_credentials_and_the_token() {
     let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
     let wrong_secret = refresh(&h, &token, "not-the-secret").await;
     wrong_secret.assert_error_message(400, 1, None, "Error validating client secret.");
-    let unknown_app = h
-        .get(
-            "/oauth/access_token",
-            None,
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", "999"),
-                ("client_secret", "x"),
-                ("fb_exchange_token", &token),
-            ],
-        )
-        .await;
+    let unknown_app = h.exchange("999", "x", &token, &[]).await;
     unknown_app.assert_error(400, 101, None);
     refresh(&h, "EAAnotatoken", REPORTING_SECRET)
         .await

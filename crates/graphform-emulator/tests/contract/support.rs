@@ -468,17 +468,33 @@ impl Harness {
 
     /// `debug_token`'s `data`, asking with the app token of `app`.
     pub(crate) async fn debug(&self, app: &str, secret: &str, input: &str) -> Value {
-        let reply = self
-            .get(
-                "/debug_token",
-                None,
-                &[
-                    ("input_token", input),
-                    ("access_token", &app_token(app, secret)),
-                ],
-            )
-            .await;
+        let reply = self.debug_token(input, &app_token(app, secret)).await;
         reply.assert_ok()["data"].clone()
+    }
+
+    /// `GET /debug_token` for `input`, asked with `access_token`.
+    pub(crate) async fn debug_token(&self, input: &str, access_token: &str) -> Reply {
+        let params = [("input_token", input), ("access_token", access_token)];
+        self.get("/debug_token", None, &params).await
+    }
+
+    /// `GET /oauth/access_token` exchanging `token` with the credentials of
+    /// `app`, plus `extra` parameters.
+    pub(crate) async fn exchange(
+        &self,
+        app: &str,
+        secret: &str,
+        token: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", app),
+            ("client_secret", secret),
+        ];
+        params.extend_from_slice(extra);
+        params.push(("fb_exchange_token", token));
+        self.get("/oauth/access_token", None, &params).await
     }
 
     /// A fresh EMPLOYEE system user of Acme with `reporting` installed.
