@@ -376,38 +376,24 @@ struct Validator {
 impl Validator {
     fn run(mut self, world: &World) -> Vec<String> {
         for (i, b) in world.businesses.iter().enumerate() {
-            self.id(&format!("businesses[{i}].id"), &b.id);
-            self.name(&format!("businesses[{i}].name"), &b.name);
+            self.identity(&format!("businesses[{i}]"), &b.id, &b.name);
         }
         for (i, app) in world.apps.iter().enumerate() {
             let at = format!("apps[{i}]");
-            self.id(&format!("{at}.id"), &app.id);
-            self.name(&format!("{at}.name"), &app.name);
-            if world.business(&app.business).is_none() {
-                self.problem(format!(
-                    "{at}.business: no business has ID {:?}",
-                    app.business
-                ));
-            }
+            self.identity(&at, &app.id, &app.name);
+            self.business(world, &at, &app.business);
             if app.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
                 self.problem(format!("{at}.secret: must not be empty"));
             }
         }
         for (i, su) in world.system_users.iter().enumerate() {
             let at = format!("system_users[{i}]");
-            self.id(&format!("{at}.id"), &su.id);
-            self.name(&format!("{at}.name"), &su.name);
-            if world.business(&su.business).is_none() {
-                self.problem(format!(
-                    "{at}.business: no business has ID {:?}",
-                    su.business
-                ));
-            }
+            self.identity(&at, &su.id, &su.name);
+            self.business(world, &at, &su.business);
         }
         for (i, user) in world.admin_users.iter().enumerate() {
             let at = format!("admin_users[{i}]");
-            self.id(&format!("{at}.id"), &user.id);
-            self.name(&format!("{at}.name"), &user.name);
+            self.identity(&at, &user.id, &user.name);
             for business in &user.businesses {
                 if world.business(business).is_none() {
                     self.problem(format!("{at}.businesses: no business has ID {business:?}"));
@@ -486,6 +472,19 @@ impl Validator {
             if token.expires_at.is_some_and(|t| t < 0) {
                 self.problem(format!("{at}.expires_at: must be 0 (never) or a unix time"));
             }
+        }
+    }
+
+    /// The object at `at` has a numeric ID no other object has, and a name.
+    fn identity(&mut self, at: &str, id: &str, name: &str) {
+        self.id(&format!("{at}.id"), id);
+        self.name(&format!("{at}.name"), name);
+    }
+
+    /// `{at}.business` names a business of the world.
+    fn business(&mut self, world: &World, at: &str, business: &str) {
+        if world.business(business).is_none() {
+            self.problem(format!("{at}.business: no business has ID {business:?}"));
         }
     }
 
