@@ -88,7 +88,7 @@ async fn run_session(h: &Harness) -> Vec<String> {
     ];
 
     let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     secrets.push(token.clone());
     secrets.push(proof(REPORTING_SECRET, &token));
     h.debug(REPORTING, REPORTING_SECRET, &token).await;
@@ -141,7 +141,7 @@ async fn run_session(h: &Harness) -> Vec<String> {
 /// mixed-case secret keys.
 async fn tokens_in_paths_and_odd_keys(h: &Harness, id: &str, secrets: &mut Vec<String>) {
     let acme_admin = h.acme();
-    let token = h.issue(&acme(), id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(id, "ads_read", true).await;
     secrets.push(token.clone());
     acme_admin.get(&node(&token), &[]).await;
     acme_admin.get(&system_users(&token), &[]).await;

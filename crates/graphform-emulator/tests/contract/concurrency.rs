@@ -7,8 +7,7 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_issued_concurrently_are_distinct_and_valid() {
     const TOKENS: usize = 64;
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..TOKENS {
         let http = h.http.clone();

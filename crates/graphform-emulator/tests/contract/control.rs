@@ -48,7 +48,7 @@ async fn clock_can_be_read_advanced_and_set() {
     assert_eq!(body["now"], T0 + 5 * DAY);
     // New tokens are issued at emulator time.
     let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["issued_at"], T0 + 5 * DAY);
     h.stop().await;
@@ -311,9 +311,8 @@ async fn usage_headers_can_be_set_for_normal_calls() {
 
 #[tokio::test]
 async fn drift_revoke_by_fingerprint() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let fingerprint = graphform_types::fingerprint(&token);
     let (status, body) = h
         .control_post(
@@ -343,9 +342,8 @@ async fn drift_revoke_by_fingerprint() {
 
 #[tokio::test]
 async fn state_lists_everything_without_secrets() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let state = h.control_get("/state").await;
     let text = state.to_string();
     for secret in [
@@ -462,7 +460,7 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
     assert_eq!(h.control_get("/quirks").await, body);
 
     let id = h.employee("ci").await;
-    let old = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let old = h.reporting_token(&id, "ads_read", true).await;
     let refresh = [
         ("grant_type", "fb_exchange_token"),
         ("client_id", REPORTING),

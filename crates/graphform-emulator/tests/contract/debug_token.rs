@@ -6,10 +6,9 @@ use crate::support::*;
 
 #[tokio::test]
 async fn valid_system_user_token_has_the_documented_fields_and_types() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let token = h
-        .issue(&acme(), &id, REPORTING, "ads_read,read_insights", false)
+        .reporting_token(&id, "ads_read,read_insights", false)
         .await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(
@@ -91,9 +90,8 @@ async fn post_debug_token_is_unsupported() {
 
 #[tokio::test]
 async fn dead_tokens_are_200_with_is_valid_false_and_an_error() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.advance(61 * DAY).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["is_valid"], false);

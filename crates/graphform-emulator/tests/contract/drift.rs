@@ -61,9 +61,8 @@ async fn drift_rename_changes_what_graph_answers() {
 
 #[tokio::test]
 async fn graph_rename_shows_in_the_list_and_the_inspection() {
-    let h = Harness::start().await;
+    let (h, id) = Harness::with_employee("before").await;
     let acme_admin = h.acme();
-    let id = h.employee("before").await;
     let reply = acme_admin
         .post(
             &system_users(ACME),
@@ -90,13 +89,12 @@ async fn graph_rename_shows_in_the_list_and_the_inspection() {
 
 #[tokio::test]
 async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let other = h.employee("other").await;
-    let a = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let b = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
-    let dead = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let kept = h.issue(&acme(), &other, REPORTING, "ads_read", true).await;
+    let a = h.reporting_token(&id, "ads_read", true).await;
+    let b = h.reporting_token(&id, "ads_read", false).await;
+    let dead = h.reporting_token(&id, "ads_read", true).await;
+    let kept = h.reporting_token(&other, "ads_read", true).await;
     h.emulator
         .drift_revoke(graphform_types::fingerprint(&dead).as_str())
         .unwrap();
@@ -135,7 +133,7 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
         .await
         .assert_ok();
     // New tokens can be issued afterwards; from Rust, the count is 1.
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(h.emulator.drift_invalidate(&id).unwrap(), 1);
     let (status, _) = h
         .control_post(
@@ -149,9 +147,8 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
 
 #[tokio::test]
 async fn drift_methods_mirror_revoke_and_uninstall() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let fingerprint = graphform_types::fingerprint(&token);
     h.emulator.drift_revoke(fingerprint.as_str()).unwrap();
     assert_eq!(
@@ -166,7 +163,7 @@ async fn drift_methods_mirror_revoke_and_uninstall() {
         h.emulator.drift_revoke("sha256:000000000000"),
         Err(Error::NotFound { .. })
     ));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(h.emulator.drift_uninstall(&id, REPORTING).unwrap(), 1);
     assert!(matches!(
         h.emulator.drift_uninstall(&id, REPORTING),
@@ -185,9 +182,8 @@ async fn drift_methods_mirror_revoke_and_uninstall() {
 
 #[tokio::test]
 async fn inspect_lists_every_token_for_an_accounting_check() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let first = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let first = h.reporting_token(&id, "ads_read", true).await;
     let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &first, &[]).await;
     let second = refreshed.string("access_token");
     let state = h.emulator.inspect();

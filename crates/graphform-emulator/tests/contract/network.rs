@@ -84,9 +84,8 @@ fn is_json(text: &str) -> bool {
 
 #[tokio::test]
 async fn gateway_page_is_200_html_and_the_call_does_not_run() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.emulator.reset_counters();
     queue(
         &h,
@@ -137,8 +136,7 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
 
 #[tokio::test]
 async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not_run() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     for (status, title) in [
         (502, "502 Bad Gateway"),
         (503, "503 Service Temporarily Unavailable"),
@@ -204,8 +202,7 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
 
 #[tokio::test]
 async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.emulator.reset_counters();
     queue(
         &h,
@@ -225,7 +222,7 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
     );
     assert_eq!(counters.injected_faults, 1);
     // A revoke that ran, answered 502.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     queue(
         &h,
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_error_after_call", "status": 502 }),
@@ -240,8 +237,7 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
 
 #[tokio::test]
 async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     queue(
         &h,
         json!({ "endpoint": "POST /{system-user-id}/access_tokens", "fault": "lost_answer" }),
@@ -267,7 +263,7 @@ async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
         1
     );
     // Only that connection was cut: the same client goes on.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(tokens_of(&h, &id), (2, 2));
     // A revoke whose answer is lost before its headers: the request fails
     // without a status, and the token is revoked.
@@ -286,8 +282,7 @@ async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
 
 #[tokio::test]
 async fn lost_answers_work_on_fresh_and_reused_connections_alike() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     // Several in a row on one pooled client, then normal calls again.
     h.emulator
         .inject_next_times(
@@ -301,15 +296,14 @@ async fn lost_answers_work_on_fresh_and_reused_connections_alike() {
         assert!(response.text().await.is_err());
     }
     assert_eq!(tokens_of(&h, &id), (3, 3));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(tokens_of(&h, &id), (4, 4));
     h.stop().await;
 }
 
 #[tokio::test]
 async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let endpoint = "POST /{system-user-id}/access_tokens";
     // `{}` with 200, not run.
     queue(
@@ -348,7 +342,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
     assert_eq!((answer.status, answer.body.as_str()), (200, envelope));
     assert_eq!(tokens_of(&h, &id), (2, 2));
     // `{"success":false}` for a revoke that did not run.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.emulator
         .inject_next(
             "GET /oauth/revoke",
@@ -627,8 +621,7 @@ async fn bad_rates_are_400() {
 
 #[tokio::test]
 async fn a_batch_is_faulted_as_post_slash_once() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.emulator.reset_counters();
     h.emulator
         .inject_next("POST /", NetworkFault::gateway_error_after_call(502))

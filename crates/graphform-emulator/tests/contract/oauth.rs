@@ -16,11 +16,8 @@ async fn refresh(h: &Harness, token: &str, secret: &str) -> Reply {
 
 #[tokio::test]
 async fn refresh_returns_a_new_bearer_token_and_the_old_one_lives_on() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let old = h
-        .issue(&acme(), &id, REPORTING, "ads_read,read_insights", true)
-        .await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let old = h.reporting_token(&id, "ads_read,read_insights", true).await;
     h.advance(50 * DAY).await;
     let reply = refresh(&h, &old, REPORTING_SECRET).await;
     let body = reply.assert_ok().clone();
@@ -72,9 +69,8 @@ async fn refresh_returns_a_new_bearer_token_and_the_old_one_lives_on() {
 async fn exchanging_a_permanent_token_yields_a_sixty_day_token() {
     // graph-api.md §3 (INFERRED, mureo PR #744): the exchange turns a
     // never-expiring token into a 60-day one; the permanent one stays.
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let permanent = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let permanent = h.reporting_token(&id, "ads_read", false).await;
     let reply = refresh(&h, &permanent, REPORTING_SECRET).await;
     let new = reply.string("access_token");
     assert_eq!(
@@ -91,9 +87,8 @@ async fn exchanging_a_permanent_token_yields_a_sixty_day_token() {
 
 #[tokio::test]
 async fn refresh_checks_client_credentials_and_the_token() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let wrong_secret = refresh(&h, &token, "not-the-secret").await;
     wrong_secret.assert_error_message(400, 1, None, "Error validating client secret.");
     let unknown_app = h.exchange("999", "x", &token, &[]).await;
@@ -155,10 +150,9 @@ async fn revoke(h: &Harness, client_id: &str, secret: &str, target: &str, caller
 
 #[tokio::test]
 async fn revoke_kills_the_token_at_once_with_467() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let old = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let new = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let old = h.reporting_token(&id, "ads_read", true).await;
+    let new = h.reporting_token(&id, "ads_read", true).await;
     // Revoke the old token with the replacement as the caller.
     let reply = revoke(
         &h,
@@ -197,10 +191,9 @@ async fn revoke_kills_the_token_at_once_with_467() {
 
 #[tokio::test]
 async fn revoke_requires_one_app_for_client_target_and_caller() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.install(&acme(), &id, PUBLISHER).await;
-    let reporting = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let reporting = h.reporting_token(&id, "ads_read", true).await;
     let publisher = h.issue(&acme(), &id, PUBLISHER, "ads_read", true).await;
     let publisher_caller = Creds::new(&publisher, PUBLISHER_SECRET);
     let reporting_caller = reporting_caller(&reporting);

@@ -292,6 +292,14 @@ impl Harness {
         }
     }
 
+    /// A harness on the test world, and a fresh EMPLOYEE system user of
+    /// Acme named `name` with `reporting` installed.
+    pub(crate) async fn with_employee(name: &str) -> (Self, String) {
+        let h = Self::start().await;
+        let id = h.employee(name).await;
+        (h, id)
+    }
+
     /// Calls as `creds`.
     pub(crate) fn caller(&self, creds: &Creds) -> Caller<'_> {
         Caller {
@@ -470,6 +478,17 @@ impl Harness {
     pub(crate) async fn debug(&self, app: &str, secret: &str, input: &str) -> Value {
         let reply = self.debug_token(input, &app_token(app, secret)).await;
         reply.assert_ok()["data"].clone()
+    }
+
+    /// A token of `reporting` for `system_user`, issued by Acme's admin.
+    pub(crate) async fn reporting_token(
+        &self,
+        system_user: &str,
+        scope: &str,
+        expiring: bool,
+    ) -> String {
+        self.issue(&acme(), system_user, REPORTING, scope, expiring)
+            .await
     }
 
     /// `GET /debug_token` for `input`, asked with `access_token`.

@@ -350,9 +350,7 @@ async fn rename_uses_system_user_id() {
 async fn only_admins_of_the_business_manage_system_users() {
     let h = Harness::start().await;
     let employee = h.employee("worker").await;
-    let token = h
-        .issue(&acme(), &employee, REPORTING, "ads_read", true)
-        .await;
+    let token = h.reporting_token(&employee, "ads_read", true).await;
     let worker = reporting_caller(&token);
     h.caller(&worker)
         .get(&system_users(ACME), &[])

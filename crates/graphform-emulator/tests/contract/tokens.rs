@@ -67,11 +67,10 @@ async fn issue_needs_the_app_installed_first() {
 
 #[tokio::test]
 async fn tokens_look_real() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let mut lengths = std::collections::BTreeSet::new();
     for _ in 0..20 {
-        let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+        let token = h.reporting_token(&id, "ads_read", true).await;
         assert!(token.starts_with("EAA"), "{token}");
         assert!((150..=250).contains(&token.len()), "{}", token.len());
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -83,11 +82,10 @@ async fn tokens_look_real() {
 
 #[tokio::test]
 async fn scope_is_csv_or_json_and_checked() {
-    let h = Harness::start().await;
+    let (h, id) = Harness::with_employee("ci").await;
     let acme_admin = h.acme();
-    let id = h.employee("ci").await;
     let csv = h
-        .issue(&acme(), &id, REPORTING, "ads_read, read_insights", false)
+        .reporting_token(&id, "ads_read, read_insights", false)
         .await;
     let json_list = h
         .issue(
@@ -129,9 +127,8 @@ async fn scope_is_csv_or_json_and_checked() {
 
 #[tokio::test]
 async fn issue_without_scope_gives_a_token_with_no_scopes() {
-    let h = Harness::start().await;
+    let (h, id) = Harness::with_employee("ci").await;
     let acme_admin = h.acme();
-    let id = h.employee("ci").await;
     // graph-api.md §3: only `business_app` is required; `scope` may be
     // absent, empty, or an empty list.
     for params in [
@@ -161,8 +158,7 @@ async fn issue_without_scope_gives_a_token_with_no_scopes() {
 
 #[tokio::test]
 async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     for flag in ["true", "1"] {
         let reply = h
             .acme()
@@ -180,8 +176,8 @@ async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
         assert_eq!(data["expires_at"], T0 + 60 * DAY);
         assert_eq!(data["issued_at"], T0);
     }
-    let permanent = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
-    let expiring = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let permanent = h.reporting_token(&id, "ads_read", false).await;
+    let expiring = h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(
         h.debug(REPORTING, REPORTING_SECRET, &permanent).await["expires_at"],
         0
@@ -232,8 +228,7 @@ async fn businesses_that_require_expiring_tokens_refuse_permanent_ones() {
 
 #[tokio::test]
 async fn caller_and_system_user_must_share_a_business() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let reply = h
         .caller(&globex())
         .post(
@@ -243,7 +238,7 @@ async fn caller_and_system_user_must_share_a_business() {
         .await;
     reply.assert_error(400, 100, Some(33));
     // An employee system user of the same business may issue.
-    let worker = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let worker = h.reporting_token(&id, "ads_read", true).await;
     h.issue(&reporting_caller(&worker), &id, REPORTING, "ads_read", true)
         .await;
     h.stop().await;
@@ -251,14 +246,11 @@ async fn caller_and_system_user_must_share_a_business() {
 
 #[tokio::test]
 async fn invalidate_all_kills_every_token_of_the_user_with_460() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let a = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let b = h
-        .issue(&acme(), &id, REPORTING, "read_insights", false)
-        .await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let a = h.reporting_token(&id, "ads_read", true).await;
+    let b = h.reporting_token(&id, "read_insights", false).await;
     let other = h.employee("other").await;
-    let c = h.issue(&acme(), &other, REPORTING, "ads_read", true).await;
+    let c = h.reporting_token(&other, "ads_read", true).await;
 
     let reply = h.acme().delete(&access_tokens(&id), &[]).await;
     assert_eq!(reply.assert_ok(), &json!({ "success": true }));
@@ -282,7 +274,7 @@ async fn invalidate_all_kills_every_token_of_the_user_with_460() {
         .await
         .assert_ok();
     // Issuing again works: the system user is not deleted.
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     // An employee cannot invalidate someone else's tokens.
     let worker = reporting_caller(&c);
     h.caller(&worker)
@@ -294,10 +286,9 @@ async fn invalidate_all_kills_every_token_of_the_user_with_460() {
 
 #[tokio::test]
 async fn uninstalling_the_app_kills_its_tokens_with_458() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.install(&acme(), &id, PUBLISHER).await;
-    let reporting = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let reporting = h.reporting_token(&id, "ads_read", true).await;
     let publisher = h.issue(&acme(), &id, PUBLISHER, "ads_read", true).await;
     let (status, body) = h
         .control_post(
@@ -333,7 +324,7 @@ async fn uninstalling_the_app_kills_its_tokens_with_458() {
         .get(&node(&id), &[])
         .await
         .assert_error(400, 190, Some(458));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     // Uninstalling what is not installed is a 404 of the control API.
     let (status, _) = h
         .control_post(
