@@ -41,43 +41,42 @@ fn known_scopes() -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The scopes of `known_scopes` that `accepts` accepts and `refuses`
-/// refuses.
-fn accepted_by_only(
+/// Asserts that the scopes `accepts` accepts and `refuses` refuses are
+/// exactly `intended`.
+#[track_caller]
+fn assert_accepted_only_by(
     accepts: fn(&str) -> bool,
     refuses: fn(&str) -> bool,
-) -> BTreeSet<&'static str> {
-    known_scopes()
+    intended: &[&str],
+    hint: &str,
+) {
+    let only: BTreeSet<&str> = known_scopes()
         .into_iter()
         .filter(|scope| accepts(scope) && !refuses(scope))
-        .collect()
+        .collect();
+    let intended: BTreeSet<&str> = intended.iter().copied().collect();
+    assert_eq!(only, intended, "{hint}");
 }
 
 #[test]
 fn the_policy_accepts_only_the_capability_gated_scopes_the_emulator_refuses() {
-    let policy_only = accepted_by_only(
+    assert_accepted_only_by(
         graphform_spec::scopes::is_system_user_scope,
         graphform_emulator::is_system_user_scope,
-    );
-    let intended: BTreeSet<&str> = POLICY_ONLY.iter().copied().collect();
-    assert_eq!(
-        policy_only, intended,
+        POLICY_ONLY,
         "the policy accepts scopes the emulator refuses; mirror them in the \
-         emulator's vocabulary.rs or list them in POLICY_ONLY with the reason"
+         emulator's vocabulary.rs or list them in POLICY_ONLY with the reason",
     );
 }
 
 #[test]
 fn the_emulator_accepts_no_scope_the_policy_refuses() {
-    let emulator_only = accepted_by_only(
+    assert_accepted_only_by(
         graphform_emulator::is_system_user_scope,
         graphform_spec::scopes::is_system_user_scope,
-    );
-    let intended: BTreeSet<&str> = EMULATOR_ONLY.iter().copied().collect();
-    assert_eq!(
-        emulator_only, intended,
+        EMULATOR_ONLY,
         "the emulator accepts scopes the policy refuses; add them to the \
-         policy's scopes.rs or list them in EMULATOR_ONLY with the reason"
+         policy's scopes.rs or list them in EMULATOR_ONLY with the reason",
     );
 }
 
