@@ -7,19 +7,8 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// The UTC date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let date = jiff::Timestamp::from_second(days.saturating_mul(DAY))
-        .unwrap_or(jiff::Timestamp::MAX)
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
-    let small = |n: i8| u32::try_from(n).unwrap_or_default();
-    (
-        i64::from(date.year()),
-        small(date.month()),
-        small(date.day()),
-    )
-}
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 /// Seconds in a day.
 pub(crate) const DAY: i64 = 86_400;
@@ -78,104 +67,35 @@ fn real_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
-/// A calendar date and time of day.
-struct Civil {
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: i64,
-    minute: i64,
-    second: i64,
-    weekday: usize,
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let month = i64::from(month);
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// 0 = Sunday.
-#[expect(clippy::cast_possible_truncation, reason = "in 0..7")]
-fn weekday(days: i64) -> usize {
-    (days + 4).rem_euclid(7) as usize
-}
-
-fn civil(unix: i64) -> Civil {
-    let days = unix.div_euclid(DAY);
-    let secs = unix.rem_euclid(DAY);
-    let (year, month, day) = civil_from_days(days);
-    Civil {
-        year,
-        month,
-        day,
-        hour: secs / 3600,
-        minute: secs % 3600 / 60,
-        second: secs % 60,
-        weekday: weekday(days),
-    }
-}
-
 /// The Graph API datetime form, e.g. `2024-01-02T03:04:05+0000`
 /// (graph-api.md §1, INFERRED).
 pub(crate) fn graph_datetime(unix: i64) -> String {
-    let c = civil(unix);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
-        c.year, c.month, c.day, c.hour, c.minute, c.second
-    )
+    timestamp(unix).strftime("%Y-%m-%dT%H:%M:%S%z").to_string()
 }
 
 /// The date form of the 463 "Session has expired on …" message, e.g.
 /// `Tuesday, 07-Jul-20 10:00:00 PDT`: Meta prints US Pacific time.
 pub(crate) fn pacific_datetime(unix: i64) -> String {
-    const WEEKDAYS: [&str; 7] = [
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-    ];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let dst = is_pacific_daylight_time(unix);
-    let local = unix - if dst { 7 * 3600 } else { 8 * 3600 };
-    let c = civil(local);
-    format!(
-        "{}, {:02}-{}-{:02} {:02}:{:02}:{:02} {}",
-        WEEKDAYS[c.weekday],
-        c.day,
-        MONTHS[(c.month - 1) as usize],
-        c.year.rem_euclid(100),
-        c.hour,
-        c.minute,
-        c.second,
-        if dst { "PDT" } else { "PST" }
-    )
+    timestamp(unix)
+        .to_zoned(pacific())
+        .strftime("%A, %d-%b-%y %H:%M:%S %Z")
+        .to_string()
 }
 
-/// US daylight saving time (since 2007): from the second Sunday of March,
-/// 02:00 PST (10:00 UTC), to the first Sunday of November, 02:00 PDT
-/// (09:00 UTC).
-fn is_pacific_daylight_time(unix: i64) -> bool {
-    let year = civil(unix).year;
-    let nth_sunday = |month: u32, n: i64| {
-        let first = days_from_civil(year, month, 1);
-        let to_sunday = i64::try_from((7 - weekday(first)) % 7).unwrap_or(0);
-        first + to_sunday + 7 * (n - 1)
-    };
-    let start = nth_sunday(3, 2) * DAY + 10 * 3600;
-    let end = nth_sunday(11, 1) * DAY + 9 * 3600;
-    (start..end).contains(&unix)
+/// US Pacific time under the US daylight-saving rule since 2007: from the
+/// second Sunday of March, 02:00, to the first Sunday of November, 02:00.
+///
+/// A POSIX rule rather than `America/Los_Angeles` from the system's time
+/// zone database, so the messages do not depend on the machine the
+/// emulator runs on.
+fn pacific() -> TimeZone {
+    TimeZone::posix("PST8PDT,M3.2.0,M11.1.0").expect("a valid POSIX time zone rule")
+}
+
+/// `unix` as a timestamp, clamped to jiff's range (years -9999 to 9999).
+fn timestamp(unix: i64) -> Timestamp {
+    let unix = unix.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second());
+    Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -201,17 +121,30 @@ mod tests {
             pacific_datetime(1_767_225_600),
             "Wednesday, 31-Dec-25 16:00:00 PST"
         );
-        // DST 2026 starts 2026-03-08 10:00 UTC.
-        assert!(!is_pacific_daylight_time(1_772_963_999));
-        assert!(is_pacific_daylight_time(1_772_964_000));
+        // DST 2026 starts 2026-03-08 10:00 UTC and ends 2026-11-01 09:00 UTC.
+        assert_eq!(
+            pacific_datetime(1_772_963_999),
+            "Sunday, 08-Mar-26 01:59:59 PST"
+        );
+        assert_eq!(
+            pacific_datetime(1_772_964_000),
+            "Sunday, 08-Mar-26 03:00:00 PDT"
+        );
+        assert_eq!(
+            pacific_datetime(1_793_523_599),
+            "Sunday, 01-Nov-26 01:59:59 PDT"
+        );
+        assert_eq!(
+            pacific_datetime(1_793_523_600),
+            "Sunday, 01-Nov-26 01:00:00 PST"
+        );
     }
 
     #[test]
-    fn civil_round_trips() {
-        for days in [-1000, 0, 59, 60, 10_957, 20_000, 30_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
+    fn times_outside_the_calendar_are_clamped_not_panicked_on() {
+        assert!(graph_datetime(i64::MAX).starts_with("9999-12-"));
+        assert!(graph_datetime(i64::MIN).starts_with("-9999-01-"));
+        assert!(pacific_datetime(i64::MAX).contains("-Dec-99 "));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State as AxumState;
+use axum::extract::{FromRequest, Request, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -67,14 +67,25 @@ fn ok(value: Value) -> Response {
     axum::Json(value).into_response()
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Box<Response>> {
-    let body: &[u8] = if body.is_empty() { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {e}"),
-        ))
-    })
+/// A control request's JSON body; an empty body is `{}`. A body that does
+/// not parse is answered 400 before the handler runs.
+struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+        serde_json::from_slice(body).map(JsonBody).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("invalid request body: {e}"),
+            )
+        })
+    }
 }
 
 async fn not_found() -> Response {
@@ -105,11 +116,10 @@ struct ClockRequest {
     set: Option<i64>,
 }
 
-async fn set_clock(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: ClockRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn set_clock(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<ClockRequest>,
+) -> Response {
     let mut st = shared.lock();
     match (request.advance_seconds, request.set) {
         (Some(seconds), None) => st.clock.advance(seconds),
@@ -297,11 +307,10 @@ async fn faults(AxumState(shared): SharedState) -> Response {
     ok(faults_json(&shared.lock()))
 }
 
-async fn set_faults(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let config: FaultConfig = match parse(&body) {
-        Ok(c) => c,
-        Err(response) => return *response,
-    };
+async fn set_faults(
+    AxumState(shared): SharedState,
+    JsonBody(config): JsonBody<FaultConfig>,
+) -> Response {
     let mut st = shared.lock();
     match configure_faults(&mut st, config) {
         Ok(()) => ok(faults_json(&st)),
@@ -323,11 +332,10 @@ async fn next_faults(AxumState(shared): SharedState) -> Response {
     ok(next_json(&shared.lock()))
 }
 
-async fn push_next_fault(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: NextFaultRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn push_next_fault(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<NextFaultRequest>,
+) -> Response {
     let (endpoint, fault, count) = match request.into_parts() {
         Ok(parts) => parts,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
@@ -345,11 +353,10 @@ async fn delete_next_faults(AxumState(shared): SharedState) -> Response {
     ok(next_json(&st))
 }
 
-async fn set_throttle(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let config: ThrottleConfig = match parse(&body) {
-        Ok(c) => c,
-        Err(response) => return *response,
-    };
+async fn set_throttle(
+    AxumState(shared): SharedState,
+    JsonBody(config): JsonBody<ThrottleConfig>,
+) -> Response {
     let mut st = shared.lock();
     if let Err(message) = st.faults.throttle(config) {
         return error(StatusCode::BAD_REQUEST, message);
@@ -368,11 +375,10 @@ async fn quirks(AxumState(shared): SharedState) -> Response {
     ok(json!(shared.lock().quirks))
 }
 
-async fn set_quirks(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let quirks: Quirks = match parse(&body) {
-        Ok(q) => q,
-        Err(response) => return *response,
-    };
+async fn set_quirks(
+    AxumState(shared): SharedState,
+    JsonBody(quirks): JsonBody<Quirks>,
+) -> Response {
     let mut st = shared.lock();
     st.quirks = quirks;
     tracing::info!(quirks = ?st.quirks, "quirks configured");
@@ -391,11 +397,10 @@ struct RevokeRequest {
     fingerprint: String,
 }
 
-async fn post_drift_revoke(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: RevokeRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn post_drift_revoke(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<RevokeRequest>,
+) -> Response {
     match drift_revoke(&mut shared.lock(), &request.fingerprint) {
         Ok(()) => ok(json!({ "success": true, "fingerprint": request.fingerprint })),
         Err(e) => refused(&e),
@@ -409,11 +414,10 @@ struct UninstallRequest {
     app_id: String,
 }
 
-async fn post_drift_uninstall(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: UninstallRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn post_drift_uninstall(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<UninstallRequest>,
+) -> Response {
     match drift_uninstall(&mut shared.lock(), &request.system_user_id, &request.app_id) {
         Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
         Err(e) => refused(&e),
@@ -426,11 +430,10 @@ struct InvalidateRequest {
     system_user_id: String,
 }
 
-async fn post_drift_invalidate(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: InvalidateRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn post_drift_invalidate(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<InvalidateRequest>,
+) -> Response {
     match drift_invalidate(&mut shared.lock(), &request.system_user_id) {
         Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
         Err(e) => refused(&e),
@@ -444,11 +447,10 @@ struct RenameRequest {
     name: String,
 }
 
-async fn post_drift_rename(AxumState(shared): SharedState, body: Bytes) -> Response {
-    let request: RenameRequest = match parse(&body) {
-        Ok(r) => r,
-        Err(response) => return *response,
-    };
+async fn post_drift_rename(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<RenameRequest>,
+) -> Response {
     match drift_rename(&mut shared.lock(), &request.system_user_id, &request.name) {
         Ok(previous) => ok(json!({
             "success": true,

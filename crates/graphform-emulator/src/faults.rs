@@ -18,50 +18,38 @@ use crate::routes::Endpoint;
 /// [`crate::Emulator::configure_faults`]). Every rate is a probability
 /// between 0 and 1; decisions come from a generator seeded with `seed`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// Delay added to each matching HTTP request, in milliseconds.
-    #[serde(default)]
     pub latency_ms: u64,
     /// Probability that a matching API call fails with a transient Graph
     /// error (HTTP 500, code 2 or `transient_code`).
-    #[serde(default)]
     pub transient_error_rate: f64,
     /// Probability that a matching batch operation comes back as `null`
     /// (not executed).
-    #[serde(default)]
     pub batch_null_rate: f64,
     /// Probability that a matching HTTP request gets a proxy's HTML page
     /// with HTTP 200, the call not run.
-    #[serde(default)]
     pub gateway_page_rate: f64,
     /// Probability that a matching HTTP request gets a gateway's 502, 503
     /// or 504 (chosen by the generator), the call not run.
-    #[serde(default)]
     pub gateway_error_rate: f64,
     /// Probability that a matching HTTP request runs, then gets a
     /// gateway's 502 or 504 instead of its answer.
-    #[serde(default)]
     pub gateway_error_after_call_rate: f64,
     /// Probability that a matching HTTP request runs, then loses its
     /// answer: the connection is cut after the headers and half the body.
-    #[serde(default)]
     pub lost_answer_rate: f64,
     /// Probability that a matching HTTP request gets the `custom` answer.
-    #[serde(default)]
     pub custom_rate: f64,
     /// The answer `custom_rate` sends.
-    #[serde(default)]
     pub custom: Option<CustomAnswer>,
     /// Endpoint filter; empty = every endpoint. An entry matches an
     /// endpoint whose name equals or contains it.
-    #[serde(default)]
     pub endpoints: Vec<String>,
     /// Seed of the fault generator.
-    #[serde(default)]
     pub seed: u64,
     /// Code of the transient error: 2 (default, "unexpected error") or 1.
-    #[serde(default)]
     pub transient_code: Option<i64>,
 }
 
@@ -83,59 +71,45 @@ impl FaultConfig {
 
 /// `X-App-Usage` values, percentages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct AppUsage {
-    #[serde(default)]
     pub(crate) call_count: u64,
-    #[serde(default)]
     pub(crate) total_time: u64,
-    #[serde(default)]
     pub(crate) total_cputime: u64,
 }
 
 /// One `X-Business-Use-Case-Usage` entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct BusinessUseCaseUsage {
     /// BUC type; default `ads_management`.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub(crate) kind: Option<String>,
-    #[serde(default)]
     pub(crate) call_count: u64,
-    #[serde(default)]
     pub(crate) total_time: u64,
-    #[serde(default)]
     pub(crate) total_cputime: u64,
-    #[serde(default)]
     pub(crate) estimated_time_to_regain_access: u64,
 }
 
 /// `POST /_emulator/throttle`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct ThrottleConfig {
     /// 4, 17, 32, 341, 613 or 80000-80014; absent: only set usage headers.
-    #[serde(default)]
     pub(crate) code: Option<i64>,
     /// How many API calls to throttle; default 1 when `code` is set.
-    #[serde(default)]
     pub(crate) calls: Option<u64>,
     /// Minutes, reported in `X-Business-Use-Case-Usage` by a Business Use
     /// Case throttle (80000-80014); app-level codes do not report it.
-    #[serde(default)]
     pub(crate) estimated_time_to_regain_access: Option<u64>,
     /// Overrides the default subcode of the code.
-    #[serde(default)]
     pub(crate) subcode: Option<i64>,
     /// Endpoint filter, as for faults.
-    #[serde(default)]
     pub(crate) endpoints: Vec<String>,
     /// `X-App-Usage` sent on every (unthrottled) API response from now on.
-    #[serde(default)]
     pub(crate) app_usage: Option<AppUsage>,
     /// `X-Business-Use-Case-Usage` entry sent on every (unthrottled) API
     /// response from now on.
-    #[serde(default)]
     pub(crate) business_use_case_usage: Option<BusinessUseCaseUsage>,
 }
 

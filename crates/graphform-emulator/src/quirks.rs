@@ -7,16 +7,14 @@ use serde::{Deserialize, Serialize};
 /// The quirks in force; all off by default. `POST /_emulator/quirks`
 /// replaces the whole set (what it leaves out is off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub(crate) struct Quirks {
     /// `GET /oauth/access_token` (`fb_exchange_token`) answers without
     /// `expires_in`, as reported in the field (graph-api.md, "What people
     /// report in the field": `expires_in` is sometimes missing).
-    #[serde(default)]
     pub(crate) omit_expires_in: bool,
     /// `GET /oauth/revoke` answers `{"success":"true"}`, the string form of
     /// Meta's documented sample (graph-api.md §3), instead of
     /// `{"success":true}`.
-    #[serde(default)]
     pub(crate) revoke_success_as_string: bool,
 }

@@ -116,6 +116,7 @@ impl fmt::Display for Role {
 /// graph-api.md §10, plus the two INFERRED WhatsApp scopes it mentions.
 /// Deprecated (`publish_actions`) and capability-gated scopes are refused
 /// with 3962, since the emulator models no app capabilities.
+/// `tests/vocabulary.rs` states how this list differs from the policy's.
 pub const SYSTEM_USER_SCOPES: [&str; 37] = [
     "ads_management",
     "ads_read",

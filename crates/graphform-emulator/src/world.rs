@@ -15,40 +15,31 @@ use crate::vocabulary::{Role, is_system_user_scope};
 ///
 /// `Debug` shows secrets as fingerprints only.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct World {
     /// The emulated clock's start, unix seconds. Absent: the real time at
     /// start. When set, the clock is frozen unless `clock_frozen: false`.
-    #[serde(default)]
     pub clock_start: Option<i64>,
     /// Whether the clock stands still between control-API moves. Default:
     /// frozen when `clock_start` is set, ticking otherwise.
-    #[serde(default)]
     pub clock_frozen: Option<bool>,
     /// Seed of the emulator's random generator (token strings, generated
     /// secrets, `fbtrace_id`s). Default 0: the same world always yields the
     /// same values for the same sequence of requests.
-    #[serde(default)]
     pub seed: Option<u64>,
     /// Business Managers.
-    #[serde(default)]
     pub businesses: Vec<WorldBusiness>,
     /// Apps, each owned by one business.
-    #[serde(default)]
     pub apps: Vec<WorldApp>,
     /// System users, each in one business.
-    #[serde(default)]
     pub system_users: Vec<WorldSystemUser>,
     /// Real people who are admins of businesses (their tokens are `USER`
     /// tokens); needed to create a business's first system user.
-    #[serde(default)]
     pub admin_users: Vec<WorldAdminUser>,
     /// Apps installed for system users.
-    #[serde(default)]
     pub installs: Vec<WorldInstall>,
     /// Tokens that exist from the start: an admin system user's (or an admin
     /// user's) token for one app.
-    #[serde(default)]
     pub admin_tokens: Vec<WorldAdminToken>,
 }
 
@@ -225,25 +216,22 @@ impl World {
         let is_json = path
             .extension()
             .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
-        let parse_error = |message: &dyn std::fmt::Display| Error::ParseWorld {
-            path: path.to_path_buf(),
-            message: elide_values(&message.to_string()),
-        };
-        let world: World = if is_json {
-            serde_json::from_str(&text).map_err(|e| parse_error(&e))?
+        let world = if is_json {
+            serde_json::from_str(&text).map_err(|e| parse_error(path, &e))?
         } else {
-            serde_yaml::from_str(&text).map_err(|e| parse_error(&e))?
+            parse_yaml(&text).map_err(|message| parse_error(path, &message))?
         };
-        world.validate()?;
-        Ok(world)
+        World::validated(world)
     }
 
     /// Parses and validates a world written in YAML (or JSON, a subset).
     pub fn from_yaml_str(text: &str) -> Result<World, Error> {
-        let world: World = serde_yaml::from_str(text).map_err(|e| Error::ParseWorld {
-            path: "<string>".into(),
-            message: elide_values(&e.to_string()),
-        })?;
+        let world =
+            parse_yaml(text).map_err(|message| parse_error(Path::new("<string>"), &message))?;
+        World::validated(world)
+    }
+
+    fn validated(world: World) -> Result<World, Error> {
         world.validate()?;
         Ok(world)
     }
@@ -331,6 +319,29 @@ impl World {
     }
 }
 
+/// Parses YAML into a world; on failure, the parser's message with its line
+/// and column (`… at line 2, column 1`).
+///
+/// The error is rendered without serde-saphyr's source snippet: the snippet
+/// quotes the offending line, which may hold a token or an app secret.
+fn parse_yaml(text: &str) -> Result<World, String> {
+    let options = serde_saphyr::options! { with_snippet: false };
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+        e.render_with_options(serde_saphyr::render_options! {
+            snippets: serde_saphyr::SnippetMode::Off,
+        })
+    })
+}
+
+/// [`Error::ParseWorld`] for `path`, with the values the message quotes
+/// elided.
+fn parse_error(path: &Path, message: &dyn std::fmt::Display) -> Error {
+    Error::ParseWorld {
+        path: path.to_path_buf(),
+        message: elide_values(&message.to_string()),
+    }
+}
+
 /// Elides the values a serde message quotes: every `"…"` string, and
 /// `` `…` `` spans that look like a token or secret (long, `EAA…`, or with a
 /// `|`), keeping field names and positions.
@@ -365,38 +376,24 @@ struct Validator {
 impl Validator {
     fn run(mut self, world: &World) -> Vec<String> {
         for (i, b) in world.businesses.iter().enumerate() {
-            self.id(&format!("businesses[{i}].id"), &b.id);
-            self.name(&format!("businesses[{i}].name"), &b.name);
+            self.identity(&format!("businesses[{i}]"), &b.id, &b.name);
         }
         for (i, app) in world.apps.iter().enumerate() {
             let at = format!("apps[{i}]");
-            self.id(&format!("{at}.id"), &app.id);
-            self.name(&format!("{at}.name"), &app.name);
-            if world.business(&app.business).is_none() {
-                self.problem(format!(
-                    "{at}.business: no business has ID {:?}",
-                    app.business
-                ));
-            }
+            self.identity(&at, &app.id, &app.name);
+            self.business(world, &at, &app.business);
             if app.secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
                 self.problem(format!("{at}.secret: must not be empty"));
             }
         }
         for (i, su) in world.system_users.iter().enumerate() {
             let at = format!("system_users[{i}]");
-            self.id(&format!("{at}.id"), &su.id);
-            self.name(&format!("{at}.name"), &su.name);
-            if world.business(&su.business).is_none() {
-                self.problem(format!(
-                    "{at}.business: no business has ID {:?}",
-                    su.business
-                ));
-            }
+            self.identity(&at, &su.id, &su.name);
+            self.business(world, &at, &su.business);
         }
         for (i, user) in world.admin_users.iter().enumerate() {
             let at = format!("admin_users[{i}]");
-            self.id(&format!("{at}.id"), &user.id);
-            self.name(&format!("{at}.name"), &user.name);
+            self.identity(&at, &user.id, &user.name);
             for business in &user.businesses {
                 if world.business(business).is_none() {
                     self.problem(format!("{at}.businesses: no business has ID {business:?}"));
@@ -478,6 +475,19 @@ impl Validator {
         }
     }
 
+    /// The object at `at` has a numeric ID no other object has, and a name.
+    fn identity(&mut self, at: &str, id: &str, name: &str) {
+        self.id(&format!("{at}.id"), id);
+        self.name(&format!("{at}.name"), name);
+    }
+
+    /// `{at}.business` names a business of the world.
+    fn business(&mut self, world: &World, at: &str, business: &str) {
+        if world.business(business).is_none() {
+            self.problem(format!("{at}.business: no business has ID {business:?}"));
+        }
+    }
+
     fn id(&mut self, at: &str, id: &str) {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
             self.problem(format!("{at}: {id:?} is not a numeric ID"));
@@ -531,10 +541,9 @@ admin_tokens: [{system_user: "3", app: "4", scopes: [ads_reed], token: "EAAsecre
     fn unknown_keys_are_refused() {
         let err = World::from_yaml_str("businesses: []\nbusinesess: []\n").expect_err("typo");
         assert!(matches!(err, Error::ParseWorld { .. }));
-        assert!(
-            err.to_string().contains("unknown field `businesess`"),
-            "{err}"
-        );
+        let text = err.to_string();
+        assert!(text.contains("unknown field `businesess`"), "{text}");
+        assert!(text.contains("at line 2, column 1"), "{text}");
     }
 
     #[test]
@@ -562,6 +571,15 @@ admin_tokens: [{app: "2", token: [EAAsecrettokenvalue]}]
         let err = World::from_yaml_str(yaml)
             .expect_err("bad values")
             .to_string();
+        assert!(!err.contains("EAAsecret"), "{err}");
+        // The parser could show the offending line; that line holds a token.
+        let err = World::from_yaml_str(
+            "admin_tokens: [{app: \"2\", token: \"EAAsecretvalue\", bogus: 1}]\n",
+        )
+        .expect_err("unknown field")
+        .to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        assert!(err.contains("at line 1, column"), "{err}");
         assert!(!err.contains("EAAsecret"), "{err}");
         let json_err = elide_values("invalid type: string \"s3cr3t\", expected u64 at line 3");
         assert_eq!(

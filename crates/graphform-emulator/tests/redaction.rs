@@ -88,71 +88,41 @@ async fn run_session(h: &Harness) -> Vec<String> {
     ];
 
     let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     secrets.push(token.clone());
     secrets.push(proof(REPORTING_SECRET, &token));
     h.debug(REPORTING, REPORTING_SECRET, &token).await;
-    let refreshed = h
+    let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &token, &[]).await;
+    let new = refreshed.string("access_token");
+    secrets.push(new.clone());
+    let caller = reporting_caller(&new);
+    secrets.push(proof(REPORTING_SECRET, &new));
+    h.caller(&caller)
         .get(
-            "/oauth/access_token",
-            None,
+            "/oauth/revoke",
             &[
-                ("grant_type", "fb_exchange_token"),
                 ("client_id", REPORTING),
                 ("client_secret", REPORTING_SECRET),
-                ("fb_exchange_token", &token),
+                ("revoke_token", &token),
             ],
         )
-        .await;
-    let new = refreshed.assert_ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    secrets.push(new.clone());
-    let caller = Creds::new(&new, REPORTING_SECRET);
-    secrets.push(proof(REPORTING_SECRET, &new));
-    h.get(
-        "/oauth/revoke",
-        Some(&caller),
-        &[
-            ("client_id", REPORTING),
-            ("client_secret", REPORTING_SECRET),
-            ("revoke_token", &token),
-        ],
-    )
-    .await
-    .assert_ok();
+        .await
+        .assert_ok();
     // Failures: wrong proof, wrong client secret, dead token, bearer header.
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&new, PUBLISHER_SECRET)),
-        &[],
-    )
-    .await;
+    h.get(&node(&id), Some(&Creds::new(&new, PUBLISHER_SECRET)), &[])
+        .await;
     secrets.push(proof(PUBLISHER_SECRET, &new));
-    h.get(
-        "/oauth/access_token",
-        None,
-        &[
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", REPORTING),
-            ("client_secret", "wrong-client-secret-value"),
-            ("fb_exchange_token", &new),
-        ],
-    )
-    .await;
+    h.exchange(REPORTING, "wrong-client-secret-value", &new, &[])
+        .await;
     secrets.push("wrong-client-secret-value".into());
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&token, REPORTING_SECRET)),
-        &[],
-    )
-    .await;
+    h.caller(&reporting_caller(&token))
+        .get(&node(&id), &[])
+        .await;
     let time = T0.to_string();
     let timed = proof(REPORTING_SECRET, &format!("{ACME_ADMIN_TOKEN}|{time}"));
     secrets.push(timed.clone());
     h.http
-        .get(h.url(&format!("/{ACME}/system_users")))
+        .get(h.url(&system_users(ACME)))
         .query(&[
             ("appsecret_proof", timed.as_str()),
             ("appsecret_time", time.as_str()),
@@ -170,22 +140,21 @@ async fn run_session(h: &Harness) -> Vec<String> {
 /// and put there by a batch `{result=…}` reference), and under upper- or
 /// mixed-case secret keys.
 async fn tokens_in_paths_and_odd_keys(h: &Harness, id: &str, secrets: &mut Vec<String>) {
-    let token = h.issue(&acme(), id, REPORTING, "ads_read", true).await;
+    let acme_admin = h.acme();
+    let token = h.reporting_token(id, "ads_read", true).await;
     secrets.push(token.clone());
-    h.get(&format!("/{token}"), Some(&acme()), &[]).await;
-    h.get(&format!("/{token}/system_users"), Some(&acme()), &[])
+    acme_admin.get(&node(&token), &[]).await;
+    acme_admin.get(&system_users(&token), &[]).await;
+    h.get(&node(id), None, &[("ACCESS_TOKEN", &token)]).await;
+    acme_admin
+        .post(
+            &applications(id),
+            &[
+                ("business_app", REPORTING),
+                ("Client_Secret", REPORTING_SECRET),
+            ],
+        )
         .await;
-    h.get(&format!("/{id}"), None, &[("ACCESS_TOKEN", &token)])
-        .await;
-    h.post(
-        &format!("/{id}/applications"),
-        Some(&acme()),
-        &[
-            ("business_app", REPORTING),
-            ("Client_Secret", REPORTING_SECRET),
-        ],
-    )
-    .await;
     let ops = json!([
         { "method": "POST", "name": "issue", "omit_response_on_success": false,
           "relative_url": format!("{id}/access_tokens"),
@@ -194,7 +163,7 @@ async fn tokens_in_paths_and_odd_keys(h: &Harness, id: &str, secrets: &mut Vec<S
         { "method": "GET", "relative_url": "{result=issue:$.access_token}/system_users" },
     ])
     .to_string();
-    let batch = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let batch = acme_admin.post("", &[("batch", &ops)]).await;
     let issued: serde_json::Value =
         serde_json::from_str(batch.body[0]["body"].as_str().unwrap()).unwrap();
     secrets.push(issued["access_token"].as_str().unwrap().to_owned());
@@ -209,7 +178,7 @@ async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<S
           "body": format!("business_app={REPORTING}&scope=ads_read") },
     ])
     .to_string();
-    let batch = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let batch = h.acme().post("", &[("batch", &ops)]).await;
     let issued_in_batch: serde_json::Value =
         serde_json::from_str(batch.body[1]["body"].as_str().unwrap()).unwrap();
     secrets.push(issued_in_batch["access_token"].as_str().unwrap().to_owned());
@@ -230,7 +199,7 @@ async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<S
         form.push(("business_app".to_owned(), REPORTING.to_owned()));
         let response = h
             .http
-            .post(h.url(&format!("/{id}/access_tokens")))
+            .post(h.url(&access_tokens(id)))
             .form(&form)
             .send()
             .await

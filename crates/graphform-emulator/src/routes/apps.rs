@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 
+use super::Answer;
 use super::paging::paginate;
 use super::{object_id, require_user_token};
 use crate::auth::Caller;
@@ -48,11 +49,7 @@ pub(super) fn business_app<'a>(
 }
 
 /// `POST /{system-user-id}/applications` with `business_app`.
-pub(super) fn install(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn install(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let su = visible_system_user(st, req, caller)?;
     let app = business_app(st, req, su)?;
     let key = (su.id.clone(), app.id.clone());
@@ -62,11 +59,7 @@ pub(super) fn install(
 }
 
 /// `GET /{system-user-id}/assigned_applications`.
-pub(super) fn assigned(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn assigned(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let su = visible_system_user(st, req, caller)?;
     let ids: Vec<String> = st
         .installs
@@ -78,11 +71,7 @@ pub(super) fn assigned(
 }
 
 /// `GET /{business-id}/owned_apps`.
-pub(super) fn owned(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn owned(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     require_user_token(caller)?;
     let id = object_id(req);
     if !st.businesses.contains_key(id) || !caller.member_of(st, id) {
@@ -97,7 +86,7 @@ pub(super) fn owned(
     app_page(st, req, &ids)
 }
 
-fn app_page(st: &State, req: &ApiRequest, ids: &[String]) -> Result<Value, GraphError> {
+fn app_page(st: &State, req: &ApiRequest, ids: &[String]) -> Answer {
     let page = paginate(st, req, ids)?;
     let data: Vec<Value> = ids[page.range.clone()]
         .iter()

@@ -2,8 +2,9 @@
 //! token; dead tokens answer HTTP 200 with `is_valid: false` and
 //! `data.error {code, message, subcode}`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::Answer;
 use crate::auth::Caller;
 use crate::clock::DAY;
 use crate::graph_error::GraphError;
@@ -11,11 +12,7 @@ use crate::request::ApiRequest;
 use crate::state::{State, Subject};
 
 /// `GET /debug_token`.
-pub(super) fn debug(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn debug(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let Caller::App { app_id } = caller else {
         return Err(GraphError::app_token_required());
     };
@@ -64,7 +61,7 @@ pub(super) fn debug(
     Ok(json!({ "data": data }))
 }
 
-fn debug_app_token(st: &State, viewer: &str, input: &str) -> Result<Value, GraphError> {
+fn debug_app_token(st: &State, viewer: &str, input: &str) -> Answer {
     let Some(app) = st.app_token(input) else {
         return Ok(json!({ "data": {
             "error": GraphError::bad_app_token().debug_token_error(),

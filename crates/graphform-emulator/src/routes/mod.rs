@@ -19,6 +19,10 @@ use crate::graph_error::GraphError;
 use crate::request::{ApiRequest, ApiResponse};
 use crate::state::State;
 
+/// What an endpoint's handler answers: the JSON body of a 200, or the
+/// Graph error.
+type Answer = Result<Value, GraphError>;
+
 /// The endpoints graphform uses, named as in graph-api.md. The name keys
 /// the counters and the fault filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +151,7 @@ fn request_business(st: &State, req: &ApiRequest) -> Option<String> {
     from_token.or_else(|| st.businesses.keys().next().cloned())
 }
 
-fn dispatch(st: &mut State, req: &ApiRequest, endpoint: Endpoint) -> Result<Value, GraphError> {
+fn dispatch(st: &mut State, req: &ApiRequest, endpoint: Endpoint) -> Answer {
     // The OAuth endpoints authenticate with client credentials.
     match endpoint {
         Endpoint::Refresh => return oauth::refresh(st, req),

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::Answer;
 use super::system_users::{NODE_FIELDS, render};
 use super::{fields, object_id};
 use crate::auth::Caller;
@@ -11,7 +12,7 @@ use crate::request::ApiRequest;
 use crate::state::State;
 
 /// `GET /{id}`.
-pub(super) fn read(st: &mut State, req: &ApiRequest, caller: &Caller) -> Result<Value, GraphError> {
+pub(super) fn read(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let id = object_id(req);
     if let Some(su) = st.system_users.get(id) {
         if !caller.member_of(st, &su.business_id) {

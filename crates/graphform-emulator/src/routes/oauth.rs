@@ -1,8 +1,9 @@
 //! `GET /oauth/access_token` (refresh by `fb_exchange_token`, and the app
 //! token by `client_credentials`) and `GET /oauth/revoke`, graph-api.md §3.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::Answer;
 use crate::auth::authenticate_token;
 use crate::graph_error::GraphError;
 use crate::request::ApiRequest;
@@ -29,7 +30,7 @@ fn client_app<'a>(st: &'a State, req: &ApiRequest) -> Result<&'a App, GraphError
 /// token is exchanged too, as graph-api.md says the real API does: the
 /// result is a 60-day token (which is why graphform never refreshes one);
 /// the permanent token stays valid.
-pub(super) fn refresh(st: &mut State, req: &ApiRequest) -> Result<Value, GraphError> {
+pub(super) fn refresh(st: &mut State, req: &ApiRequest) -> Answer {
     let grant_type = req.params.required("grant_type")?;
     let app_id = client_app(st, req)?.id.clone();
     match grant_type {
@@ -88,7 +89,7 @@ pub(super) fn refresh(st: &mut State, req: &ApiRequest) -> Result<Value, GraphEr
 /// app of `access_token` must all be the same; the caller's token needs its
 /// `appsecret_proof` like any call. The answer is `{"success":true}`, or
 /// `{"success":"true"}` under the `revoke_success_as_string` quirk.
-pub(super) fn revoke(st: &mut State, req: &ApiRequest) -> Result<Value, GraphError> {
+pub(super) fn revoke(st: &mut State, req: &ApiRequest) -> Answer {
     let app_id = client_app(st, req)?.id.clone();
     let target = req.params.required("revoke_token")?;
     let caller = authenticate_token(st, req.token(), &req.params)?;

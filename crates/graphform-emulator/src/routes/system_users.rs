@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::Answer;
 use super::paging::paginate;
 use super::{fields, object_id, require_user_token};
 use crate::auth::Caller;
@@ -81,7 +82,7 @@ fn admin_business<'a>(
 }
 
 /// `GET /{business-id}/system_users`.
-pub(super) fn list(st: &mut State, req: &ApiRequest, caller: &Caller) -> Result<Value, GraphError> {
+pub(super) fn list(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let business = admin_business(st, req, caller)?;
     let fields = fields(req, &EDGE_FIELDS, &["id", "name", "role"], "SystemUser")?;
     let ids = &business.system_users;
@@ -114,11 +115,7 @@ fn wants_total_count(req: &ApiRequest) -> Result<bool, GraphError> {
 }
 
 /// `POST /{business-id}/system_users`: create, or rename with `system_user_id`.
-pub(super) fn create(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn create(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let business_id = admin_business(st, req, caller)?.id.clone();
     if let Some(system_user_id) = req.params.get("system_user_id") {
         return rename(st, req, &business_id, system_user_id);
@@ -168,12 +165,7 @@ pub(super) fn create(
     Ok(json!({ "id": id }))
 }
 
-fn rename(
-    st: &mut State,
-    req: &ApiRequest,
-    business_id: &str,
-    system_user_id: &str,
-) -> Result<Value, GraphError> {
+fn rename(st: &mut State, req: &ApiRequest, business_id: &str, system_user_id: &str) -> Answer {
     let name = req.params.required("name")?.to_owned();
     let su = st
         .system_users

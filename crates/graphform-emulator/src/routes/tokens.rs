@@ -2,8 +2,9 @@
 //! `DELETE /{system-user-id}/access_tokens` (invalidate all), graph-api.md
 //! §3.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::Answer;
 use super::apps::{business_app, visible_system_user};
 use crate::auth::Caller;
 use crate::graph_error::GraphError;
@@ -15,11 +16,7 @@ use crate::vocabulary::is_system_user_scope;
 /// system user; every scope must be a system-user scope (else 3962). A
 /// missing or empty `scope` gives a token with no scopes: graph-api.md §3
 /// marks only `business_app` as required.
-pub(super) fn issue(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn issue(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let su = visible_system_user(st, req, caller)?;
     let app = business_app(st, req, su)?;
     let scopes = req.params.list("scope")?.unwrap_or_default();
@@ -67,11 +64,7 @@ pub(super) fn issue(
 /// Invalidates every token of a system user (graph-api.md §3: "returns
 /// true"; the wire body is `{"success":true}`). The caller is an admin of
 /// the business or the system user itself.
-pub(super) fn invalidate(
-    st: &mut State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<Value, GraphError> {
+pub(super) fn invalidate(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
     let su = visible_system_user(st, req, caller)?;
     if !caller.admin_of(st, &su.business_id) && !caller.is_system_user(&su.id) {
         return Err(GraphError::permission(

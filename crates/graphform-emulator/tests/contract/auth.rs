@@ -8,18 +8,16 @@ use crate::support::*;
 #[tokio::test]
 async fn missing_token_is_104_and_unknown_token_is_190() {
     let h = Harness::start().await;
-    let reply = h.get(&format!("/{ACME}/system_users"), None, &[]).await;
-    reply.assert_error(400, 104, None);
-    assert_eq!(
-        reply.message(),
-        "An access token is required to request this resource."
+    let reply = h.get(&system_users(ACME), None, &[]).await;
+    reply.assert_error_message(
+        400,
+        104,
+        None,
+        "An access token is required to request this resource.",
     );
     let reply = h
-        .get(
-            &format!("/{ACME}/system_users"),
-            Some(&Creds::new("EAAunknown", REPORTING_SECRET)),
-            &[],
-        )
+        .caller(&reporting_caller("EAAunknown"))
+        .get(&system_users(ACME), &[])
         .await;
     reply.assert_error(400, 190, None);
     assert_eq!(reply.body["error"]["type"], "OAuthException");
@@ -33,10 +31,11 @@ async fn missing_and_wrong_appsecret_proof_have_the_real_messages() {
     let missing = h
         .get(&path, None, &[("access_token", ACME_ADMIN_TOKEN)])
         .await;
-    missing.assert_error(400, 100, None);
-    assert_eq!(
-        missing.message(),
-        "API calls from the server require an appsecret_proof argument"
+    missing.assert_error_message(
+        400,
+        100,
+        None,
+        "API calls from the server require an appsecret_proof argument",
     );
     assert_eq!(missing.body["error"]["type"], "GraphMethodException");
 
@@ -50,10 +49,11 @@ async fn missing_and_wrong_appsecret_proof_have_the_real_messages() {
             ],
         )
         .await;
-    wrong.assert_error(400, 100, None);
-    assert_eq!(
-        wrong.message(),
-        "Invalid appsecret_proof provided in the API argument"
+    wrong.assert_error_message(
+        400,
+        100,
+        None,
+        "Invalid appsecret_proof provided in the API argument",
     );
     assert_eq!(wrong.body["error"]["type"], "GraphMethodException");
 
@@ -100,10 +100,11 @@ async fn timestamped_proof_works_for_five_minutes_of_emulator_time() {
     h.get(&path, None, &params).await.assert_ok();
     h.advance(1).await;
     let expired = h.get(&path, None, &params).await;
-    expired.assert_error(400, 100, None);
-    assert_eq!(
-        expired.message(),
-        "Invalid appsecret_proof provided in the API argument"
+    expired.assert_error_message(
+        400,
+        100,
+        None,
+        "Invalid appsecret_proof provided in the API argument",
     );
     // The plain proof with an appsecret_time does not match the time form.
     let now = (T0 + 301).to_string();
@@ -129,7 +130,7 @@ async fn token_may_come_in_a_bearer_or_oauth_header() {
     for scheme in ["Bearer", "OAuth"] {
         let response = h
             .http
-            .get(h.url(&format!("/{ACME}/system_users")))
+            .get(h.url(&system_users(ACME)))
             .query(&[("appsecret_proof", proof.as_str())])
             .header("Authorization", format!("{scheme} {ACME_ADMIN_TOKEN}"))
             .send()
@@ -143,6 +144,7 @@ async fn token_may_come_in_a_bearer_or_oauth_header() {
 #[tokio::test]
 async fn params_come_from_query_form_or_json() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let path = format!("/{ACME}/system_users");
     // Query string on a POST.
     let mut query = acme().params();
@@ -156,7 +158,8 @@ async fn params_come_from_query_form_or_json() {
         .unwrap();
     Harness::reply(response).await.assert_ok();
     // Form body.
-    h.post(&path, Some(&acme()), &[("name", "from-form")])
+    acme_admin
+        .post(&path, &[("name", "from-form")])
         .await
         .assert_ok();
     // JSON body, with the SDK's JSON-encoded list and boolean.
@@ -165,10 +168,7 @@ async fn params_come_from_query_form_or_json() {
         body[key] = json!(value);
     }
     let response = h.http.post(h.url(&path)).json(&body).send().await.unwrap();
-    let id = Harness::reply(response).await.assert_ok()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = Harness::reply(response).await.string("id");
     h.install(&acme(), &id, REPORTING).await;
     let mut issue = json!({
         "business_app": REPORTING,
@@ -180,21 +180,16 @@ async fn params_come_from_query_form_or_json() {
     }
     let response = h
         .http
-        .post(h.url(&format!("/{id}/access_tokens")))
+        .post(h.url(&access_tokens(&id)))
         .json(&issue)
         .send()
         .await
         .unwrap();
-    let token = Harness::reply(response).await.assert_ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = Harness::reply(response).await.string("access_token");
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["scopes"], json!(["ads_read", "read_insights"]));
     assert_eq!(data["expires_at"], T0 + 60 * DAY);
-    let list = h
-        .get(&path, Some(&acme()), &[("summary", "total_count")])
-        .await;
+    let list = acme_admin.get(&path, &[("summary", "total_count")]).await;
     assert_eq!(list.body["summary"]["total_count"], 4);
     // A malformed JSON body is a 100.
     let response = h
@@ -265,7 +260,7 @@ async fn app_tokens_cannot_manage_business_objects() {
     let h = Harness::start().await;
     let reply = h
         .get(
-            &format!("/{ACME}/system_users"),
+            &system_users(ACME),
             None,
             &[("access_token", &app_token(REPORTING, REPORTING_SECRET))],
         )

@@ -8,7 +8,7 @@ async fn batch(h: &Harness, ops: &Value, extra: &[(&str, &str)]) -> Reply {
     let ops = ops.to_string();
     let mut params = vec![("batch", ops.as_str())];
     params.extend_from_slice(extra);
-    h.post("", Some(&acme()), &params).await
+    h.acme().post("", &params).await
 }
 
 fn body(item: &Value) -> Value {
@@ -88,10 +88,11 @@ async fn fifty_operations_pass_and_fifty_one_are_one_top_level_error() {
 
     let fifty_one = Value::Array(vec![op; 51]);
     let reply = batch(&h, &fifty_one, &[]).await;
-    reply.assert_error(400, 100, None);
-    assert_eq!(
-        reply.message(),
-        "Too many requests in batch message. Maximum batch size is 50"
+    reply.assert_error_message(
+        400,
+        100,
+        None,
+        "Too many requests in batch message. Maximum batch size is 50",
     );
     h.stop().await;
 }
@@ -201,11 +202,8 @@ async fn null_items_are_injected_deterministically_and_not_executed() {
     // Null creates did not happen.
     let created = pattern[..8].iter().filter(|n| !**n).count();
     let list = h
-        .get(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("summary", "total_count")],
-        )
+        .acme()
+        .get(&system_users(ACME), &[("summary", "total_count")])
         .await;
     assert_eq!(list.body["summary"]["total_count"], 1 + created);
     // Same seed, same pattern.
@@ -245,16 +243,17 @@ async fn top_level_token_problems_are_one_error() {
             ],
         )
         .await;
-    reply.assert_error(400, 100, None);
-    assert_eq!(
-        reply.message(),
-        "Invalid appsecret_proof provided in the API argument"
+    reply.assert_error_message(
+        400,
+        100,
+        None,
+        "Invalid appsecret_proof provided in the API argument",
     );
     let reply = h
         .post("", None, &[("batch", &ops), ("access_token", "EAAnope")])
         .await;
     reply.assert_error(400, 190, None);
-    let reply = h.post("", Some(&acme()), &[("batch", "{not json")]).await;
+    let reply = h.acme().post("", &[("batch", "{not json")]).await;
     reply.assert_error(400, 100, None);
     h.stop().await;
 }

@@ -7,12 +7,11 @@ use crate::support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_issued_concurrently_are_distinct_and_valid() {
     const TOKENS: usize = 64;
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..TOKENS {
         let http = h.http.clone();
-        let url = h.url(&format!("/{id}/access_tokens"));
+        let url = h.url(&access_tokens(&id));
         let scope = if i % 2 == 0 {
             "ads_read"
         } else {
@@ -25,10 +24,7 @@ async fn tokens_issued_concurrently_are_distinct_and_valid() {
         tasks.spawn(async move {
             let response = http.post(url).form(&form).send().await.unwrap();
             let reply = Harness::reply(response).await;
-            reply.assert_ok()["access_token"]
-                .as_str()
-                .unwrap()
-                .to_owned()
+            reply.string("access_token")
         });
     }
     let tokens: Vec<String> = tasks.join_all().await;

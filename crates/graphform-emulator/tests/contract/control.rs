@@ -48,7 +48,7 @@ async fn clock_can_be_read_advanced_and_set() {
     assert_eq!(body["now"], T0 + 5 * DAY);
     // New tokens are issued at emulator time.
     let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["issued_at"], T0 + 5 * DAY);
     h.stop().await;
@@ -57,6 +57,7 @@ async fn clock_can_be_read_advanced_and_set() {
 #[tokio::test]
 async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let (status, _) = h
         .control_post(
             "/faults",
@@ -64,9 +65,7 @@ async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
         )
         .await;
     assert_eq!(status, 200);
-    let reply = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&system_users(ACME), &[]).await;
     reply.assert_error(500, 2, None);
     assert_eq!(reply.body["error"]["is_transient"], true);
     assert_eq!(
@@ -74,9 +73,7 @@ async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
         "An unexpected error has occurred. Please retry your request later."
     );
     // Other endpoints are untouched.
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
 
     // A rate of one half with a seed gives a repeatable pattern.
     let mut patterns = Vec::new();
@@ -88,9 +85,7 @@ async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
         .await;
         let mut pattern = Vec::new();
         for _ in 0..16 {
-            let reply = h
-                .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-                .await;
+            let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
             if reply.status == 500 {
                 assert_eq!(reply.code(), 1);
             }
@@ -105,9 +100,7 @@ async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
         patterns[0]
     );
     h.control_delete("/faults").await;
-    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&system_users(ACME), &[]).await.assert_ok();
     h.stop().await;
 }
 
@@ -120,9 +113,7 @@ async fn latency_is_added_to_matching_requests() {
     )
     .await;
     let started = Instant::now();
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    h.acme().get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     // A lower bound only: the delay is at least what was asked.
     assert!(started.elapsed() >= Duration::from_millis(150));
     let faults = h.control_get("/faults").await;
@@ -140,6 +131,7 @@ fn header_json(reply: &Reply, name: &str) -> Option<serde_json::Value> {
 #[tokio::test]
 async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let (status, _) = h
         .control_post(
             "/throttle",
@@ -148,11 +140,8 @@ async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
         .await;
     assert_eq!(status, 200);
     for _ in 0..2 {
-        let reply = h
-            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await;
-        reply.assert_error(400, 17, Some(2_446_079));
-        assert_eq!(reply.message(), "(#17) User request limit reached");
+        let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
+        reply.assert_error_message(400, 17, Some(2_446_079), "(#17) User request limit reached");
         assert_eq!(reply.body["error"]["is_transient"], true);
         let app = header_json(&reply, "x-app-usage").unwrap();
         assert_eq!(app["call_count"], 100);
@@ -163,9 +152,7 @@ async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
             reply.headers
         );
     }
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_ok();
     // No usage header unless configured ("absence ≠ zero usage").
     assert!(reply.headers.get("x-app-usage").is_none());
@@ -183,9 +170,7 @@ async fn app_level_throttles_leave_a_configured_buc_header_as_it_is() {
             json!({ "code": code, "business_use_case_usage": configured }),
         )
         .await;
-        let reply = h
-            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await;
+        let reply = h.acme().get(&node(ACME_ADMIN_SU), &[]).await;
         assert_eq!((reply.status, reply.code()), (400, code), "{}", reply.body);
         assert_eq!(
             header_json(&reply, "x-app-usage").unwrap()["call_count"],
@@ -201,6 +186,7 @@ async fn app_level_throttles_leave_a_configured_buc_header_as_it_is() {
 #[tokio::test]
 async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let (status, _) = h
         .control_post(
             "/throttle",
@@ -208,9 +194,7 @@ async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
         )
         .await;
     assert_eq!(status, 200);
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_error(400, 80_004, None);
     let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
     let entry = &buc[ACME][0];
@@ -230,9 +214,7 @@ async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
         json!({ "code": 80_000, "app_usage": { "call_count": 30, "total_time": 5, "total_cputime": 4 } }),
     )
     .await;
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_error(400, 80_000, None);
     assert_eq!(
         header_json(&reply, "x-app-usage").unwrap(),
@@ -247,6 +229,7 @@ async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
 #[tokio::test]
 async fn each_throttle_code_has_its_message() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let cases = [
         (4, Some(1_504_022), "(#4) Application request limit reached"),
         (
@@ -262,14 +245,10 @@ async fn each_throttle_code_has_its_message() {
     ];
     for (code, subcode, message) in cases {
         h.control_post("/throttle", json!({ "code": code })).await;
-        let reply = h
-            .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await;
+        let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
         reply.assert_error(400, code, subcode);
         assert!(reply.message().starts_with(message), "{}", reply.message());
-        h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await
-            .assert_ok();
+        acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     }
     let (status, _) = h.control_post("/throttle", json!({ "code": 190 })).await;
     assert_eq!(status, 400);
@@ -287,7 +266,7 @@ async fn throttles_hit_batch_items_one_by_one() {
         { "method": "GET", "relative_url": ACME_ADMIN_SU },
     ])
     .to_string();
-    let reply = h.post("", Some(&acme()), &[("batch", &ops)]).await;
+    let reply = h.acme().post("", &[("batch", &ops)]).await;
     let items = reply.assert_ok().as_array().unwrap();
     let codes: Vec<i64> = items.iter().map(|i| i["code"].as_i64().unwrap()).collect();
     assert_eq!(codes, [400, 400, 200]);
@@ -303,6 +282,7 @@ async fn throttles_hit_batch_items_one_by_one() {
 #[tokio::test]
 async fn usage_headers_can_be_set_for_normal_calls() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     h.control_post(
         "/throttle",
         json!({
@@ -311,9 +291,7 @@ async fn usage_headers_can_be_set_for_normal_calls() {
         }),
     )
     .await;
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_ok();
     let app: serde_json::Value =
         serde_json::from_str(reply.headers["x-app-usage"].to_str().unwrap()).unwrap();
@@ -326,18 +304,15 @@ async fn usage_headers_can_be_set_for_normal_calls() {
     assert_eq!(buc[ACME][0]["call_count"], 76);
     assert_eq!(buc[ACME][0]["ads_api_access_tier"], "standard_access");
     h.control_delete("/throttle").await;
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     assert!(reply.headers.get("x-app-usage").is_none());
     h.stop().await;
 }
 
 #[tokio::test]
 async fn drift_revoke_by_fingerprint() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let fingerprint = graphform_types::fingerprint(&token);
     let (status, body) = h
         .control_post(
@@ -346,13 +321,10 @@ async fn drift_revoke_by_fingerprint() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&token, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_error(400, 190, Some(467));
+    h.caller(&reporting_caller(&token))
+        .get(&node(&id), &[])
+        .await
+        .assert_error(400, 190, Some(467));
     let state = h.control_get("/state").await;
     let entry = &state["tokens"][fingerprint.as_str()];
     assert_eq!(entry["valid"], false);
@@ -370,9 +342,8 @@ async fn drift_revoke_by_fingerprint() {
 
 #[tokio::test]
 async fn state_lists_everything_without_secrets() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let state = h.control_get("/state").await;
     let text = state.to_string();
     for secret in [
@@ -434,18 +405,10 @@ async fn state_lists_everything_without_secrets() {
 async fn counters_count_http_requests_and_api_calls_by_endpoint() {
     let h = Harness::start().await;
     h.control_post("/counters/reset", json!({})).await;
-    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
+    h.acme().get(&system_users(ACME), &[]).await;
+    h.get(&system_users(ACME), None, &[]).await;
+    h.debug_token("x", &app_token(REPORTING, REPORTING_SECRET))
         .await;
-    h.get(&format!("/{ACME}/system_users"), None, &[]).await;
-    h.get(
-        "/debug_token",
-        None,
-        &[
-            ("input_token", "x"),
-            ("access_token", &app_token(REPORTING, REPORTING_SECRET)),
-        ],
-    )
-    .await;
     let counters = h.control_get("/counters").await;
     assert_eq!(
         counters,
@@ -497,7 +460,7 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
     assert_eq!(h.control_get("/quirks").await, body);
 
     let id = h.employee("ci").await;
-    let old = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let old = h.reporting_token(&id, "ads_read", true).await;
     let refresh = [
         ("grant_type", "fb_exchange_token"),
         ("client_id", REPORTING),
@@ -521,8 +484,8 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
         ("client_secret", REPORTING_SECRET),
         ("revoke_token", old.as_str()),
     ];
-    let caller = Creds::new(&new, REPORTING_SECRET);
-    let reply = h.get("/oauth/revoke", Some(&caller), &revoke).await;
+    let caller = reporting_caller(&new);
+    let reply = h.caller(&caller).get("/oauth/revoke", &revoke).await;
     assert_eq!(reply.assert_ok(), &json!({ "success": "true" }));
     // Other `{"success":true}` answers are unaffected.
     h.install(&acme(), &id, REPORTING).await;

@@ -6,10 +6,9 @@ use crate::support::*;
 
 #[tokio::test]
 async fn valid_system_user_token_has_the_documented_fields_and_types() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let token = h
-        .issue(&acme(), &id, REPORTING, "ads_read,read_insights", false)
+        .reporting_token(&id, "ads_read,read_insights", false)
         .await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(
@@ -54,17 +53,15 @@ async fn the_app_token_may_come_in_the_authorization_header() {
 async fn a_system_user_token_cannot_call_debug_token() {
     let h = Harness::start().await;
     let reply = h
-        .get(
-            "/debug_token",
-            Some(&acme()),
-            &[("input_token", ACME_ADMIN_TOKEN)],
-        )
+        .acme()
+        .get("/debug_token", &[("input_token", ACME_ADMIN_TOKEN)])
         .await;
-    reply.assert_error(400, 100, None);
-    assert_eq!(
-        reply.message(),
+    reply.assert_error_message(
+        400,
+        100,
+        None,
         "(#100) You must provide an app access token, or a user access token that is an owner or \
-         developer of the app"
+         developer of the app",
     );
     h.stop().await;
 }
@@ -93,9 +90,8 @@ async fn post_debug_token_is_unsupported() {
 
 #[tokio::test]
 async fn dead_tokens_are_200_with_is_valid_false_and_an_error() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.advance(61 * DAY).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["is_valid"], false);
@@ -125,26 +121,12 @@ async fn debug_token_checks_its_app_token_and_parameters() {
     let h = Harness::start().await;
     // Wrong secret in the app token.
     let reply = h
-        .get(
-            "/debug_token",
-            None,
-            &[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(REPORTING, "wrong")),
-            ],
-        )
+        .debug_token(ACME_ADMIN_TOKEN, &app_token(REPORTING, "wrong"))
         .await;
     reply.assert_error(400, 190, None);
     // Another app's token.
     let reply = h
-        .get(
-            "/debug_token",
-            None,
-            &[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(PUBLISHER, PUBLISHER_SECRET)),
-            ],
-        )
+        .debug_token(ACME_ADMIN_TOKEN, &app_token(PUBLISHER, PUBLISHER_SECRET))
         .await;
     reply.assert_error(400, 100, None);
     // No input_token.

@@ -9,6 +9,7 @@ use crate::support::*;
 #[tokio::test]
 async fn drift_rename_changes_what_graph_answers() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.employee("old-name").await;
     let (status, answer) = h
         .control_post(
@@ -21,11 +22,9 @@ async fn drift_rename_changes_what_graph_answers() {
         answer,
         json!({ "success": true, "system_user_id": id, "name": "renamed-in-bm", "previous_name": "old-name" })
     );
-    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    let node = acme_admin.get(&node(&id), &[]).await;
     assert_eq!(node.assert_ok()["name"], "renamed-in-bm");
-    let list = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let list = acme_admin.get(&system_users(ACME), &[]).await;
     assert!(
         list.body["data"]
             .as_array()
@@ -62,19 +61,16 @@ async fn drift_rename_changes_what_graph_answers() {
 
 #[tokio::test]
 async fn graph_rename_shows_in_the_list_and_the_inspection() {
-    let h = Harness::start().await;
-    let id = h.employee("before").await;
-    let reply = h
+    let (h, id) = Harness::with_employee("before").await;
+    let acme_admin = h.acme();
+    let reply = acme_admin
         .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
+            &system_users(ACME),
             &[("system_user_id", &id), ("name", "after")],
         )
         .await;
     assert_eq!(reply.assert_ok(), &json!({ "id": id }));
-    let list = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let list = acme_admin.get(&system_users(ACME), &[]).await;
     assert!(
         list.body["data"]
             .as_array()
@@ -84,25 +80,21 @@ async fn graph_rename_shows_in_the_list_and_the_inspection() {
     let state = h.emulator.inspect();
     assert_eq!(state.system_user(&id).unwrap().name, "after");
     // Renaming needs a name.
-    h.post(
-        &format!("/{ACME}/system_users"),
-        Some(&acme()),
-        &[("system_user_id", &id)],
-    )
-    .await
-    .assert_error(400, 100, None);
+    acme_admin
+        .post(&system_users(ACME), &[("system_user_id", &id)])
+        .await
+        .assert_error(400, 100, None);
     h.stop().await;
 }
 
 #[tokio::test]
 async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let other = h.employee("other").await;
-    let a = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let b = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
-    let dead = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let kept = h.issue(&acme(), &other, REPORTING, "ads_read", true).await;
+    let a = h.reporting_token(&id, "ads_read", true).await;
+    let b = h.reporting_token(&id, "ads_read", false).await;
+    let dead = h.reporting_token(&id, "ads_read", true).await;
+    let kept = h.reporting_token(&other, "ads_read", true).await;
     h.emulator
         .drift_revoke(graphform_types::fingerprint(&dead).as_str())
         .unwrap();
@@ -115,11 +107,8 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
     );
     for token in [&a, &b] {
         let reply = h
-            .get(
-                &format!("/{id}"),
-                Some(&Creds::new(token, REPORTING_SECRET)),
-                &[],
-            )
+            .caller(&reporting_caller(token))
+            .get(&node(&id), &[])
             .await;
         reply.assert_error(400, 190, Some(460));
     }
@@ -139,15 +128,12 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
         TokenStatus::Revoked
     );
     assert_eq!(state.valid_tokens_of(&other).count(), 1);
-    h.get(
-        &format!("/{other}"),
-        Some(&Creds::new(&kept, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&reporting_caller(&kept))
+        .get(&node(&other), &[])
+        .await
+        .assert_ok();
     // New tokens can be issued afterwards; from Rust, the count is 1.
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(h.emulator.drift_invalidate(&id).unwrap(), 1);
     let (status, _) = h
         .control_post(
@@ -161,9 +147,8 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
 
 #[tokio::test]
 async fn drift_methods_mirror_revoke_and_uninstall() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let fingerprint = graphform_types::fingerprint(&token);
     h.emulator.drift_revoke(fingerprint.as_str()).unwrap();
     assert_eq!(
@@ -178,7 +163,7 @@ async fn drift_methods_mirror_revoke_and_uninstall() {
         h.emulator.drift_revoke("sha256:000000000000"),
         Err(Error::NotFound { .. })
     ));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(h.emulator.drift_uninstall(&id, REPORTING).unwrap(), 1);
     assert!(matches!(
         h.emulator.drift_uninstall(&id, REPORTING),
@@ -197,25 +182,10 @@ async fn drift_methods_mirror_revoke_and_uninstall() {
 
 #[tokio::test]
 async fn inspect_lists_every_token_for_an_accounting_check() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let first = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let refreshed = h
-        .get(
-            "/oauth/access_token",
-            None,
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", REPORTING),
-                ("client_secret", REPORTING_SECRET),
-                ("fb_exchange_token", &first),
-            ],
-        )
-        .await;
-    let second = refreshed.assert_ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (h, id) = Harness::with_employee("ci").await;
+    let first = h.reporting_token(&id, "ads_read", true).await;
+    let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &first, &[]).await;
+    let second = refreshed.string("access_token");
     let state = h.emulator.inspect();
     // Every token, in the order they came to be: the world's four, then
     // the issued and the refreshed one.

@@ -40,14 +40,12 @@ fn issue_request(h: &Harness, id: &str) -> reqwest::RequestBuilder {
         ("scope".to_owned(), "ads_read".to_owned()),
         ("set_token_expires_in_60_days".to_owned(), "true".to_owned()),
     ]);
-    h.http
-        .post(h.url(&format!("/{id}/access_tokens")))
-        .form(&form)
+    h.http.post(h.url(&access_tokens(id))).form(&form)
 }
 
 /// `GET /oauth/revoke` of `token`, with the token itself as the caller.
 fn revoke_request(h: &Harness, token: &str) -> reqwest::RequestBuilder {
-    let mut query = Creds::new(token, REPORTING_SECRET).params();
+    let mut query = reporting_caller(token).params();
     query.extend([
         ("client_id".to_owned(), REPORTING.to_owned()),
         ("client_secret".to_owned(), REPORTING_SECRET.to_owned()),
@@ -86,9 +84,8 @@ fn is_json(text: &str) -> bool {
 
 #[tokio::test]
 async fn gateway_page_is_200_html_and_the_call_does_not_run() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.emulator.reset_counters();
     queue(
         &h,
@@ -124,7 +121,7 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
     .await;
     let page = raw(h
         .http
-        .get(h.url(&format!("/{ACME}/system_users")))
+        .get(h.url(&system_users(ACME)))
         .query(&acme().params())
         .send()
         .await
@@ -139,8 +136,7 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
 
 #[tokio::test]
 async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not_run() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     for (status, title) in [
         (502, "502 Bad Gateway"),
         (503, "503 Service Temporarily Unavailable"),
@@ -206,8 +202,7 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
 
 #[tokio::test]
 async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.emulator.reset_counters();
     queue(
         &h,
@@ -227,7 +222,7 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
     );
     assert_eq!(counters.injected_faults, 1);
     // A revoke that ran, answered 502.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     queue(
         &h,
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_error_after_call", "status": 502 }),
@@ -242,8 +237,7 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
 
 #[tokio::test]
 async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     queue(
         &h,
         json!({ "endpoint": "POST /{system-user-id}/access_tokens", "fault": "lost_answer" }),
@@ -269,7 +263,7 @@ async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
         1
     );
     // Only that connection was cut: the same client goes on.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(tokens_of(&h, &id), (2, 2));
     // A revoke whose answer is lost before its headers: the request fails
     // without a status, and the token is revoked.
@@ -288,8 +282,7 @@ async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
 
 #[tokio::test]
 async fn lost_answers_work_on_fresh_and_reused_connections_alike() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     // Several in a row on one pooled client, then normal calls again.
     h.emulator
         .inject_next_times(
@@ -303,15 +296,14 @@ async fn lost_answers_work_on_fresh_and_reused_connections_alike() {
         assert!(response.text().await.is_err());
     }
     assert_eq!(tokens_of(&h, &id), (3, 3));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(tokens_of(&h, &id), (4, 4));
     h.stop().await;
 }
 
 #[tokio::test]
 async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let endpoint = "POST /{system-user-id}/access_tokens";
     // `{}` with 200, not run.
     queue(
@@ -350,7 +342,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
     assert_eq!((answer.status, answer.body.as_str()), (200, envelope));
     assert_eq!(tokens_of(&h, &id), (2, 2));
     // `{"success":false}` for a revoke that did not run.
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     h.emulator
         .inject_next(
             "GET /oauth/revoke",
@@ -392,6 +384,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
 #[tokio::test]
 async fn the_queue_is_listed_served_in_order_and_cleared() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let answer = queue(
         &h,
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_error", "status": 503, "count": 2 }),
@@ -431,12 +424,10 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
     );
     assert_eq!(h.control_get("/faults").await["next"], listed["next"]);
     // Other endpoints are untouched; `GET /{id}` gets its faults in order.
-    h.get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&system_users(ACME), &[]).await.assert_ok();
     let first = raw(h
         .http
-        .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+        .get(h.url(&node(ACME_ADMIN_SU)))
         .query(&acme().params())
         .send()
         .await
@@ -445,15 +436,13 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
     assert_eq!(first.body, "null");
     let second = h
         .http
-        .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+        .get(h.url(&node(ACME_ADMIN_SU)))
         .query(&acme().params())
         .send()
         .await
         .unwrap();
     assert!(second.text().await.is_err());
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     assert_eq!(h.emulator.pending_faults().len(), 1);
     // DELETE empties the queue.
     assert_eq!(
@@ -538,6 +527,7 @@ async fn pattern(h: &Harness, calls: usize) -> Vec<u16> {
 #[tokio::test]
 async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let config = json!({
         "gateway_page_rate": 0.2,
         "gateway_error_rate": 0.2,
@@ -552,9 +542,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     let first = pattern(&h, 40).await;
     // Other endpoints are untouched.
     for _ in 0..5 {
-        h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-            .await
-            .assert_ok();
+        acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     }
     // The same seed gives the same pattern.
     h.control_post("/faults", config).await;
@@ -594,7 +582,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     h.emulator.configure_faults(rust).unwrap();
     let answer = Harness::reply(
         h.http
-            .get(h.url(&format!("/{ACME_ADMIN_SU}")))
+            .get(h.url(&node(ACME_ADMIN_SU)))
             .query(&acme().params())
             .send()
             .await
@@ -603,9 +591,7 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
     .await;
     assert_eq!(answer.body, json!({}));
     h.emulator.clear_faults();
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await
-        .assert_ok();
+    acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     h.stop().await;
 }
 
@@ -635,8 +621,7 @@ async fn bad_rates_are_400() {
 
 #[tokio::test]
 async fn a_batch_is_faulted_as_post_slash_once() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.emulator.reset_counters();
     h.emulator
         .inject_next("POST /", NetworkFault::gateway_error_after_call(502))
@@ -672,9 +657,11 @@ async fn a_batch_is_faulted_as_post_slash_once() {
 #[tokio::test]
 async fn graph_faults_are_counted_too() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     h.control_post("/throttle", json!({ "code": 17, "calls": 1 }))
         .await;
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+    acme_admin
+        .get(&node(ACME_ADMIN_SU), &[])
         .await
         .assert_error(400, 17, Some(2_446_079));
     h.control_post(
@@ -682,7 +669,8 @@ async fn graph_faults_are_counted_too() {
         json!({ "transient_error_rate": 1.0, "endpoints": ["GET /{id}"] }),
     )
     .await;
-    h.get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
+    acme_admin
+        .get(&node(ACME_ADMIN_SU), &[])
         .await
         .assert_error(500, 2, None);
     let counters = h.emulator.counters();

@@ -5,27 +5,19 @@ use serde_json::json;
 use crate::support::*;
 
 async fn refresh(h: &Harness, token: &str, secret: &str) -> Reply {
-    h.get(
-        "/oauth/access_token",
-        None,
-        &[
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", REPORTING),
-            ("client_secret", secret),
-            ("set_token_expires_in_60_days", "true"),
-            ("fb_exchange_token", token),
-        ],
+    h.exchange(
+        REPORTING,
+        secret,
+        token,
+        &[("set_token_expires_in_60_days", "true")],
     )
     .await
 }
 
 #[tokio::test]
 async fn refresh_returns_a_new_bearer_token_and_the_old_one_lives_on() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let old = h
-        .issue(&acme(), &id, REPORTING, "ads_read,read_insights", true)
-        .await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let old = h.reporting_token(&id, "ads_read,read_insights", true).await;
     h.advance(50 * DAY).await;
     let reply = refresh(&h, &old, REPORTING_SECRET).await;
     let body = reply.assert_ok().clone();
@@ -41,25 +33,21 @@ async fn refresh_returns_a_new_bearer_token_and_the_old_one_lives_on() {
     assert_eq!(data["user_id"], id);
 
     // The old token works until its own expiry (creation + 60 days) …
-    let old_caller = Creds::new(&old, REPORTING_SECRET);
-    h.get(&format!("/{id}"), Some(&old_caller), &[])
-        .await
-        .assert_ok();
+    let old_caller = reporting_caller(&old);
+    h.caller(&old_caller).get(&node(&id), &[]).await.assert_ok();
     h.advance(10 * DAY).await;
-    h.get(&format!("/{id}"), Some(&old_caller), &[])
+    h.caller(&old_caller)
+        .get(&node(&id), &[])
         .await
         .assert_error(400, 190, Some(463));
     // … and cannot be refreshed once expired.
     refresh(&h, &old, REPORTING_SECRET)
         .await
         .assert_error(400, 190, Some(463));
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&new, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&reporting_caller(&new))
+        .get(&node(&id), &[])
+        .await
+        .assert_ok();
     let state = h.control_get("/state").await;
     let entry = state["tokens"]
         .as_object()
@@ -81,14 +69,10 @@ async fn refresh_returns_a_new_bearer_token_and_the_old_one_lives_on() {
 async fn exchanging_a_permanent_token_yields_a_sixty_day_token() {
     // graph-api.md §3 (INFERRED, mureo PR #744): the exchange turns a
     // never-expiring token into a 60-day one; the permanent one stays.
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let permanent = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let permanent = h.reporting_token(&id, "ads_read", false).await;
     let reply = refresh(&h, &permanent, REPORTING_SECRET).await;
-    let new = reply.assert_ok()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = reply.string("access_token");
     assert_eq!(
         h.debug(REPORTING, REPORTING_SECRET, &new).await["expires_at"],
         T0 + 60 * DAY
@@ -103,24 +87,11 @@ async fn exchanging_a_permanent_token_yields_a_sixty_day_token() {
 
 #[tokio::test]
 async fn refresh_checks_client_credentials_and_the_token() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let token = h.reporting_token(&id, "ads_read", true).await;
     let wrong_secret = refresh(&h, &token, "not-the-secret").await;
-    wrong_secret.assert_error(400, 1, None);
-    assert_eq!(wrong_secret.message(), "Error validating client secret.");
-    let unknown_app = h
-        .get(
-            "/oauth/access_token",
-            None,
-            &[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", "999"),
-                ("client_secret", "x"),
-                ("fb_exchange_token", &token),
-            ],
-        )
-        .await;
+    wrong_secret.assert_error_message(400, 1, None, "Error validating client secret.");
+    let unknown_app = h.exchange("999", "x", &token, &[]).await;
     unknown_app.assert_error(400, 101, None);
     refresh(&h, "EAAnotatoken", REPORTING_SECRET)
         .await
@@ -179,38 +150,32 @@ async fn revoke(h: &Harness, client_id: &str, secret: &str, target: &str, caller
 
 #[tokio::test]
 async fn revoke_kills_the_token_at_once_with_467() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let old = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let new = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let old = h.reporting_token(&id, "ads_read", true).await;
+    let new = h.reporting_token(&id, "ads_read", true).await;
     // Revoke the old token with the replacement as the caller.
     let reply = revoke(
         &h,
         REPORTING,
         REPORTING_SECRET,
         &old,
-        &Creds::new(&new, REPORTING_SECRET),
+        &reporting_caller(&new),
     )
     .await;
     assert_eq!(reply.assert_ok(), &json!({ "success": true }));
-    let dead = h
-        .get(
-            &format!("/{id}"),
-            Some(&Creds::new(&old, REPORTING_SECRET)),
-            &[],
-        )
-        .await;
+    let dead = h.caller(&reporting_caller(&old)).get(&node(&id), &[]).await;
     dead.assert_error(400, 190, Some(467));
     let data = h.debug(REPORTING, REPORTING_SECRET, &old).await;
     assert_eq!(data["is_valid"], false);
     assert_eq!(data["error"]["code"], 190);
     assert_eq!(data["error"]["subcode"], 467);
     // A token may revoke itself.
-    let caller = Creds::new(&new, REPORTING_SECRET);
+    let caller = reporting_caller(&new);
     revoke(&h, REPORTING, REPORTING_SECRET, &new, &caller)
         .await
         .assert_ok();
-    h.get(&format!("/{id}"), Some(&caller), &[])
+    h.caller(&caller)
+        .get(&node(&id), &[])
         .await
         .assert_error(400, 190, Some(467));
     let state = h.control_get("/state").await;
@@ -226,13 +191,12 @@ async fn revoke_kills_the_token_at_once_with_467() {
 
 #[tokio::test]
 async fn revoke_requires_one_app_for_client_target_and_caller() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.install(&acme(), &id, PUBLISHER).await;
-    let reporting = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let reporting = h.reporting_token(&id, "ads_read", true).await;
     let publisher = h.issue(&acme(), &id, PUBLISHER, "ads_read", true).await;
     let publisher_caller = Creds::new(&publisher, PUBLISHER_SECRET);
-    let reporting_caller = Creds::new(&reporting, REPORTING_SECRET);
+    let reporting_caller = reporting_caller(&reporting);
     // Caller's app differs from client_id and the target's.
     revoke(
         &h,
@@ -290,10 +254,12 @@ async fn revoke_requires_one_app_for_client_target_and_caller() {
         .await;
     no_proof.assert_error(400, 100, None);
     // Nothing was revoked by the failures.
-    h.get(&format!("/{id}"), Some(&reporting_caller), &[])
+    h.caller(&reporting_caller)
+        .get(&node(&id), &[])
         .await
         .assert_ok();
-    h.get(&format!("/{id}"), Some(&publisher_caller), &[])
+    h.caller(&publisher_caller)
+        .get(&node(&id), &[])
         .await
         .assert_ok();
     h.stop().await;

@@ -2,6 +2,8 @@
 //! tokens, an emulator on 127.0.0.1:0, and a small reqwest-based caller
 //! that signs calls with `appsecret_proof`.
 
+use std::fmt::Display;
+
 use graphform_emulator::{Emulator, World};
 use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
@@ -98,6 +100,60 @@ impl Creds {
     }
 }
 
+/// A token issued for `reporting`, signed with its secret.
+pub(crate) fn reporting_caller(token: &str) -> Creds {
+    Creds::new(token, REPORTING_SECRET)
+}
+
+/// `/{business}/system_users`.
+pub(crate) fn system_users(business: impl Display) -> String {
+    format!("/{business}/system_users")
+}
+
+/// `/{system_user}/access_tokens`.
+pub(crate) fn access_tokens(system_user: impl Display) -> String {
+    format!("/{system_user}/access_tokens")
+}
+
+/// `/{system_user}/applications`.
+pub(crate) fn applications(system_user: impl Display) -> String {
+    format!("/{system_user}/applications")
+}
+
+/// `/{id}`, a node.
+pub(crate) fn node(id: impl Display) -> String {
+    format!("/{id}")
+}
+
+/// The fields `issue` sends: the app, the scopes, and the 60-day flag when
+/// `expiring`.
+pub(crate) fn issue_params<'a>(
+    app: &'a str,
+    scope: &'a str,
+    expiring: bool,
+) -> Vec<(&'a str, &'a str)> {
+    let mut params = vec![("business_app", app), ("scope", scope)];
+    if expiring {
+        params.push(("set_token_expires_in_60_days", "true"));
+    }
+    params
+}
+
+/// `key` of every item of a JSON array, as strings.
+#[track_caller]
+pub(crate) fn strings<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key}: {item}"))
+        })
+        .collect()
+}
+
 pub(crate) fn acme() -> Creds {
     Creds::new(ACME_ADMIN_TOKEN, REPORTING_SECRET)
 }
@@ -155,11 +211,56 @@ impl Reply {
         assert!(error["is_transient"].is_boolean(), "{}", self.body);
     }
 
+    /// Asserts an error as [`Reply::assert_error`] does, with exactly this
+    /// message.
+    #[track_caller]
+    pub(crate) fn assert_error_message(
+        &self,
+        status: u16,
+        code: i64,
+        subcode: Option<i64>,
+        message: &str,
+    ) {
+        self.assert_error(status, code, subcode);
+        assert_eq!(self.message(), message, "{}", self.body);
+    }
+
     #[track_caller]
     pub(crate) fn assert_ok(&self) -> &Value {
         assert_eq!(self.status, 200, "{}", self.body);
         assert!(self.body.get("error").is_none(), "{}", self.body);
         &self.body
+    }
+
+    /// Asserts success and returns the body's string field `key` (e.g.
+    /// `access_token`).
+    #[track_caller]
+    pub(crate) fn string(&self, key: &str) -> String {
+        self.assert_ok()[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key}: {}", self.body))
+            .to_owned()
+    }
+}
+
+/// One caller's view of a [`Harness`]: its calls carry the caller's token
+/// and `appsecret_proof`.
+pub(crate) struct Caller<'h> {
+    harness: &'h Harness,
+    creds: Creds,
+}
+
+impl Caller<'_> {
+    pub(crate) async fn get(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.harness.get(path, Some(&self.creds), params).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.harness.post(path, Some(&self.creds), params).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str, params: &[(&str, &str)]) -> Reply {
+        self.harness.delete(path, Some(&self.creds), params).await
     }
 }
 
@@ -189,6 +290,27 @@ impl Harness {
             http: reqwest::Client::new(),
             base,
         }
+    }
+
+    /// A harness on the test world, and a fresh EMPLOYEE system user of
+    /// Acme named `name` with `reporting` installed.
+    pub(crate) async fn with_employee(name: &str) -> (Self, String) {
+        let h = Self::start().await;
+        let id = h.employee(name).await;
+        (h, id)
+    }
+
+    /// Calls as `creds`.
+    pub(crate) fn caller(&self, creds: &Creds) -> Caller<'_> {
+        Caller {
+            harness: self,
+            creds: creds.clone(),
+        }
+    }
+
+    /// Calls as Acme's admin system user (the `reporting` app).
+    pub(crate) fn acme(&self) -> Caller<'_> {
+        self.caller(&acme())
     }
 
     pub(crate) async fn stop(self) {
@@ -227,16 +349,7 @@ impl Harness {
         creds: Option<&Creds>,
         params: &[(&str, &str)],
     ) -> Reply {
-        let query = Self::with_creds(creds, params);
-        Self::reply(
-            self.http
-                .get(self.url(path))
-                .query(&query)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.send(reqwest::Method::GET, path, creds, params).await
     }
 
     /// POST with parameters (and credentials) as a form body.
@@ -246,16 +359,7 @@ impl Harness {
         creds: Option<&Creds>,
         params: &[(&str, &str)],
     ) -> Reply {
-        let form = Self::with_creds(creds, params);
-        Self::reply(
-            self.http
-                .post(self.url(path))
-                .form(&form)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.send(reqwest::Method::POST, path, creds, params).await
     }
 
     /// DELETE with parameters in the query string.
@@ -265,23 +369,36 @@ impl Harness {
         creds: Option<&Creds>,
         params: &[(&str, &str)],
     ) -> Reply {
-        let query = Self::with_creds(creds, params);
-        Self::reply(
-            self.http
-                .delete(self.url(path))
-                .query(&query)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
+        self.send(reqwest::Method::DELETE, path, creds, params)
+            .await
+    }
+
+    /// `method` on `path`, parameters and credentials as a form body for
+    /// POST and in the query string otherwise.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        creds: Option<&Creds>,
+        params: &[(&str, &str)],
+    ) -> Reply {
+        let params = Self::with_creds(creds, params);
+        let request = self.http.request(method.clone(), self.url(path));
+        let request = if method == reqwest::Method::POST {
+            request.form(&params)
+        } else {
+            request.query(&params)
+        };
+        Self::reply(request.send().await.unwrap()).await
+    }
+
+    /// GET of a URL exactly as given (a page's `next`, say).
+    pub(crate) async fn get_url(&self, url: &str) -> Reply {
+        Self::reply(self.http.get(url).send().await.unwrap()).await
     }
 
     pub(crate) async fn control_get(&self, path: &str) -> Value {
-        let url = format!("{}/_emulator{path}", self.base);
-        let response = self.http.get(url).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        self.control_ok(reqwest::Method::GET, path).await
     }
 
     pub(crate) async fn control_post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -291,18 +408,27 @@ impl Harness {
         (status, response.json().await.unwrap())
     }
 
+    /// `control_post` that must answer 200; its body.
+    pub(crate) async fn control_post_ok(&self, path: &str, body: Value) -> Value {
+        let (status, reply) = self.control_post(path, body).await;
+        assert_eq!(status, 200, "{reply}");
+        reply
+    }
+
     pub(crate) async fn control_delete(&self, path: &str) -> Value {
+        self.control_ok(reqwest::Method::DELETE, path).await
+    }
+
+    async fn control_ok(&self, method: reqwest::Method, path: &str) -> Value {
         let url = format!("{}/_emulator{path}", self.base);
-        let response = self.http.delete(url).send().await.unwrap();
+        let response = self.http.request(method, url).send().await.unwrap();
         assert_eq!(response.status(), 200);
         response.json().await.unwrap()
     }
 
     pub(crate) async fn advance(&self, seconds: i64) {
-        let (status, _) = self
-            .control_post("/clock", serde_json::json!({ "advance_seconds": seconds }))
+        self.control_post_ok("/clock", serde_json::json!({ "advance_seconds": seconds }))
             .await;
-        assert_eq!(status, 200);
     }
 
     // --- domain helpers (each asserts success) ---
@@ -314,20 +440,19 @@ impl Harness {
         name: &str,
         role: &str,
     ) -> String {
-        let reply = self
-            .post(
-                &format!("/{business}/system_users"),
-                Some(creds),
-                &[("name", name), ("role", role)],
-            )
-            .await;
-        reply.assert_ok()["id"].as_str().unwrap().to_owned()
+        self.post(
+            &system_users(business),
+            Some(creds),
+            &[("name", name), ("role", role)],
+        )
+        .await
+        .string("id")
     }
 
     pub(crate) async fn install(&self, creds: &Creds, system_user: &str, app: &str) {
         let reply = self
             .post(
-                &format!("/{system_user}/applications"),
+                &applications(system_user),
                 Some(creds),
                 &[("business_app", app)],
             )
@@ -343,36 +468,52 @@ impl Harness {
         scope: &str,
         expiring: bool,
     ) -> String {
-        let mut params = vec![("business_app", app), ("scope", scope)];
-        if expiring {
-            params.push(("set_token_expires_in_60_days", "true"));
-        }
-        let reply = self
-            .post(
-                &format!("/{system_user}/access_tokens"),
-                Some(creds),
-                &params,
-            )
-            .await;
-        reply.assert_ok()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        let params = issue_params(app, scope, expiring);
+        self.post(&access_tokens(system_user), Some(creds), &params)
+            .await
+            .string("access_token")
     }
 
     /// `debug_token`'s `data`, asking with the app token of `app`.
     pub(crate) async fn debug(&self, app: &str, secret: &str, input: &str) -> Value {
-        let reply = self
-            .get(
-                "/debug_token",
-                None,
-                &[
-                    ("input_token", input),
-                    ("access_token", &app_token(app, secret)),
-                ],
-            )
-            .await;
+        let reply = self.debug_token(input, &app_token(app, secret)).await;
         reply.assert_ok()["data"].clone()
+    }
+
+    /// A token of `reporting` for `system_user`, issued by Acme's admin.
+    pub(crate) async fn reporting_token(
+        &self,
+        system_user: &str,
+        scope: &str,
+        expiring: bool,
+    ) -> String {
+        self.issue(&acme(), system_user, REPORTING, scope, expiring)
+            .await
+    }
+
+    /// `GET /debug_token` for `input`, asked with `access_token`.
+    pub(crate) async fn debug_token(&self, input: &str, access_token: &str) -> Reply {
+        let params = [("input_token", input), ("access_token", access_token)];
+        self.get("/debug_token", None, &params).await
+    }
+
+    /// `GET /oauth/access_token` exchanging `token` with the credentials of
+    /// `app`, plus `extra` parameters.
+    pub(crate) async fn exchange(
+        &self,
+        app: &str,
+        secret: &str,
+        token: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", app),
+            ("client_secret", secret),
+        ];
+        params.extend_from_slice(extra);
+        params.push(("fb_exchange_token", token));
+        self.get("/oauth/access_token", None, &params).await
     }
 
     /// A fresh EMPLOYEE system user of Acme with `reporting` installed.

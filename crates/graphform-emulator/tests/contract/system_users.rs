@@ -7,9 +7,8 @@ use crate::support::*;
 #[tokio::test]
 async fn list_returns_id_name_and_base_role() {
     let h = Harness::start().await;
-    let reply = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let acme_admin = h.acme();
+    let reply = acme_admin.get(&system_users(ACME), &[]).await;
     assert_eq!(
         reply.assert_ok()["data"],
         json!([{ "id": ACME_ADMIN_SU, "name": "acme-admin", "role": "ADMIN" }])
@@ -20,9 +19,7 @@ async fn list_returns_id_name_and_base_role() {
     // A finance role lists as its base role, EMPLOYEE.
     h.create_system_user(&acme(), ACME, "books", "FINANCE_EDITOR")
         .await;
-    let reply = h
-        .get(&format!("/{ACME}/system_users"), Some(&acme()), &[])
-        .await;
+    let reply = acme_admin.get(&system_users(ACME), &[]).await;
     assert_eq!(reply.body["data"][1]["role"], "EMPLOYEE");
     assert_eq!(reply.body["data"][1]["name"], "books");
     h.stop().await;
@@ -31,6 +28,7 @@ async fn list_returns_id_name_and_base_role() {
 #[tokio::test]
 async fn list_paginates_with_cursors_and_next_only_while_more() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     for i in 0..4 {
         h.create_system_user(&acme(), ACME, &format!("user-{i}"), "EMPLOYEE")
             .await;
@@ -45,7 +43,7 @@ async fn list_paginates_with_cursors_and_next_only_while_more() {
         if let Some(cursor) = &after {
             params.push(("after", cursor));
         }
-        let reply = h.get(&path, Some(&acme()), &params).await;
+        let reply = acme_admin.get(&path, &params).await;
         let body = reply.assert_ok().clone();
         pages += 1;
         assert_eq!(body["summary"]["total_count"], 5);
@@ -78,10 +76,9 @@ async fn list_paginates_with_cursors_and_next_only_while_more() {
     );
 
     // `before` goes back.
-    let last = h
+    let last = acme_admin
         .get(
             &path,
-            Some(&acme()),
             &[("limit", "2"), ("after", after.as_deref().unwrap())],
         )
         .await;
@@ -89,22 +86,19 @@ async fn list_paginates_with_cursors_and_next_only_while_more() {
         .as_str()
         .unwrap()
         .to_owned();
-    let back = h
-        .get(&path, Some(&acme()), &[("limit", "2"), ("before", &before)])
+    let back = acme_admin
+        .get(&path, &[("limit", "2"), ("before", &before)])
         .await;
-    let back_names: Vec<&str> = back.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let back_names = strings(&back.body["data"], "name");
     assert_eq!(back_names, ["user-1", "user-2"]);
 
     // A bad cursor and a bad limit are 100.
-    h.get(&path, Some(&acme()), &[("after", "garbage")])
+    acme_admin
+        .get(&path, &[("after", "garbage")])
         .await
         .assert_error(400, 100, None);
-    h.get(&path, Some(&acme()), &[("limit", "0")])
+    acme_admin
+        .get(&path, &[("limit", "0")])
         .await
         .assert_error(400, 100, None);
     h.stop().await;
@@ -134,7 +128,7 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
             .await;
     }
     let path = format!("/{ACME}/system_users");
-    let first = h.get(&path, Some(&acme()), &[("limit", "2")]).await;
+    let first = h.acme().get(&path, &[("limit", "2")]).await;
     let next = first.assert_ok()["paging"]["next"]
         .as_str()
         .unwrap()
@@ -157,13 +151,8 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
         "{next}"
     );
     // Following `next` verbatim, with nothing added, gives the next page…
-    let second = Harness::reply(h.http.get(&next).send().await.unwrap()).await;
-    let names: Vec<&str> = second.assert_ok()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let second = h.get_url(&next).await;
+    let names = strings(&second.assert_ok()["data"], "name");
     assert_eq!(names, ["user-1", "user-2"]);
     // … and `previous` verbatim goes back to the first.
     let previous = second.body["paging"]["previous"].as_str().unwrap();
@@ -171,7 +160,7 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
         param(&query_of(previous), "access_token"),
         Some(ACME_ADMIN_TOKEN)
     );
-    let back = Harness::reply(h.http.get(previous).send().await.unwrap()).await;
+    let back = h.get_url(previous).await;
     assert_eq!(back.assert_ok()["data"][0]["name"], "acme-admin");
 
     // A token sent in the Authorization header is put in the URL too, and
@@ -209,23 +198,16 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
 #[tokio::test]
 async fn single_page_has_no_next_and_summary_is_optional() {
     let h = Harness::start().await;
-    let reply = h
-        .get(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("limit", "10")],
-        )
+    let acme_admin = h.acme();
+    let reply = acme_admin
+        .get(&system_users(ACME), &[("limit", "10")])
         .await;
     let body = reply.assert_ok();
     assert!(body.get("summary").is_none());
     assert!(body["paging"].get("next").is_none(), "{body}");
     assert!(body["paging"]["cursors"]["after"].is_string());
-    let reply = h
-        .get(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("summary", "true")],
-        )
+    let reply = acme_admin
+        .get(&system_users(ACME), &[("summary", "true")])
         .await;
     assert_eq!(reply.body["summary"], json!({ "total_count": 1 }));
     h.stop().await;
@@ -234,33 +216,21 @@ async fn single_page_has_no_next_and_summary_is_optional() {
 #[tokio::test]
 async fn create_returns_a_numeric_string_id_and_validates_params() {
     let h = Harness::start().await;
-    let reply = h
-        .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("name", "ci"), ("role", "EMPLOYEE")],
-        )
+    let acme_admin = h.acme();
+    let reply = acme_admin
+        .post(&system_users(ACME), &[("name", "ci"), ("role", "EMPLOYEE")])
         .await;
-    let id = reply.assert_ok()["id"].as_str().unwrap().to_owned();
+    let id = reply.string("id");
     assert!(id.bytes().all(|b| b.is_ascii_digit()), "{id}");
     assert_eq!(reply.body, json!({ "id": id }));
 
-    let missing = h
-        .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("role", "EMPLOYEE")],
-        )
+    let missing = acme_admin
+        .post(&system_users(ACME), &[("role", "EMPLOYEE")])
         .await;
-    missing.assert_error(400, 100, None);
-    assert_eq!(missing.message(), "(#100) The parameter name is required");
+    missing.assert_error_message(400, 100, None, "(#100) The parameter name is required");
 
-    let bad_role = h
-        .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("name", "x"), ("role", "OWNER")],
-        )
+    let bad_role = acme_admin
+        .post(&system_users(ACME), &[("name", "x"), ("role", "OWNER")])
         .await;
     bad_role.assert_error(400, 100, None);
     assert!(
@@ -279,25 +249,24 @@ async fn standard_access_allows_one_system_user_and_one_admin() {
     let path = format!("/{GLOBEX}/system_users");
     // Globex already has its admin: a second admin is 3965.
     let admin = h
-        .post(
-            &path,
-            Some(&globex()),
-            &[("name", "admin2"), ("role", "ADMIN")],
-        )
+        .caller(&globex())
+        .post(&path, &[("name", "admin2"), ("role", "ADMIN")])
         .await;
-    admin.assert_error(400, 3965, None);
-    assert_eq!(
-        admin.message(),
-        "This Business Manager has reached maximum number of admin system user limit."
+    admin.assert_error_message(
+        400,
+        3965,
+        None,
+        "This Business Manager has reached maximum number of admin system user limit.",
     );
     // One regular system user fits, the second is 3949.
     h.create_system_user(&globex(), GLOBEX, "one", "EMPLOYEE")
         .await;
-    let two = h.post(&path, Some(&globex()), &[("name", "two")]).await;
-    two.assert_error(400, 3949, None);
-    assert_eq!(
-        two.message(),
-        "This Business Manager has reached maximum number of system user limit."
+    let two = h.caller(&globex()).post(&path, &[("name", "two")]).await;
+    two.assert_error_message(
+        400,
+        3949,
+        None,
+        "This Business Manager has reached maximum number of system user limit.",
     );
     h.stop().await;
 }
@@ -305,15 +274,18 @@ async fn standard_access_allows_one_system_user_and_one_admin() {
 #[tokio::test]
 async fn advanced_access_allows_ten_system_users() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     for i in 0..10 {
         h.create_system_user(&acme(), ACME, &format!("u{i}"), "DEVELOPER")
             .await;
     }
     let path = format!("/{ACME}/system_users");
-    h.post(&path, Some(&acme()), &[("name", "u10")])
+    acme_admin
+        .post(&path, &[("name", "u10")])
         .await
         .assert_error(400, 3949, None);
-    h.post(&path, Some(&acme()), &[("name", "a2"), ("role", "ADMIN")])
+    acme_admin
+        .post(&path, &[("name", "a2"), ("role", "ADMIN")])
         .await
         .assert_error(400, 3965, None);
     h.stop().await;
@@ -323,22 +295,21 @@ async fn advanced_access_allows_ten_system_users() {
 async fn business_without_an_app_cannot_create_system_users() {
     let h = Harness::start().await;
     let reply = h
+        .caller(&ada())
         .post(
-            &format!("/{EMPTY}/system_users"),
-            Some(&ada()),
+            &system_users(EMPTY),
             &[("name", "first"), ("role", "ADMIN")],
         )
         .await;
-    reply.assert_error(400, 104_001, None);
-    assert_eq!(
-        reply.message(),
+    reply.assert_error_message(
+        400,
+        104_001,
+        None,
         "In order to create a system user, an app must be part of this business. Please add an \
-         app and then try again."
+         app and then try again.",
     );
     // A real admin can list (empty) system users of that business.
-    let list = h
-        .get(&format!("/{EMPTY}/system_users"), Some(&ada()), &[])
-        .await;
+    let list = h.caller(&ada()).get(&system_users(EMPTY), &[]).await;
     assert_eq!(list.assert_ok(), &json!({ "data": [] }));
     h.stop().await;
 }
@@ -346,33 +317,28 @@ async fn business_without_an_app_cannot_create_system_users() {
 #[tokio::test]
 async fn rename_uses_system_user_id() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h
         .create_system_user(&acme(), ACME, "old-name", "EMPLOYEE")
         .await;
-    let reply = h
+    let reply = acme_admin
         .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
+            &system_users(ACME),
             &[("system_user_id", &id), ("name", "new-name")],
         )
         .await;
     assert_eq!(reply.assert_ok(), &json!({ "id": id }));
-    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    let node = acme_admin.get(&node(&id), &[]).await;
     assert_eq!(node.body["name"], "new-name");
     // Renaming is not creating: no limit applies, the count is unchanged.
-    let list = h
-        .get(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
-            &[("summary", "total_count")],
-        )
+    let list = acme_admin
+        .get(&system_users(ACME), &[("summary", "total_count")])
         .await;
     assert_eq!(list.body["summary"]["total_count"], 2);
     // Another business's system user cannot be renamed from here.
-    let other = h
+    let other = acme_admin
         .post(
-            &format!("/{ACME}/system_users"),
-            Some(&acme()),
+            &system_users(ACME),
             &[("system_user_id", GLOBEX_ADMIN_SU), ("name", "x")],
         )
         .await;
@@ -384,22 +350,19 @@ async fn rename_uses_system_user_id() {
 async fn only_admins_of_the_business_manage_system_users() {
     let h = Harness::start().await;
     let employee = h.employee("worker").await;
-    let token = h
-        .issue(&acme(), &employee, REPORTING, "ads_read", true)
-        .await;
-    let worker = Creds::new(&token, REPORTING_SECRET);
-    h.get(&format!("/{ACME}/system_users"), Some(&worker), &[])
+    let token = h.reporting_token(&employee, "ads_read", true).await;
+    let worker = reporting_caller(&token);
+    h.caller(&worker)
+        .get(&system_users(ACME), &[])
         .await
         .assert_error(403, 200, None);
-    h.post(
-        &format!("/{ACME}/system_users"),
-        Some(&worker),
-        &[("name", "x")],
-    )
-    .await
-    .assert_error(403, 200, None);
+    h.caller(&worker)
+        .post(&system_users(ACME), &[("name", "x")])
+        .await
+        .assert_error(403, 200, None);
     // Another business is invisible: 100/33.
-    h.get(&format!("/{ACME}/system_users"), Some(&globex()), &[])
+    h.caller(&globex())
+        .get(&system_users(ACME), &[])
         .await
         .assert_error(400, 100, Some(33));
     h.stop().await;
@@ -408,30 +371,24 @@ async fn only_admins_of_the_business_manage_system_users() {
 #[tokio::test]
 async fn read_one_system_user_with_fields() {
     let h = Harness::start().await;
-    let reply = h
-        .get(&format!("/{ACME_ADMIN_SU}"), Some(&acme()), &[])
-        .await;
+    let acme_admin = h.acme();
+    let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     assert_eq!(
         reply.assert_ok(),
         &json!({ "id": ACME_ADMIN_SU, "name": "acme-admin" })
     );
 
-    let reply = h
-        .get(
-            &format!("/{ACME_ADMIN_SU}"),
-            Some(&acme()),
-            &[("fields", "id,name,created_time")],
-        )
+    let reply = acme_admin
+        .get(&node(ACME_ADMIN_SU), &[("fields", "id,name,created_time")])
         .await;
     assert_eq!(reply.body["created_time"], "2024-01-02T03:04:05+0000");
 
     let id = h
         .create_system_user(&acme(), ACME, "books", "FINANCE_EDITOR")
         .await;
-    let reply = h
+    let reply = acme_admin
         .get(
-            &format!("/{id}"),
-            Some(&acme()),
+            &node(&id),
             &[("fields", "created_by,created_time,finance_permission")],
         )
         .await;
@@ -444,13 +401,12 @@ async fn read_one_system_user_with_fields() {
         })
     );
     // `role` is an edge field, not a node field.
-    let role = h
-        .get(&format!("/{id}"), Some(&acme()), &[("fields", "id,role")])
-        .await;
-    role.assert_error(400, 100, None);
-    assert_eq!(
-        role.message(),
-        "(#100) Tried accessing nonexisting field (role) on node type (SystemUser)"
+    let role = acme_admin.get(&node(&id), &[("fields", "id,role")]).await;
+    role.assert_error_message(
+        400,
+        100,
+        None,
+        "(#100) Tried accessing nonexisting field (role) on node type (SystemUser)",
     );
     h.stop().await;
 }
@@ -458,10 +414,11 @@ async fn read_one_system_user_with_fields() {
 #[tokio::test]
 async fn unknown_or_invisible_user_id_is_110() {
     let h = Harness::start().await;
-    let reply = h.get("/999999999999999", Some(&acme()), &[]).await;
-    reply.assert_error(400, 110, None);
-    assert_eq!(reply.message(), "(#110) Invalid user id");
-    h.get(&format!("/{GLOBEX_ADMIN_SU}"), Some(&acme()), &[])
+    let acme_admin = h.acme();
+    let reply = acme_admin.get("/999999999999999", &[]).await;
+    reply.assert_error_message(400, 110, None, "(#110) Invalid user id");
+    acme_admin
+        .get(&node(GLOBEX_ADMIN_SU), &[])
         .await
         .assert_error(400, 110, None);
     h.stop().await;
@@ -470,10 +427,11 @@ async fn unknown_or_invisible_user_id_is_110() {
 #[tokio::test]
 async fn system_users_cannot_be_deleted() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h
         .create_system_user(&acme(), ACME, "keep", "EMPLOYEE")
         .await;
-    let reply = h.delete(&format!("/{id}"), Some(&acme()), &[]).await;
+    let reply = acme_admin.delete(&node(&id), &[]).await;
     reply.assert_error(400, 100, Some(33));
     assert!(
         reply.message().starts_with("Unsupported delete request."),
@@ -481,7 +439,7 @@ async fn system_users_cannot_be_deleted() {
         reply.message()
     );
     assert_eq!(reply.body["error"]["type"], "GraphMethodException");
-    let node = h.get(&format!("/{id}"), Some(&acme()), &[]).await;
+    let node = acme_admin.get(&node(&id), &[]).await;
     node.assert_ok();
     h.stop().await;
 }

@@ -8,23 +8,17 @@ use crate::support::*;
 #[tokio::test]
 async fn install_is_idempotent_and_listed() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.create_system_user(&acme(), ACME, "ci", "EMPLOYEE").await;
     h.install(&acme(), &id, REPORTING).await;
     h.install(&acme(), &id, REPORTING).await;
     h.install(&acme(), &id, PUBLISHER).await;
-    let reply = h
-        .get(&format!("/{id}/assigned_applications"), Some(&acme()), &[])
+    let reply = acme_admin
+        .get(&format!("/{id}/assigned_applications"), &[])
         .await;
-    let ids: Vec<&str> = reply.assert_ok()["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap())
-        .collect();
+    let ids = strings(&reply.assert_ok()["data"], "id");
     assert_eq!(ids, [REPORTING, PUBLISHER]);
-    let owned = h
-        .get(&format!("/{ACME}/owned_apps"), Some(&acme()), &[])
-        .await;
+    let owned = acme_admin.get(&format!("/{ACME}/owned_apps"), &[]).await;
     assert_eq!(owned.assert_ok()["data"].as_array().unwrap().len(), 2);
     h.stop().await;
 }
@@ -32,37 +26,31 @@ async fn install_is_idempotent_and_listed() {
 #[tokio::test]
 async fn install_requires_an_app_of_the_same_business() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.create_system_user(&acme(), ACME, "ci", "EMPLOYEE").await;
-    let reply = h
-        .post(
-            &format!("/{id}/applications"),
-            Some(&acme()),
-            &[("business_app", GLOBEX_APP)],
-        )
+    let reply = acme_admin
+        .post(&applications(&id), &[("business_app", GLOBEX_APP)])
         .await;
     reply.assert_error(400, 100, None);
-    h.post(&format!("/{id}/applications"), Some(&acme()), &[])
+    acme_admin
+        .post(&applications(&id), &[])
         .await
         .assert_error(400, 100, None);
     // A caller of another business does not see the system user at all.
-    h.post(
-        &format!("/{id}/applications"),
-        Some(&globex()),
-        &[("business_app", GLOBEX_APP)],
-    )
-    .await
-    .assert_error(400, 100, Some(33));
+    h.caller(&globex())
+        .post(&applications(&id), &[("business_app", GLOBEX_APP)])
+        .await
+        .assert_error(400, 100, Some(33));
     h.stop().await;
 }
 
 #[tokio::test]
 async fn issue_needs_the_app_installed_first() {
     let h = Harness::start().await;
+    let acme_admin = h.acme();
     let id = h.create_system_user(&acme(), ACME, "ci", "EMPLOYEE").await;
     let params = [("business_app", REPORTING), ("scope", "ads_read")];
-    let reply = h
-        .post(&format!("/{id}/access_tokens"), Some(&acme()), &params)
-        .await;
+    let reply = acme_admin.post(&access_tokens(&id), &params).await;
     reply.assert_error(400, 100, None);
     assert!(
         reply.message().contains("must be installed"),
@@ -70,9 +58,7 @@ async fn issue_needs_the_app_installed_first() {
         reply.message()
     );
     h.install(&acme(), &id, REPORTING).await;
-    let reply = h
-        .post(&format!("/{id}/access_tokens"), Some(&acme()), &params)
-        .await;
+    let reply = acme_admin.post(&access_tokens(&id), &params).await;
     let token = reply.assert_ok()["access_token"].as_str().unwrap();
     assert_eq!(reply.body.as_object().unwrap().len(), 1);
     assert!(token.starts_with("EAA"));
@@ -81,11 +67,10 @@ async fn issue_needs_the_app_installed_first() {
 
 #[tokio::test]
 async fn tokens_look_real() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let mut lengths = std::collections::BTreeSet::new();
     for _ in 0..20 {
-        let token = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+        let token = h.reporting_token(&id, "ads_read", true).await;
         assert!(token.starts_with("EAA"), "{token}");
         assert!((150..=250).contains(&token.len()), "{}", token.len());
         assert!(token.bytes().all(|b| b.is_ascii_alphanumeric()));
@@ -97,10 +82,10 @@ async fn tokens_look_real() {
 
 #[tokio::test]
 async fn scope_is_csv_or_json_and_checked() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let acme_admin = h.acme();
     let csv = h
-        .issue(&acme(), &id, REPORTING, "ads_read, read_insights", false)
+        .reporting_token(&id, "ads_read, read_insights", false)
         .await;
     let json_list = h
         .issue(
@@ -115,35 +100,35 @@ async fn scope_is_csv_or_json_and_checked() {
         let data = h.debug(REPORTING, REPORTING_SECRET, token).await;
         assert_eq!(data["scopes"], json!(["ads_read", "read_insights"]));
     }
-    let bad = h
+    let bad = acme_admin
         .post(
-            &format!("/{id}/access_tokens"),
-            Some(&acme()),
+            &access_tokens(&id),
             &[("business_app", REPORTING), ("scope", "ads_read,ads_reed")],
         )
         .await;
-    bad.assert_error(400, 3962, None);
-    assert_eq!(
-        bad.message(),
-        "Provided permission is not valid. Check your spelling and syntax."
+    bad.assert_error_message(
+        400,
+        3962,
+        None,
+        "Provided permission is not valid. Check your spelling and syntax.",
     );
     // Deprecated and capability-gated permissions are refused too.
     for scope in ["publish_actions", "business_creative_management"] {
-        h.post(
-            &format!("/{id}/access_tokens"),
-            Some(&acme()),
-            &[("business_app", REPORTING), ("scope", scope)],
-        )
-        .await
-        .assert_error(400, 3962, None);
+        acme_admin
+            .post(
+                &access_tokens(&id),
+                &[("business_app", REPORTING), ("scope", scope)],
+            )
+            .await
+            .assert_error(400, 3962, None);
     }
     h.stop().await;
 }
 
 #[tokio::test]
 async fn issue_without_scope_gives_a_token_with_no_scopes() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let acme_admin = h.acme();
     // graph-api.md §3: only `business_app` is required; `scope` may be
     // absent, empty, or an empty list.
     for params in [
@@ -151,43 +136,34 @@ async fn issue_without_scope_gives_a_token_with_no_scopes() {
         vec![("business_app", REPORTING), ("scope", "")],
         vec![("business_app", REPORTING), ("scope", "[]")],
     ] {
-        let reply = h
-            .post(&format!("/{id}/access_tokens"), Some(&acme()), &params)
-            .await;
+        let reply = acme_admin.post(&access_tokens(&id), &params).await;
         let token = reply.assert_ok()["access_token"].as_str().unwrap();
         let data = h.debug(REPORTING, REPORTING_SECRET, token).await;
         assert_eq!(data["is_valid"], true, "{params:?}");
         assert_eq!(data["scopes"], json!([]), "{params:?}");
         assert_eq!(data["granular_scopes"], json!([]), "{params:?}");
         // The token works for calls that need no permission.
-        h.get(
-            &format!("/{id}"),
-            Some(&Creds::new(token, REPORTING_SECRET)),
-            &[],
-        )
-        .await
-        .assert_ok();
+        h.caller(&reporting_caller(token))
+            .get(&node(&id), &[])
+            .await
+            .assert_ok();
     }
     // `business_app` is still required.
-    h.post(
-        &format!("/{id}/access_tokens"),
-        Some(&acme()),
-        &[("scope", "ads_read")],
-    )
-    .await
-    .assert_error(400, 100, None);
+    acme_admin
+        .post(&access_tokens(&id), &[("scope", "ads_read")])
+        .await
+        .assert_error(400, 100, None);
     h.stop().await;
 }
 
 #[tokio::test]
 async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     for flag in ["true", "1"] {
         let reply = h
+            .acme()
             .post(
-                &format!("/{id}/access_tokens"),
-                Some(&acme()),
+                &access_tokens(&id),
                 &[
                     ("business_app", REPORTING),
                     ("scope", "ads_read"),
@@ -195,16 +171,13 @@ async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
                 ],
             )
             .await;
-        let token = reply.assert_ok()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = reply.string("access_token");
         let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
         assert_eq!(data["expires_at"], T0 + 60 * DAY);
         assert_eq!(data["issued_at"], T0);
     }
-    let permanent = h.issue(&acme(), &id, REPORTING, "ads_read", false).await;
-    let expiring = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let permanent = h.reporting_token(&id, "ads_read", false).await;
+    let expiring = h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(
         h.debug(REPORTING, REPORTING_SECRET, &permanent).await["expires_at"],
         0
@@ -212,26 +185,22 @@ async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
 
     // One second before expiry it works; at expiry it is 190/463.
     h.advance(60 * DAY - 1).await;
-    let caller = Creds::new(&expiring, REPORTING_SECRET);
-    h.get(&format!("/{id}"), Some(&caller), &[])
-        .await
-        .assert_ok();
+    let caller = reporting_caller(&expiring);
+    h.caller(&caller).get(&node(&id), &[]).await.assert_ok();
     h.advance(1).await;
-    let reply = h.get(&format!("/{id}"), Some(&caller), &[]).await;
-    reply.assert_error(400, 190, Some(463));
-    assert_eq!(
-        reply.message(),
+    let reply = h.caller(&caller).get(&node(&id), &[]).await;
+    reply.assert_error_message(
+        400,
+        190,
+        Some(463),
         "Error validating access token: Session has expired on Sunday, 01-Mar-26 16:00:00 PST. \
-         The current time is Sunday, 01-Mar-26 16:00:00 PST."
+         The current time is Sunday, 01-Mar-26 16:00:00 PST.",
     );
     assert_eq!(reply.body["error"]["type"], "OAuthException");
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&permanent, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&reporting_caller(&permanent))
+        .get(&node(&id), &[])
+        .await
+        .assert_ok();
     h.stop().await;
 }
 
@@ -241,67 +210,54 @@ async fn businesses_that_require_expiring_tokens_refuse_permanent_ones() {
     let strict = Creds::new(STRICT_ADMIN_TOKEN, STRICT_SECRET);
     let path = format!("/{STRICT_ADMIN_SU}/access_tokens");
     let base = [("business_app", STRICT_APP), ("scope", "ads_read")];
-    h.post(&path, Some(&strict), &base)
+    h.caller(&strict)
+        .post(&path, &base)
         .await
         .assert_error(400, 100, None);
     let mut expiring = base.to_vec();
     expiring.push(("set_token_expires_in_60_days", "false"));
-    h.post(&path, Some(&strict), &expiring)
+    h.caller(&strict)
+        .post(&path, &expiring)
         .await
         .assert_error(400, 100, None);
     expiring.pop();
     expiring.push(("set_token_expires_in_60_days", "true"));
-    h.post(&path, Some(&strict), &expiring).await.assert_ok();
+    h.caller(&strict).post(&path, &expiring).await.assert_ok();
     h.stop().await;
 }
 
 #[tokio::test]
 async fn caller_and_system_user_must_share_a_business() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     let reply = h
+        .caller(&globex())
         .post(
-            &format!("/{id}/access_tokens"),
-            Some(&globex()),
+            &access_tokens(&id),
             &[("business_app", REPORTING), ("scope", "ads_read")],
         )
         .await;
     reply.assert_error(400, 100, Some(33));
     // An employee system user of the same business may issue.
-    let worker = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    h.issue(
-        &Creds::new(&worker, REPORTING_SECRET),
-        &id,
-        REPORTING,
-        "ads_read",
-        true,
-    )
-    .await;
+    let worker = h.reporting_token(&id, "ads_read", true).await;
+    h.issue(&reporting_caller(&worker), &id, REPORTING, "ads_read", true)
+        .await;
     h.stop().await;
 }
 
 #[tokio::test]
 async fn invalidate_all_kills_every_token_of_the_user_with_460() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
-    let a = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
-    let b = h
-        .issue(&acme(), &id, REPORTING, "read_insights", false)
-        .await;
+    let (h, id) = Harness::with_employee("ci").await;
+    let a = h.reporting_token(&id, "ads_read", true).await;
+    let b = h.reporting_token(&id, "read_insights", false).await;
     let other = h.employee("other").await;
-    let c = h.issue(&acme(), &other, REPORTING, "ads_read", true).await;
+    let c = h.reporting_token(&other, "ads_read", true).await;
 
-    let reply = h
-        .delete(&format!("/{id}/access_tokens"), Some(&acme()), &[])
-        .await;
+    let reply = h.acme().delete(&access_tokens(&id), &[]).await;
     assert_eq!(reply.assert_ok(), &json!({ "success": true }));
     for token in [&a, &b] {
         let reply = h
-            .get(
-                &format!("/{id}"),
-                Some(&Creds::new(token, REPORTING_SECRET)),
-                &[],
-            )
+            .caller(&reporting_caller(token))
+            .get(&node(&id), &[])
             .await;
         reply.assert_error(400, 190, Some(460));
         assert!(
@@ -313,18 +269,16 @@ async fn invalidate_all_kills_every_token_of_the_user_with_460() {
         assert_eq!(data["is_valid"], false);
         assert_eq!(data["error"]["subcode"], 460);
     }
-    h.get(
-        &format!("/{other}"),
-        Some(&Creds::new(&c, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&reporting_caller(&c))
+        .get(&node(&other), &[])
+        .await
+        .assert_ok();
     // Issuing again works: the system user is not deleted.
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.reporting_token(&id, "ads_read", true).await;
     // An employee cannot invalidate someone else's tokens.
-    let worker = Creds::new(&c, REPORTING_SECRET);
-    h.delete(&format!("/{id}/access_tokens"), Some(&worker), &[])
+    let worker = reporting_caller(&c);
+    h.caller(&worker)
+        .delete(&access_tokens(&id), &[])
         .await
         .assert_error(403, 200, None);
     h.stop().await;
@@ -332,10 +286,9 @@ async fn invalidate_all_kills_every_token_of_the_user_with_460() {
 
 #[tokio::test]
 async fn uninstalling_the_app_kills_its_tokens_with_458() {
-    let h = Harness::start().await;
-    let id = h.employee("ci").await;
+    let (h, id) = Harness::with_employee("ci").await;
     h.install(&acme(), &id, PUBLISHER).await;
-    let reporting = h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    let reporting = h.reporting_token(&id, "ads_read", true).await;
     let publisher = h.issue(&acme(), &id, PUBLISHER, "ads_read", true).await;
     let (status, body) = h
         .control_post(
@@ -348,11 +301,8 @@ async fn uninstalling_the_app_kills_its_tokens_with_458() {
         (200, &json!({ "success": true, "tokens_killed": 1 }))
     );
     let reply = h
-        .get(
-            &format!("/{id}"),
-            Some(&Creds::new(&reporting, REPORTING_SECRET)),
-            &[],
-        )
+        .caller(&reporting_caller(&reporting))
+        .get(&node(&id), &[])
         .await;
     reply.assert_error(400, 190, Some(458));
     assert_eq!(
@@ -362,7 +312,7 @@ async fn uninstalling_the_app_kills_its_tokens_with_458() {
         )
     );
     h.get(
-        &format!("/{id}"),
+        &node(&id),
         Some(&Creds::new(&publisher, PUBLISHER_SECRET)),
         &[],
     )
@@ -370,14 +320,11 @@ async fn uninstalling_the_app_kills_its_tokens_with_458() {
     .assert_ok();
     // Re-installing does not revive the old token; a new one can be issued.
     h.install(&acme(), &id, REPORTING).await;
-    h.get(
-        &format!("/{id}"),
-        Some(&Creds::new(&reporting, REPORTING_SECRET)),
-        &[],
-    )
-    .await
-    .assert_error(400, 190, Some(458));
-    h.issue(&acme(), &id, REPORTING, "ads_read", true).await;
+    h.caller(&reporting_caller(&reporting))
+        .get(&node(&id), &[])
+        .await
+        .assert_error(400, 190, Some(458));
+    h.reporting_token(&id, "ads_read", true).await;
     // Uninstalling what is not installed is a 404 of the control API.
     let (status, _) = h
         .control_post(
