@@ -61,7 +61,14 @@
 //! a delete, `break_lease`, and `list_tokens` (`ListSecrets` pages).
 
 mod client;
-pub(crate) mod sigv4;
+#[cfg_attr(
+    not(feature = "conformance"),
+    expect(
+        unreachable_pub,
+        reason = "public only with the `conformance` feature, for test harnesses"
+    )
+)]
+pub mod sigv4;
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -68,8 +68,10 @@ mod vault;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+/// AWS Signature Version 4 as this crate signs Secrets Manager requests,
+/// for test harnesses that call moto directly (`graphform-testkit`).
 #[cfg(feature = "conformance")]
-pub mod testing;
+pub use aws::sigv4;
 
 pub use aws::{
     AWS_MAX_NAME_LEN, AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig,
