@@ -87,9 +87,9 @@ use sha2::{Digest, Sha256};
 
 use self::client::{ApiError, CallError, Client};
 use crate::{
-    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
-    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
-    validate_record, validate_state_document,
+    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, TokenRecord, UnixTime, Version,
+    Versioned, json_error_reason, record, validate_address, validate_record,
+    validate_state_document,
 };
 
 /// The name prefix used unless the policy sets `store.prefix`.
@@ -474,16 +474,8 @@ struct TokenDocOut<'a> {
     format: u32,
     kind: &'static str,
     address: &'a str,
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    previous: Option<PreviousOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct PreviousOut<'a> {
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    revoke_after: UnixTime,
+    #[serde(flatten)]
+    record: record::FlatOut<'a>,
 }
 
 /// The `AWSPREVIOUS` mirror.
@@ -492,24 +484,15 @@ struct PreviousDocOut<'a> {
     format: u32,
     kind: &'static str,
     address: &'a str,
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    revoke_after: UnixTime,
+    #[serde(flatten)]
+    previous: record::PreviousOut<'a>,
 }
 
+/// The address a token document names (its record is read as a
+/// [`record::FlatIn`]).
 #[derive(Deserialize)]
-struct TokenDocIn {
+struct AddressOnly {
     address: String,
-    value: String,
-    metadata: TokenMetadata,
-    previous: Option<PreviousIn>,
-}
-
-#[derive(Deserialize)]
-struct PreviousIn {
-    value: String,
-    metadata: TokenMetadata,
-    revoke_after: UnixTime,
 }
 
 #[derive(Serialize)]
@@ -616,21 +599,34 @@ fn to_json(value: &impl Serialize, what: &str) -> Result<Zeroizing<String>, Stor
         })
 }
 
-fn token_document(address: &str, record: &TokenRecord) -> Result<Zeroizing<String>, StoreError> {
+pub(crate) fn token_document(
+    address: &str,
+    record: &TokenRecord,
+) -> Result<Zeroizing<String>, StoreError> {
     to_json(
         &TokenDocOut {
             format: FORMAT,
             kind: "token",
             address,
-            value: record.current.value.expose(),
-            metadata: &record.current.metadata,
-            previous: record.previous.as_ref().map(|previous| PreviousOut {
-                value: previous.token.value.expose(),
-                metadata: &previous.token.metadata,
-                revoke_after: previous.revoke_after,
-            }),
+            record: record.into(),
         },
         &format!("token {address}"),
+    )
+}
+
+/// The `AWSPREVIOUS` mirror of `previous`, the previous token of `address`.
+pub(crate) fn previous_document(
+    address: &str,
+    previous: &PreviousToken,
+) -> Result<Zeroizing<String>, StoreError> {
+    to_json(
+        &PreviousDocOut {
+            format: FORMAT,
+            kind: "previous",
+            address,
+            previous: previous.into(),
+        },
+        &format!("the previous token of {address}"),
     )
 }
 
@@ -1152,29 +1148,21 @@ impl Inner {
                 })
             }
             Some(previous) => {
-                let replaced_value = written
+                let replaced_record = written
                     .replaced
                     .as_ref()
-                    .and_then(|current| current.parse::<TokenDocIn>("token", name).ok())
-                    .map(|document| Zeroizing::new(document.value));
-                if replaced_value.as_ref().map(|value| value.as_str())
+                    .and_then(|current| current.parse::<record::FlatIn>("token", name).ok())
+                    .map(record::FlatIn::into_record);
+                if replaced_record
+                    .as_ref()
+                    .map(|record| record.current.value.expose())
                     == Some(previous.token.value.expose())
                 {
                     // The usual rotation: AWS moved AWSPREVIOUS to the
                     // version whose value is now the previous one.
                     return Ok(());
                 }
-                let text = to_json(
-                    &PreviousDocOut {
-                        format: FORMAT,
-                        kind: "previous",
-                        address,
-                        value: previous.token.value.expose(),
-                        metadata: &previous.token.metadata,
-                        revoke_after: previous.revoke_after,
-                    },
-                    &format!("the previous token of {address}"),
-                )?;
+                let text = previous_document(address, previous)?;
                 let token = request_token(name, Some(&written.version), &text, nonce);
                 let put = json!({
                     "SecretId": name,
@@ -1265,26 +1253,15 @@ impl Store for AwsSecretsManagerStore {
         if current.is_tombstone() {
             return Ok(None);
         }
-        let document: TokenDocIn = current.parse("token", &what)?;
-        if document.address != address {
+        let document: record::FlatIn = current.parse("token", &what)?;
+        let held: AddressOnly = current.parse("token", &what)?;
+        if held.address != address {
             return Err(StoreError::Corrupt {
                 what: format!("{what} (secret {name})"),
-                reason: format!("it holds the record of {:?}", document.address),
+                reason: format!("it holds the record of {:?}", held.address),
             });
         }
-        let record = TokenRecord {
-            current: StoredToken {
-                value: Secret::new(document.value),
-                metadata: document.metadata,
-            },
-            previous: document.previous.map(|previous| PreviousToken {
-                token: StoredToken {
-                    value: Secret::new(previous.value),
-                    metadata: previous.metadata,
-                },
-                revoke_after: previous.revoke_after,
-            }),
-        };
+        let record = document.into_record();
         tracing::trace!(address, version = %current.id, "token read");
         Ok(Some(Versioned {
             value: record,

@@ -64,6 +64,7 @@ pub use graphform_types::{Fingerprint, Secret};
 
 mod aws;
 mod file;
+mod record;
 mod vault;
 
 #[cfg(feature = "conformance")]
