@@ -1389,10 +1389,7 @@ impl Store for AwsSecretsManagerStore {
         let bytes = match (document.document, document.gzip_base64) {
             (Some(document), _) => document.get().as_bytes().to_vec(),
             (None, Some(packed)) => {
-                unpack_state(&packed).map_err(|reason| StoreError::Corrupt {
-                    what: format!("{what} (version {})", current.id),
-                    reason,
-                })?
+                unpack_state(&packed, &format!("{what} (version {})", current.id))?
             }
             (None, None) => {
                 return Err(StoreError::Corrupt {
@@ -1645,17 +1642,24 @@ fn current_is_tombstone(entry: &serde_json::Value) -> bool {
         })
 }
 
-fn unpack_state(packed: &str) -> Result<Vec<u8>, String> {
+/// The state document packed as `gzip_base64` in the secret `what`.
+fn unpack_state(packed: &str, what: &str) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason,
+    };
     let compressed = base64::engine::general_purpose::STANDARD
         .decode(packed)
-        .map_err(|_| "`gzip_base64` is not base64".to_owned())?;
+        .map_err(|_| corrupt("`gzip_base64` is not base64".to_owned()))?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(compressed.as_slice())
         .take(MAX_STATE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|_| "`gzip_base64` is not gzip".to_owned())?;
+        .map_err(|_| corrupt("`gzip_base64` is not gzip".to_owned()))?;
     if bytes.len() as u64 > MAX_STATE_BYTES {
-        return Err(format!("it unpacks to more than {MAX_STATE_BYTES} bytes"));
+        return Err(corrupt(format!(
+            "it unpacks to more than {MAX_STATE_BYTES} bytes"
+        )));
     }
     Ok(bytes)
 }
@@ -1842,7 +1846,7 @@ mod tests {
         };
         let document: StateDocIn = current.parse("state", "state").unwrap();
         assert_eq!(
-            unpack_state(&document.gzip_base64.unwrap()).unwrap(),
+            unpack_state(&document.gzip_base64.unwrap(), "state").unwrap(),
             large.as_bytes()
         );
         let small = state_document(b"{\"a\": [1, 2]}").unwrap();

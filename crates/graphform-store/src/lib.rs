@@ -11,7 +11,8 @@
 //! (`file`, the embedded default, values encrypted with `age`),
 //! [`VaultStore`] (`vault`: HashiCorp Vault / OpenBao KV v2) and
 //! [`AwsSecretsManagerStore`] (`aws-secrets-manager`). The engine is generic
-//! over `Store`; the CLI picks the backend the policy names. One
+//! over `Store`; [`AnyStore`] opens the backend that [`BackendSettings`]
+//! name, which is how the CLI picks the one the policy names. One
 //! conformance suite (feature `conformance`) runs against all three, the
 //! latter two on real servers (OpenBao, moto).
 //!
@@ -62,6 +63,7 @@ use std::fmt;
 
 pub use graphform_types::{Fingerprint, Secret};
 
+mod any;
 mod aws;
 mod file;
 mod record;
@@ -74,6 +76,7 @@ pub mod conformance;
 #[cfg(feature = "conformance")]
 pub use aws::sigv4;
 
+pub use any::{AnyStore, BackendSettings};
 pub use aws::{
     AWS_MAX_NAME_LEN, AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig,
     AwsSecretsManagerStore, DEFAULT_AWS_PREFIX,
@@ -260,6 +263,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl StoreError {
+    /// How to fix it, when the store knows: shown by the CLI after the
+    /// error, apart from its message (which never includes it).
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::Config { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The interface every backend implements. All writes are compare-and-set;
@@ -524,10 +538,16 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
 
 /// A Unix time for people: `2026-01-01 00:00:00 UTC`.
 fn utc(time: UnixTime) -> String {
-    let t = graphform_types::date::Utc::from_unix(time);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
+    format_utc(time, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+/// `time` in UTC, formatted with `strftime`-style `format`. A time beyond
+/// what a calendar date can show (past the year 9999) is shown as
+/// `@<seconds>`.
+pub(crate) fn format_utc(time: UnixTime, format: &str) -> String {
+    jiff::Timestamp::from_second(time).map_or_else(
+        |_| format!("@{time}"),
+        |timestamp| timestamp.strftime(format).to_string(),
     )
 }
 

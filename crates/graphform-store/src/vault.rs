@@ -1716,11 +1716,7 @@ fn truncate_to(text: &mut String, max: usize) {
 
 /// `2026-01-01T00:00:00Z` for a Unix time (proleptic Gregorian, UTC).
 fn rfc3339(time: UnixTime) -> String {
-    let t = graphform_types::date::Utc::from_unix(time);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year, t.month, t.day, t.hour, t.minute, t.second
-    )
+    crate::format_utc(time, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 // ---------------------------------------------------------------------------

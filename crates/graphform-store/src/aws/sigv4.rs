@@ -8,9 +8,6 @@
 //! route the request), so the known-answer tests at the bottom are what
 //! proves this code right.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use graphform_types::date::civil_from_days;
 use hmac::{Hmac, Mac};
 use secrecy::zeroize::Zeroizing;
 use sha2::{Digest, Sha256};
@@ -114,23 +111,12 @@ fn canonical_value(value: &str) -> String {
 
 /// Now as `YYYYMMDD'T'HHMMSS'Z'` (UTC).
 pub fn amz_date_now() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    amz_date(seconds)
+    amz_date(jiff::Timestamp::now().as_second())
 }
 
-/// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'`.
-pub fn amz_date(seconds: u64) -> String {
-    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
-    let rest = seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
+/// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'` (UTC).
+pub fn amz_date(seconds: i64) -> String {
+    crate::format_utc(seconds, "%Y%m%dT%H%M%SZ")
 }
 
 #[cfg(test)]
