@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use graphform_store::testing::moto::Moto;
-use graphform_store::testing::openbao::OpenBao;
-use graphform_store::testing::venv_bin;
+use graphform_testkit::moto::Moto;
+use graphform_testkit::openbao::OpenBao;
+use graphform_testkit::venv_bin;
 
 use crate::common::{EmulatorProcess, control, graphform, repo_root, run};
 

@@ -6,7 +6,6 @@
 //! error (from clap) — and, for `plan --detailed-exitcode` once it exists, 2
 //! for "changes present", as Terraform does.
 
-mod backend;
 mod cli;
 mod commands;
 mod env;

@@ -94,11 +94,10 @@ impl Printer {
             let _ = writeln!(text, "  caused by: {}", shown(cause.to_string()));
         }
         // A store's configuration error knows how to fix itself.
-        let hint = error.chain().find_map(|cause| match cause.downcast_ref() {
-            Some(graphform_store::StoreError::Config {
-                hint: Some(hint), ..
-            }) => Some(hint),
-            _ => None,
+        let hint = error.chain().find_map(|cause| {
+            cause
+                .downcast_ref::<graphform_store::StoreError>()
+                .and_then(graphform_store::StoreError::hint)
         });
         if let Some(hint) = hint {
             let _ = writeln!(text, "\n{bold}hint{reset}: {hint}");

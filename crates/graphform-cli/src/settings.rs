@@ -8,12 +8,8 @@ use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken};
 use graphform_spec::{Loaded, Spec, StoreSettings};
-use graphform_store::{
-    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, VaultSettings, VaultStore,
-};
+use graphform_store::{AnyStore, AwsSecretsManagerConfig, BackendSettings, VaultSettings};
 use graphform_types::Timestamp;
-
-use crate::backend::AnyStore;
 
 use crate::env;
 use crate::output::Printer;
@@ -143,13 +139,19 @@ pub(crate) fn policy_dir(policy: &Path) -> PathBuf {
 /// Opens the store the policy names. Relative paths (the file store's
 /// directory, a Vault CA file) are relative to the policy's directory.
 pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore> {
-    let base = policy_dir(policy);
-    match &spec.store {
+    let (settings, what) = backend_settings(&spec.store, &policy_dir(policy));
+    AnyStore::open(settings).with_context(|| format!("cannot open the {what}"))
+}
+
+/// The store crate's settings for the policy's `store:` section, relative
+/// paths resolved against `base`, and how to name the store in messages.
+fn backend_settings(store: &StoreSettings, base: &Path) -> (BackendSettings, String) {
+    match store {
         StoreSettings::File { path, key_env } => {
             let dir = base.join(path);
-            FileStore::open(&dir, key_env)
-                .map(AnyStore::File)
-                .with_context(|| format!("cannot open the file store `{}`", dir.display()))
+            let what = format!("file store `{}`", dir.display());
+            let key_env = key_env.clone();
+            (BackendSettings::File { dir, key_env }, what)
         }
         StoreSettings::Vault {
             address,
@@ -164,9 +166,15 @@ pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore>
             settings.prefix.clone_from(prefix);
             settings.namespace.clone_from(namespace);
             settings.ca_file = ca_file.as_ref().map(|file| base.join(file));
-            VaultStore::open(settings, token_env)
-                .map(AnyStore::Vault)
-                .with_context(|| format!("cannot open the Vault store at {address}"))
+            let token_env = token_env.clone();
+            let what = format!("Vault store at {address}");
+            (
+                BackendSettings::Vault {
+                    settings,
+                    token_env,
+                },
+                what,
+            )
         }
         StoreSettings::AwsSecretsManager {
             region,
@@ -178,9 +186,8 @@ pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore>
                 prefix: prefix.clone(),
                 endpoint_url: endpoint_url.clone(),
             };
-            AwsSecretsManagerStore::from_env(&config)
-                .map(AnyStore::Aws)
-                .with_context(|| format!("cannot open the AWS Secrets Manager store in {region}"))
+            let what = format!("AWS Secrets Manager store in {region}");
+            (BackendSettings::AwsSecretsManager(config), what)
         }
     }
 }

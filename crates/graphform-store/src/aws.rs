@@ -61,7 +61,14 @@
 //! a delete, `break_lease`, and `list_tokens` (`ListSecrets` pages).
 
 mod client;
-pub(crate) mod sigv4;
+#[cfg_attr(
+    not(feature = "conformance"),
+    expect(
+        unreachable_pub,
+        reason = "public only with the `conformance` feature, for test harnesses"
+    )
+)]
+pub mod sigv4;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -80,9 +87,9 @@ use sha2::{Digest, Sha256};
 
 use self::client::{ApiError, CallError, Client};
 use crate::{
-    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
-    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
-    validate_record, validate_state_document,
+    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, TokenRecord, UnixTime, Version,
+    Versioned, json_error_reason, record, validate_address, validate_record,
+    validate_state_document,
 };
 
 /// The name prefix used unless the policy sets `store.prefix`.
@@ -467,16 +474,8 @@ struct TokenDocOut<'a> {
     format: u32,
     kind: &'static str,
     address: &'a str,
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    previous: Option<PreviousOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct PreviousOut<'a> {
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    revoke_after: UnixTime,
+    #[serde(flatten)]
+    record: record::FlatOut<'a>,
 }
 
 /// The `AWSPREVIOUS` mirror.
@@ -485,24 +484,15 @@ struct PreviousDocOut<'a> {
     format: u32,
     kind: &'static str,
     address: &'a str,
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    revoke_after: UnixTime,
+    #[serde(flatten)]
+    previous: record::PreviousOut<'a>,
 }
 
+/// The address a token document names (its record is read as a
+/// [`record::FlatIn`]).
 #[derive(Deserialize)]
-struct TokenDocIn {
+struct AddressOnly {
     address: String,
-    value: String,
-    metadata: TokenMetadata,
-    previous: Option<PreviousIn>,
-}
-
-#[derive(Deserialize)]
-struct PreviousIn {
-    value: String,
-    metadata: TokenMetadata,
-    revoke_after: UnixTime,
 }
 
 #[derive(Serialize)]
@@ -609,21 +599,34 @@ fn to_json(value: &impl Serialize, what: &str) -> Result<Zeroizing<String>, Stor
         })
 }
 
-fn token_document(address: &str, record: &TokenRecord) -> Result<Zeroizing<String>, StoreError> {
+pub(crate) fn token_document(
+    address: &str,
+    record: &TokenRecord,
+) -> Result<Zeroizing<String>, StoreError> {
     to_json(
         &TokenDocOut {
             format: FORMAT,
             kind: "token",
             address,
-            value: record.current.value.expose(),
-            metadata: &record.current.metadata,
-            previous: record.previous.as_ref().map(|previous| PreviousOut {
-                value: previous.token.value.expose(),
-                metadata: &previous.token.metadata,
-                revoke_after: previous.revoke_after,
-            }),
+            record: record.into(),
         },
         &format!("token {address}"),
+    )
+}
+
+/// The `AWSPREVIOUS` mirror of `previous`, the previous token of `address`.
+pub(crate) fn previous_document(
+    address: &str,
+    previous: &PreviousToken,
+) -> Result<Zeroizing<String>, StoreError> {
+    to_json(
+        &PreviousDocOut {
+            format: FORMAT,
+            kind: "previous",
+            address,
+            previous: previous.into(),
+        },
+        &format!("the previous token of {address}"),
     )
 }
 
@@ -1145,29 +1148,21 @@ impl Inner {
                 })
             }
             Some(previous) => {
-                let replaced_value = written
+                let replaced_record = written
                     .replaced
                     .as_ref()
-                    .and_then(|current| current.parse::<TokenDocIn>("token", name).ok())
-                    .map(|document| Zeroizing::new(document.value));
-                if replaced_value.as_ref().map(|value| value.as_str())
+                    .and_then(|current| current.parse::<record::FlatIn>("token", name).ok())
+                    .map(record::FlatIn::into_record);
+                if replaced_record
+                    .as_ref()
+                    .map(|record| record.current.value.expose())
                     == Some(previous.token.value.expose())
                 {
                     // The usual rotation: AWS moved AWSPREVIOUS to the
                     // version whose value is now the previous one.
                     return Ok(());
                 }
-                let text = to_json(
-                    &PreviousDocOut {
-                        format: FORMAT,
-                        kind: "previous",
-                        address,
-                        value: previous.token.value.expose(),
-                        metadata: &previous.token.metadata,
-                        revoke_after: previous.revoke_after,
-                    },
-                    &format!("the previous token of {address}"),
-                )?;
+                let text = previous_document(address, previous)?;
                 let token = request_token(name, Some(&written.version), &text, nonce);
                 let put = json!({
                     "SecretId": name,
@@ -1258,26 +1253,15 @@ impl Store for AwsSecretsManagerStore {
         if current.is_tombstone() {
             return Ok(None);
         }
-        let document: TokenDocIn = current.parse("token", &what)?;
-        if document.address != address {
+        let document: record::FlatIn = current.parse("token", &what)?;
+        let held: AddressOnly = current.parse("token", &what)?;
+        if held.address != address {
             return Err(StoreError::Corrupt {
                 what: format!("{what} (secret {name})"),
-                reason: format!("it holds the record of {:?}", document.address),
+                reason: format!("it holds the record of {:?}", held.address),
             });
         }
-        let record = TokenRecord {
-            current: StoredToken {
-                value: Secret::new(document.value),
-                metadata: document.metadata,
-            },
-            previous: document.previous.map(|previous| PreviousToken {
-                token: StoredToken {
-                    value: Secret::new(previous.value),
-                    metadata: previous.metadata,
-                },
-                revoke_after: previous.revoke_after,
-            }),
-        };
+        let record = document.into_record();
         tracing::trace!(address, version = %current.id, "token read");
         Ok(Some(Versioned {
             value: record,
@@ -1405,10 +1389,7 @@ impl Store for AwsSecretsManagerStore {
         let bytes = match (document.document, document.gzip_base64) {
             (Some(document), _) => document.get().as_bytes().to_vec(),
             (None, Some(packed)) => {
-                unpack_state(&packed).map_err(|reason| StoreError::Corrupt {
-                    what: format!("{what} (version {})", current.id),
-                    reason,
-                })?
+                unpack_state(&packed, &format!("{what} (version {})", current.id))?
             }
             (None, None) => {
                 return Err(StoreError::Corrupt {
@@ -1661,17 +1642,24 @@ fn current_is_tombstone(entry: &serde_json::Value) -> bool {
         })
 }
 
-fn unpack_state(packed: &str) -> Result<Vec<u8>, String> {
+/// The state document packed as `gzip_base64` in the secret `what`.
+fn unpack_state(packed: &str, what: &str) -> Result<Vec<u8>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason,
+    };
     let compressed = base64::engine::general_purpose::STANDARD
         .decode(packed)
-        .map_err(|_| "`gzip_base64` is not base64".to_owned())?;
+        .map_err(|_| corrupt("`gzip_base64` is not base64".to_owned()))?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(compressed.as_slice())
         .take(MAX_STATE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|_| "`gzip_base64` is not gzip".to_owned())?;
+        .map_err(|_| corrupt("`gzip_base64` is not gzip".to_owned()))?;
     if bytes.len() as u64 > MAX_STATE_BYTES {
-        return Err(format!("it unpacks to more than {MAX_STATE_BYTES} bytes"));
+        return Err(corrupt(format!(
+            "it unpacks to more than {MAX_STATE_BYTES} bytes"
+        )));
     }
     Ok(bytes)
 }
@@ -1858,7 +1846,7 @@ mod tests {
         };
         let document: StateDocIn = current.parse("state", "state").unwrap();
         assert_eq!(
-            unpack_state(&document.gzip_base64.unwrap()).unwrap(),
+            unpack_state(&document.gzip_base64.unwrap(), "state").unwrap(),
             large.as_bytes()
         );
         let small = state_document(b"{\"a\": [1, 2]}").unwrap();

@@ -27,41 +27,95 @@ pub const NOW: UnixTime = 1_767_225_600;
 /// How many writers race in the racing checks.
 pub const RACERS: usize = 8;
 
+/// Calls `$callback!` with the name of every check, in [`run_all`]'s order:
+/// the one list that [`run_all`], [`CHECKS`] and [`conformance_tests!`]
+/// are made from.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_check {
+    ($callback:ident ! $($args:tt)*) => {
+        $callback! {
+            ($($args)*)
+            empty_store_reads_as_empty,
+            token_round_trip,
+            token_update_replaces_record,
+            list_tokens_sorted,
+            token_conflicts,
+            invalid_input_rejected,
+            state_document_round_trip,
+            lease_lifecycle,
+            large_and_odd_values,
+            racing_writers_one_wins,
+            no_lost_updates,
+            racing_lease_one_wins,
+            lease_take_over,
+            racing_take_over_one_wins,
+        }
+    };
+}
+
+macro_rules! run_checks {
+    (($make:ident) $($check:ident,)*) => {
+        $($check(&$make()).await;)*
+    };
+}
+
+macro_rules! check_names {
+    (() $($check:ident,)*) => {
+        &[$(stringify!($check)),*]
+    };
+}
+
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S: Store>(make: impl Fn() -> S) {
-    empty_store_reads_as_empty(&make()).await;
-    token_round_trip(&make()).await;
-    token_update_replaces_record(&make()).await;
-    list_tokens_sorted(&make()).await;
-    token_conflicts(&make()).await;
-    invalid_input_rejected(&make()).await;
-    state_document_round_trip(&make()).await;
-    lease_lifecycle(&make()).await;
-    large_and_odd_values(&make()).await;
-    racing_writers_one_wins(&make()).await;
-    no_lost_updates(&make()).await;
-    racing_lease_one_wins(&make()).await;
-    lease_take_over(&make()).await;
-    racing_take_over_one_wins(&make()).await;
+    crate::__for_each_check! { run_checks! make }
+}
+
+/// [`run_all`], passing `make` the number of the store it makes (0, 1, …;
+/// e.g. for a prefix or directory of its own), and checking that it was
+/// asked for one store per check.
+pub async fn run_all_numbered<S: Store>(make: impl Fn(usize) -> S) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    run_all(|| make(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))).await;
+    assert_eq!(next.into_inner(), CHECKS.len(), "one store per check");
 }
 
 /// The names of the checks [`run_all`] runs, in order.
-pub const CHECKS: &[&str] = &[
-    "empty_store_reads_as_empty",
-    "token_round_trip",
-    "token_update_replaces_record",
-    "list_tokens_sorted",
-    "token_conflicts",
-    "invalid_input_rejected",
-    "state_document_round_trip",
-    "lease_lifecycle",
-    "large_and_odd_values",
-    "racing_writers_one_wins",
-    "no_lost_updates",
-    "racing_lease_one_wins",
-    "lease_take_over",
-    "racing_take_over_one_wins",
-];
+pub const CHECKS: &[&str] = crate::__for_each_check! { check_names! };
+
+/// One `#[tokio::test]` per check (multi-thread runtime, 2 workers), each
+/// on a fresh fixture: `fixture` is evaluated in the test (it may
+/// `.await`), bound to the name given, and `store` (an expression using
+/// that name) is the store the check runs on. The fixture lives until the
+/// check ends, so it may own the server or directory behind the store.
+///
+/// ```ignore
+/// graphform_store::conformance_tests! {
+///     fixture: bao = OpenBao::start().await,
+///     store: bao.store("graphform"),
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    (fixture: $name:ident = $fixture:expr, store: $store:expr $(,)?) => {
+        use $crate::__conformance_test;
+        $crate::__for_each_check! { __conformance_test! $name, $fixture, $store }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    (($name:ident, $fixture:expr, $store:expr) $($check:ident,)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let $name = $fixture;
+                $crate::conformance::$check(&$store).await;
+            }
+        )*
+    };
+}
 
 // ---------------------------------------------------------------------------
 // Building blocks, public for backends' own tests.

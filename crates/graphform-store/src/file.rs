@@ -35,9 +35,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
-    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
-    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
-    validate_record, validate_state_document,
+    Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    json_error_reason, record, validate_address, validate_record, validate_state_document,
 };
 
 /// The environment variable that holds the file store's identity unless the
@@ -564,23 +563,7 @@ impl Inner {
         let found = self.read_token_file(address)?.map(|file| file.version);
         compare(|| format!("token {address}"), expected, found)?;
         let new_version = self.next_version(found)?;
-        let file = TokenFileOut {
-            format: FORMAT,
-            address,
-            version: new_version,
-            current: TokenOut::from(&record.current),
-            previous: record.previous.as_ref().map(|previous| PreviousOut {
-                token: TokenOut::from(&previous.token),
-                revoke_after: previous.revoke_after,
-            }),
-        };
-        // The plaintext holds the values: keep it in one buffer that is
-        // wiped when dropped.
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(1024));
-        serde_json::to_writer(&mut *plaintext, &file).map_err(|error| StoreError::Io {
-            operation: format!("encoding token {address}"),
-            source: json_error_reason(&error).into(),
-        })?;
+        let plaintext = token_plaintext(address, new_version, record)?;
         let ciphertext =
             age::encrypt(&self.recipient, &plaintext).map_err(|error| StoreError::Io {
                 operation: format!("encrypting token {address}"),
@@ -901,30 +884,8 @@ struct TokenFileOut<'a> {
     format: u32,
     address: &'a str,
     version: u64,
-    current: TokenOut<'a>,
-    previous: Option<PreviousOut<'a>>,
-}
-
-#[derive(Serialize)]
-struct TokenOut<'a> {
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-}
-
-impl<'a> From<&'a StoredToken> for TokenOut<'a> {
-    fn from(token: &'a StoredToken) -> Self {
-        Self {
-            value: token.value.expose(),
-            metadata: &token.metadata,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct PreviousOut<'a> {
     #[serde(flatten)]
-    token: TokenOut<'a>,
-    revoke_after: UnixTime,
+    record: record::NestedOut<'a>,
 }
 
 /// A token file's plaintext, as read.
@@ -932,42 +893,39 @@ struct PreviousOut<'a> {
 struct TokenFileIn {
     address: String,
     version: u64,
-    current: TokenIn,
-    previous: Option<PreviousIn>,
-}
-
-#[derive(Deserialize)]
-struct TokenIn {
-    value: String,
-    metadata: TokenMetadata,
-}
-
-#[derive(Deserialize)]
-struct PreviousIn {
-    value: String,
-    metadata: TokenMetadata,
-    revoke_after: UnixTime,
+    current: record::TokenIn,
+    previous: Option<record::PreviousIn>,
 }
 
 impl TokenFileIn {
     fn into_versioned(self) -> Versioned<TokenRecord> {
         Versioned {
-            value: TokenRecord {
-                current: StoredToken {
-                    value: Secret::new(self.current.value),
-                    metadata: self.current.metadata,
-                },
-                previous: self.previous.map(|previous| PreviousToken {
-                    token: StoredToken {
-                        value: Secret::new(previous.value),
-                        metadata: previous.metadata,
-                    },
-                    revoke_after: previous.revoke_after,
-                }),
-            },
+            value: self.current.into_record(self.previous),
             version: version(self.version),
         }
     }
+}
+
+/// The plaintext of the token file of `address` at `version`, then
+/// encrypted whole. It holds the values: it is one buffer, wiped when
+/// dropped.
+pub(crate) fn token_plaintext(
+    address: &str,
+    version: u64,
+    record: &TokenRecord,
+) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+    let file = TokenFileOut {
+        format: FORMAT,
+        address,
+        version,
+        record: record.into(),
+    };
+    let mut plaintext = Zeroizing::new(Vec::with_capacity(1024));
+    serde_json::to_writer(&mut *plaintext, &file).map_err(|error| StoreError::Io {
+        operation: format!("encoding token {address}"),
+        source: json_error_reason(&error).into(),
+    })?;
+    Ok(plaintext)
 }
 
 /// `state.json`: the engine's document embedded verbatim.

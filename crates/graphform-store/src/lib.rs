@@ -11,7 +11,8 @@
 //! (`file`, the embedded default, values encrypted with `age`),
 //! [`VaultStore`] (`vault`: HashiCorp Vault / OpenBao KV v2) and
 //! [`AwsSecretsManagerStore`] (`aws-secrets-manager`). The engine is generic
-//! over `Store`; the CLI picks the backend the policy names. One
+//! over `Store`; [`AnyStore`] opens the backend that [`BackendSettings`]
+//! name, which is how the CLI picks the one the policy names. One
 //! conformance suite (feature `conformance`) runs against all three, the
 //! latter two on real servers (OpenBao, moto).
 //!
@@ -62,15 +63,20 @@ use std::fmt;
 
 pub use graphform_types::{ExpiryMode, Fingerprint, Secret};
 
+mod any;
 mod aws;
 mod file;
+mod record;
 mod vault;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+/// AWS Signature Version 4 as this crate signs Secrets Manager requests,
+/// for test harnesses that call moto directly (`graphform-testkit`).
 #[cfg(feature = "conformance")]
-pub mod testing;
+pub use aws::sigv4;
 
+pub use any::{AnyStore, BackendSettings};
 pub use aws::{
     AWS_MAX_NAME_LEN, AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig,
     AwsSecretsManagerStore, DEFAULT_AWS_PREFIX,
@@ -246,6 +252,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+}
+
+impl StoreError {
+    /// How to fix it, when the store knows: shown by the CLI after the
+    /// error, apart from its message (which never includes it).
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::Config { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// The interface every backend implements. All writes are compare-and-set;
@@ -510,9 +527,17 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
 
 /// A Unix time for people: `2026-01-01 00:00:00 UTC`.
 fn utc(time: UnixTime) -> String {
-    graphform_types::Timestamp::from_unix(time)
-        .strftime("%Y-%m-%d %H:%M:%S UTC")
-        .to_string()
+    format_utc(time, "%Y-%m-%d %H:%M:%S UTC")
+}
+
+/// `time` in UTC, formatted with `strftime`-style `format`. A time beyond
+/// what a calendar date can show (past the year 9999) is shown as
+/// `@<seconds>`.
+pub(crate) fn format_utc(time: UnixTime, format: &str) -> String {
+    jiff::Timestamp::from_second(time).map_or_else(
+        |_| format!("@{time}"),
+        |timestamp| timestamp.strftime(format).to_string(),
+    )
 }
 
 impl fmt::Display for Version {

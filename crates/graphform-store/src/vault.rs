@@ -64,9 +64,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
-    Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, TokenMetadata,
-    TokenRecord, UnixTime, Version, Versioned, json_error_reason, validate_address,
-    validate_record, validate_state_document,
+    Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    json_error_reason, record, validate_address, validate_record, validate_state_document,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -319,7 +318,7 @@ impl Store for VaultStore {
         let action = format!("writing token {address}");
         inner.ensure_mount(&action).await?;
         let rel = token_rel(address);
-        let entry = TokenEntryOut::new(record);
+        let entry = token_entry(record);
         let mut secrets = vec![record.current.value.expose()];
         if let Some(previous) = &record.previous {
             secrets.push(previous.token.value.expose());
@@ -1536,46 +1535,16 @@ fn server_errors(body: &[u8]) -> Vec<String> {
 #[derive(Serialize)]
 struct TokenEntryOut<'a> {
     format: u32,
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    previous: Option<PreviousOut<'a>>,
+    #[serde(flatten)]
+    record: record::FlatOut<'a>,
 }
 
-#[derive(Serialize)]
-struct PreviousOut<'a> {
-    value: &'a str,
-    metadata: &'a TokenMetadata,
-    revoke_after: UnixTime,
-}
-
-impl<'a> TokenEntryOut<'a> {
-    fn new(record: &'a TokenRecord) -> Self {
-        Self {
-            format: FORMAT,
-            value: record.current.value.expose(),
-            metadata: &record.current.metadata,
-            previous: record.previous.as_ref().map(|previous| PreviousOut {
-                value: previous.token.value.expose(),
-                metadata: &previous.token.metadata,
-                revoke_after: previous.revoke_after,
-            }),
-        }
+/// A token entry's data.
+pub(crate) fn token_entry(record: &TokenRecord) -> impl Serialize + '_ {
+    TokenEntryOut {
+        format: FORMAT,
+        record: record.into(),
     }
-}
-
-/// A token entry's data, as read.
-#[derive(Deserialize)]
-struct TokenEntryIn {
-    value: String,
-    metadata: TokenMetadata,
-    previous: Option<PreviousIn>,
-}
-
-#[derive(Deserialize)]
-struct PreviousIn {
-    value: String,
-    metadata: TokenMetadata,
-    revoke_after: UnixTime,
 }
 
 /// What a deleted token's entry holds.
@@ -1649,20 +1618,7 @@ fn parse_token_entry(
     path: &str,
 ) -> Result<TokenRecord, StoreError> {
     let what = || format!("token {address} ({path})");
-    let entry: TokenEntryIn = parse_entry(data, what)?;
-    let record = TokenRecord {
-        current: StoredToken {
-            value: Secret::new(entry.value),
-            metadata: entry.metadata,
-        },
-        previous: entry.previous.map(|previous| PreviousToken {
-            token: StoredToken {
-                value: Secret::new(previous.value),
-                metadata: previous.metadata,
-            },
-            revoke_after: previous.revoke_after,
-        }),
-    };
+    let record = parse_entry::<record::FlatIn>(data, what)?.into_record();
     validate_record(address, &record).map_err(|error| match error {
         StoreError::Invalid { reason, .. } => StoreError::Corrupt {
             what: what(),
@@ -1760,9 +1716,7 @@ fn truncate_to(text: &mut String, max: usize) {
 
 /// `2026-01-01T00:00:00Z` for a Unix time (proleptic Gregorian, UTC).
 fn rfc3339(time: UnixTime) -> String {
-    graphform_types::Timestamp::from_unix(time)
-        .rfc3339()
-        .to_string()
+    crate::format_utc(time, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 // ---------------------------------------------------------------------------
@@ -2109,7 +2063,7 @@ mod tests {
         let mut record = crate::TokenRecord {
             current: crate::StoredToken {
                 value: Secret::new("EAAsecretvalue"),
-                metadata: TokenMetadata {
+                metadata: crate::TokenMetadata {
                     address: "a/b".to_owned(),
                     app_id: "1".to_owned(),
                     system_user_id: String::new(),

@@ -17,65 +17,27 @@ use std::time::{Duration, Instant};
 use graphform_store::conformance::{
     self, NOW, lease_request, sample_record, sample_rotated_record, sample_token,
 };
-use graphform_store::testing::moto::Moto;
-use graphform_store::testing::redirect::RedirectTrap;
 use graphform_store::{
     AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
     PreviousToken, Secret, Store, StoreError, TokenRecord,
 };
+use graphform_testkit::moto::Moto;
+use graphform_testkit::redirect::RedirectTrap;
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 
-macro_rules! checks {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let moto = Moto::start();
-                conformance::$check(&moto.store("graphform")).await;
-            }
-        )*
-
-        #[test]
-        fn every_check_has_a_test() {
-            assert_eq!([$(stringify!($check)),*].as_slice(), conformance::CHECKS);
-        }
-    };
+graphform_store::conformance_tests! {
+    fixture: moto = Moto::start(),
+    store: moto.store("graphform"),
 }
-
-checks!(
-    empty_store_reads_as_empty,
-    token_round_trip,
-    token_update_replaces_record,
-    list_tokens_sorted,
-    token_conflicts,
-    invalid_input_rejected,
-    state_document_round_trip,
-    lease_lifecycle,
-    large_and_odd_values,
-    racing_writers_one_wins,
-    no_lost_updates,
-    racing_lease_one_wins,
-    lease_take_over,
-    racing_take_over_one_wins,
-);
 
 /// The whole suite once more on one server, each check under its own
 /// prefix: prefixes keep stores apart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_one_server_with_a_prefix_per_check() {
     let moto = Moto::start();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        moto.store(&format!("run/check-{index}"))
-    })
-    .await;
-    assert_eq!(
-        next.load(std::sync::atomic::Ordering::Relaxed),
-        conformance::CHECKS.len()
-    );
+    conformance::run_all_numbered(|index| moto.store(&format!("run/check-{index}"))).await;
     // Every check's secrets are there, under its own prefix, and the
     // default prefix sees none of them.
     assert!(
@@ -235,7 +197,7 @@ for stage in ("AWSCURRENT", "AWSPREVIOUS"):
     answer = client.get_secret_value(SecretId=sys.argv[2], VersionStage=stage)
     print(stage, json.loads(answer["SecretString"])["value"])
 "#;
-    let output = std::process::Command::new(graphform_store::testing::venv_bin("python"))
+    let output = std::process::Command::new(graphform_testkit::venv_bin("python"))
         .args([
             "-c",
             script,

@@ -11,40 +11,18 @@
     reason = "test helpers outside #[test] fns panic on failure by design"
 )]
 
-use std::sync::{Arc, Mutex};
-
 use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
-use graphform_store::testing::moto::{Moto, SECRET_ACCESS_KEY};
 use graphform_store::{
     AwsCredentials, AwsSecretsManagerStore, Secret, Store, StoreError, TokenRecord,
 };
+use graphform_testkit::logs::Capture;
+use graphform_testkit::moto::{Moto, SECRET_ACCESS_KEY};
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = Capture::new();
     let mut moto = Moto::start();
     let session_token = "FwoGZXIvYXdzSESSIONtokenVALUE0123456789";
     let credentials = AwsCredentials::new(
@@ -60,11 +38,10 @@ fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
         .enable_all()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    capture.scoped(|| {
         runtime.block_on(exercise(&store, &mut moto, [current, previous, third]));
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for expected in [
+    capture.assert_contains(&[
         "token written",
         "token read",
         "token deleted",
@@ -83,19 +60,15 @@ fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
         ADDRESS,
         Secret::new(current).fingerprint().as_str(),
         Secret::new(third).fingerprint().as_str(),
-    ] {
-        assert!(logs.contains(expected), "{expected} missing from\n{logs}");
-    }
-    for secret in [
+    ]);
+    capture.assert_free_of(&[
         current,
         previous,
         third,
         SECRET_ACCESS_KEY,
         session_token,
         "AKIDMOTOTEST",
-    ] {
-        assert!(!logs.contains(secret), "a secret in the logs:\n{logs}");
-    }
+    ]);
 }
 
 /// Every operation, successes and failures, ending with the server gone.

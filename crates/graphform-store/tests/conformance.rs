@@ -8,8 +8,6 @@
     reason = "test helpers outside #[test] fns panic on failure by design"
 )]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use graphform_store::{FileStore, conformance, generate_identity};
 
 /// A file store in a fresh temporary directory, removed when dropped.
@@ -25,49 +23,17 @@ fn fresh() -> Fixture {
     Fixture { _dir: dir, store }
 }
 
-macro_rules! checks {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let fixture = fresh();
-                conformance::$check(&fixture.store).await;
-            }
-        )*
-
-        #[test]
-        fn every_check_has_a_test() {
-            assert_eq!([$(stringify!($check)),*].as_slice(), conformance::CHECKS);
-        }
-    };
+graphform_store::conformance_tests! {
+    fixture: fixture = fresh(),
+    store: fixture.store,
 }
-
-checks!(
-    empty_store_reads_as_empty,
-    token_round_trip,
-    token_update_replaces_record,
-    list_tokens_sorted,
-    token_conflicts,
-    invalid_input_rejected,
-    state_document_round_trip,
-    lease_lifecycle,
-    large_and_odd_values,
-    racing_writers_one_wins,
-    no_lost_updates,
-    racing_lease_one_wins,
-    lease_take_over,
-    racing_take_over_one_wins,
-);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_passes() {
     let root = tempfile::tempdir().unwrap();
     let (key, _) = generate_identity();
-    let next = AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let index = next.fetch_add(1, Ordering::Relaxed);
+    conformance::run_all_numbered(|index| {
         FileStore::with_identity(root.path().join(format!("store-{index}")), &key).unwrap()
     })
     .await;
-    assert_eq!(next.load(Ordering::Relaxed), conformance::CHECKS.len());
 }

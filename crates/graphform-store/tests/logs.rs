@@ -4,42 +4,15 @@
 //! listens, and another test hitting the same call sites concurrently
 //! without a subscriber can make this one miss events.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers outside #[test] fns panic on failure by design"
-)]
-
-use std::sync::{Arc, Mutex};
-
 use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
 use graphform_store::{FileStore, Secret, Store, generate_identity};
+use graphform_testkit::logs::Capture;
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let capture = Capture::new();
     let root = tempfile::tempdir().unwrap();
     let (key, _) = generate_identity();
     let (wrong_key, _) = generate_identity();
@@ -49,7 +22,7 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
         .enable_all()
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    capture.scoped(|| {
         runtime.block_on(async {
             let dir = root.path().join("store");
             let store = FileStore::init(&dir, &key).unwrap();
@@ -86,8 +59,7 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
             let _ = wrong.read_token(other).await;
         });
     });
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for expected in [
+    capture.assert_contains(&[
         "file store initialized",
         "token written",
         "token deleted",
@@ -99,15 +71,11 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
         ADDRESS,
         Secret::new(current).fingerprint().as_str(),
         Secret::new(previous).fingerprint().as_str(),
-    ] {
-        assert!(logs.contains(expected), "{expected} missing from\n{logs}");
-    }
-    for secret in [
+    ]);
+    capture.assert_free_of(&[
         current,
         previous,
         &key.expose()[16..],
         &wrong_key.expose()[16..],
-    ] {
-        assert!(!logs.contains(secret), "a secret in the logs:\n{logs}");
-    }
+    ]);
 }

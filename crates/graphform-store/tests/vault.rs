@@ -1,5 +1,5 @@
 //! The `vault` backend against a real OpenBao server (from the project's
-//! `.venv`, see `graphform_store::testing`): the whole conformance suite, one
+//! `.venv`, see `graphform_testkit`): the whole conformance suite, one
 //! test and one dev server per check, and what is particular to Vault: the
 //! layout and `custom_metadata`, policies (the documented one, a read-only
 //! one), a missing or KV v1 mount, a sealed server, namespaces, TLS with a
@@ -10,64 +10,26 @@
 use graphform_store::conformance::{
     self, NOW, join_all, lease_request, sample_record, sample_rotated_record,
 };
-use graphform_store::testing::openbao::OpenBao;
-use graphform_store::testing::redirect::RedirectTrap;
 use graphform_store::{
     LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, VaultSettings, VaultStore, Versioned,
 };
+use graphform_testkit::openbao::OpenBao;
+use graphform_testkit::redirect::RedirectTrap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 
-macro_rules! checks {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let bao = OpenBao::start().await;
-                conformance::$check(&bao.store("graphform")).await;
-            }
-        )*
-
-        #[test]
-        fn every_check_has_a_test() {
-            assert_eq!([$(stringify!($check)),*].as_slice(), conformance::CHECKS);
-        }
-    };
+graphform_store::conformance_tests! {
+    fixture: bao = OpenBao::start().await,
+    store: bao.store("graphform"),
 }
-
-checks!(
-    empty_store_reads_as_empty,
-    token_round_trip,
-    token_update_replaces_record,
-    list_tokens_sorted,
-    token_conflicts,
-    invalid_input_rejected,
-    state_document_round_trip,
-    lease_lifecycle,
-    large_and_odd_values,
-    racing_writers_one_wins,
-    no_lost_updates,
-    racing_lease_one_wins,
-    lease_take_over,
-    racing_take_over_one_wins,
-);
 
 /// `run_all` once, every check on its own prefix of one server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_passes_on_fresh_prefixes() {
     let bao = OpenBao::start().await;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    conformance::run_all(|| {
-        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        bao.store(&format!("run-all/{index}"))
-    })
-    .await;
-    assert_eq!(
-        next.load(std::sync::atomic::Ordering::Relaxed),
-        conformance::CHECKS.len()
-    );
+    conformance::run_all_numbered(|index| bao.store(&format!("run-all/{index}"))).await;
 }
 
 /// An error's message, its causes, its hint and its `Debug` form.
@@ -677,7 +639,7 @@ async fn a_sealed_server_is_named() {
 /// No server at the address: an I/O error naming the address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_server_is_a_clear_io_error() {
-    let port = graphform_store::testing::free_port(false);
+    let port = graphform_testkit::free_port(false);
     let address = format!("http://127.0.0.1:{port}");
     let store = VaultStore::with_token(
         VaultSettings::new(address.clone()),

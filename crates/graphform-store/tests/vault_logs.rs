@@ -12,126 +12,34 @@
     reason = "test helpers outside #[test] fns panic on failure by design"
 )]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use graphform_store::conformance::{self, NOW, lease_request, sample_record};
-use graphform_store::testing::openbao::OpenBao;
-use graphform_store::{
-    Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, UnixTime, VaultStore, Version,
-    Versioned,
-};
-use tracing_subscriber::util::SubscriberInitExt as _;
+use graphform_store::{Secret, Store, StoreError, TokenRecord, VaultStore};
+use graphform_testkit::logs::Capture;
+use graphform_testkit::openbao::OpenBao;
+use graphform_testkit::store::BeforeWrite;
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A store that remembers every token value written through it.
-struct Recording {
+/// A Vault store that remembers every token value written through it.
+fn recording(
     store: VaultStore,
-    values: Arc<Mutex<Vec<String>>>,
-}
-
-impl Store for Recording {
-    fn describe(&self) -> String {
-        self.store.describe()
-    }
-
-    async fn read_token(
-        &self,
-        address: &str,
-    ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
-        self.store.read_token(address).await
-    }
-
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
-        self.store.list_tokens().await
-    }
-
-    async fn write_token(
-        &self,
-        address: &str,
-        record: &TokenRecord,
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        {
-            let mut values = self.values.lock().unwrap();
-            values.push(record.current.value.expose().to_owned());
-            if let Some(previous) = &record.previous {
-                values.push(previous.token.value.expose().to_owned());
-            }
+    values: &Arc<Mutex<Vec<String>>>,
+) -> BeforeWrite<VaultStore, impl Fn(&str, &TokenRecord) -> Result<(), StoreError>> {
+    let values = Arc::clone(values);
+    BeforeWrite::new(store, move |_, record: &TokenRecord| {
+        let mut values = values.lock().unwrap();
+        values.push(record.current.value.expose().to_owned());
+        if let Some(previous) = &record.previous {
+            values.push(previous.token.value.expose().to_owned());
         }
-        self.store.write_token(address, record, expected).await
-    }
-
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
-        self.store.delete_token(address, expected).await
-    }
-
-    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.store.read_state().await
-    }
-
-    async fn write_state(
-        &self,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.store.write_state(document, expected).await
-    }
-
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.store.acquire_lease(holder).await
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        self.store.take_over_lease(stale, holder).await
-    }
-
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
-        self.store.renew_lease(lease, expires_at).await
-    }
-
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.store.release_lease(lease).await
-    }
-
-    async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.store.read_lease().await
-    }
-
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.store.break_lease().await
-    }
+        Ok(())
+    })
 }
 
 #[test]
 fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish()
-        .try_init()
-        .unwrap();
+    let capture = Capture::new();
+    capture.init_global();
     let values = Arc::new(Mutex::new(Vec::<String>::new()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -140,18 +48,13 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
         .unwrap();
     let (root_token, read_only_token) = runtime.block_on(async {
         let mut bao = OpenBao::start().await;
-        let next = AtomicUsize::new(0);
-        conformance::run_all(|| Recording {
-            store: bao.store(&format!("logs/{}", next.fetch_add(1, Ordering::Relaxed))),
-            values: Arc::clone(&values),
+        conformance::run_all_numbered(|index| {
+            recording(bao.store(&format!("logs/{index}")), &values)
         })
         .await;
 
         // An expired lease taken over, and a lease broken, are logged.
-        let store = Recording {
-            store: bao.store("graphform"),
-            values: Arc::clone(&values),
-        };
+        let store = recording(bao.store("graphform"), &values);
         store
             .acquire_lease(&lease_request("first", NOW, 1))
             .await
@@ -174,10 +77,10 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
                 r#"path "secret/data/graphform/*" { capabilities = ["read"] }"#,
             )
             .await;
-        let refused = Recording {
-            store: VaultStore::with_token(bao.settings("graphform"), &read_only).unwrap(),
-            values: Arc::clone(&values),
-        };
+        let refused = recording(
+            VaultStore::with_token(bao.settings("graphform"), &read_only).unwrap(),
+            &values,
+        );
         let _ = refused
             .write_token(address, &sample_record(address, "EAAGrefusedTOKEN77"), None)
             .await
@@ -196,8 +99,7 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
     });
     drop(runtime);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for expected in [
+    capture.assert_contains(&[
         "token written",
         "token deleted",
         "state document written",
@@ -215,28 +117,14 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
         "acme/ci-reporting/token/insights-read",
         Secret::new("EAAcurrent0001").fingerprint().as_str(),
         Secret::new("EAAprevious0001").fingerprint().as_str(),
-    ] {
-        assert!(
-            logs.contains(expected),
-            "{expected:?} missing from the logs"
-        );
-    }
+    ]);
     let values = values.lock().unwrap();
-    assert!(values.len() > 100, "the run wrote many values");
-    let mut checked = 0;
-    for value in values.iter().filter(|value| value.chars().count() >= 4) {
-        assert!(
-            !logs.contains(value.as_str()),
-            "a token value ({}) is in the logs",
-            Secret::new(value.as_str()).fingerprint()
-        );
-        checked += 1;
-    }
-    assert!(checked > 100);
-    for token in [&root_token, &read_only_token] {
-        assert!(
-            !logs.contains(token.expose()),
-            "a Vault token is in the logs"
-        );
-    }
+    let checked: Vec<&str> = values
+        .iter()
+        .map(String::as_str)
+        .filter(|value| value.chars().count() >= 4)
+        .collect();
+    assert!(checked.len() > 100, "the run wrote many values");
+    capture.assert_free_of(&checked);
+    capture.assert_free_of(&[root_token.expose(), read_only_token.expose()]);
 }

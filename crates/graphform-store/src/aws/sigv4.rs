@@ -8,43 +8,41 @@
 //! route the request), so the known-answer tests at the bottom are what
 //! proves this code right.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hmac::{Hmac, Mac};
 use secrecy::zeroize::Zeroizing;
 use sha2::{Digest, Sha256};
 
 /// The content type of Secrets Manager's JSON protocol.
-pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// The signing name of Secrets Manager.
-pub(crate) const SERVICE: &str = "secretsmanager";
+pub const SERVICE: &str = "secretsmanager";
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// What is signed: one request and the credentials to sign it with.
-pub(crate) struct Request<'a> {
+pub struct Request<'a> {
     /// `GET`, `POST`…
-    pub(crate) method: &'a str,
+    pub method: &'a str,
     /// The request's headers, names in lower case, `host` among them. All
     /// of them are signed.
-    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub headers: &'a [(&'a str, &'a str)],
     /// The body.
-    pub(crate) body: &'a [u8],
+    pub body: &'a [u8],
     /// `YYYYMMDD'T'HHMMSS'Z'`, also sent as `x-amz-date`.
-    pub(crate) amz_date: &'a str,
+    pub amz_date: &'a str,
     /// The region, e.g. `eu-west-1`.
-    pub(crate) region: &'a str,
+    pub region: &'a str,
     /// The service's signing name, e.g. `secretsmanager`.
-    pub(crate) service: &'a str,
+    pub service: &'a str,
     /// The access key ID.
-    pub(crate) access_key_id: &'a str,
+    pub access_key_id: &'a str,
     /// The secret access key.
-    pub(crate) secret_access_key: &'a str,
+    pub secret_access_key: &'a str,
 }
 
 /// The `Authorization` header value for `request` (path `/`, no query).
-pub(crate) fn authorization(request: &Request<'_>) -> String {
+pub fn authorization(request: &Request<'_>) -> String {
     let mut headers: Vec<(String, String)> = request
         .headers
         .iter()
@@ -112,18 +110,13 @@ fn canonical_value(value: &str) -> String {
 }
 
 /// Now as `YYYYMMDD'T'HHMMSS'Z'` (UTC).
-pub(crate) fn amz_date_now() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs());
-    amz_date(seconds)
+pub fn amz_date_now() -> String {
+    amz_date(jiff::Timestamp::now().as_second())
 }
 
-/// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'`.
-pub(crate) fn amz_date(seconds: u64) -> String {
-    graphform_types::Timestamp::from_unix(i64::try_from(seconds).unwrap_or(i64::MAX))
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string()
+/// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'` (UTC).
+pub fn amz_date(seconds: i64) -> String {
+    crate::format_utc(seconds, "%Y%m%dT%H%M%SZ")
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{free_port, venv_bin};
-use crate::aws::sigv4;
-use crate::{AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore, Secret};
+use graphform_store::sigv4;
+use graphform_store::{AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore, Secret};
 
 /// How long moto may take to answer after starting (about 0.4 s on an idle
 /// machine; much more when several start at once on 2 cores).
@@ -45,7 +45,7 @@ pub const REGION: &str = "us-east-1";
 
 /// What makes each moto call atomic (see the module docs).
 const SITECUSTOMIZE: &str = "\
-# Written by graphform's test harness (crates/graphform-store/src/testing/moto.rs):
+# Written by graphform's test harness (crates/graphform-testkit/src/moto.rs):
 # switch threads only where they block on I/O, so that each Secrets Manager
 # call runs atomically, as on AWS.
 import sys

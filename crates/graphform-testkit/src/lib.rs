@@ -1,16 +1,32 @@
-//! Real servers for tests: OpenBao (Vault) and moto (AWS Secrets Manager),
-//! installed by `./scripts/test` into the project's `.venv` and started
-//! here on free loopback ports, one per test, stopped on drop.
+//! Test support for graphform's crates; a dev-dependency only, never
+//! published.
+//!
+//! * Real servers: [`openbao::OpenBao`] (Vault KV v2) and [`moto::Moto`]
+//!   (AWS Secrets Manager), installed by `./scripts/test` (or `scripts/services
+//!   install`) into the project's `.venv` and started on free loopback
+//!   ports, one per test, stopped on drop.
+//! * [`redirect::RedirectTrap`]: a server that answers every request with a
+//!   redirect, to prove a client does not follow it.
+//! * [`logs::Capture`]: everything a `tracing` subscriber writes, kept in
+//!   memory, for tests that check what the logs hold (and do not hold).
+//! * [`store::BeforeWrite`]: a store wrapper that sees (and may refuse)
+//!   every token write.
 //!
 //! Nothing here depends on what happens to be installed on the machine:
 //! the binaries come from the project's own virtual environment, and a
 //! missing one is a clear failure saying how to install it, never a skip.
+//!
+//! The backend-independent conformance suite is not here: it is part of
+//! `graphform-store` (feature `conformance`), the contract every backend
+//! must pass.
 
 use std::path::PathBuf;
 
+pub mod logs;
 pub mod moto;
 pub mod openbao;
 pub mod redirect;
+pub mod store;
 
 /// The path of `name` in the project's `.venv/bin`, installed by
 /// `./scripts/test` (or `scripts/services install`).

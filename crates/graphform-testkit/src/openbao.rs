@@ -37,7 +37,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::{free_port, venv_bin};
-use crate::{Secret, VaultSettings, VaultStore};
+use graphform_store::{Secret, VaultSettings, VaultStore};
 
 /// How long a server may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_mins(1);

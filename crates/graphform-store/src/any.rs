@@ -1,24 +1,70 @@
-//! The store the policy names, behind one type: the engine is generic over
-//! `Store`, and this enum lets the command line pick the backend at run
-//! time.
+//! The backend chosen at run time, behind one type: the engine is generic
+//! over [`Store`], and [`AnyStore`] lets a program open whichever backend
+//! its settings name ([`BackendSettings`]).
 
-use graphform_store::{
-    AwsSecretsManagerStore, FileStore, Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime,
-    VaultStore, Version, Versioned,
+use std::path::PathBuf;
+
+use crate::{
+    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseInfo, Store,
+    StoreError, TokenRecord, UnixTime, VaultSettings, VaultStore, Version, Versioned,
 };
+
+/// Which backend to open, and how: the policy's `store:` section with
+/// defaults applied and relative paths resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendSettings {
+    /// `type: file`: the store's directory and the environment variable
+    /// that holds its key (see [`FileStore::open`]).
+    File {
+        /// The store's directory.
+        dir: PathBuf,
+        /// The variable holding the `age` identity.
+        key_env: String,
+    },
+    /// `type: vault` (see [`VaultStore::open`]).
+    Vault {
+        /// Where and how to reach the server.
+        settings: VaultSettings,
+        /// The variable holding the Vault token.
+        token_env: String,
+    },
+    /// `type: aws-secrets-manager`, with the credentials of the standard
+    /// environment variables (see [`AwsSecretsManagerStore::from_env`]).
+    AwsSecretsManager(AwsSecretsManagerConfig),
+}
 
 /// One of the store backends.
 #[derive(Clone, Debug)]
-pub(crate) enum AnyStore {
+pub enum AnyStore {
+    /// The `file` backend.
     File(FileStore),
+    /// The `vault` backend.
     Vault(VaultStore),
+    /// The `aws-secrets-manager` backend.
     Aws(AwsSecretsManagerStore),
 }
 
 impl AnyStore {
+    /// Opens the backend `settings` name. Nothing is sent to a server yet;
+    /// errors are those of the backend's own constructor.
+    pub fn open(settings: BackendSettings) -> Result<Self, StoreError> {
+        match settings {
+            BackendSettings::File { dir, key_env } => {
+                FileStore::open(dir, &key_env).map(Self::File)
+            }
+            BackendSettings::Vault {
+                settings,
+                token_env,
+            } => VaultStore::open(settings, &token_env).map(Self::Vault),
+            BackendSettings::AwsSecretsManager(config) => {
+                AwsSecretsManagerStore::from_env(&config).map(Self::Aws)
+            }
+        }
+    }
+
     /// Warnings found when opening the store (e.g. a file store others can
     /// read).
-    pub(crate) fn warnings(&self) -> &[String] {
+    pub fn warnings(&self) -> &[String] {
         match self {
             Self::File(store) => store.warnings(),
             Self::Vault(_) | Self::Aws(_) => &[],
