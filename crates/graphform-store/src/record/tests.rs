@@ -72,10 +72,10 @@ fn the_vault_backend_writes_the_pinned_entry() {
 #[test]
 fn the_aws_backend_writes_the_pinned_documents() {
     let record = rotated();
-    let document = crate::aws::token_document(ADDRESS, &record).unwrap();
+    let document = crate::aws::documents::token_document(ADDRESS, &record).unwrap();
     assert_eq!(document.as_str(), AWS);
     let previous = record.previous.as_ref().unwrap();
-    let mirror = crate::aws::previous_document(ADDRESS, previous).unwrap();
+    let mirror = crate::aws::documents::previous_document(ADDRESS, previous).unwrap();
     assert_eq!(mirror.as_str(), AWS_PREVIOUS);
 }
 

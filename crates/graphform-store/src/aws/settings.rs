@@ -1,0 +1,104 @@
+//! The store's settings (region, prefix, endpoint), checked before anything is sent.
+
+use crate::StoreError;
+use std::net::IpAddr;
+
+// Settings.
+
+pub(super) fn check_region(region: Option<String>) -> Result<String, StoreError> {
+    let Some(region) = region.filter(|region| !region.is_empty()) else {
+        return Err(StoreError::Config {
+            message: "the aws-secrets-manager store has no region".to_owned(),
+            hint: Some(
+                "set `store.region` in the policy (e.g. `region: eu-west-1`), or `AWS_REGION`"
+                    .to_owned(),
+            ),
+        });
+    };
+    let valid = region.len() <= 64
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(region)
+    } else {
+        Err(StoreError::Config {
+            message: format!("{region:?} is not an AWS region"),
+            hint: Some("regions look like `eu-west-1` or `us-east-1`".to_owned()),
+        })
+    }
+}
+
+pub(super) fn check_prefix(prefix: &str) -> Result<(), StoreError> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 256
+        && prefix.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=.@-".contains(c))
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::Config {
+            message: format!("{prefix:?} is not a valid secret name prefix"),
+            hint: Some(
+                "use segments of letters, digits and `_+=.@-` joined by `/`, e.g. `graphform` \
+                 or `ci/graphform`"
+                    .to_owned(),
+            ),
+        })
+    }
+}
+
+/// The endpoint's URL (`scheme://host[:port]/`) and whether it is a
+/// loopback address.
+pub(super) fn endpoint_url(
+    endpoint: Option<&str>,
+    region: &str,
+) -> Result<(reqwest::Url, bool), StoreError> {
+    let text = endpoint.map_or_else(
+        || format!("https://secretsmanager.{region}.amazonaws.com"),
+        str::to_owned,
+    );
+    let refuse = |why: &str| StoreError::Config {
+        message: format!("the endpoint URL {text:?} {why}"),
+        hint: Some(
+            "use `https://host[:port]`, or `http://127.0.0.1:PORT` for a local emulator such as \
+             moto"
+                .to_owned(),
+        ),
+    };
+    let url = reqwest::Url::parse(&text).map_err(|_| refuse("is not a URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("has credentials in it"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !matches!(url.path(), "" | "/") {
+        return Err(refuse("has a path, query or fragment"));
+    }
+    let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
+        return Err(refuse("has no host"));
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => {
+            return Err(refuse(
+                "is plain http to a host that is not loopback: credentials and tokens would \
+                 travel unencrypted",
+            ));
+        }
+        _ => return Err(refuse("is neither https nor http")),
+    }
+    Ok((url, loopback))
+}
+
+// ---------------------------------------------------------------------------
