@@ -2,10 +2,10 @@
 //! retry, usage and batch policies, each validated before a client exists.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use graphform_types::url::{TransportError, check_transport, is_loopback_host};
 use reqwest::Url;
 
 use crate::retry::RetryPolicy;
@@ -119,7 +119,7 @@ impl BaseUrl {
 
     /// Whether the host is loopback (the emulator, or a local proxy).
     pub fn is_loopback(&self) -> bool {
-        self.0.host_str().is_some_and(is_loopback)
+        self.0.host_str().is_some_and(is_loopback_host)
     }
 }
 
@@ -128,21 +128,6 @@ impl Default for BaseUrl {
         DEFAULT_BASE_URL
             .parse()
             .expect("the default base url is valid")
-    }
-}
-
-/// Whether a URL's host (`host_str`: IPv6 in brackets) is loopback.
-fn is_loopback(host: &str) -> bool {
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|inner| inner.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => ip.is_loopback(),
-        Ok(IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -168,15 +153,13 @@ impl FromStr for BaseUrl {
         if url.query().is_some() || url.fragment().is_some() {
             return Err(refuse("a query or fragment is not allowed in the base url"));
         }
-        let Some(host) = url.host_str() else {
-            return Err(refuse("the url has no host"));
-        };
-        match url.scheme() {
-            "https" => {}
-            "http" if is_loopback(host) => {}
-            "http" => return Err(ConfigError::InsecureBaseUrl(text.to_owned())),
-            _ => return Err(refuse("the scheme must be https (or http to loopback)")),
-        }
+        check_transport(&url).map_err(|err| match err {
+            TransportError::NoHost => refuse("the url has no host"),
+            TransportError::PlainHttp { .. } => ConfigError::InsecureBaseUrl(text.to_owned()),
+            TransportError::Scheme { .. } => {
+                refuse("the scheme must be https (or http to loopback)")
+            }
+        })?;
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
             url.set_path(&path);
