@@ -1,7 +1,7 @@
 //! The store's settings (region, prefix, endpoint), checked before anything is sent.
 
 use crate::StoreError;
-use std::net::IpAddr;
+use graphform_types::url::{TransportError, check_transport, is_loopback_host};
 
 // Settings.
 
@@ -78,26 +78,18 @@ pub(super) fn endpoint_url(
     if url.query().is_some() || url.fragment().is_some() || !matches!(url.path(), "" | "/") {
         return Err(refuse("has a path, query or fragment"));
     }
-    let Some(host) = url.host_str().filter(|host| !host.is_empty()) else {
-        return Err(refuse("has no host"));
-    };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    match url.scheme() {
-        "https" => {}
-        "http" if loopback => {}
-        "http" => {
+    match check_transport(&url) {
+        Ok(()) => {}
+        Err(TransportError::NoHost) => return Err(refuse("has no host")),
+        Err(TransportError::PlainHttp { .. }) => {
             return Err(refuse(
                 "is plain http to a host that is not loopback: credentials and tokens would \
                  travel unencrypted",
             ));
         }
-        _ => return Err(refuse("is neither https nor http")),
+        Err(TransportError::Scheme { .. }) => return Err(refuse("is neither https nor http")),
     }
+    let loopback = url.host_str().is_some_and(is_loopback_host);
     Ok((url, loopback))
 }
 

@@ -2,6 +2,7 @@
 
 use super::{TokenSource, VaultSettings, error_chain};
 use crate::{Secret, StoreError};
+use graphform_types::url::{TransportError, check_transport};
 use reqwest::header::HeaderValue;
 use secrecy::zeroize::Zeroizing;
 
@@ -72,11 +73,22 @@ pub(super) fn normalize_settings(settings: VaultSettings) -> Result<VaultSetting
             "remove them: graphform authenticates with the Vault token only",
         ));
     }
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(config(
-            format!("the Vault address {address} is not an http or https URL"),
-            "write it like `https://vault.example.com:8200`",
-        ));
+    match check_transport(&url) {
+        Ok(()) => {}
+        Err(TransportError::PlainHttp { host }) => {
+            return Err(config(
+                format!(
+                    "the Vault address {address} is plain http to `{host}`, which is not loopback"
+                ),
+                TransportError::PlainHttp { host }.hint(),
+            ));
+        }
+        Err(TransportError::Scheme { .. } | TransportError::NoHost) => {
+            return Err(config(
+                format!("the Vault address {address} is not an http or https URL"),
+                "write it like `https://vault.example.com:8200`",
+            ));
+        }
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(config(

@@ -73,6 +73,33 @@ fn settings_are_checked_and_normalized() {
 }
 
 #[test]
+fn the_address_is_https_or_loopback_http() {
+    // Issue 11: the one transport rule, as the policy, the Graph client and
+    // the AWS store apply it. The Vault token travels on this connection.
+    for good in [
+        "https://vault.example.com:8200",
+        "http://127.0.0.1:8200",
+        "http://localhost:8200",
+        "http://[::1]:8200",
+        "http://[::ffff:127.0.0.1]:8200",
+    ] {
+        assert!(
+            normalize_settings(VaultSettings::new(good)).is_ok(),
+            "{good}"
+        );
+    }
+    for bad in ["http://vault.example.com:8200", "http://10.0.0.1:8200"] {
+        match normalize_settings(VaultSettings::new(bad)) {
+            Err(StoreError::Config { message, hint }) => {
+                assert!(message.contains("plain http"), "{message}");
+                assert!(hint.is_some_and(|h| h.contains("https")), "{bad}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn credentials_in_the_address_are_refused_unquoted() {
     let settings = VaultSettings::new("https://user:hunter2@vault.example.com");
     let error = normalize_settings(settings).unwrap_err();
