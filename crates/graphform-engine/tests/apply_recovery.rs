@@ -13,6 +13,7 @@ mod support;
 
 use support::{APP, NOW, Quiet};
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use graphform_emulator::{Emulator, NetworkFault};
@@ -20,82 +21,16 @@ use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, app
 use graphform_engine::observe::{Credentials, observe};
 use graphform_engine::{Action, Change, NoticeKind, PlanOptions, plan};
 use graphform_graph::{GraphClient, RetryPolicy};
-use graphform_store::{
-    FileStore, Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
-    generate_identity,
-};
+use graphform_store::{FileStore, LeaseInfo, Store, StoreError, TokenRecord, generate_identity};
+use graphform_testkit::store::BeforeWrite;
 use graphform_types::Timestamp;
 
-/// A file store whose token writes fail while `broken` is set (a Vault
-/// outage, a full disk): nothing is written.
-struct FailingWrites {
-    inner: FileStore,
-    broken: AtomicBool,
-}
+/// A hook before each token write.
+type WriteHook = Box<dyn Fn(&str, &TokenRecord) -> Result<(), StoreError> + Send + Sync>;
 
-impl Store for FailingWrites {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    async fn read_token(
-        &self,
-        address: &str,
-    ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
-        self.inner.read_token(address).await
-    }
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
-        self.inner.list_tokens().await
-    }
-    async fn write_token(
-        &self,
-        address: &str,
-        record: &TokenRecord,
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(StoreError::Io {
-                operation: format!("writing token {address}"),
-                source: "the store is unavailable (test)".into(),
-            });
-        }
-        self.inner.write_token(address, record, expected).await
-    }
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
-        self.inner.delete_token(address, expected).await
-    }
-    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.inner.read_state().await
-    }
-    async fn write_state(
-        &self,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.inner.write_state(document, expected).await
-    }
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.inner.acquire_lease(holder).await
-    }
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        self.inner.take_over_lease(stale, holder).await
-    }
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
-        self.inner.renew_lease(lease, expires_at).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.inner.release_lease(lease).await
-    }
-    async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.inner.read_lease().await
-    }
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.inner.break_lease().await
-    }
-}
+/// A file store whose token writes fail while the fixture's `broken` is set
+/// (a Vault outage, a full disk): nothing is written.
+type FailingWrites = BeforeWrite<FileStore, WriteHook>;
 
 struct Fixture {
     emulator: Emulator,
@@ -103,6 +38,7 @@ struct Fixture {
     credentials: Credentials,
     spec: graphform_spec::Spec,
     store: FailingWrites,
+    broken: Arc<AtomicBool>,
     _dir: tempfile::TempDir,
 }
 
@@ -117,15 +53,24 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let (identity, _) = generate_identity();
         let inner = FileStore::init(dir.path().join("store"), &identity).expect("store");
+        let broken = Arc::new(AtomicBool::new(true));
+        let failing = Arc::clone(&broken);
+        let hook: WriteHook = Box::new(move |address, _| {
+            if failing.load(Ordering::SeqCst) {
+                return Err(StoreError::Io {
+                    operation: format!("writing token {address}"),
+                    source: "the store is unavailable (test)".into(),
+                });
+            }
+            Ok(())
+        });
         Self {
             emulator,
             client,
             credentials,
             spec,
-            store: FailingWrites {
-                inner,
-                broken: AtomicBool::new(true),
-            },
+            store: BeforeWrite::new(inner, hook),
+            broken,
             _dir: dir,
         }
     }
@@ -213,7 +158,7 @@ async fn a_minted_token_that_cannot_be_stored_is_revoked_not_dropped() {
     );
 
     // The store is back: the next apply issues and stores it.
-    fixture.store.broken.store(false, Ordering::SeqCst);
+    fixture.broken.store(false, Ordering::SeqCst);
     let outcomes = fixture.apply().await;
     assert!(
         outcomes
@@ -256,7 +201,7 @@ async fn an_unstored_token_whose_revoke_fails_is_warned_about() {
 #[tokio::test]
 async fn an_uninstall_hidden_by_dead_tokens_is_repaired_by_the_next_runs() {
     let fixture = Fixture::start().await;
-    fixture.store.broken.store(false, Ordering::SeqCst);
+    fixture.broken.store(false, Ordering::SeqCst);
     assert!(
         fixture
             .apply()
@@ -331,7 +276,7 @@ impl graphform_engine::apply::Approver for SlowApprover<'_> {
 #[tokio::test]
 async fn the_lease_is_renewed_while_apply_waits_for_approval() {
     let fixture = Fixture::start().await;
-    fixture.store.broken.store(false, Ordering::SeqCst);
+    fixture.broken.store(false, Ordering::SeqCst);
     let approver = SlowApprover {
         store: &fixture.store,
         wait: std::time::Duration::from_millis(2_300),
@@ -369,7 +314,7 @@ async fn the_lease_is_renewed_while_apply_waits_for_approval() {
 #[tokio::test]
 async fn apply_stops_when_its_lease_is_lost() {
     let fixture = Fixture::start().await;
-    fixture.store.broken.store(false, Ordering::SeqCst);
+    fixture.broken.store(false, Ordering::SeqCst);
     let approver = SlowApprover {
         store: &fixture.store,
         wait: std::time::Duration::from_millis(400),
