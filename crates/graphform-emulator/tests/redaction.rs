@@ -13,52 +13,20 @@
 #[path = "contract/support.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use graphform_testkit::logs::Capture;
 use serde_json::json;
 use support::*;
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::util::SubscriberInitExt;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_never_contain_tokens_secrets_or_proofs() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .finish()
-        .try_init()
-        .unwrap();
+    let capture = Capture::new();
+    capture.init_global();
 
     let h = Harness::start().await;
     let secrets = run_session(&h).await;
     h.stop().await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     // The capture is real: it saw the calls, at TRACE, with fingerprints.
     assert!(logs.contains("graph api call"), "{logs}");
     assert!(logs.contains("TRACE"), "{logs}");

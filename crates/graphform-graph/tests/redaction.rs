@@ -6,16 +6,14 @@
 //! Its own test binary: it installs the process-wide subscriber (and the
 //! `log` bridge), which must not leak into other tests.
 
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use graphform_emulator::{Emulator, World};
 use graphform_graph::{
     AppCredentials, ClientSettings, GraphClient, IssueToken, ListOptions, NewSystemUser, Secret,
     SystemUserRole, UserToken, VirtualClock, appsecret_proof,
 };
-use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::util::SubscriberInitExt;
+use graphform_testkit::logs::Capture;
 
 const BUSINESS: &str = "100000000000001";
 const APP: &str = "200000000000001";
@@ -33,38 +31,6 @@ admin_tokens:
   - {system_user: "300000000000001", app: "200000000000001",
      token: "EAAGadminTokenForGraphformClientTests0123456789abcdefXYZ"}
 "#;
-
-/// Everything written by the subscriber.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
-    }
-}
-
-impl io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// Runs the emulator on a thread of its own whose events go nowhere, so
 /// that the capture holds only the client's side.
@@ -127,14 +93,8 @@ fn forms(secret: &str) -> Vec<String> {
 #[expect(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_output_of_a_full_cycle_holds_no_secret() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(capture.clone())
-        .finish()
-        .try_init()
-        .expect("the only subscriber of this test binary");
+    let capture = Capture::new();
+    capture.init_global();
     let emulator = EmulatorThread::start();
     let control = reqwest::Client::new();
     let faults = |body: serde_json::Value| {
