@@ -214,42 +214,6 @@ impl PartialOrd for Address {
     }
 }
 
-impl From<SystemUserAddress> for Address {
-    fn from(address: SystemUserAddress) -> Self {
-        Self::SystemUser(address)
-    }
-}
-
-impl From<InstallAddress> for Address {
-    fn from(address: InstallAddress) -> Self {
-        Self::Install(address)
-    }
-}
-
-impl From<TokenAddress> for Address {
-    fn from(address: TokenAddress) -> Self {
-        Self::Token(address)
-    }
-}
-
-impl From<&SystemUserAddress> for Address {
-    fn from(address: &SystemUserAddress) -> Self {
-        Self::SystemUser(address.clone())
-    }
-}
-
-impl From<&InstallAddress> for Address {
-    fn from(address: &InstallAddress) -> Self {
-        Self::Install(address.clone())
-    }
-}
-
-impl From<&TokenAddress> for Address {
-    fn from(address: &TokenAddress) -> Self {
-        Self::Token(address.clone())
-    }
-}
-
 impl From<&Address> for Address {
     fn from(address: &Address) -> Self {
         address.clone()
@@ -343,37 +307,39 @@ fn parse_kind<T>(
     })
 }
 
-impl FromStr for SystemUserAddress {
-    type Err = AddressError;
+/// For each kind of address: it converts into [`Address`] (owned or
+/// borrowed), and parses from text of that kind only.
+macro_rules! address_kind {
+    ($($ty:ident => $variant:ident, $expected:expr;)*) => {$(
+        impl From<$ty> for Address {
+            fn from(address: $ty) -> Self {
+                Self::$variant(address)
+            }
+        }
 
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_kind(text, SYSTEM_USER, |address| match address {
-            Address::SystemUser(user) => Some(user),
-            _ => None,
-        })
-    }
+        impl From<&$ty> for Address {
+            fn from(address: &$ty) -> Self {
+                Self::$variant(address.clone())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = AddressError;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                parse_kind(text, $expected, |address| match address {
+                    Address::$variant(kind) => Some(kind),
+                    _ => None,
+                })
+            }
+        }
+    )*};
 }
 
-impl FromStr for InstallAddress {
-    type Err = AddressError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_kind(text, INSTALL, |address| match address {
-            Address::Install(install) => Some(install),
-            _ => None,
-        })
-    }
-}
-
-impl FromStr for TokenAddress {
-    type Err = AddressError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        parse_kind(text, TOKEN, |address| match address {
-            Address::Token(token) => Some(token),
-            _ => None,
-        })
-    }
+address_kind! {
+    SystemUserAddress => SystemUser, SYSTEM_USER;
+    InstallAddress => Install, INSTALL;
+    TokenAddress => Token, TOKEN;
 }
 
 /// Serde and JSON Schema as the address's text, for each address type.
