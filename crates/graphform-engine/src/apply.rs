@@ -302,9 +302,7 @@ impl LeaseKeeper {
             tokio::time::sleep(options.lease_renew_every).await;
             let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
             let expires_at = now
-                .unix()
-                .saturating_add(elapsed)
-                .saturating_add(options.lease_seconds);
+                + graphform_types::Duration::seconds(elapsed.saturating_add(options.lease_seconds));
             let mut lease = self.lease.lock().await;
             match store.renew_lease(&lease, expires_at).await {
                 Ok(renewed) => *lease = renewed,
@@ -510,8 +508,7 @@ async fn acquire_lease<S: Store>(
     now: Timestamp,
     progress: &dyn Progress,
 ) -> Result<Lease, ApplyError> {
-    let request =
-        LeaseInfo::for_current_process(&options.holder, now.unix(), options.lease_seconds);
+    let request = LeaseInfo::for_current_process(&options.holder, now, options.lease_seconds);
     match store.acquire_lease(&request).await {
         Err(StoreError::Locked(holder)) if holder_is_gone(&holder) => {
             let lease = store.take_over_lease(&holder, &request).await?;
@@ -961,8 +958,8 @@ impl<S: Store> Applier<'_, S> {
             } else {
                 ExpiryMode::Never
             },
-            issued_at: self.now.unix(),
-            expires_at: lifetime.map(|lifetime| (self.now + lifetime).unix()),
+            issued_at: self.now,
+            expires_at: lifetime.map(|lifetime| self.now + lifetime),
             fingerprint: fingerprint.clone(),
             issued_by: Some(intent_id.clone()),
         };
@@ -1099,7 +1096,7 @@ impl<S: Store> Applier<'_, S> {
             Action::Issue => old.previous,
             _ => Some(PreviousToken {
                 token: old.current,
-                revoke_after: (self.now + grace).unix(),
+                revoke_after: self.now + grace,
             }),
         };
         let record = TokenRecord {

@@ -17,7 +17,6 @@ pub mod document;
 pub mod observe;
 mod plan;
 pub mod state;
-mod stored;
 
 pub use plan::{
     Action, Change, Notice, NoticeKind, NoticeLevel, PLAN_FORMAT_VERSION, Plan, PlanOptions,

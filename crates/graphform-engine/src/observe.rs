@@ -139,7 +139,7 @@ pub async fn observe<S: Store>(
                 current: value(&record.current),
                 previous: record.previous.as_ref().map(|previous| ObservedPrevious {
                     value: value(&previous.token),
-                    revoke_after: Timestamp::from_unix(previous.revoke_after),
+                    revoke_after: previous.revoke_after,
                 }),
             };
             (address, observed)

@@ -18,7 +18,6 @@ use sha2::{Digest, Sha256};
 
 use crate::document::{IntentKind, Resolution};
 use crate::state::{DeadCause, Health, ObservedSystemUser, ObservedToken, ObservedValue, State};
-use crate::stored::MetadataTimes;
 
 /// The plan format version (`graphform plan --format json`, plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -913,7 +912,7 @@ impl<'s> Planner<'s> {
                     *cause,
                     *code,
                     *subcode,
-                    metadata.expires(),
+                    metadata.expires_at,
                 ));
             }
             Health::Valid {
@@ -922,7 +921,7 @@ impl<'s> Planner<'s> {
             // Its app left the policy: decide from the record (the change
             // of app below replaces it). (No verdict is handled before.)
             Health::Unknown { .. } | Health::NoVerdict { .. } => {
-                (metadata.expires(), &metadata.scopes)
+                (metadata.expires_at, &metadata.scopes)
             }
         };
         if let Some(at) = expires_at {
@@ -1029,7 +1028,7 @@ impl<'s> Planner<'s> {
             }
             Expiry::Never { rotate_every } => {
                 let period = rotate_every?;
-                let issued_at = current.metadata.issued();
+                let issued_at = current.metadata.issued_at;
                 let due = issued_at.saturating_add(period);
                 if self.now >= due {
                     return Some((
@@ -1052,7 +1051,7 @@ impl<'s> Planner<'s> {
         let expires_at = match &current.health {
             Health::Valid { expires_at, .. } => *expires_at,
             Health::Dead { .. } | Health::Unknown { .. } | Health::NoVerdict { .. } => {
-                metadata.expires()
+                metadata.expires_at
             }
         };
         let next = match token.expiry {
@@ -1060,7 +1059,7 @@ impl<'s> Planner<'s> {
                 expires_at.map(|at| (Action::Refresh, at.saturating_sub(refresh_before)))
             }
             Expiry::Never { rotate_every } => rotate_every
-                .map(|period| (Action::Rotate, metadata.issued().saturating_add(period))),
+                .map(|period| (Action::Rotate, metadata.issued_at.saturating_add(period))),
         };
         self.timeline.push(TimelineEntry {
             address: address.clone(),
@@ -1176,7 +1175,7 @@ fn value_snapshot(value: &ObservedValue) -> Snapshot {
         scopes: Some(metadata.scopes.clone()),
         expiry: Some(metadata.expiry),
         fingerprint: Some(metadata.fingerprint.clone()),
-        expires_at: metadata.expires(),
+        expires_at: metadata.expires_at,
         ..Snapshot::default()
     }
 }

@@ -297,9 +297,9 @@ async fn the_lease_is_renewed_while_apply_waits_for_approval() {
     let [before, after] = seen.as_slice() else {
         panic!("the lease was held at the prompt: {seen:?}");
     };
-    assert_eq!(before.expires_at, NOW + 60);
+    assert_eq!(before.expires_at, Timestamp::from_unix(NOW + 60));
     assert!(
-        after.expires_at >= NOW + 62,
+        after.expires_at >= Timestamp::from_unix(NOW + 62),
         "renewed: {before:?} → {after:?}"
     );
     assert_eq!(

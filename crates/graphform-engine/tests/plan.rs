@@ -63,8 +63,8 @@ fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
         system_user_id: "300".to_owned(),
         scopes: scopes(&["ads_read", "read_insights"]),
         expiry,
-        issued_at,
-        expires_at: (expiry == ExpiryMode::SixtyDays).then_some(issued_at + 60 * DAY),
+        issued_at: at(issued_at),
+        expires_at: (expiry == ExpiryMode::SixtyDays).then_some(at(issued_at + 60 * DAY)),
         fingerprint: graphform_types::fingerprint(name),
         issued_by: None,
     }
@@ -72,7 +72,7 @@ fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
 
 fn valid(metadata: TokenMetadata) -> ObservedValue {
     let health = Health::Valid {
-        expires_at: metadata.expires_at.map(at),
+        expires_at: metadata.expires_at,
         scopes: metadata.scopes.clone(),
         app_id: metadata.app_id.clone(),
     };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::{
     AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseInfo, Store,
-    StoreError, TokenRecord, UnixTime, VaultSettings, VaultStore, Version, Versioned,
+    StoreError, Timestamp, TokenRecord, VaultSettings, VaultStore, Version, Versioned,
 };
 
 /// Which backend to open, and how: the policy's `store:` section with
@@ -128,7 +128,7 @@ impl Store for AnyStore {
         each!(self, store => store.acquire_lease(holder).await)
     }
 
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         each!(self, store => store.renew_lease(lease, expires_at).await)
     }
 

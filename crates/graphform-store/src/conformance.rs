@@ -18,11 +18,18 @@ use std::task::Poll;
 
 use crate::{
     ExpiryMode, LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseInfo, PreviousToken, Secret, Store,
-    StoreError, StoredToken, TokenMetadata, TokenRecord, UnixTime, Version, Versioned,
+    StoreError, StoredToken, Timestamp, TokenMetadata, TokenRecord, Version, Versioned,
 };
 
-/// "Now" for every check: 2026-01-01T00:00:00Z.
-pub const NOW: UnixTime = 1_767_225_600;
+/// "Now" for every check, in Unix seconds: 2026-01-01T00:00:00Z. The
+/// building blocks take seconds (`NOW + 600`); [`at`] makes a [`Timestamp`]
+/// for the store's own API.
+pub const NOW: i64 = 1_767_225_600;
+
+/// The moment `seconds` after the Unix epoch.
+pub fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix(seconds)
+}
 
 /// How many writers race in the racing checks.
 pub const RACERS: usize = 8;
@@ -121,7 +128,7 @@ macro_rules! __conformance_test {
 // Building blocks, public for backends' own tests.
 
 /// A token with plausible metadata for `address` and `value`.
-pub fn sample_token(address: &str, value: &str, issued_at: UnixTime) -> StoredToken {
+pub fn sample_token(address: &str, value: &str, issued_at: i64) -> StoredToken {
     let value = Secret::new(value);
     StoredToken {
         metadata: TokenMetadata {
@@ -130,8 +137,8 @@ pub fn sample_token(address: &str, value: &str, issued_at: UnixTime) -> StoredTo
             system_user_id: "61550000000001".to_owned(),
             scopes: ["ads_read", "read_insights"].map(str::to_owned).into(),
             expiry: ExpiryMode::SixtyDays,
-            issued_at,
-            expires_at: Some(issued_at + 60 * 86_400),
+            issued_at: at(issued_at),
+            expires_at: Some(at(issued_at + 60 * 86_400)),
             fingerprint: value.fingerprint(),
             issued_by: None,
         },
@@ -153,7 +160,7 @@ pub fn sample_rotated_record(
     address: &str,
     value: &str,
     previous_value: &str,
-    revoke_after: UnixTime,
+    revoke_after: i64,
 ) -> TokenRecord {
     TokenRecord {
         current: sample_token(address, value, NOW),
@@ -166,19 +173,19 @@ pub fn sample_rotated_record(
                 },
                 value: Secret::new(previous_value),
             },
-            revoke_after,
+            revoke_after: at(revoke_after),
         }),
     }
 }
 
 /// A lease request by `holder`, taken at `now` for `seconds`.
-pub fn lease_request(holder: &str, now: UnixTime, seconds: i64) -> LeaseInfo {
+pub fn lease_request(holder: &str, now: i64, seconds: i64) -> LeaseInfo {
     LeaseInfo {
         holder: holder.to_owned(),
         pid: 4242,
         host: "ci-runner-1".to_owned(),
-        acquired_at: now,
-        expires_at: now + seconds,
+        acquired_at: at(now),
+        expires_at: at(now + seconds),
     }
 }
 
@@ -301,7 +308,7 @@ pub async fn token_round_trip<S: Store>(store: &S) {
         }
     );
     let previous = read.value.previous.as_ref().expect("previous kept");
-    assert_eq!(previous.revoke_after, NOW + 86_400);
+    assert_eq!(previous.revoke_after, at(NOW + 86_400));
     assert_eq!(previous.token.value.expose(), "EAAprevious0001");
 
     let plain_address = "acme/ci-reporting/token/ads-write";
@@ -345,7 +352,7 @@ pub async fn token_update_replaces_record<S: Store>(store: &S) {
         current: sample_token(address, "EAAsecond", NOW + 100),
         previous: Some(PreviousToken {
             token: first.current.clone(),
-            revoke_after: NOW + 3_600,
+            revoke_after: at(NOW + 3_600),
         }),
     };
     let v2 = store
@@ -710,20 +717,24 @@ pub async fn state_document_round_trip<S: Store>(store: &S) {
 /// current one, with its times in UTC), renewable, taken over once expired
 /// by that margin (the old holder then gets [`StoreError::LeaseLost`]),
 /// released, and broken explicitly.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one lease's whole life, read top to bottom"
+)]
 pub async fn lease_lifecycle<S: Store>(store: &S) {
     let a = lease_request("graphform apply (job 1)", NOW, 300);
     let lease_a = store.acquire_lease(&a).await.expect("acquire a free lease");
     assert_eq!(lease_a.info, a);
     assert_eq!(store.read_lease().await.expect("read").as_ref(), Some(&a));
 
-    for at in [
+    for moment in [
         NOW,
         NOW + 10,
         NOW + 300,
         NOW + 301,
         NOW + 300 + LEASE_CLOCK_SKEW_SECONDS - 1,
     ] {
-        let b = lease_request("graphform apply (job 2)", at, 300);
+        let b = lease_request("graphform apply (job 2)", moment, 300);
         match store.acquire_lease(&b).await {
             Err(StoreError::Locked(holder)) => {
                 assert_eq!(holder, a, "Locked names the current holder");
@@ -735,20 +746,24 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
                      00:05:00 UTC"
                 );
             }
-            other => panic!("a held lease must be refused at {at}: {other:?}"),
+            other => panic!("a held lease must be refused at {moment}: {other:?}"),
         }
     }
 
-    let lease_a = store.renew_lease(&lease_a, NOW + 600).await.expect("renew");
-    assert_eq!(lease_a.info.expires_at, NOW + 600);
+    let renewed_until = at(NOW + 600);
+    let lease_a = store
+        .renew_lease(&lease_a, renewed_until)
+        .await
+        .expect("renew");
+    assert_eq!(lease_a.info.expires_at, renewed_until);
     assert_eq!(lease_a.info.holder, a.holder);
     let read = store.read_lease().await.expect("read").expect("held");
-    assert_eq!(read.expires_at, NOW + 600, "renewal is stored");
-    for at in [NOW + 500, NOW + 600 + LEASE_CLOCK_SKEW_SECONDS - 1] {
-        let b = lease_request("graphform apply (job 2)", at, 300);
+    assert_eq!(read.expires_at, renewed_until, "renewal is stored");
+    for moment in [NOW + 500, NOW + 600 + LEASE_CLOCK_SKEW_SECONDS - 1] {
+        let b = lease_request("graphform apply (job 2)", moment, 300);
         assert!(
             matches!(store.acquire_lease(&b).await, Err(StoreError::Locked(_))),
-            "renewal honoured at {at}"
+            "renewal honoured at {moment}"
         );
     }
 
@@ -764,7 +779,7 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
     assert_eq!(store.read_lease().await.expect("read").as_ref(), Some(&b));
     assert!(
         matches!(
-            store.renew_lease(&lease_a, NOW + 900).await,
+            store.renew_lease(&lease_a, at(NOW + 900)).await,
             Err(StoreError::LeaseLost)
         ),
         "the old holder lost it"
@@ -786,7 +801,7 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
     );
     store.release_lease(&lease_b).await.expect("release twice");
     assert!(matches!(
-        store.renew_lease(&lease_b, NOW + 900).await,
+        store.renew_lease(&lease_b, at(NOW + 900)).await,
         Err(StoreError::LeaseLost)
     ));
 
@@ -803,7 +818,7 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
     assert!(store.read_lease().await.expect("read").is_none(), "broken");
     assert_eq!(store.break_lease().await.expect("break again"), None);
     assert!(matches!(
-        store.renew_lease(&lease_c, NOW + 1_100).await,
+        store.renew_lease(&lease_c, at(NOW + 1_100)).await,
         Err(StoreError::LeaseLost)
     ));
     store
@@ -858,7 +873,7 @@ fn other_leases(stale: &LeaseInfo, before_renewal: &LeaseInfo) -> [(&'static str
         (
             "acquired_at",
             LeaseInfo {
-                acquired_at: stale.acquired_at + 1,
+                acquired_at: at(stale.acquired_at.unix() + 1),
                 ..stale.clone()
             },
         ),
@@ -873,13 +888,13 @@ async fn acquire_and_renew<S: Store>(store: &S) -> (LeaseInfo, Lease) {
     let first = lease_request("graphform apply (killed)", NOW, 3_600);
     let lease_first = store.acquire_lease(&first).await.expect("acquire");
     let renewed = store
-        .renew_lease(&lease_first, NOW + 7_200)
+        .renew_lease(&lease_first, at(NOW + 7_200))
         .await
         .expect("renew keeps it ours");
     assert_eq!(
         renewed.info,
         LeaseInfo {
-            expires_at: NOW + 7_200,
+            expires_at: at(NOW + 7_200),
             ..first.clone()
         }
     );
@@ -889,13 +904,13 @@ async fn acquire_and_renew<S: Store>(store: &S) -> (LeaseInfo, Lease) {
     );
     assert!(
         matches!(
-            store.renew_lease(&lease_first, NOW + 9_000).await,
+            store.renew_lease(&lease_first, at(NOW + 9_000)).await,
             Err(StoreError::LeaseLost)
         ),
         "the lease before a renewal no longer renews"
     );
     let renewed = store
-        .renew_lease(&renewed, NOW + 7_300)
+        .renew_lease(&renewed, at(NOW + 7_300))
         .await
         .expect("the renewed lease renews again");
     (first, renewed)
@@ -942,7 +957,7 @@ pub async fn lease_take_over<S: Store>(store: &S) {
     );
     assert!(
         matches!(
-            store.renew_lease(&renewed, NOW + 9_000).await,
+            store.renew_lease(&renewed, at(NOW + 9_000)).await,
             Err(StoreError::LeaseLost)
         ),
         "renewing after a take-over: the former holder lost it"
@@ -970,7 +985,7 @@ pub async fn lease_take_over<S: Store>(store: &S) {
         "an acquire after a take-over",
     );
     let lease_next = store
-        .renew_lease(&lease_next, NOW + 3_700)
+        .renew_lease(&lease_next, at(NOW + 3_700))
         .await
         .expect("the new holder renews");
 
@@ -992,7 +1007,7 @@ pub async fn lease_take_over<S: Store>(store: &S) {
         .await
         .expect("a broken lease is free");
     assert!(matches!(
-        store.renew_lease(&lease_third, NOW + 900).await,
+        store.renew_lease(&lease_third, at(NOW + 900)).await,
         Err(StoreError::LeaseLost)
     ));
     store.release_lease(&lease_fourth).await.expect("release");
@@ -1126,7 +1141,7 @@ pub async fn no_lost_updates<S: Store>(store: &S) {
     const INCREMENTS: i64 = 8;
     let address = "race/counter/token/one";
     let mut record = sample_record(address, "EAAcounter");
-    record.current.metadata.issued_at = 0;
+    record.current.metadata.issued_at = at(0);
     store
         .write_token(address, &record, None)
         .await
@@ -1142,7 +1157,8 @@ pub async fn no_lost_updates<S: Store>(store: &S) {
                     .expect("read")
                     .expect("exists");
                 let mut record = read.value;
-                record.current.metadata.issued_at += 1;
+                record.current.metadata.issued_at =
+                    at(record.current.metadata.issued_at.unix() + 1);
                 match store
                     .write_token(address, &record, Some(&read.version))
                     .await
@@ -1165,7 +1181,7 @@ pub async fn no_lost_updates<S: Store>(store: &S) {
         .expect("read")
         .expect("exists");
     assert_eq!(
-        read.value.current.metadata.issued_at,
+        read.value.current.metadata.issued_at.unix(),
         WORKERS * INCREMENTS,
         "no lost update"
     );
@@ -1234,7 +1250,7 @@ pub async fn racing_take_over_one_wins<S: Store>(store: &S) {
         Some(winner)
     );
     assert!(matches!(
-        store.renew_lease(&lease_stale, NOW + 7_200).await,
+        store.renew_lease(&lease_stale, at(NOW + 7_200)).await,
         Err(StoreError::LeaseLost)
     ));
 }

@@ -39,7 +39,7 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::value::RawValue;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
     validate_address, validate_record, validate_state_document,
 };
 
@@ -373,7 +373,7 @@ impl Store for FileStore {
         .await
     }
 
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         let lease = lease.clone();
         self.blocking("renewing the lease", move |inner| {
             inner.renew_lease(&lease, expires_at)
@@ -790,7 +790,7 @@ impl Inner {
                 previous_holder = %existing.lease.holder,
                 previous_pid = existing.lease.pid,
                 previous_host = %existing.lease.host,
-                expired_at = existing.lease.expires_at,
+                expired_at = existing.lease.expires_at.unix(),
                 "{why}"
             );
         }
@@ -799,13 +799,13 @@ impl Inner {
             holder = %holder.holder,
             pid = holder.pid,
             host = %holder.host,
-            expires_at = holder.expires_at,
+            expires_at = holder.expires_at.unix(),
             "lease acquired"
         );
         Ok(lease)
     }
 
-    fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         let Some(_lock) = self.lock_existing()? else {
             return Err(StoreError::LeaseLost);
         };
@@ -816,7 +816,7 @@ impl Inner {
                     ..file.lease
                 };
                 let renewed = self.write_lease_file(&info, Some(file.version))?;
-                tracing::debug!(holder = %info.holder, expires_at, "lease renewed");
+                tracing::debug!(holder = %info.holder, expires_at = expires_at.unix(), "lease renewed");
                 Ok(renewed)
             }
             _ => Err(StoreError::LeaseLost),

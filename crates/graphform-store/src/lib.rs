@@ -61,7 +61,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use graphform_types::{ExpiryMode, Fingerprint, Secret};
+pub use graphform_types::{ExpiryMode, Fingerprint, Secret, Timestamp};
 
 mod any;
 mod aws;
@@ -85,10 +85,6 @@ pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env}
 pub use vault::{
     DEFAULT_VAULT_MOUNT, DEFAULT_VAULT_PREFIX, DEFAULT_VAULT_TOKEN_ENV, VaultSettings, VaultStore,
 };
-
-/// Seconds since the Unix epoch, UTC. Callers inject "now"; no store reads
-/// the clock to make a decision.
-pub type UnixTime = i64;
 
 /// An opaque version of a stored object, for compare-and-set. Each backend
 /// defines its own (a counter, a KV version, a `VersionId`); callers only
@@ -120,9 +116,9 @@ pub struct TokenMetadata {
     /// 60-day or never-expiring.
     pub expiry: ExpiryMode,
     /// When it was issued or refreshed.
-    pub issued_at: UnixTime,
+    pub issued_at: Timestamp,
     /// When it expires; `None` for never-expiring tokens.
-    pub expires_at: Option<UnixTime>,
+    pub expires_at: Option<Timestamp>,
     /// The value's fingerprint.
     pub fingerprint: Fingerprint,
     /// The journal entry (intent ID) of the call that produced this value,
@@ -147,7 +143,7 @@ pub struct PreviousToken {
     /// The replaced token.
     pub token: StoredToken,
     /// When graphform may revoke it.
-    pub revoke_after: UnixTime,
+    pub revoke_after: Timestamp,
 }
 
 /// Everything stored for one token address.
@@ -169,9 +165,9 @@ pub struct LeaseInfo {
     /// The holder's host name.
     pub host: String,
     /// When the lease was taken.
-    pub acquired_at: UnixTime,
+    pub acquired_at: Timestamp,
     /// When it expires unless renewed; an expired lease may be taken over.
-    pub expires_at: UnixTime,
+    pub expires_at: Timestamp,
 }
 
 /// Proof of holding the lease, needed to renew or release it.
@@ -351,7 +347,7 @@ pub trait Store {
     /// Extends a held lease to `expires_at`; [`StoreError::LeaseLost`] if it
     /// is no longer ours. Returns the lease to use from then on: its version
     /// changes, and the one given no longer renews or releases it.
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError>;
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError>;
 
     /// Releases a held lease (no error if it is already gone; a lease taken
     /// over or broken is left to its new holder).
@@ -375,15 +371,15 @@ impl LeaseInfo {
     /// Whether this lease has expired at `now` by the clock-skew margin
     /// ([`LEASE_CLOCK_SKEW_SECONDS`]), so that [`Store::acquire_lease`] may
     /// take it over.
-    pub fn may_be_taken_over_at(&self, now: UnixTime) -> bool {
-        self.expires_at.saturating_add(LEASE_CLOCK_SKEW_SECONDS) <= now
+    pub fn may_be_taken_over_at(&self, now: Timestamp) -> bool {
+        now.unix().saturating_sub(self.expires_at.unix()) >= LEASE_CLOCK_SKEW_SECONDS
     }
 
     /// A lease request for this process: `holder`, this process's ID and
     /// host name, taken at `now` for `duration_seconds`.
     pub fn for_current_process(
         holder: impl Into<String>,
-        now: UnixTime,
+        now: Timestamp,
         duration_seconds: i64,
     ) -> Self {
         Self {
@@ -391,7 +387,7 @@ impl LeaseInfo {
             pid: std::process::id(),
             host: local_host_name(),
             acquired_at: now,
-            expires_at: now.saturating_add(duration_seconds),
+            expires_at: now + graphform_types::Duration::seconds(duration_seconds),
         }
     }
 }
@@ -526,18 +522,8 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
 }
 
 /// A Unix time for people: `2026-01-01 00:00:00 UTC`.
-fn utc(time: UnixTime) -> String {
-    format_utc(time, "%Y-%m-%d %H:%M:%S UTC")
-}
-
-/// `time` in UTC, formatted with `strftime`-style `format`. A time beyond
-/// what a calendar date can show (past the year 9999) is shown as
-/// `@<seconds>`.
-pub(crate) fn format_utc(time: UnixTime, format: &str) -> String {
-    jiff::Timestamp::from_second(time).map_or_else(
-        |_| format!("@{time}"),
-        |timestamp| timestamp.strftime(format).to_string(),
-    )
+fn utc(time: Timestamp) -> String {
+    time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 impl fmt::Display for Version {
@@ -620,8 +606,8 @@ mod tests {
             holder: "graphform apply".to_owned(),
             pid: 4242,
             host: "ci-runner-1".to_owned(),
-            acquired_at: 1_767_225_600,
-            expires_at: 1_767_229_265,
+            acquired_at: Timestamp::from_unix(1_767_225_600),
+            expires_at: Timestamp::from_unix(1_767_229_265),
         });
         assert_eq!(
             error.to_string(),
@@ -632,22 +618,27 @@ mod tests {
 
     #[test]
     fn a_lease_expires_for_others_after_the_clock_skew_margin() {
-        let lease = LeaseInfo::for_current_process("graphform apply", 1_000, 300);
-        assert!(!lease.may_be_taken_over_at(1_300));
-        assert!(!lease.may_be_taken_over_at(1_300 + LEASE_CLOCK_SKEW_SECONDS - 1));
-        assert!(lease.may_be_taken_over_at(1_300 + LEASE_CLOCK_SKEW_SECONDS));
+        let at = Timestamp::from_unix;
+        let lease = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        assert!(!lease.may_be_taken_over_at(at(1_300)));
+        assert!(!lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS - 1)));
+        assert!(lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS)));
         let forever = LeaseInfo {
-            expires_at: i64::MAX,
+            expires_at: at(i64::MAX),
             ..lease
         };
-        assert!(!forever.may_be_taken_over_at(i64::MAX - 1));
+        assert!(!forever.may_be_taken_over_at(at(i64::MAX - 1)));
     }
 
     #[test]
     fn a_lease_for_this_process_names_it() {
-        let info = LeaseInfo::for_current_process("graphform apply", 1_000, 300);
+        let info =
+            LeaseInfo::for_current_process("graphform apply", Timestamp::from_unix(1_000), 300);
         assert_eq!(info.pid, std::process::id());
         assert!(!info.host.is_empty());
-        assert_eq!((info.acquired_at, info.expires_at), (1_000, 1_300));
+        assert_eq!(
+            (info.acquired_at.unix(), info.expires_at.unix()),
+            (1_000, 1_300)
+        );
     }
 }

@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{PreviousToken, Secret, StoredToken, TokenMetadata, TokenRecord, UnixTime};
+use crate::{PreviousToken, Secret, StoredToken, Timestamp, TokenMetadata, TokenRecord};
 
 /// A token as written: its value and metadata.
 #[derive(Serialize)]
@@ -36,7 +36,7 @@ impl<'a> From<&'a StoredToken> for TokenOut<'a> {
 pub(crate) struct PreviousOut<'a> {
     #[serde(flatten)]
     token: TokenOut<'a>,
-    revoke_after: UnixTime,
+    revoke_after: Timestamp,
 }
 
 impl<'a> From<&'a PreviousToken> for PreviousOut<'a> {
@@ -95,7 +95,7 @@ pub(crate) struct TokenIn {
 pub(crate) struct PreviousIn {
     value: String,
     metadata: TokenMetadata,
-    revoke_after: UnixTime,
+    revoke_after: Timestamp,
 }
 
 impl TokenIn {

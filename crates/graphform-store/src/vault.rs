@@ -70,7 +70,7 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
     json_error_reason, validate_address, validate_record, validate_state_document,
 };
 
@@ -454,7 +454,7 @@ impl Store for VaultStore {
             .await
     }
 
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         let inner = &self.inner;
         let action = "renewing the lease";
         inner.ensure_mount(action).await?;
@@ -474,7 +474,7 @@ impl Store for VaultStore {
             .await?
         {
             Written::Version(version) => {
-                tracing::debug!(holder = %info.holder, expires_at, "lease renewed");
+                tracing::debug!(holder = %info.holder, expires_at = expires_at.unix(), "lease renewed");
                 Ok(Lease {
                     info,
                     version: kv_version(LEASE_REL, version),

@@ -84,7 +84,7 @@ fn rotation(
         current: sample_token(address, current, NOW + 100),
         previous: Some(PreviousToken {
             token: previous.current.clone(),
-            revoke_after,
+            revoke_after: conformance::at(revoke_after),
         }),
     }
 }
@@ -397,7 +397,10 @@ async fn a_server_stopped_mid_way_gives_clear_io_errors() {
         ),
         (
             "GetSecretValue",
-            store.renew_lease(&lease, NOW + 600).await.map(|_| ()),
+            store
+                .renew_lease(&lease, conformance::at(NOW + 600))
+                .await
+                .map(|_| ()),
         ),
         ("GetSecretValue", store.release_lease(&lease).await),
         ("GetSecretValue", store.read_lease().await.map(|_| ())),

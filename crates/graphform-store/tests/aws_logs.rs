@@ -11,7 +11,7 @@
     reason = "test helpers outside #[test] fns panic on failure by design"
 )]
 
-use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
+use graphform_store::conformance::{NOW, at, lease_request, sample_record, sample_rotated_record};
 use graphform_store::{
     AwsCredentials, AwsSecretsManagerStore, Secret, Store, StoreError, TokenRecord,
 };
@@ -78,7 +78,7 @@ async fn exercise(store: &AwsSecretsManagerStore, moto: &mut Moto, values: [&str
     let rotated = sample_rotated_record(ADDRESS, current, previous, NOW + 60);
     let v1 = store.write_token(ADDRESS, &rotated, None).await.unwrap();
     let mut next = sample_rotated_record(ADDRESS, third, current, NOW + 120);
-    next.current.metadata.issued_at = NOW + 1;
+    next.current.metadata.issued_at = at(NOW + 1);
     let v2 = store.write_token(ADDRESS, &next, Some(&v1)).await.unwrap();
     let revoked = TokenRecord {
         current: next.current.clone(),
@@ -113,10 +113,10 @@ async fn exercise(store: &AwsSecretsManagerStore, moto: &mut Moto, values: [&str
         .await
         .unwrap();
     assert!(matches!(
-        store.renew_lease(&first, NOW + 210).await,
+        store.renew_lease(&first, at(NOW + 210)).await,
         Err(StoreError::LeaseLost)
     ));
-    let second = store.renew_lease(&second, NOW + 230).await.unwrap();
+    let second = store.renew_lease(&second, at(NOW + 230)).await.unwrap();
     store.release_lease(&second).await.unwrap();
     let third_lease = store
         .acquire_lease(&lease_request("third", NOW + 240, 1))

@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use graphform_store::conformance::{
-    NOW, lease_request, sample_record, sample_rotated_record, sample_token,
+    NOW, at, lease_request, sample_record, sample_rotated_record, sample_token,
 };
 use graphform_store::{
     FileStore, Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, Version, Versioned,
@@ -511,7 +511,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
     };
     store.release_lease(&lease).await.unwrap();
     assert!(matches!(
-        store.renew_lease(&lease, NOW).await,
+        store.renew_lease(&lease, at(NOW)).await,
         Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
@@ -629,7 +629,7 @@ async fn increment(store: &FileStore, address: &str) {
     loop {
         let read = store.read_token(address).await.unwrap().unwrap();
         let mut record = read.value;
-        record.current.metadata.issued_at += 1;
+        record.current.metadata.issued_at = at(record.current.metadata.issued_at.unix() + 1);
         match store
             .write_token(address, &record, Some(&read.version))
             .await
@@ -670,7 +670,7 @@ fn instances_on_other_threads_lose_no_update() {
         .block_on(fixture.store.read_token(ADDRESS))
         .unwrap()
         .unwrap();
-    assert_eq!(read.value.current.metadata.issued_at, 40);
+    assert_eq!(read.value.current.metadata.issued_at.unix(), 40);
 }
 
 // --- Several processes -----------------------------------------------------
@@ -748,7 +748,7 @@ fn child_process() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let runtime = runtime();
-    let request = LeaseInfo::for_current_process(format!("process {role}"), NOW, 300);
+    let request = LeaseInfo::for_current_process(format!("process {role}"), at(NOW), 300);
     match runtime.block_on(store.acquire_lease(&request)) {
         Ok(_) => println!("RESULT: acquired"),
         Err(StoreError::Locked(holder)) => println!("RESULT: locked by {}", holder.holder),
@@ -820,7 +820,7 @@ fn processes_cannot_both_take_the_lease_and_lose_no_update() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        read.value.current.metadata.issued_at,
+        read.value.current.metadata.issued_at.unix(),
         i64::try_from(PROCESSES * 10).unwrap()
     );
 }

@@ -8,7 +8,7 @@
 //! `vault_logs.rs`, a binary of its own.)
 
 use graphform_store::conformance::{
-    self, NOW, join_all, lease_request, sample_record, sample_rotated_record,
+    self, NOW, at, join_all, lease_request, sample_record, sample_rotated_record,
 };
 use graphform_store::{
     LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, VaultSettings, VaultStore, Versioned,
@@ -734,7 +734,7 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
             .unwrap_err(),
         store.read_token(ADDRESS).await.map(|_| ()).unwrap_err(),
         store
-            .renew_lease(&lease, NOW + 900)
+            .renew_lease(&lease, at(NOW + 900))
             .await
             .map(|_| ())
             .unwrap_err(),

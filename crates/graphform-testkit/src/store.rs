@@ -1,7 +1,7 @@
 //! A store wrapper that sees every token write before it happens.
 
 use graphform_store::{
-    Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned,
+    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
 };
 
 /// Wraps a store; calls `hook(address, record)` before each
@@ -90,7 +90,7 @@ where
         self.inner.take_over_lease(stale, holder).await
     }
 
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         self.inner.renew_lease(lease, expires_at).await
     }
 

@@ -56,10 +56,7 @@ pub(crate) fn unlock(args: &PolicyArgs, printer: &Printer) -> anyhow::Result<Exi
     match broken {
         Some(info) => printer.data(&format!(
             "Removed the lock held by {} (pid {} on {}) since {}.\n",
-            info.holder,
-            info.pid,
-            info.host,
-            graphform_types::Timestamp::from_unix(info.acquired_at)
+            info.holder, info.pid, info.host, info.acquired_at
         )),
         None => printer.data("The store was not locked.\n"),
     }

@@ -116,7 +116,9 @@ pub fn amz_date_now() -> String {
 
 /// `seconds` since the Unix epoch as `YYYYMMDD'T'HHMMSS'Z'` (UTC).
 pub fn amz_date(seconds: i64) -> String {
-    crate::format_utc(seconds, "%Y%m%dT%H%M%SZ")
+    graphform_types::Timestamp::from_unix(seconds)
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
 #[cfg(test)]

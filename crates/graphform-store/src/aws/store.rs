@@ -8,7 +8,7 @@ use super::{
     PENDING_STAGE, ROUNDS, Written, kept_changing,
 };
 use crate::{
-    Lease, LeaseInfo, Store, StoreError, TokenRecord, UnixTime, Version, Versioned, record,
+    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenRecord, Version, Versioned, record,
     validate_address, validate_record, validate_state_document,
 };
 use base64::Engine;
@@ -241,7 +241,7 @@ impl Store for AwsSecretsManagerStore {
         .await
     }
 
-    async fn renew_lease(&self, lease: &Lease, expires_at: UnixTime) -> Result<Lease, StoreError> {
+    async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
         let name = self.lease_secret_name();
         let info = LeaseInfo {
             expires_at,
@@ -266,7 +266,7 @@ impl Store for AwsSecretsManagerStore {
             .await
         {
             Ok(written) => {
-                tracing::debug!(holder = %info.holder, expires_at, "lease renewed");
+                tracing::debug!(holder = %info.holder, expires_at = expires_at.unix(), "lease renewed");
                 Ok(Lease {
                     info,
                     version: Version(written.version),
@@ -364,7 +364,7 @@ impl AwsSecretsManagerStore {
                 .await
             {
                 Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at.unix(), "lease acquired");
                     return Ok(lease(written));
                 }
                 Err(StoreError::Conflict { .. }) => {}
@@ -390,7 +390,7 @@ impl AwsSecretsManagerStore {
                 holder = %held.lease.holder,
                 pid = held.lease.pid,
                 host = %held.lease.host,
-                expired_at = held.lease.expires_at,
+                expired_at = held.lease.expires_at.unix(),
                 "{why}"
             );
             let expected = Version(current.id.clone());
@@ -400,7 +400,7 @@ impl AwsSecretsManagerStore {
                 .await
             {
                 Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at, "lease acquired");
+                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at.unix(), "lease acquired");
                     return Ok(lease(written));
                 }
                 // Someone else was quicker: look again.

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::FlatIn;
-use crate::{ExpiryMode, PreviousToken, Secret, StoredToken, TokenMetadata, TokenRecord};
+use crate::{
+    ExpiryMode, PreviousToken, Secret, StoredToken, Timestamp, TokenMetadata, TokenRecord,
+};
 
 const ADDRESS: &str = "acme/x/token/y";
 
@@ -32,8 +34,8 @@ fn token(value: &str, expiry: ExpiryMode, issued_at: i64, expires_at: Option<i64
                 .into_iter()
                 .collect::<BTreeSet<_>>(),
             expiry,
-            issued_at,
-            expires_at,
+            issued_at: Timestamp::from_unix(issued_at),
+            expires_at: expires_at.map(Timestamp::from_unix),
             fingerprint: value.fingerprint(),
             issued_by: None,
         },
@@ -52,7 +54,7 @@ fn rotated() -> TokenRecord {
         ),
         previous: Some(PreviousToken {
             token: token("EAAprevious", ExpiryMode::Never, 1_759_449_600, None),
-            revoke_after: 1_767_225_660,
+            revoke_after: Timestamp::from_unix(1_767_225_660),
         }),
     }
 }

@@ -447,7 +447,7 @@ impl Inner {
                         previous_holder = %info.holder,
                         previous_pid = info.pid,
                         previous_host = %info.host,
-                        expired_at = info.expires_at,
+                        expired_at = info.expires_at.unix(),
                         "{why}"
                     );
                     version
@@ -466,7 +466,7 @@ impl Inner {
                         holder = %holder.holder,
                         pid = holder.pid,
                         host = %holder.host,
-                        expires_at = holder.expires_at,
+                        expires_at = holder.expires_at.unix(),
                         "lease acquired"
                     );
                     return Ok(Lease {

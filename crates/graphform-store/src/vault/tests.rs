@@ -1,10 +1,11 @@
 use serde_json::value::RawValue;
 
-use super::wire::{VersionMetadata, is_tombstone, join_limited, rfc3339};
+use super::wire::{VersionMetadata, is_tombstone, join_limited};
 use super::*;
 
 #[test]
 fn rfc3339_formats_utc() {
+    let rfc3339 = |seconds| crate::Timestamp::from_unix(seconds).rfc3339().to_string();
     assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
     assert_eq!(rfc3339(1_767_225_600), "2026-01-01T00:00:00Z");
     assert_eq!(rfc3339(1_772_409_600), "2026-03-02T00:00:00Z");
@@ -144,7 +145,7 @@ fn custom_metadata_fits_vault_limits_and_holds_no_value() {
                 system_user_id: String::new(),
                 scopes: (0..80).map(|index| format!("scope_{index:02}")).collect(),
                 expiry: crate::ExpiryMode::Never,
-                issued_at: 1_767_225_600,
+                issued_at: crate::Timestamp::from_unix(1_767_225_600),
                 expires_at: None,
                 fingerprint: Secret::new("EAAsecretvalue").fingerprint(),
                 issued_by: Some("intent-1".to_owned()),

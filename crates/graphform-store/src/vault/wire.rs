@@ -1,9 +1,7 @@
 //! Vault's JSON and the entries graphform writes under its prefix.
 
 use super::{CUSTOM_METADATA_VALUE_MAX, Entry, FORMAT, Read};
-use crate::{
-    LeaseInfo, StoreError, TokenRecord, UnixTime, json_error_reason, record, validate_record,
-};
+use crate::{LeaseInfo, StoreError, TokenRecord, json_error_reason, record, validate_record};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -229,12 +227,12 @@ pub(super) fn custom_metadata_for(
                 crate::ExpiryMode::Never => "never".to_owned(),
             },
         ),
-        ("issued_at", rfc3339(metadata.issued_at)),
+        ("issued_at", metadata.issued_at.rfc3339().to_string()),
         (
             "expires_at",
             metadata
                 .expires_at
-                .map_or_else(|| "never".to_owned(), rfc3339),
+                .map_or_else(|| "never".to_owned(), |at| at.rfc3339().to_string()),
         ),
     ]);
     if let Some(issued_by) = &metadata.issued_by {
@@ -245,7 +243,10 @@ pub(super) fn custom_metadata_for(
             "previous_fingerprint",
             previous.token.metadata.fingerprint.to_string(),
         );
-        mirror.insert("previous_revoke_after", rfc3339(previous.revoke_after));
+        mirror.insert(
+            "previous_revoke_after",
+            previous.revoke_after.rfc3339().to_string(),
+        );
     }
     // Vault refuses empty values and values over 512 bytes.
     mirror.retain(|_, value| !value.is_empty());
@@ -289,11 +290,6 @@ pub(super) fn truncate_to(text: &mut String, max: usize) {
         }
         text.truncate(end);
     }
-}
-
-/// `2026-01-01T00:00:00Z` for a Unix time (proleptic Gregorian, UTC).
-pub(super) fn rfc3339(time: UnixTime) -> String {
-    crate::format_utc(time, "%Y-%m-%dT%H:%M:%SZ")
 }
 
 // ---------------------------------------------------------------------------
