@@ -813,12 +813,7 @@ impl<S: Store> Applier<'_, S> {
             .system_users
             .iter()
             .find(|u| u.name == name)
-            .map_or(SystemUserRole::Employee, |u| {
-                u.role
-                    .as_str()
-                    .parse()
-                    .unwrap_or_else(|never| match never {})
-            });
+            .map_or(SystemUserRole::Employee, |u| u.role.clone());
         let request = NewSystemUser {
             name: name.clone(),
             role,

@@ -91,9 +91,7 @@ pub async fn observe<S: Store>(
             .map(|user| ObservedSystemUser {
                 id: user.id,
                 name: user.name,
-                role: user
-                    .role
-                    .map(|role| role.as_str().parse().unwrap_or_else(|never| match never {})),
+                role: user.role,
             })
             .collect();
         system_users.sort();

@@ -1,11 +1,8 @@
 //! System users (graph-api.md §1): list a business's (cursor pagination,
 //! `summary=total_count`), create, rename, read one, read many (batched).
 
-use std::fmt;
-use std::str::FromStr;
-
 use reqwest::Method;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::UserToken;
@@ -17,119 +14,10 @@ use crate::retry::Repeat;
 use crate::transport::{Auth, Endpoint};
 use crate::wire;
 
-/// A system user's role (the `role` enum of `POST /{business}/system_users`).
-/// In practice `ADMIN` or `EMPLOYEE`; unknown roles read from Meta are kept
-/// as [`Other`](Self::Other).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SystemUserRole {
-    /// `ADMIN`.
-    Admin,
-    /// `ADS_RIGHTS_REVIEWER`.
-    AdsRightsReviewer,
-    /// `DEFAULT`.
-    Default,
-    /// `DEVELOPER`.
-    Developer,
-    /// `EMPLOYEE`.
-    Employee,
-    /// `FINANCE_ANALYST`.
-    FinanceAnalyst,
-    /// `FINANCE_EDIT`.
-    FinanceEdit,
-    /// `FINANCE_EDITOR`.
-    FinanceEditor,
-    /// `FINANCE_VIEW`.
-    FinanceView,
-    /// `MANAGE`.
-    Manage,
-    /// `PARTNER_CENTER_ADMIN`.
-    PartnerCenterAdmin,
-    /// `PARTNER_CENTER_ANALYST`.
-    PartnerCenterAnalyst,
-    /// `PARTNER_CENTER_EDUCATION`.
-    PartnerCenterEducation,
-    /// `PARTNER_CENTER_MARKETING`.
-    PartnerCenterMarketing,
-    /// `PARTNER_CENTER_OPERATIONS`.
-    PartnerCenterOperations,
-    /// A role this client does not know (as Meta sent it).
-    Other(String),
-}
-
-const ROLES: [(&str, SystemUserRole); 15] = [
-    ("ADMIN", SystemUserRole::Admin),
-    ("ADS_RIGHTS_REVIEWER", SystemUserRole::AdsRightsReviewer),
-    ("DEFAULT", SystemUserRole::Default),
-    ("DEVELOPER", SystemUserRole::Developer),
-    ("EMPLOYEE", SystemUserRole::Employee),
-    ("FINANCE_ANALYST", SystemUserRole::FinanceAnalyst),
-    ("FINANCE_EDIT", SystemUserRole::FinanceEdit),
-    ("FINANCE_EDITOR", SystemUserRole::FinanceEditor),
-    ("FINANCE_VIEW", SystemUserRole::FinanceView),
-    ("MANAGE", SystemUserRole::Manage),
-    ("PARTNER_CENTER_ADMIN", SystemUserRole::PartnerCenterAdmin),
-    (
-        "PARTNER_CENTER_ANALYST",
-        SystemUserRole::PartnerCenterAnalyst,
-    ),
-    (
-        "PARTNER_CENTER_EDUCATION",
-        SystemUserRole::PartnerCenterEducation,
-    ),
-    (
-        "PARTNER_CENTER_MARKETING",
-        SystemUserRole::PartnerCenterMarketing,
-    ),
-    (
-        "PARTNER_CENTER_OPERATIONS",
-        SystemUserRole::PartnerCenterOperations,
-    ),
-];
-
-impl SystemUserRole {
-    /// The wire name, e.g. `ADMIN`.
-    pub fn as_str(&self) -> &str {
-        if let Self::Other(name) = self {
-            return name;
-        }
-        ROLES
-            .iter()
-            .find(|(_, role)| role == self)
-            .map_or("", |(name, _)| name)
-    }
-}
-
-impl FromStr for SystemUserRole {
-    type Err = std::convert::Infallible;
-
-    /// Case-insensitive; unknown names become [`Other`](Self::Other).
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Ok(ROLES
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(text))
-            .map_or_else(|| Self::Other(text.to_owned()), |(_, role)| role.clone()))
-    }
-}
-
-impl fmt::Display for SystemUserRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for SystemUserRole {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for SystemUserRole {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(text.parse().unwrap_or(Self::Other(text)))
-    }
-}
+/// A system user's role (the `role` enum of `POST /{business}/system_users`):
+/// graphform's one [`Role`](graphform_types::Role), under the name this
+/// client has always used.
+pub use graphform_types::Role as SystemUserRole;
 
 /// An entry of `GET /{business}/system_users`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -460,9 +348,26 @@ mod tests {
 
     #[test]
     fn roles_round_trip_and_tolerate_unknown_names() {
-        for (name, role) in &ROLES {
-            assert_eq!(role.as_str(), *name);
-            assert_eq!(name.parse::<SystemUserRole>().unwrap(), *role);
+        for name in [
+            "ADMIN",
+            "ADS_RIGHTS_REVIEWER",
+            "DEFAULT",
+            "DEVELOPER",
+            "EMPLOYEE",
+            "FINANCE_ANALYST",
+            "FINANCE_EDIT",
+            "FINANCE_EDITOR",
+            "FINANCE_VIEW",
+            "MANAGE",
+            "PARTNER_CENTER_ADMIN",
+            "PARTNER_CENTER_ANALYST",
+            "PARTNER_CENTER_EDUCATION",
+            "PARTNER_CENTER_MARKETING",
+            "PARTNER_CENTER_OPERATIONS",
+        ] {
+            let role: SystemUserRole = name.parse().unwrap();
+            assert!(!matches!(role, SystemUserRole::Other(_)), "{name}");
+            assert_eq!(role.as_str(), name);
         }
         assert_eq!(
             "admin".parse::<SystemUserRole>().unwrap(),
