@@ -10,9 +10,11 @@
 //! - [`Role`], [`ExpiryMode`], [`SIXTY_DAYS`]: Meta's terms for system users
 //!   and tokens.
 //! - [`url::check_transport`]: the one https-or-loopback rule.
+//! - [`style`]: the one palette every renderer paints with.
 
 pub mod address;
 mod secret;
+pub mod style;
 pub mod time;
 mod token;
 pub mod url;
