@@ -138,6 +138,9 @@ pub trait Progress: Sync {
     fn note(&self, message: &str);
 }
 
+/// Any error, boxed: what an [`Approver`] may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A boxed future, for [`Approver`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
@@ -146,7 +149,7 @@ pub trait Approver: Sync {
     /// `Ok(true)` to go ahead. Called once, with the plan computed under
     /// the lease, only when it has changes. The lease is renewed while it
     /// waits.
-    fn approve<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<bool, String>>;
+    fn approve<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<bool, BoxError>>;
 }
 
 /// How the plan computed under the lease is approved.
@@ -163,7 +166,7 @@ pub enum Approval<'a> {
 }
 
 /// The result of one change.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Outcome {
     /// It was made, and its outcome verified.
     Done {
@@ -177,7 +180,7 @@ pub enum Outcome {
     /// for the same system user was attempted.
     Failed {
         /// Why, naming the object, never a secret.
-        error: String,
+        error: Arc<ChangeError>,
     },
     /// It was not attempted.
     Skipped {
@@ -217,7 +220,10 @@ pub enum ApplyError {
     Observe(#[from] ObserveError),
     /// The state document could not be read.
     #[error("the state document is unreadable: {0}")]
-    Document(String),
+    Document(#[source] serde_json::Error),
+    /// The journal an interrupted apply left could not be settled.
+    #[error("settling the journal of an interrupted apply failed: {0}")]
+    Journal(#[source] Box<ChangeError>),
     /// The saved plan has expired: a time-driven decision changed.
     #[error(
         "the plan expired at {}: a time-driven decision in it has changed since (a refresh window opened, a grace period ended, a token expired)",
@@ -236,7 +242,7 @@ pub enum ApplyError {
     Declined,
     /// The approver failed (no terminal, …).
     #[error("{0}")]
-    Approval(String),
+    Approval(#[source] BoxError),
     /// The plan would invalidate the admin credential graphform acts with.
     #[error(
         "the plan invalidates the tokens of {}, which would kill the admin token graphform acts with (see the plan's warning)",
@@ -248,6 +254,160 @@ pub enum ApplyError {
     /// journaled; the next plan shows where things stand.
     #[error("the lease was lost while apply ran; it stopped at once")]
     LeaseLost,
+}
+
+impl ApplyError {
+    /// What to do about it, when graphform knows.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::Store(StoreError::Locked(holder)) => format!(
+                "another apply holds the lock ({} on {}, pid {}); wait for it to finish. \
+                 If it is not running any more (it was killed), `graphform unlock` removes the lock",
+                holder.holder, holder.host, holder.pid
+            ),
+            Self::Store(error) => return error.hint().map(str::to_owned),
+            Self::PlanExpired(_) | Self::PolicyChanged | Self::PlanDiffers(_) => {
+                "the plan file is a review record, not a program: make a new plan with `graphform plan --out FILE`, review it, and apply that".to_owned()
+            }
+            Self::AdminInvalidation(_) => {
+                "act with another admin credential (a person's admin token, or an admin system user this policy does not manage), \
+                 or accept that the admin token dies with --allow-admin-invalidation (then set a new one before the next run)".to_owned()
+            }
+            Self::LeaseLost => {
+                "run `graphform plan` to see where things stand: every change made so far is journaled".to_owned()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Why one change failed, or why its outcome could not be verified. It
+/// names objects and fingerprints, never a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChangeError {
+    /// The lease was lost: another apply may be running.
+    #[error("the lease was lost; apply stopped before this change")]
+    LeaseLost,
+    /// The state document could not be encoded.
+    #[error("cannot encode the state document: {0}")]
+    EncodeDocument(#[source] serde_json::Error),
+    /// The state document could not be written.
+    #[error("cannot write the state document: {0}")]
+    WriteDocument(#[source] Box<StoreError>),
+    /// The store failed reading or writing a token.
+    #[error("{0}")]
+    Store(#[source] Box<StoreError>),
+    /// A Graph call failed.
+    #[error("{0}")]
+    Graph(#[source] Box<GraphError>),
+    /// The plan names a business the policy does not have.
+    #[error("business `{0}` is not in the policy")]
+    UnknownBusiness(String),
+    /// The plan names a token the policy does not have.
+    #[error("{0} is not in the policy")]
+    UnknownToken(TokenAddress),
+    /// No admin token was given for the business.
+    #[error("no admin token for business `{0}`")]
+    NoAdmin(String),
+    /// No app secret was given for the app.
+    #[error("no secret for app {0}: it is not in the policy")]
+    NoAppSecret(String),
+    /// The system user this plan creates was not created (its creation
+    /// failed earlier in this run).
+    #[error("{0}: the system user this plan creates was not created")]
+    NotCreated(SystemUserAddress),
+    /// The change does not carry what its action needs (a plan file
+    /// edited by hand, or a bug).
+    #[error("{address}: {problem}")]
+    Malformed {
+        /// The change's address.
+        address: Address,
+        /// What is missing, e.g. "the plan names no token".
+        problem: &'static str,
+    },
+    /// A current token cannot be revoked while its record still holds a
+    /// replaced one.
+    #[error("{0}: the replaced token must be revoked before the current one")]
+    RevokeOrder(TokenAddress),
+    /// Meta refused to issue a token as an invalid request: the app may
+    /// have been uninstalled outside graphform, so its install record was
+    /// dropped (or could not be).
+    #[error(
+        "{error}{}",
+        match forgotten {
+            Ok(()) => "; the app may no longer be installed for the system user: the next plan installs it again".to_owned(),
+            Err(why) => format!(" (and the install record could not be updated: {why})"),
+        }
+    )]
+    InstallGone {
+        /// Meta's refusal.
+        error: Box<ChangeError>,
+        /// Whether the install record was dropped.
+        forgotten: Result<(), Box<ChangeError>>,
+    },
+    /// Meta minted a token that could not be stored.
+    #[error(
+        "Meta issued {fingerprint} for {address}, but storing it failed ({error}){}",
+        match revoked {
+            Ok(None) => "; it was revoked, and debug_token confirms it no longer works".to_owned(),
+            Ok(Some(why)) => format!("; it was revoked, and debug_token confirms it no longer works (its journal entry stays: {why})"),
+            Err(why) => format!(", and revoking it failed too ({why}); it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used"),
+        }
+    )]
+    Unstored {
+        /// The token's address.
+        address: TokenAddress,
+        /// The minted token's fingerprint.
+        fingerprint: Fingerprint,
+        /// Why storing it failed.
+        error: Box<StoreError>,
+        /// `Ok` if it was revoked (with why its journal entry could not
+        /// be cleared, if so); `Err` if revoking it failed.
+        revoked: Result<Option<Box<ChangeError>>, Box<ChangeError>>,
+    },
+    /// A revoke was not confirmed: the token stays in the store.
+    #[error(
+        "revoking {fingerprint} failed ({}){}",
+        failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        match verdict {
+            Some(why) => format!(" and debug_token could not tell whether it still works ({why}); it stays in the store"),
+            None => "; debug_token says it still works, so it stays in the store".to_owned(),
+        }
+    )]
+    NotRevoked {
+        /// The token's fingerprint.
+        fingerprint: Fingerprint,
+        /// Each caller's failure.
+        failures: Vec<GraphError>,
+        /// Why `debug_token` gave no verdict; `None` when it said the
+        /// token still works.
+        verdict: Option<Box<ChangeError>>,
+    },
+    /// `debug_token` gave no verdict on a token.
+    #[error("{0}")]
+    NoVerdict(String),
+}
+
+impl From<StoreError> for ChangeError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(Box::new(error))
+    }
+}
+
+impl From<GraphError> for ChangeError {
+    fn from(error: GraphError) -> Self {
+        Self::Graph(Box::new(error))
+    }
+}
+
+impl ChangeError {
+    fn malformed(address: impl Into<Address>, problem: &'static str) -> Self {
+        Self::Malformed {
+            address: address.into(),
+            problem,
+        }
+    }
 }
 
 /// Takes the lease, observes and plans under it, gets the plan approved
@@ -429,7 +589,7 @@ async fn run<S: Store>(
     let document = match store.read_state().await? {
         None => (StateDocument::default(), None),
         Some(Versioned { value, version }) => (
-            serde_json::from_slice(&value).map_err(|e| ApplyError::Document(e.to_string()))?,
+            serde_json::from_slice(&value).map_err(ApplyError::Document)?,
             Some(version),
         ),
     };
@@ -476,7 +636,9 @@ async fn run<S: Store>(
                 progress.started(change);
                 let outcome = match applier.change(change).await {
                     Ok(outcome) => outcome,
-                    Err(error) => Outcome::Failed { error },
+                    Err(error) => Outcome::Failed {
+                        error: Arc::new(error),
+                    },
                 };
                 failed = matches!(outcome, Outcome::Failed { .. });
                 progress.finished(change, &outcome);
@@ -585,9 +747,9 @@ struct TokenTarget<'a> {
 impl<S: Store> Applier<'_, S> {
     /// Counts a mutation about to happen, and stops at the failpoint.
     /// Refuses once the lease is lost: another apply may be running.
-    fn mutation(&self) -> Result<(), String> {
+    fn mutation(&self) -> Result<(), ChangeError> {
         if self.keeper.lost.load(Ordering::SeqCst) {
-            return Err("the lease was lost; apply stopped before this change".to_owned());
+            return Err(ChangeError::LeaseLost);
         }
         let number = self.mutations.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some((at, hook)) = &self.options.failpoint
@@ -600,18 +762,20 @@ impl<S: Store> Applier<'_, S> {
 
     /// Changes the state document, compare-and-set against the version last
     /// written.
-    async fn update_document(&self, edit: impl FnOnce(&mut StateDocument)) -> Result<(), String> {
+    async fn update_document(
+        &self,
+        edit: impl FnOnce(&mut StateDocument),
+    ) -> Result<(), ChangeError> {
         let mut guard = self.document.lock().await;
         let mut next = guard.0.clone();
         edit(&mut next);
-        let bytes = serde_json::to_vec(&next)
-            .map_err(|e| format!("cannot encode the state document: {e}"))?;
+        let bytes = serde_json::to_vec(&next).map_err(ChangeError::EncodeDocument)?;
         self.mutation()?;
         let version = self
             .store
             .write_state(&bytes, guard.1.as_ref())
             .await
-            .map_err(|e| format!("cannot write the state document: {e}"))?;
+            .map_err(|error| ChangeError::WriteDocument(Box::new(error)))?;
         *guard = (next, Some(version));
         Ok(())
     }
@@ -700,10 +864,10 @@ impl<S: Store> Applier<'_, S> {
             document.audit.extend(audit);
         })
         .await
-        .map_err(ApplyError::Document)
+        .map_err(|error| ApplyError::Journal(Box::new(error)))
     }
 
-    async fn change(&self, change: &Change) -> Result<Outcome, String> {
+    async fn change(&self, change: &Change) -> Result<Outcome, ChangeError> {
         match change.action {
             Action::Create => self.create(change).await,
             Action::Install => self.install(change).await,
@@ -713,30 +877,30 @@ impl<S: Store> Applier<'_, S> {
         }
     }
 
-    fn business(&self, address: &Address) -> Result<&graphform_spec::Business, String> {
+    fn business(&self, address: &Address) -> Result<&graphform_spec::Business, ChangeError> {
         let name = address.business();
         self.spec
             .businesses
             .iter()
             .find(|b| b.name == name)
-            .ok_or_else(|| format!("business `{name}` is not in the policy"))
+            .ok_or_else(|| ChangeError::UnknownBusiness(name.to_owned()))
     }
 
-    fn admin(&self, business: &graphform_spec::Business) -> Result<&UserToken, String> {
+    fn admin(&self, business: &graphform_spec::Business) -> Result<&UserToken, ChangeError> {
         self.credentials
             .admins
             .get(&business.name)
-            .ok_or_else(|| format!("no admin token for business `{}`", business.name))
+            .ok_or_else(|| ChangeError::NoAdmin(business.name.clone()))
     }
 
-    fn app(&self, app_id: &str) -> Result<&AppCredentials, String> {
+    fn app(&self, app_id: &str) -> Result<&AppCredentials, ChangeError> {
         self.credentials
             .apps
             .get(app_id)
-            .ok_or_else(|| format!("no secret for app {app_id}: it is not in the policy"))
+            .ok_or_else(|| ChangeError::NoAppSecret(app_id.to_owned()))
     }
 
-    fn token_target(&self, address: &TokenAddress) -> Result<TokenTarget<'_>, String> {
+    fn token_target(&self, address: &TokenAddress) -> Result<TokenTarget<'_>, ChangeError> {
         let business = self.business(&address.into())?;
         let user = address.system_user();
         let token = business
@@ -744,7 +908,7 @@ impl<S: Store> Applier<'_, S> {
             .iter()
             .find(|u| u.name == user.name())
             .and_then(|u| u.tokens.iter().find(|t| t.name == address.name()))
-            .ok_or_else(|| format!("{address} is not in the policy"))?;
+            .ok_or_else(|| ChangeError::UnknownToken(address.clone()))?;
         let install = user.install(&token.app);
         Ok(TokenTarget {
             business,
@@ -756,7 +920,7 @@ impl<S: Store> Applier<'_, S> {
     /// The ID of the system user a change acts on: the one the plan
     /// observed, or the one this run's creation returned. Never an older
     /// record: a user renamed outside graphform is not acted on.
-    async fn target_user(&self, change: &Change) -> Result<String, String> {
+    async fn target_user(&self, change: &Change) -> Result<String, ChangeError> {
         if let Some(id) = &change.system_user_id {
             return Ok(id.clone());
         }
@@ -766,7 +930,7 @@ impl<S: Store> Applier<'_, S> {
             .await
             .get(user)
             .cloned()
-            .ok_or_else(|| format!("{user}: the system user this plan creates was not created"))
+            .ok_or_else(|| ChangeError::NotCreated(user.clone()))
     }
 
     fn observed_system_user_id(&self, user: &SystemUserAddress) -> Option<String> {
@@ -788,7 +952,7 @@ impl<S: Store> Applier<'_, S> {
         &self,
         intent: Intent,
         call: impl Future<Output = Result<T, GraphError>>,
-    ) -> Result<(T, String), String> {
+    ) -> Result<(T, String), ChangeError> {
         let id = intent.id.clone();
         self.update_document(|document| document.journal.push(intent))
             .await?;
@@ -800,12 +964,12 @@ impl<S: Store> Applier<'_, S> {
                     self.update_document(|document| document.journal.retain(|i| i.id != id))
                         .await?;
                 }
-                Err(error.to_string())
+                Err(error.into())
             }
         }
     }
 
-    async fn create(&self, change: &Change) -> Result<Outcome, String> {
+    async fn create(&self, change: &Change) -> Result<Outcome, ChangeError> {
         let business = self.business(&change.address)?;
         let user = change.address.system_user();
         let name = user.name().to_owned();
@@ -848,20 +1012,20 @@ impl<S: Store> Applier<'_, S> {
         })
     }
 
-    async fn install(&self, change: &Change) -> Result<Outcome, String> {
+    async fn install(&self, change: &Change) -> Result<Outcome, ChangeError> {
         let business = self.business(&change.address)?;
         let admin = self.admin(business)?;
         let user_address = change.address.system_user();
         let install_address = change
             .address
             .as_install()
-            .ok_or_else(|| format!("{}: not an app install", change.address))?;
+            .ok_or_else(|| ChangeError::malformed(&change.address, "not an app install"))?;
         let system_user_id = self.target_user(change).await?;
         let app_id = change
             .after
             .as_ref()
             .and_then(|a| a.app_id.clone())
-            .ok_or_else(|| format!("{}: the plan names no app", change.address))?;
+            .ok_or_else(|| ChangeError::malformed(&change.address, "the plan names no app"))?;
         let intent = self.intent(
             &change.address,
             IntentKind::Install {
@@ -897,11 +1061,11 @@ impl<S: Store> Applier<'_, S> {
 
     /// Issue, refresh or rotate: get a new token from Meta and store it at
     /// once, keeping the one it replaces as `previous` for its grace.
-    async fn new_token(&self, change: &Change) -> Result<Outcome, String> {
+    async fn new_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
         let address = change
             .address
             .as_token()
-            .ok_or_else(|| format!("{}: not a token", change.address))?;
+            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
         let TokenTarget {
             business,
             token,
@@ -911,11 +1075,7 @@ impl<S: Store> Applier<'_, S> {
         let app_id = business.apps[&token.app].id.clone();
         let app = self.app(&app_id)?.clone();
         let system_user_id = self.target_user(change).await?;
-        let stored = self
-            .store
-            .read_token(&address.to_string())
-            .await
-            .map_err(|e| e.to_string())?;
+        let stored = self.store.read_token(&address.to_string()).await?;
         let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
         let intent = self.intent(
             address,
@@ -928,7 +1088,7 @@ impl<S: Store> Applier<'_, S> {
         let (value, lifetime, intent_id) = if change.action == Action::Refresh {
             let current = stored
                 .as_ref()
-                .ok_or_else(|| format!("{address}: no stored token to refresh"))?;
+                .ok_or_else(|| ChangeError::malformed(address, "no stored token to refresh"))?;
             self.refresh(address, intent, &app, &current.value.current.value)
                 .await?
         } else {
@@ -975,7 +1135,7 @@ impl<S: Store> Applier<'_, S> {
             // written: look before deciding.
             if !self.holds(address, &fingerprint).await {
                 return Err(self
-                    .revoke_unstored(address, &record.current, &app, &intent_id, &error)
+                    .revoke_unstored(address, &record.current, &app, &intent_id, error)
                     .await);
             }
         }
@@ -1001,7 +1161,7 @@ impl<S: Store> Applier<'_, S> {
         intent: Intent,
         app: &AppCredentials,
         current: &Secret,
-    ) -> Result<(Secret, Option<graphform_types::Duration>, String), String> {
+    ) -> Result<(Secret, Option<graphform_types::Duration>, String), ChangeError> {
         let client = self.client.labeled(address.to_string());
         let (refreshed, id) = self
             .journaled(intent, client.refresh_token(app, current))
@@ -1028,7 +1188,7 @@ impl<S: Store> Applier<'_, S> {
         admin: &UserToken,
         system_user_id: &str,
         request: &IssueToken,
-    ) -> Result<(Secret, String), String> {
+    ) -> Result<(Secret, String), ChangeError> {
         let client = self.client.labeled(address.to_string());
         let refused_as_invalid = AtomicBool::new(false);
         let call = async {
@@ -1050,17 +1210,15 @@ impl<S: Store> Applier<'_, S> {
     /// record of the `install` it needs: the app may have been uninstalled
     /// outside graphform. The next plan installs it again (installing is
     /// idempotent) before issuing.
-    async fn forget_install(&self, install: &InstallAddress, error: String) -> String {
+    async fn forget_install(&self, install: &InstallAddress, error: ChangeError) -> ChangeError {
         let forgotten = self
             .update_document(|document| {
                 document.installs.remove(install);
             })
             .await;
-        match forgotten {
-            Ok(()) => format!(
-                "{error}; the app may no longer be installed for the system user: the next plan installs it again"
-            ),
-            Err(why) => format!("{error} (and the install record could not be updated: {why})"),
+        ChangeError::InstallGone {
+            error: Box::new(error),
+            forgotten: forgotten.map_err(Box::new),
         }
     }
 
@@ -1103,24 +1261,20 @@ impl<S: Store> Applier<'_, S> {
 
     /// Revoke (a live token) or forget (a dead one): the token is the
     /// change's `before` fingerprint, as the store holds it now.
-    async fn remove_token(&self, change: &Change) -> Result<Outcome, String> {
+    async fn remove_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
         let address = change
             .address
             .as_token()
-            .ok_or_else(|| format!("{}: not a token", change.address))?;
+            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
         let fingerprint = change
             .before
             .as_ref()
             .and_then(|b| b.fingerprint.clone())
-            .ok_or_else(|| format!("{address}: the plan names no token"))?;
+            .ok_or_else(|| ChangeError::malformed(address, "the plan names no token"))?;
         let Some(Versioned {
             value: record,
             version,
-        }) = self
-            .store
-            .read_token(&address.to_string())
-            .await
-            .map_err(|e| e.to_string())?
+        }) = self.store.read_token(&address.to_string()).await?
         else {
             return Ok(Outcome::Skipped {
                 reason: "no token is stored there any more".to_owned(),
@@ -1137,9 +1291,7 @@ impl<S: Store> Applier<'_, S> {
             });
         }
         if is_current && record.previous.is_some() {
-            return Err(format!(
-                "{address}: the replaced token must be revoked before the current one"
-            ));
+            return Err(ChangeError::RevokeOrder(address.clone()));
         }
         let target = if is_previous {
             record.previous.as_ref().map(|p| &p.token)
@@ -1158,13 +1310,11 @@ impl<S: Store> Applier<'_, S> {
             };
             self.store
                 .write_token(&address.to_string(), &kept, Some(&version))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         } else {
             self.store
                 .delete_token(&address.to_string(), &version)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         let mut audit = self.audit(address, change.action);
         audit.before = Some(fingerprint.clone());
@@ -1196,28 +1346,22 @@ impl<S: Store> Applier<'_, S> {
         minted: &StoredToken,
         app: &AppCredentials,
         intent_id: &str,
-        error: &StoreError,
-    ) -> String {
-        let fingerprint = &minted.metadata.fingerprint;
+        error: StoreError,
+    ) -> ChangeError {
         let caller = UserToken::new(minted.value.clone(), app.clone());
-        match self.revoke_with(address, minted, &[caller]).await {
-            Ok(()) => {
-                let settled = self
-                    .update_document(|document| document.journal.retain(|i| i.id != intent_id))
-                    .await;
-                let left = match settled {
-                    Ok(()) => String::new(),
-                    Err(why) => format!(" (its journal entry stays: {why})"),
-                };
-                format!(
-                    "Meta issued {fingerprint} for {address}, but storing it failed ({error}); \
-                     it was revoked, and debug_token confirms it no longer works{left}"
-                )
-            }
-            Err(why) => format!(
-                "Meta issued {fingerprint} for {address}, but storing it failed ({error}), and revoking it failed too ({why}); \
-                 it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used"
-            ),
+        let revoked = match self.revoke_with(address, minted, &[caller]).await {
+            Ok(()) => Ok(self
+                .update_document(|document| document.journal.retain(|i| i.id != intent_id))
+                .await
+                .err()
+                .map(Box::new)),
+            Err(why) => Err(Box::new(why)),
+        };
+        ChangeError::Unstored {
+            address: address.clone(),
+            fingerprint: minted.metadata.fingerprint.clone(),
+            error: Box::new(error),
+            revoked,
         }
     }
 
@@ -1230,7 +1374,7 @@ impl<S: Store> Applier<'_, S> {
         address: &TokenAddress,
         target: &StoredToken,
         current: &StoredToken,
-    ) -> Result<(), String> {
+    ) -> Result<(), ChangeError> {
         let app = self.app(&target.metadata.app_id)?.clone();
         let mut callers = Vec::new();
         if current.metadata.app_id == target.metadata.app_id && current.value != target.value {
@@ -1249,7 +1393,7 @@ impl<S: Store> Applier<'_, S> {
         address: &TokenAddress,
         target: &StoredToken,
         callers: &[UserToken],
-    ) -> Result<(), String> {
+    ) -> Result<(), ChangeError> {
         let fingerprint = &target.metadata.fingerprint;
         let app = self.app(&target.metadata.app_id)?.clone();
         let client = self.client.labeled(address.to_string());
@@ -1269,7 +1413,7 @@ impl<S: Store> Applier<'_, S> {
             let verdict = match answer {
                 Ok(()) => Ok(true),
                 Err(error) => {
-                    failures.push(error.to_string());
+                    failures.push(error);
                     self.is_dead(&app, &target.value).await
                 }
             };
@@ -1281,37 +1425,37 @@ impl<S: Store> Applier<'_, S> {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
                 Err(why) => {
-                    return Err(format!(
-                        "revoking {fingerprint} failed ({}) and debug_token could not tell whether it still works ({why}); it stays in the store",
-                        failures.join("; ")
-                    ));
+                    return Err(ChangeError::NotRevoked {
+                        fingerprint: fingerprint.clone(),
+                        failures,
+                        verdict: Some(Box::new(why)),
+                    });
                 }
             }
         }
-        Err(format!(
-            "revoking {fingerprint} failed ({}); debug_token says it still works, so it stays in the store",
-            failures.join("; ")
-        ))
+        Err(ChangeError::NotRevoked {
+            fingerprint: fingerprint.clone(),
+            failures,
+            verdict: None,
+        })
     }
 
     /// Whether `debug_token` says `token` no longer works: `Ok(true)` on a
     /// token error, `Ok(false)` when it is valid, `Err` when there is no
     /// verdict.
-    async fn is_dead(&self, app: &AppCredentials, token: &Secret) -> Result<bool, String> {
-        let info = self
-            .client
-            .debug_token(app, token)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn is_dead(&self, app: &AppCredentials, token: &Secret) -> Result<bool, ChangeError> {
+        let info = self.client.debug_token(app, token).await?;
         match health_of(&info) {
             Health::Dead { .. } => Ok(true),
             Health::Valid { .. } => Ok(false),
-            Health::NoVerdict { reason } => Err(reason),
-            Health::Unknown { app_id } => Err(format!("app {app_id} cannot be checked")),
+            Health::NoVerdict { reason } => Err(ChangeError::NoVerdict(reason)),
+            Health::Unknown { app_id } => Err(ChangeError::NoVerdict(format!(
+                "app {app_id} cannot be checked"
+            ))),
         }
     }
 
-    async fn invalidate(&self, change: &Change) -> Result<Outcome, String> {
+    async fn invalidate(&self, change: &Change) -> Result<Outcome, ChangeError> {
         let business = self.business(&change.address)?;
         let admin = self.admin(business)?;
         let system_user_id = match change.before.as_ref().and_then(|b| b.id.clone()) {

@@ -131,7 +131,7 @@ fn issue_error(outcomes: &[(Change, Outcome)]) -> String {
     outcomes
         .iter()
         .find_map(|(change, outcome)| match outcome {
-            Outcome::Failed { error } if change.action == Action::Issue => Some(error.clone()),
+            Outcome::Failed { error } if change.action == Action::Issue => Some(error.to_string()),
             _ => None,
         })
         .expect("the issue failed")
@@ -254,7 +254,8 @@ impl graphform_engine::apply::Approver for SlowApprover<'_> {
     fn approve<'a>(
         &'a self,
         _plan: &'a graphform_engine::Plan,
-    ) -> graphform_engine::apply::BoxFuture<'a, Result<bool, String>> {
+    ) -> graphform_engine::apply::BoxFuture<'a, Result<bool, graphform_engine::apply::BoxError>>
+    {
         Box::pin(async move {
             let before = self.store.read_lease().await.map_err(|e| e.to_string())?;
             if self.break_it {

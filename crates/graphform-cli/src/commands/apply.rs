@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use graphform_engine::apply::{
-    ApplyContext, ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxFuture, Outcome,
-    Progress,
+    ApplyContext, ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxError, BoxFuture,
+    Outcome, Progress,
 };
 use graphform_engine::{Action, Change, Plan, PlanOptions};
 use graphform_store::StoreError;
@@ -119,7 +119,7 @@ struct Ask<'p> {
 }
 
 impl Approver for Ask<'_> {
-    fn approve<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, Result<bool, String>> {
+    fn approve<'a>(&'a self, _plan: &'a Plan) -> BoxFuture<'a, Result<bool, BoxError>> {
         Box::pin(async move {
             self.printer
                 .message("Apply these changes? Only `yes` is accepted: ");
@@ -283,7 +283,7 @@ struct JsonOutcome<'r> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'r str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'r str>,
+    error: Option<String>,
 }
 
 impl<'r> JsonReport<'r> {
@@ -302,9 +302,11 @@ impl<'r> JsonReport<'r> {
                             id.as_deref(),
                             None,
                         ),
-                        Outcome::Failed { error } => ("failed", None, None, Some(error.as_str())),
+                        Outcome::Failed { error } => {
+                            ("failed", None, None, Some(error.to_string()))
+                        }
                         Outcome::Skipped { reason } => {
-                            ("skipped", None, None, Some(reason.as_str()))
+                            ("skipped", None, None, Some(reason.clone()))
                         }
                     };
                     JsonOutcome {
