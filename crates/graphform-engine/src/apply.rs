@@ -46,7 +46,7 @@ use graphform_store::{
     TokenMetadata, TokenRecord, Version, Versioned,
 };
 use graphform_types::{
-    Address, InstallAddress, SIXTY_DAYS, SystemUserAddress, Timestamp, TokenAddress,
+    Address, Chain, InstallAddress, SIXTY_DAYS, SystemUserAddress, Timestamp, TokenAddress,
 };
 use tokio::sync::Mutex;
 
@@ -219,10 +219,10 @@ pub enum ApplyError {
     #[error(transparent)]
     Observe(#[from] ObserveError),
     /// The state document could not be read.
-    #[error("the state document is unreadable: {0}")]
+    #[error("the state document is unreadable")]
     Document(#[source] serde_json::Error),
     /// The journal an interrupted apply left could not be settled.
-    #[error("settling the journal of an interrupted apply failed: {0}")]
+    #[error("settling the journal of an interrupted apply failed")]
     Journal(#[source] Box<ChangeError>),
     /// The saved plan has expired: a time-driven decision changed.
     #[error(
@@ -290,17 +290,17 @@ pub enum ChangeError {
     #[error("the lease was lost; apply stopped before this change")]
     LeaseLost,
     /// The state document could not be encoded.
-    #[error("cannot encode the state document: {0}")]
+    #[error("cannot encode the state document")]
     EncodeDocument(#[source] serde_json::Error),
     /// The state document could not be written.
-    #[error("cannot write the state document: {0}")]
+    #[error("cannot write the state document")]
     WriteDocument(#[source] Box<StoreError>),
     /// The store failed reading or writing a token.
-    #[error("{0}")]
-    Store(#[source] Box<StoreError>),
+    #[error(transparent)]
+    Store(Box<StoreError>),
     /// A Graph call failed.
-    #[error("{0}")]
-    Graph(#[source] Box<GraphError>),
+    #[error(transparent)]
+    Graph(Box<GraphError>),
     /// The plan names a business the policy does not have.
     #[error("business `{0}` is not in the policy")]
     UnknownBusiness(String),
@@ -334,10 +334,11 @@ pub enum ChangeError {
     /// have been uninstalled outside graphform, so its install record was
     /// dropped (or could not be).
     #[error(
-        "{error}{}",
+        "{}{}",
+        Chain(&**error),
         match forgotten {
             Ok(()) => "; the app may no longer be installed for the system user: the next plan installs it again".to_owned(),
-            Err(why) => format!(" (and the install record could not be updated: {why})"),
+            Err(why) => format!(" (and the install record could not be updated: {})", Chain(&**why)),
         }
     )]
     InstallGone {
@@ -348,11 +349,12 @@ pub enum ChangeError {
     },
     /// Meta minted a token that could not be stored.
     #[error(
-        "Meta issued {fingerprint} for {address}, but storing it failed ({error}){}",
+        "Meta issued {fingerprint} for {address}, but storing it failed ({}){}",
+        Chain(&**error),
         match revoked {
             Ok(None) => "; it was revoked, and debug_token confirms it no longer works".to_owned(),
-            Ok(Some(why)) => format!("; it was revoked, and debug_token confirms it no longer works (its journal entry stays: {why})"),
-            Err(why) => format!(", and revoking it failed too ({why}); it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used"),
+            Ok(Some(why)) => format!("; it was revoked, and debug_token confirms it no longer works (its journal entry stays: {})", Chain(&**why)),
+            Err(why) => format!(", and revoking it failed too ({}); it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used", Chain(&**why)),
         }
     )]
     Unstored {
@@ -371,7 +373,7 @@ pub enum ChangeError {
         "revoking {fingerprint} failed ({}){}",
         failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
         match verdict {
-            Some(why) => format!(" and debug_token could not tell whether it still works ({why}); it stays in the store"),
+            Some(why) => format!(" and debug_token could not tell whether it still works ({}); it stays in the store", Chain(&**why)),
             None => "; debug_token says it still works, so it stays in the store".to_owned(),
         }
     )]

@@ -49,8 +49,8 @@ pub enum ObserveError {
     #[error("reading the store")]
     Store(#[from] StoreError),
     /// The state document could not be read.
-    #[error("the state document is unreadable: {0}")]
-    Document(String),
+    #[error("the state document is unreadable")]
+    Document(#[source] serde_json::Error),
     /// The store holds a token at a key that is not a token address.
     #[error("the store holds a token entry graphform did not write")]
     Address(#[source] AddressError),
@@ -154,8 +154,7 @@ pub async fn observe<S: Store>(
 pub async fn read_document<S: Store>(store: &S) -> Result<StateDocument, ObserveError> {
     match store.read_state().await? {
         None => Ok(StateDocument::default()),
-        Some(versioned) => serde_json::from_slice(&versioned.value)
-            .map_err(|error| ObserveError::Document(error.to_string())),
+        Some(versioned) => serde_json::from_slice(&versioned.value).map_err(ObserveError::Document),
     }
 }
 

@@ -131,7 +131,9 @@ fn issue_error(outcomes: &[(Change, Outcome)]) -> String {
     outcomes
         .iter()
         .find_map(|(change, outcome)| match outcome {
-            Outcome::Failed { error } if change.action == Action::Issue => Some(error.to_string()),
+            Outcome::Failed { error } if change.action == Action::Issue => {
+                Some(graphform_types::Chain(&**error).to_string())
+            }
             _ => None,
         })
         .expect("the issue failed")

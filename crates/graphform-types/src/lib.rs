@@ -10,9 +10,11 @@
 //! - [`Role`], [`ExpiryMode`], [`SIXTY_DAYS`]: Meta's terms for system users
 //!   and tokens.
 //! - [`url::check_transport`]: the one https-or-loopback rule.
-//! - [`style`]: the one palette every renderer paints with.
+//! - [`style`]: the one palette every renderer paints with; [`Chain`]: an
+//!   error and its causes on one line.
 
 pub mod address;
+mod chain;
 mod secret;
 pub mod style;
 pub mod time;
@@ -20,6 +22,7 @@ mod token;
 pub mod url;
 
 pub use address::{Address, AddressError, InstallAddress, SystemUserAddress, TokenAddress};
+pub use chain::Chain;
 pub use secret::{Fingerprint, Secret, fingerprint};
 pub use time::{Duration, Timestamp};
 pub use token::{ExpiryMode, Role, SIXTY_DAYS};

@@ -220,9 +220,10 @@ impl Progress for Lines<'_> {
                 change.address
             ),
             Outcome::Failed { error } => format!(
-                "{symbol} {} {}: FAILED: {error}",
+                "{symbol} {} {}: FAILED: {}",
                 change.action.as_str(),
-                change.address
+                change.address,
+                graphform_types::Chain(&**error)
             ),
             Outcome::Skipped { reason } => format!(
                 "{symbol} {} {}: skipped: {reason}",
@@ -302,9 +303,12 @@ impl<'r> JsonReport<'r> {
                             id.as_deref(),
                             None,
                         ),
-                        Outcome::Failed { error } => {
-                            ("failed", None, None, Some(error.to_string()))
-                        }
+                        Outcome::Failed { error } => (
+                            "failed",
+                            None,
+                            None,
+                            Some(graphform_types::Chain(&**error).to_string()),
+                        ),
                         Outcome::Skipped { reason } => {
                             ("skipped", None, None, Some(reason.clone()))
                         }
