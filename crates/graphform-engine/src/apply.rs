@@ -49,10 +49,12 @@ use graphform_types::{
     Address, Chain, InstallAddress, SIXTY_DAYS, SystemUserAddress, Timestamp, TokenAddress,
 };
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 
 use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, Resolution, StateDocument};
 use crate::observe::{Credentials, ObserveError, health_of, observe};
 use crate::plan::{Action, Change, NoticeKind, Plan, PlanOptions, plan as make_plan};
+use crate::provider::Provider;
 use crate::state::{Health, State};
 
 /// How apply runs.
@@ -84,11 +86,11 @@ pub type Failpoint = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// What apply works with: the policy, the Graph client, the store, the
 /// credentials and the clock.
-pub struct ApplyContext<'a, S> {
+pub struct ApplyContext<'a, S, P = GraphClient> {
     /// The validated policy.
     pub spec: &'a Spec,
-    /// The Graph API client.
-    pub client: &'a GraphClient,
+    /// The Graph API (the client, or a stand-in in tests).
+    pub client: &'a P,
     /// The token store.
     pub store: &'a S,
     /// Admin tokens and app secrets.
@@ -417,8 +419,8 @@ impl ChangeError {
 /// `Err` means apply did not start changing anything (the store is
 /// locked, observation failed, the saved plan does not match, the person
 /// declined, …), except [`ApplyError::LeaseLost`].
-pub async fn apply<S: Store>(
-    context: &ApplyContext<'_, S>,
+pub async fn apply<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
     approval: Approval<'_>,
     options: &ApplyOptions,
     progress: &dyn Progress,
@@ -480,8 +482,8 @@ impl LeaseKeeper {
     }
 }
 
-async fn plan_and_run<S: Store>(
-    context: &ApplyContext<'_, S>,
+async fn plan_and_run<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
     approval: Approval<'_>,
     options: &ApplyOptions,
     progress: &dyn Progress,
@@ -573,8 +575,8 @@ pub fn check_saved(saved: &Plan, fresh: &Plan, now: Timestamp) -> Result<(), App
     Err(ApplyError::PlanDiffers(addresses))
 }
 
-async fn run<S: Store>(
-    context: &ApplyContext<'_, S>,
+async fn run<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
     state: &State,
     plan: &Plan,
     options: &ApplyOptions,
@@ -636,7 +638,14 @@ async fn run<S: Store>(
                     continue;
                 }
                 progress.started(change);
-                let outcome = match applier.change(change).await {
+                // Everything logged while a change runs (its Graph calls,
+                // retries, store writes) carries its action and address.
+                let span = tracing::info_span!(
+                    "change",
+                    action = change.action.as_str(),
+                    address = %change.address,
+                );
+                let outcome = match applier.change(change).instrument(span).await {
                     Ok(outcome) => outcome,
                     Err(error) => Outcome::Failed {
                         error: Arc::new(error),
@@ -717,10 +726,10 @@ fn settled_audit(intent: &Intent, action: &str) -> AuditEntry {
     }
 }
 
-struct Applier<'a, S> {
+struct Applier<'a, S, P> {
     spec: &'a Spec,
     state: &'a State,
-    client: &'a GraphClient,
+    client: &'a P,
     store: &'a S,
     credentials: &'a Credentials,
     now: Timestamp,
@@ -746,7 +755,7 @@ struct TokenTarget<'a> {
     install: InstallAddress,
 }
 
-impl<S: Store> Applier<'_, S> {
+impl<S: Store, P: Provider> Applier<'_, S, P> {
     /// Counts a mutation about to happen, and stops at the failpoint.
     /// Refuses once the lease is lost: another apply may be running.
     fn mutation(&self) -> Result<(), ChangeError> {

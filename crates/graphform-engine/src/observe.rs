@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::future::join_all;
 use graphform_graph::{
-    AppCredentials, Expiry as GraphExpiry, GraphClient, GraphError, ListOptions, Secret, TokenInfo,
-    UserToken,
+    AppCredentials, Expiry as GraphExpiry, GraphError, Secret, TokenInfo, UserToken,
 };
 use graphform_spec::Spec;
 use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
 use graphform_types::{AddressError, Timestamp, TokenAddress};
 
 use crate::document::{IntentKind, StateDocument};
+use crate::provider::Provider;
 use crate::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
     ObservedValue, State,
@@ -60,9 +60,9 @@ pub enum ObserveError {
 }
 
 /// Observes everything the planner needs for `spec`.
-pub async fn observe<S: Store>(
+pub async fn observe<S: Store, P: Provider>(
     spec: &Spec,
-    client: &GraphClient,
+    client: &P,
     store: &S,
     credentials: &Credentials,
 ) -> Result<State, ObserveError> {
@@ -76,7 +76,7 @@ pub async fn observe<S: Store>(
             .ok_or_else(|| ObserveError::MissingAdmin(business.name.clone()))?;
         let list = client
             .labeled(business.name.clone())
-            .list_system_users(admin, &business.id, &ListOptions::default())
+            .list_system_users(admin, &business.id)
             .await
             .map_err(|source| ObserveError::Graph {
                 what: format!(
@@ -86,7 +86,6 @@ pub async fn observe<S: Store>(
                 source: Box::new(source),
             })?;
         let mut system_users: Vec<ObservedSystemUser> = list
-            .users
             .into_iter()
             .map(|user| ObservedSystemUser {
                 id: user.id,
@@ -175,8 +174,8 @@ async fn read_records<S: Store>(
 /// `debug_token` of the admin tokens, batched per app. A failed or silent answer leaves
 /// it unknown (`None`); the planner then assumes the worst where it
 /// matters (invalidations).
-async fn admin_system_users(
-    client: &GraphClient,
+async fn admin_system_users<P: Provider>(
+    client: &P,
     credentials: &Credentials,
     businesses: &BTreeSet<&str>,
 ) -> Vec<(String, Option<String>)> {
@@ -214,8 +213,8 @@ async fn admin_system_users(
 /// `debug_token` for every stored value, grouped by app, batched and
 /// concurrent. Values of apps the policy does not name cannot be checked
 /// (their secret is unknown) and are left out.
-async fn check_tokens(
-    client: &GraphClient,
+async fn check_tokens<P: Provider>(
+    client: &P,
     credentials: &Credentials,
     records: &BTreeMap<TokenAddress, TokenRecord>,
 ) -> Result<BTreeMap<graphform_graph::Fingerprint, Health>, ObserveError> {

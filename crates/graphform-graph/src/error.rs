@@ -378,6 +378,45 @@ impl GraphError {
         }
     }
 
+    /// The error of a call (`method` `endpoint`, about `target`) that Meta
+    /// answered with HTTP `status` and `body`, classified exactly as a
+    /// real answer is: Meta's `{"error":{…}}` envelope gives an
+    /// [`ErrorKind::Api`], anything else an [`ErrorKind::Http`]. For
+    /// stand-ins of the Graph API (an in-memory provider in tests); the
+    /// client builds its errors from the wire itself.
+    pub fn from_answer(
+        method: &'static str,
+        endpoint: &'static str,
+        target: impl Into<String>,
+        status: u16,
+        body: &Value,
+    ) -> Self {
+        let redactor = Redactor::default();
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        let kind = match ApiError::from_body(status, &bytes, &redactor) {
+            Some(api) => ErrorKind::Api(Box::new(api)),
+            None => ErrorKind::http(status, &bytes, &redactor),
+        };
+        Self::new(Operation::new(method, endpoint, target.into()), kind, 1)
+    }
+
+    /// The error of a mutation whose answer was lost (`reason`, e.g.
+    /// `the connection closed before the response`): it may or may not
+    /// have been made. For stand-ins of the Graph API, like
+    /// [`from_answer`](Self::from_answer).
+    pub fn answer_lost(
+        method: &'static str,
+        endpoint: &'static str,
+        target: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        let kind = ErrorKind::OutcomeUnknown {
+            reason: reason.into(),
+            source: None,
+        };
+        Self::new(Operation::new(method, endpoint, target.into()), kind, 1)
+    }
+
     /// The operation that failed.
     pub fn operation(&self) -> &Operation {
         &self.operation
@@ -498,6 +537,27 @@ mod tests {
 
     fn class_of(status: u16, code: i64) -> ErrorClass {
         parse(status, &json!({"error": {"message": "m", "code": code}})).class()
+    }
+
+    #[test]
+    fn a_stand_in_answer_is_classified_as_a_real_one() {
+        let dead = GraphError::from_answer(
+            "POST",
+            "/oauth/revoke",
+            "acme/su",
+            400,
+            &json!({"error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190, "error_subcode": 467}}),
+        );
+        assert_eq!(dead.class(), ErrorClass::TokenInvalid);
+        assert_eq!(dead.code(), Some(190));
+        assert_eq!(
+            dead.to_string(),
+            "POST /oauth/revoke for acme/su: (#190/467) OAuthException: Invalid OAuth access token [http 400]"
+        );
+        let html = GraphError::from_answer("GET", "/debug_token", "", 502, &json!("<html>"));
+        assert_eq!(html.class(), ErrorClass::Transient);
+        let lost = GraphError::answer_lost("POST", "/{system-user}/access_tokens", "x", "closed");
+        assert!(lost.is_outcome_unknown());
     }
 
     #[test]

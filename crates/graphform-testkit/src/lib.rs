@@ -11,6 +11,8 @@
 //!   memory, for tests that check what the logs hold (and do not hold).
 //! * [`store::BeforeWrite`]: a store wrapper that sees (and may refuse)
 //!   every token write.
+//! * [`meta::Meta`]: an in-memory model of the Graph API operations
+//!   graphform uses (the engine's `Provider`), with faults placed exactly.
 //!
 //! Nothing here depends on what happens to be installed on the machine:
 //! the binaries come from the project's own virtual environment, and a
@@ -23,6 +25,7 @@
 use std::path::PathBuf;
 
 pub mod logs;
+pub mod meta;
 pub mod moto;
 pub mod openbao;
 pub mod redirect;
