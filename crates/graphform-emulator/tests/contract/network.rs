@@ -3,7 +3,9 @@
 //! rates. Each test checks what a reqwest client sees AND whether the Graph
 //! call ran, through the inspection API.
 
-use graphform_emulator::{CustomAnswer, Error, FaultConfig, NetworkFault, TokenStatus};
+use graphform_emulator::{
+    CustomAnswer, Error, FaultConfig, GatewayAnswer, NetworkFault, TokenStatus,
+};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -161,11 +163,11 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
     h.emulator
         .inject_next(
             "POST /{system-user-id}/access_tokens",
-            NetworkFault::GatewayError {
+            NetworkFault::GatewayError(GatewayAnswer {
                 status: 503,
                 content_type: Some("text/plain".to_owned()),
                 body: Some("upstream connect error or disconnect/reset before headers".to_owned()),
-            },
+            }),
         )
         .unwrap();
     let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
