@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -23,7 +23,7 @@ use crate::inspect::StateSnapshot;
 use crate::network::{NetworkFault, NextFaultRequest};
 use crate::quirks::Quirks;
 use crate::server::Shared;
-use crate::state::{Kill, Liveness, State, Subject};
+use crate::state::{Kill, Liveness, State};
 use crate::summary::WorldSummary;
 
 type SharedState = AxumState<Arc<Shared>>;
@@ -32,31 +32,44 @@ type SharedState = AxumState<Arc<Shared>>;
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/health", get(health))
-        .route("/clock", get(clock).post(set_clock))
+        .route("/clock", show(clock_json).post(set_clock))
         .route(
             "/faults",
-            get(faults).post(set_faults).delete(delete_faults),
+            resource(faults_json, clear_faults).post(set_faults),
         )
         .route(
             "/faults/next",
-            get(next_faults)
-                .post(push_next_fault)
-                .delete(delete_next_faults),
+            resource(next_json, clear_next).post(push_next_fault),
         )
         .route(
             "/throttle",
-            get(faults).post(set_throttle).delete(clear_throttle),
+            resource(faults_json, |st| st.faults.clear_throttle()).post(set_throttle),
         )
-        .route("/quirks", get(quirks).post(set_quirks).delete(clear_quirks))
+        .route(
+            "/quirks",
+            resource(quirks_json, |st| st.quirks = Quirks::default()).post(set_quirks),
+        )
         .route("/drift/revoke", post(post_drift_revoke))
         .route("/drift/uninstall", post(post_drift_uninstall))
         .route("/drift/invalidate", post(post_drift_invalidate))
         .route("/drift/rename", post(post_drift_rename))
-        .route("/state", get(state))
-        .route("/counters", get(counters))
+        .route("/state", show(|st| json!(StateSnapshot::of(st))))
+        .route("/counters", show(counters_json))
         .route("/counters/reset", post(reset_counters))
         .route("/credentials", get(credentials))
         .fallback(not_found)
+}
+
+/// A route whose `GET` answers `view` of the state.
+fn show(view: fn(&State) -> Value) -> MethodRouter<Arc<Shared>> {
+    get(move |AxumState(shared): SharedState| async move { ok(view(&shared.lock())) })
+}
+
+/// A control resource: `GET` answers `view` of the state, `DELETE` runs
+/// `reset` first. Its `POST` is the caller's to add.
+fn resource(view: fn(&State) -> Value, reset: fn(&mut State)) -> MethodRouter<Arc<Shared>> {
+    show(view)
+        .delete(move |AxumState(shared): SharedState| async move { change(&shared, reset, view) })
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -103,38 +116,6 @@ fn clock_json(st: &State) -> Value {
     json!({ "now": st.now(), "ticking": st.clock.is_ticking() })
 }
 
-async fn clock(AxumState(shared): SharedState) -> Response {
-    ok(clock_json(&shared.lock()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClockRequest {
-    #[serde(default)]
-    advance_seconds: Option<i64>,
-    #[serde(default)]
-    set: Option<i64>,
-}
-
-async fn set_clock(
-    AxumState(shared): SharedState,
-    JsonBody(request): JsonBody<ClockRequest>,
-) -> Response {
-    let mut st = shared.lock();
-    match (request.advance_seconds, request.set) {
-        (Some(seconds), None) => st.clock.advance(seconds),
-        (None, Some(unix)) => st.clock.set(unix),
-        _ => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "give exactly one of advance_seconds and set",
-            );
-        }
-    }
-    tracing::info!(now = st.now(), "emulator clock moved");
-    ok(clock_json(&st))
-}
-
 fn faults_json(st: &State) -> Value {
     json!({
         "faults": st.faults.config,
@@ -143,6 +124,18 @@ fn faults_json(st: &State) -> Value {
         "business_use_case_usage": st.faults.business_use_case_usage,
         "next": st.faults.next.list(),
     })
+}
+
+fn next_json(st: &State) -> Value {
+    json!({ "next": st.faults.next.list() })
+}
+
+fn quirks_json(st: &State) -> Value {
+    json!(st.quirks)
+}
+
+fn counters_json(st: &State) -> Value {
+    json!(st.counters)
 }
 
 /// A refused control request as an HTTP answer: 404 for something
@@ -159,13 +152,51 @@ fn refused(e: &Error) -> Response {
     error(status, message)
 }
 
+/// The answer to an operation: `body` of what it returned, or its refusal.
+fn answer<T>(result: Result<T, Error>, body: impl FnOnce(T) -> Value) -> Response {
+    match result {
+        Ok(value) => ok(body(value)),
+        Err(e) => refused(&e),
+    }
+}
+
+/// Runs `operation` under one lock, then answers `view` of the state it
+/// left, or its refusal.
+fn try_change(
+    shared: &Shared,
+    operation: impl FnOnce(&mut State) -> Result<(), Error>,
+    view: fn(&State) -> Value,
+) -> Response {
+    let mut st = shared.lock();
+    let result = operation(&mut st);
+    answer(result, |()| view(&st))
+}
+
+/// [`try_change`] for an operation that cannot be refused.
+fn change(
+    shared: &Shared,
+    operation: impl FnOnce(&mut State),
+    view: fn(&State) -> Value,
+) -> Response {
+    try_change(
+        shared,
+        |st| {
+            operation(st);
+            Ok(())
+        },
+        view,
+    )
+}
+
+fn invalid(message: String) -> Error {
+    Error::InvalidControl { message }
+}
+
 // --- The operations, shared by the routes and `Emulator`'s methods. ---
 
 /// `POST /_emulator/faults`: replaces the random faults and reseeds.
 pub(crate) fn configure_faults(st: &mut State, config: FaultConfig) -> Result<(), Error> {
-    st.faults
-        .configure(config)
-        .map_err(|message| Error::InvalidControl { message })?;
+    st.faults.configure(config).map_err(invalid)?;
     tracing::info!(faults = ?st.faults.config, "faults configured");
     Ok(())
 }
@@ -188,7 +219,7 @@ pub(crate) fn inject_next(
     st.faults
         .next
         .push(endpoint, fault, count)
-        .map_err(|message| Error::InvalidControl { message })?;
+        .map_err(invalid)?;
     tracing::info!(endpoint, fault = kind, count, "network fault queued");
     Ok(())
 }
@@ -215,14 +246,7 @@ pub(crate) fn drift_revoke(st: &mut State, fingerprint: &str) -> Result<(), Erro
 /// how many were alive.
 fn kill_tokens_of(st: &mut State, system_user_id: &str, app_id: Option<&str>, how: Kill) -> usize {
     let now = st.now();
-    let subject = Subject::SystemUser(system_user_id.to_owned());
-    let doomed: Vec<usize> = st
-        .tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.subject == subject && app_id.is_none_or(|app| t.app_id == app))
-        .map(|(i, _)| i)
-        .collect();
+    let doomed = st.tokens_of(system_user_id, app_id);
     let alive = doomed
         .iter()
         .filter(|i| st.tokens[**i].liveness(now) == Liveness::Valid)
@@ -281,9 +305,7 @@ pub(crate) fn drift_rename(
     name: &str,
 ) -> Result<String, Error> {
     if name.trim().is_empty() {
-        return Err(Error::InvalidControl {
-            message: "name must not be empty".to_owned(),
-        });
+        return Err(invalid("name must not be empty".to_owned()));
     }
     let su = st
         .system_users
@@ -303,92 +325,75 @@ pub(crate) fn drift_rename(
 
 // --- The routes. ---
 
-async fn faults(AxumState(shared): SharedState) -> Response {
-    ok(faults_json(&shared.lock()))
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockRequest {
+    #[serde(default)]
+    advance_seconds: Option<i64>,
+    #[serde(default)]
+    set: Option<i64>,
+}
+
+async fn set_clock(
+    AxumState(shared): SharedState,
+    JsonBody(request): JsonBody<ClockRequest>,
+) -> Response {
+    try_change(&shared, |st| move_clock(st, &request), clock_json)
+}
+
+/// Moves the clock by `advance_seconds` or to `set`, whichever is given.
+fn move_clock(st: &mut State, request: &ClockRequest) -> Result<(), Error> {
+    match (request.advance_seconds, request.set) {
+        (Some(seconds), None) => st.clock.advance(seconds),
+        (None, Some(unix)) => st.clock.set(unix),
+        _ => {
+            let message = "give exactly one of advance_seconds and set";
+            return Err(invalid(message.to_owned()));
+        }
+    }
+    tracing::info!(now = st.now(), "emulator clock moved");
+    Ok(())
 }
 
 async fn set_faults(
     AxumState(shared): SharedState,
     JsonBody(config): JsonBody<FaultConfig>,
 ) -> Response {
-    let mut st = shared.lock();
-    match configure_faults(&mut st, config) {
-        Ok(()) => ok(faults_json(&st)),
-        Err(e) => refused(&e),
-    }
-}
-
-async fn delete_faults(AxumState(shared): SharedState) -> Response {
-    let mut st = shared.lock();
-    clear_faults(&mut st);
-    ok(faults_json(&st))
-}
-
-fn next_json(st: &State) -> Value {
-    json!({ "next": st.faults.next.list() })
-}
-
-async fn next_faults(AxumState(shared): SharedState) -> Response {
-    ok(next_json(&shared.lock()))
+    try_change(&shared, |st| configure_faults(st, config), faults_json)
 }
 
 async fn push_next_fault(
     AxumState(shared): SharedState,
     JsonBody(request): JsonBody<NextFaultRequest>,
 ) -> Response {
-    let (endpoint, fault, count) = match request.into_parts() {
-        Ok(parts) => parts,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    let operation = |st: &mut State| {
+        let (endpoint, fault, count) = request.into_parts().map_err(invalid)?;
+        inject_next(st, &endpoint, fault, count)
     };
-    let mut st = shared.lock();
-    match inject_next(&mut st, &endpoint, fault, count) {
-        Ok(()) => ok(next_json(&st)),
-        Err(e) => refused(&e),
-    }
-}
-
-async fn delete_next_faults(AxumState(shared): SharedState) -> Response {
-    let mut st = shared.lock();
-    clear_next(&mut st);
-    ok(next_json(&st))
+    try_change(&shared, operation, next_json)
 }
 
 async fn set_throttle(
     AxumState(shared): SharedState,
     JsonBody(config): JsonBody<ThrottleConfig>,
 ) -> Response {
-    let mut st = shared.lock();
-    if let Err(message) = st.faults.throttle(config) {
-        return error(StatusCode::BAD_REQUEST, message);
-    }
-    tracing::info!(throttle = ?st.faults.throttle, "throttle configured");
-    ok(faults_json(&st))
-}
-
-async fn clear_throttle(AxumState(shared): SharedState) -> Response {
-    let mut st = shared.lock();
-    st.faults.clear_throttle();
-    ok(faults_json(&st))
-}
-
-async fn quirks(AxumState(shared): SharedState) -> Response {
-    ok(json!(shared.lock().quirks))
+    let operation = |st: &mut State| {
+        st.faults.throttle(config).map_err(invalid)?;
+        tracing::info!(throttle = ?st.faults.throttle, "throttle configured");
+        Ok(())
+    };
+    try_change(&shared, operation, faults_json)
 }
 
 async fn set_quirks(
     AxumState(shared): SharedState,
     JsonBody(quirks): JsonBody<Quirks>,
 ) -> Response {
-    let mut st = shared.lock();
-    st.quirks = quirks;
-    tracing::info!(quirks = ?st.quirks, "quirks configured");
-    ok(json!(st.quirks))
-}
-
-async fn clear_quirks(AxumState(shared): SharedState) -> Response {
-    let mut st = shared.lock();
-    st.quirks = Quirks::default();
-    ok(json!(st.quirks))
+    let operation = |st: &mut State| {
+        st.quirks = quirks;
+        tracing::info!(quirks = ?st.quirks, "quirks configured");
+    };
+    change(&shared, operation, quirks_json)
 }
 
 #[derive(Deserialize)]
@@ -401,10 +406,11 @@ async fn post_drift_revoke(
     AxumState(shared): SharedState,
     JsonBody(request): JsonBody<RevokeRequest>,
 ) -> Response {
-    match drift_revoke(&mut shared.lock(), &request.fingerprint) {
-        Ok(()) => ok(json!({ "success": true, "fingerprint": request.fingerprint })),
-        Err(e) => refused(&e),
-    }
+    let revoked = drift_revoke(&mut shared.lock(), &request.fingerprint);
+    answer(
+        revoked,
+        |()| json!({ "success": true, "fingerprint": request.fingerprint }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -418,10 +424,13 @@ async fn post_drift_uninstall(
     AxumState(shared): SharedState,
     JsonBody(request): JsonBody<UninstallRequest>,
 ) -> Response {
-    match drift_uninstall(&mut shared.lock(), &request.system_user_id, &request.app_id) {
-        Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
-        Err(e) => refused(&e),
-    }
+    let killed = drift_uninstall(&mut shared.lock(), &request.system_user_id, &request.app_id);
+    answer(killed, tokens_killed)
+}
+
+/// The answer of a drift that killed tokens.
+fn tokens_killed(killed: usize) -> Value {
+    json!({ "success": true, "tokens_killed": killed })
 }
 
 #[derive(Deserialize)]
@@ -434,10 +443,8 @@ async fn post_drift_invalidate(
     AxumState(shared): SharedState,
     JsonBody(request): JsonBody<InvalidateRequest>,
 ) -> Response {
-    match drift_invalidate(&mut shared.lock(), &request.system_user_id) {
-        Ok(killed) => ok(json!({ "success": true, "tokens_killed": killed })),
-        Err(e) => refused(&e),
-    }
+    let killed = drift_invalidate(&mut shared.lock(), &request.system_user_id);
+    answer(killed, tokens_killed)
 }
 
 #[derive(Deserialize)]
@@ -451,29 +458,23 @@ async fn post_drift_rename(
     AxumState(shared): SharedState,
     JsonBody(request): JsonBody<RenameRequest>,
 ) -> Response {
-    match drift_rename(&mut shared.lock(), &request.system_user_id, &request.name) {
-        Ok(previous) => ok(json!({
+    let renamed = drift_rename(&mut shared.lock(), &request.system_user_id, &request.name);
+    answer(renamed, |previous| {
+        json!({
             "success": true,
             "system_user_id": request.system_user_id,
             "name": request.name,
             "previous_name": previous,
-        })),
-        Err(e) => refused(&e),
-    }
-}
-
-async fn state(AxumState(shared): SharedState) -> Response {
-    ok(json!(StateSnapshot::of(&shared.lock())))
-}
-
-async fn counters(AxumState(shared): SharedState) -> Response {
-    ok(json!(shared.lock().counters))
+        })
+    })
 }
 
 async fn reset_counters(AxumState(shared): SharedState) -> Response {
-    let mut st = shared.lock();
-    st.counters = Counters::default();
-    ok(json!(st.counters))
+    change(
+        &shared,
+        |st| st.counters = Counters::default(),
+        counters_json,
+    )
 }
 
 /// The world's credentials, for scripts that start `graphform emulator`

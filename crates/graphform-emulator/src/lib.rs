@@ -53,7 +53,7 @@ pub use inspect::{
     AdminUserSnapshot, AppSnapshot, BusinessSnapshot, InstallSnapshot, StateSnapshot,
     SystemUserSnapshot, TokenOrigin, TokenSnapshot, TokenStatus,
 };
-pub use network::{ANY_ENDPOINT, CustomAnswer, Cut, NetworkFault, PendingFault};
+pub use network::{ANY_ENDPOINT, CustomAnswer, Cut, GatewayAnswer, NetworkFault, PendingFault};
 pub use server::Emulator;
 pub use summary::{
     AdminTokenSummary, AppSummary, BusinessSummary, SystemUserSummary, WorldSummary,

@@ -85,6 +85,79 @@ fn default_custom_content_type() -> String {
 const JSON_CONTENT_TYPE: &str = "application/json; charset=UTF-8";
 const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
 
+/// A gateway's error answer: 502, 503 or 504, HTML or plain text, no Graph
+/// error JSON. `Debug` shows the body's length and fingerprint only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GatewayAnswer {
+    /// 502, 503 or 504.
+    pub status: u16,
+    /// Default `text/html; charset=utf-8`.
+    pub content_type: Option<String>,
+    /// Default: nginx's page for the status (or its status line, for a
+    /// non-HTML content type).
+    pub body: Option<String>,
+}
+
+impl fmt::Debug for GatewayAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayAnswer")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body", &self.body.as_deref().map(Redacted))
+            .finish()
+    }
+}
+
+impl GatewayAnswer {
+    /// `status` (502, 503 or 504) with nginx's HTML page.
+    pub fn nginx(status: u16) -> Self {
+        GatewayAnswer {
+            status,
+            content_type: None,
+            body: None,
+        }
+    }
+
+    /// Checks the status and the content type; `kind` names the fault.
+    fn validate(&self, kind: &str) -> Result<(), String> {
+        if !matches!(self.status, 502..=504) {
+            return Err(format!(
+                "{kind}: status must be 502, 503 or 504, not {}",
+                self.status
+            ));
+        }
+        check_content_type(self.content_type.as_deref())
+    }
+
+    /// Status, content type and body, defaults filled in.
+    fn answer(&self) -> (StatusCode, String, String) {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let content_type = self
+            .content_type
+            .clone()
+            .unwrap_or_else(|| HTML_CONTENT_TYPE.to_owned());
+        let body = self.body.clone().unwrap_or_else(|| {
+            if content_type.starts_with("text/html") {
+                nginx_page(status)
+            } else {
+                format!("{status}\n")
+            }
+        });
+        (status, content_type, body)
+    }
+}
+
+/// A content type given for an answer must be a non-empty, valid header
+/// value.
+fn check_content_type(content_type: Option<&str>) -> Result<(), String> {
+    match content_type {
+        Some(ct) if HeaderValue::from_str(ct).is_err() || ct.is_empty() => {
+            Err(format!("content_type {ct:?} is not a valid header value"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// One network fault (docs/emulator.md, "Network faults"). `Debug` shows
 /// bodies by length and fingerprint only.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,28 +169,12 @@ pub enum NetworkFault {
         /// The page; default: a proxy's "Please log in" page.
         body: Option<String>,
     },
-    /// HTTP 502, 503 or 504 from a gateway, HTML or plain text, no Graph
-    /// error JSON; the Graph call is not run.
-    GatewayError {
-        /// 502, 503 or 504.
-        status: u16,
-        /// Default `text/html; charset=utf-8`.
-        content_type: Option<String>,
-        /// Default: nginx's page for the status (or its status line, for a
-        /// non-HTML content type).
-        body: Option<String>,
-    },
+    /// A gateway answers 502, 503 or 504; the Graph call is not run.
+    GatewayError(GatewayAnswer),
     /// The Graph call runs (its state changes stay), then a gateway
     /// answers 502, 503 or 504 instead of it (a proxy timing out on the
     /// upstream).
-    GatewayErrorAfterCall {
-        /// 502, 503 or 504.
-        status: u16,
-        /// As for [`NetworkFault::GatewayError`].
-        content_type: Option<String>,
-        /// As for [`NetworkFault::GatewayError`].
-        body: Option<String>,
-    },
+    GatewayErrorAfterCall(GatewayAnswer),
     /// The Graph call runs, then its answer is lost: the connection is cut.
     LostAnswer {
         /// Where the connection is cut.
@@ -129,33 +186,17 @@ pub enum NetworkFault {
 
 impl fmt::Debug for NetworkFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn body(body: Option<&str>) -> Option<Redacted<'_>> {
-            body.map(Redacted)
-        }
         match self {
-            NetworkFault::GatewayPage { body: b } => f
+            NetworkFault::GatewayPage { body } => f
                 .debug_struct("GatewayPage")
-                .field("body", &body(b.as_deref()))
+                .field("body", &body.as_deref().map(Redacted))
                 .finish(),
-            NetworkFault::GatewayError {
-                status,
-                content_type,
-                body: b,
-            } => f
-                .debug_struct("GatewayError")
-                .field("status", status)
-                .field("content_type", content_type)
-                .field("body", &body(b.as_deref()))
-                .finish(),
-            NetworkFault::GatewayErrorAfterCall {
-                status,
-                content_type,
-                body: b,
-            } => f
-                .debug_struct("GatewayErrorAfterCall")
-                .field("status", status)
-                .field("content_type", content_type)
-                .field("body", &body(b.as_deref()))
+            NetworkFault::GatewayError(gateway) => {
+                f.debug_tuple("GatewayError").field(gateway).finish()
+            }
+            NetworkFault::GatewayErrorAfterCall(gateway) => f
+                .debug_tuple("GatewayErrorAfterCall")
+                .field(gateway)
                 .finish(),
             NetworkFault::LostAnswer { cut } => {
                 f.debug_struct("LostAnswer").field("cut", cut).finish()
@@ -174,21 +215,13 @@ impl NetworkFault {
     /// A gateway error (502, 503 or 504) with nginx's HTML page; the call
     /// is not run.
     pub fn gateway_error(status: u16) -> Self {
-        NetworkFault::GatewayError {
-            status,
-            content_type: None,
-            body: None,
-        }
+        NetworkFault::GatewayError(GatewayAnswer::nginx(status))
     }
 
     /// The call runs, then a gateway answers `status` (502, 503 or 504)
     /// with nginx's HTML page.
     pub fn gateway_error_after_call(status: u16) -> Self {
-        NetworkFault::GatewayErrorAfterCall {
-            status,
-            content_type: None,
-            body: None,
-        }
+        NetworkFault::GatewayErrorAfterCall(GatewayAnswer::nginx(status))
     }
 
     /// The call runs, then the connection is cut after the headers and half
@@ -227,8 +260,8 @@ impl NetworkFault {
     pub fn kind(&self) -> &'static str {
         match self {
             NetworkFault::GatewayPage { .. } => "gateway_page",
-            NetworkFault::GatewayError { .. } => "gateway_error",
-            NetworkFault::GatewayErrorAfterCall { .. } => "gateway_error_after_call",
+            NetworkFault::GatewayError(_) => "gateway_error",
+            NetworkFault::GatewayErrorAfterCall(_) => "gateway_error_after_call",
             NetworkFault::LostAnswer { .. } => "lost_answer",
             NetworkFault::Custom(_) => "custom",
         }
@@ -237,39 +270,18 @@ impl NetworkFault {
     /// Whether the Graph call runs before the fault strikes.
     pub fn runs_call(&self) -> bool {
         match self {
-            NetworkFault::GatewayPage { .. } | NetworkFault::GatewayError { .. } => false,
-            NetworkFault::GatewayErrorAfterCall { .. } | NetworkFault::LostAnswer { .. } => true,
+            NetworkFault::GatewayPage { .. } | NetworkFault::GatewayError(_) => false,
+            NetworkFault::GatewayErrorAfterCall(_) | NetworkFault::LostAnswer { .. } => true,
             NetworkFault::Custom(custom) => custom.run_call,
         }
     }
 
     /// Checks statuses and content types.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        let content_type_ok = |ct: Option<&str>| match ct {
-            Some(ct) if HeaderValue::from_str(ct).is_err() || ct.is_empty() => {
-                Err(format!("content_type {ct:?} is not a valid header value"))
-            }
-            _ => Ok(()),
-        };
         match self {
             NetworkFault::GatewayPage { .. } | NetworkFault::LostAnswer { .. } => Ok(()),
-            NetworkFault::GatewayError {
-                status,
-                content_type,
-                ..
-            }
-            | NetworkFault::GatewayErrorAfterCall {
-                status,
-                content_type,
-                ..
-            } => {
-                if !matches!(status, 502..=504) {
-                    return Err(format!(
-                        "{}: status must be 502, 503 or 504, not {status}",
-                        self.kind()
-                    ));
-                }
-                content_type_ok(content_type.as_deref())
+            NetworkFault::GatewayError(gateway) | NetworkFault::GatewayErrorAfterCall(gateway) => {
+                gateway.validate(self.kind())
             }
             NetworkFault::Custom(custom) => {
                 if !(200..=599).contains(&custom.status) {
@@ -278,7 +290,7 @@ impl NetworkFault {
                         custom.status
                     ));
                 }
-                content_type_ok(Some(&custom.content_type))
+                check_content_type(Some(&custom.content_type))
             }
         }
     }
@@ -286,36 +298,15 @@ impl NetworkFault {
     /// The answer a fault that does not cut the connection sends:
     /// status, content type, body. `None` for [`NetworkFault::LostAnswer`].
     pub(crate) fn answer(&self) -> Option<(StatusCode, String, String)> {
-        let gateway = |status: &u16, content_type: &Option<String>, body: &Option<String>| {
-            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
-            let content_type = content_type
-                .clone()
-                .unwrap_or_else(|| HTML_CONTENT_TYPE.to_owned());
-            let body = body.clone().unwrap_or_else(|| {
-                if content_type.starts_with("text/html") {
-                    nginx_page(status)
-                } else {
-                    format!("{status}\n")
-                }
-            });
-            (status, content_type, body)
-        };
         match self {
             NetworkFault::GatewayPage { body } => Some((
                 StatusCode::OK,
                 HTML_CONTENT_TYPE.to_owned(),
                 body.clone().unwrap_or_else(|| LOGIN_PAGE.to_owned()),
             )),
-            NetworkFault::GatewayError {
-                status,
-                content_type,
-                body,
+            NetworkFault::GatewayError(gateway) | NetworkFault::GatewayErrorAfterCall(gateway) => {
+                Some(gateway.answer())
             }
-            | NetworkFault::GatewayErrorAfterCall {
-                status,
-                content_type,
-                body,
-            } => Some(gateway(status, content_type, body)),
             NetworkFault::LostAnswer { .. } => None,
             NetworkFault::Custom(custom) => Some((
                 StatusCode::from_u16(custom.status).unwrap_or(StatusCode::OK),
@@ -333,19 +324,10 @@ impl NetworkFault {
         };
         match self {
             NetworkFault::GatewayPage { body } => fields.body.clone_from(body),
-            NetworkFault::GatewayError {
-                status,
-                content_type,
-                body,
-            }
-            | NetworkFault::GatewayErrorAfterCall {
-                status,
-                content_type,
-                body,
-            } => {
-                fields.status = Some(*status);
-                fields.content_type.clone_from(content_type);
-                fields.body.clone_from(body);
+            NetworkFault::GatewayError(gateway) | NetworkFault::GatewayErrorAfterCall(gateway) => {
+                fields.status = Some(gateway.status);
+                fields.content_type.clone_from(&gateway.content_type);
+                fields.body.clone_from(&gateway.body);
             }
             NetworkFault::LostAnswer { cut } => fields.cut = Some(*cut),
             NetworkFault::Custom(custom) => {
@@ -387,18 +369,16 @@ impl NetworkFault {
             "gateway_error" | "gateway_error_after_call" => {
                 refuse("run_call", run_call.is_some())?;
                 refuse("cut", cut.is_some())?;
-                if fault == "gateway_error" {
-                    NetworkFault::GatewayError {
-                        status: status.unwrap_or(502),
-                        content_type,
-                        body,
-                    }
+                let after_call = fault == "gateway_error_after_call";
+                let gateway = GatewayAnswer {
+                    status: status.unwrap_or(if after_call { 504 } else { 502 }),
+                    content_type,
+                    body,
+                };
+                if after_call {
+                    NetworkFault::GatewayErrorAfterCall(gateway)
                 } else {
-                    NetworkFault::GatewayErrorAfterCall {
-                        status: status.unwrap_or(504),
-                        content_type,
-                        body,
-                    }
+                    NetworkFault::GatewayError(gateway)
                 }
             }
             "lost_answer" => {

@@ -298,20 +298,11 @@ impl State {
             if let Subject::SystemUser(id) = &subject {
                 self.installs.insert((id.clone(), token.app.clone()));
             }
-            let business_name = match &subject {
-                Subject::SystemUser(id) => self
-                    .system_users
-                    .get(id)
-                    .and_then(|su| self.businesses.get(&su.business_id))
-                    .map(|b| b.name.clone()),
-                Subject::AdminUser(id) => self
-                    .admin_users
-                    .get(id)
-                    .and_then(|u| u.businesses.first())
-                    .and_then(|b| self.businesses.get(b))
-                    .map(|b| b.name.clone()),
-            }
-            .unwrap_or_default();
+            let business_name = self
+                .business_of(&subject)
+                .and_then(|id| self.businesses.get(id))
+                .map(|b| b.name.clone())
+                .unwrap_or_default();
             let env = token.env.clone().unwrap_or_else(|| {
                 let base = format!("{}_ADMIN_TOKEN", env_name(&business_name));
                 let n = env_counts.entry(base.clone()).or_insert(0);
@@ -438,6 +429,18 @@ impl State {
             .map(|(_, index)| *index)
     }
 
+    /// The indexes of a system user's tokens (of one app, if given), dead
+    /// or alive.
+    pub(crate) fn tokens_of(&self, system_user_id: &str, app_id: Option<&str>) -> Vec<usize> {
+        let subject = Subject::SystemUser(system_user_id.to_owned());
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.subject == subject && app_id.is_none_or(|app| t.app_id == app))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Marks a token dead, unless it already is.
     pub(crate) fn kill(&mut self, index: usize, how: Kill) {
         let now = self.now();
@@ -464,14 +467,16 @@ impl State {
             .max()
     }
 
-    /// The business a token acts in, for the usage headers.
-    pub(crate) fn business_of_token(&self, index: usize) -> Option<String> {
-        match &self.tokens[index].subject {
-            Subject::SystemUser(id) => self.system_users.get(id).map(|su| su.business_id.clone()),
+    /// The ID of the business a subject acts in: a system user's own, an
+    /// admin user's first.
+    pub(crate) fn business_of(&self, subject: &Subject) -> Option<&str> {
+        match subject {
+            Subject::SystemUser(id) => self.system_users.get(id).map(|su| su.business_id.as_str()),
             Subject::AdminUser(id) => self
                 .admin_users
                 .get(id)
-                .and_then(|u| u.businesses.first().cloned()),
+                .and_then(|u| u.businesses.first())
+                .map(String::as_str),
         }
     }
 

@@ -113,7 +113,9 @@ impl WorldSummary {
                 admin_tokens: st
                     .world_tokens
                     .iter()
-                    .filter(|wt| st.business_of_token(wt.index).as_deref() == Some(b.id.as_str()))
+                    .filter(|wt| {
+                        st.business_of(&st.tokens[wt.index].subject) == Some(b.id.as_str())
+                    })
                     .map(|wt| {
                         let token = &st.tokens[wt.index];
                         AdminTokenSummary {

@@ -14,6 +14,7 @@
 mod support;
 
 use graphform_testkit::logs::Capture;
+use reqwest::Method;
 use serde_json::json;
 use support::*;
 
@@ -24,7 +25,7 @@ async fn trace_logs_never_contain_tokens_secrets_or_proofs() {
 
     let h = Harness::start().await;
     let secrets = run_session(&h).await;
-    h.stop().await;
+    h.emulator.shutdown().await;
 
     let logs = capture.text();
     // The capture is real: it saw the calls, at TRACE, with fingerprints.
@@ -63,9 +64,8 @@ async fn run_session(h: &Harness) -> Vec<String> {
     let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &token, &[]).await;
     let new = refreshed.string("access_token");
     secrets.push(new.clone());
-    let caller = reporting_caller(&new);
     secrets.push(proof(REPORTING_SECRET, &new));
-    h.caller(&caller)
+    h.reporting(&new)
         .get(
             "/oauth/revoke",
             &[
@@ -77,28 +77,24 @@ async fn run_session(h: &Harness) -> Vec<String> {
         .await
         .assert_ok();
     // Failures: wrong proof, wrong client secret, dead token, bearer header.
-    h.get(&node(&id), Some(&Creds::new(&new, PUBLISHER_SECRET)), &[])
+    h.caller(&Creds::new(&new, PUBLISHER_SECRET))
+        .get(&node(&id), &[])
         .await;
     secrets.push(proof(PUBLISHER_SECRET, &new));
     h.exchange(REPORTING, "wrong-client-secret-value", &new, &[])
         .await;
     secrets.push("wrong-client-secret-value".into());
-    h.caller(&reporting_caller(&token))
-        .get(&node(&id), &[])
-        .await;
+    h.reporting(&token).get(&node(&id), &[]).await;
     let time = T0.to_string();
-    let timed = proof(REPORTING_SECRET, &format!("{ACME_ADMIN_TOKEN}|{time}"));
+    let timed = timed_proof(REPORTING_SECRET, ACME_ADMIN_TOKEN, T0);
     secrets.push(timed.clone());
-    h.http
-        .get(h.url(&system_users(ACME)))
-        .query(&[
-            ("appsecret_proof", timed.as_str()),
-            ("appsecret_time", time.as_str()),
-        ])
-        .bearer_auth(ACME_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let bearer = format!("Bearer {ACME_ADMIN_TOKEN}");
+    let params = [
+        ("appsecret_proof", timed.as_str()),
+        ("appsecret_time", &time),
+    ];
+    h.get_authorized(&system_users(ACME), &bearer, &params)
+        .await;
     tokens_in_paths_and_odd_keys(h, &id, &mut secrets).await;
     batch_and_control(h, &id, &new, &mut secrets).await;
     secrets
@@ -113,7 +109,9 @@ async fn tokens_in_paths_and_odd_keys(h: &Harness, id: &str, secrets: &mut Vec<S
     secrets.push(token.clone());
     acme_admin.get(&node(&token), &[]).await;
     acme_admin.get(&system_users(&token), &[]).await;
-    h.get(&node(id), None, &[("ACCESS_TOKEN", &token)]).await;
+    h.anonymous()
+        .get(&node(id), &[("ACCESS_TOKEN", &token)])
+        .await;
     acme_admin
         .post(
             &applications(id),
@@ -163,16 +161,9 @@ async fn batch_and_control(h: &Harness, id: &str, new: &str, secrets: &mut Vec<S
         let mut body = fault;
         body["endpoint"] = json!("POST /{system-user-id}/access_tokens");
         h.control_post("/faults/next", body).await;
-        let mut form = acme().params();
-        form.push(("business_app".to_owned(), REPORTING.to_owned()));
-        let response = h
-            .http
-            .post(h.url(&access_tokens(id)))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
-        let _ = response.text().await;
+        let issue = [("business_app", REPORTING)];
+        let request = h.acme().request(Method::POST, &access_tokens(id), &issue);
+        let _ = request.send().await.unwrap().text().await;
     }
     h.control_get("/faults/next").await;
     h.control_post(

@@ -6,26 +6,11 @@ use serde_json::{Value, json};
 
 use super::Answer;
 use super::paging::paginate;
-use super::{object_id, require_user_token};
+use super::{visible_business, visible_system_user};
 use crate::auth::Caller;
 use crate::graph_error::GraphError;
 use crate::request::ApiRequest;
 use crate::state::{App, State, SystemUser};
-
-/// The system user of an edge call, if the caller is in its business;
-/// otherwise 100/33, as for any object the caller cannot see.
-pub(super) fn visible_system_user<'a>(
-    st: &'a State,
-    req: &ApiRequest,
-    caller: &Caller,
-) -> Result<&'a SystemUser, GraphError> {
-    require_user_token(caller)?;
-    let id = object_id(req);
-    st.system_users
-        .get(id)
-        .filter(|su| caller.member_of(st, &su.business_id))
-        .ok_or_else(|| GraphError::unsupported(req.method.as_str(), Some(id)))
-}
 
 /// The `business_app` parameter: an app owned by the system user's business.
 pub(super) fn business_app<'a>(
@@ -72,15 +57,11 @@ pub(super) fn assigned(st: &mut State, req: &ApiRequest, caller: &Caller) -> Ans
 
 /// `GET /{business-id}/owned_apps`.
 pub(super) fn owned(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer {
-    require_user_token(caller)?;
-    let id = object_id(req);
-    if !st.businesses.contains_key(id) || !caller.member_of(st, id) {
-        return Err(GraphError::unsupported("GET", Some(id)));
-    }
+    let business = visible_business(st, req, caller)?;
     let ids: Vec<String> = st
         .apps
         .values()
-        .filter(|app| app.business_id == id)
+        .filter(|app| app.business_id == business.id)
         .map(|app| app.id.clone())
         .collect();
     app_page(st, req, &ids)

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::auth::{self, Caller};
 use crate::graph_error::GraphError;
 use crate::request::{ApiRequest, ApiResponse};
-use crate::state::State;
+use crate::state::{Business, State, SystemUser};
 
 /// What an endpoint's handler answers: the JSON body of a 200, or the
 /// Graph error.
@@ -146,7 +146,8 @@ fn request_business(st: &State, req: &ApiRequest) -> Option<String> {
         if let Some(app) = st.app_token(token) {
             return Some(app.business_id.clone());
         }
-        st.find_token(token).and_then(|i| st.business_of_token(i))
+        let index = st.find_token(token)?;
+        st.business_of(&st.tokens[index].subject).map(str::to_owned)
     });
     from_token.or_else(|| st.businesses.keys().next().cloned())
 }
@@ -212,6 +213,46 @@ fn fields(
         return Err(GraphError::nonexisting_field(bad, node_type));
     }
     Ok(fields)
+}
+
+/// The preamble of every edge call on a business object: the caller acts
+/// with a user token, and `find` sees the object the path starts with;
+/// otherwise 100/33, as for any object the caller cannot see.
+fn visible<'a, T>(
+    req: &ApiRequest,
+    caller: &Caller,
+    find: impl FnOnce(&str) -> Option<&'a T>,
+) -> Result<&'a T, GraphError> {
+    require_user_token(caller)?;
+    let id = object_id(req);
+    find(id).ok_or_else(|| GraphError::unsupported(req.method.as_str(), Some(id)))
+}
+
+/// The business of a `/{business-id}/…` call, if the caller is in it.
+fn visible_business<'a>(
+    st: &'a State,
+    req: &ApiRequest,
+    caller: &Caller,
+) -> Result<&'a Business, GraphError> {
+    visible(req, caller, |id| {
+        st.businesses
+            .get(id)
+            .filter(|b| caller.member_of(st, &b.id))
+    })
+}
+
+/// The system user of a `/{system-user-id}/…` call, if the caller is in
+/// its business.
+fn visible_system_user<'a>(
+    st: &'a State,
+    req: &ApiRequest,
+    caller: &Caller,
+) -> Result<&'a SystemUser, GraphError> {
+    visible(req, caller, |id| {
+        st.system_users
+            .get(id)
+            .filter(|su| caller.member_of(st, &su.business_id))
+    })
 }
 
 /// Callers acting through an app token cannot manage business objects.

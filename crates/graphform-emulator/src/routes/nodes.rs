@@ -18,7 +18,7 @@ pub(super) fn read(st: &mut State, req: &ApiRequest, caller: &Caller) -> Answer 
         if !caller.member_of(st, &su.business_id) {
             return Err(GraphError::invalid_user_id());
         }
-        let fields = fields(req, &NODE_FIELDS, &["id", "name"], "SystemUser")?;
+        let fields = fields(req, NODE_FIELDS, &["id", "name"], "SystemUser")?;
         return Ok(render(su, &fields));
     }
     if let Some(business) = st.businesses.get(id) {

@@ -6,25 +6,15 @@ use serde_json::{Map, Value, json};
 
 use super::Answer;
 use super::paging::paginate;
-use super::{fields, object_id, require_user_token};
+use super::{fields, visible_business};
 use crate::auth::Caller;
 use crate::clock::graph_datetime;
 use crate::graph_error::GraphError;
 use crate::request::ApiRequest;
-use crate::state::{State, SystemUser};
+use crate::state::{Business, State, SystemUser};
 use crate::vocabulary::Role;
 
-/// Fields of a `SystemUser` node (`role` is not one of them).
-pub(super) const NODE_FIELDS: [&str; 6] = [
-    "id",
-    "name",
-    "created_by",
-    "created_time",
-    "finance_permission",
-    "ip_permission",
-];
-
-/// Fields of an item of the `system_users` edge: the node's plus `role`.
+/// Fields of an item of the `system_users` edge: the node's, then `role`.
 const EDGE_FIELDS: [&str; 7] = [
     "id",
     "name",
@@ -34,6 +24,10 @@ const EDGE_FIELDS: [&str; 7] = [
     "ip_permission",
     "role",
 ];
+
+/// Fields of a `SystemUser` node: the edge's but `role` (graph-api.md §1:
+/// `role` exists only on the edge).
+pub(super) const NODE_FIELDS: &[&str] = EDGE_FIELDS.split_last().expect("not empty").1;
 
 /// The JSON of a system user with the requested fields; fields without a
 /// value are left out, as Meta does.
@@ -60,19 +54,13 @@ pub(super) fn render(su: &SystemUser, fields: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// Checks that the business exists and the caller administers it.
+/// The business of the call, if the caller administers it.
 fn admin_business<'a>(
     st: &'a State,
     req: &ApiRequest,
     caller: &Caller,
-) -> Result<&'a crate::state::Business, GraphError> {
-    require_user_token(caller)?;
-    let id = object_id(req);
-    let business = st
-        .businesses
-        .get(id)
-        .filter(|b| caller.member_of(st, &b.id))
-        .ok_or_else(|| GraphError::unsupported(req.method.as_str(), Some(id)))?;
+) -> Result<&'a Business, GraphError> {
+    let business = visible_business(st, req, caller)?;
     if !caller.admin_of(st, &business.id) {
         return Err(GraphError::permission(
             "managing system users needs an admin user or admin system user token",

@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use super::Answer;
-use super::apps::{business_app, visible_system_user};
+use super::apps::business_app;
+use super::visible_system_user;
 use crate::auth::Caller;
 use crate::graph_error::GraphError;
 use crate::request::ApiRequest;
@@ -71,17 +72,11 @@ pub(super) fn invalidate(st: &mut State, req: &ApiRequest, caller: &Caller) -> A
             "only an admin or the system user itself can invalidate its tokens",
         ));
     }
-    let subject = Subject::SystemUser(su.id.clone());
-    let doomed: Vec<usize> = st
-        .tokens
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.subject == subject)
-        .map(|(i, _)| i)
-        .collect();
+    let su_id = su.id.clone();
+    let doomed = st.tokens_of(&su_id, None);
     for index in &doomed {
         st.kill(*index, Kill::Invalidated);
     }
-    tracing::info!(system_user = %subject.id(), tokens = doomed.len(), "tokens invalidated");
+    tracing::info!(system_user = %su_id, tokens = doomed.len(), "tokens invalidated");
     Ok(json!({ "success": true }))
 }

@@ -11,8 +11,26 @@ async fn batch(h: &Harness, ops: &Value, extra: &[(&str, &str)]) -> Reply {
     h.acme().post("", &params).await
 }
 
+/// A batch posted as Acme's admin to the root URL, with no version.
+async fn unversioned_batch(h: &Harness, ops: &Value) -> Reply {
+    let mut form = acme().params();
+    form.push(("batch".into(), ops.to_string()));
+    Harness::send(h.http.post(format!("{}/", h.base)).form(&form)).await
+}
+
+/// The items of a successful batch answer.
+#[track_caller]
+fn items(reply: &Reply) -> Vec<Value> {
+    reply.assert_ok().as_array().unwrap().clone()
+}
+
 fn body(item: &Value) -> Value {
     serde_json::from_str(item["body"].as_str().expect("body is a JSON string")).unwrap()
+}
+
+/// The `paging.next` URL in an item's body.
+fn next_page(item: &Value) -> String {
+    body(item)["paging"]["next"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -23,8 +41,7 @@ async fn batch_answers_in_order_with_string_bodies_and_headers() {
         { "method": "POST", "relative_url": format!("/v26.0/{ACME}/system_users"), "body": "name=batched&role=EMPLOYEE" },
         { "method": "GET", "relative_url": format!("{ACME}/system_users?summary=total_count") },
     ]);
-    let reply = batch(&h, &ops, &[]).await;
-    let items = reply.assert_ok().as_array().unwrap().clone();
+    let items = items(&batch(&h, &ops, &[]).await);
     assert_eq!(items.len(), 3);
     for item in &items {
         assert_eq!(item["code"], 200);
@@ -43,20 +60,9 @@ async fn batch_answers_in_order_with_string_bodies_and_headers() {
     assert!(body(&items[1])["id"].is_string());
     assert_eq!(body(&items[2])["summary"]["total_count"], 2);
     // The batch is also accepted at the unversioned root.
-    let mut form = acme().params();
-    form.push((
-        "batch".into(),
-        json!([{ "method": "GET", "relative_url": ACME_ADMIN_SU }]).to_string(),
-    ));
-    let response = h
-        .http
-        .post(format!("{}/", h.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(Harness::reply(response).await.assert_ok()[0]["code"], 200);
-    h.stop().await;
+    let ops = json!([{ "method": "GET", "relative_url": ACME_ADMIN_SU }]);
+    let reply = unversioned_batch(&h, &ops).await;
+    assert_eq!(reply.assert_ok()[0]["code"], 200);
 }
 
 #[tokio::test]
@@ -69,7 +75,6 @@ async fn include_headers_false_omits_headers() {
         item.as_object().unwrap().keys().collect::<Vec<_>>(),
         ["body", "code"]
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -78,8 +83,7 @@ async fn fifty_operations_pass_and_fifty_one_are_one_top_level_error() {
     let op = json!({ "method": "GET", "relative_url": ACME_ADMIN_SU });
     h.control_post("/counters/reset", json!({})).await;
     let fifty = Value::Array(vec![op.clone(); 50]);
-    let reply = batch(&h, &fifty, &[]).await;
-    assert_eq!(reply.assert_ok().as_array().unwrap().len(), 50);
+    assert_eq!(items(&batch(&h, &fifty, &[]).await).len(), 50);
     let counters = h.control_get("/counters").await;
     assert_eq!(counters["http_requests"], 1);
     assert_eq!(counters["api_calls"], 50);
@@ -94,7 +98,6 @@ async fn fifty_operations_pass_and_fifty_one_are_one_top_level_error() {
         None,
         "Too many requests in batch message. Maximum batch size is 50",
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -108,17 +111,18 @@ async fn per_item_errors_leave_the_others_alone() {
         { "method": "GET", "relative_url": ACME_ADMIN_SU },
     ]);
     let reply = batch(&h, &ops, &[]).await;
-    let items = reply.assert_ok().as_array().unwrap().clone();
-    let codes: Vec<i64> = items.iter().map(|i| i["code"].as_i64().unwrap()).collect();
-    assert_eq!(codes, [200, 400, 400, 400, 200]);
-    assert_eq!(body(&items[1])["error"]["code"], 110);
+    assert_eq!(batch_codes(reply.assert_ok()), [200, 400, 400, 400, 200]);
+    let errors: Vec<Value> = items(&reply)
+        .iter()
+        .map(|i| body(i)["error"].clone())
+        .collect();
+    assert_eq!(errors[1]["code"], 110);
     assert_eq!(
-        body(&items[2])["error"]["message"],
+        errors[2]["message"],
         "(#100) The parameter name is required"
     );
-    assert_eq!(body(&items[3])["error"]["error_subcode"], 33);
-    assert!(body(&items[3])["error"]["fbtrace_id"].is_string());
-    h.stop().await;
+    assert_eq!(errors[3]["error_subcode"], 33);
+    assert!(errors[3]["fbtrace_id"].is_string());
 }
 
 #[tokio::test]
@@ -134,8 +138,7 @@ async fn references_and_dependencies() {
           "omit_response_on_success": false },
         { "method": "GET", "relative_url": "?ids={result=list:$.data.*.id}" },
     ]);
-    let reply = batch(&h, &ops, &[]).await;
-    let items = reply.assert_ok().as_array().unwrap().clone();
+    let items = items(&batch(&h, &ops, &[]).await);
     // Named operations that others reference are omitted (null) by default.
     assert_eq!(items[0], Value::Null);
     assert_eq!(items[1], Value::Null);
@@ -147,7 +150,6 @@ async fn references_and_dependencies() {
     assert_eq!(body(&items[3])["data"].as_array().unwrap().len(), 2);
     // `?ids=` is not an endpoint the emulator serves: an item error.
     assert_eq!(items[4]["code"], 400);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -161,44 +163,29 @@ async fn operations_depending_on_a_failure_fail_too() {
         { "method": "GET", "relative_url": ACME_ADMIN_SU },
     ]);
     let reply = batch(&h, &ops, &[]).await;
-    let items = reply.assert_ok().as_array().unwrap().clone();
-    let codes: Vec<i64> = items.iter().map(|i| i["code"].as_i64().unwrap()).collect();
-    assert_eq!(codes, [400, 400, 400, 400, 200]);
+    assert_eq!(batch_codes(reply.assert_ok()), [400, 400, 400, 400, 200]);
+    let message = body(&items(&reply)[1])["error"]["message"].clone();
     assert!(
-        body(&items[1])["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("(create) failed")
+        message.as_str().unwrap().contains("(create) failed"),
+        "{message}"
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn null_items_are_injected_deterministically_and_not_executed() {
     let h = Harness::start().await;
-    let (status, _) = h
-        .control_post("/faults", json!({ "batch_null_rate": 0.5, "seed": 7 }))
-        .await;
-    assert_eq!(status, 200);
-    let ops: Vec<Value> = (0..20)
-        .map(|i| json!({ "method": "POST", "relative_url": format!("{ACME}/system_users"), "body": format!("name=n{i}&role=EMPLOYEE") }))
-        .collect();
+    let faults = json!({ "batch_null_rate": 0.5, "seed": 7 });
+    h.control_post_ok("/faults", faults.clone()).await;
+    let read = json!({ "method": "GET", "relative_url": ACME_ADMIN_SU });
     // Acme allows 10 employees: use only 8 creates, then reads.
-    let ops: Vec<Value> = ops[..8]
-        .iter()
-        .cloned()
-        .chain((0..12).map(|_| json!({ "method": "GET", "relative_url": ACME_ADMIN_SU })))
+    let ops: Vec<Value> = (0..8)
+        .map(|i| json!({ "method": "POST", "relative_url": format!("{ACME}/system_users"), "body": format!("name=n{i}&role=EMPLOYEE") }))
+        .chain(vec![read.clone(); 12])
         .collect();
-    let first = batch(&h, &Value::Array(ops.clone()), &[]).await;
-    let pattern: Vec<bool> = first
-        .assert_ok()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(Value::is_null)
-        .collect();
-    let nulls = pattern.iter().filter(|n| **n).count();
-    assert!(nulls > 0 && nulls < 20, "{pattern:?}");
+    let nulls = |items: Vec<Value>| -> Vec<bool> { items.iter().map(Value::is_null).collect() };
+    let pattern = nulls(items(&batch(&h, &Value::Array(ops), &[]).await));
+    let count = pattern.iter().filter(|n| **n).count();
+    assert!(count > 0 && count < 20, "{pattern:?}");
     // Null creates did not happen.
     let created = pattern[..8].iter().filter(|n| !**n).count();
     let list = h
@@ -207,62 +194,39 @@ async fn null_items_are_injected_deterministically_and_not_executed() {
         .await;
     assert_eq!(list.body["summary"]["total_count"], 1 + created);
     // Same seed, same pattern.
-    h.control_post("/faults", json!({ "batch_null_rate": 0.5, "seed": 7 }))
-        .await;
-    let reads: Vec<Value> = (0..20)
-        .map(|_| json!({ "method": "GET", "relative_url": ACME_ADMIN_SU }))
-        .collect();
-    let again = batch(&h, &Value::Array(reads.clone()), &[]).await;
-    let pattern_again: Vec<bool> = again
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(Value::is_null)
-        .collect();
-    assert_eq!(pattern, pattern_again);
+    h.control_post("/faults", faults).await;
+    let reads = Value::Array(vec![read; 20]);
+    let again = batch(&h, &reads, &[]).await;
+    assert_eq!(pattern, nulls(again.body.as_array().unwrap().clone()));
     // Null items count as API calls; clearing faults stops them.
     h.control_delete("/faults").await;
-    let clean = batch(&h, &Value::Array(reads), &[]).await;
+    let clean = batch(&h, &reads, &[]).await;
     assert!(clean.body.as_array().unwrap().iter().all(|i| !i.is_null()));
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn top_level_token_problems_are_one_error() {
     let h = Harness::start().await;
     let ops = json!([{ "method": "GET", "relative_url": ACME_ADMIN_SU }]).to_string();
-    let reply = h
-        .post(
-            "",
-            None,
-            &[
-                ("batch", &ops),
-                ("access_token", ACME_ADMIN_TOKEN),
-                ("appsecret_proof", "bad"),
-            ],
-        )
-        .await;
-    reply.assert_error_message(
-        400,
-        100,
-        None,
-        "Invalid appsecret_proof provided in the API argument",
-    );
-    let reply = h
-        .post("", None, &[("batch", &ops), ("access_token", "EAAnope")])
-        .await;
+    let bad_proof = [
+        ("batch", ops.as_str()),
+        ("access_token", ACME_ADMIN_TOKEN),
+        ("appsecret_proof", "bad"),
+    ];
+    let reply = h.anonymous().post("", &bad_proof).await;
+    reply.assert_error_message(400, 100, None, INVALID_PROOF);
+    let unknown_token = [("batch", ops.as_str()), ("access_token", "EAAnope")];
+    let reply = h.anonymous().post("", &unknown_token).await;
     reply.assert_error(400, 190, None);
     let reply = h.acme().post("", &[("batch", "{not json")]).await;
     reply.assert_error(400, 100, None);
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn timestamped_proof_and_per_operation_tokens() {
     let h = Harness::start().await;
     let time = T0.to_string();
-    let timed = proof(REPORTING_SECRET, &format!("{ACME_ADMIN_TOKEN}|{time}"));
+    let timed = timed_proof(REPORTING_SECRET, ACME_ADMIN_TOKEN, T0);
     let globex_proof = proof(GLOBEX_SECRET, GLOBEX_ADMIN_TOKEN);
     let ops = json!([
         { "method": "GET", "relative_url": ACME_ADMIN_SU },
@@ -270,51 +234,27 @@ async fn timestamped_proof_and_per_operation_tokens() {
         { "method": "GET", "relative_url": GLOBEX_ADMIN_SU },
     ])
     .to_string();
-    let reply = h
-        .post(
-            "",
-            None,
-            &[
-                ("batch", &ops),
-                ("access_token", ACME_ADMIN_TOKEN),
-                ("appsecret_proof", &timed),
-                ("appsecret_time", &time),
-            ],
-        )
-        .await;
-    let codes: Vec<i64> = reply
-        .assert_ok()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["code"].as_i64().unwrap())
-        .collect();
+    let params = [
+        ("batch", ops.as_str()),
+        ("access_token", ACME_ADMIN_TOKEN),
+        ("appsecret_proof", timed.as_str()),
+        ("appsecret_time", time.as_str()),
+    ];
+    let reply = h.anonymous().post("", &params).await;
     // The third op uses Acme's token: Globex's admin is invisible to it.
-    assert_eq!(codes, [200, 200, 400]);
-    h.stop().await;
+    assert_eq!(batch_codes(reply.assert_ok()), [200, 200, 400]);
 }
 
 #[tokio::test]
 async fn batch_as_a_json_body() {
     let h = Harness::start().await;
-    let mut body = json!({
+    let body = json!({
         "batch": [{ "method": "GET", "relative_url": ACME_ADMIN_SU }],
         "include_headers": false,
     });
-    for (key, value) in acme().params() {
-        body[key] = json!(value);
-    }
-    let response = h
-        .http
-        .post(format!("{}/v26.0", h.base))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let reply = Harness::reply(response).await;
+    let reply = h.acme().post_json("", body).await;
     assert_eq!(reply.assert_ok()[0]["code"], 200);
     assert!(reply.body[0].get("headers").is_none());
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -326,45 +266,17 @@ async fn batch_operations_inherit_the_batch_version() {
         { "method": "GET", "relative_url": format!("{ACME}/system_users?limit=1") },
         { "method": "GET", "relative_url": format!("/v25.0/{ACME}/system_users?limit=1") },
     ]);
+    let list = |version: &str| format!("{}{version}/{ACME}/system_users?", h.base);
     // `batch` posts to `/v26.0/`.
-    let reply = batch(&h, &ops, &[]).await;
-    let items = reply.assert_ok().as_array().unwrap().clone();
-    let next = body(&items[0])["paging"]["next"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        next.starts_with(&format!("{}/v26.0/{ACME}/system_users?", h.base)),
-        "{next}"
-    );
+    let items = items(&batch(&h, &ops, &[]).await);
+    let next = next_page(&items[0]);
+    assert!(next.starts_with(&list("/v26.0")), "{next}");
     assert!(next.contains("access_token="), "{next}");
     // An operation with its own version keeps it.
-    let next = body(&items[1])["paging"]["next"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        next.starts_with(&format!("{}/v25.0/{ACME}/system_users?", h.base)),
-        "{next}"
-    );
+    let next = next_page(&items[1]);
+    assert!(next.starts_with(&list("/v25.0")), "{next}");
     // An unversioned batch leaves unversioned operations unversioned.
-    let mut form = acme().params();
-    form.push(("batch".into(), ops.to_string()));
-    let response = h
-        .http
-        .post(format!("{}/", h.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let items = Harness::reply(response).await.assert_ok().clone();
-    let next = body(&items[0])["paging"]["next"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        next.starts_with(&format!("{}/{ACME}/system_users?", h.base)),
-        "{next}"
-    );
-    h.stop().await;
+    let reply = unversioned_batch(&h, &ops).await;
+    let next = next_page(&reply.assert_ok()[0]);
+    assert!(next.starts_with(&list("")), "{next}");
 }

@@ -60,5 +60,4 @@ async fn tokens_issued_concurrently_are_distinct_and_valid() {
         counters["by_endpoint"]["POST /{system-user-id}/access_tokens"],
         TOKENS
     );
-    h.stop().await;
 }

@@ -10,25 +10,15 @@ use crate::support::*;
 async fn health_and_unknown_routes() {
     let h = Harness::start().await;
     assert_eq!(h.control_get("/health").await["status"], "ok");
-    let response = h
-        .http
-        .get(format!("{}/_emulator/nope", h.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    let (status, body) = h
-        .control_post("/clock", json!({ "advance_seconds": 1, "set": 2 }))
-        .await;
-    assert_eq!(status, 400);
-    assert!(body["error"].is_string());
-    let (status, _) = h
-        .control_post("/faults", json!({ "transient_error_rate": 2.0 }))
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = h.control_post("/faults", json!({ "typo": 1 })).await;
-    assert_eq!(status, 400);
-    h.stop().await;
+    let nope = h.http.get(format!("{}/_emulator/nope", h.base));
+    assert_eq!(nope.send().await.unwrap().status(), 404);
+    for (path, body) in [
+        ("/clock", json!({ "advance_seconds": 1, "set": 2 })),
+        ("/faults", json!({ "transient_error_rate": 2.0 })),
+        ("/faults", json!({ "typo": 1 })),
+    ] {
+        h.control_refused(path, body, 400).await;
+    }
 }
 
 #[tokio::test]
@@ -38,12 +28,12 @@ async fn clock_can_be_read_advanced_and_set() {
         h.control_get("/clock").await,
         json!({ "now": T0, "ticking": false })
     );
-    let (_, body) = h
-        .control_post("/clock", json!({ "advance_seconds": 90 }))
+    let body = h
+        .control_post_ok("/clock", json!({ "advance_seconds": 90 }))
         .await;
     assert_eq!(body["now"], T0 + 90);
-    let (_, body) = h
-        .control_post("/clock", json!({ "set": T0 + 5 * DAY }))
+    let body = h
+        .control_post_ok("/clock", json!({ "set": T0 + 5 * DAY }))
         .await;
     assert_eq!(body["now"], T0 + 5 * DAY);
     // New tokens are issued at emulator time.
@@ -51,20 +41,17 @@ async fn clock_can_be_read_advanced_and_set() {
     let token = h.reporting_token(&id, "ads_read", true).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["issued_at"], T0 + 5 * DAY);
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
     let h = Harness::start().await;
     let acme_admin = h.acme();
-    let (status, _) = h
-        .control_post(
-            "/faults",
-            json!({ "transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1 }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    h.control_post_ok(
+        "/faults",
+        json!({ "transient_error_rate": 1.0, "endpoints": ["system_users"], "seed": 1 }),
+    )
+    .await;
     let reply = acme_admin.get(&system_users(ACME), &[]).await;
     reply.assert_error(500, 2, None);
     assert_eq!(reply.body["error"]["is_transient"], true);
@@ -101,7 +88,6 @@ async fn transient_errors_follow_rate_endpoint_filter_and_seed() {
     );
     h.control_delete("/faults").await;
     acme_admin.get(&system_users(ACME), &[]).await.assert_ok();
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -118,7 +104,6 @@ async fn latency_is_added_to_matching_requests() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     let faults = h.control_get("/faults").await;
     assert_eq!(faults["faults"]["latency_ms"], 150);
-    h.stop().await;
 }
 
 fn header_json(reply: &Reply, name: &str) -> Option<serde_json::Value> {
@@ -132,13 +117,11 @@ fn header_json(reply: &Reply, name: &str) -> Option<serde_json::Value> {
 async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
     let h = Harness::start().await;
     let acme_admin = h.acme();
-    let (status, _) = h
-        .control_post(
-            "/throttle",
-            json!({ "code": 17, "calls": 2, "estimated_time_to_regain_access": 7 }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    h.control_post_ok(
+        "/throttle",
+        json!({ "code": 17, "calls": 2, "estimated_time_to_regain_access": 7 }),
+    )
+    .await;
     for _ in 0..2 {
         let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
         reply.assert_error_message(400, 17, Some(2_446_079), "(#17) User request limit reached");
@@ -156,7 +139,6 @@ async fn throttle_fails_the_next_calls_with_x_app_usage_only() {
     reply.assert_ok();
     // No usage header unless configured ("absence ≠ zero usage").
     assert!(reply.headers.get("x-app-usage").is_none());
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -180,20 +162,17 @@ async fn app_level_throttles_leave_a_configured_buc_header_as_it_is() {
         assert_eq!(buc[ACME][0]["type"], "ads_insights", "code {code}");
         assert_eq!(buc[ACME][0]["call_count"], 40, "code {code}");
     }
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
     let h = Harness::start().await;
     let acme_admin = h.acme();
-    let (status, _) = h
-        .control_post(
-            "/throttle",
-            json!({ "code": 80_004, "calls": 2, "estimated_time_to_regain_access": 7 }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    h.control_post_ok(
+        "/throttle",
+        json!({ "code": 80_004, "calls": 2, "estimated_time_to_regain_access": 7 }),
+    )
+    .await;
     let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_error(400, 80_004, None);
     let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
@@ -223,7 +202,6 @@ async fn buc_throttles_add_only_business_use_case_usage_with_the_estimate() {
     let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
     assert_eq!(buc[ACME][0]["type"], "ads_insights");
     assert_eq!(buc[ACME][0]["call_count"], 100);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -250,9 +228,8 @@ async fn each_throttle_code_has_its_message() {
         assert!(reply.message().starts_with(message), "{}", reply.message());
         acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     }
-    let (status, _) = h.control_post("/throttle", json!({ "code": 190 })).await;
-    assert_eq!(status, 400);
-    h.stop().await;
+    h.control_refused("/throttle", json!({ "code": 190 }), 400)
+        .await;
 }
 
 #[tokio::test]
@@ -267,16 +244,13 @@ async fn throttles_hit_batch_items_one_by_one() {
     ])
     .to_string();
     let reply = h.acme().post("", &[("batch", &ops)]).await;
-    let items = reply.assert_ok().as_array().unwrap();
-    let codes: Vec<i64> = items.iter().map(|i| i["code"].as_i64().unwrap()).collect();
-    assert_eq!(codes, [400, 400, 200]);
-    let headers = items[0]["headers"].as_array().unwrap();
+    assert_eq!(batch_codes(reply.assert_ok()), [400, 400, 200]);
+    let headers = reply.body[0]["headers"].as_array().unwrap();
     assert!(
         headers
             .iter()
             .any(|h| h["name"] == "X-Business-Use-Case-Usage")
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -293,35 +267,28 @@ async fn usage_headers_can_be_set_for_normal_calls() {
     .await;
     let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     reply.assert_ok();
-    let app: serde_json::Value =
-        serde_json::from_str(reply.headers["x-app-usage"].to_str().unwrap()).unwrap();
     assert_eq!(
-        app,
+        header_json(&reply, "x-app-usage").unwrap(),
         json!({ "call_count": 80, "total_time": 12, "total_cputime": 9 })
     );
-    let buc: serde_json::Value =
-        serde_json::from_str(reply.headers["x-business-use-case-usage"].to_str().unwrap()).unwrap();
+    let buc = header_json(&reply, "x-business-use-case-usage").unwrap();
     assert_eq!(buc[ACME][0]["call_count"], 76);
     assert_eq!(buc[ACME][0]["ads_api_access_tier"], "standard_access");
     h.control_delete("/throttle").await;
     let reply = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     assert!(reply.headers.get("x-app-usage").is_none());
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn drift_revoke_by_fingerprint() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let token = h.reporting_token(&id, "ads_read", true).await;
+    let (h, id, token) = Harness::with_token().await;
     let fingerprint = graphform_types::fingerprint(&token);
-    let (status, body) = h
-        .control_post(
-            "/drift/revoke",
-            json!({ "fingerprint": fingerprint.as_str() }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    h.caller(&reporting_caller(&token))
+    h.control_post_ok(
+        "/drift/revoke",
+        json!({ "fingerprint": fingerprint.as_str() }),
+    )
+    .await;
+    h.reporting(&token)
         .get(&node(&id), &[])
         .await
         .assert_error(400, 190, Some(467));
@@ -330,20 +297,13 @@ async fn drift_revoke_by_fingerprint() {
     assert_eq!(entry["valid"], false);
     assert_eq!(entry["status"], "revoked");
     assert!(entry["why"].as_str().unwrap().contains("out of band"));
-    let (status, _) = h
-        .control_post(
-            "/drift/revoke",
-            json!({ "fingerprint": "sha256:000000000000" }),
-        )
-        .await;
-    assert_eq!(status, 404);
-    h.stop().await;
+    let unknown = json!({ "fingerprint": "sha256:000000000000" });
+    h.control_refused("/drift/revoke", unknown, 404).await;
 }
 
 #[tokio::test]
 async fn state_lists_everything_without_secrets() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let token = h.reporting_token(&id, "ads_read", true).await;
+    let (h, id, token) = Harness::with_token().await;
     let state = h.control_get("/state").await;
     let text = state.to_string();
     for secret in [
@@ -398,7 +358,6 @@ async fn state_lists_everything_without_secrets() {
     h.advance(60 * DAY).await;
     let state = h.control_get("/state").await;
     assert_eq!(state["tokens"][fingerprint.as_str()]["status"], "expired");
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -406,7 +365,7 @@ async fn counters_count_http_requests_and_api_calls_by_endpoint() {
     let h = Harness::start().await;
     h.control_post("/counters/reset", json!({})).await;
     h.acme().get(&system_users(ACME), &[]).await;
-    h.get(&system_users(ACME), None, &[]).await;
+    h.anonymous().get(&system_users(ACME), &[]).await;
     h.debug_token("x", &app_token(REPORTING, REPORTING_SECRET))
         .await;
     let counters = h.control_get("/counters").await;
@@ -428,7 +387,6 @@ async fn counters_count_http_requests_and_api_calls_by_endpoint() {
     );
     let (_, reset) = h.control_post("/counters/reset", json!({})).await;
     assert_eq!(reset["api_calls"], 0);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -438,7 +396,6 @@ async fn credentials_route_gives_the_world_credentials() {
     assert_eq!(credentials["base_url"], h.base.as_str());
     assert_eq!(credentials["env"]["ACME_ADMIN_TOKEN"], ACME_ADMIN_TOKEN);
     assert_eq!(credentials["env"]["REPORTING_APP_SECRET"], REPORTING_SECRET);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -446,13 +403,12 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
     let h = Harness::start().await;
     let off = json!({ "omit_expires_in": false, "revoke_success_as_string": false });
     assert_eq!(h.control_get("/quirks").await, off);
-    let (status, body) = h
-        .control_post(
+    let body = h
+        .control_post_ok(
             "/quirks",
             json!({ "omit_expires_in": true, "revoke_success_as_string": true }),
         )
         .await;
-    assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
         json!({ "omit_expires_in": true, "revoke_success_as_string": true })
@@ -461,14 +417,8 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
 
     let id = h.employee("ci").await;
     let old = h.reporting_token(&id, "ads_read", true).await;
-    let refresh = [
-        ("grant_type", "fb_exchange_token"),
-        ("client_id", REPORTING),
-        ("client_secret", REPORTING_SECRET),
-        ("fb_exchange_token", old.as_str()),
-    ];
     // The refresh answer lacks `expires_in` (graph-api.md §3, field report).
-    let reply = h.get("/oauth/access_token", None, &refresh).await;
+    let reply = h.exchange(REPORTING, REPORTING_SECRET, &old, &[]).await;
     let body = reply.assert_ok().clone();
     assert_eq!(
         body.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -484,8 +434,7 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
         ("client_secret", REPORTING_SECRET),
         ("revoke_token", old.as_str()),
     ];
-    let caller = reporting_caller(&new);
-    let reply = h.caller(&caller).get("/oauth/revoke", &revoke).await;
+    let reply = h.reporting(&new).get("/oauth/revoke", &revoke).await;
     assert_eq!(reply.assert_ok(), &json!({ "success": "true" }));
     // Other `{"success":true}` answers are unaffected.
     h.install(&acme(), &id, REPORTING).await;
@@ -500,17 +449,9 @@ async fn quirks_switch_on_the_documented_variants_of_refresh_and_revoke() {
     );
     // DELETE turns every quirk off.
     assert_eq!(h.control_delete("/quirks").await, off);
-    let refresh = [
-        ("grant_type", "fb_exchange_token"),
-        ("client_id", REPORTING),
-        ("client_secret", REPORTING_SECRET),
-        ("fb_exchange_token", new.as_str()),
-    ];
-    let reply = h.get("/oauth/access_token", None, &refresh).await;
+    let reply = h.exchange(REPORTING, REPORTING_SECRET, &new, &[]).await;
     assert_eq!(reply.assert_ok()["expires_in"], 60 * DAY);
     // Unknown quirks are refused.
-    let (status, body) = h.control_post("/quirks", json!({ "typo": true })).await;
-    assert_eq!(status, 400);
-    assert!(body["error"].is_string());
-    h.stop().await;
+    h.control_refused("/quirks", json!({ "typo": true }), 400)
+        .await;
 }

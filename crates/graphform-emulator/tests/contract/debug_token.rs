@@ -26,27 +26,19 @@ async fn valid_system_user_token_has_the_documented_fields_and_types() {
             "user_id": id,
         })
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn the_app_token_may_come_in_the_authorization_header() {
     let h = Harness::start().await;
-    let response = h
-        .http
-        .get(h.url("/debug_token"))
-        .query(&[("input_token", ACME_ADMIN_TOKEN)])
-        .bearer_auth(app_token(REPORTING, REPORTING_SECRET))
-        .send()
-        .await
-        .unwrap();
-    let reply = Harness::reply(response).await;
+    let bearer = format!("Bearer {}", app_token(REPORTING, REPORTING_SECRET));
+    let params = [("input_token", ACME_ADMIN_TOKEN)];
+    let reply = h.get_authorized("/debug_token", &bearer, &params).await;
     assert_eq!(reply.assert_ok()["data"]["user_id"], ACME_ADMIN_SU);
     assert_eq!(
         reply.body["data"]["scopes"],
         json!(["business_management", "ads_management"])
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -63,35 +55,25 @@ async fn a_system_user_token_cannot_call_debug_token() {
         "(#100) You must provide an app access token, or a user access token that is an owner or \
          developer of the app",
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn post_debug_token_is_unsupported() {
     let h = Harness::start().await;
-    let reply = h
-        .post(
-            "/debug_token",
-            None,
-            &[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(REPORTING, REPORTING_SECRET)),
-            ],
-        )
-        .await;
+    let app = app_token(REPORTING, REPORTING_SECRET);
+    let params = [("input_token", ACME_ADMIN_TOKEN), ("access_token", &app)];
+    let reply = h.anonymous().post("/debug_token", &params).await;
     reply.assert_error(400, 100, Some(33));
     assert!(
         reply
             .message()
             .starts_with("Unsupported post request. Please read the Graph API documentation")
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn dead_tokens_are_200_with_is_valid_false_and_an_error() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let token = h.reporting_token(&id, "ads_read", true).await;
+    let (h, _, token) = Harness::with_token().await;
     h.advance(61 * DAY).await;
     let data = h.debug(REPORTING, REPORTING_SECRET, &token).await;
     assert_eq!(data["is_valid"], false);
@@ -113,7 +95,6 @@ async fn dead_tokens_are_200_with_is_valid_false_and_an_error() {
     let data = h.debug(REPORTING, REPORTING_SECRET, "EAAnotatoken").await;
     assert_eq!(data["is_valid"], false);
     assert_eq!(data["error"]["code"], 190);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -130,13 +111,11 @@ async fn debug_token_checks_its_app_token_and_parameters() {
         .await;
     reply.assert_error(400, 100, None);
     // No input_token.
-    h.get(
-        "/debug_token",
-        None,
-        &[("access_token", &app_token(REPORTING, REPORTING_SECRET))],
-    )
-    .await
-    .assert_error(400, 100, None);
+    let app = app_token(REPORTING, REPORTING_SECRET);
+    h.anonymous()
+        .get("/debug_token", &[("access_token", &app)])
+        .await
+        .assert_error(400, 100, None);
     // The app token itself.
     let data = h
         .debug(
@@ -153,5 +132,4 @@ async fn debug_token_checks_its_app_token_and_parameters() {
     let data = h.debug(REPORTING, REPORTING_SECRET, ADA_TOKEN).await;
     assert_eq!(data["type"], "USER");
     assert_eq!(data["user_id"], ADA);
-    h.stop().await;
 }

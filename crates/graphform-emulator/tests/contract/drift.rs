@@ -2,35 +2,34 @@
 //! inspection API an accounting check reads.
 
 use graphform_emulator::{Error, StateSnapshot, TokenOrigin, TokenStatus};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
+
+/// Acme's system users, as `GET /{business-id}/system_users` lists them.
+async fn acme_list(h: &Harness) -> Vec<Value> {
+    let reply = h.acme().get(&system_users(ACME), &[]).await;
+    reply.assert_ok()["data"].as_array().unwrap().clone()
+}
 
 #[tokio::test]
 async fn drift_rename_changes_what_graph_answers() {
     let h = Harness::start().await;
-    let acme_admin = h.acme();
     let id = h.employee("old-name").await;
-    let (status, answer) = h
-        .control_post(
+    let answer = h
+        .control_post_ok(
             "/drift/rename",
             json!({ "system_user_id": id, "name": "renamed-in-bm" }),
         )
         .await;
-    assert_eq!(status, 200, "{answer}");
     assert_eq!(
         answer,
         json!({ "success": true, "system_user_id": id, "name": "renamed-in-bm", "previous_name": "old-name" })
     );
-    let node = acme_admin.get(&node(&id), &[]).await;
+    let node = h.acme().get(&node(&id), &[]).await;
     assert_eq!(node.assert_ok()["name"], "renamed-in-bm");
-    let list = acme_admin.get(&system_users(ACME), &[]).await;
-    assert!(
-        list.body["data"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({ "id": id, "name": "renamed-in-bm", "role": "EMPLOYEE" }))
-    );
+    let listed = json!({ "id": id, "name": "renamed-in-bm", "role": "EMPLOYEE" });
+    assert!(acme_list(&h).await.contains(&listed));
     // From Rust, and seen in the inspection.
     assert_eq!(
         h.emulator.drift_rename(&id, "again").unwrap(),
@@ -38,53 +37,29 @@ async fn drift_rename_changes_what_graph_answers() {
     );
     assert_eq!(h.emulator.inspect().system_user(&id).unwrap().name, "again");
     // Unknown system user: 404; empty name: 400.
-    let (status, _) = h
-        .control_post(
-            "/drift/rename",
-            json!({ "system_user_id": "999999999999999", "name": "x" }),
-        )
-        .await;
-    assert_eq!(status, 404);
-    let (status, _) = h
-        .control_post(
-            "/drift/rename",
-            json!({ "system_user_id": id, "name": " " }),
-        )
-        .await;
-    assert_eq!(status, 400);
+    let unknown = json!({ "system_user_id": "999999999999999", "name": "x" });
+    h.control_refused("/drift/rename", unknown, 404).await;
+    let empty = json!({ "system_user_id": id, "name": " " });
+    h.control_refused("/drift/rename", empty, 400).await;
     assert!(matches!(
         h.emulator.drift_rename("999999999999999", "x"),
         Err(Error::NotFound { .. })
     ));
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn graph_rename_shows_in_the_list_and_the_inspection() {
     let (h, id) = Harness::with_employee("before").await;
-    let acme_admin = h.acme();
-    let reply = acme_admin
-        .post(
-            &system_users(ACME),
-            &[("system_user_id", &id), ("name", "after")],
-        )
-        .await;
-    assert_eq!(reply.assert_ok(), &json!({ "id": id }));
-    let list = acme_admin.get(&system_users(ACME), &[]).await;
-    assert!(
-        list.body["data"]
-            .as_array()
-            .unwrap()
-            .contains(&json!({ "id": id, "name": "after", "role": "EMPLOYEE" }))
-    );
+    h.rename(&id, "after").await;
+    let listed = json!({ "id": id, "name": "after", "role": "EMPLOYEE" });
+    assert!(acme_list(&h).await.contains(&listed));
     let state = h.emulator.inspect();
     assert_eq!(state.system_user(&id).unwrap().name, "after");
     // Renaming needs a name.
-    acme_admin
+    h.acme()
         .post(&system_users(ACME), &[("system_user_id", &id)])
         .await
         .assert_error(400, 100, None);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -98,18 +73,12 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
     h.emulator
         .drift_revoke(graphform_types::fingerprint(&dead).as_str())
         .unwrap();
-    let (status, answer) = h
-        .control_post("/drift/invalidate", json!({ "system_user_id": id }))
+    let answer = h
+        .control_post_ok("/drift/invalidate", json!({ "system_user_id": id }))
         .await;
-    assert_eq!(
-        (status, &answer),
-        (200, &json!({ "success": true, "tokens_killed": 2 }))
-    );
+    assert_eq!(answer, json!({ "success": true, "tokens_killed": 2 }));
     for token in [&a, &b] {
-        let reply = h
-            .caller(&reporting_caller(token))
-            .get(&node(&id), &[])
-            .await;
+        let reply = h.reporting(token).get(&node(&id), &[]).await;
         reply.assert_error(400, 190, Some(460));
     }
     let state = h.emulator.inspect();
@@ -128,27 +97,17 @@ async fn drift_invalidate_kills_every_token_of_the_system_user_with_460() {
         TokenStatus::Revoked
     );
     assert_eq!(state.valid_tokens_of(&other).count(), 1);
-    h.caller(&reporting_caller(&kept))
-        .get(&node(&other), &[])
-        .await
-        .assert_ok();
+    h.reporting(&kept).get(&node(&other), &[]).await.assert_ok();
     // New tokens can be issued afterwards; from Rust, the count is 1.
     h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(h.emulator.drift_invalidate(&id).unwrap(), 1);
-    let (status, _) = h
-        .control_post(
-            "/drift/invalidate",
-            json!({ "system_user_id": "999999999999999" }),
-        )
-        .await;
-    assert_eq!(status, 404);
-    h.stop().await;
+    let unknown = json!({ "system_user_id": "999999999999999" });
+    h.control_refused("/drift/invalidate", unknown, 404).await;
 }
 
 #[tokio::test]
 async fn drift_methods_mirror_revoke_and_uninstall() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let token = h.reporting_token(&id, "ads_read", true).await;
+    let (h, id, token) = Harness::with_token().await;
     let fingerprint = graphform_types::fingerprint(&token);
     h.emulator.drift_revoke(fingerprint.as_str()).unwrap();
     assert_eq!(
@@ -177,13 +136,11 @@ async fn drift_methods_mirror_revoke_and_uninstall() {
             .tokens_of(&id)
             .any(|t| t.status == TokenStatus::AppUninstalled)
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn inspect_lists_every_token_for_an_accounting_check() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let first = h.reporting_token(&id, "ads_read", true).await;
+    let (h, id, first) = Harness::with_token().await;
     let refreshed = h.exchange(REPORTING, REPORTING_SECRET, &first, &[]).await;
     let second = refreshed.string("access_token");
     let state = h.emulator.inspect();
@@ -230,5 +187,4 @@ async fn inspect_lists_every_token_for_an_accounting_check() {
     // Status follows the clock.
     h.emulator.advance_clock(60 * DAY);
     assert_eq!(h.emulator.inspect().valid_tokens_of(&id).count(), 0);
-    h.stop().await;
 }

@@ -3,7 +3,10 @@
 //! rates. Each test checks what a reqwest client sees AND whether the Graph
 //! call ran, through the inspection API.
 
-use graphform_emulator::{CustomAnswer, Error, FaultConfig, NetworkFault, TokenStatus};
+use graphform_emulator::{
+    CustomAnswer, Error, FaultConfig, GatewayAnswer, NetworkFault, TokenStatus,
+};
+use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -15,7 +18,15 @@ struct Raw {
     body: String,
 }
 
-async fn raw(response: reqwest::Response) -> Raw {
+impl Raw {
+    fn parts(&self) -> (u16, &str, &str) {
+        (self.status, &self.content_type, &self.body)
+    }
+}
+
+/// Sends `request` and reads the answer as text.
+async fn raw(request: RequestBuilder) -> Raw {
+    let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -33,25 +44,20 @@ async fn raw(response: reqwest::Response) -> Raw {
 
 /// `POST /{id}/access_tokens` by the Acme admin: a 60-day `ads_read` token
 /// of `reporting`.
-fn issue_request(h: &Harness, id: &str) -> reqwest::RequestBuilder {
-    let mut form = acme().params();
-    form.extend([
-        ("business_app".to_owned(), REPORTING.to_owned()),
-        ("scope".to_owned(), "ads_read".to_owned()),
-        ("set_token_expires_in_60_days".to_owned(), "true".to_owned()),
-    ]);
-    h.http.post(h.url(&access_tokens(id))).form(&form)
+fn issue_request(h: &Harness, id: &str) -> RequestBuilder {
+    let params = issue_params(REPORTING, "ads_read", true);
+    h.acme().request(Method::POST, &access_tokens(id), &params)
 }
 
 /// `GET /oauth/revoke` of `token`, with the token itself as the caller.
-fn revoke_request(h: &Harness, token: &str) -> reqwest::RequestBuilder {
-    let mut query = reporting_caller(token).params();
-    query.extend([
-        ("client_id".to_owned(), REPORTING.to_owned()),
-        ("client_secret".to_owned(), REPORTING_SECRET.to_owned()),
-        ("revoke_token".to_owned(), token.to_owned()),
-    ]);
-    h.http.get(h.url("/oauth/revoke")).query(&query)
+fn revoke_request(h: &Harness, token: &str) -> RequestBuilder {
+    let params = [
+        ("client_id", REPORTING),
+        ("client_secret", REPORTING_SECRET),
+        ("revoke_token", token),
+    ];
+    h.reporting(token)
+        .request(Method::GET, "/oauth/revoke", &params)
 }
 
 /// How many tokens the system user has, and how many of them are valid.
@@ -84,15 +90,14 @@ fn is_json(text: &str) -> bool {
 
 #[tokio::test]
 async fn gateway_page_is_200_html_and_the_call_does_not_run() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let token = h.reporting_token(&id, "ads_read", true).await;
+    let (h, _, token) = Harness::with_token().await;
     h.emulator.reset_counters();
     queue(
         &h,
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_page", "count": 1 }),
     )
     .await;
-    let page = raw(revoke_request(&h, &token).send().await.unwrap()).await;
+    let page = raw(revoke_request(&h, &token)).await;
     assert_eq!(page.status, 200);
     assert_eq!(page.content_type, "text/html; charset=utf-8");
     assert!(page.body.contains("Please log in"), "{}", page.body);
@@ -110,7 +115,7 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
         json!({ "GET /oauth/revoke": { "gateway_page": 1 } })
     );
     // One shot: the next revoke is served.
-    let again = Harness::reply(revoke_request(&h, &token).send().await.unwrap()).await;
+    let again = Harness::send(revoke_request(&h, &token)).await;
     assert_eq!(again.assert_ok(), &json!({ "success": true }));
     assert_eq!(status_of(&h, &token), TokenStatus::Revoked);
     // A custom page.
@@ -119,19 +124,11 @@ async fn gateway_page_is_200_html_and_the_call_does_not_run() {
         json!({ "endpoint": "*", "fault": "gateway_page", "body": "<h1>Maintenance</h1>" }),
     )
     .await;
-    let page = raw(h
-        .http
-        .get(h.url(&system_users(ACME)))
-        .query(&acme().params())
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let page = raw(h.acme().request(Method::GET, &system_users(ACME), &[])).await;
     assert_eq!(
         (page.status, page.body.as_str()),
         (200, "<h1>Maintenance</h1>")
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -151,7 +148,7 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
             }),
         )
         .await;
-        let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+        let answer = raw(issue_request(&h, &id)).await;
         assert_eq!(answer.status, status);
         assert_eq!(answer.content_type, "text/html; charset=utf-8");
         assert!(answer.body.contains(title), "{}", answer.body);
@@ -161,14 +158,14 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
     h.emulator
         .inject_next(
             "POST /{system-user-id}/access_tokens",
-            NetworkFault::GatewayError {
+            NetworkFault::GatewayError(GatewayAnswer {
                 status: 503,
                 content_type: Some("text/plain".to_owned()),
                 body: Some("upstream connect error or disconnect/reset before headers".to_owned()),
-            },
+            }),
         )
         .unwrap();
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!(
         (answer.status, answer.content_type.as_str()),
         (503, "text/plain")
@@ -180,7 +177,7 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
         json!({ "endpoint": "*", "fault": "gateway_error", "content_type": "text/plain" }),
     )
     .await;
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!(
         (answer.status, answer.body.as_str()),
         (502, "502 Bad Gateway\n")
@@ -197,7 +194,6 @@ async fn gateway_errors_are_502_503_504_without_graph_json_and_the_call_does_not
             .by_endpoint
             .contains_key("POST /{system-user-id}/access_tokens")
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -209,7 +205,7 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
         json!({ "endpoint": "POST /{system-user-id}/access_tokens", "fault": "gateway_error_after_call" }),
     )
     .await;
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!(answer.status, 504, "the default is a gateway timeout");
     assert!(answer.body.contains("504 Gateway Time-out"));
     assert!(!answer.body.contains("EAA"), "the token must not leak out");
@@ -228,11 +224,10 @@ async fn gateway_error_after_call_runs_the_call_then_answers_a_gateway_error() {
         json!({ "endpoint": "GET /oauth/revoke", "fault": "gateway_error_after_call", "status": 502 }),
     )
     .await;
-    let answer = raw(revoke_request(&h, &token).send().await.unwrap()).await;
+    let answer = raw(revoke_request(&h, &token)).await;
     assert_eq!(answer.status, 502);
     assert_eq!(answer.content_type, "text/html; charset=utf-8");
     assert_eq!(status_of(&h, &token), TokenStatus::Revoked);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -277,7 +272,6 @@ async fn lost_answer_cuts_the_connection_mid_body_after_the_call_ran() {
     assert!(!error.is_timeout(), "{error:?}");
     assert_eq!(status_of(&h, &token), TokenStatus::Revoked);
     assert_eq!(h.emulator.counters().by_endpoint["GET /oauth/revoke"], 1);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -298,7 +292,6 @@ async fn lost_answers_work_on_fresh_and_reused_connections_alike() {
     assert_eq!(tokens_of(&h, &id), (3, 3));
     h.reporting_token(&id, "ads_read", true).await;
     assert_eq!(tokens_of(&h, &id), (4, 4));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -311,13 +304,9 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
         json!({ "endpoint": endpoint, "fault": "custom", "body": "{}" }),
     )
     .await;
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!(
-        (
-            answer.status,
-            answer.content_type.as_str(),
-            answer.body.as_str()
-        ),
+        answer.parts(),
         (200, "application/json; charset=UTF-8", "{}")
     );
     assert_eq!(tokens_of(&h, &id), (0, 0));
@@ -327,7 +316,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
         json!({ "endpoint": endpoint, "fault": "custom", "body": "null", "run_call": true }),
     )
     .await;
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, "null"));
     assert_eq!(tokens_of(&h, &id), (1, 1));
     // A Graph error envelope with 200, run (from Rust).
@@ -338,7 +327,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
             NetworkFault::custom(200, "application/json", envelope, true),
         )
         .unwrap();
-    let answer = raw(issue_request(&h, &id).send().await.unwrap()).await;
+    let answer = raw(issue_request(&h, &id)).await;
     assert_eq!((answer.status, answer.body.as_str()), (200, envelope));
     assert_eq!(tokens_of(&h, &id), (2, 2));
     // `{"success":false}` for a revoke that did not run.
@@ -349,7 +338,7 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
             NetworkFault::json(r#"{"success":false}"#),
         )
         .unwrap();
-    let answer = Harness::reply(revoke_request(&h, &token).send().await.unwrap()).await;
+    let answer = Harness::send(revoke_request(&h, &token)).await;
     assert_eq!(answer.body, json!({ "success": false }));
     assert_eq!(status_of(&h, &token), TokenStatus::Valid);
     // Any status and content type.
@@ -364,21 +353,13 @@ async fn custom_answers_give_any_status_type_and_body_with_or_without_the_call()
         }),
     )
     .await;
-    let answer = raw(revoke_request(&h, &token).send().await.unwrap()).await;
-    assert_eq!(
-        (
-            answer.status,
-            answer.content_type.as_str(),
-            answer.body.as_str()
-        ),
-        (429, "text/plain", "Too Many Requests")
-    );
+    let answer = raw(revoke_request(&h, &token)).await;
+    assert_eq!(answer.parts(), (429, "text/plain", "Too Many Requests"));
     assert_eq!(status_of(&h, &token), TokenStatus::Valid);
     assert_eq!(
         serde_json::to_value(&h.emulator.counters().injected_faults_by_endpoint).unwrap(),
         json!({ endpoint: { "custom": 3 }, "GET /oauth/revoke": { "custom": 2 } })
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -425,22 +406,10 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
     assert_eq!(h.control_get("/faults").await["next"], listed["next"]);
     // Other endpoints are untouched; `GET /{id}` gets its faults in order.
     acme_admin.get(&system_users(ACME), &[]).await.assert_ok();
-    let first = raw(h
-        .http
-        .get(h.url(&node(ACME_ADMIN_SU)))
-        .query(&acme().params())
-        .send()
-        .await
-        .unwrap())
-    .await;
+    let admin = acme_admin.request(Method::GET, &node(ACME_ADMIN_SU), &[]);
+    let first = raw(admin.try_clone().unwrap()).await;
     assert_eq!(first.body, "null");
-    let second = h
-        .http
-        .get(h.url(&node(ACME_ADMIN_SU)))
-        .query(&acme().params())
-        .send()
-        .await
-        .unwrap();
+    let second = admin.send().await.unwrap();
     assert!(second.text().await.is_err());
     acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
     assert_eq!(h.emulator.pending_faults().len(), 1);
@@ -456,7 +425,6 @@ async fn the_queue_is_listed_served_in_order_and_cleared() {
         .unwrap();
     h.control_delete("/faults").await;
     assert!(h.emulator.pending_faults().is_empty());
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -494,22 +462,16 @@ async fn bad_queue_requests_are_400() {
             .inject_next("*", NetworkFault::gateway_error(418))
             .is_err()
     );
-    h.stop().await;
 }
 
 /// The statuses `debug_token` calls get under a configuration.
 async fn pattern(h: &Harness, calls: usize) -> Vec<u16> {
     let mut statuses = Vec::new();
     for _ in 0..calls {
-        let response = h
-            .http
-            .get(h.url("/debug_token"))
-            .query(&[
-                ("input_token", ACME_ADMIN_TOKEN),
-                ("access_token", &app_token(REPORTING, REPORTING_SECRET)),
-            ])
-            .send()
-            .await;
+        let app = app_token(REPORTING, REPORTING_SECRET);
+        let params = [("input_token", ACME_ADMIN_TOKEN), ("access_token", &app)];
+        let request = h.anonymous().request(Method::GET, "/debug_token", &params);
+        let response = request.send().await;
         statuses.push(match response {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -580,19 +542,10 @@ async fn random_network_faults_follow_rates_endpoint_filter_and_seed() {
         ..FaultConfig::default()
     };
     h.emulator.configure_faults(rust).unwrap();
-    let answer = Harness::reply(
-        h.http
-            .get(h.url(&node(ACME_ADMIN_SU)))
-            .query(&acme().params())
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let answer = acme_admin.get(&node(ACME_ADMIN_SU), &[]).await;
     assert_eq!(answer.body, json!({}));
     h.emulator.clear_faults();
     acme_admin.get(&node(ACME_ADMIN_SU), &[]).await.assert_ok();
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -616,7 +569,6 @@ async fn bad_rates_are_400() {
         h.emulator.configure_faults(config),
         Err(Error::InvalidControl { .. })
     ));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -632,9 +584,8 @@ async fn a_batch_is_faulted_as_post_slash_once() {
         "body": format!("business_app={REPORTING}&scope=ads_read&set_token_expires_in_60_days=true"),
     });
     let batch = json!([op, op]).to_string();
-    let mut form = acme().params();
-    form.push(("batch".to_owned(), batch));
-    let answer = raw(h.http.post(h.url("/")).form(&form).send().await.unwrap()).await;
+    let request = h.acme().request(Method::POST, "/", &[("batch", &batch)]);
+    let answer = raw(request.try_clone().unwrap()).await;
     assert_eq!(answer.status, 502);
     // Both operations ran.
     assert_eq!(tokens_of(&h, &id), (2, 2));
@@ -648,10 +599,9 @@ async fn a_batch_is_faulted_as_post_slash_once() {
     h.emulator
         .inject_next("POST /", NetworkFault::gateway_error(503))
         .unwrap();
-    let answer = raw(h.http.post(h.url("/")).form(&form).send().await.unwrap()).await;
+    let answer = raw(request).await;
     assert_eq!(answer.status, 503);
     assert_eq!(tokens_of(&h, &id), (2, 2));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -679,5 +629,4 @@ async fn graph_faults_are_counted_too() {
         serde_json::to_value(&counters.injected_faults_by_endpoint).unwrap(),
         json!({ "GET /{id}": { "throttle": 1, "transient_error": 1 } })
     );
-    h.stop().await;
 }

@@ -6,6 +6,7 @@ use std::fmt::Display;
 
 use graphform_emulator::{Emulator, World};
 use hmac::{Hmac, Mac};
+use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use sha2::Sha256;
@@ -139,6 +140,21 @@ pub(crate) fn issue_params<'a>(
     params
 }
 
+/// The message of a wrong `appsecret_proof` (graph-api.md §5), also used
+/// for an expired time-stamped one.
+pub(crate) const INVALID_PROOF: &str = "Invalid appsecret_proof provided in the API argument";
+
+/// The `code` of every item of a batch answer.
+#[track_caller]
+pub(crate) fn batch_codes(items: &Value) -> Vec<i64> {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| item["code"].as_i64().unwrap())
+        .collect()
+}
+
 /// `key` of every item of a JSON array, as strings.
 #[track_caller]
 pub(crate) fn strings<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
@@ -168,6 +184,12 @@ pub(crate) fn ada() -> Creds {
 
 pub(crate) fn app_token(app: &str, secret: &str) -> String {
     format!("{app}|{secret}")
+}
+
+/// The time-stamped `appsecret_proof` of `token` at `time`: the proof of
+/// `{token}|{time}`.
+pub(crate) fn timed_proof(secret: &str, token: &str, time: i64) -> String {
+    proof(secret, &format!("{token}|{time}"))
 }
 
 /// HMAC-SHA256(key = secret, message), lowercase hex.
@@ -244,26 +266,52 @@ impl Reply {
 }
 
 /// One caller's view of a [`Harness`]: its calls carry the caller's token
-/// and `appsecret_proof`.
+/// and `appsecret_proof`, if it has them.
 pub(crate) struct Caller<'h> {
     harness: &'h Harness,
-    creds: Creds,
+    creds: Option<Creds>,
 }
 
 impl Caller<'_> {
+    /// `method` on `path` with `params` and the caller's credentials, to
+    /// send as it is or to change first.
+    pub(crate) fn request(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> reqwest::RequestBuilder {
+        let mut all = owned(params);
+        if let Some(creds) = &self.creds {
+            all.extend(creds.params());
+        }
+        self.harness.request(method, path, &all)
+    }
+
+    /// Sends [`Caller::request`] and reads the JSON answer.
+    pub(crate) async fn call(&self, method: Method, path: &str, params: &[(&str, &str)]) -> Reply {
+        Harness::send(self.request(method, path, params)).await
+    }
+
     pub(crate) async fn get(&self, path: &str, params: &[(&str, &str)]) -> Reply {
-        self.harness.get(path, Some(&self.creds), params).await
+        self.call(Method::GET, path, params).await
     }
 
     pub(crate) async fn post(&self, path: &str, params: &[(&str, &str)]) -> Reply {
-        self.harness.post(path, Some(&self.creds), params).await
+        self.call(Method::POST, path, params).await
     }
 
-    pub(crate) async fn delete(&self, path: &str, params: &[(&str, &str)]) -> Reply {
-        self.harness.delete(path, Some(&self.creds), params).await
+    /// POST with `body` as JSON, the caller's credentials added to it.
+    pub(crate) async fn post_json(&self, path: &str, mut body: Value) -> Reply {
+        for (key, value) in self.creds.iter().flat_map(Creds::params) {
+            body[key] = Value::String(value);
+        }
+        Harness::send(self.harness.http.post(self.harness.url(path)).json(&body)).await
     }
 }
 
+/// An emulator on the test world, and a client for it. The emulator stops
+/// when the harness is dropped.
 pub(crate) struct Harness {
     pub(crate) emulator: Emulator,
     pub(crate) http: reqwest::Client,
@@ -300,11 +348,33 @@ impl Harness {
         (h, id)
     }
 
+    /// A harness, a fresh EMPLOYEE system user of Acme named `ci` with
+    /// `reporting` installed, and a 60-day `ads_read` token of `reporting`
+    /// for it: where most token tests start.
+    pub(crate) async fn with_token() -> (Self, String, String) {
+        let (h, id) = Self::with_employee("ci").await;
+        let token = h.reporting_token(&id, "ads_read", true).await;
+        (h, id, token)
+    }
+
     /// Calls as `creds`.
     pub(crate) fn caller(&self, creds: &Creds) -> Caller<'_> {
         Caller {
             harness: self,
-            creds: creds.clone(),
+            creds: Some(creds.clone()),
+        }
+    }
+
+    /// Calls with a token of `reporting`.
+    pub(crate) fn reporting(&self, token: &str) -> Caller<'_> {
+        self.caller(&reporting_caller(token))
+    }
+
+    /// Calls with no credentials but those the parameters hold.
+    pub(crate) fn anonymous(&self) -> Caller<'_> {
+        Caller {
+            harness: self,
+            creds: None,
         }
     }
 
@@ -313,13 +383,31 @@ impl Harness {
         self.caller(&acme())
     }
 
-    pub(crate) async fn stop(self) {
-        self.emulator.shutdown().await;
-    }
-
     /// `{base}/v26.0{path}`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}/v26.0{path}", self.base)
+    }
+
+    /// `method` on `path` with exactly `params`: a form body for POST, the
+    /// query string otherwise.
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(String, String)],
+    ) -> reqwest::RequestBuilder {
+        let is_post = method == Method::POST;
+        let request = self.http.request(method, self.url(path));
+        if is_post {
+            request.form(params)
+        } else {
+            request.query(params)
+        }
+    }
+
+    /// Sends `request` and reads the answer as JSON.
+    pub(crate) async fn send(request: reqwest::RequestBuilder) -> Reply {
+        Self::reply(request.send().await.unwrap()).await
     }
 
     pub(crate) async fn reply(response: reqwest::Response) -> Reply {
@@ -334,71 +422,24 @@ impl Harness {
         }
     }
 
-    fn with_creds(creds: Option<&Creds>, params: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut all = owned(params);
-        if let Some(creds) = creds {
-            all.extend(creds.params());
-        }
-        all
-    }
-
-    /// GET with parameters (and credentials) in the query string.
-    pub(crate) async fn get(
+    /// GET with this `Authorization` header (`Bearer …`, `OAuth …`).
+    pub(crate) async fn get_authorized(
         &self,
         path: &str,
-        creds: Option<&Creds>,
+        authorization: &str,
         params: &[(&str, &str)],
     ) -> Reply {
-        self.send(reqwest::Method::GET, path, creds, params).await
-    }
-
-    /// POST with parameters (and credentials) as a form body.
-    pub(crate) async fn post(
-        &self,
-        path: &str,
-        creds: Option<&Creds>,
-        params: &[(&str, &str)],
-    ) -> Reply {
-        self.send(reqwest::Method::POST, path, creds, params).await
-    }
-
-    /// DELETE with parameters in the query string.
-    pub(crate) async fn delete(
-        &self,
-        path: &str,
-        creds: Option<&Creds>,
-        params: &[(&str, &str)],
-    ) -> Reply {
-        self.send(reqwest::Method::DELETE, path, creds, params)
-            .await
-    }
-
-    /// `method` on `path`, parameters and credentials as a form body for
-    /// POST and in the query string otherwise.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        creds: Option<&Creds>,
-        params: &[(&str, &str)],
-    ) -> Reply {
-        let params = Self::with_creds(creds, params);
-        let request = self.http.request(method.clone(), self.url(path));
-        let request = if method == reqwest::Method::POST {
-            request.form(&params)
-        } else {
-            request.query(&params)
-        };
-        Self::reply(request.send().await.unwrap()).await
+        let request = self.anonymous().request(Method::GET, path, params);
+        Self::send(request.header("Authorization", authorization)).await
     }
 
     /// GET of a URL exactly as given (a page's `next`, say).
     pub(crate) async fn get_url(&self, url: &str) -> Reply {
-        Self::reply(self.http.get(url).send().await.unwrap()).await
+        Self::send(self.http.get(url)).await
     }
 
     pub(crate) async fn control_get(&self, path: &str) -> Value {
-        self.control_ok(reqwest::Method::GET, path).await
+        self.control_ok(Method::GET, path).await
     }
 
     pub(crate) async fn control_post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -415,11 +456,19 @@ impl Harness {
         reply
     }
 
-    pub(crate) async fn control_delete(&self, path: &str) -> Value {
-        self.control_ok(reqwest::Method::DELETE, path).await
+    /// `control_post` that must be refused with `status` and an
+    /// `{"error": "…"}` body.
+    pub(crate) async fn control_refused(&self, path: &str, body: Value, status: u16) {
+        let (actual, reply) = self.control_post(path, body).await;
+        assert_eq!(actual, status, "{reply}");
+        assert!(reply["error"].is_string(), "{reply}");
     }
 
-    async fn control_ok(&self, method: reqwest::Method, path: &str) -> Value {
+    pub(crate) async fn control_delete(&self, path: &str) -> Value {
+        self.control_ok(Method::DELETE, path).await
+    }
+
+    async fn control_ok(&self, method: Method, path: &str) -> Value {
         let url = format!("{}/_emulator{path}", self.base);
         let response = self.http.request(method, url).send().await.unwrap();
         assert_eq!(response.status(), 200);
@@ -440,22 +489,16 @@ impl Harness {
         name: &str,
         role: &str,
     ) -> String {
-        self.post(
-            &system_users(business),
-            Some(creds),
-            &[("name", name), ("role", role)],
-        )
-        .await
-        .string("id")
+        self.caller(creds)
+            .post(&system_users(business), &[("name", name), ("role", role)])
+            .await
+            .string("id")
     }
 
     pub(crate) async fn install(&self, creds: &Creds, system_user: &str, app: &str) {
         let reply = self
-            .post(
-                &applications(system_user),
-                Some(creds),
-                &[("business_app", app)],
-            )
+            .caller(creds)
+            .post(&applications(system_user), &[("business_app", app)])
             .await;
         assert_eq!(reply.assert_ok(), &serde_json::json!({ "success": true }));
     }
@@ -469,7 +512,8 @@ impl Harness {
         expiring: bool,
     ) -> String {
         let params = issue_params(app, scope, expiring);
-        self.post(&access_tokens(system_user), Some(creds), &params)
+        self.caller(creds)
+            .post(&access_tokens(system_user), &params)
             .await
             .string("access_token")
     }
@@ -491,10 +535,18 @@ impl Harness {
             .await
     }
 
+    /// Installs `publisher` for `system_user` and returns a 60-day
+    /// `ads_read` token of it, issued by Acme's admin.
+    pub(crate) async fn publisher_token(&self, system_user: &str) -> String {
+        self.install(&acme(), system_user, PUBLISHER).await;
+        self.issue(&acme(), system_user, PUBLISHER, "ads_read", true)
+            .await
+    }
+
     /// `GET /debug_token` for `input`, asked with `access_token`.
     pub(crate) async fn debug_token(&self, input: &str, access_token: &str) -> Reply {
         let params = [("input_token", input), ("access_token", access_token)];
-        self.get("/debug_token", None, &params).await
+        self.anonymous().get("/debug_token", &params).await
     }
 
     /// `GET /oauth/access_token` exchanging `token` with the credentials of
@@ -513,7 +565,15 @@ impl Harness {
         ];
         params.extend_from_slice(extra);
         params.push(("fb_exchange_token", token));
-        self.get("/oauth/access_token", None, &params).await
+        self.anonymous().get("/oauth/access_token", &params).await
+    }
+
+    /// Renames a system user of Acme through Graph (`system_user_id` and
+    /// `name`); the answer is its ID.
+    pub(crate) async fn rename(&self, system_user: &str, name: &str) {
+        let params = [("system_user_id", system_user), ("name", name)];
+        let reply = self.acme().post(&system_users(ACME), &params).await;
+        assert_eq!(reply.assert_ok(), &serde_json::json!({ "id": system_user }));
     }
 
     /// A fresh EMPLOYEE system user of Acme with `reporting` installed.

@@ -1,8 +1,17 @@
 //! graph-api.md §1 and §9: list, create, rename, read, delete system users.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
+
+/// Creates `count` system users of Acme with `role`, named `user-0`…
+async fn create_acme_users(h: &Harness, count: usize, role: &str) {
+    for i in 0..count {
+        h.create_system_user(&acme(), ACME, &format!("user-{i}"), role)
+            .await;
+    }
+}
 
 #[tokio::test]
 async fn list_returns_id_name_and_base_role() {
@@ -22,19 +31,15 @@ async fn list_returns_id_name_and_base_role() {
     let reply = acme_admin.get(&system_users(ACME), &[]).await;
     assert_eq!(reply.body["data"][1]["role"], "EMPLOYEE");
     assert_eq!(reply.body["data"][1]["name"], "books");
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn list_paginates_with_cursors_and_next_only_while_more() {
     let h = Harness::start().await;
     let acme_admin = h.acme();
-    for i in 0..4 {
-        h.create_system_user(&acme(), ACME, &format!("user-{i}"), "EMPLOYEE")
-            .await;
-    }
+    create_acme_users(&h, 4, "EMPLOYEE").await;
     // 5 users (admin + 4), pages of 2.
-    let path = format!("/{ACME}/system_users");
+    let path = system_users(ACME);
     let mut names = Vec::new();
     let mut after: Option<String> = None;
     let mut pages = 0;
@@ -93,15 +98,10 @@ async fn list_paginates_with_cursors_and_next_only_while_more() {
     assert_eq!(back_names, ["user-1", "user-2"]);
 
     // A bad cursor and a bad limit are 100.
-    acme_admin
-        .get(&path, &[("after", "garbage")])
-        .await
-        .assert_error(400, 100, None);
-    acme_admin
-        .get(&path, &[("limit", "0")])
-        .await
-        .assert_error(400, 100, None);
-    h.stop().await;
+    for bad in [("after", "garbage"), ("limit", "0")] {
+        let reply = acme_admin.get(&path, &[bad]).await;
+        reply.assert_error(400, 100, None);
+    }
 }
 
 /// The query parameters of a page URL.
@@ -123,11 +123,8 @@ fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
     let h = Harness::start().await;
-    for i in 0..4 {
-        h.create_system_user(&acme(), ACME, &format!("user-{i}"), "EMPLOYEE")
-            .await;
-    }
-    let path = format!("/{ACME}/system_users");
+    create_acme_users(&h, 4, "EMPLOYEE").await;
+    let path = system_users(ACME);
     let first = h.acme().get(&path, &[("limit", "2")]).await;
     let next = first.assert_ok()["paging"]["next"]
         .as_str()
@@ -166,20 +163,14 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
     // A token sent in the Authorization header is put in the URL too, and
     // a timestamped proof keeps its `appsecret_time`.
     let time = T0.to_string();
-    let timed = proof(REPORTING_SECRET, &format!("{ACME_ADMIN_TOKEN}|{time}"));
-    let response = h
-        .http
-        .get(h.url(&path))
-        .query(&[
-            ("limit", "2"),
-            ("appsecret_proof", timed.as_str()),
-            ("appsecret_time", time.as_str()),
-        ])
-        .bearer_auth(ACME_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let reply = Harness::reply(response).await;
+    let timed = timed_proof(REPORTING_SECRET, ACME_ADMIN_TOKEN, T0);
+    let params = [
+        ("limit", "2"),
+        ("appsecret_proof", timed.as_str()),
+        ("appsecret_time", time.as_str()),
+    ];
+    let bearer = format!("Bearer {ACME_ADMIN_TOKEN}");
+    let reply = h.get_authorized(&path, &bearer, &params).await;
     let next = reply.assert_ok()["paging"]["next"].as_str().unwrap();
     let query = query_of(next);
     assert_eq!(
@@ -189,10 +180,7 @@ async fn page_urls_carry_the_callers_token_and_proof_and_work_as_they_are() {
     );
     assert_eq!(param(&query, "appsecret_proof"), Some(timed.as_str()));
     assert_eq!(param(&query, "appsecret_time"), Some(time.as_str()));
-    Harness::reply(h.http.get(next).send().await.unwrap())
-        .await
-        .assert_ok();
-    h.stop().await;
+    h.get_url(next).await.assert_ok();
 }
 
 #[tokio::test]
@@ -210,7 +198,6 @@ async fn single_page_has_no_next_and_summary_is_optional() {
         .get(&system_users(ACME), &[("summary", "true")])
         .await;
     assert_eq!(reply.body["summary"], json!({ "total_count": 1 }));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -240,13 +227,12 @@ async fn create_returns_a_numeric_string_id_and_validates_params() {
         "{}",
         bad_role.message()
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn standard_access_allows_one_system_user_and_one_admin() {
     let h = Harness::start().await;
-    let path = format!("/{GLOBEX}/system_users");
+    let path = system_users(GLOBEX);
     // Globex already has its admin: a second admin is 3965.
     let admin = h
         .caller(&globex())
@@ -268,18 +254,14 @@ async fn standard_access_allows_one_system_user_and_one_admin() {
         None,
         "This Business Manager has reached maximum number of system user limit.",
     );
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn advanced_access_allows_ten_system_users() {
     let h = Harness::start().await;
     let acme_admin = h.acme();
-    for i in 0..10 {
-        h.create_system_user(&acme(), ACME, &format!("u{i}"), "DEVELOPER")
-            .await;
-    }
-    let path = format!("/{ACME}/system_users");
+    create_acme_users(&h, 10, "DEVELOPER").await;
+    let path = system_users(ACME);
     acme_admin
         .post(&path, &[("name", "u10")])
         .await
@@ -288,7 +270,6 @@ async fn advanced_access_allows_ten_system_users() {
         .post(&path, &[("name", "a2"), ("role", "ADMIN")])
         .await
         .assert_error(400, 3965, None);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -311,7 +292,6 @@ async fn business_without_an_app_cannot_create_system_users() {
     // A real admin can list (empty) system users of that business.
     let list = h.caller(&ada()).get(&system_users(EMPTY), &[]).await;
     assert_eq!(list.assert_ok(), &json!({ "data": [] }));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -321,13 +301,7 @@ async fn rename_uses_system_user_id() {
     let id = h
         .create_system_user(&acme(), ACME, "old-name", "EMPLOYEE")
         .await;
-    let reply = acme_admin
-        .post(
-            &system_users(ACME),
-            &[("system_user_id", &id), ("name", "new-name")],
-        )
-        .await;
-    assert_eq!(reply.assert_ok(), &json!({ "id": id }));
+    h.rename(&id, "new-name").await;
     let node = acme_admin.get(&node(&id), &[]).await;
     assert_eq!(node.body["name"], "new-name");
     // Renaming is not creating: no limit applies, the count is unchanged.
@@ -343,7 +317,6 @@ async fn rename_uses_system_user_id() {
         )
         .await;
     other.assert_error(400, 100, None);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -351,12 +324,12 @@ async fn only_admins_of_the_business_manage_system_users() {
     let h = Harness::start().await;
     let employee = h.employee("worker").await;
     let token = h.reporting_token(&employee, "ads_read", true).await;
-    let worker = reporting_caller(&token);
-    h.caller(&worker)
+    let worker = h.reporting(&token);
+    worker
         .get(&system_users(ACME), &[])
         .await
         .assert_error(403, 200, None);
-    h.caller(&worker)
+    worker
         .post(&system_users(ACME), &[("name", "x")])
         .await
         .assert_error(403, 200, None);
@@ -365,7 +338,6 @@ async fn only_admins_of_the_business_manage_system_users() {
         .get(&system_users(ACME), &[])
         .await
         .assert_error(400, 100, Some(33));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -408,7 +380,6 @@ async fn read_one_system_user_with_fields() {
         None,
         "(#100) Tried accessing nonexisting field (role) on node type (SystemUser)",
     );
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -421,7 +392,6 @@ async fn unknown_or_invisible_user_id_is_110() {
         .get(&node(GLOBEX_ADMIN_SU), &[])
         .await
         .assert_error(400, 110, None);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -431,7 +401,7 @@ async fn system_users_cannot_be_deleted() {
     let id = h
         .create_system_user(&acme(), ACME, "keep", "EMPLOYEE")
         .await;
-    let reply = acme_admin.delete(&node(&id), &[]).await;
+    let reply = acme_admin.call(Method::DELETE, &node(&id), &[]).await;
     reply.assert_error(400, 100, Some(33));
     assert!(
         reply.message().starts_with("Unsupported delete request."),
@@ -441,5 +411,4 @@ async fn system_users_cannot_be_deleted() {
     assert_eq!(reply.body["error"]["type"], "GraphMethodException");
     let node = acme_admin.get(&node(&id), &[]).await;
     node.assert_ok();
-    h.stop().await;
 }

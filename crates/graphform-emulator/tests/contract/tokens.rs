@@ -1,6 +1,7 @@
 //! graph-api.md §2-§3: installing apps, issuing tokens, invalidating all
 //! tokens, and tokens dying by expiry or uninstall.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::support::*;
@@ -20,7 +21,6 @@ async fn install_is_idempotent_and_listed() {
     assert_eq!(ids, [REPORTING, PUBLISHER]);
     let owned = acme_admin.get(&format!("/{ACME}/owned_apps"), &[]).await;
     assert_eq!(owned.assert_ok()["data"].as_array().unwrap().len(), 2);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -41,7 +41,6 @@ async fn install_requires_an_app_of_the_same_business() {
         .post(&applications(&id), &[("business_app", GLOBEX_APP)])
         .await
         .assert_error(400, 100, Some(33));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -62,7 +61,6 @@ async fn issue_needs_the_app_installed_first() {
     let token = reply.assert_ok()["access_token"].as_str().unwrap();
     assert_eq!(reply.body.as_object().unwrap().len(), 1);
     assert!(token.starts_with("EAA"));
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -77,7 +75,6 @@ async fn tokens_look_real() {
         lengths.insert(token.len());
     }
     assert!(lengths.len() > 5, "{lengths:?}");
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -122,7 +119,6 @@ async fn scope_is_csv_or_json_and_checked() {
             .await
             .assert_error(400, 3962, None);
     }
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -143,17 +139,13 @@ async fn issue_without_scope_gives_a_token_with_no_scopes() {
         assert_eq!(data["scopes"], json!([]), "{params:?}");
         assert_eq!(data["granular_scopes"], json!([]), "{params:?}");
         // The token works for calls that need no permission.
-        h.caller(&reporting_caller(token))
-            .get(&node(&id), &[])
-            .await
-            .assert_ok();
+        h.reporting(token).get(&node(&id), &[]).await.assert_ok();
     }
     // `business_app` is still required.
     acme_admin
         .post(&access_tokens(&id), &[("scope", "ads_read")])
         .await
         .assert_error(400, 100, None);
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -185,10 +177,10 @@ async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
 
     // One second before expiry it works; at expiry it is 190/463.
     h.advance(60 * DAY - 1).await;
-    let caller = reporting_caller(&expiring);
-    h.caller(&caller).get(&node(&id), &[]).await.assert_ok();
+    let caller = h.reporting(&expiring);
+    caller.get(&node(&id), &[]).await.assert_ok();
     h.advance(1).await;
-    let reply = h.caller(&caller).get(&node(&id), &[]).await;
+    let reply = caller.get(&node(&id), &[]).await;
     reply.assert_error_message(
         400,
         190,
@@ -197,11 +189,10 @@ async fn sixty_day_tokens_expire_and_permanent_ones_do_not() {
          The current time is Sunday, 01-Mar-26 16:00:00 PST.",
     );
     assert_eq!(reply.body["error"]["type"], "OAuthException");
-    h.caller(&reporting_caller(&permanent))
+    h.reporting(&permanent)
         .get(&node(&id), &[])
         .await
         .assert_ok();
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -223,7 +214,6 @@ async fn businesses_that_require_expiring_tokens_refuse_permanent_ones() {
     expiring.pop();
     expiring.push(("set_token_expires_in_60_days", "true"));
     h.caller(&strict).post(&path, &expiring).await.assert_ok();
-    h.stop().await;
 }
 
 #[tokio::test]
@@ -241,24 +231,22 @@ async fn caller_and_system_user_must_share_a_business() {
     let worker = h.reporting_token(&id, "ads_read", true).await;
     h.issue(&reporting_caller(&worker), &id, REPORTING, "ads_read", true)
         .await;
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn invalidate_all_kills_every_token_of_the_user_with_460() {
-    let (h, id) = Harness::with_employee("ci").await;
-    let a = h.reporting_token(&id, "ads_read", true).await;
+    let (h, id, a) = Harness::with_token().await;
     let b = h.reporting_token(&id, "read_insights", false).await;
     let other = h.employee("other").await;
     let c = h.reporting_token(&other, "ads_read", true).await;
 
-    let reply = h.acme().delete(&access_tokens(&id), &[]).await;
+    let reply = h
+        .acme()
+        .call(Method::DELETE, &access_tokens(&id), &[])
+        .await;
     assert_eq!(reply.assert_ok(), &json!({ "success": true }));
     for token in [&a, &b] {
-        let reply = h
-            .caller(&reporting_caller(token))
-            .get(&node(&id), &[])
-            .await;
+        let reply = h.reporting(token).get(&node(&id), &[]).await;
         reply.assert_error(400, 190, Some(460));
         assert!(
             reply.message().contains("The session has been invalidated"),
@@ -269,41 +257,28 @@ async fn invalidate_all_kills_every_token_of_the_user_with_460() {
         assert_eq!(data["is_valid"], false);
         assert_eq!(data["error"]["subcode"], 460);
     }
-    h.caller(&reporting_caller(&c))
-        .get(&node(&other), &[])
-        .await
-        .assert_ok();
+    h.reporting(&c).get(&node(&other), &[]).await.assert_ok();
     // Issuing again works: the system user is not deleted.
     h.reporting_token(&id, "ads_read", true).await;
     // An employee cannot invalidate someone else's tokens.
-    let worker = reporting_caller(&c);
-    h.caller(&worker)
-        .delete(&access_tokens(&id), &[])
+    h.reporting(&c)
+        .call(Method::DELETE, &access_tokens(&id), &[])
         .await
         .assert_error(403, 200, None);
-    h.stop().await;
 }
 
 #[tokio::test]
 async fn uninstalling_the_app_kills_its_tokens_with_458() {
-    let (h, id) = Harness::with_employee("ci").await;
-    h.install(&acme(), &id, PUBLISHER).await;
-    let reporting = h.reporting_token(&id, "ads_read", true).await;
-    let publisher = h.issue(&acme(), &id, PUBLISHER, "ads_read", true).await;
-    let (status, body) = h
-        .control_post(
+    let (h, id, reporting) = Harness::with_token().await;
+    let publisher = h.publisher_token(&id).await;
+    let body = h
+        .control_post_ok(
             "/drift/uninstall",
             json!({ "system_user_id": id, "app_id": REPORTING }),
         )
         .await;
-    assert_eq!(
-        (status, &body),
-        (200, &json!({ "success": true, "tokens_killed": 1 }))
-    );
-    let reply = h
-        .caller(&reporting_caller(&reporting))
-        .get(&node(&id), &[])
-        .await;
+    assert_eq!(body, json!({ "success": true, "tokens_killed": 1 }));
+    let reply = h.reporting(&reporting).get(&node(&id), &[]).await;
     reply.assert_error(400, 190, Some(458));
     assert_eq!(
         reply.message(),
@@ -311,27 +286,19 @@ async fn uninstalling_the_app_kills_its_tokens_with_458() {
             "Error validating access token: User {id} has not authorized application {REPORTING}."
         )
     );
-    h.get(
-        &node(&id),
-        Some(&Creds::new(&publisher, PUBLISHER_SECRET)),
-        &[],
-    )
-    .await
-    .assert_ok();
+    h.caller(&Creds::new(&publisher, PUBLISHER_SECRET))
+        .get(&node(&id), &[])
+        .await
+        .assert_ok();
     // Re-installing does not revive the old token; a new one can be issued.
     h.install(&acme(), &id, REPORTING).await;
-    h.caller(&reporting_caller(&reporting))
+    h.reporting(&reporting)
         .get(&node(&id), &[])
         .await
         .assert_error(400, 190, Some(458));
     h.reporting_token(&id, "ads_read", true).await;
     // Uninstalling what is not installed is a 404 of the control API.
-    let (status, _) = h
-        .control_post(
-            "/drift/uninstall",
-            json!({ "system_user_id": id, "app_id": GLOBEX_APP }),
-        )
+    let not_installed = json!({ "system_user_id": id, "app_id": GLOBEX_APP });
+    h.control_refused("/drift/uninstall", not_installed, 404)
         .await;
-    assert_eq!(status, 404);
-    h.stop().await;
 }
