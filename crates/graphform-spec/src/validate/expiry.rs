@@ -6,11 +6,11 @@
 //! `grace`).
 
 use super::Validator;
-use super::fields::did_you_mean;
 use super::place::{At, Placed};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::Code;
 use crate::raw::{RawDefaults, RawToken};
 use crate::spec::{Duration, Expiry, SIXTY_DAYS};
+use crate::suggest::did_you_mean;
 
 /// The duration defaults of policy.md.
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::days(20);
@@ -36,47 +36,26 @@ impl Validator {
         if let (Some(expiry), Some(at)) = (expiry, field("expiry")) {
             self.expiry_mode(expiry, at);
         }
-        let mut duration = |value: Option<&String>, name: &str, default: Option<Duration>| {
-            let parsed = value.and_then(|text| {
-                self.duration(text, field(name).expect("a value implies a place"))
-            });
+        // A duration that is set but invalid is reported, and replaced by
+        // the default so its tokens are still checked.
+        let mut duration = |name: &str, get: fn(&RawDefaults) -> Option<&String>| {
+            let text = defaults.and_then(get);
+            let at = text.and(field(name));
             Placed {
-                value: parsed.or(default),
-                at: value.and(field(name)),
+                value: text.zip(at).and_then(|(text, at)| self.duration(text, at)),
+                at,
             }
         };
-        let refresh_before = duration(
-            defaults.and_then(|d| d.refresh_before.as_ref()),
-            "refresh_before",
-            Some(DEFAULT_REFRESH_BEFORE),
-        );
-        let grace = duration(
-            defaults.and_then(|d| d.grace.as_ref()),
-            "grace",
-            Some(DEFAULT_GRACE),
-        );
-        let rotate_every = duration(
-            defaults.and_then(|d| d.rotate_every.as_ref()),
-            "rotate_every",
-            None,
-        );
         Defaults {
             expiry: Placed {
                 value: expiry,
                 at: field("expiry"),
             },
-            refresh_before: Placed {
-                value: refresh_before.value.unwrap_or(DEFAULT_REFRESH_BEFORE),
-                at: refresh_before.at,
-            },
-            grace: Placed {
-                value: grace.value.unwrap_or(DEFAULT_GRACE),
-                at: grace.at,
-            },
-            rotate_every: Placed {
-                value: rotate_every.value,
-                at: rotate_every.at,
-            },
+            refresh_before: duration("refresh_before", |d| d.refresh_before.as_ref())
+                .map(|value| value.unwrap_or(DEFAULT_REFRESH_BEFORE)),
+            grace: duration("grace", |d| d.grace.as_ref())
+                .map(|value| value.unwrap_or(DEFAULT_GRACE)),
+            rotate_every: duration("rotate_every", |d| d.rotate_every.as_ref()),
         }
     }
 
@@ -102,13 +81,7 @@ impl Validator {
         );
         let grace = self.own_duration(at, "grace", raw.grace.as_ref(), defaults.grace);
         let rotate_every = match raw.rotate_every.as_ref() {
-            Some(text) => {
-                let field = at.field("rotate_every");
-                Some(Placed {
-                    value: Some(self.duration(text, field)?),
-                    at: Some(field),
-                })
-            }
+            Some(text) => Some(self.placed_duration(at, "rotate_every", text)?.map(Some)),
             None => None,
         };
         let (never, refresh_before, grace) = (never?, refresh_before?, grace?);
@@ -125,25 +98,22 @@ impl Validator {
         let rotate_every = rotate_every.unwrap_or(defaults.rotate_every);
         if raw.refresh_before.is_some() {
             self.push(
-                Diagnostic::warning(Code::NotApplicable, "`refresh_before` has no effect on a never-expiring token")
-                    .at(at.key("refresh_before").location())
+                at.key("refresh_before").warning(Code::NotApplicable, "`refresh_before` has no effect on a never-expiring token")
                     .help("never-expiring tokens are never refreshed; use `rotate_every` to re-issue them on a period"),
             );
         }
         match rotate_every.value {
             None => self.push(
-                Diagnostic::warning(Code::Risky, "never-expiring token without `rotate_every`")
-                    .at(mode_at.node.map_or(*at, |_| mode_at).location())
+                mode_at.node.map_or(*at, |_| mode_at).warning(Code::Risky, "never-expiring token without `rotate_every`")
                     .label("stays valid until someone revokes it")
                     .help("set `rotate_every` (for example `90d`) so a leaked copy stops working in time"),
             ),
             Some(period) if period <= grace.value => {
                 self.push(
-                    Diagnostic::error(
+                    rotate_every.at.unwrap_or(*at).error(
                         Code::DurationOrder,
                         format!("`rotate_every` ({period}) must be longer than `grace` ({})", grace.value),
                     )
-                    .at(rotate_every.at.unwrap_or(*at).location())
                     .help("otherwise a new rotation starts before the previous token is revoked"),
                 );
                 return None;
@@ -168,22 +138,20 @@ impl Validator {
     ) -> bool {
         if raw.rotate_every.is_some() {
             self.push(
-                Diagnostic::error(Code::NotApplicable, "`rotate_every` applies only to never-expiring tokens")
-                    .at(at.key("rotate_every").location())
+                at.key("rotate_every").error(Code::NotApplicable, "`rotate_every` applies only to never-expiring tokens")
                     .help("60-day tokens are refreshed before they expire; remove `rotate_every`, or set `expiry: never`"),
             );
             return false;
         }
         if refresh_before.value >= SIXTY_DAYS || refresh_before.value == Duration::days(0) {
             self.push(
-                Diagnostic::error(
+                refresh_before.at.unwrap_or(*at).error(
                     Code::DurationOrder,
                     format!(
                         "`refresh_before` is {}, but must be between 1m and 60d",
                         refresh_before.value
                     ),
                 )
-                .at(refresh_before.at.unwrap_or(*at).location())
                 .label("a 60-day token could never be refreshed in time")
                 .help(format!(
                     "the default is {DEFAULT_REFRESH_BEFORE}: refresh when less than 20 days remain"
@@ -193,11 +161,10 @@ impl Validator {
         }
         if grace.value >= refresh_before.value {
             self.push(
-                Diagnostic::error(
+                grace.at.or(refresh_before.at).unwrap_or(*at).error(
                     Code::DurationOrder,
                     format!("`grace` ({}) must be shorter than `refresh_before` ({})", grace.value, refresh_before.value),
                 )
-                .at(grace.at.or(refresh_before.at).unwrap_or(*at).location())
                 .label("the old token would outlive the refresh window")
                 .help("a refreshed token's predecessor is revoked after `grace`; keep it well inside `refresh_before`"),
             );
@@ -217,14 +184,22 @@ impl Validator {
     ) -> Option<Placed<'a, Duration>> {
         match value {
             None => Some(default),
-            Some(text) => {
-                let field = at.field(name);
-                self.duration(text, field).map(|value| Placed {
-                    value,
-                    at: Some(field),
-                })
-            }
+            Some(text) => self.placed_duration(at, name, text),
         }
+    }
+
+    /// The duration `text` of the field `name` at `at`, with its place.
+    fn placed_duration<'a>(
+        &mut self,
+        at: &At<'a>,
+        name: &str,
+        text: &str,
+    ) -> Option<Placed<'a, Duration>> {
+        let field = at.field(name);
+        self.duration(text, field).map(|value| Placed {
+            value,
+            at: Some(field),
+        })
     }
 
     fn expiry_mode(&mut self, text: &str, at: At<'_>) -> Option<bool> {
@@ -239,8 +214,7 @@ impl Validator {
                         .unwrap_or_else(|| "use `60d` (the default) or `never`".to_owned())
                 };
                 self.push(
-                    Diagnostic::error(Code::InvalidValue, format!("unknown expiry `{other}`"))
-                        .at(at.location())
+                    at.error(Code::InvalidValue, format!("unknown expiry `{other}`"))
                         .label("expected `60d` or `never`")
                         .help(help),
                 );
@@ -253,8 +227,7 @@ impl Validator {
         let parsed = Duration::parse_policy(text);
         if parsed.is_none() {
             self.push(
-                Diagnostic::error(Code::InvalidDuration, format!("invalid duration `{text}`"))
-                    .at(at.location())
+                at.error(Code::InvalidDuration, format!("invalid duration `{text}`"))
                     .label("expected `<n>d`, `<n>h` or `<n>m`")
                     .help(duration_hint(text)),
             );

@@ -27,7 +27,7 @@ mod token;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::raw::RawPolicy;
@@ -60,54 +60,39 @@ pub(crate) fn validate(documents: &[Document], diagnostics: &mut Vec<Diagnostic>
     let store = v.store(store);
     let defaults = v.defaults(defaults);
 
+    // Business names and IDs are unique across the files of a policy.
     let mut businesses = Vec::new();
-    let mut seen_names: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
-    let mut seen_ids: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
-    for document in documents {
-        let here = At::root(document);
-        let Some(raw_businesses) = &document.raw.businesses else {
+    let mut names = FirstSeen::default();
+    let mut ids = FirstSeen::default();
+    let listed = documents.iter().flat_map(|document| {
+        let list = At::root(document).field("businesses");
+        let raw_businesses = document.raw.businesses.iter().flatten();
+        raw_businesses
+            .enumerate()
+            .map(move |(index, raw)| (&document.file, list.item(index), raw))
+    });
+    for (file, at, raw) in listed {
+        let Some(business) = v.business(&at, raw, &defaults) else {
             continue;
         };
-        let list = here.field("businesses");
-        for (index, raw) in raw_businesses.iter().enumerate() {
-            let at = list.item(index);
-            if let Some(business) = v.business(&at, raw, &defaults) {
-                if let Some((file, line)) = seen_names.get(&business.name) {
-                    let name_at = at.field("name");
-                    v.push(
-                        Diagnostic::error(
-                            Code::DuplicateAddress,
-                            format!("business `{}` is defined twice", business.name),
-                        )
-                        .at(name_at.location())
-                        .label("already defined")
-                        .help(format!(
-                            "the first is at {}:{line}; business names must be unique across the whole policy",
-                            file.display()
-                        )),
-                    );
-                    continue;
-                }
-                if let Some((file, line)) = seen_ids.get(&business.id) {
-                    let id_at = at.field("id");
-                    v.push(
-                        Diagnostic::error(
-                            Code::DuplicateId,
-                            format!("business ID {} is used twice", business.id),
-                        )
-                        .at(id_at.location())
-                        .help(format!(
-                            "the first is at {}:{line}; manage each business under one name",
-                            file.display()
-                        )),
-                    );
-                }
-                let line = at.node.map_or(0, |node| node.span.line);
-                seen_names.insert(business.name.clone(), (document.file.clone(), line));
-                seen_ids.insert(business.id.clone(), (document.file.clone(), line));
-                businesses.push(business);
-            }
+        let rule = "business names must be unique across the whole policy";
+        if let Some(help) = names.repeated(&business.name, rule) {
+            let message = format!("business `{}` is defined twice", business.name);
+            v.push(
+                at.field("name")
+                    .error(Code::DuplicateAddress, message)
+                    .label("already defined")
+                    .help(help),
+            );
+            continue;
         }
+        if let Some(help) = ids.repeated(&business.id, "manage each business under one name") {
+            let message = format!("business ID {} is used twice", business.id);
+            v.push(at.field("id").error(Code::DuplicateId, message).help(help));
+        }
+        names.insert(&business.name, file, at.line());
+        ids.insert(&business.id, file, at.line());
+        businesses.push(business);
     }
 
     let failed = v.diagnostics.iter().any(Diagnostic::is_error);
@@ -120,6 +105,24 @@ pub(crate) fn validate(documents: &[Document], diagnostics: &mut Vec<Diagnostic>
         store: store?,
         businesses,
     })
+}
+
+/// Where each of a set of values (business names, business IDs) was
+/// first defined: file and line.
+#[derive(Default)]
+struct FirstSeen(BTreeMap<String, (PathBuf, usize)>);
+
+impl FirstSeen {
+    /// When `value` was seen before, the hint "the first is at `file:line`;
+    /// `rule`".
+    fn repeated(&self, value: &str, rule: &str) -> Option<String> {
+        let (file, line) = self.0.get(value)?;
+        Some(format!("the first is at {}:{line}; {rule}", file.display()))
+    }
+
+    fn insert(&mut self, value: &str, file: &Path, line: usize) {
+        self.0.insert(value.to_owned(), (file.to_path_buf(), line));
+    }
 }
 
 /// One validation run: the diagnostics found so far. Its methods, one per
@@ -137,19 +140,18 @@ impl Validator {
         let at = At::root(document);
         match document.raw.version {
             None => self.push(
-                Diagnostic::error(Code::MissingField, "missing `version`")
-                    .at(at.location())
+                at.error(Code::MissingField, "missing `version`")
                     .help("every policy file starts with `version: 1`"),
             ),
             Some(1) => {}
             Some(other) => self.push(
-                Diagnostic::error(
-                    Code::UnsupportedVersion,
-                    format!("unsupported policy version {other}"),
-                )
-                .at(at.field("version").location())
-                .label("expected 1")
-                .help("this graphform reads policy version 1"),
+                at.field("version")
+                    .error(
+                        Code::UnsupportedVersion,
+                        format!("unsupported policy version {other}"),
+                    )
+                    .label("expected 1")
+                    .help("this graphform reads policy version 1"),
             ),
         }
     }
@@ -173,11 +175,10 @@ impl Validator {
                 Some((kept, kept_at)) if *kept != value => {
                     let origin = kept_at.location();
                     self.push(
-                        Diagnostic::error(
+                        At::root(document).key(key).error(
                             Code::ConflictingSetting,
                             format!("`{key}` differs from the one in {}", origin.file.display()),
                         )
-                        .at(At::root(document).key(key).location())
                         .help(format!(
                             "files of one policy directory must agree on `{key}` (first defined at {}:{}); \
                              keep it in one file",

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::Document;
-use crate::diagnostic::Location;
+use crate::diagnostic::{Code, Diagnostic, Location};
 use crate::yaml::{Kind, Node, Span};
 
 /// A place in a document: the file and, when present, the node.
@@ -59,6 +59,21 @@ impl<'a> At<'a> {
         self.key(key)
     }
 
+    /// The line of the node, 0 when it is absent.
+    pub(super) fn line(&self) -> usize {
+        self.node.map_or(0, |node| node.span.line)
+    }
+
+    /// An error about what is here.
+    pub(super) fn error(&self, code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(code, message).at(self.location())
+    }
+
+    /// A warning about what is here.
+    pub(super) fn warning(&self, code: Code, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(code, message).at(self.location())
+    }
+
     pub(super) fn location(&self) -> Location {
         let span = self.node.or(self.parent).map_or(
             Span {
@@ -89,4 +104,14 @@ impl<'a> At<'a> {
 pub(super) struct Placed<'a, T> {
     pub(super) value: T,
     pub(super) at: Option<At<'a>>,
+}
+
+impl<'a, T> Placed<'a, T> {
+    /// The value turned into another, in the same place.
+    pub(super) fn map<U>(self, f: impl FnOnce(T) -> U) -> Placed<'a, U> {
+        Placed {
+            value: f(self.value),
+            at: self.at,
+        }
+    }
 }

@@ -4,11 +4,11 @@
 //! variable names; and the defaults of each.
 
 use super::Validator;
-use super::fields::did_you_mean;
 use super::place::At;
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::Code;
 use crate::raw::{RawGraph, RawStore};
 use crate::spec::{DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphSettings, StoreSettings};
+use crate::suggest::did_you_mean;
 use graphform_types::url::{TransportError, check_transport};
 
 /// The store defaults of policy.md.
@@ -26,15 +26,8 @@ impl Validator {
         };
         let mut ok = true;
         let url = graph.url.unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned());
-        if let Some(at) = at
-            && let Err((message, help)) = check_url(&url)
-        {
-            ok = false;
-            self.push(
-                Diagnostic::error(Code::InvalidValue, message)
-                    .at(at.field("url").location())
-                    .help(help),
-            );
+        if let Some(at) = at {
+            ok &= self.url(&url, at.field("url"));
         }
         let api_version = graph
             .api_version
@@ -43,13 +36,13 @@ impl Validator {
             ok = false;
             if let Some(at) = at {
                 self.push(
-                    Diagnostic::error(
-                        Code::InvalidValue,
-                        format!("invalid Graph API version `{api_version}`"),
-                    )
-                    .at(at.field("api_version").location())
-                    .label("expected `vMAJOR.MINOR`")
-                    .help(format!("for example `{DEFAULT_API_VERSION}`")),
+                    at.field("api_version")
+                        .error(
+                            Code::InvalidValue,
+                            format!("invalid Graph API version `{api_version}`"),
+                        )
+                        .label("expected `vMAJOR.MINOR`")
+                        .help(format!("for example `{DEFAULT_API_VERSION}`")),
                 );
             }
         }
@@ -70,8 +63,8 @@ impl Validator {
         let kind = store.kind.as_deref().unwrap_or("file");
         if !kinds.contains(&kind) {
             self.push(
-                Diagnostic::error(Code::InvalidValue, format!("unknown store type `{kind}`"))
-                    .at(at.field("type").location())
+                at.field("type")
+                    .error(Code::InvalidValue, format!("unknown store type `{kind}`"))
                     .label("expected `file`, `vault` or `aws-secrets-manager`")
                     .help(
                         did_you_mean(kind, kinds)
@@ -81,20 +74,21 @@ impl Validator {
             return None;
         }
         let mut ok = self.store_fields_apply(store, kind, at);
-        ok &= self.store_urls(store, at);
-        for (name, value) in [("key_env", &store.key_env), ("token_env", &store.token_env)] {
-            if let Some(value) = value {
-                ok &= self.env_name(value, at.field(name));
-            }
-        }
+        // A Vault address or AWS endpoint carries credentials.
+        let urls = [
+            ("address", &store.address),
+            ("endpoint_url", &store.endpoint_url),
+        ];
+        ok &= self.each_set(at, urls, Self::url);
+        let envs = [("key_env", &store.key_env), ("token_env", &store.token_env)];
+        ok &= self.each_set(at, envs, Self::env_name);
         let mut required = |name: &str, value: &Option<String>| -> Option<String> {
             if value.is_none() {
-                self.diagnostics.push(
-                    Diagnostic::error(
+                self.push(
+                    at.error(
                         Code::MissingField,
                         format!("a `{kind}` store needs `{name}`"),
                     )
-                    .at(at.location())
                     .help(match name {
                         "address" => "for example `address: https://vault.example.com:8200`",
                         _ => "for example `region: eu-west-1`",
@@ -110,16 +104,15 @@ impl Validator {
                     address,
                     mount: store
                         .mount
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_VAULT_MOUNT.to_owned()),
-                    prefix: store
-                        .prefix
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
+                        .as_deref()
+                        .unwrap_or(DEFAULT_VAULT_MOUNT)
+                        .to_owned(),
+                    prefix: store.prefix.as_deref().unwrap_or(DEFAULT_PREFIX).to_owned(),
                     token_env: store
                         .token_env
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_VAULT_TOKEN_ENV.to_owned()),
+                        .as_deref()
+                        .unwrap_or(DEFAULT_VAULT_TOKEN_ENV)
+                        .to_owned(),
                     namespace: store.namespace.clone(),
                     ca_file: store.ca_file.clone(),
                 })
@@ -128,47 +121,51 @@ impl Validator {
                 let region = required("region", &store.region);
                 region.map(|region| StoreSettings::AwsSecretsManager {
                     region,
-                    prefix: store
-                        .prefix
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_PREFIX.to_owned()),
+                    prefix: store.prefix.as_deref().unwrap_or(DEFAULT_PREFIX).to_owned(),
                     endpoint_url: store.endpoint_url.clone(),
                 })
             }
             _ => Some(StoreSettings::File {
                 path: store
                     .path
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_STORE_PATH.to_owned()),
+                    .as_deref()
+                    .unwrap_or(DEFAULT_STORE_PATH)
+                    .to_owned(),
                 key_env: store
                     .key_env
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_STORE_KEY_ENV.to_owned()),
+                    .as_deref()
+                    .unwrap_or(DEFAULT_STORE_KEY_ENV)
+                    .to_owned(),
             }),
         };
         settings.filter(|_| ok)
     }
 
-    /// A Vault address or AWS endpoint carries credentials: https, or http
-    /// to loopback only.
-    fn store_urls(&mut self, store: &RawStore, at: At<'_>) -> bool {
+    /// Checks each of `fields` (name, value) that is set with `check`;
+    /// false when one fails.
+    fn each_set<const N: usize>(
+        &mut self,
+        at: At<'_>,
+        fields: [(&str, &Option<String>); N],
+        check: fn(&mut Self, &str, At<'_>) -> bool,
+    ) -> bool {
         let mut ok = true;
-        for (name, value) in [
-            ("address", &store.address),
-            ("endpoint_url", &store.endpoint_url),
-        ] {
-            if let Some(url) = value
-                && let Err((message, help)) = check_url(url)
-            {
-                ok = false;
-                self.push(
-                    Diagnostic::error(Code::InvalidValue, message)
-                        .at(at.field(name).location())
-                        .help(help),
-                );
+        for (name, value) in fields {
+            if let Some(value) = value {
+                ok &= check(self, value, at.field(name));
             }
         }
         ok
+    }
+
+    /// A URL graphform sends credentials to: https, or http to loopback
+    /// only ([`check_url`]).
+    fn url(&mut self, url: &str, at: At<'_>) -> bool {
+        let Err((message, help)) = check_url(url) else {
+            return true;
+        };
+        self.push(at.error(Code::InvalidValue, message).help(help));
+        false
     }
 
     /// Each store field belongs to some store types only.
@@ -199,14 +196,14 @@ impl Validator {
                     .collect::<Vec<_>>()
                     .join(" and ");
                 self.push(
-                    Diagnostic::error(
-                        Code::NotApplicable,
-                        format!("`{name}` does not apply to a `{kind}` store"),
-                    )
-                    .at(at.key(name).location())
-                    .help(format!(
-                        "`{name}` is for {types}; remove it or change `type`"
-                    )),
+                    at.key(name)
+                        .error(
+                            Code::NotApplicable,
+                            format!("`{name}` does not apply to a `{kind}` store"),
+                        )
+                        .help(format!(
+                            "`{name}` is for {types}; remove it or change `type`"
+                        )),
                 );
             }
         }

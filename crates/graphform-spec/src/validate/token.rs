@@ -6,12 +6,18 @@ use std::collections::BTreeSet;
 
 use super::Validator;
 use super::expiry::Defaults;
-use super::fields::did_you_mean;
+use super::fields::{Named, Required};
 use super::place::At;
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::Code;
 use crate::raw::RawToken;
 use crate::scopes::{SYSTEM_USER_SCOPES, is_system_user_scope, unavailable_scope_reason};
 use crate::spec::Token;
+use crate::suggest::did_you_mean;
+
+pub(super) const TOKEN: Named =
+    Named::new("token", "the token's label, e.g. `name: insights-read`");
+/// The hint for a token without scopes.
+const LIST_SCOPES: &str = "list the token's permissions, e.g. `scopes: [ads_read]`";
 
 impl Validator {
     pub(super) fn token(
@@ -22,37 +28,20 @@ impl Validator {
         business_apps: &[&str],
         defaults: &Defaults<'_>,
     ) -> Option<Token> {
-        let mut ok = true;
-        let name = self.required(
-            at,
-            "name",
-            raw.name.as_ref(),
-            "the token's label, e.g. `name: insights-read`",
-        );
-        if let Some(name) = name {
-            ok &= self.name(name, at.field("name"), "token");
-        }
-        let app = self.required(
-            at,
-            "app",
-            raw.app.as_ref(),
-            "one of this system user's `apps`",
-        );
-        if let Some(app) = app {
-            ok &= self.token_app(app, at.field("app"), user_apps, business_apps);
-        }
+        const APP: Required = Required::new("app", "one of this system user's `apps`");
+        let name = self.entry_name(at, raw.name.as_ref(), &TOKEN);
+        let app = self.required(at, &APP, raw.app.as_ref(), |v, app, at| {
+            v.token_app(app, at, user_apps, business_apps)
+        });
         let scopes = self.scopes(at, raw.scopes.as_deref());
-        let expiry = self.token_expiry(at, raw, defaults);
-        match (name, app, scopes, expiry) {
-            (Some(name), Some(app), Some(scopes), Some((expiry, grace))) if ok => Some(Token {
-                name: name.clone(),
-                app: app.clone(),
-                scopes,
-                expiry,
-                grace,
-            }),
-            _ => None,
-        }
+        let (expiry, grace) = self.token_expiry(at, raw, defaults)?;
+        Some(Token {
+            name: name?.clone(),
+            app: app?.clone(),
+            scopes: scopes?,
+            expiry,
+            grace,
+        })
     }
 
     /// A token's app must be installed for its system user.
@@ -70,8 +59,7 @@ impl Validator {
             return self.app_ref(app, at, business_apps);
         }
         self.push(
-            Diagnostic::error(Code::AppNotInstalled, format!("app `{app}` is not installed for this system user"))
-                .at(at.location())
+            at.error(Code::AppNotInstalled, format!("app `{app}` is not installed for this system user"))
                 .label("not in this system user's `apps`")
                 .help(format!("add `{app}` to the system user's `apps`: tokens can only be issued for installed apps")),
         );
@@ -83,17 +71,16 @@ impl Validator {
         let scopes_at = at.field("scopes");
         let Some(list) = scopes else {
             self.push(
-                Diagnostic::error(Code::MissingField, "missing `scopes`")
-                    .at(at.location())
-                    .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
+                at.error(Code::MissingField, "missing `scopes`")
+                    .help(LIST_SCOPES),
             );
             return None;
         };
         if list.is_empty() {
             self.push(
-                Diagnostic::error(Code::EmptyScopes, "a token needs at least one scope")
-                    .at(scopes_at.location())
-                    .help("list the token's permissions, e.g. `scopes: [ads_read]`"),
+                scopes_at
+                    .error(Code::EmptyScopes, "a token needs at least one scope")
+                    .help(LIST_SCOPES),
             );
             return None;
         }
@@ -110,20 +97,13 @@ impl Validator {
                         "see docs/policy.md for the system-user scope list".to_owned()
                     });
                 self.push(
-                    Diagnostic::error(Code::UnknownScope, format!("unknown scope `{scope}`"))
-                        .at(scope_at.location())
+                    scope_at
+                        .error(Code::UnknownScope, format!("unknown scope `{scope}`"))
                         .label("not a system-user scope")
                         .help(help),
                 );
             } else if !set.insert(scope.clone()) {
-                self.push(
-                    Diagnostic::warning(
-                        Code::DuplicateScope,
-                        format!("scope `{scope}` is listed twice"),
-                    )
-                    .at(scope_at.location())
-                    .help("remove the repeated entry"),
-                );
+                self.repeated_entry(scope_at, Code::DuplicateScope, "scope", scope);
             }
         }
         ok.then_some(set)
