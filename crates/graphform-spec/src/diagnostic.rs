@@ -435,43 +435,46 @@ mod tests {
         sources
     }
 
-    fn at(file: &str, line: usize, column: usize, len: usize) -> Location {
-        Location {
+    /// One diagnostic of each layout `render` has: the same problem, with
+    /// or without each part.
+    fn layouts() -> [(&'static str, Diagnostic); 4] {
+        let in_file = |file: &str| Location {
             file: file.into(),
-            line,
-            column,
-            len,
-        }
+            line: 14,
+            column: 28,
+            len: 12,
+        };
+        let full = Diagnostic::error(Code::UnknownScope, "unknown scope `read_insight`")
+            .at(in_file("policy.yaml"))
+            .label("not a system-user scope")
+            .help("did you mean `read_insights`?");
+        let warning_without_hint = Diagnostic {
+            severity: Severity::Warning,
+            help: None,
+            ..full.clone()
+        };
+        let line_not_loaded = full.clone().at(in_file("other.yaml"));
+        let no_location = Diagnostic {
+            location: None,
+            help: None,
+            ..full.clone()
+        };
+        [
+            ("quoted_line", full),
+            ("warning_without_hint", warning_without_hint),
+            ("line_not_loaded", line_not_loaded),
+            ("no_location", no_location),
+        ]
     }
 
-    /// One diagnostic of each layout `render` has.
-    fn layouts() -> [(&'static str, Diagnostic); 4] {
-        [
-            (
-                "quoted_line",
-                Diagnostic::error(Code::UnknownScope, "unknown scope `read_insight`")
-                    .at(at("policy.yaml", 14, 28, 12))
-                    .label("not a system-user scope")
-                    .help("did you mean `read_insights`?"),
-            ),
-            (
-                "warning_without_hint",
-                Diagnostic::warning(Code::DuplicateScope, "scope `ads_read` is listed twice")
-                    .at(at("policy.yaml", 14, 18, 8)),
-            ),
-            (
-                "line_not_loaded",
-                Diagnostic::error(Code::MissingField, "missing `version`")
-                    .at(at("other.yaml", 1, 1, 1))
-                    .label("unseen: the line is not shown")
-                    .help("every policy file starts with `version: 1`"),
-            ),
-            (
-                "no_location",
-                Diagnostic::error(Code::Io, "cannot read `policy.yaml`")
-                    .label("the label becomes a note"),
-            ),
-        ]
+    #[test]
+    fn plain_rendering_lays_out_like_rustc() {
+        let sources = sources();
+        for (name, diagnostic) in layouts() {
+            let plain = render(&diagnostic, &sources, false);
+            assert!(!plain.contains('\u{1b}'), "{plain:?}");
+            insta::assert_snapshot!(name, plain);
+        }
     }
 
     /// Colour only wraps parts of the plain text in the shared palette's
