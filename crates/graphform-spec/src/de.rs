@@ -11,18 +11,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::diagnostic::Code;
-use crate::suggest::{closest, secret_key_hint};
-use crate::yaml::{Kind, Node, Scalar, Span};
-
-/// A problem found while deserializing, with the span it is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) code: Code,
-    pub(crate) message: String,
-    pub(crate) span: Span,
-    pub(crate) label: Option<String>,
-    pub(crate) help: Option<String>,
-}
+use crate::suggest::{backticked, did_you_mean, secret_key_hint};
+use crate::yaml::{Kind, Node, Problem, Scalar, Span};
 
 /// Collects the non-fatal problems (unknown keys) of one deserialization.
 #[derive(Default)]
@@ -34,6 +24,14 @@ impl Collector {
     pub(crate) fn into_problems(self) -> Vec<Problem> {
         self.problems.into_inner()
     }
+
+    /// A deserializer of `node` that reports unknown keys here.
+    fn de<'a>(&'a self, node: &'a Node) -> De<'a> {
+        De {
+            node,
+            collector: self,
+        }
+    }
 }
 
 /// Deserializes `T` from `node`. A fatal problem (wrong type, missing field)
@@ -42,7 +40,7 @@ pub(crate) fn from_node<'de, T: de::Deserialize<'de>>(
     node: &'de Node,
     collector: &'de Collector,
 ) -> Result<T, Problem> {
-    T::deserialize(De { node, collector }).map_err(|error| error.into_problem(node.span))
+    T::deserialize(collector.de(node)).map_err(|error| error.into_problem(node.span))
 }
 
 /// The error type serde sees. `span` is filled in by the innermost
@@ -56,13 +54,20 @@ pub(crate) struct Error {
 }
 
 impl Error {
+    /// An error not yet located.
+    fn new(code: Code, message: String) -> Self {
+        Self {
+            code,
+            message,
+            span: None,
+            help: None,
+        }
+    }
+
     fn into_problem(self, fallback: Span) -> Problem {
         Problem {
-            code: self.code,
-            message: self.message,
-            span: self.span.unwrap_or(fallback),
-            label: None,
             help: self.help,
+            ..Problem::new(self.code, self.message, self.span.unwrap_or(fallback))
         }
     }
 
@@ -105,12 +110,7 @@ impl std::error::Error for Error {}
 
 impl de::Error for Error {
     fn custom<T: fmt::Display>(message: T) -> Self {
-        Self {
-            code: Code::InvalidType,
-            message: message.to_string(),
-            span: None,
-            help: None,
-        }
+        Self::new(Code::InvalidType, message.to_string())
     }
 
     fn invalid_type(unexpected: de::Unexpected<'_>, expected: &dyn de::Expected) -> Self {
@@ -119,33 +119,17 @@ impl de::Error for Error {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Self {
-            code: Code::MissingField,
-            message: format!("missing field `{field}`"),
-            span: None,
-            help: None,
-        }
+        Self::new(Code::MissingField, format!("missing field `{field}`"))
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        let help = did_you_mean(variant, expected.iter().copied())
+            .unwrap_or_else(|| format!("expected one of {}", backticked(expected.iter().copied())));
         Self {
-            code: Code::InvalidValue,
-            message: format!("unknown value `{variant}`"),
-            span: None,
-            help: Some(match closest(variant, expected.iter().copied()) {
-                Some(best) => format!("did you mean `{best}`?"),
-                None => format!("expected one of {}", backticked(expected)),
-            }),
+            help: Some(help),
+            ..Self::new(Code::InvalidValue, format!("unknown value `{variant}`"))
         }
     }
-}
-
-fn backticked(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|item| format!("`{item}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[derive(Clone, Copy)]
@@ -156,12 +140,11 @@ struct De<'a> {
 
 impl<'a> De<'a> {
     fn mismatch(self, expected: &str) -> Error {
-        Error {
-            code: Code::InvalidType,
-            message: format!("expected {expected}, found {}", self.node.describe()),
-            span: None,
-            help: None,
-        }
+        let found = self.node.describe();
+        Error::new(
+            Code::InvalidType,
+            format!("expected {expected}, found {found}"),
+        )
         .located(self.node)
     }
 
@@ -179,14 +162,44 @@ impl<'a> De<'a> {
                 items: items.iter(),
                 collector: self.collector,
             }),
-            Kind::Map(entries) => visitor.visit_map(Map {
-                entries: entries.iter(),
-                value: None,
-                fields: None,
-                collector: self.collector,
-            }),
+            Kind::Map(entries) => visitor.visit_map(self.map(entries, None)),
         };
+        self.located(result)
+    }
+
+    /// Visits the node when it is what the caller asked for (`fits`), else
+    /// reports that `expected` was.
+    fn visit_if<'de, V: Visitor<'de>>(
+        self,
+        fits: bool,
+        expected: &str,
+        visitor: V,
+    ) -> Result<V::Value, Error>
+    where
+        'a: 'de,
+    {
+        if fits {
+            self.visit(visitor)
+        } else {
+            Err(self.mismatch(expected))
+        }
+    }
+
+    /// `result`, with an error located at this node unless a deeper one
+    /// already was.
+    fn located<T>(self, result: Result<T, Error>) -> Result<T, Error> {
         result.map_err(|error| error.located(self.node))
+    }
+
+    /// The entries of this mapping; of a struct's, only its `fields` (the
+    /// others are reported and skipped).
+    fn map(self, entries: &'a [(Node, Node)], fields: Option<&'static [&'static str]>) -> Map<'a> {
+        Map {
+            entries: entries.iter(),
+            value: None,
+            fields,
+            collector: self.collector,
+        }
     }
 }
 
@@ -198,10 +211,8 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match &self.node.kind {
-            Kind::Scalar(Scalar::Str(_), _) => self.visit(visitor),
-            _ => Err(self.mismatch("a string")),
-        }
+        let fits = matches!(self.node.kind, Kind::Scalar(Scalar::Str(_), _));
+        self.visit_if(fits, "a string", visitor)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -216,17 +227,13 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match &self.node.kind {
-            Kind::Seq(_) => self.visit(visitor),
-            _ => Err(self.mismatch("a list")),
-        }
+        let fits = matches!(self.node.kind, Kind::Seq(_));
+        self.visit_if(fits, "a list", visitor)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match &self.node.kind {
-            Kind::Map(_) => self.visit(visitor),
-            _ => Err(self.mismatch("a mapping")),
-        }
+        let fits = matches!(self.node.kind, Kind::Map(_));
+        self.visit_if(fits, "a mapping", visitor)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -235,17 +242,10 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match &self.node.kind {
-            Kind::Map(entries) => visitor
-                .visit_map(Map {
-                    entries: entries.iter(),
-                    value: None,
-                    fields: Some(fields),
-                    collector: self.collector,
-                })
-                .map_err(|error| error.located(self.node)),
-            _ => Err(self.mismatch("a mapping")),
-        }
+        let Kind::Map(entries) = &self.node.kind else {
+            return Err(self.mismatch("a mapping"));
+        };
+        self.located(visitor.visit_map(self.map(entries, Some(fields))))
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -254,12 +254,10 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match &self.node.kind {
-            Kind::Scalar(Scalar::Str(value), _) => visitor
-                .visit_enum(value.as_str().into_deserializer())
-                .map_err(|error: Error| error.located(self.node)),
-            _ => Err(self.mismatch("a string")),
-        }
+        let Kind::Scalar(Scalar::Str(value), _) = &self.node.kind else {
+            return Err(self.mismatch("a string"));
+        };
+        self.located(visitor.visit_enum(value.as_str().into_deserializer()))
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
@@ -294,12 +292,7 @@ impl<'de, 'a: 'de> SeqAccess<'de> for Seq<'a> {
     ) -> Result<Option<T::Value>, Error> {
         match self.items.next() {
             None => Ok(None),
-            Some(node) => seed
-                .deserialize(De {
-                    node,
-                    collector: self.collector,
-                })
-                .map(Some),
+            Some(node) => seed.deserialize(self.collector.de(node)).map(Some),
         }
     }
 }
@@ -323,11 +316,13 @@ impl<'de, 'a: 'de> MapAccess<'de> for Map<'a> {
         for (key, value) in self.entries.by_ref() {
             if let Some(fields) = self.fields {
                 let Kind::Scalar(Scalar::Str(name), _) = &key.kind else {
+                    let found = key.describe();
                     return Err(Error {
-                        code: Code::InvalidType,
-                        message: format!("expected a key name, found {}", key.describe()),
                         span: Some(key.span),
-                        help: None,
+                        ..Error::new(
+                            Code::InvalidType,
+                            format!("expected a key name, found {found}"),
+                        )
                     });
                 };
                 if !fields.contains(&name.as_str()) {
@@ -339,12 +334,7 @@ impl<'de, 'a: 'de> MapAccess<'de> for Map<'a> {
                 }
             }
             self.value = Some(value);
-            return seed
-                .deserialize(De {
-                    node: key,
-                    collector: self.collector,
-                })
-                .map(Some);
+            return seed.deserialize(self.collector.de(key)).map(Some);
         }
         Ok(None)
     }
@@ -354,27 +344,26 @@ impl<'de, 'a: 'de> MapAccess<'de> for Map<'a> {
             .value
             .take()
             .ok_or_else(|| de::Error::custom("value without a key"))?;
-        seed.deserialize(De {
-            node,
-            collector: self.collector,
-        })
+        seed.deserialize(self.collector.de(node))
     }
 }
 
 fn unknown_key(name: &str, span: Span, fields: &[&str]) -> Problem {
     let help = secret_key_hint(name)
-        .or_else(|| {
-            closest(name, fields.iter().copied()).map(|best| format!("did you mean `{best}`?"))
-        })
-        .unwrap_or_else(|| format!("the keys allowed here are {}", backticked(fields)));
+        .or_else(|| did_you_mean(name, fields.iter().copied()))
+        .unwrap_or_else(|| {
+            format!(
+                "the keys allowed here are {}",
+                backticked(fields.iter().copied())
+            )
+        });
+    let span = Span {
+        len: name.chars().count().max(span.len),
+        ..span
+    };
     Problem {
-        code: Code::UnknownKey,
-        message: format!("unknown key `{name}`"),
-        span: Span {
-            len: name.chars().count().max(span.len),
-            ..span
-        },
         label: Some("not a key of the policy format".to_owned()),
-        help: Some(help),
+        ..Problem::new(Code::UnknownKey, format!("unknown key `{name}`"), span)
     }
+    .help(help)
 }

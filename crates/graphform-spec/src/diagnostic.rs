@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use graphform_types::style::{self, Paint};
+
 use crate::secret::{self, redact};
 
 /// How bad a [`Diagnostic`] is. Only errors make a policy invalid.
@@ -331,37 +333,6 @@ fn value_range(location: &Location) -> Range<usize> {
     start..start + location.len.max(1)
 }
 
-/// ANSI styles for [`render`]; empty strings when colour is off.
-struct Palette {
-    error: &'static str,
-    warning: &'static str,
-    blue: &'static str,
-    bold: &'static str,
-    reset: &'static str,
-}
-
-impl Palette {
-    fn new(color: bool) -> Self {
-        if color {
-            Self {
-                error: "\x1b[1;31m",
-                warning: "\x1b[1;33m",
-                blue: "\x1b[1;34m",
-                bold: "\x1b[1m",
-                reset: "\x1b[0m",
-            }
-        } else {
-            Self {
-                error: "",
-                warning: "",
-                blue: "",
-                bold: "",
-                reset: "",
-            }
-        }
-    }
-}
-
 /// Renders a diagnostic the way rustc and cargo do, with anything that
 /// looks like a secret masked (the quoted line included):
 ///
@@ -375,19 +346,20 @@ impl Palette {
 ///    = help: did you mean `read_insights`?
 /// ```
 pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String {
-    let p = Palette::new(color);
+    let paint = Paint::new(color);
     let (kind, kind_style) = match diagnostic.severity {
-        Severity::Error => ("error", p.error),
-        Severity::Warning => ("warning", p.warning),
+        Severity::Error => ("error", style::ERROR),
+        Severity::Warning => ("warning", style::WARNING),
     };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{kind_style}{kind}[{code}]{reset}{bold}: {message}{reset}",
-        code = diagnostic.code,
-        message = redact(&diagnostic.message),
-        reset = p.reset,
-        bold = p.bold,
+        "{}{}",
+        paint.paint(kind_style, &format!("{kind}[{}]", diagnostic.code)),
+        paint.paint(
+            style::EMPHASIS,
+            &format!(": {}", redact(&diagnostic.message))
+        ),
     );
     let line_text = diagnostic.location.as_ref().and_then(|location| {
         let text = sources.get(&location.file)?;
@@ -398,15 +370,15 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
         .as_ref()
         .map_or(1, |location| location.line.to_string().len());
     let pad = " ".repeat(gutter);
+    let bar = paint.paint(style::NOTE, "|");
     if let Some(location) = &diagnostic.location {
         let _ = writeln!(
             out,
-            "{pad}{blue}-->{reset} {}:{}:{}",
+            "{pad}{} {}:{}:{}",
+            paint.paint(style::NOTE, "-->"),
             location.file.display(),
             location.line,
             location.column,
-            blue = p.blue,
-            reset = p.reset,
         );
         if let Some(line_text) = line_text {
             let mut secrets = sources.secrets_on(&location.file, location.line);
@@ -414,12 +386,9 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
                 secrets.push(value_range(location));
             }
             let shown = secret::mask_line(line_text.trim_end(), &secrets);
-            let _ = writeln!(out, "{pad} {}|{}", p.blue, p.reset);
-            let _ = writeln!(
-                out,
-                "{}{} |{} {}",
-                p.blue, location.line, p.reset, shown.text
-            );
+            let _ = writeln!(out, "{pad} {bar}");
+            let number = paint.paint(style::NOTE, &format!("{} |", location.line));
+            let _ = writeln!(out, "{number} {}", shown.text);
             let underlined = value_range(location);
             let start = shown.position(underlined.start, false);
             let end = shown.position(underlined.end, true);
@@ -431,30 +400,143 @@ pub fn render(diagnostic: &Diagnostic, sources: &Sources, color: bool) -> String
                 .as_deref()
                 .map(|label| format!(" {}", redact(label)))
                 .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{pad} {blue}|{reset} {kind_style}{caret}{label}{reset}",
-                blue = p.blue,
-                reset = p.reset,
-            );
+            let marked = paint.paint(kind_style, &format!("{caret}{label}"));
+            let _ = writeln!(out, "{pad} {bar} {marked}");
         }
     }
     if let Some(help) = &diagnostic.help {
         if diagnostic.location.is_some() && line_text.is_some() {
-            let _ = writeln!(out, "{pad} {}|{}", p.blue, p.reset);
+            let _ = writeln!(out, "{pad} {bar}");
         }
-        let _ = writeln!(
-            out,
-            "{pad} {blue}={reset} {bold}help{reset}: {help}",
-            help = redact(help),
-            blue = p.blue,
-            bold = p.bold,
-            reset = p.reset,
-        );
+        let label = paint.paint(style::NOTE, "= help");
+        let _ = writeln!(out, "{pad} {label}: {}", redact(help));
     } else if diagnostic.location.is_none()
         && let Some(label) = &diagnostic.label
     {
         let _ = writeln!(out, "{pad} = note: {}", redact(label));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A policy whose line 14 holds a misspelt scope: two-digit line
+    /// numbers widen the gutter.
+    fn sources() -> Sources {
+        let mut text = "version: 1\n".to_owned();
+        for _ in 2..14 {
+            text.push_str("# …\n");
+        }
+        text.push_str("        scopes: [ads_read, read_insight]\n");
+        let mut sources = Sources::default();
+        sources.insert("policy.yaml".into(), text);
+        sources
+    }
+
+    /// One diagnostic of each layout `render` has: the same problem, with
+    /// or without each part.
+    fn layouts() -> [(&'static str, Diagnostic); 4] {
+        let in_file = |file: &str| Location {
+            file: file.into(),
+            line: 14,
+            column: 28,
+            len: 12,
+        };
+        let full = Diagnostic::error(Code::UnknownScope, "unknown scope `read_insight`")
+            .at(in_file("policy.yaml"))
+            .label("not a system-user scope")
+            .help("did you mean `read_insights`?");
+        let warning_without_hint = Diagnostic {
+            severity: Severity::Warning,
+            help: None,
+            ..full.clone()
+        };
+        let line_not_loaded = full.clone().at(in_file("other.yaml"));
+        let no_location = Diagnostic {
+            location: None,
+            help: None,
+            ..full.clone()
+        };
+        [
+            ("quoted_line", full),
+            ("warning_without_hint", warning_without_hint),
+            ("line_not_loaded", line_not_loaded),
+            ("no_location", no_location),
+        ]
+    }
+
+    #[test]
+    fn plain_rendering_lays_out_like_rustc() {
+        let sources = sources();
+        for (name, diagnostic) in layouts() {
+            let plain = render(&diagnostic, &sources, false);
+            assert!(!plain.contains('\u{1b}'), "{plain:?}");
+            insta::assert_snapshot!(name, plain);
+        }
+    }
+
+    /// Colour only wraps parts of the plain text in the shared palette's
+    /// styles: without them, the coloured text is the plain one.
+    #[test]
+    fn colour_paints_parts_with_the_palette_and_changes_nothing_else() {
+        let sources = sources();
+        let paint = Paint::new(true);
+        let mut codes: Vec<String> = [style::ERROR, style::WARNING, style::NOTE, style::EMPHASIS]
+            .iter()
+            .flat_map(|s| [s.render().to_string(), s.render_reset().to_string()])
+            .collect();
+        // Longest first, so no code is removed piecemeal.
+        codes.sort_by_key(|code| std::cmp::Reverse(code.len()));
+        for (name, diagnostic) in layouts() {
+            let colored = render(&diagnostic, &sources, true);
+            let stripped = codes
+                .iter()
+                .fold(colored.clone(), |text, code| text.replace(code, ""));
+            assert_eq!(stripped, render(&diagnostic, &sources, false), "{name}");
+            let (kind, style) = match diagnostic.severity {
+                Severity::Error => ("error", style::ERROR),
+                Severity::Warning => ("warning", style::WARNING),
+            };
+            let header = format!("{kind}[{}]", diagnostic.code);
+            assert!(
+                colored.starts_with(&paint.paint(style, &header)),
+                "{name}: {colored:?}"
+            );
+            let message = format!(": {}", diagnostic.message);
+            assert!(
+                colored.contains(&paint.paint(style::EMPHASIS, &message)),
+                "{name}: {colored:?}"
+            );
+            if diagnostic.location.is_some() {
+                assert!(
+                    colored.contains(&paint.paint(style::NOTE, "-->")),
+                    "{name}: {colored:?}"
+                );
+            }
+            if diagnostic.help.is_some() {
+                assert!(
+                    colored.contains(&paint.paint(style::NOTE, "= help")),
+                    "{name}: {colored:?}"
+                );
+            }
+        }
+        let quoted = render(&layouts()[0].1, &sources, true);
+        for part in [
+            "|",
+            "14 |",
+            "                           ^^^^^^^^^^^^ not a system-user scope",
+        ] {
+            let style = if part.contains('^') {
+                style::ERROR
+            } else {
+                style::NOTE
+            };
+            assert!(
+                quoted.contains(&paint.paint(style, part)),
+                "{part}: {quoted:?}"
+            );
+        }
+    }
 }

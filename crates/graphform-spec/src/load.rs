@@ -7,7 +7,7 @@ use crate::diagnostic::{Code, Diagnostic, Location, Sources};
 use crate::raw::RawPolicy;
 use crate::spec::Spec;
 use crate::validate::{Document, validate};
-use crate::yaml::{self, Span};
+use crate::yaml::{self, Problem, Span};
 
 /// The outcome of loading a policy: the [`Spec`] when it is valid, and every
 /// diagnostic (errors and warnings) either way.
@@ -88,14 +88,11 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
             Ok(tree) => trees.push((file.clone(), tree)),
             Err(problem) => problems.push(problem),
         }
-        for problem in problems {
-            let mut diagnostic =
-                Diagnostic::error(problem.code, problem.message).at(location(&file, problem.span));
-            if let Some(help) = problem.help {
-                diagnostic = diagnostic.help(help);
-            }
-            diagnostics.push(diagnostic);
-        }
+        diagnostics.extend(
+            problems
+                .into_iter()
+                .map(|problem| diagnostic(&file, problem)),
+        );
         sources.insert(file, text);
     }
     let mut documents = Vec::new();
@@ -115,17 +112,11 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
                 problems.push(problem);
             }
         }
-        for problem in problems {
-            let mut diagnostic =
-                Diagnostic::error(problem.code, problem.message).at(location(&file, problem.span));
-            if let Some(label) = problem.label {
-                diagnostic = diagnostic.label(label);
-            }
-            if let Some(help) = problem.help {
-                diagnostic = diagnostic.help(help);
-            }
-            diagnostics.push(diagnostic);
-        }
+        diagnostics.extend(
+            problems
+                .into_iter()
+                .map(|problem| diagnostic(&file, problem)),
+        );
     }
     let spec = validate(&documents, &mut diagnostics);
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
@@ -155,6 +146,19 @@ fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// A problem found reading `file`, as a diagnostic there.
+fn diagnostic(file: &Path, problem: Problem) -> Diagnostic {
+    let mut diagnostic =
+        Diagnostic::error(problem.code, problem.message).at(location(file, problem.span));
+    if let Some(label) = problem.label {
+        diagnostic = diagnostic.label(label);
+    }
+    if let Some(help) = problem.help {
+        diagnostic = diagnostic.help(help);
+    }
+    diagnostic
 }
 
 fn location(file: &Path, span: Span) -> Location {

@@ -265,56 +265,83 @@ mod tests {
         looks_like_secret(value, Context::Text)
     }
 
-    fn env(value: &str) -> bool {
-        looks_like_secret(value, Context::EnvName)
+    /// Asserts that, in `context`, each of `secrets` looks like a secret
+    /// and none of `others` does.
+    fn judges(context: Context, secrets: &[&str], others: &[&str]) {
+        for secret in secrets {
+            assert!(looks_like_secret(secret, context), "missed {secret}");
+        }
+        for other in others {
+            assert!(
+                !looks_like_secret(other, context),
+                "{other} taken for a secret"
+            );
+        }
     }
 
     #[test]
     fn meta_tokens_are_secrets() {
-        assert!(text(TOKEN));
-        assert!(text("EAAGm0PX4ZCpsBAKZCZBZA"));
-        // Even glued to a name, as in a pasted `export` line.
-        assert!(text("ACME_TOKEN-EAAGm0PX4ZCpsBAKZCZBZA"));
-        // A name that happens to start with EAA is not.
-        assert!(!text("EAAS_ADMIN_TOKEN"));
-        assert!(!text("EAAB1234"));
+        judges(
+            Context::Text,
+            &[
+                TOKEN,
+                "EAAGm0PX4ZCpsBAKZCZBZA",
+                // Even glued to a name, as in a pasted `export` line.
+                "ACME_TOKEN-EAAGm0PX4ZCpsBAKZCZBZA",
+            ],
+            // A name that happens to start with EAA is not.
+            &["EAAS_ADMIN_TOKEN", "EAAB1234"],
+        );
     }
 
     #[test]
     fn long_hex_is_a_secret() {
-        assert!(text("dbcf5e3d10e21b243ef4edea8eda47a1"));
-        assert!(text("DBCF5E3D10E21B243EF4EDEA8EDA47A1"));
-        assert!(!text("dbcf5e3d10e21b24")); // too short to tell
-        // Meta IDs are digits, and short.
-        assert!(!text("100000000000001"));
-        assert!(!text("10000000000000120000000000000013"));
+        judges(
+            Context::Text,
+            &[
+                "dbcf5e3d10e21b243ef4edea8eda47a1",
+                "DBCF5E3D10E21B243EF4EDEA8EDA47A1",
+            ],
+            &[
+                "dbcf5e3d10e21b24", // too short to tell
+                // Meta IDs are digits, and short.
+                "100000000000001",
+                "10000000000000120000000000000013",
+            ],
+        );
     }
 
     #[test]
     fn long_random_words_are_secrets() {
-        assert!(text("z9doL3FLlfnKu9sUZySx/ky2AmN725AIUo+aA20Wzi"));
-        assert!(text("ghp_16C7e42F292c6912E7710c838347Ae178B4a"));
-        assert!(text(
-            "AGE-SECRET-KEY-1QQPQ8Y0V5ZRD7S5V9PJX3KV8QZ9N6JXW8L2G4T7H5R3F0D2S6A9C4E"
-        ));
-        assert!(text("k3j9x2m8q7w4e1r6t5y0u3i8o2p7a9s4"));
+        judges(
+            Context::Text,
+            &[
+                "z9doL3FLlfnKu9sUZySx/ky2AmN725AIUo+aA20Wzi",
+                "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+                "AGE-SECRET-KEY-1QQPQ8Y0V5ZRD7S5V9PJX3KV8QZ9N6JXW8L2G4T7H5R3F0D2S6A9C4E",
+                "k3j9x2m8q7w4e1r6t5y0u3i8o2p7a9s4",
+            ],
+            &[],
+        );
     }
 
     #[test]
     fn names_words_and_paths_are_not_secrets() {
-        for word in [
-            "REPORTING_APP_SECRET",
-            "ACME_ADMIN_TOKEN_2024_PRODUCTION",
-            "graphform-admin-2024-01-15-rotation",
-            "pages_manage_engagement",
-            "examples/multi-business/acme",
-            "MyServiceName2024ProductionToken",
-            "sha256",
-            "v25",
-            "",
-        ] {
-            assert!(!text(word), "{word}");
-        }
+        judges(
+            Context::Text,
+            &[],
+            &[
+                "REPORTING_APP_SECRET",
+                "ACME_ADMIN_TOKEN_2024_PRODUCTION",
+                "graphform-admin-2024-01-15-rotation",
+                "pages_manage_engagement",
+                "examples/multi-business/acme",
+                "MyServiceName2024ProductionToken",
+                "sha256",
+                "v25",
+                "",
+            ],
+        );
     }
 
     /// Random strings of the usual alphabets are caught, nearly always
@@ -353,14 +380,21 @@ mod tests {
 
     #[test]
     fn in_an_env_field_a_long_non_name_is_a_secret() {
-        assert!(env(TOKEN));
-        assert!(env("correct-horse-battery-staple"));
-        assert!(env("hvs.CAESIJ3kx8mQ2vR7tY9wB4nL6pZ"));
-        assert!(env("3f2c9a1e-7b4d-4e8f-9a6c-2d1b5e7f8a9c"));
-        // Names, and short mistakes that `invalid-env-name` explains.
-        assert!(!env("ACME_ADMIN_TOKEN"));
-        assert!(!env("publisher-app-secret"));
-        assert!(!env("MY_VERY_LONG_ENVIRONMENT_VARIABLE_NAME_2"));
+        judges(
+            Context::EnvName,
+            &[
+                TOKEN,
+                "correct-horse-battery-staple",
+                "hvs.CAESIJ3kx8mQ2vR7tY9wB4nL6pZ",
+                "3f2c9a1e-7b4d-4e8f-9a6c-2d1b5e7f8a9c",
+            ],
+            // Names, and short mistakes that `invalid-env-name` explains.
+            &[
+                "ACME_ADMIN_TOKEN",
+                "publisher-app-secret",
+                "MY_VERY_LONG_ENVIRONMENT_VARIABLE_NAME_2",
+            ],
+        );
     }
 
     #[test]

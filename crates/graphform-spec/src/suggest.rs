@@ -17,6 +17,23 @@ pub(crate) fn closest<'c>(
         .map(|(_, candidate)| candidate)
 }
 
+/// "did you mean `best`?" for the candidate [`closest`] to `input`.
+pub(crate) fn did_you_mean<'c>(
+    input: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<String> {
+    closest(input, candidates).map(|best| format!("did you mean `{best}`?"))
+}
+
+/// Each item in backticks, separated by commas: "`a`, `b`".
+pub(crate) fn backticked<'i>(items: impl IntoIterator<Item = &'i str>) -> String {
+    items
+        .into_iter()
+        .map(|item| format!("`{item}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A hint for keys that suggest a secret is being written into the policy.
 pub(crate) fn secret_key_hint(key: &str) -> Option<String> {
     let secretish = [

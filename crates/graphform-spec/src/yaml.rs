@@ -45,13 +45,35 @@ pub(crate) struct Node {
     pub(crate) span: Span,
 }
 
-/// A problem found while building the tree.
+/// A problem found while reading a file, building its tree here or
+/// deserializing it ([`crate::de`]), with the span it is about. The loader
+/// makes each a [`crate::Diagnostic`] in the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct YamlProblem {
+pub(crate) struct Problem {
     pub(crate) code: Code,
     pub(crate) message: String,
     pub(crate) span: Span,
+    pub(crate) label: Option<String>,
     pub(crate) help: Option<String>,
+}
+
+impl Problem {
+    pub(crate) fn new(code: Code, message: impl Into<String>, span: Span) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+        }
+    }
+
+    /// Sets the hint.
+    #[must_use]
+    pub(crate) fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
 }
 
 /// Upper bound on nodes after alias expansion: a policy has hundreds, and
@@ -61,7 +83,7 @@ const MAX_NODES: usize = 200_000;
 /// Parses one YAML document. Fatal problems (syntax) return `Err`;
 /// recoverable ones (duplicate keys) are appended to `problems` and the tree
 /// is still returned.
-pub(crate) fn parse(text: &str, problems: &mut Vec<YamlProblem>) -> Result<Node, YamlProblem> {
+pub(crate) fn parse(text: &str, problems: &mut Vec<Problem>) -> Result<Node, Problem> {
     let mut builder = Builder {
         anchors: HashMap::new(),
         stack: Vec::new(),
@@ -71,15 +93,13 @@ pub(crate) fn parse(text: &str, problems: &mut Vec<YamlProblem>) -> Result<Node,
         problems,
     };
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|error| YamlProblem {
-            code: Code::YamlSyntax,
-            message: error.info().to_owned(),
-            span: Span {
+        let (event, span) = event.map_err(|error| {
+            let at = Span {
                 line: error.marker().line(),
                 column: error.marker().col() + 1,
                 len: 1,
-            },
-            help: None,
+            };
+            Problem::new(Code::YamlSyntax, error.info(), at)
         })?;
         let start = span.start;
         let here = Span {
@@ -114,25 +134,24 @@ struct Builder<'p> {
     root: Option<Node>,
     nodes: usize,
     documents: usize,
-    problems: &'p mut Vec<YamlProblem>,
+    problems: &'p mut Vec<Problem>,
 }
 
 impl Builder<'_> {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlProblem> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Problem> {
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(YamlProblem {
-                        code: Code::YamlSyntax,
-                        message: "more than one YAML document in one file".to_owned(),
+                    return Err(Problem::new(
+                        Code::YamlSyntax,
+                        "more than one YAML document in one file",
                         span,
-                        help: Some(
-                            "a policy file holds one document; put each part in its own \
-                             `*.yaml` file of a policy directory"
-                                .to_owned(),
-                        ),
-                    });
+                    )
+                    .help(
+                        "a policy file holds one document; put each part in its own \
+                         `*.yaml` file of a policy directory",
+                    ));
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -155,11 +174,8 @@ impl Builder<'_> {
                 )?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| YamlProblem {
-                    code: Code::YamlSyntax,
-                    message: "alias to an unknown anchor".to_owned(),
-                    span,
-                    help: None,
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| {
+                    Problem::new(Code::YamlSyntax, "alias to an unknown anchor", span)
                 })?;
                 self.nodes += count(&node);
                 self.push(node, 0)?;
@@ -193,17 +209,15 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn push(&mut self, node: Node, anchor: usize) -> Result<(), YamlProblem> {
+    fn push(&mut self, node: Node, anchor: usize) -> Result<(), Problem> {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
-            return Err(YamlProblem {
-                code: Code::YamlSyntax,
-                message: format!(
-                    "document has more than {MAX_NODES} nodes after expanding aliases"
-                ),
-                span: node.span,
-                help: Some("a policy this large is almost certainly an alias loop".to_owned()),
-            });
+            return Err(Problem::new(
+                Code::YamlSyntax,
+                format!("document has more than {MAX_NODES} nodes after expanding aliases"),
+                node.span,
+            )
+            .help("a policy this large is almost certainly an alias loop"));
         }
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
@@ -218,16 +232,16 @@ impl Builder<'_> {
                         .iter()
                         .find(|(existing, _)| existing.kind == key.kind);
                     if let Some((first, _)) = duplicate {
-                        self.problems.push(YamlProblem {
-                            code: Code::DuplicateKey,
-                            message: format!("duplicate key `{}`", key.text()),
-                            span: key.span,
-                            help: Some(format!(
-                                "the first `{}` is on line {}; keep one of them",
-                                key.text(),
-                                first.span.line
-                            )),
-                        });
+                        let problem = Problem::new(
+                            Code::DuplicateKey,
+                            format!("duplicate key `{}`", key.text()),
+                            key.span,
+                        );
+                        self.problems.push(problem.help(format!(
+                            "the first `{}` is on line {}; keep one of them",
+                            key.text(),
+                            first.span.line
+                        )));
                     } else {
                         entries.push((key, node));
                     }

@@ -1,0 +1,41 @@
+//! Unit tests of the value rules: URLs, names, environment variable
+//! names and API versions. The rules as a user meets them are tested
+//! through fixtures (`tests/fixtures.rs`).
+
+use super::fields::{is_name, suggest_env_name, suggest_name};
+use super::settings::{check_url, is_api_version};
+use crate::secret::is_env_name;
+
+#[test]
+fn urls_are_https_or_loopback_http() {
+    assert!(check_url("https://graph.facebook.com").is_ok());
+    assert!(check_url("http://127.0.0.1:8080").is_ok());
+    assert!(check_url("http://[::1]:8080/").is_ok());
+    assert!(check_url("http://localhost").is_ok());
+    assert!(check_url("http://10.0.0.1").is_err());
+    assert!(check_url("http://127.0.0.1.evil.example").is_err());
+    assert!(check_url("graph.facebook.com").is_err());
+}
+
+#[test]
+fn names_and_env_names() {
+    assert!(is_name("ci-reporting"));
+    assert!(is_name("0day"));
+    assert!(!is_name("-x"));
+    assert!(!is_name("CI"));
+    assert_eq!(
+        suggest_name("CI_Reporting").as_deref(),
+        Some("ci-reporting")
+    );
+    assert!(is_env_name("ACME_ADMIN_TOKEN"));
+    assert!(!is_env_name("1TOKEN"));
+    assert_eq!(suggest_env_name("acme-admin-token"), "ACME_ADMIN_TOKEN");
+}
+
+#[test]
+fn api_versions() {
+    assert!(is_api_version("v26.0"));
+    assert!(!is_api_version("26.0"));
+    assert!(!is_api_version("v26"));
+    assert!(!is_api_version("v26.0.1"));
+}
