@@ -35,8 +35,10 @@ pub struct GlobalArgs {
     /// overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When to colour output; `auto` colours a terminal unless `NO_COLOR` is
-    /// set.
+    /// When to colour output. `auto` colours a terminal whose `TERM`
+    /// supports colour; `NO_COLOR` (not empty) or `CLICOLOR=0` turns that
+    /// off, `CLICOLOR_FORCE` (not empty) colours even a pipe (anstream's
+    /// rules, as for `--help`). Logs on stderr follow stderr's choice.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -44,7 +46,8 @@ pub struct GlobalArgs {
 /// When to colour output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    /// Colour a terminal, as `NO_COLOR`, `CLICOLOR` and `CLICOLOR_FORCE`
+    /// allow.
     Auto,
     /// Always colour.
     Always,

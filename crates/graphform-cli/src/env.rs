@@ -1,9 +1,9 @@
-//! Every environment variable graphform reads, in one place.
+//! Every environment variable graphform reads, in one place. The colour
+//! variables (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) are read by
+//! anstream, for `--color auto` (see `output::Colors`).
 
 /// The policy path when none is given (a file or a directory).
 pub(crate) const GRAPHFORM_POLICY: &str = "GRAPHFORM_POLICY";
-/// Disables colour when set to anything (<https://no-color.org>).
-pub(crate) const NO_COLOR: &str = "NO_COLOR";
 /// Log filter, e.g. `graphform=debug` (tracing-subscriber's `EnvFilter`).
 pub(crate) const RUST_LOG: &str = "RUST_LOG";
 /// Overrides the policy's `graph.url` (e.g. to point at the emulator).

@@ -22,8 +22,9 @@ pub use cli::Cli;
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    output::init_logging(cli.global.verbose);
-    let printer = output::Printer::new(cli.global.color);
+    let colors = output::Colors::decide(cli.global.color);
+    output::init_logging(cli.global.verbose, colors);
+    let printer = output::Printer::new(colors);
     match commands::run(cli, &printer) {
         Ok(code) => code,
         Err(error) => {

@@ -36,7 +36,7 @@ pub(crate) fn print_diagnostics(loaded: &Loaded, printer: &Printer) {
         printer.message(&graphform_spec::render(
             diagnostic,
             &loaded.sources,
-            printer.color_stderr(),
+            printer.stderr().colors(),
         ));
         printer.message("\n");
     }

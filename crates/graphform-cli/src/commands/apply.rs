@@ -189,7 +189,7 @@ impl Progress for Lines<'_> {
     fn planned(&self, plan: &Plan) {
         if self.show_plan {
             self.printer
-                .data(&render::text(plan, self.printer.color_stdout()));
+                .data(&render::text(plan, self.printer.stdout()));
         }
     }
 

@@ -204,7 +204,7 @@ impl Demo<'_> {
             &PlanOptions::default(),
         );
         self.printer
-            .data(&render::text(&plan, self.printer.color_stdout()));
+            .data(&render::text(&plan, self.printer.stdout()));
         Ok(plan)
     }
 

@@ -39,7 +39,7 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
 /// Prints a plan to stdout in `format`.
 pub(crate) fn print_plan(plan: &Plan, format: PlanFormat, printer: &Printer) {
     let text = match format {
-        PlanFormat::Text => render::text(plan, printer.color_stdout()),
+        PlanFormat::Text => render::text(plan, printer.stdout()),
         PlanFormat::Markdown => render::markdown(plan),
         PlanFormat::Json => render::json(plan),
     };
