@@ -88,34 +88,61 @@ impl Printer {
     /// Prints a command's error and its causes, cargo style, and the hint
     /// of the first error in the chain that has one.
     pub(crate) fn error(&self, error: &anyhow::Error) {
-        let paint = self.stderr();
-        // Errors can quote Meta (names, error messages): each line is
-        // escaped for the terminal; the lines graphform breaks stay lines.
-        let shown = |text: String| -> String {
-            text.split('\n')
-                .map(crate::render::escape_text)
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let mut text = format!(
-            "{}{}\n",
-            paint.paint(style::ERROR, "error"),
-            paint.paint(style::EMPHASIS, &format!(": {}", shown(error.to_string())))
-        );
-        for cause in error.chain().skip(1) {
-            let _ = writeln!(text, "  caused by: {}", shown(cause.to_string()));
+        self.message(&error_text(error, self.stderr()));
+    }
+}
+
+/// How [`Printer::error`] shows an error: `error: …`, a `caused by:` line
+/// per cause, and a hint after a blank line.
+fn error_text(error: &anyhow::Error, paint: Paint) -> String {
+    // Errors can quote Meta (names, error messages): each line is
+    // escaped for the terminal; the lines graphform breaks stay lines.
+    let shown = |text: String| -> String {
+        text.split('\n')
+            .map(crate::render::escape_text)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut text = format!(
+        "{}{}\n",
+        paint.paint(style::ERROR, "error"),
+        paint.paint(style::EMPHASIS, &format!(": {}", shown(error.to_string())))
+    );
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(text, "  caused by: {}", shown(cause.to_string()));
+    }
+    if let Some(hint) = hint_of(error) {
+        let _ = writeln!(text, "\n{}: {hint}", paint.paint(style::EMPHASIS, "hint"));
+    }
+    text
+}
+
+/// An error of the command line's own, with what to do about it. The
+/// hint is not part of the message: [`Printer::error`] prints it, after a
+/// blank line, as it prints every other error's hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct Hinted {
+    message: String,
+    hint: String,
+}
+
+impl Hinted {
+    pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: hint.into(),
         }
-        if let Some(hint) = hint_of(error) {
-            let _ = writeln!(text, "\n{}: {hint}", paint.paint(style::EMPHASIS, "hint"));
-        }
-        self.message(&text);
     }
 }
 
 /// The hint of the first error in `error`'s chain that knows how to fix
-/// itself: a store's configuration error, or one the CLI gave a hint.
+/// itself. The one place that knows which errors carry hints.
 fn hint_of(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
+        if let Some(hinted) = cause.downcast_ref::<Hinted>() {
+            return Some(hinted.hint.clone());
+        }
         cause
             .downcast_ref::<graphform_store::StoreError>()
             .and_then(graphform_store::StoreError::hint)
@@ -143,4 +170,55 @@ pub(crate) fn init_logging(verbose: u8, colors: Colors) {
         .with_ansi(colors.stderr.colors())
         .with_target(true)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context as _;
+
+    use super::*;
+
+    #[test]
+    fn a_hint_follows_the_causes_after_a_blank_line() {
+        let error = Err::<(), _>(Hinted::new("there is no terminal", "pass --auto-approve"))
+            .context("apply did not run")
+            .expect_err("an error");
+        assert_eq!(
+            error_text(&error, Paint::plain()),
+            "error: apply did not run\n  caused by: there is no terminal\n\nhint: pass --auto-approve\n"
+        );
+    }
+
+    #[test]
+    fn an_error_without_a_hint_has_no_hint_line() {
+        let error = anyhow::anyhow!("cannot read `x`");
+        assert_eq!(
+            error_text(&error, Paint::plain()),
+            "error: cannot read `x`\n"
+        );
+        assert_eq!(hint_of(&error), None);
+    }
+
+    #[test]
+    fn a_store_errors_hint_is_found_through_context() {
+        let error = Err::<(), _>(graphform_store::StoreError::Config {
+            message: "`GRAPHFORM_STORE_KEY` is not set".to_owned(),
+            hint: Some("run `graphform store init`".to_owned()),
+        })
+        .context("cannot open the store")
+        .expect_err("an error");
+        assert_eq!(
+            hint_of(&error).as_deref(),
+            Some("run `graphform store init`")
+        );
+    }
+
+    #[test]
+    fn lines_of_an_error_are_escaped_each() {
+        let error = anyhow::anyhow!("name `evil\u{1b}[2J`\nsecond line");
+        assert_eq!(
+            error_text(&error, Paint::plain()),
+            "error: name `evil\\u{1b}[2J`\nsecond line\n"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use graphform_store::{AnyStore, AwsSecretsManagerConfig, BackendSettings, VaultS
 use graphform_types::Timestamp;
 
 use crate::env;
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 
 /// Loads and validates the policy; on errors prints the diagnostics (as
 /// `graphform validate` does) and fails. Warnings are printed either way.
@@ -120,10 +120,10 @@ pub(crate) fn credentials_from(
     }
     missing.sort();
     missing.dedup();
-    bail!(
-        "missing environment variables:\n{}\nhint: the policy names the variables that hold secrets; export them (against the emulator, `graphform emulator` prints them)",
-        missing.join("\n")
-    )
+    bail!(Hinted::new(
+        format!("missing environment variables:\n{}", missing.join("\n")),
+        "the policy names the variables that hold secrets; export them (against the emulator, `graphform emulator` prints them)",
+    ))
 }
 
 /// The directory of the policy (a file's parent, or the directory itself):

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::cli::{ApplyArgs, Format};
 use crate::commands::show::read_plan;
 use crate::env;
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings::World;
 
@@ -36,9 +36,10 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         ..ApplyOptions::default()
     };
     if !args.auto_approve && saved.is_none() && !std::io::stdin().is_terminal() {
-        bail!(
-            "there is no terminal to confirm on\nhint: pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`"
-        );
+        bail!(Hinted::new(
+            "there is no terminal to confirm on",
+            "pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`",
+        ));
     }
     let ask = Ask { printer };
     let approval = match (&saved, args.auto_approve) {
@@ -109,7 +110,7 @@ fn explain(error: ApplyError) -> anyhow::Error {
         }
         _ => return anyhow::Error::new(error).context("apply did not run"),
     };
-    anyhow::anyhow!("{error}\nhint: {hint}")
+    Hinted::new(error.to_string(), hint).into()
 }
 
 /// Asks on the terminal, after the plan computed under the lease was

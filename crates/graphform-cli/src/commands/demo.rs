@@ -17,7 +17,7 @@ use graphform_types::Timestamp;
 
 use crate::cli::DemoArgs;
 use crate::commands::apply::{Lines, summary};
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings;
 
@@ -92,10 +92,13 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
         let is_demo = dir.join(MARKER).exists();
         let is_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
         if !is_demo && !is_empty {
-            bail!(
-                "`{}` exists and is not a graphform demo directory\nhint: pass another one with --dir",
-                dir.display()
-            );
+            bail!(Hinted::new(
+                format!(
+                    "`{}` exists and is not a graphform demo directory",
+                    dir.display()
+                ),
+                "pass another one with --dir",
+            ));
         }
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot clear `{}`", dir.display()))?;
