@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+use graphform_engine::plan_file::PlanFileError;
 use graphform_types::style::{self, Paint};
 use tracing_subscriber::EnvFilter;
 
@@ -143,10 +144,14 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         if let Some(hinted) = cause.downcast_ref::<Hinted>() {
             return Some(hinted.hint.clone());
         }
-        cause
-            .downcast_ref::<graphform_store::StoreError>()
-            .and_then(graphform_store::StoreError::hint)
-            .map(ToString::to_string)
+        let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<PlanFileError>() {
+            error.hint()
+        } else {
+            None
+        };
+        hint.map(ToString::to_string)
     })
 }
 
@@ -210,6 +215,19 @@ mod tests {
         assert_eq!(
             hint_of(&error).as_deref(),
             Some("run `graphform store init`")
+        );
+    }
+
+    #[test]
+    fn a_plan_files_hint_is_found() {
+        let error = anyhow::Error::new(PlanFileError::WrongVersion {
+            path: "plan.json".into(),
+            found: 99,
+            supported: 1,
+        });
+        assert!(
+            hint_of(&error).is_some_and(|hint| hint.contains("graphform plan --out")),
+            "{error:#}"
         );
     }
 

@@ -14,7 +14,6 @@ use graphform_store::StoreError;
 use serde::Serialize;
 
 use crate::cli::{ApplyArgs, Format};
-use crate::commands::show::read_plan;
 use crate::env;
 use crate::output::{Hinted, Printer};
 use crate::render;
@@ -22,7 +21,11 @@ use crate::settings::World;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let world = World::open(&args.policy.policy, printer)?;
-    let saved = args.plan.as_deref().map(read_plan).transpose()?;
+    let saved = args
+        .plan
+        .as_deref()
+        .map(graphform_engine::plan_file::read)
+        .transpose()?;
     let options = ApplyOptions {
         parallelism: usize::from(args.parallelism),
         failpoint: failpoint()?,

@@ -152,7 +152,8 @@ async fn story(
 
     demo.heading("What does the policy need? (graphform plan)");
     let first = demo.plan().await?;
-    std::fs::write(dir.join("plan.json"), render::json(&first)).context("cannot save the plan")?;
+    graphform_engine::plan_file::write(&first, &dir.join("plan.json"))
+        .context("cannot save the plan")?;
     demo.heading("Make it so (graphform apply)");
     demo.apply(&first).await?;
     demo.heading("Plan again: nothing to do");
