@@ -1,17 +1,122 @@
-//! Every environment variable graphform reads, in one place. The colour
-//! variables (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) are read by
-//! anstream, for `--color auto` (see `output::Colors`).
+//! Every environment variable graphform reads, in one place: the code reads
+//! the constants below, and the top-level `--help` lists [`DOCUMENTED`] and
+//! [`policy_named`] from the same table, so neither can forget one.
 
-/// The policy path when none is given (a file or a directory).
-pub(crate) const GRAPHFORM_POLICY: &str = "GRAPHFORM_POLICY";
-/// Log filter, e.g. `graphform=debug` (tracing-subscriber's `EnvFilter`).
-pub(crate) const RUST_LOG: &str = "RUST_LOG";
+use std::fmt::Write as _;
+
+/// An environment variable, and what graphform reads it for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Var {
+    /// Its name.
+    pub(crate) name: &'static str,
+    /// What it does, in a few words, for `--help`.
+    pub(crate) about: &'static str,
+}
+
+/// The policy path when `--policy` is not given (a file or a directory).
+pub(crate) const GRAPHFORM_POLICY: Var = Var {
+    name: "GRAPHFORM_POLICY",
+    about: "the policy when --policy is not given",
+};
 /// Overrides the policy's `graph.url` (e.g. to point at the emulator).
-pub(crate) const GRAPHFORM_GRAPH_URL: &str = "GRAPHFORM_GRAPH_URL";
+pub(crate) const GRAPHFORM_GRAPH_URL: Var = Var {
+    name: "GRAPHFORM_GRAPH_URL",
+    about: "the Graph API to talk to instead of the policy's graph.url",
+};
 /// The clock graphform plans with, as Unix seconds. For demos and tests
 /// against the emulator, whose clock can be moved; never set it in
 /// production.
-pub(crate) const GRAPHFORM_NOW: &str = "GRAPHFORM_NOW";
+pub(crate) const GRAPHFORM_NOW: Var = Var {
+    name: "GRAPHFORM_NOW",
+    about: "the clock as Unix seconds, for the emulator only",
+};
+/// Log filter, e.g. `graphform=debug` (tracing-subscriber's `EnvFilter`).
+pub(crate) const RUST_LOG: Var = Var {
+    name: "RUST_LOG",
+    about: "the log filter (overrides -v), e.g. graphform_engine=debug",
+};
+/// Colour, read by anstream for `--color auto` (see `output::Colors`).
+const NO_COLOR: Var = Var {
+    name: "NO_COLOR",
+    about: "not empty: no colour (see --color)",
+};
+/// Colour, read by anstream for `--color auto`.
+const CLICOLOR: Var = Var {
+    name: "CLICOLOR",
+    about: "0: no colour (see --color)",
+};
+/// Colour, read by anstream for `--color auto`.
+const CLICOLOR_FORCE: Var = Var {
+    name: "CLICOLOR_FORCE",
+    about: "not empty: colour even a pipe (see --color)",
+};
+
+/// The variables `--help` lists, in its order.
+pub(crate) const DOCUMENTED: [Var; 7] = [
+    GRAPHFORM_POLICY,
+    GRAPHFORM_GRAPH_URL,
+    RUST_LOG,
+    NO_COLOR,
+    CLICOLOR,
+    CLICOLOR_FORCE,
+    GRAPHFORM_NOW,
+];
+
 /// Test hook: `apply` stops (prints and waits to be killed) right before
-/// its n-th mutation. Used by the crash tests; never set it otherwise.
+/// its n-th mutation. Used by the crash tests; never set it otherwise, so
+/// `--help` does not offer it.
 pub(crate) const GRAPHFORM_FAILPOINT: &str = "GRAPHFORM_FAILPOINT";
+
+/// The secrets `plan` and `apply` read from variables the policy names:
+/// the policy's key that names each, and what it holds.
+fn policy_named() -> [(&'static str, String); 4] {
+    [
+        ("admin.token_env", "each business's admin token".to_owned()),
+        ("apps.*.secret_env", "each app's secret".to_owned()),
+        (
+            "store.key_env",
+            format!(
+                "the file store's key (default {})",
+                graphform_store::DEFAULT_KEY_ENV
+            ),
+        ),
+        (
+            "store.token_env",
+            format!(
+                "the Vault store's token (default {})",
+                graphform_store::DEFAULT_VAULT_TOKEN_ENV
+            ),
+        ),
+    ]
+}
+
+/// The credentials the AWS Secrets Manager store reads (the store crate
+/// reads them, as the AWS SDKs do).
+const AWS_CREDENTIALS: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// The environment sections of the top-level `--help`, from the table
+/// above.
+pub(crate) fn help() -> String {
+    let rows = |rows: &[(&str, String)]| -> String {
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        let mut text = String::new();
+        for (name, about) in rows {
+            let _ = writeln!(text, "  {name:<width$}  {about}");
+        }
+        text
+    };
+    let documented: Vec<(&str, String)> = DOCUMENTED
+        .iter()
+        .map(|var| (var.name, var.about.to_owned()))
+        .collect();
+    format!(
+        "Environment:\n{}\nSecrets, from the variables the policy names:\n{}  {}\n      the aws-secrets-manager store's credentials",
+        rows(&documented),
+        rows(&policy_named()),
+        AWS_CREDENTIALS.join(", "),
+    )
+}

@@ -54,7 +54,8 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
 /// The Graph client for the policy, `GRAPHFORM_GRAPH_URL` overriding
 /// `graph.url`.
 pub(crate) fn graph_client(spec: &Spec) -> anyhow::Result<GraphClient> {
-    let url = std::env::var(env::GRAPHFORM_GRAPH_URL).unwrap_or_else(|_| spec.graph.url.clone());
+    let url =
+        std::env::var(env::GRAPHFORM_GRAPH_URL.name).unwrap_or_else(|_| spec.graph.url.clone());
     let mut settings = ClientSettings::for_base_url(&url)
         .with_context(|| format!("invalid Graph API URL `{url}`"))?;
     settings.api_version = spec
@@ -195,12 +196,17 @@ fn backend_settings(store: &StoreSettings, base: &Path) -> (BackendSettings, Str
 /// The clock: the system's, or `GRAPHFORM_NOW` (Unix seconds) for demos and
 /// tests against the emulator.
 pub(crate) fn now() -> anyhow::Result<Timestamp> {
-    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW) {
+    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW.name) {
         return text
             .trim()
             .parse()
             .map(Timestamp::from_unix)
-            .with_context(|| format!("{} must be Unix seconds, not `{text}`", env::GRAPHFORM_NOW));
+            .with_context(|| {
+                format!(
+                    "{} must be Unix seconds, not `{text}`",
+                    env::GRAPHFORM_NOW.name
+                )
+            });
     }
     let elapsed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
