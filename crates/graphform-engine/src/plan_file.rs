@@ -7,10 +7,9 @@
 //! - [`read`]: refuses what is not a plan of this graphform's
 //!   [`PLAN_FORMAT_VERSION`].
 
+use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
-
-use serde::Serialize as _;
 
 use crate::{PLAN_FORMAT_VERSION, Plan};
 
@@ -187,84 +186,23 @@ pub fn is_unprintable(c: char) -> bool {
 /// `serde_json` escapes C0 control characters; the rest of
 /// [`is_unprintable`] (DEL, C1, bidi controls…) is written as `\uXXXX` too,
 /// so the JSON is safe to print, and every string reads back unchanged.
+/// Outside strings the pretty printer writes only spaces and newlines, so
+/// every other unprintable character of its output is inside a string,
+/// where an escape means the same character.
 pub fn to_json(plan: &Plan) -> String {
-    let mut bytes = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(
-        &mut bytes,
-        InertFormatter(serde_json::ser::PrettyFormatter::new()),
-    );
-    plan.serialize(&mut serializer)
-        .expect("a plan serializes to JSON");
-    let mut text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
+    let json = serde_json::to_string_pretty(plan).expect("a plan serializes to JSON");
+    let mut text = String::with_capacity(json.len() + 1);
+    for c in json.chars() {
+        if c != '\n' && is_unprintable(c) {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                let _ = write!(text, "\\u{unit:04x}");
+            }
+        } else {
+            text.push(c);
+        }
+    }
     text.push('\n');
     text
-}
-
-/// `serde_json`'s pretty printer, with [`is_unprintable`] characters escaped.
-struct InertFormatter<'a>(serde_json::ser::PrettyFormatter<'a>);
-
-impl serde_json::ser::Formatter for InertFormatter<'_> {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for (at, c) in fragment.char_indices() {
-            if is_unprintable(c) {
-                writer.write_all(&fragment.as_bytes()[start..at])?;
-                for unit in c.encode_utf16(&mut [0; 2]) {
-                    write!(writer, "\\u{unit:04x}")?;
-                }
-                start = at + c.len_utf8();
-            }
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_array(writer)
-    }
-
-    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array(writer)
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_array_value(writer, first)
-    }
-
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array_value(writer)
-    }
-
-    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object(writer)
-    }
-
-    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object(writer)
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_object_key(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object_value(writer)
-    }
-
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object_value(writer)
-    }
 }
 
 #[cfg(test)]
@@ -284,7 +222,7 @@ mod tests {
             "changes": [{
                 "address": "acme/ci-reporting",
                 "action": "create",
-                "reason": "no system user named `ci-reporting`\u{202e}",
+                "reason": "no system user named `ci-reporting`\u{202e}\u{e0041}\n",
             }],
             "notices": [],
             "timeline": [],
@@ -318,7 +256,11 @@ mod tests {
         write(&plan, &path).expect("written");
         let bytes = std::fs::read_to_string(&path).expect("readable");
         assert_eq!(bytes, to_json(&plan));
-        assert!(bytes.contains(r"\u202e"), "{bytes}");
+        // Escaped as JSON does: bidi and tag characters too, as UTF-16.
+        assert!(
+            bytes.contains(r#"`ci-reporting`\u202e\udb40\udc41\n""#),
+            "{bytes}"
+        );
         assert_eq!(read(&path).expect("a plan"), plan);
         // Writing again replaces it, and leaves no temporary file behind.
         write(&plan, &path).expect("rewritten");
