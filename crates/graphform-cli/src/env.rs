@@ -1,6 +1,6 @@
 //! Every environment variable graphform reads, in one place: the code reads
-//! the constants below, and the top-level `--help` lists [`DOCUMENTED`] and
-//! [`policy_named`] from the same table, so neither can forget one.
+//! the constants below, and the top-level `--help` lists them from the same
+//! table ([`DOCUMENTED`]), with the secrets the policy names.
 
 use std::fmt::Write as _;
 
@@ -13,54 +13,43 @@ pub(crate) struct Var {
     pub(crate) about: &'static str,
 }
 
-/// The policy path when `--policy` is not given (a file or a directory).
-pub(crate) const GRAPHFORM_POLICY: Var = Var {
-    name: "GRAPHFORM_POLICY",
-    about: "the policy when --policy is not given",
-};
-/// Overrides the policy's `graph.url` (e.g. to point at the emulator).
-pub(crate) const GRAPHFORM_GRAPH_URL: Var = Var {
-    name: "GRAPHFORM_GRAPH_URL",
-    about: "the Graph API to talk to instead of the policy's graph.url",
-};
-/// The clock graphform plans with, as Unix seconds. For demos and tests
-/// against the emulator, whose clock can be moved; never set it in
-/// production.
-pub(crate) const GRAPHFORM_NOW: Var = Var {
-    name: "GRAPHFORM_NOW",
-    about: "the clock as Unix seconds, for the emulator only",
-};
-/// Log filter, e.g. `graphform=debug` (tracing-subscriber's `EnvFilter`).
-pub(crate) const RUST_LOG: Var = Var {
-    name: "RUST_LOG",
-    about: "the log filter (overrides -v), e.g. graphform_engine=debug",
-};
-/// Colour, read by anstream for `--color auto` (see `output::Colors`).
-const NO_COLOR: Var = Var {
-    name: "NO_COLOR",
-    about: "not empty: no colour (see --color)",
-};
-/// Colour, read by anstream for `--color auto`.
-const CLICOLOR: Var = Var {
-    name: "CLICOLOR",
-    about: "0: no colour (see --color)",
-};
-/// Colour, read by anstream for `--color auto`.
-const CLICOLOR_FORCE: Var = Var {
-    name: "CLICOLOR_FORCE",
-    about: "not empty: colour even a pipe (see --color)",
-};
+/// Declares each variable as a constant named as the variable, and
+/// [`DOCUMENTED`], the list of all of them, so none can be left out of
+/// `--help`.
+macro_rules! variables {
+    ($($(#[$doc:meta])* $vis:vis $name:ident: $about:literal;)*) => {
+        $(
+            $(#[$doc])*
+            $vis const $name: Var = Var {
+                name: stringify!($name),
+                about: $about,
+            };
+        )*
+        /// The variables `--help` lists, in its order.
+        pub(crate) const DOCUMENTED: &[Var] = &[$($name),*];
+    };
+}
 
-/// The variables `--help` lists, in its order.
-pub(crate) const DOCUMENTED: [Var; 7] = [
-    GRAPHFORM_POLICY,
-    GRAPHFORM_GRAPH_URL,
-    RUST_LOG,
-    NO_COLOR,
-    CLICOLOR,
-    CLICOLOR_FORCE,
-    GRAPHFORM_NOW,
-];
+variables! {
+    /// The policy path when `--policy` is not given (a file or a
+    /// directory).
+    pub(crate) GRAPHFORM_POLICY: "the policy when --policy is not given";
+    /// Overrides the policy's `graph.url` (e.g. to point at the emulator).
+    pub(crate) GRAPHFORM_GRAPH_URL: "the Graph API to talk to instead of the policy's graph.url";
+    /// Log filter, e.g. `graphform=debug` (tracing-subscriber's
+    /// `EnvFilter`).
+    pub(crate) RUST_LOG: "the log filter (overrides -v), e.g. graphform_engine=debug";
+    /// Colour, read by anstream for `--color auto` (see `output::Colors`).
+    NO_COLOR: "not empty: no colour (see --color)";
+    /// Colour, read by anstream for `--color auto`.
+    CLICOLOR: "0: no colour (see --color)";
+    /// Colour, read by anstream for `--color auto`.
+    CLICOLOR_FORCE: "not empty: colour even a pipe (see --color)";
+    /// The clock graphform plans with, as Unix seconds. For demos and
+    /// tests against the emulator, whose clock can be moved; never set it
+    /// in production.
+    pub(crate) GRAPHFORM_NOW: "the clock as Unix seconds, for the emulator only";
+}
 
 /// Test hook: `apply` stops (prints and waits to be killed) right before
 /// its n-th mutation. Used by the crash tests; never set it otherwise, so
@@ -92,7 +81,7 @@ fn policy_named() -> [(&'static str, String); 4] {
 
 /// The credentials the AWS Secrets Manager store reads (the store crate
 /// reads them, as the AWS SDKs do).
-const AWS_CREDENTIALS: [&str; 3] = [
+pub(crate) const AWS_CREDENTIALS: [&str; 3] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
