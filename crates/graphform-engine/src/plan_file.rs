@@ -232,6 +232,11 @@ mod tests {
         plan
     }
 
+    /// The text of the file at `path`.
+    fn contents(path: impl AsRef<Path>) -> String {
+        std::fs::read_to_string(path).expect("readable")
+    }
+
     /// Every file in `dir`, by name.
     fn names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -254,7 +259,7 @@ mod tests {
         let path = dir.path().join("plan.json");
         let plan = plan();
         write(&plan, &path).expect("written");
-        let bytes = std::fs::read_to_string(&path).expect("readable");
+        let bytes = contents(&path);
         assert_eq!(bytes, to_json(&plan));
         // Escaped as JSON does: bidi and tag characters too, as UTF-16.
         assert!(
@@ -293,14 +298,8 @@ mod tests {
         let result = write_with(&plan, &path, |temporary| {
             // Complete and on disk beside the plan file, which is untouched.
             assert_eq!(temporary.parent(), Some(dir.path()));
-            assert_eq!(
-                std::fs::read_to_string(temporary).expect("readable"),
-                to_json(&plan)
-            );
-            assert_eq!(
-                std::fs::read_to_string(&path).expect("readable"),
-                "the reviewed plan"
-            );
+            assert_eq!(contents(temporary), to_json(&plan));
+            assert_eq!(contents(&path), "the reviewed plan");
             Err(io::Error::other("killed"))
         });
         let error = result.expect_err("the write failed");
@@ -308,10 +307,7 @@ mod tests {
             error.to_string(),
             format!("cannot write the plan file `{}`", path.display())
         );
-        assert_eq!(
-            std::fs::read_to_string(&path).expect("readable"),
-            "the reviewed plan"
-        );
+        assert_eq!(contents(&path), "the reviewed plan");
         assert_eq!(names(dir.path()), ["plan.json"]);
     }
 
@@ -324,10 +320,7 @@ mod tests {
         std::fs::write(path.join("kept"), "kept").expect("written");
         let error = write(&plan(), &path).expect_err("refused");
         assert!(matches!(error, PlanFileError::Write { .. }), "{error:?}");
-        assert_eq!(
-            std::fs::read_to_string(path.join("kept")).expect("kept"),
-            "kept"
-        );
+        assert_eq!(contents(path.join("kept")), "kept");
         assert_eq!(names(dir.path()), ["plan.json"]);
     }
 
