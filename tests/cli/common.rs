@@ -37,16 +37,67 @@ pub(crate) fn run(command: &mut Command) -> (i32, String) {
     (code, text)
 }
 
-/// Runs the command and snapshots exit code, stdout and stderr together.
+/// Runs the command and snapshots exit code, stdout and stderr together,
+/// through [`filters`]: inline, in a `.snap` file named after the test, or
+/// in one with the given name (for a test's second snapshot).
 macro_rules! graphform_snapshot {
     ($command:expr, @$snapshot:literal) => {{
         let (_, text) = $crate::common::run($command);
+        let _filters = $crate::common::filters().bind_to_scope();
         insta::assert_snapshot!(text, @$snapshot);
     }};
     ($command:expr) => {{
         let (_, text) = $crate::common::run($command);
+        let _filters = $crate::common::filters().bind_to_scope();
         insta::assert_snapshot!(text);
     }};
+    ($name:expr, $command:expr) => {{
+        let (_, text) = $crate::common::run($command);
+        let _filters = $crate::common::filters().bind_to_scope();
+        insta::assert_snapshot!($name, text);
+    }};
+}
+
+/// Snapshot settings that replace what changes from run to run: the
+/// per-test temporary directory, loopback ports, token fingerprints, the
+/// IDs the emulator gives new system users, dates and times, the pid and
+/// host of a lease.
+pub(crate) fn filters() -> insta::Settings {
+    let temp = std::env::temp_dir().display().to_string();
+    let temp = regex_escape(temp.trim_end_matches('/'));
+    let mut settings = insta::Settings::clone_current();
+    let dir = format!(r"{temp}/\.tmp[0-9A-Za-z_]+");
+    for (regex, replacement) in [
+        (dir.as_str(), "[DIR]"),
+        (r"sha256:[0-9a-f]+", "sha256:[FP]"),
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+        ("615500000000001", "[SU1]"),
+        ("615500000000002", "[SU2]"),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z",
+            "[TIMESTAMP]",
+        ),
+        (r"\d{4}-\d{2}-\d{2}", "[DATE]"),
+        (r"\d{2}:\d{2}(:\d{2})? UTC", "[TIME] UTC"),
+        (r"pid \d+", "pid [PID]"),
+        (r"on host [^ )]+", "on host [HOST]"),
+        (r"on [^ ,()]+, pid", "on [HOST], pid"),
+    ] {
+        settings.add_filter(regex, replacement);
+    }
+    settings
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// A `graphform emulator` child process serving the demo world, and the
@@ -102,22 +153,6 @@ impl Drop for EmulatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Replaces what changes from run to run (the temporary directory, token
-/// fingerprints) so snapshots are stable.
-pub(crate) fn stable(text: &str, dir: &Path) -> String {
-    let text = text.replace(&dir.display().to_string(), "[DIR]");
-    let mut out = String::new();
-    let mut rest = text.as_str();
-    while let Some(index) = rest.find("sha256:") {
-        out.push_str(&rest[..index]);
-        out.push_str("sha256:[FP]");
-        rest = &rest[index + "sha256:".len()..];
-        rest = rest.trim_start_matches(|c: char| c.is_ascii_hexdigit());
-    }
-    out.push_str(rest);
-    out
 }
 
 /// GET `path` from 127.0.0.1:`port` with a bare HTTP/1.1 request; the whole

@@ -1,4 +1,4 @@
-//! The command line's shape: clap types only, no logic.
+//! The command line's shape: clap types and their help text, no logic.
 
 use std::path::PathBuf;
 
@@ -10,14 +10,21 @@ use crate::env;
 /// tokens.
 ///
 /// Describe system users, the apps installed for them and their tokens in a
-/// YAML policy kept in git; graphform checks it, and (as it grows) plans and
-/// applies the changes against the Graph API and your secret store.
+/// YAML policy kept in git. `validate` checks the policy; `plan` shows what
+/// must change to make Meta and your token store (an encrypted file, Vault
+/// or AWS Secrets Manager) match it, and `--out` saves that plan for
+/// review; `show` renders a saved plan; `apply` makes the changes, from a
+/// reviewed plan file or after confirmation (`--auto-approve` in
+/// pipelines): it creates system users, installs apps, issues, refreshes
+/// and rotates tokens, stores each new token first, and revokes a replaced
+/// one after its grace period. `demo` and `emulator` do all of it against
+/// an emulated Graph API, with no Meta account.
 #[derive(Debug, Parser)]
 #[command(
     name = "graphform",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  graphform validate                      # check ./graphform.yaml\n  graphform validate policies/            # a directory of *.yaml files\n  graphform schema > graphform.schema.json\n\nDocs: README.md and docs/ in the graphform repository."
+    after_help = after_help()
 )]
 pub struct Cli {
     /// Options every subcommand takes.
@@ -28,6 +35,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The top-level help's closing: examples of every command, then the
+/// environment variables (from [`env`]'s table).
+fn after_help() -> String {
+    format!(
+        "Examples:
+  graphform validate                          # check ./graphform.yaml
+  graphform validate policies/                # a directory of *.yaml files
+  graphform plan --out plan.json              # what would change, saved for review
+  graphform show plan.json --format markdown  # the saved plan, as a PR comment
+  graphform apply plan.json                   # apply exactly the reviewed plan
+  graphform apply --auto-approve              # plan and apply at once, in a pipeline
+  graphform store init --key-file store.key   # create the encrypted file store
+  graphform unlock                            # break the lock of a killed apply
+  graphform demo                              # the whole lifecycle, emulated
+  graphform emulator                          # a local fake Graph API to try things on
+  graphform schema > graphform.schema.json    # for editors
+
+{}
+
+Docs: README.md and docs/ in the graphform repository.",
+        env::help()
+    )
+}
+
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -35,8 +66,10 @@ pub struct GlobalArgs {
     /// overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// When to colour output; `auto` colours a terminal unless `NO_COLOR` is
-    /// set.
+    /// When to colour output. `auto` colours a terminal whose `TERM`
+    /// supports colour; `NO_COLOR` (not empty) or `CLICOLOR=0` turns that
+    /// off, `CLICOLOR_FORCE` (not empty) colours even a pipe (anstream's
+    /// rules, as for `--help`). Logs on stderr follow stderr's choice.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
@@ -44,7 +77,8 @@ pub struct GlobalArgs {
 /// When to colour output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorChoice {
-    /// Colour when writing to a terminal and `NO_COLOR` is unset.
+    /// Colour a terminal, as `NO_COLOR`, `CLICOLOR` and `CLICOLOR_FORCE`
+    /// allow.
     Auto,
     /// Always colour.
     Always,
@@ -167,7 +201,7 @@ pub struct EmulatorArgs {
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// The policy: a YAML file or a directory of `*.yaml` files.
-    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY, default_value = "graphform.yaml")]
+    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
     pub policy: PathBuf,
 }
 
@@ -278,7 +312,7 @@ pub struct StoreInitArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// The policy: a YAML file or a directory of `*.yaml` files.
-    #[arg(env = env::GRAPHFORM_POLICY, default_value = "graphform.yaml")]
+    #[arg(env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
     pub path: PathBuf,
     /// Output format: `text` for people, `json` for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -303,5 +337,56 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_help_lists_every_variable_of_the_env_table() {
+        let help = Cli::command().render_long_help().to_string();
+        let names = env::DOCUMENTED
+            .iter()
+            .map(|var| var.name)
+            .chain(env::AWS_CREDENTIALS)
+            .chain([
+                graphform_store::DEFAULT_KEY_ENV,
+                graphform_store::DEFAULT_VAULT_TOKEN_ENV,
+            ]);
+        for name in names {
+            assert!(help.contains(name), "--help does not mention {name}");
+        }
+        assert_eq!(env::GRAPHFORM_NOW.name, "GRAPHFORM_NOW");
+        assert!(
+            !help.contains(env::GRAPHFORM_FAILPOINT),
+            "a test hook is not offered"
+        );
+    }
+
+    /// Every variable the CLI reads by a literal name is read in `env.rs`'s
+    /// terms: no other file names one.
+    #[test]
+    fn no_file_but_env_rs_names_a_variable() {
+        let mut pending = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        let mut files = 0;
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).expect("readable") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("src/env.rs") {
+                    continue;
+                }
+                files += 1;
+                let source = std::fs::read_to_string(&path).expect("readable");
+                for call in ["env::var(\"", "env::var_os(\"", "env = \""] {
+                    assert!(
+                        !source.contains(call),
+                        "{} reads a variable by a literal name: declare it in env.rs",
+                        path.display()
+                    );
+                }
+            }
+        }
+        assert!(files > 10, "{files}");
     }
 }

@@ -2,9 +2,9 @@
 //! subcommand, output, logging and exit codes. Everything else lives in the
 //! library crates; this crate is glue.
 //!
-//! Exit codes: 0 success, 1 error (an invalid policy included), 2 usage
-//! error (from clap) — and, for `plan --detailed-exitcode` once it exists, 2
-//! for "changes present", as Terraform does.
+//! Exit codes: 0 success, 1 error (an invalid policy, or an apply with a
+//! failed change, included), 2 usage error (from clap) — and, for
+//! `plan --detailed-exitcode`, 2 for "changes present", as Terraform does.
 
 mod cli;
 mod commands;
@@ -22,8 +22,9 @@ pub use cli::Cli;
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    output::init_logging(cli.global.verbose);
-    let printer = output::Printer::new(cli.global.color);
+    let colors = output::Colors::decide(cli.global.color);
+    output::init_logging(cli.global.verbose, colors);
+    let printer = output::Printer::new(colors);
     match commands::run(cli, &printer) {
         Ok(code) => code,
         Err(error) => {

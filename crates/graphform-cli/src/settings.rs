@@ -12,7 +12,7 @@ use graphform_store::{AnyStore, AwsSecretsManagerConfig, BackendSettings, VaultS
 use graphform_types::Timestamp;
 
 use crate::env;
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 
 /// Loads and validates the policy; on errors prints the diagnostics (as
 /// `graphform validate` does) and fails. Warnings are printed either way.
@@ -36,7 +36,7 @@ pub(crate) fn print_diagnostics(loaded: &Loaded, printer: &Printer) {
         printer.message(&graphform_spec::render(
             diagnostic,
             &loaded.sources,
-            printer.color_stderr(),
+            printer.stderr().colors(),
         ));
         printer.message("\n");
     }
@@ -54,7 +54,8 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
 /// The Graph client for the policy, `GRAPHFORM_GRAPH_URL` overriding
 /// `graph.url`.
 pub(crate) fn graph_client(spec: &Spec) -> anyhow::Result<GraphClient> {
-    let url = std::env::var(env::GRAPHFORM_GRAPH_URL).unwrap_or_else(|_| spec.graph.url.clone());
+    let url =
+        std::env::var(env::GRAPHFORM_GRAPH_URL.name).unwrap_or_else(|_| spec.graph.url.clone());
     let mut settings = ClientSettings::for_base_url(&url)
         .with_context(|| format!("invalid Graph API URL `{url}`"))?;
     settings.api_version = spec
@@ -120,10 +121,10 @@ pub(crate) fn credentials_from(
     }
     missing.sort();
     missing.dedup();
-    bail!(
-        "missing environment variables:\n{}\nhint: the policy names the variables that hold secrets; export them (against the emulator, `graphform emulator` prints them)",
-        missing.join("\n")
-    )
+    bail!(Hinted::new(
+        format!("missing environment variables:\n{}", missing.join("\n")),
+        "the policy names the variables that hold secrets; export them (against the emulator, `graphform emulator` prints them)",
+    ))
 }
 
 /// The directory of the policy (a file's parent, or the directory itself):
@@ -195,12 +196,17 @@ fn backend_settings(store: &StoreSettings, base: &Path) -> (BackendSettings, Str
 /// The clock: the system's, or `GRAPHFORM_NOW` (Unix seconds) for demos and
 /// tests against the emulator.
 pub(crate) fn now() -> anyhow::Result<Timestamp> {
-    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW) {
+    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW.name) {
         return text
             .trim()
             .parse()
             .map(Timestamp::from_unix)
-            .with_context(|| format!("{} must be Unix seconds, not `{text}`", env::GRAPHFORM_NOW));
+            .with_context(|| {
+                format!(
+                    "{} must be Unix seconds, not `{text}`",
+                    env::GRAPHFORM_NOW.name
+                )
+            });
     }
     let elapsed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod document;
 pub mod observe;
 mod plan;
+pub mod plan_file;
 pub mod provider;
 pub mod state;
 

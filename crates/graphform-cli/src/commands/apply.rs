@@ -14,15 +14,18 @@ use graphform_store::StoreError;
 use serde::Serialize;
 
 use crate::cli::{ApplyArgs, Format};
-use crate::commands::show::read_plan;
 use crate::env;
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings::World;
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let world = World::open(&args.policy.policy, printer)?;
-    let saved = args.plan.as_deref().map(read_plan).transpose()?;
+    let saved = args
+        .plan
+        .as_deref()
+        .map(graphform_engine::plan_file::read)
+        .transpose()?;
     let options = ApplyOptions {
         parallelism: usize::from(args.parallelism),
         failpoint: failpoint()?,
@@ -36,9 +39,10 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         ..ApplyOptions::default()
     };
     if !args.auto_approve && saved.is_none() && !std::io::stdin().is_terminal() {
-        bail!(
-            "there is no terminal to confirm on\nhint: pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`"
-        );
+        bail!(Hinted::new(
+            "there is no terminal to confirm on",
+            "pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`",
+        ));
     }
     let ask = Ask { printer };
     let approval = match (&saved, args.auto_approve) {
@@ -109,7 +113,7 @@ fn explain(error: ApplyError) -> anyhow::Error {
         }
         _ => return anyhow::Error::new(error).context("apply did not run"),
     };
-    anyhow::anyhow!("{error}\nhint: {hint}")
+    Hinted::new(error.to_string(), hint).into()
 }
 
 /// Asks on the terminal, after the plan computed under the lease was
@@ -189,7 +193,7 @@ impl Progress for Lines<'_> {
     fn planned(&self, plan: &Plan) {
         if self.show_plan {
             self.printer
-                .data(&render::text(plan, self.printer.color_stdout()));
+                .data(&render::text(plan, self.printer.stdout()));
         }
     }
 

@@ -17,7 +17,7 @@ use graphform_types::Timestamp;
 
 use crate::cli::DemoArgs;
 use crate::commands::apply::{Lines, summary};
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings;
 
@@ -92,10 +92,13 @@ fn prepare(dir: &Path) -> anyhow::Result<()> {
         let is_demo = dir.join(MARKER).exists();
         let is_empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
         if !is_demo && !is_empty {
-            bail!(
-                "`{}` exists and is not a graphform demo directory\nhint: pass another one with --dir",
-                dir.display()
-            );
+            bail!(Hinted::new(
+                format!(
+                    "`{}` exists and is not a graphform demo directory",
+                    dir.display()
+                ),
+                "pass another one with --dir",
+            ));
         }
         std::fs::remove_dir_all(dir)
             .with_context(|| format!("cannot clear `{}`", dir.display()))?;
@@ -149,7 +152,8 @@ async fn story(
 
     demo.heading("What does the policy need? (graphform plan)");
     let first = demo.plan().await?;
-    std::fs::write(dir.join("plan.json"), render::json(&first)).context("cannot save the plan")?;
+    graphform_engine::plan_file::write(&first, &dir.join("plan.json"))
+        .context("cannot save the plan")?;
     demo.heading("Make it so (graphform apply)");
     demo.apply(&first).await?;
     demo.heading("Plan again: nothing to do");
@@ -204,7 +208,7 @@ impl Demo<'_> {
             &PlanOptions::default(),
         );
         self.printer
-            .data(&render::text(&plan, self.printer.color_stdout()));
+            .data(&render::text(&plan, self.printer.stdout()));
         Ok(plan)
     }
 

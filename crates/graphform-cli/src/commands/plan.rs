@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use graphform_engine::{Plan, PlanOptions, plan};
 
 use crate::cli::{PlanArgs, PlanFormat};
@@ -19,7 +18,7 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
     };
     let plan = plan(&world.spec, &state, world.now, &options);
     if let Some(out) = &args.out {
-        write_plan(&plan, out)?;
+        graphform_engine::plan_file::write(&plan, out)?;
     }
     print_plan(&plan, args.format, printer);
     if let Some(out) = &args.out {
@@ -39,26 +38,9 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
 /// Prints a plan to stdout in `format`.
 pub(crate) fn print_plan(plan: &Plan, format: PlanFormat, printer: &Printer) {
     let text = match format {
-        PlanFormat::Text => render::text(plan, printer.color_stdout()),
+        PlanFormat::Text => render::text(plan, printer.stdout()),
         PlanFormat::Markdown => render::markdown(plan),
         PlanFormat::Json => render::json(plan),
     };
     printer.data(&text);
-}
-
-/// Writes a plan file: the JSON document, written to a temporary file and
-/// renamed, so a reader never sees half a plan.
-fn write_plan(plan: &Plan, path: &std::path::Path) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| std::path::Path::new("."));
-    let temp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("plan")
-    ));
-    std::fs::write(&temp, render::json(plan))
-        .with_context(|| format!("cannot write `{}`", temp.display()))?;
-    std::fs::rename(&temp, path)
-        .with_context(|| format!("cannot write the plan file `{}`", path.display()))
 }

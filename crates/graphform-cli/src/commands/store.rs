@@ -7,7 +7,7 @@ use graphform_spec::StoreSettings;
 use graphform_store::{FileStore, Store as _, generate_identity, identity_from_env};
 
 use crate::cli::{PolicyArgs, StoreInitArgs};
-use crate::output::Printer;
+use crate::output::{Hinted, Printer};
 use crate::settings;
 
 pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
@@ -24,9 +24,12 @@ pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<Ex
             .with_context(|| format!("the key in `{key_env}` is not usable"))?
     } else {
         let Some(key_file) = &args.key_file else {
-            bail!(
-                "`{key_env}` is not set and no --key-file was given\nhint: `graphform store init --key-file FILE` writes a new key to FILE; then `export {key_env}=\"$(cat FILE)\"`"
-            );
+            bail!(Hinted::new(
+                format!("`{key_env}` is not set and no --key-file was given"),
+                format!(
+                    "`graphform store init --key-file FILE` writes a new key to FILE; then `export {key_env}=\"$(cat FILE)\"`"
+                ),
+            ));
         };
         let (identity, _) = generate_identity();
         settings::write_private(key_file, identity.expose())?;

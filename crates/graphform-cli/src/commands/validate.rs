@@ -4,10 +4,12 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use graphform_spec::{Diagnostic, Loaded, Severity, Spec};
+use graphform_types::style;
 use serde::Serialize;
 
 use crate::cli::{Format, ValidateArgs};
 use crate::output::Printer;
+use crate::settings::{self, plural};
 
 pub(crate) fn run(args: &ValidateArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let loaded = graphform_spec::load(&args.path);
@@ -27,11 +29,7 @@ pub(crate) fn run(args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Exit
 }
 
 fn text(args: &ValidateArgs, loaded: &Loaded, printer: &Printer) {
-    let color = printer.color_stderr();
-    for diagnostic in &loaded.diagnostics {
-        printer.message(&graphform_spec::render(diagnostic, &loaded.sources, color));
-        printer.message("\n");
-    }
+    settings::print_diagnostics(loaded, printer);
     let warnings = plural(loaded.warning_count(), "warning");
     if let Some(spec) = &loaded.spec {
         let counts = Counts::of(spec);
@@ -56,20 +54,8 @@ fn text(args: &ValidateArgs, loaded: &Loaded, printer: &Printer) {
         if loaded.warning_count() > 0 {
             let _ = write!(line, ", {warnings}");
         }
-        let (red, reset) = if color {
-            ("\x1b[1;31m", "\x1b[0m")
-        } else {
-            ("", "")
-        };
-        printer.message(&format!("{red}error{reset}: {line}\n"));
-    }
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    match (count, noun) {
-        (1, _) => format!("1 {noun}"),
-        (_, "business") => format!("{count} businesses"),
-        _ => format!("{count} {noun}s"),
+        let label = printer.stderr().paint(style::ERROR, "error");
+        printer.message(&format!("{label}: {line}\n"));
     }
 }
 

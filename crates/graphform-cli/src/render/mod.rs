@@ -14,34 +14,13 @@ mod markdown;
 mod text;
 
 use std::borrow::Cow;
-use std::io;
 
+use graphform_engine::plan_file::{self, is_unprintable};
 use graphform_engine::{Action, Plan, TimelineEntry, TokenStatus};
 use graphform_types::{Address, Timestamp};
-use serde::Serialize as _;
 
 pub(crate) use markdown::markdown;
 pub(crate) use text::text;
-
-/// Whether a character would act on a terminal or hide text instead of
-/// being shown: control characters (C0, newline and tab included; DEL; C1
-/// such as U+009B, a one-character CSI), bidi controls (U+202E and
-/// friends), zero-width and invisible characters, line and paragraph
-/// separators, and tag characters.
-fn is_unprintable(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{61c}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2028}'..='\u{202e}'
-                | '\u{2060}'..='\u{206f}'
-                | '\u{feff}'
-                | '\u{fff9}'..='\u{fffb}'
-                | '\u{e0000}'..='\u{e007f}'
-        )
-}
 
 /// Text from a plan (or from Meta) made safe for a terminal or a log:
 /// every character of [`is_unprintable`] is shown as a Rust escape,
@@ -62,89 +41,11 @@ pub(crate) fn escape_text(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The plan as versioned JSON (docs/plan-json.md), with a trailing newline.
-///
-/// `serde_json` escapes C0 control characters; the rest of
-/// [`is_unprintable`] (DEL, C1, bidi controls…) is written as `\uXXXX` too,
-/// so the JSON is safe to print, and every string reads back unchanged.
+/// The plan as versioned JSON (docs/plan-json.md), with a trailing
+/// newline: the plan file's own bytes, safe to print
+/// ([`plan_file::to_json`]).
 pub(crate) fn json(plan: &Plan) -> String {
-    let mut bytes = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(
-        &mut bytes,
-        InertFormatter(serde_json::ser::PrettyFormatter::new()),
-    );
-    plan.serialize(&mut serializer)
-        .expect("a plan serializes to JSON");
-    let mut text = String::from_utf8(bytes).expect("serde_json writes UTF-8");
-    text.push('\n');
-    text
-}
-
-/// `serde_json`'s pretty printer, with [`is_unprintable`] characters escaped.
-struct InertFormatter<'a>(serde_json::ser::PrettyFormatter<'a>);
-
-impl serde_json::ser::Formatter for InertFormatter<'_> {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for (at, c) in fragment.char_indices() {
-            if is_unprintable(c) {
-                writer.write_all(&fragment.as_bytes()[start..at])?;
-                for unit in c.encode_utf16(&mut [0; 2]) {
-                    write!(writer, "\\u{unit:04x}")?;
-                }
-                start = at + c.len_utf8();
-            }
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_array(writer)
-    }
-
-    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array(writer)
-    }
-
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_array_value(writer, first)
-    }
-
-    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array_value(writer)
-    }
-
-    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object(writer)
-    }
-
-    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object(writer)
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_object_key(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object_value(writer)
-    }
-
-    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object_value(writer)
-    }
+    plan_file::to_json(plan)
 }
 
 /// `Plan: 1 to create, 2 to install, 3 to issue, 1 to refresh, 0 to rotate,

@@ -4,75 +4,58 @@
 
 use std::fmt::Write as _;
 
+use anstyle::Style;
 use graphform_engine::{Action, Change, NoticeLevel, Plan, Snapshot};
+use graphform_types::style::{self, Paint};
 use graphform_types::{ExpiryMode, Timestamp};
 
 use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells};
 
-struct Style {
-    color: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn action(&self, action: Action) -> String {
-        let code = match action {
-            Action::Create | Action::Install | Action::Issue => "32",
-            Action::Refresh => "33",
-            Action::Rotate => "35",
-            Action::Revoke | Action::Forget | Action::Invalidate => "31",
-        };
-        self.paint(
-            code,
-            &format!("{:>3} {:<7}", symbol(action), action.as_str()),
-        )
-    }
-
-    fn dim(&self, text: &str) -> String {
-        self.paint("2", text)
-    }
-
-    fn bold(&self, text: &str) -> String {
-        self.paint("1", text)
+/// The style of an action's symbol and name.
+fn action_style(action: Action) -> Style {
+    match action {
+        Action::Create | Action::Install | Action::Issue => style::ADD,
+        Action::Refresh => style::CHANGE,
+        Action::Rotate => style::REPLACE,
+        Action::Revoke | Action::Forget | Action::Invalidate => style::REMOVE,
     }
 }
 
 /// Renders a plan for a terminal or a log. `now` is the plan's own time, so
 /// the output is a pure function of the plan.
-pub(crate) fn text(plan: &Plan, color: bool) -> String {
-    let style = Style { color };
+pub(crate) fn text(plan: &Plan, paint: Paint) -> String {
     let mut out = String::new();
     if plan.has_changes() {
         let _ = writeln!(out, "graphform will make these changes:\n");
-        changes(&mut out, plan, &style);
+        changes(&mut out, plan, paint);
     }
-    notices(&mut out, plan, &style);
-    timeline(&mut out, plan, &style);
-    let _ = writeln!(out, "{}", style.bold(&summary(plan)));
+    notices(&mut out, plan, paint);
+    timeline(&mut out, plan, paint);
+    let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, &summary(plan)));
     if let Some(valid_until) = plan.valid_until.filter(|_| plan.has_changes()) {
         let _ = writeln!(
             out,
             "{}",
-            style.dim(&format!("This plan is valid until {valid_until}."))
+            paint.paint(
+                style::DIM,
+                &format!("This plan is valid until {valid_until}.")
+            )
         );
     }
     out
 }
 
-fn changes(out: &mut String, plan: &Plan, style: &Style) {
+fn changes(out: &mut String, plan: &Plan, paint: Paint) {
     let mut business = "";
     let mut user = "";
     for change in &plan.changes {
         let (this_business, this_user) = owners(&change.address);
         if this_business != business {
-            let _ = writeln!(out, "{}", style.bold(&escape_text(this_business)));
+            let _ = writeln!(
+                out,
+                "{}",
+                paint.paint(style::EMPHASIS, &escape_text(this_business))
+            );
             business = this_business;
             user = "";
         }
@@ -83,7 +66,10 @@ fn changes(out: &mut String, plan: &Plan, style: &Style) {
         let _ = writeln!(
             out,
             "  {} {}",
-            style.action(change.action),
+            paint.paint(
+                action_style(change.action),
+                &format!("{:>3} {:<7}", symbol(change.action), change.action.as_str())
+            ),
             escape_text(&change.address.to_string())
         );
         let pad = " ".repeat(14);
@@ -92,11 +78,15 @@ fn changes(out: &mut String, plan: &Plan, style: &Style) {
             let _ = writeln!(
                 out,
                 "{pad}{}",
-                style.paint("33", &format!("drift: {}", escape_text(drift)))
+                paint.paint(style::WARNING, &format!("drift: {}", escape_text(drift)))
             );
         }
         if let Some(detail) = detail(change, plan.created_at) {
-            let _ = writeln!(out, "{pad}{}", style.dim(&escape_text(&detail)));
+            let _ = writeln!(
+                out,
+                "{pad}{}",
+                paint.paint(style::DIM, &escape_text(&detail))
+            );
         }
     }
     out.push('\n');
@@ -155,15 +145,19 @@ fn describe_token(snapshot: &Snapshot) -> String {
     format!("{scopes}; expiry {expiry}")
 }
 
-fn notices(out: &mut String, plan: &Plan, style: &Style) {
+fn notices(out: &mut String, plan: &Plan, paint: Paint) {
     if plan.notices.is_empty() {
         return;
     }
-    let _ = writeln!(out, "{}", style.bold("Noticed, not changed:"));
+    let _ = writeln!(
+        out,
+        "{}",
+        paint.paint(style::EMPHASIS, "Noticed, not changed:")
+    );
     for notice in &plan.notices {
         let level = match notice.level {
-            NoticeLevel::Warning => style.paint("33", "warning"),
-            NoticeLevel::Info => style.dim("info"),
+            NoticeLevel::Warning => paint.paint(style::WARNING, "warning"),
+            NoticeLevel::Info => paint.paint(style::DIM, "info"),
         };
         let _ = writeln!(
             out,
@@ -175,7 +169,7 @@ fn notices(out: &mut String, plan: &Plan, style: &Style) {
     out.push('\n');
 }
 
-fn timeline(out: &mut String, plan: &Plan, style: &Style) {
+fn timeline(out: &mut String, plan: &Plan, paint: Paint) {
     if plan.timeline.is_empty() {
         return;
     }
@@ -211,8 +205,8 @@ fn timeline(out: &mut String, plan: &Plan, style: &Style) {
             .collect();
         format!("  {}", cells.join("  ").trim_end())
     };
-    let _ = writeln!(out, "{}", style.bold("Expiry timeline:"));
-    let _ = writeln!(out, "{}", style.dim(&line(&header)));
+    let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, "Expiry timeline:"));
+    let _ = writeln!(out, "{}", paint.paint(style::DIM, &line(&header)));
     for row in &rows {
         let _ = writeln!(out, "{}", line(row));
     }
@@ -226,12 +220,12 @@ mod tests {
 
     #[test]
     fn a_rich_plan() {
-        insta::assert_snapshot!(text(&fixture::rich(), false));
+        insta::assert_snapshot!(text(&fixture::rich(), Paint::plain()));
     }
 
     #[test]
     fn no_changes() {
-        insta::assert_snapshot!(text(&fixture::empty(), false), @r"
+        insta::assert_snapshot!(text(&fixture::empty(), Paint::plain()), @r"
         Expiry timeline:
           TOKEN                          FINGERPRINT          EXPIRES              NEXT
           acme/reporter/token/insights   sha256:3ec1f444f608  2026-12-04 (in 12d)  refresh due now
@@ -247,26 +241,43 @@ mod tests {
     #[test]
     fn hostile_names_are_shown_escaped_not_obeyed() {
         let plan = fixture::hostile();
-        let plain = text(&plan, false);
+        let plain = text(&plan, Paint::plain());
         fixture::assert_inert(&plain);
         assert!(plain.contains(r"evil\u{1b}[2J"), "{plain}");
         assert!(plain.contains(r"\u{202e}txt.exe"), "{plain}");
-        // With colour, the only escape sequences are graphform's own.
-        let coloured = text(&plan, true);
-        let ours = coloured
-            .replace("\x1b[0m", "")
-            .replace("\x1b[1m", "")
-            .replace("\x1b[2m", "")
-            .replace("\x1b[31m", "")
-            .replace("\x1b[32m", "")
-            .replace("\x1b[33m", "")
-            .replace("\x1b[35m", "");
-        fixture::assert_inert(&ours);
+        // With colour, the only escape sequences are graphform's own:
+        // taking out every style of the palette leaves the plain text.
+        let coloured = text(&plan, Paint::new(true));
+        assert_ne!(coloured, plain);
+        assert_eq!(strip_palette(&coloured), plain);
+    }
+
+    /// `text` without the escape sequences of graphform's palette.
+    fn strip_palette(text: &str) -> String {
+        let palette = [
+            style::ERROR,
+            style::WARNING,
+            style::NOTE,
+            style::EMPHASIS,
+            style::DIM,
+            style::ADD,
+            style::CHANGE,
+            style::REPLACE,
+            style::REMOVE,
+        ];
+        let mut stripped = text.replace(&style::ADD.render_reset().to_string(), "");
+        for style in palette {
+            stripped = stripped.replace(&style.render().to_string(), "");
+        }
+        stripped
     }
 
     #[test]
     fn colour_only_when_asked() {
-        assert!(!text(&fixture::rich(), false).contains('\x1b'));
-        assert!(text(&fixture::rich(), true).contains("\x1b[32m"));
+        let plain = text(&fixture::rich(), Paint::plain());
+        let coloured = text(&fixture::rich(), Paint::new(true));
+        assert!(!plain.contains('\x1b'));
+        assert!(coloured.contains(&Paint::new(true).paint(style::ADD, "  + create ")));
+        assert_eq!(strip_palette(&coloured), plain);
     }
 }
