@@ -144,6 +144,9 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         if let Some(hinted) = cause.downcast_ref::<Hinted>() {
             return Some(hinted.hint.clone());
         }
+        if let Some(error) = cause.downcast_ref::<graphform_engine::apply::ApplyError>() {
+            return error.hint();
+        }
         let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<PlanFileError>() {

@@ -93,27 +93,22 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
 
 /// Why apply did not run, with what to do about it.
 fn explain(error: ApplyError) -> anyhow::Error {
-    let hint = match &error {
-        ApplyError::Store(StoreError::Locked(holder)) => format!(
-            "another apply holds the lock ({} on {}, pid {}); wait for it to finish. \
-             If it is not running any more (it was killed), `graphform unlock` removes the lock",
-            holder.holder, holder.host, holder.pid
-        ),
-        ApplyError::PlanExpired(_)
-        | ApplyError::PolicyChanged
-        | ApplyError::PlanDiffers(_) => {
-            "the plan file is a review record, not a program: make a new plan with `graphform plan --out FILE`, review it, and apply that".to_owned()
-        }
-        ApplyError::AdminInvalidation(_) => {
-            "act with another admin credential (a person's admin token, or an admin system user this policy does not manage), \
-             or accept that the admin token dies with --allow-admin-invalidation (then set a new one before the next run)".to_owned()
-        }
-        ApplyError::LeaseLost => {
-            "run `graphform plan` to see where things stand: every change made so far is journaled".to_owned()
-        }
-        _ => return anyhow::Error::new(error).context("apply did not run"),
-    };
-    Hinted::new(error.to_string(), hint).into()
+    // These say what happened themselves; the printer adds their hint
+    // (`ApplyError::hint`).
+    let speaks_for_itself = matches!(
+        error,
+        ApplyError::Store(StoreError::Locked(_))
+            | ApplyError::PlanExpired(_)
+            | ApplyError::PolicyChanged
+            | ApplyError::PlanDiffers(_)
+            | ApplyError::AdminInvalidation(_)
+            | ApplyError::LeaseLost
+    );
+    if speaks_for_itself {
+        anyhow::Error::new(error)
+    } else {
+        anyhow::Error::new(error).context("apply did not run")
+    }
 }
 
 /// Asks on the terminal, after the plan computed under the lease was
