@@ -1,0 +1,410 @@
+//! The planner: a pure function from (policy, observed state, now) to the
+//! ordered list of changes that makes the world match the policy.
+//!
+//! No I/O and no clock: `now` is a parameter, and the same inputs give a
+//! byte-identical [`Plan`]. Every rule of design.md §3 is here and only
+//! here; `apply` executes a plan and never re-diffs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use graphform_spec::Spec;
+use graphform_store::Fingerprint;
+use graphform_types::{Address, ExpiryMode, Role, Timestamp, TokenAddress};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::{DeadCause, Health, ObservedSystemUser, ObservedValue, State};
+
+mod policy;
+mod tokens;
+
+/// The plan format version (`graphform plan --format json`, plan files).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Knobs of the planner. None changes a decision silently: each is an
+/// explicit choice that shows in the plan a reviewer reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// For each system user for which an interrupted apply may have issued
+    /// a token nobody stored: invalidate all its tokens
+    /// (`DELETE /{su}/access_tokens`) and re-issue the managed ones.
+    pub invalidate_orphaned: bool,
+}
+
+/// What must change, and why. Contains no secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// The plan format's version (see [`PLAN_FORMAT_VERSION`]); readers
+    /// refuse versions they do not know.
+    pub format_version: u32,
+    /// When the plan was made (the `now` it was made with).
+    pub created_at: Timestamp,
+    /// The first moment a time-driven decision in this plan would change
+    /// (a refresh window opens, a grace period ends, a token expires);
+    /// `None` when nothing is time-driven.
+    pub valid_until: Option<Timestamp>,
+    /// SHA-256 of the validated policy.
+    pub policy_hash: String,
+    /// SHA-256 of the observed state.
+    pub state_hash: String,
+    /// The changes, in a valid execution order.
+    pub changes: Vec<Change>,
+    /// What graphform noticed but will not change.
+    pub notices: Vec<Notice>,
+    /// Every stored managed token and what happens to it next.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// What it is about: `acme/ci-reporting/token/insights-read`.
+    pub address: Address,
+    /// What happens.
+    pub action: Action,
+    /// Why, in one line.
+    pub reason: String,
+    /// When the change is caused by drift (something changed outside
+    /// graphform), what drifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// The Meta ID of the system user the change acts on, as this plan
+    /// observed it (installs, tokens, invalidations). `None` for a system
+    /// user this plan creates: apply uses the ID the creation returns.
+    /// Apply acts on exactly this ID, never on an older record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_user_id: Option<String>,
+    /// The object before (for tokens: the value replaced or revoked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Snapshot>,
+    /// The object after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Snapshot>,
+}
+
+/// What a change does.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create a system user.
+    Create,
+    /// Install an app for a system user.
+    Install,
+    /// Issue a new token (none stored, or the stored one is dead).
+    Issue,
+    /// Exchange a 60-day token for a new 60-day token; the old one is kept
+    /// for the grace period.
+    Refresh,
+    /// Issue a replacement; the old one is kept for the grace period.
+    Rotate,
+    /// Revoke a token.
+    Revoke,
+    /// Drop the record of a token that is already dead.
+    Forget,
+    /// Invalidate every token of a system user (opt-in, for tokens an
+    /// interrupted apply may have issued and never stored).
+    Invalidate,
+}
+
+impl Action {
+    /// Every action, in summary order.
+    pub const ALL: [Action; 8] = [
+        Self::Create,
+        Self::Install,
+        Self::Issue,
+        Self::Refresh,
+        Self::Rotate,
+        Self::Revoke,
+        Self::Forget,
+        Self::Invalidate,
+    ];
+
+    /// The action's name: `create`, `install`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Install => "install",
+            Self::Issue => "issue",
+            Self::Refresh => "refresh",
+            Self::Rotate => "rotate",
+            Self::Revoke => "revoke",
+            Self::Forget => "forget",
+            Self::Invalidate => "invalidate",
+        }
+    }
+}
+
+/// An object's attributes before or after a change (only those that apply).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Snapshot {
+    /// Meta's ID (system users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Role (system users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub role: Option<Role>,
+    /// The app's local name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The app's ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<String>,
+    /// Token scopes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<BTreeSet<String>>,
+    /// Token expiry mode: `60d` or `never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub expiry: Option<ExpiryMode>,
+    /// The token value's fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub fingerprint: Option<Fingerprint>,
+    /// When the token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Something graphform noticed and will not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Notice {
+    /// How much it matters.
+    pub level: NoticeLevel,
+    /// What kind of thing it is.
+    pub kind: NoticeKind,
+    /// What it is about.
+    pub address: Address,
+    /// What to know or do, in one line.
+    pub message: String,
+}
+
+/// How much a [`Notice`] matters.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeLevel {
+    /// For information.
+    Info,
+    /// Needs a person's attention.
+    Warning,
+}
+
+/// The kinds of [`Notice`].
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// A system user in Meta that the policy does not name.
+    Unmanaged,
+    /// A change the API cannot make; a person must make it.
+    Manual,
+    /// A change that waits for an earlier one to finish (a grace period).
+    Deferred,
+    /// Several system users share a name and none is recorded.
+    Ambiguous,
+    /// An interrupted apply may have issued a token that nobody stored.
+    PossiblyOrphaned,
+    /// An interrupted apply left a journal entry that the next apply
+    /// settles.
+    Interrupted,
+    /// `debug_token` gave no verdict on a stored token: it is kept as it
+    /// is, neither trusted nor replaced.
+    NoVerdict,
+    /// The system user recorded for an address is no longer the one Meta
+    /// lists under the policy's name (renamed or removed outside
+    /// graphform).
+    Renamed,
+    /// A change in this plan would invalidate the admin credential
+    /// graphform acts with; apply refuses it unless explicitly allowed.
+    AdminCredential,
+}
+
+/// A managed token and what happens to it next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TimelineEntry {
+    /// The token's address.
+    pub address: TokenAddress,
+    /// The current value's fingerprint.
+    #[schemars(with = "String")]
+    pub fingerprint: Fingerprint,
+    /// `60d` or `never`.
+    #[schemars(with = "String")]
+    pub expiry: ExpiryMode,
+    /// When it expires (`None`: never).
+    pub expires_at: Option<Timestamp>,
+    /// What Meta says of it.
+    pub status: TokenStatus,
+    /// The next time-driven action and when it becomes due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<(Action, Timestamp)>,
+}
+
+/// A token's health in one word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    /// `debug_token` says it works.
+    Valid,
+    /// `debug_token` says it does not.
+    Dead,
+    /// Not checked (its app is not in the policy), or `debug_token` gave
+    /// no verdict.
+    Unchecked,
+}
+
+impl TokenStatus {
+    fn of(health: &Health) -> Self {
+        match health {
+            Health::Valid { .. } => Self::Valid,
+            Health::Dead { .. } => Self::Dead,
+            Health::Unknown { .. } | Health::NoVerdict { .. } => Self::Unchecked,
+        }
+    }
+}
+
+impl Plan {
+    /// Whether the plan changes anything.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// How many changes of each action.
+    pub fn counts(&self) -> BTreeMap<Action, usize> {
+        let mut counts: BTreeMap<Action, usize> = Action::ALL.iter().map(|a| (*a, 0)).collect();
+        for change in &self.changes {
+            *counts.entry(change.action).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// SHA-256 (hex) of the validated policy, as the plan records it.
+pub fn policy_hash(spec: &Spec) -> String {
+    sha256_json(spec)
+}
+
+/// SHA-256 (hex) of an observed state, as the plan records it.
+pub fn state_hash(state: &State) -> String {
+    sha256_json(state)
+}
+
+fn sha256_json<T: Serialize>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("plain data serializes to JSON");
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The JSON Schema of a plan document (`schemas/plan.schema.json`).
+pub fn plan_schema() -> String {
+    let schema = schemars::schema_for!(Plan);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
+    text.push('\n');
+    text
+}
+
+/// Plans the changes that make `state` match `spec` at time `now`.
+///
+/// Pure and deterministic: no I/O, no clock, and the same inputs give the
+/// same plan.
+pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -> Plan {
+    let mut planner = Planner {
+        state,
+        now,
+        changes: Vec::new(),
+        notices: Vec::new(),
+        timeline: Vec::new(),
+        valid_until: None,
+        managed_tokens: BTreeSet::new(),
+        invalidated: BTreeSet::new(),
+    };
+    planner.journal(spec, options);
+    for business in &spec.businesses {
+        planner.business(business);
+    }
+    planner.removed_tokens();
+    Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        created_at: now,
+        valid_until: planner.valid_until,
+        policy_hash: policy_hash(spec),
+        state_hash: state_hash(state),
+        changes: planner.changes,
+        notices: planner.notices,
+        timeline: planner.timeline,
+    }
+}
+
+struct Planner<'s> {
+    state: &'s State,
+    now: Timestamp,
+    changes: Vec<Change>,
+    notices: Vec<Notice>,
+    timeline: Vec<TimelineEntry>,
+    valid_until: Option<Timestamp>,
+    managed_tokens: BTreeSet<TokenAddress>,
+    /// System users (Meta IDs) whose tokens this plan invalidates.
+    invalidated: BTreeSet<String>,
+}
+
+/// Where a system user stands after matching the policy with Meta.
+enum Match<'s> {
+    /// It exists in Meta.
+    Found(&'s ObservedSystemUser),
+    /// It will be created by this plan.
+    Missing,
+    /// It cannot be decided; a notice says why.
+    Unknown,
+}
+
+/// A dead current token is replaced by a new one at once (no grace: it no
+/// longer works). Expiry is not drift; anything else is.
+fn dead_replacement(
+    cause: DeadCause,
+    code: Option<i64>,
+    subcode: Option<i64>,
+    expires_at: Option<Timestamp>,
+) -> (Action, String, Option<String>) {
+    let code = match (code, subcode) {
+        (Some(code), Some(subcode)) => format!(" ({code}/{subcode})"),
+        (Some(code), None) => format!(" ({code})"),
+        _ => String::new(),
+    };
+    let drift = (cause != DeadCause::Expired)
+        .then(|| format!("the current token was {}{code}", cause.describe()));
+    let reason = match (cause, expires_at) {
+        (DeadCause::Expired, Some(at)) => {
+            format!("the current token expired at {at}")
+        }
+        _ => format!("the current token is dead: {}", cause.describe()),
+    };
+    (Action::Issue, reason, drift)
+}
+
+/// A role as Meta listed it, or nothing when it did not say.
+fn role_name(role: Option<&Role>) -> &str {
+    role.map_or("", Role::as_str)
+}
+
+fn value_snapshot(value: &ObservedValue) -> Snapshot {
+    let metadata = &value.metadata;
+    Snapshot {
+        app_id: Some(metadata.app_id.clone()),
+        scopes: Some(metadata.scopes.clone()),
+        expiry: Some(metadata.expiry),
+        fingerprint: Some(metadata.fingerprint.clone()),
+        expires_at: metadata.expires_at,
+        ..Snapshot::default()
+    }
+}
+
+/// `+ads_management -ads_read`.
+fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
+    let added = to.difference(from).map(|s| format!("+{s}"));
+    let removed = from.difference(to).map(|s| format!("-{s}"));
+    added.chain(removed).collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,434 @@
+//! The planner's token rules (design.md §3): issue what is missing,
+//! replace what is dead or drifted, refresh and rotate on time, revoke
+//! what was replaced once its grace ends, and name what is no longer in
+//! the policy.
+
+use graphform_spec::{Business, Expiry, SystemUser, Token};
+use graphform_types::{Duration, ExpiryMode, SystemUserAddress, Timestamp, TokenAddress};
+
+use crate::state::{Health, ObservedToken, ObservedValue};
+
+use super::{
+    Action, Change, Notice, NoticeKind, NoticeLevel, Planner, Snapshot, TimelineEntry, TokenStatus,
+    dead_replacement, scope_diff, value_snapshot,
+};
+
+impl Planner<'_> {
+    /// Plans the token's changes; each acts on the system user `id` (or
+    /// the one this plan creates).
+    pub(super) fn token(
+        &mut self,
+        business: &Business,
+        user: &SystemUser,
+        token: &Token,
+        id: Option<&str>,
+    ) {
+        let first = self.changes.len();
+        self.token_changes(business, user, token, id);
+        for change in &mut self.changes[first..] {
+            change.system_user_id = id.map(str::to_owned);
+        }
+    }
+
+    pub(super) fn token_changes(
+        &mut self,
+        business: &Business,
+        user: &SystemUser,
+        token: &Token,
+        id: Option<&str>,
+    ) {
+        let address = TokenAddress::new(&business.name, &user.name, &token.name);
+        self.managed_tokens.insert(address.clone());
+        let app_id = &business.apps[&token.app].id;
+        let after = Snapshot {
+            app: Some(token.app.clone()),
+            app_id: Some(app_id.clone()),
+            scopes: Some(token.scopes.clone()),
+            expiry: Some(token.expiry.mode()),
+            ..Snapshot::default()
+        };
+        let Some(stored) = self.state.tokens.get(&address) else {
+            let reason = if id.is_none() {
+                "new system user".to_owned()
+            } else {
+                "no token stored".to_owned()
+            };
+            self.change(&address, Action::Issue, reason).after = Some(after);
+            return;
+        };
+        // An invalidation in this plan kills the values issued to the
+        // system user it invalidates, and only those: a value of another
+        // system user (the one renamed away, or the new one) lives on.
+        let user_address = SystemUserAddress::new(&business.name, &user.name);
+        let mut kept = stored.clone();
+        if let Some(previous) = stored.previous.as_ref().filter(|p| self.dies(&p.value)) {
+            // Drop its record rather than keep a dead `previous`.
+            let change = self.change(
+                &address,
+                Action::Forget,
+                format!("the replaced token dies with the invalidation of {user_address}"),
+            );
+            change.before = Some(value_snapshot(&previous.value));
+            kept.previous = None;
+        }
+        if self.dies(&stored.current) {
+            self.previous(&address, &kept);
+            let change = self.change(
+                &address,
+                Action::Issue,
+                format!("re-issued after invalidating the tokens of {user_address}"),
+            );
+            change.before = Some(value_snapshot(&stored.current));
+            change.after = Some(after);
+            return;
+        }
+        let observed = &kept;
+        let previous_pending = self.previous(&address, observed);
+        self.timeline_entry(&address, token, &observed.current);
+        if let Health::NoVerdict { reason } = &observed.current.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::NoVerdict,
+                &address,
+                format!(
+                    "Meta gave no verdict on the current token {} ({reason}): graphform neither replaces nor drops it until debug_token says whether it works",
+                    observed.current.metadata.fingerprint
+                ),
+            );
+            return;
+        }
+        let Some((action, reason, drift)) = self.replacement(token, &observed.current, app_id, id)
+        else {
+            return;
+        };
+        if previous_pending.is_some() && action != Action::Issue {
+            let until = previous_pending.unwrap_or(self.now);
+            self.notice(
+                NoticeLevel::Info,
+                NoticeKind::Deferred,
+                &address,
+                format!(
+                    "{} waits until the previous token's grace ends at {} ({reason})",
+                    action.as_str(),
+                    until
+                ),
+            );
+            return;
+        }
+        let change = self.change(&address, action, reason);
+        change.drift = drift;
+        change.before = Some(value_snapshot(&observed.current));
+        change.after = Some(after);
+    }
+
+    /// Plans the revocation of a replaced value whose grace has ended.
+    /// Returns when a still-pending previous value may be revoked.
+    pub(super) fn previous(
+        &mut self,
+        address: &TokenAddress,
+        observed: &ObservedToken,
+    ) -> Option<Timestamp> {
+        let previous = observed.previous.as_ref()?;
+        let before = Some(value_snapshot(&previous.value));
+        if let Health::Dead { cause, .. } = previous.value.health {
+            let change = self.change(
+                address,
+                Action::Forget,
+                format!(
+                    "the replaced token is already dead ({}); nothing to revoke",
+                    cause.describe()
+                ),
+            );
+            change.before = before;
+            return None;
+        }
+        if let Health::NoVerdict { reason } = &previous.value.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::NoVerdict,
+                address,
+                format!(
+                    "Meta gave no verdict on the replaced token {} ({reason}): graphform keeps it and will not revoke or forget it until debug_token says whether it works",
+                    previous.value.metadata.fingerprint
+                ),
+            );
+            return Some(previous.revoke_after);
+        }
+        if let Health::Unknown { app_id } = &previous.value.health {
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::Manual,
+                address,
+                format!(
+                    "the replaced token {} belongs to app {app_id}, which is no longer in the policy: graphform cannot revoke it; add the app back, or revoke it by hand",
+                    previous.value.metadata.fingerprint
+                ),
+            );
+            return Some(previous.revoke_after);
+        }
+        if self.now >= previous.revoke_after {
+            let change = self.change(
+                address,
+                Action::Revoke,
+                format!(
+                    "replaced token's grace ended {} ago",
+                    (self.now - previous.revoke_after).human()
+                ),
+            );
+            change.before = before;
+            return None;
+        }
+        self.decision_changes_at(previous.revoke_after);
+        Some(previous.revoke_after)
+    }
+
+    /// Whether (and why) the current value must be replaced.
+    pub(super) fn replacement(
+        &mut self,
+        token: &Token,
+        current: &ObservedValue,
+        app_id: &str,
+        id: Option<&str>,
+    ) -> Option<(Action, String, Option<String>)> {
+        let metadata = &current.metadata;
+        let (expires_at, live_scopes) = match &current.health {
+            Health::Dead {
+                cause,
+                code,
+                subcode,
+            } => {
+                return Some(dead_replacement(
+                    *cause,
+                    *code,
+                    *subcode,
+                    metadata.expires_at,
+                ));
+            }
+            Health::Valid {
+                expires_at, scopes, ..
+            } => (*expires_at, scopes),
+            // Its app left the policy: decide from the record (the change
+            // of app below replaces it). (No verdict is handled before.)
+            Health::Unknown { .. } | Health::NoVerdict { .. } => {
+                (metadata.expires_at, &metadata.scopes)
+            }
+        };
+        if let Some(at) = expires_at {
+            self.decision_changes_at(at);
+        }
+        let Some(id) = id else {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "the system user is created by this plan; the stored token belongs to system user {}",
+                    metadata.system_user_id
+                ),
+                None,
+            ));
+        };
+        if id != metadata.system_user_id {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "system user was re-created (ID {} → {id})",
+                    metadata.system_user_id
+                ),
+                None,
+            ));
+        }
+        if metadata.app_id != app_id {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "app changed: {} → {app_id} (`{}`)",
+                    metadata.app_id, token.app
+                ),
+                None,
+            ));
+        }
+        if metadata.scopes != token.scopes {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "scopes changed: {}",
+                    scope_diff(&metadata.scopes, &token.scopes)
+                ),
+                None,
+            ));
+        }
+        if *live_scopes != metadata.scopes {
+            return Some((
+                Action::Rotate,
+                "scopes differ from the record".to_owned(),
+                Some(format!(
+                    "Meta reports scopes {}",
+                    scope_diff(&metadata.scopes, live_scopes)
+                )),
+            ));
+        }
+        let wanted = match token.expiry {
+            Expiry::SixtyDays { .. } => ExpiryMode::SixtyDays,
+            Expiry::Never { .. } => ExpiryMode::Never,
+        };
+        if metadata.expiry != wanted {
+            return Some((
+                Action::Rotate,
+                format!(
+                    "expiry changed: {} → {}",
+                    metadata.expiry,
+                    token.expiry.as_str()
+                ),
+                None,
+            ));
+        }
+        self.time_driven(token, current, expires_at)
+    }
+
+    /// Refresh inside `refresh_before`, rotation on `rotate_every`.
+    pub(super) fn time_driven(
+        &mut self,
+        token: &Token,
+        current: &ObservedValue,
+        expires_at: Option<Timestamp>,
+    ) -> Option<(Action, String, Option<String>)> {
+        match token.expiry {
+            Expiry::SixtyDays { refresh_before } => {
+                let Some(expires_at) = expires_at else {
+                    return Some((
+                        Action::Rotate,
+                        "the policy wants a 60-day token".to_owned(),
+                        Some("Meta reports the token never expires".to_owned()),
+                    ));
+                };
+                let window = refresh_before;
+                let left = expires_at - self.now;
+                if left < window {
+                    return Some((
+                        Action::Refresh,
+                        format!(
+                            "expires in {}, refresh_before is {refresh_before}",
+                            (left).human()
+                        ),
+                        None,
+                    ));
+                }
+                self.decision_changes_at(expires_at - window + Duration::seconds(1));
+                None
+            }
+            Expiry::Never { rotate_every } => {
+                let period = rotate_every?;
+                let issued_at = current.metadata.issued_at;
+                let due = issued_at.saturating_add(period);
+                if self.now >= due {
+                    return Some((
+                        Action::Rotate,
+                        format!(
+                            "issued {} ago, rotate_every is {period}",
+                            (self.now - issued_at).human()
+                        ),
+                        None,
+                    ));
+                }
+                self.decision_changes_at(due);
+                None
+            }
+        }
+    }
+
+    pub(super) fn timeline_entry(
+        &mut self,
+        address: &TokenAddress,
+        token: &Token,
+        current: &ObservedValue,
+    ) {
+        let metadata = &current.metadata;
+        let expires_at = match &current.health {
+            Health::Valid { expires_at, .. } => *expires_at,
+            Health::Dead { .. } | Health::Unknown { .. } | Health::NoVerdict { .. } => {
+                metadata.expires_at
+            }
+        };
+        let next = match token.expiry {
+            Expiry::SixtyDays { refresh_before } => {
+                expires_at.map(|at| (Action::Refresh, at.saturating_sub(refresh_before)))
+            }
+            Expiry::Never { rotate_every } => rotate_every
+                .map(|period| (Action::Rotate, metadata.issued_at.saturating_add(period))),
+        };
+        self.timeline.push(TimelineEntry {
+            address: address.clone(),
+            fingerprint: metadata.fingerprint.clone(),
+            expiry: metadata.expiry,
+            expires_at,
+            status: TokenStatus::of(&current.health),
+            next,
+        });
+    }
+
+    /// Tokens in the store that the policy no longer names: revoke what
+    /// still works, forget what does not.
+    pub(super) fn removed_tokens(&mut self) {
+        let state = self.state;
+        for (address, observed) in &state.tokens {
+            if self.managed_tokens.contains(address) {
+                continue;
+            }
+            // The previous value first: revoking the current one drops
+            // the record.
+            let values = observed
+                .previous
+                .as_ref()
+                .map(|p| &p.value)
+                .into_iter()
+                .chain(std::iter::once(&observed.current));
+            for value in values {
+                let (action, reason) = match &value.health {
+                    // The invalidation in this plan kills it.
+                    _ if self.dies(value) => (
+                        Action::Forget,
+                        "removed from the policy; the invalidation of its system user kills it"
+                            .to_owned(),
+                    ),
+                    Health::Valid { .. } => (Action::Revoke, "removed from the policy".to_owned()),
+                    Health::Dead { .. } => (
+                        Action::Forget,
+                        "removed from the policy; the token is already dead".to_owned(),
+                    ),
+                    Health::NoVerdict { reason } => {
+                        self.notices.push(Notice {
+                            level: NoticeLevel::Warning,
+                            kind: NoticeKind::NoVerdict,
+                            address: address.into(),
+                            message: format!(
+                                "removed from the policy, but Meta gave no verdict on {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
+                                value.metadata.fingerprint
+                            ),
+                        });
+                        continue;
+                    }
+                    Health::Unknown { app_id } => {
+                        self.notices.push(Notice {
+                            level: NoticeLevel::Warning,
+                            kind: NoticeKind::Manual,
+                            address: address.into(),
+                            message: format!(
+                                "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {}; add the app back to revoke it, or revoke it by hand",
+                                value.metadata.fingerprint
+                            ),
+                        });
+                        continue;
+                    }
+                };
+                self.changes.push(Change {
+                    address: address.into(),
+                    action,
+                    reason,
+                    drift: None,
+                    system_user_id: Some(value.metadata.system_user_id.clone()),
+                    before: Some(value_snapshot(value)),
+                    after: None,
+                });
+            }
+        }
+    }
+}
