@@ -8,7 +8,7 @@ use graphform_engine::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
     ObservedValue,
 };
-use graphform_engine::{Action, NoticeKind, Plan, PlanOptions, State, plan};
+use graphform_engine::{Action, NoticeKind, Plan, PlanOptions, Snapshot, State, plan};
 use graphform_spec::Spec;
 use graphform_store::{ExpiryMode, TokenMetadata};
 use graphform_types::{Role, SystemUserAddress, Timestamp, TokenAddress};
@@ -18,7 +18,6 @@ const DAY: i64 = 86_400;
 const NOW: i64 = 1_795_305_600;
 
 const USER: &str = "acme/ci-reporting";
-const INSTALL: &str = "acme/ci-reporting/app/reporting";
 const TOKEN: &str = "acme/ci-reporting/token/insights-read";
 
 fn spec(token_extra: &str) -> Spec {
@@ -131,29 +130,121 @@ fn converged(issued_at: i64) -> State {
     state
 }
 
-/// A plan's (address, action) pairs, comparable with a list of
-/// `(&str, Action)`.
-#[derive(Debug)]
-struct Actions(Vec<(String, Action)>);
+/// The plan as a table for a snapshot. One line per change: action,
+/// address and reason, then (when present) what drifted, the system user it
+/// acts on and the object before → after; then one line per notice, and the
+/// moment the plan stops being valid.
+fn table(plan: &Plan) -> String {
+    let width = plan
+        .changes
+        .iter()
+        .map(|c| c.address.to_string().len())
+        .chain(plan.notices.iter().map(|n| n.address.to_string().len()))
+        .max()
+        .unwrap_or(0);
+    let mut lines = Vec::new();
+    for change in &plan.changes {
+        let mut fields = vec![format!(
+            "{:<10} {:<width$}  {}",
+            change.action.as_str(),
+            change.address.to_string(),
+            change.reason
+        )];
+        if let Some(drift) = &change.drift {
+            fields.push(format!("drift: {drift}"));
+        }
+        if let Some(id) = &change.system_user_id {
+            fields.push(format!("user {id}"));
+        }
+        if change.before.is_some() || change.after.is_some() {
+            fields.push(format!(
+                "{} → {}",
+                object(change.before.as_ref()),
+                object(change.after.as_ref())
+            ));
+        }
+        lines.push(fields.join(" | "));
+    }
+    if plan.changes.is_empty() {
+        lines.push("(no changes)".to_owned());
+    }
+    for notice in &plan.notices {
+        let kind = serde_json::to_value(notice.kind).expect("a notice kind");
+        let level = serde_json::to_value(notice.level).expect("a notice level");
+        lines.push(format!(
+            "{:<10} {:<width$}  {} {}: {}",
+            "notice",
+            notice.address.to_string(),
+            level.as_str().expect("a name"),
+            kind.as_str().expect("a name"),
+            notice.message
+        ));
+    }
+    if let Some(until) = plan.valid_until {
+        lines.push(format!("valid until {until}"));
+    }
+    lines.join("\n")
+}
 
-impl<const N: usize> PartialEq<[(&str, Action); N]> for Actions {
-    fn eq(&self, other: &[(&str, Action); N]) -> bool {
-        self.0.len() == N
-            && self
-                .0
+/// Several plans' tables, each under a heading.
+fn tables(plans: &[(&str, &Plan)]) -> String {
+    plans
+        .iter()
+        .map(|(heading, plan)| format!("# {heading}\n{}", table(plan)))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+/// A change's object, compactly: `app reporting (200), 60d, [ads_read read_insights], sha256:…`.
+fn object(snapshot: Option<&Snapshot>) -> String {
+    let Some(s) = snapshot else {
+        return "-".to_owned();
+    };
+    let mut parts = Vec::new();
+    if let Some(id) = &s.id {
+        parts.push(format!("id {id}"));
+    }
+    if let Some(role) = &s.role {
+        parts.push(role.to_string());
+    }
+    match (&s.app, &s.app_id) {
+        (Some(app), Some(id)) => parts.push(format!("app {app} ({id})")),
+        (Some(app), None) => parts.push(format!("app {app}")),
+        (None, Some(id)) => parts.push(format!("app {id}")),
+        (None, None) => {}
+    }
+    if let Some(expiry) = s.expiry {
+        parts.push(expiry.to_string());
+    }
+    if let Some(scopes) = &s.scopes {
+        parts.push(format!(
+            "[{}]",
+            scopes
                 .iter()
-                .zip(other)
-                .all(|((address, action), (want, wanted))| address == want && action == wanted)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    if let Some(fingerprint) = &s.fingerprint {
+        parts.push(fingerprint.to_string());
+    }
+    if let Some(expires_at) = s.expires_at {
+        parts.push(format!("expires {expires_at}"));
+    }
+    if parts.is_empty() {
+        "{}".to_owned()
+    } else {
+        parts.join(", ")
     }
 }
 
-fn actions(plan: &Plan) -> Actions {
-    Actions(
-        plan.changes
-            .iter()
-            .map(|c| (c.address.to_string(), c.action))
-            .collect(),
-    )
+/// The index of the first change with `action`, for ordering invariants.
+fn first(plan: &Plan, action: Action) -> usize {
+    plan.changes
+        .iter()
+        .position(|c| c.action == action)
+        .unwrap_or_else(|| panic!("no {} in {:#?}", action.as_str(), plan.changes))
 }
 
 /// A moment, from Unix seconds.
@@ -169,6 +260,23 @@ where
     text.parse().expect("an address")
 }
 
+/// The world of [`converged`], whose current token has since died of
+/// `cause` (Meta's error subcode `subcode`).
+fn dead_current(issued_at: i64, cause: DeadCause, subcode: i64) -> State {
+    let mut state = converged(issued_at);
+    let current = metadata("EAAcurrent", issued_at, ExpiryMode::SixtyDays);
+    stored(&mut state).current = dead(current, cause, subcode);
+    state
+}
+
+/// The stored record of the policy's token.
+fn stored(state: &mut State) -> &mut ObservedToken {
+    state
+        .tokens
+        .get_mut(&address::<TokenAddress>(TOKEN))
+        .expect("the policy's token is stored")
+}
+
 fn run(spec: &Spec, state: &State, now: i64) -> Plan {
     plan(spec, state, at(now), &PlanOptions::default())
 }
@@ -176,19 +284,10 @@ fn run(spec: &Spec, state: &State, now: i64) -> Plan {
 #[test]
 fn an_empty_world_gets_a_user_its_installs_and_its_token() {
     let plan = run(&spec(""), &State::default(), NOW);
-    assert_eq!(
-        actions(&plan),
-        [
-            (USER, Action::Create),
-            ("acme/ci-reporting/app/publisher", Action::Install),
-            (INSTALL, Action::Install),
-            (TOKEN, Action::Issue),
-        ]
-    );
-    assert_eq!(
-        plan.changes[0].reason,
-        "no system user named `ci-reporting` in business 100"
-    );
+    insta::assert_snapshot!(table(&plan));
+    // The user exists before its installs, and the install before its token.
+    assert!(first(&plan, Action::Create) < first(&plan, Action::Install));
+    assert!(first(&plan, Action::Install) < first(&plan, Action::Issue));
 }
 
 #[test]
@@ -209,16 +308,11 @@ fn an_existing_user_is_adopted_and_gets_its_missing_installs() {
     state.document.installs.clear();
     state.tokens.clear();
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(
-        actions(&plan),
-        [
-            ("acme/ci-reporting/app/publisher", Action::Install),
-            (INSTALL, Action::Install),
-            (TOKEN, Action::Issue)
-        ]
+    insta::assert_snapshot!(table(&plan));
+    assert!(
+        plan.changes.iter().all(|c| c.action != Action::Create),
+        "the existing user is adopted, not created"
     );
-    assert_eq!(plan.changes[1].reason, "not recorded as installed");
-    assert_eq!(plan.changes[2].reason, "no token stored");
 }
 
 #[test]
@@ -228,11 +322,7 @@ fn refresh_starts_strictly_inside_refresh_before() {
     assert!(!run(&spec(""), &converged(issued), NOW).has_changes());
     // One second later it is inside the window.
     let plan = run(&spec(""), &converged(issued), NOW + 1);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Refresh)]);
-    assert_eq!(
-        plan.changes[0].reason,
-        "expires in 19d, refresh_before is 20d"
-    );
+    insta::assert_snapshot!(table(&plan));
     // A token-level refresh_before overrides the default.
     let plan = run(
         &spec("            refresh_before: 10d\n"),
@@ -244,70 +334,32 @@ fn refresh_starts_strictly_inside_refresh_before() {
 
 #[test]
 fn an_expired_token_is_reissued_not_refreshed() {
-    let mut state = converged(NOW - 61 * DAY);
-    let current = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = dead(current, DeadCause::Expired, 463);
+    let state = dead_current(NOW - 61 * DAY, DeadCause::Expired, 463);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
-    assert_eq!(
-        plan.changes[0].reason,
-        "the current token expired at 2026-11-21 00:00 UTC"
-    );
+    insta::assert_snapshot!(table(&plan));
     assert_eq!(plan.changes[0].drift, None, "expiry is not drift");
 }
 
 #[test]
 fn a_token_revoked_outside_graphform_is_drift_and_replaced() {
-    let mut state = converged(NOW - DAY);
-    let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = dead(current, DeadCause::Revoked, 460);
+    let state = dead_current(NOW - DAY, DeadCause::Revoked, 460);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Issue)]);
-    assert_eq!(
-        plan.changes[0].drift.as_deref(),
-        Some("the current token was revoked or invalidated outside graphform (190/460)")
-    );
+    insta::assert_snapshot!(table(&plan));
 }
 
 #[test]
 fn an_app_uninstalled_outside_graphform_is_reinstalled_before_reissue() {
-    let mut state = converged(NOW - DAY);
-    let current = metadata("EAAcurrent", NOW - DAY, ExpiryMode::SixtyDays);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = dead(current, DeadCause::AppUninstalled, 458);
+    let state = dead_current(NOW - DAY, DeadCause::AppUninstalled, 458);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(
-        actions(&plan),
-        [(INSTALL, Action::Install), (TOKEN, Action::Issue)]
-    );
-    assert!(
-        plan.changes[0]
-            .drift
-            .as_deref()
-            .is_some_and(|d| d.contains("190/458"))
-    );
+    insta::assert_snapshot!(table(&plan));
+    assert!(first(&plan, Action::Install) < first(&plan, Action::Issue));
 }
 
 #[test]
 fn a_permanent_token_is_never_refreshed() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = valid(metadata("EAAforever", NOW - 89 * DAY, ExpiryMode::Never));
+    stored(&mut state).current = valid(metadata("EAAforever", NOW - 89 * DAY, ExpiryMode::Never));
     assert!(!run(&spec(extra), &state, NOW).has_changes());
     // Without rotate_every, years later, still nothing.
     let plain = "            expiry: never\n";
@@ -318,17 +370,9 @@ fn a_permanent_token_is_never_refreshed() {
 fn rotate_every_is_due_exactly_at_its_period() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = valid(metadata("EAAforever", NOW - 90 * DAY, ExpiryMode::Never));
+    stored(&mut state).current = valid(metadata("EAAforever", NOW - 90 * DAY, ExpiryMode::Never));
     let plan = run(&spec(extra), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
-    assert_eq!(
-        plan.changes[0].reason,
-        "issued 90d ago, rotate_every is 90d"
-    );
+    insta::assert_snapshot!(table(&plan));
     let plan = run(&spec(extra), &state, NOW - 1);
     assert!(!plan.has_changes());
     assert_eq!(plan.valid_until, Some(at(NOW)));
@@ -346,53 +390,38 @@ fn changed_scopes_app_or_expiry_rotate_the_token() {
         )]);
         loaded.spec.expect("valid")
     };
-    let plan = run(
+    let scopes = run(
         &text_spec("            app: reporting\n            scopes: [ads_read, ads_management]\n"),
         &state,
         NOW,
     );
-    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
-    assert_eq!(
-        plan.changes[0].reason,
-        "scopes changed: +ads_management -read_insights"
-    );
-    let plan = run(
+    let app = run(
         &text_spec("            app: publisher\n            scopes: [ads_read, read_insights]\n"),
         &state,
         NOW,
     );
-    assert_eq!(
-        plan.changes[0].reason,
-        "app changed: 200 → 201 (`publisher`)"
-    );
-    let plan = run(
+    let expiry = run(
         &text_spec(
             "            app: reporting\n            scopes: [ads_read, read_insights]\n            expiry: never\n            rotate_every: 90d\n",
         ),
         &state,
         NOW,
     );
-    assert_eq!(plan.changes[0].reason, "expiry changed: 60d → never");
+    insta::assert_snapshot!(tables(&[
+        ("scopes changed", &scopes),
+        ("app changed", &app),
+        ("expiry changed", &expiry),
+    ]));
 }
 
 #[test]
 fn scopes_that_drifted_from_the_record_rotate_with_drift() {
     let mut state = converged(NOW - DAY);
-    if let Health::Valid { scopes: live, .. } = &mut state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current
-        .health
-    {
+    if let Health::Valid { scopes: live, .. } = &mut stored(&mut state).current.health {
         live.remove("read_insights");
     }
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Rotate)]);
-    assert_eq!(
-        plan.changes[0].drift.as_deref(),
-        Some("Meta reports scopes -read_insights")
-    );
+    insta::assert_snapshot!(table(&plan));
 }
 
 fn with_previous(state: &mut State, revoke_after: i64, health_dead: bool) {
@@ -402,11 +431,7 @@ fn with_previous(state: &mut State, revoke_after: i64, health_dead: bool) {
     } else {
         valid(old)
     };
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .previous = Some(ObservedPrevious {
+    stored(state).previous = Some(ObservedPrevious {
         value,
         revoke_after: at(revoke_after),
     });
@@ -417,7 +442,8 @@ fn the_previous_token_is_revoked_exactly_when_grace_ends() {
     let mut state = converged(NOW - DAY);
     with_previous(&mut state, NOW, false);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Revoke)]);
+    insta::assert_snapshot!(table(&plan));
+    // The value revoked is the previous one, never the current.
     let revoked = plan.changes[0]
         .before
         .as_ref()
@@ -433,33 +459,26 @@ fn a_dead_previous_token_is_forgotten_not_revoked() {
     let mut state = converged(NOW - DAY);
     with_previous(&mut state, NOW + DAY, true);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Forget)]);
+    insta::assert_snapshot!(table(&plan));
+    assert!(plan.changes.iter().all(|c| c.action != Action::Revoke));
 }
 
 #[test]
 fn a_rotation_waits_for_the_pending_previous_token() {
     let extra = "            expiry: never\n            rotate_every: 90d\n";
     let mut state = converged(NOW);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = valid(metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never));
+    stored(&mut state).current = valid(metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never));
     with_previous(&mut state, NOW + 3600, false);
-    let plan = run(&spec(extra), &state, NOW);
-    assert!(!plan.has_changes(), "{:#?}", plan.changes);
-    assert_eq!(plan.notices[0].kind, NoticeKind::Deferred);
+    let waiting = run(&spec(extra), &state, NOW);
+    assert!(!waiting.has_changes(), "{:#?}", waiting.changes);
     // A dead current token does not wait.
     let current = metadata("EAAforever", NOW - 91 * DAY, ExpiryMode::Never);
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current = dead(current, DeadCause::Revoked, 460);
-    assert_eq!(
-        actions(&run(&spec(extra), &state, NOW)),
-        [(TOKEN, Action::Issue)]
-    );
+    stored(&mut state).current = dead(current, DeadCause::Revoked, 460);
+    let dead_current = run(&spec(extra), &state, NOW);
+    insta::assert_snapshot!(tables(&[
+        ("previous token pending", &waiting),
+        ("current token dead", &dead_current),
+    ]));
 }
 
 #[test]
@@ -486,11 +505,11 @@ fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
         },
     );
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(
-        actions(&plan),
-        [(gone, Action::Revoke), (dead_gone, Action::Forget)]
+    insta::assert_snapshot!(table(&plan));
+    assert!(
+        plan.changes.iter().all(|c| c.address.to_string() != TOKEN),
+        "the token still in the policy is left alone"
     );
-    assert_eq!(plan.changes[0].reason, "removed from the policy");
 }
 
 #[test]
@@ -505,18 +524,7 @@ fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
     users[0].role = Some(Role::Admin);
     let plan = run(&spec(""), &state, NOW);
     assert!(!plan.has_changes());
-    let kinds: Vec<(NoticeKind, String)> = plan
-        .notices
-        .iter()
-        .map(|n| (n.kind, n.address.to_string()))
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            (NoticeKind::Manual, USER.to_owned()),
-            (NoticeKind::Unmanaged, "acme/someone-else".to_owned())
-        ]
-    );
+    insta::assert_snapshot!(table(&plan));
 
     // Two users share the name and none is recorded: hands off.
     let mut state = converged(NOW - DAY);
@@ -692,15 +700,7 @@ fn planning_after_applying_a_plan_finds_nothing_to_do() {
         ("refresh due", converged(NOW - 45 * DAY), NOW),
         (
             "expired",
-            {
-                let mut s = converged(NOW - 61 * DAY);
-                let m = metadata("EAAcurrent", NOW - 61 * DAY, ExpiryMode::SixtyDays);
-                s.tokens
-                    .get_mut(&address::<TokenAddress>(TOKEN))
-                    .expect("t")
-                    .current = dead(m, DeadCause::Expired, 463);
-                s
-            },
+            dead_current(NOW - 61 * DAY, DeadCause::Expired, 463),
             NOW,
         ),
         (
@@ -777,31 +777,26 @@ fn a_possibly_orphaned_token_is_a_warning_until_invalidation_is_opted_in() {
     let mut state = converged(NOW - 45 * DAY);
     orphan_intent(&mut state, NOW - 10);
     let plan = run(&spec(""), &state, NOW);
-    assert_eq!(actions(&plan), [(TOKEN, Action::Refresh)]);
-    let warning = plan
-        .notices
-        .iter()
-        .find(|n| n.kind == NoticeKind::PossiblyOrphaned)
-        .expect("warned");
     assert!(
-        warning.message.contains("system user 300")
-            && warning.message.contains("--invalidate-orphaned"),
-        "{}",
-        warning.message
+        plan.changes.iter().all(|c| c.action != Action::Invalidate),
+        "invalidation is opt-in"
+    );
+    assert!(
+        plan.notices
+            .iter()
+            .any(|n| n.kind == NoticeKind::PossiblyOrphaned),
+        "warned"
     );
 
     let options = PlanOptions {
         invalidate_orphaned: true,
     };
     let opted = plan_with(&spec(""), &state, NOW, &options);
-    assert_eq!(
-        actions(&opted),
-        [(USER, Action::Invalidate), (TOKEN, Action::Issue)]
-    );
-    assert_eq!(
-        opted.changes[1].reason,
-        "re-issued after invalidating the tokens of acme/ci-reporting"
-    );
+    insta::assert_snapshot!(tables(&[
+        ("by default", &plan),
+        ("with invalidate_orphaned", &opted),
+    ]));
+    assert!(first(&opted, Action::Invalidate) < first(&opted, Action::Issue));
     assert!(
         opted
             .notices
@@ -820,13 +815,7 @@ fn an_intent_whose_answer_was_stored_is_settled() {
     let mut state = converged(NOW - DAY);
     orphan_intent(&mut state, NOW - DAY);
     let id = state.document.journal[0].id.clone();
-    state
-        .tokens
-        .get_mut(&address::<TokenAddress>(TOKEN))
-        .expect("token")
-        .current
-        .metadata
-        .issued_by = Some(id);
+    stored(&mut state).current.metadata.issued_by = Some(id);
     let plan = run(&spec(""), &state, NOW);
     assert!(plan.notices.is_empty(), "{:#?}", plan.notices);
 }
@@ -844,14 +833,9 @@ fn an_invalidation_forgets_the_previous_value_it_kills() {
         invalidate_orphaned: true,
     };
     let plan = plan_with(&spec(""), &state, NOW, &options);
-    assert_eq!(
-        actions(&plan),
-        [
-            (USER, Action::Invalidate),
-            (TOKEN, Action::Forget),
-            (TOKEN, Action::Issue)
-        ]
-    );
+    insta::assert_snapshot!(table(&plan));
+    assert!(first(&plan, Action::Invalidate) < first(&plan, Action::Forget));
+    assert!(first(&plan, Action::Invalidate) < first(&plan, Action::Issue));
     let after = simulate(&spec(""), &state, &plan, NOW);
     assert!(!run(&spec(""), &after, NOW).has_changes());
 }
@@ -876,6 +860,11 @@ fn an_invalidation_of_an_older_system_user_leaves_the_current_ones_tokens_alone(
         invalidate_orphaned: true,
     };
     let plan = plan_with(&spec(""), &state, NOW, &options);
-    assert_eq!(actions(&plan), [(USER, Action::Invalidate)]);
-    assert_eq!(plan.changes[0].system_user_id.as_deref(), Some("299"));
+    insta::assert_snapshot!(table(&plan));
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| c.system_user_id.as_deref() == Some("299")),
+        "only the older system user is touched"
+    );
 }
