@@ -11,7 +11,6 @@ use graphform_engine::apply::{
 };
 use graphform_engine::{Action, Change, Plan, PlanOptions};
 use graphform_store::StoreError;
-use serde::Serialize;
 
 use crate::cli::{ApplyArgs, Format};
 use crate::env;
@@ -79,9 +78,7 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         }
         Format::Text => printer.data(&summary(&report)),
         Format::Json => {
-            let mut json = serde_json::to_string_pretty(&JsonReport::new(&report))?;
-            json.push('\n');
-            printer.data(&json);
+            printer.data(&report.to_json());
         }
     }
     Ok(if report.succeeded() {
@@ -262,66 +259,5 @@ pub(crate) fn summary(report: &ApplyReport) -> String {
             "Apply incomplete: {done} made, {failed} failed, {skipped} not attempted. The store is consistent; \
              run `graphform plan` to see what is left.\n"
         )
-    }
-}
-
-/// `apply --format json`.
-#[derive(Serialize)]
-struct JsonReport<'r> {
-    format_version: u32,
-    succeeded: bool,
-    changes: Vec<JsonOutcome<'r>>,
-}
-
-#[derive(Serialize)]
-struct JsonOutcome<'r> {
-    address: String,
-    action: &'static str,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'r str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-impl<'r> JsonReport<'r> {
-    fn new(report: &'r ApplyReport) -> Self {
-        Self {
-            format_version: 1,
-            succeeded: report.succeeded(),
-            changes: report
-                .outcomes
-                .iter()
-                .map(|(change, outcome)| {
-                    let (status, token, id, error) = match outcome {
-                        Outcome::Done { token, id } => (
-                            "done",
-                            token.as_ref().map(ToString::to_string),
-                            id.as_deref(),
-                            None,
-                        ),
-                        Outcome::Failed { error } => (
-                            "failed",
-                            None,
-                            None,
-                            Some(graphform_types::Chain(&**error).to_string()),
-                        ),
-                        Outcome::Skipped { reason } => {
-                            ("skipped", None, None, Some(reason.clone()))
-                        }
-                    };
-                    JsonOutcome {
-                        address: change.address.to_string(),
-                        action: change.action.as_str(),
-                        status,
-                        token,
-                        id,
-                        error,
-                    }
-                })
-                .collect(),
-        }
     }
 }

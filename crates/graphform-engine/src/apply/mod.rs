@@ -1,0 +1,445 @@
+//! Apply: take the lease, observe and plan under it, get the plan
+//! approved, and execute its changes against the Graph API and the store,
+//! in dependency order, safely (design.md §3–§4, docs/operations.md).
+//!
+//! The accounting invariant apply keeps, at every moment (after a kill at
+//! any point, against any answer a network can give): every valid token of
+//! a managed system user is in the store (current or previous) or is named,
+//! with its system user, by a warning of the next `plan`; no token is
+//! revoked before its replacement is durably stored; no change is reported
+//! done unless its outcome was verified. How:
+//!
+//! - **Lock first.** The lease is taken before anything is read, renewed
+//!   while apply runs, and released at the end; the plan that is approved
+//!   and executed is the one computed under it. A saved plan file is a
+//!   review record: it runs only if the plan recomputed under the lease
+//!   makes the same changes.
+//! - Every Graph mutation is journaled in the state document before it is
+//!   sent; the entry is removed once its verified result is recorded. A
+//!   token-minting call whose answer is lost stays journaled, and the next
+//!   plan warns of the token it may have minted.
+//! - A token Meta hands out is written to the store before anything else
+//!   happens; if that write fails, the token is revoked with itself as the
+//!   caller. A replaced token is kept as `previous` until its grace ends.
+//! - A change is done only on Meta's documented success answer. A revoke
+//!   that does not get it is settled by asking `debug_token` about the
+//!   revoked token itself, never from an error about the caller.
+//!
+//! Changes of one system user run in plan order (create → install →
+//! tokens); different system users run concurrently, up to a limit.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use graphform_graph::GraphClient;
+use graphform_spec::{Spec, Token};
+use graphform_store::{Fingerprint, Store, Version, Versioned};
+use graphform_types::{InstallAddress, SystemUserAddress, Timestamp};
+use tokio::sync::Mutex;
+use tracing::Instrument as _;
+
+use crate::document::{AuditEntry, Intent, StateDocument};
+use crate::observe::{Credentials, observe};
+use crate::plan::{Change, NoticeKind, Plan, PlanOptions, plan as make_plan};
+use crate::provider::Provider;
+use crate::state::State;
+
+mod applier;
+mod error;
+mod lease;
+mod report;
+mod saved;
+mod tokens;
+
+pub use error::{ApplyError, ChangeError};
+pub use saved::check_saved;
+
+use lease::{LeaseKeeper, acquire_lease};
+
+/// How apply runs.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    /// How many system users are worked on at once.
+    pub parallelism: usize,
+    /// Who holds the lease (shown to anyone who finds the store locked).
+    pub holder: String,
+    /// How long the lease lasts, in seconds, unless renewed.
+    pub lease_seconds: i64,
+    /// How often the lease is renewed while apply runs (well before it
+    /// expires: a third of its length by default).
+    pub lease_renew_every: Duration,
+    /// How the plan is made under the lease.
+    pub plan: PlanOptions,
+    /// Allow an invalidation that kills the admin credential graphform
+    /// acts with (`--allow-admin-invalidation`).
+    pub allow_admin_invalidation: bool,
+    /// Test hook: called with the mutation's number right before the n-th
+    /// mutation (Graph call, token write or document write), when n equals
+    /// the first value. The crash tests stop the process there.
+    pub failpoint: Option<(u64, Failpoint)>,
+}
+
+/// A failpoint hook: called with the number of the mutation about to be
+/// made.
+pub type Failpoint = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// What apply works with: the policy, the Graph client, the store, the
+/// credentials and the clock.
+pub struct ApplyContext<'a, S, P = GraphClient> {
+    /// The validated policy.
+    pub spec: &'a Spec,
+    /// The Graph API (the client, or a stand-in in tests).
+    pub client: &'a P,
+    /// The token store.
+    pub store: &'a S,
+    /// Admin tokens and app secrets.
+    pub credentials: &'a Credentials,
+    /// graphform's clock: the time the plan is made at.
+    pub now: Timestamp,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            parallelism: 8,
+            holder: "graphform apply".to_owned(),
+            lease_seconds: 3600,
+            lease_renew_every: Duration::from_mins(20),
+            plan: PlanOptions::default(),
+            allow_admin_invalidation: false,
+            failpoint: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ApplyOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplyOptions")
+            .field("parallelism", &self.parallelism)
+            .field("holder", &self.holder)
+            .field("lease_seconds", &self.lease_seconds)
+            .field("lease_renew_every", &self.lease_renew_every)
+            .field("plan", &self.plan)
+            .field("allow_admin_invalidation", &self.allow_admin_invalidation)
+            .field("failpoint", &self.failpoint.as_ref().map(|(n, _)| n))
+            .finish()
+    }
+}
+
+/// What apply reports as it goes (the CLI prints progress lines).
+pub trait Progress: Sync {
+    /// The plan computed under the lease, before it is approved (once).
+    fn planned(&self, _plan: &Plan) {}
+    /// A change starts.
+    fn started(&self, change: &Change);
+    /// A change ended.
+    fn finished(&self, change: &Change, outcome: &Outcome);
+    /// Something to tell the user (a stale lease broken, journal entries
+    /// settled).
+    fn note(&self, message: &str);
+}
+
+/// Any error, boxed: what an [`Approver`] may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A boxed future, for [`Approver`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Asks a person whether to make the changes of a plan.
+pub trait Approver: Sync {
+    /// `Ok(true)` to go ahead. Called once, with the plan computed under
+    /// the lease, only when it has changes. The lease is renewed while it
+    /// waits.
+    fn approve<'a>(&'a self, plan: &'a Plan) -> BoxFuture<'a, Result<bool, BoxError>>;
+}
+
+/// How the plan computed under the lease is approved.
+#[derive(Clone, Copy)]
+pub enum Approval<'a> {
+    /// Without asking (`--auto-approve`, pipelines, tests).
+    Auto,
+    /// A reviewed plan file: the plan computed under the lease must make
+    /// exactly its changes (addresses, actions, system users, before and
+    /// after), and it must not have expired.
+    Saved(&'a Plan),
+    /// Ask.
+    Ask(&'a dyn Approver),
+}
+
+/// The result of one change.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// It was made, and its outcome verified.
+    Done {
+        /// The token it produced (issue, refresh, rotate) or removed
+        /// (revoke, forget), if any.
+        token: Option<Fingerprint>,
+        /// The Meta ID it produced or acted on, if any.
+        id: Option<String>,
+    },
+    /// It failed, or its outcome could not be verified; nothing after it
+    /// for the same system user was attempted.
+    Failed {
+        /// Why, naming the object, never a secret.
+        error: Arc<ChangeError>,
+    },
+    /// It was not attempted.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The plan apply made under the lease, and what became of every change.
+#[derive(Clone, Debug)]
+pub struct ApplyReport {
+    /// The plan computed under the lease (the one executed).
+    pub plan: Plan,
+    /// The changes with their outcomes, in plan order.
+    pub outcomes: Vec<(Change, Outcome)>,
+}
+
+impl ApplyReport {
+    /// Whether every change was made.
+    pub fn succeeded(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|(_, outcome)| matches!(outcome, Outcome::Done { .. }))
+    }
+}
+
+/// Takes the lease, observes and plans under it, gets the plan approved
+/// and executes it. Returns the plan and what became of every change; an
+/// `Err` means apply did not start changing anything (the store is
+/// locked, observation failed, the saved plan does not match, the person
+/// declined, …), except [`ApplyError::LeaseLost`].
+pub async fn apply<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
+    approval: Approval<'_>,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, ApplyError> {
+    let started = Instant::now();
+    let lease = acquire_lease(context.store, options, context.now, progress).await?;
+    let keeper = LeaseKeeper {
+        lease: Mutex::new(lease),
+        lost: AtomicBool::new(false),
+    };
+    let work = plan_and_run(context, approval, options, progress, &keeper);
+    let renewal = keeper.renew(context.store, options, context.now, started);
+    let result = tokio::select! {
+        result = work => result,
+        error = renewal => Err(error),
+    };
+    if !keeper.lost.load(Ordering::SeqCst) {
+        let lease = keeper.lease.lock().await.clone();
+        if let Err(error) = context.store.release_lease(&lease).await {
+            progress.note(&format!("could not release the lease: {error}"));
+        }
+    }
+    result
+}
+
+async fn plan_and_run<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
+    approval: Approval<'_>,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    keeper: &LeaseKeeper,
+) -> Result<ApplyReport, ApplyError> {
+    let state = observe(
+        context.spec,
+        context.client,
+        context.store,
+        context.credentials,
+    )
+    .await?;
+    let plan = make_plan(context.spec, &state, context.now, &options.plan);
+    progress.planned(&plan);
+    match approval {
+        Approval::Auto => {}
+        Approval::Saved(saved) => check_saved(saved, &plan, context.now)?,
+        Approval::Ask(approver) => {
+            if plan.has_changes()
+                && !approver
+                    .approve(&plan)
+                    .await
+                    .map_err(ApplyError::Approval)?
+            {
+                return Err(ApplyError::Declined);
+            }
+        }
+    }
+    let hits_admin: Vec<String> = plan
+        .notices
+        .iter()
+        .filter(|n| n.kind == NoticeKind::AdminCredential)
+        .map(|n| n.address.to_string())
+        .collect();
+    if !hits_admin.is_empty() && !options.allow_admin_invalidation {
+        return Err(ApplyError::AdminInvalidation(hits_admin));
+    }
+    // An empty plan still runs when an interrupted apply left journal
+    // entries: apply settles them.
+    if !plan.has_changes() && state.document.journal.is_empty() {
+        return Ok(ApplyReport {
+            plan,
+            outcomes: Vec::new(),
+        });
+    }
+    let outcomes = run(context, &state, &plan, options, progress, keeper).await?;
+    Ok(ApplyReport { plan, outcomes })
+}
+
+async fn run<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
+    state: &State,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    keeper: &LeaseKeeper,
+) -> Result<Vec<(Change, Outcome)>, ApplyError> {
+    let ApplyContext {
+        spec,
+        client,
+        store,
+        credentials,
+        now,
+    } = *context;
+    let document = match store.read_state().await? {
+        None => (StateDocument::default(), None),
+        Some(Versioned { value, version }) => (
+            serde_json::from_slice(&value).map_err(ApplyError::Document)?,
+            Some(version),
+        ),
+    };
+    let applier = Applier {
+        spec,
+        state,
+        client,
+        store,
+        credentials,
+        now,
+        options,
+        keeper,
+        document: Mutex::new(document),
+        created: Mutex::new(BTreeMap::new()),
+        mutations: AtomicU64::new(0),
+        intents: AtomicU64::new(0),
+        run_id: run_id(),
+    };
+    applier.settle_journal(progress).await?;
+
+    // Changes grouped by system user, in plan order within each group.
+    let mut groups: Vec<(&SystemUserAddress, Vec<(usize, &Change)>)> = Vec::new();
+    for (index, change) in plan.changes.iter().enumerate() {
+        let owner = change.address.system_user();
+        match groups.iter_mut().find(|(key, _)| *key == owner) {
+            Some((_, changes)) => changes.push((index, change)),
+            None => groups.push((owner, vec![(index, change)])),
+        }
+    }
+    let applier = &applier;
+    let results: Vec<Vec<(usize, Outcome)>> = futures_util::stream::iter(groups)
+        .map(|(_, changes)| async move {
+            let mut outcomes = Vec::new();
+            let mut failed = false;
+            for (index, change) in changes {
+                if failed {
+                    let outcome = Outcome::Skipped {
+                        reason: "an earlier change of this system user failed".to_owned(),
+                    };
+                    progress.finished(change, &outcome);
+                    outcomes.push((index, outcome));
+                    continue;
+                }
+                progress.started(change);
+                // Everything logged while a change runs (its Graph calls,
+                // retries, store writes) carries its action and address.
+                let span = tracing::info_span!(
+                    "change",
+                    action = change.action.as_str(),
+                    address = %change.address,
+                );
+                let outcome = match applier.change(change).instrument(span).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => Outcome::Failed {
+                        error: Arc::new(error),
+                    },
+                };
+                failed = matches!(outcome, Outcome::Failed { .. });
+                progress.finished(change, &outcome);
+                outcomes.push((index, outcome));
+            }
+            outcomes
+        })
+        .buffer_unordered(options.parallelism.max(1))
+        .collect()
+        .await;
+    if keeper.lost.load(Ordering::SeqCst) {
+        return Err(ApplyError::LeaseLost);
+    }
+    let mut outcomes: Vec<(usize, Outcome)> = results.into_iter().flatten().collect();
+    outcomes.sort_by_key(|(index, _)| *index);
+    Ok(outcomes
+        .into_iter()
+        .map(|(index, outcome)| (plan.changes[index].clone(), outcome))
+        .collect())
+}
+
+/// A random run identifier (64 bits from the standard library's randomly
+/// seeded hasher: no dependency needed for an ID that only must not
+/// repeat).
+fn run_id() -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{}-{:016x}", std::process::id(), hasher.finish())
+}
+
+/// The audit entry of a mutation an interrupted apply made, recorded
+/// when a later run settles its journal entry.
+fn settled_audit(intent: &Intent, action: &str) -> AuditEntry {
+    AuditEntry {
+        at: intent.started_at,
+        address: intent.address.clone(),
+        action: action.to_owned(),
+        before: None,
+        after: None,
+        id: None,
+    }
+}
+
+struct Applier<'a, S, P> {
+    spec: &'a Spec,
+    state: &'a State,
+    client: &'a P,
+    store: &'a S,
+    credentials: &'a Credentials,
+    now: Timestamp,
+    options: &'a ApplyOptions,
+    keeper: &'a LeaseKeeper,
+    /// The state document and the version it was last written at.
+    document: Mutex<(StateDocument, Option<Version>)>,
+    /// System users this run created: address → ID.
+    created: Mutex<BTreeMap<SystemUserAddress, String>>,
+    mutations: AtomicU64,
+    intents: AtomicU64,
+    /// Unique to this run: intent IDs must never repeat, or a later
+    /// run's intent could be taken as settled by an earlier run's stored
+    /// token (two applies of one process, or a reused pid, at one `now`).
+    run_id: String,
+}
+
+/// What the policy says of a token address.
+struct TokenTarget<'a> {
+    business: &'a graphform_spec::Business,
+    token: &'a Token,
+    /// The install of the token's app for its system user.
+    install: InstallAddress,
+}

@@ -1,0 +1,427 @@
+//! Token changes: issue, refresh and rotate (the new token is stored at
+//! once, the replaced one kept for its grace), revoke and forget (done
+//! only on Meta's success answer or `debug_token` of the token itself).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use graphform_graph::{AppCredentials, IssueToken, Secret, UserToken};
+use graphform_spec::Expiry;
+use graphform_store::{
+    ExpiryMode, Fingerprint, PreviousToken, Store, StoreError, StoredToken, TokenMetadata,
+    TokenRecord, Version, Versioned,
+};
+use graphform_types::{InstallAddress, SIXTY_DAYS, TokenAddress};
+
+use crate::document::{Intent, IntentKind};
+use crate::observe::health_of;
+use crate::plan::{Action, Change};
+use crate::provider::Provider;
+use crate::state::Health;
+
+use super::{Applier, ChangeError, Outcome, TokenTarget};
+
+impl<S: Store, P: Provider> Applier<'_, S, P> {
+    /// Issue, refresh or rotate: get a new token from Meta and store it at
+    /// once, keeping the one it replaces as `previous` for its grace.
+    pub(super) async fn new_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
+        let address = change
+            .address
+            .as_token()
+            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
+        let TokenTarget {
+            business,
+            token,
+            install,
+        } = self.token_target(address)?;
+        let admin = self.admin(business)?;
+        let app_id = business.apps[&token.app].id.clone();
+        let app = self.app(&app_id)?.clone();
+        let system_user_id = self.target_user(change).await?;
+        let stored = self.store.read_token(&address.to_string()).await?;
+        let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
+        let intent = self.intent(
+            address,
+            IntentKind::NewToken {
+                system_user_id: system_user_id.clone(),
+                app_id: app_id.clone(),
+                action: change.action.as_str().to_owned(),
+            },
+        );
+        let (value, lifetime, intent_id) = if change.action == Action::Refresh {
+            let current = stored
+                .as_ref()
+                .ok_or_else(|| ChangeError::malformed(address, "no stored token to refresh"))?;
+            self.refresh(address, intent, &app, &current.value.current.value)
+                .await?
+        } else {
+            let request = IssueToken {
+                app_id: app_id.clone(),
+                scopes: token.scopes.iter().cloned().collect(),
+                expiring,
+            };
+            let (issued, id) = self
+                .issue(address, &install, intent, admin, &system_user_id, &request)
+                .await?;
+            (issued, expiring.then_some(SIXTY_DAYS), id)
+        };
+        let fingerprint = value.fingerprint();
+        let metadata = TokenMetadata {
+            address: address.to_string(),
+            app_id,
+            system_user_id,
+            scopes: token.scopes.clone(),
+            expiry: if expiring {
+                ExpiryMode::SixtyDays
+            } else {
+                ExpiryMode::Never
+            },
+            issued_at: self.now,
+            expires_at: lifetime.map(|lifetime| self.now + lifetime),
+            fingerprint: fingerprint.clone(),
+            issued_by: Some(intent_id.clone()),
+        };
+        let grace = token.grace;
+        let (record, replaced, expected) = self.replacement_record(
+            change.action,
+            StoredToken { value, metadata },
+            stored,
+            grace,
+        );
+        self.mutation()?;
+        if let Err(error) = self
+            .store
+            .write_token(&address.to_string(), &record, expected.as_ref())
+            .await
+        {
+            // An error other than a conflict does not prove nothing was
+            // written: look before deciding.
+            if !self.holds(address, &fingerprint).await {
+                return Err(self
+                    .revoke_unstored(address, &record.current, &app, &intent_id, error)
+                    .await);
+            }
+        }
+        let mut audit = self.audit(address, change.action);
+        audit.before = replaced;
+        audit.after = Some(fingerprint.clone());
+        self.update_document(|document| {
+            document.journal.retain(|i| i.id != intent_id);
+            document.audit.push(audit);
+        })
+        .await?;
+        Ok(Outcome::Done {
+            token: Some(fingerprint),
+            id: None,
+        })
+    }
+
+    /// `GET /oauth/access_token` (`fb_exchange_token`), journaled as
+    /// `intent`: the new token, its lifetime and the intent's ID.
+    pub(super) async fn refresh(
+        &self,
+        address: &TokenAddress,
+        intent: Intent,
+        app: &AppCredentials,
+        current: &Secret,
+    ) -> Result<(Secret, Option<graphform_types::Duration>, String), ChangeError> {
+        let client = self.client.labeled(address.to_string());
+        let (refreshed, id) = self
+            .journaled(intent, client.refresh_token(app, current))
+            .await?;
+        let lifetime = refreshed
+            .expires_in
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+            .map_or(SIXTY_DAYS, graphform_types::Duration::seconds);
+        Ok((refreshed.token, Some(lifetime), id))
+    }
+
+    /// `POST /{system-user}/access_tokens`, journaled as `intent`.
+    ///
+    /// Meta refuses an issue for an app the system user lacks with an
+    /// invalid-parameter error (100). The Graph API cannot list installs,
+    /// so an uninstall is otherwise seen only through the tokens it kills:
+    /// a token already dead for another reason hides it, and the issue
+    /// would fail on every run. Such a refusal drops the install's record.
+    pub(super) async fn issue(
+        &self,
+        address: &TokenAddress,
+        install: &InstallAddress,
+        intent: Intent,
+        admin: &UserToken,
+        system_user_id: &str,
+        request: &IssueToken,
+    ) -> Result<(Secret, String), ChangeError> {
+        let client = self.client.labeled(address.to_string());
+        let refused_as_invalid = AtomicBool::new(false);
+        let call = async {
+            let answer = client.issue_token(admin, system_user_id, request).await;
+            if answer.as_ref().is_err_and(|e| e.code() == Some(100)) {
+                refused_as_invalid.store(true, Ordering::SeqCst);
+            }
+            answer
+        };
+        match self.journaled(intent, call).await {
+            Err(error) if refused_as_invalid.load(Ordering::SeqCst) => {
+                Err(self.forget_install(install, error).await)
+            }
+            other => other,
+        }
+    }
+
+    /// After Meta refused to issue a token as an invalid request, drops the
+    /// record of the `install` it needs: the app may have been uninstalled
+    /// outside graphform. The next plan installs it again (installing is
+    /// idempotent) before issuing.
+    pub(super) async fn forget_install(
+        &self,
+        install: &InstallAddress,
+        error: ChangeError,
+    ) -> ChangeError {
+        let forgotten = self
+            .update_document(|document| {
+                document.installs.remove(install);
+            })
+            .await;
+        ChangeError::InstallGone {
+            error: Box::new(error),
+            forgotten: forgotten.map_err(Box::new),
+        }
+    }
+
+    /// The record that stores `new`: the replaced value is kept as
+    /// `previous` for `grace` (refresh, rotate), or dropped when it is dead
+    /// (issue), keeping what was pending. Also returns the replaced value's
+    /// fingerprint and the version to write against.
+    pub(super) fn replacement_record(
+        &self,
+        action: Action,
+        new: StoredToken,
+        stored: Option<Versioned<TokenRecord>>,
+        grace: graphform_types::Duration,
+    ) -> (TokenRecord, Option<Fingerprint>, Option<Version>) {
+        let Some(Versioned {
+            value: old,
+            version,
+        }) = stored
+        else {
+            let record = TokenRecord {
+                current: new,
+                previous: None,
+            };
+            return (record, None, None);
+        };
+        let replaced = Some(old.current.metadata.fingerprint.clone());
+        let previous = match action {
+            Action::Issue => old.previous,
+            _ => Some(PreviousToken {
+                token: old.current,
+                revoke_after: self.now + grace,
+            }),
+        };
+        let record = TokenRecord {
+            current: new,
+            previous,
+        };
+        (record, replaced, Some(version))
+    }
+
+    /// Revoke (a live token) or forget (a dead one): the token is the
+    /// change's `before` fingerprint, as the store holds it now.
+    pub(super) async fn remove_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
+        let address = change
+            .address
+            .as_token()
+            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
+        let fingerprint = change
+            .before
+            .as_ref()
+            .and_then(|b| b.fingerprint.clone())
+            .ok_or_else(|| ChangeError::malformed(address, "the plan names no token"))?;
+        let Some(Versioned {
+            value: record,
+            version,
+        }) = self.store.read_token(&address.to_string()).await?
+        else {
+            return Ok(Outcome::Skipped {
+                reason: "no token is stored there any more".to_owned(),
+            });
+        };
+        let is_previous = record
+            .previous
+            .as_ref()
+            .is_some_and(|p| p.token.metadata.fingerprint == fingerprint);
+        let is_current = record.current.metadata.fingerprint == fingerprint;
+        if !is_previous && !is_current {
+            return Ok(Outcome::Skipped {
+                reason: format!("{fingerprint} is no longer stored there"),
+            });
+        }
+        if is_current && record.previous.is_some() {
+            return Err(ChangeError::RevokeOrder(address.clone()));
+        }
+        let target = if is_previous {
+            record.previous.as_ref().map(|p| &p.token)
+        } else {
+            Some(&record.current)
+        }
+        .expect("the fingerprint was found in one of the two slots");
+        if change.action == Action::Revoke {
+            self.revoke(address, target, &record.current).await?;
+        }
+        self.mutation()?;
+        if is_previous {
+            let kept = TokenRecord {
+                current: record.current.clone(),
+                previous: None,
+            };
+            self.store
+                .write_token(&address.to_string(), &kept, Some(&version))
+                .await?;
+        } else {
+            self.store
+                .delete_token(&address.to_string(), &version)
+                .await?;
+        }
+        let mut audit = self.audit(address, change.action);
+        audit.before = Some(fingerprint.clone());
+        self.update_document(|document| document.audit.push(audit))
+            .await?;
+        Ok(Outcome::Done {
+            token: Some(fingerprint),
+            id: None,
+        })
+    }
+
+    /// Whether the store holds `fingerprint` as the current value at
+    /// `address` (read back after a write that reported an error).
+    pub(super) async fn holds(&self, address: &TokenAddress, fingerprint: &Fingerprint) -> bool {
+        matches!(
+            self.store.read_token(&address.to_string()).await,
+            Ok(Some(Versioned { value, .. })) if value.current.metadata.fingerprint == *fingerprint
+        )
+    }
+
+    /// A token Meta minted could not be stored: revoke it with itself as
+    /// the caller (journaled first), so nothing valid is left that nobody
+    /// holds. Returns the error to report. If the revoke cannot be
+    /// verified, the minting call's journal entry stays, and the next plan
+    /// warns of the token.
+    pub(super) async fn revoke_unstored(
+        &self,
+        address: &TokenAddress,
+        minted: &StoredToken,
+        app: &AppCredentials,
+        intent_id: &str,
+        error: StoreError,
+    ) -> ChangeError {
+        let caller = UserToken::new(minted.value.clone(), app.clone());
+        let revoked = match self.revoke_with(address, minted, &[caller]).await {
+            Ok(()) => Ok(self
+                .update_document(|document| document.journal.retain(|i| i.id != intent_id))
+                .await
+                .err()
+                .map(Box::new)),
+            Err(why) => Err(Box::new(why)),
+        };
+        ChangeError::Unstored {
+            address: address.clone(),
+            fingerprint: minted.metadata.fingerprint.clone(),
+            error: Box::new(error),
+            revoked,
+        }
+    }
+
+    /// Revokes `target`, the stored token at `address` whose record's
+    /// current value is `current`. The caller must be a token of the same
+    /// app: the current token when it is (the replacement of a previous
+    /// one), then the token itself.
+    pub(super) async fn revoke(
+        &self,
+        address: &TokenAddress,
+        target: &StoredToken,
+        current: &StoredToken,
+    ) -> Result<(), ChangeError> {
+        let app = self.app(&target.metadata.app_id)?.clone();
+        let mut callers = Vec::new();
+        if current.metadata.app_id == target.metadata.app_id && current.value != target.value {
+            callers.push(UserToken::new(current.value.clone(), app.clone()));
+        }
+        callers.push(UserToken::new(target.value.clone(), app));
+        self.revoke_with(address, target, &callers).await
+    }
+
+    /// Revokes `target` with the first caller that works. Done only on
+    /// Meta's documented success answer, or when `debug_token` of the
+    /// target itself says it no longer works: an error about a caller (a
+    /// 190 because the caller is dead) is no fact about the target.
+    pub(super) async fn revoke_with(
+        &self,
+        address: &TokenAddress,
+        target: &StoredToken,
+        callers: &[UserToken],
+    ) -> Result<(), ChangeError> {
+        let fingerprint = &target.metadata.fingerprint;
+        let app = self.app(&target.metadata.app_id)?.clone();
+        let client = self.client.labeled(address.to_string());
+        let mut failures = Vec::new();
+        for caller in callers {
+            let intent = self.intent(
+                address,
+                IntentKind::Revoke {
+                    fingerprint: fingerprint.clone(),
+                },
+            );
+            let intent_id = intent.id.clone();
+            self.update_document(|document| document.journal.push(intent))
+                .await?;
+            self.mutation()?;
+            let answer = client.revoke_token(caller, &target.value).await;
+            let verdict = match answer {
+                Ok(()) => Ok(true),
+                Err(error) => {
+                    failures.push(error);
+                    self.is_dead(&app, &target.value).await
+                }
+            };
+            // A revoke leaves nothing untracked whatever its outcome: the
+            // token stays stored until this proves it dead.
+            self.update_document(|document| document.journal.retain(|i| i.id != intent_id))
+                .await?;
+            match verdict {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(why) => {
+                    return Err(ChangeError::NotRevoked {
+                        fingerprint: fingerprint.clone(),
+                        failures,
+                        verdict: Some(Box::new(why)),
+                    });
+                }
+            }
+        }
+        Err(ChangeError::NotRevoked {
+            fingerprint: fingerprint.clone(),
+            failures,
+            verdict: None,
+        })
+    }
+
+    /// Whether `debug_token` says `token` no longer works: `Ok(true)` on a
+    /// token error, `Ok(false)` when it is valid, `Err` when there is no
+    /// verdict.
+    pub(super) async fn is_dead(
+        &self,
+        app: &AppCredentials,
+        token: &Secret,
+    ) -> Result<bool, ChangeError> {
+        let info = self.client.debug_token(app, token).await?;
+        match health_of(&info) {
+            Health::Dead { .. } => Ok(true),
+            Health::Valid { .. } => Ok(false),
+            Health::NoVerdict { reason } => Err(ChangeError::NoVerdict(reason)),
+            Health::Unknown { app_id } => Err(ChangeError::NoVerdict(format!(
+                "app {app_id} cannot be checked"
+            ))),
+        }
+    }
+}
