@@ -2,15 +2,21 @@
 //! apply (design.md §1).
 //!
 //! - [`state`]: what is true now ([`State`]), as observed.
-//! - [`plan()`]: `plan(&Spec, &State, now, &PlanOptions) -> Plan`, pure and
-//!   deterministic; every rule of design.md §3 lives there.
-//! - [`document`]: graphform's own records kept in the store.
-//!
 //! - [`observe`]: builds the [`State`] from the Graph API and the store;
 //!   read-only.
-//!
-//! - [`apply`]: executes a plan's changes, journaled and crash-safe, under
-//!   the store's lease.
+//! - [`plan()`] (`src/plan/`): `plan(&Spec, &State, now, &PlanOptions) ->
+//!   Plan`, pure and deterministic; every rule of design.md §3 lives there
+//!   (`policy.rs`: businesses, system users, installs; `tokens.rs`: the
+//!   token rules).
+//! - [`plan_file`]: the plan a reviewer approved, written atomically and
+//!   read back with its format version checked.
+//! - [`apply`] (`src/apply/`): executes a plan's changes, journaled and
+//!   crash-safe, under the store's lease; typed errors ([`apply::ApplyError`],
+//!   [`apply::ChangeError`]) and the JSON report.
+//! - [`provider`]: the seam to Meta ([`Provider`]): the Graph client over
+//!   HTTP, or an in-memory model in tests.
+//! - [`document`]: graphform's own records kept in the store (journal,
+//!   audit trail, system user and install records).
 
 pub mod apply;
 pub mod document;
