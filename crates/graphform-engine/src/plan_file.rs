@@ -2,7 +2,7 @@
 //! review record `graphform plan --out` writes and `apply` and `show` read.
 //!
 //! - [`to_json`]: the document, safe to print (see [`is_unprintable`]).
-//! - [`write`]: atomically — a reader sees the old file or the whole new
+//! - [`write()`]: atomically — a reader sees the old file or the whole new
 //!   one, never half a plan.
 //! - [`read`]: refuses what is not a plan of this graphform's
 //!   [`PLAN_FORMAT_VERSION`].
@@ -94,7 +94,7 @@ pub fn write(plan: &Plan, path: &Path) -> Result<(), PlanFileError> {
     write_with(plan, path, |_| Ok(()))
 }
 
-/// [`write`], calling `before_persist` with the complete temporary file's
+/// [`write()`], calling `before_persist` with the complete temporary file's
 /// path right before the rename (tests fail there, as a crash would).
 fn write_with(
     plan: &Plan,
@@ -181,7 +181,7 @@ pub fn is_unprintable(c: char) -> bool {
 }
 
 /// The plan as versioned, pretty-printed JSON (docs/plan-json.md), with a
-/// trailing newline: what [`write`] writes and `plan --format json` prints.
+/// trailing newline: what [`write()`] writes and `plan --format json` prints.
 ///
 /// `serde_json` escapes C0 control characters; the rest of
 /// [`is_unprintable`] (DEL, C1, bidi controls…) is written as `\uXXXX` too,

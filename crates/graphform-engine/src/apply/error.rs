@@ -10,7 +10,7 @@ use crate::observe::ObserveError;
 use super::BoxError;
 
 /// Why apply did not run (a failed change is reported in the
-/// [`ApplyReport`] instead). Nothing was changed, except where a variant
+/// [`ApplyReport`](super::ApplyReport) instead). Nothing was changed, except where a variant
 /// says otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
