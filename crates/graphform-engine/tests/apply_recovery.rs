@@ -282,7 +282,10 @@ async fn the_lease_is_renewed_while_apply_waits_for_approval() {
     fixture.broken.store(false, Ordering::SeqCst);
     let approver = SlowApprover {
         store: &fixture.store,
-        wait: std::time::Duration::from_millis(2_300),
+        // Renewals every 100 ms must reach a whole 2 s of elapsed time
+        // before the prompt returns; 3.5 s leaves room on a loaded machine
+        // (2.3 s once failed while other builds ran).
+        wait: std::time::Duration::from_millis(3_500),
         break_it: false,
         seen: std::sync::Mutex::new(Vec::new()),
     };
