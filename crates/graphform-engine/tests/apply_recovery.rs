@@ -86,15 +86,7 @@ impl Fixture {
     }
 
     async fn apply(&self) -> Vec<(Change, Outcome)> {
-        apply(
-            &self.context(),
-            Approval::Auto,
-            &ApplyOptions::default(),
-            &Quiet,
-        )
-        .await
-        .expect("apply runs")
-        .outcomes
+        support::apply_auto(&self.context()).await
     }
 
     /// The worker's tokens at Meta that still work.

@@ -6,9 +6,9 @@
 
 mod support;
 
-use support::{ADMIN_TOKEN, BUSINESS, NOW, Quiet};
+use support::{ADMIN_TOKEN, BUSINESS, NOW};
 
-use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, apply};
+use graphform_engine::apply::{ApplyContext, Outcome};
 use graphform_engine::observe::observe;
 use graphform_engine::{Action, NoticeKind, PlanOptions, plan};
 use graphform_graph::Secret;
@@ -56,18 +56,11 @@ impl Fixture {
     }
 
     async fn apply(&self) -> Vec<(Action, Outcome)> {
-        apply(
-            &self.context(),
-            Approval::Auto,
-            &ApplyOptions::default(),
-            &Quiet,
-        )
-        .await
-        .expect("apply runs")
-        .outcomes
-        .into_iter()
-        .map(|(change, outcome)| (change.action, outcome))
-        .collect()
+        support::apply_auto(&self.context())
+            .await
+            .into_iter()
+            .map(|(change, outcome)| (change.action, outcome))
+            .collect()
     }
 
     async fn plan(&self) -> graphform_engine::Plan {

@@ -282,18 +282,11 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             )
             .await?;
         self.created.lock().await.insert(user.clone(), id.clone());
-        let mut audit = self.audit(&change.address, Action::Create);
-        audit.id = Some(id.clone());
-        self.update_document(|document| {
-            document.system_users.insert(user.clone(), id.clone());
-            document.journal.retain(|i| i.id != intent_id);
-            document.audit.push(audit);
+        let recorded = id.clone();
+        self.record_done(change, &intent_id, id, |document| {
+            document.system_users.insert(user.clone(), recorded);
         })
-        .await?;
-        Ok(Outcome::Done {
-            token: None,
-            id: Some(id),
-        })
+        .await
     }
 
     pub(super) async fn install(&self, change: &Change) -> Result<Outcome, ChangeError> {
@@ -321,26 +314,18 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let ((), intent_id) = self
             .journaled(intent, client.install_app(admin, &system_user_id, &app_id))
             .await?;
-        let mut audit = self.audit(&change.address, Action::Install);
-        audit.id = Some(app_id.clone());
         let record = InstallRecord {
             system_user_id,
             app_id: app_id.clone(),
             installed_at: self.now,
         };
-        self.update_document(|document| {
+        self.record_done(change, &intent_id, app_id, |document| {
             document
                 .system_users
                 .insert(user_address.clone(), record.system_user_id.clone());
             document.installs.insert(install_address.clone(), record);
-            document.journal.retain(|i| i.id != intent_id);
-            document.audit.push(audit);
         })
-        .await?;
-        Ok(Outcome::Done {
-            token: None,
-            id: Some(app_id),
-        })
+        .await
     }
 
     pub(super) async fn invalidate(&self, change: &Change) -> Result<Outcome, ChangeError> {
@@ -360,19 +345,39 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let ((), intent_id) = self
             .journaled(intent, client.invalidate_all_tokens(admin, &system_user_id))
             .await?;
-        let mut audit = self.audit(&change.address, Action::Invalidate);
-        audit.id = Some(system_user_id.clone());
-        self.update_document(|document| {
+        let invalidated = system_user_id.clone();
+        // The tokens its minting calls may have made are dead now: their
+        // journal entries are settled too.
+        self.record_done(change, &intent_id, system_user_id, |document| {
             document.journal.retain(|i| {
-                i.id != intent_id
-                    && !matches!(&i.kind, IntentKind::NewToken { system_user_id: id, .. } if *id == system_user_id)
+                !matches!(&i.kind, IntentKind::NewToken { system_user_id: id, .. } if *id == invalidated)
             });
+        })
+        .await
+    }
+
+    /// Records a verified system-user, install or invalidation change:
+    /// `edit` updates graphform's records, the journal entry `intent_id` is
+    /// settled, and the audit trail names `id`, the Meta ID made or acted
+    /// on — all in one write of the state document.
+    async fn record_done(
+        &self,
+        change: &Change,
+        intent_id: &str,
+        id: String,
+        edit: impl FnOnce(&mut StateDocument),
+    ) -> Result<Outcome, ChangeError> {
+        let mut audit = self.audit(&change.address, change.action);
+        audit.id = Some(id.clone());
+        self.update_document(|document| {
+            edit(document);
+            document.journal.retain(|i| i.id != intent_id);
             document.audit.push(audit);
         })
         .await?;
         Ok(Outcome::Done {
             token: None,
-            id: Some(system_user_id),
+            id: Some(id),
         })
     }
 }

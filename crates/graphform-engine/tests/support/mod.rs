@@ -9,11 +9,13 @@ use std::sync::Arc;
 
 use graphform_emulator::World;
 use graphform_engine::Change;
-use graphform_engine::apply::{Outcome, Progress};
+use graphform_engine::Provider;
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, Progress, apply};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{
     AppCredentials, ClientSettings, GraphClient, RetryPolicy, Secret, UserToken, VirtualClock,
 };
+use graphform_store::Store;
 
 /// 2026-01-01 00:00 UTC, the emulator's frozen clock.
 pub(crate) const NOW: i64 = 1_767_225_600;
@@ -73,4 +75,15 @@ impl Progress for Quiet {
     fn started(&self, _change: &Change) {}
     fn finished(&self, _change: &Change, _outcome: &Outcome) {}
     fn note(&self, _message: &str) {}
+}
+
+/// Applies with default options, approved without asking, saying nothing:
+/// every change with its outcome.
+pub(crate) async fn apply_auto<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
+) -> Vec<(Change, Outcome)> {
+    apply(context, Approval::Auto, &ApplyOptions::default(), &Quiet)
+        .await
+        .expect("apply runs")
+        .outcomes
 }
