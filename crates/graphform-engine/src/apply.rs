@@ -913,7 +913,7 @@ impl<S: Store> Applier<'_, S> {
         let system_user_id = self.target_user(change).await?;
         let stored = self
             .store
-            .read_token(&address.to_string())
+            .read_token(address)
             .await
             .map_err(|e| e.to_string())?;
         let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
@@ -944,7 +944,7 @@ impl<S: Store> Applier<'_, S> {
         };
         let fingerprint = value.fingerprint();
         let metadata = TokenMetadata {
-            address: address.to_string(),
+            address: address.clone(),
             app_id,
             system_user_id,
             scopes: token.scopes.clone(),
@@ -968,7 +968,7 @@ impl<S: Store> Applier<'_, S> {
         self.mutation()?;
         if let Err(error) = self
             .store
-            .write_token(&address.to_string(), &record, expected.as_ref())
+            .write_token(address, &record, expected.as_ref())
             .await
         {
             // An error other than a conflict does not prove nothing was
@@ -1118,7 +1118,7 @@ impl<S: Store> Applier<'_, S> {
             version,
         }) = self
             .store
-            .read_token(&address.to_string())
+            .read_token(address)
             .await
             .map_err(|e| e.to_string())?
         else {
@@ -1157,12 +1157,12 @@ impl<S: Store> Applier<'_, S> {
                 previous: None,
             };
             self.store
-                .write_token(&address.to_string(), &kept, Some(&version))
+                .write_token(address, &kept, Some(&version))
                 .await
                 .map_err(|e| e.to_string())?;
         } else {
             self.store
-                .delete_token(&address.to_string(), &version)
+                .delete_token(address, &version)
                 .await
                 .map_err(|e| e.to_string())?;
         }
@@ -1180,7 +1180,7 @@ impl<S: Store> Applier<'_, S> {
     /// `address` (read back after a write that reported an error).
     async fn holds(&self, address: &TokenAddress, fingerprint: &Fingerprint) -> bool {
         matches!(
-            self.store.read_token(&address.to_string()).await,
+            self.store.read_token(address).await,
             Ok(Some(Versioned { value, .. })) if value.current.metadata.fingerprint == *fingerprint
         )
     }
