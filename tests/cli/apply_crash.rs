@@ -367,7 +367,7 @@ impl Case {
                 for (stored, current) in values {
                     held.insert(
                         stored.value.fingerprint().to_string(),
-                        (address.clone(), current),
+                        (address.to_string(), current),
                     );
                     stored_intents.extend(stored.metadata.issued_by.clone());
                 }

@@ -112,7 +112,9 @@ fn the_demo_at_trace_level_writes_no_token_value_outside_the_store() {
     let record = runtime
         .block_on(graphform_store::Store::read_token(
             &store,
-            "acme/ci-reporting/token/insights-read",
+            &"acme/ci-reporting/token/insights-read"
+                .parse()
+                .expect("an address"),
         ))
         .expect("readable")
         .expect("stored");

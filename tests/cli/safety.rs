@@ -403,7 +403,7 @@ impl Case {
                     held.insert(
                         stored.value.fingerprint().to_string(),
                         Held {
-                            address: address.clone(),
+                            address: address.to_string(),
                             current,
                             system_user_id: stored.metadata.system_user_id.clone(),
                         },

@@ -161,9 +161,8 @@ async fn read_records<S: Store>(
     store: &S,
 ) -> Result<BTreeMap<TokenAddress, TokenRecord>, ObserveError> {
     let mut records = BTreeMap::new();
-    for key in store.list_tokens().await? {
-        let address: TokenAddress = key.parse().map_err(ObserveError::Address)?;
-        if let Some(record) = store.read_token(&key).await? {
+    for address in store.list_tokens().await? {
+        if let Some(record) = store.read_token(&address).await? {
             records.insert(address, record.value);
         }
     }

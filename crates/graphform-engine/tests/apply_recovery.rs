@@ -21,12 +21,14 @@ use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, app
 use graphform_engine::observe::{Credentials, observe};
 use graphform_engine::{Action, Change, NoticeKind, PlanOptions, plan};
 use graphform_graph::{GraphClient, RetryPolicy};
-use graphform_store::{FileStore, LeaseInfo, Store, StoreError, TokenRecord, generate_identity};
+use graphform_store::{
+    FileStore, LeaseInfo, Store, StoreError, TokenAddress, TokenRecord, generate_identity,
+};
 use graphform_testkit::store::BeforeWrite;
 use graphform_types::Timestamp;
 
 /// A hook before each token write.
-type WriteHook = Box<dyn Fn(&str, &TokenRecord) -> Result<(), StoreError> + Send + Sync>;
+type WriteHook = Box<dyn Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError> + Send + Sync>;
 
 /// A file store whose token writes fail while the fixture's `broken` is set
 /// (a Vault outage, a full disk): nothing is written.

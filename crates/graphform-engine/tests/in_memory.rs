@@ -91,7 +91,7 @@ impl Fixture {
     async fn stored(&self) -> Option<String> {
         let address: TokenAddress = TOKEN.parse().expect("an address");
         self.store
-            .read_token(&address.to_string())
+            .read_token(&address)
             .await
             .expect("read")
             .map(|record| record.value.current.metadata.fingerprint.to_string())

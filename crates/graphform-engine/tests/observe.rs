@@ -123,7 +123,7 @@ async fn provision(
             )
             .await
             .expect("issue");
-        let address = format!("b{b}/worker/token/t{t}");
+        let address = TokenAddress::new(&format!("b{b}"), "worker", &format!("t{t}"));
         let record = TokenRecord {
             current: StoredToken {
                 metadata: TokenMetadata {

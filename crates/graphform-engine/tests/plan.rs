@@ -57,7 +57,7 @@ fn scopes(list: &[&str]) -> BTreeSet<String> {
 
 fn metadata(name: &str, issued_at: i64, expiry: ExpiryMode) -> TokenMetadata {
     TokenMetadata {
-        address: TOKEN.to_owned(),
+        address: address(TOKEN),
         app_id: "200".to_owned(),
         system_user_id: "300".to_owned(),
         scopes: scopes(&["ads_read", "read_insights"]),
@@ -611,7 +611,7 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                     ExpiryMode::SixtyDays
                 };
                 let mut meta = metadata(&format!("EAAnew{counter}"), now, expiry);
-                meta.address = change.address.to_string();
+                meta.address = token.clone();
                 meta.system_user_id = user_id(&next, user);
                 meta.app_id = after.app_id.clone().expect("app id");
                 meta.scopes = after.scopes.clone().expect("scopes");

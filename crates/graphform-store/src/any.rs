@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::{
     AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseInfo, Store,
-    StoreError, Timestamp, TokenRecord, VaultSettings, VaultStore, Version, Versioned,
+    StoreError, Timestamp, TokenAddress, TokenRecord, VaultSettings, VaultStore, Version,
+    Versioned,
 };
 
 /// Which backend to open, and how: the policy's `store:` section with
@@ -90,25 +91,29 @@ impl Store for AnyStore {
 
     async fn read_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
     ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
         each!(self, store => store.read_token(address).await)
     }
 
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
         each!(self, store => store.list_tokens().await)
     }
 
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
         each!(self, store => store.write_token(address, record, expected).await)
     }
 
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
         each!(self, store => store.delete_token(address, expected).await)
     }
 

@@ -74,7 +74,7 @@ pub(crate) mod documents;
 mod settings;
 mod store;
 use self::documents::{Current, conflict, found, previous_document, too_large};
-use self::settings::{check_prefix, check_region, endpoint_url};
+use self::settings::{MAX_PREFIX_LEN, check_prefix, check_region, endpoint_url};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +85,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use self::client::{ApiError, CallError, Client};
-use crate::{Secret, StoreError, TokenRecord, Version, record, validate_address};
+use crate::{Secret, StoreError, TokenAddress, TokenRecord, Version, record};
+use graphform_types::address::MAX_SEGMENT_LEN;
 
 /// The name prefix used unless the policy sets `store.prefix`.
 pub const DEFAULT_AWS_PREFIX: &str = "graphform";
@@ -95,6 +96,13 @@ pub const AWS_MAX_SECRET_BYTES: usize = 65_536;
 
 /// The longest secret name Secrets Manager accepts.
 pub const AWS_MAX_NAME_LEN: usize = 512;
+
+/// The longest token address as text: three names and `token`.
+const MAX_TOKEN_ADDRESS_LEN: usize = 3 * MAX_SEGMENT_LEN + "//token/".len();
+
+// Every token's secret name fits, whatever the prefix and the address.
+const _: () =
+    assert!(MAX_PREFIX_LEN + "/tokens/".len() + MAX_TOKEN_ADDRESS_LEN <= AWS_MAX_NAME_LEN);
 
 /// The document format this code writes and reads.
 const FORMAT: u32 = 1;
@@ -332,20 +340,11 @@ impl AwsSecretsManagerStore {
         self.inner.client.endpoint()
     }
 
-    /// The secret that holds `address`: `<prefix>/tokens/<address>`.
-    pub fn token_secret_name(&self, address: &str) -> Result<String, StoreError> {
-        validate_address(address)?;
-        let name = format!("{}/tokens/{address}", self.inner.prefix);
-        if name.len() > AWS_MAX_NAME_LEN {
-            return Err(StoreError::Invalid {
-                what: format!("token address {address:?}"),
-                reason: format!(
-                    "its secret name would be {} characters; Secrets Manager allows {AWS_MAX_NAME_LEN}",
-                    name.len()
-                ),
-            });
-        }
-        Ok(name)
+    /// The secret that holds `address`: `<prefix>/tokens/<address>`
+    /// (within [`AWS_MAX_NAME_LEN`], as prefixes and addresses are
+    /// bounded).
+    pub fn token_secret_name(&self, address: &TokenAddress) -> String {
+        format!("{}/tokens/{address}", self.inner.prefix)
     }
 
     /// The secret that holds the state document: `<prefix>/state`.
@@ -775,7 +774,7 @@ impl Inner {
     async fn mirror_previous(
         &self,
         name: &str,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         written: &Written,
         nonce: &Nonce,
@@ -794,7 +793,7 @@ impl Inner {
     async fn try_mirror_previous(
         &self,
         name: &str,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         written: &Written,
         nonce: &Nonce,

@@ -39,8 +39,8 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::value::RawValue;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
-    validate_address, validate_record, validate_state_document,
+    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
+    Versioned, token_key, validate_record, validate_state_document,
 };
 
 /// The environment variable that holds the file store's identity unless the
@@ -286,10 +286,9 @@ impl Store for FileStore {
 
     async fn read_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
     ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
-        validate_address(address)?;
-        let address = address.to_owned();
+        let address = address.clone();
         self.blocking("reading a token", move |inner| {
             Ok(inner
                 .read_token_file(&address)?
@@ -298,18 +297,18 @@ impl Store for FileStore {
         .await
     }
 
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
         self.blocking("listing tokens", Inner::list_tokens).await
     }
 
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
         validate_record(address, record)?;
-        let address = address.to_owned();
+        let address = address.clone();
         let record = record.clone();
         let expected = expected.cloned();
         self.blocking("writing a token", move |inner| {
@@ -318,9 +317,12 @@ impl Store for FileStore {
         .await
     }
 
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
-        validate_address(address)?;
-        let address = address.to_owned();
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
+        let address = address.clone();
         let expected = expected.clone();
         self.blocking("deleting a token", move |inner| {
             inner.delete_token(&address, &expected)
@@ -503,23 +505,19 @@ impl Inner {
 
     // --- tokens -----------------------------------------------------------
 
-    /// The directory and file name of an address's record (the address is
-    /// valid: checked by every caller).
-    fn token_location(&self, address: &str) -> (PathBuf, String) {
-        let mut dir = self.path(TOKENS_DIR);
-        let mut segments = address.split('/').peekable();
-        let mut name = String::new();
-        while let Some(segment) = segments.next() {
-            if segments.peek().is_some() {
-                dir.push(segment);
-            } else {
-                name = format!("{segment}{TOKEN_SUFFIX}");
-            }
-        }
-        (dir, name)
+    /// The directory and file name of an address's record:
+    /// `tokens/<address>.age` (an address is four plain names, so this
+    /// stays inside `tokens/`).
+    fn token_location(&self, address: &TokenAddress) -> (PathBuf, String) {
+        let relative = PathBuf::from(address.to_string());
+        let dir = match relative.parent() {
+            Some(parent) => self.path(TOKENS_DIR).join(parent),
+            None => self.path(TOKENS_DIR),
+        };
+        (dir, format!("{}{TOKEN_SUFFIX}", address.name()))
     }
 
-    fn read_token_file(&self, address: &str) -> Result<Option<TokenFileIn>, StoreError> {
+    fn read_token_file(&self, address: &TokenAddress) -> Result<Option<TokenFileIn>, StoreError> {
         let (dir, name) = self.token_location(address);
         let path = dir.join(name);
         let Some(ciphertext) = read_optional(&path)? else {
@@ -548,7 +546,7 @@ impl Inner {
         };
         check_format(&plaintext, what)?;
         let file: TokenFileIn = parse_json(&plaintext, what)?;
-        if file.address != address {
+        if file.address != address.to_string() {
             return Err(StoreError::Corrupt {
                 what: what(),
                 reason: format!("it holds the record of {:?}", file.address),
@@ -559,7 +557,7 @@ impl Inner {
 
     fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
@@ -587,7 +585,7 @@ impl Inner {
             }
         }
         tracing::debug!(
-            address,
+            %address,
             fingerprint = %record.current.metadata.fingerprint,
             previous = ?record
                 .previous
@@ -599,7 +597,7 @@ impl Inner {
         Ok(version(new_version))
     }
 
-    fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+    fn delete_token(&self, address: &TokenAddress, expected: &Version) -> Result<(), StoreError> {
         let what = || format!("token {address}");
         let Some(_lock) = self.lock_existing()? else {
             return compare(what, Some(expected), None);
@@ -613,7 +611,7 @@ impl Inner {
         sync_dir(&dir)?;
         self.remove_empty_dirs(&dir);
         tracing::debug!(
-            address,
+            %address,
             fingerprint = ?file.map(|file| file.current.metadata.fingerprint),
             "token deleted"
         );
@@ -635,10 +633,16 @@ impl Inner {
         }
     }
 
-    fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    /// Every token file's address, sorted. Only what this backend writes
+    /// is looked at: directories and `*.age` files that are neither hidden
+    /// (temporary files of an interrupted write start with `.`) nor
+    /// symbolic links. A token file whose path is not a token address is
+    /// [`StoreError::ForeignEntry`].
+    fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
+        let tokens = self.path(TOKENS_DIR);
         let mut addresses = Vec::new();
-        let mut pending = vec![(self.path(TOKENS_DIR), String::new())];
-        while let Some((dir, prefix)) = pending.pop() {
+        let mut pending = vec![tokens.clone()];
+        while let Some(dir) = pending.pop() {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 // Gone: the store is empty, or a concurrent delete removed it.
@@ -648,22 +652,24 @@ impl Inner {
             for entry in entries {
                 let entry =
                     entry.map_err(|error| io_error(format!("listing {}", dir.display()), error))?;
-                // Names that are not UTF-8 are not ours.
-                let Ok(name) = entry.file_name().into_string() else {
+                if entry.file_name().as_encoded_bytes().starts_with(b".") {
                     continue;
-                };
+                }
                 let Ok(kind) = entry.file_type() else {
                     continue;
                 };
-                // Symbolic links are skipped, like temporary files and
-                // anything else not written by this code.
-                if kind.is_dir() && validate_address(&name).is_ok() {
-                    pending.push((entry.path(), format!("{prefix}{name}/")));
+                let path = entry.path();
+                if kind.is_dir() {
+                    pending.push(path);
                 } else if kind.is_file()
-                    && let Some(stem) = name.strip_suffix(TOKEN_SUFFIX)
-                    && validate_address(stem).is_ok()
+                    && let Some(key) = path.strip_prefix(&tokens).ok().and_then(|relative| {
+                        relative
+                            .to_string_lossy()
+                            .strip_suffix(TOKEN_SUFFIX)
+                            .map(str::to_owned)
+                    })
                 {
-                    addresses.push(format!("{prefix}{stem}"));
+                    addresses.push(token_key(&key, || format!("the file {}", path.display()))?);
                 }
             }
         }

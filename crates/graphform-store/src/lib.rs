@@ -22,11 +22,21 @@
 //!
 //! # Addresses
 //!
-//! Every backend accepts the same token addresses (see [`validate_address`]):
-//! one or more segments of `[a-z0-9-]`, joined by `/`, e.g.
-//! `acme/ci-reporting/token/insights-read`. Anything else (`..`, empty
-//! segments, upper case, a leading `/`) is rejected with
-//! [`StoreError::Invalid`] before a backend turns it into a path or a key.
+//! A store keeps tokens by [`TokenAddress`]
+//! (`business/system-user/token/name`, e.g.
+//! `acme/ci-reporting/token/insights-read`): every method takes one, and
+//! [`Store::list_tokens`] returns them, parsed and in their tree order.
+//! A `TokenAddress` is four segments of `[a-z0-9][a-z0-9-]*`, so no
+//! address can become `..`, an absolute path or another backend's key
+//! syntax; each backend stores it under its text, as it always has.
+//!
+//! An entry where a backend keeps its tokens whose key is not a token
+//! address (written by hand or by another tool, or damaged) is never
+//! skipped in silence: [`Store::list_tokens`] fails with
+//! [`StoreError::ForeignEntry`], naming the entry, with a hint. (Before
+//! addresses were typed, such keys reached the engine, which refused them
+//! the same way; names a backend never writes, such as the file backend's
+//! temporary files, are not entries and stay ignored.)
 //!
 //! # The file backend
 //!
@@ -61,7 +71,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use graphform_types::{ExpiryMode, Fingerprint, Secret, Timestamp};
+pub use graphform_types::{ExpiryMode, Fingerprint, Secret, Timestamp, TokenAddress};
 
 mod any;
 mod aws;
@@ -106,7 +116,7 @@ pub struct Versioned<T> {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenMetadata {
     /// The token's address, e.g. `acme/ci-reporting/token/insights-read`.
-    pub address: String,
+    pub address: TokenAddress,
     /// Meta's app ID the token was issued for.
     pub app_id: String,
     /// Meta's (app-scoped) system-user ID.
@@ -237,18 +247,36 @@ pub enum StoreError {
         /// How to fix it.
         hint: Option<String>,
     },
-    /// The caller asked for something no backend may store: an address
-    /// outside the address syntax (see [`validate_address`]), a record whose
-    /// metadata contradicts it, a state document that is not JSON. Nothing
-    /// was read or written.
+    /// The caller asked for something no backend may store: a record whose
+    /// metadata contradicts its address, a state document that is not
+    /// JSON, an object too large for the backend. Nothing was read or
+    /// written.
     #[error("{what} cannot be stored: {reason}")]
     Invalid {
-        /// What was given, e.g. `token address "acme/../x"` (never a value).
+        /// What was given, e.g. `token acme/ci/token/read` (never a value).
         what: String,
         /// What is wrong with it.
         reason: String,
     },
+    /// Where the store keeps its tokens there is an entry whose key is not
+    /// a token address: written by hand or by another tool, or damaged.
+    /// graphform never writes one; it is reported rather than skipped so
+    /// that no token goes unseen. Remove or move the entry (see
+    /// [`StoreError::hint`]).
+    #[error("{location} is not a token graphform wrote: `{key}` is not a token address ({reason})")]
+    ForeignEntry {
+        /// The entry's key where an address would be, e.g. `acme/ci`.
+        key: String,
+        /// Where the entry is: a file, a KV path, a secret name.
+        location: String,
+        /// Why the key is not a token address.
+        reason: String,
+    },
 }
+
+/// How to get past a [`StoreError::ForeignEntry`].
+const FOREIGN_ENTRY_HINT: &str = "graphform keeps each token under its address, \
+     business/system-user/token/name; move or remove this entry, which graphform did not write";
 
 impl StoreError {
     /// How to fix it, when the store knows: shown by the CLI after the
@@ -256,6 +284,7 @@ impl StoreError {
     pub fn hint(&self) -> Option<&str> {
         match self {
             Self::Config { hint, .. } => hint.as_deref(),
+            Self::ForeignEntry { .. } => Some(FOREIGN_ENTRY_HINT),
             _ => None,
         }
     }
@@ -274,11 +303,15 @@ pub trait Store {
     fn describe(&self) -> String;
 
     /// Reads the record of one token address.
-    async fn read_token(&self, address: &str)
-    -> Result<Option<Versioned<TokenRecord>>, StoreError>;
+    async fn read_token(
+        &self,
+        address: &TokenAddress,
+    ) -> Result<Option<Versioned<TokenRecord>>, StoreError>;
 
-    /// Every token address the store holds, sorted.
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError>;
+    /// Every token address the store holds, sorted ([`TokenAddress`]'s
+    /// order: a tree). An entry whose key is not a token address is
+    /// [`StoreError::ForeignEntry`], never skipped.
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError>;
 
     /// Writes a token record if the stored version is `expected` (`None`:
     /// only if there is none). Durable when it returns `Ok`. The record must
@@ -287,13 +320,17 @@ pub trait Store {
     /// that nothing was written: re-read before deciding again.
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError>;
 
     /// Deletes a token record if the stored version is `expected`.
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError>;
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError>;
 
     /// Reads the state document (opaque JSON bytes; the engine owns its
     /// format), byte for byte as written.
@@ -405,63 +442,12 @@ pub fn local_host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// The longest address segment accepted: file systems limit a name to 255
-/// bytes, and the file backend adds `.age` and a temporary-file prefix and
-/// suffix.
-pub const MAX_ADDRESS_SEGMENT_LEN: usize = 200;
-
-/// The longest address accepted (a conservative bound every backend's key
-/// or path limit allows).
-pub const MAX_ADDRESS_LEN: usize = 1000;
-
-/// Checks a token address: one or more non-empty segments of `[a-z0-9-]`
-/// joined by `/`, each at most [`MAX_ADDRESS_SEGMENT_LEN`] characters, at
-/// most [`MAX_ADDRESS_LEN`] in all. Every backend calls this before using
-/// an address, so none can be turned into `..`, an absolute path or another
-/// backend's key syntax.
-pub fn validate_address(address: &str) -> Result<(), StoreError> {
-    let invalid = |reason: String| StoreError::Invalid {
-        what: format!("token address {address:?}"),
-        reason,
-    };
-    if address.is_empty() {
-        return Err(invalid("it is empty".to_owned()));
-    }
-    if address.len() > MAX_ADDRESS_LEN {
-        return Err(invalid(format!(
-            "it is longer than {MAX_ADDRESS_LEN} characters"
-        )));
-    }
-    for segment in address.split('/') {
-        if segment.is_empty() {
-            return Err(invalid(
-                "it has an empty segment (a leading, trailing or doubled `/`)".to_owned(),
-            ));
-        }
-        if segment.len() > MAX_ADDRESS_SEGMENT_LEN {
-            return Err(invalid(format!(
-                "a segment is longer than {MAX_ADDRESS_SEGMENT_LEN} characters"
-            )));
-        }
-        if let Some(bad) = segment
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return Err(invalid(format!(
-                "{bad:?} is not allowed (segments are `[a-z0-9-]`, joined by `/`)"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Checks that a record may be written at `address`: the address is valid,
-/// the metadata of the current and the previous token name that address,
-/// and each metadata's fingerprint is its value's. Every backend calls this
-/// in [`Store::write_token`]; a mismatch is a bug in the caller that would
+/// Checks that a record may be written at `address`: the metadata of the
+/// current and the previous token name that address, and each metadata's
+/// fingerprint is its value's. Every backend calls this in
+/// [`Store::write_token`]; a mismatch is a bug in the caller that would
 /// otherwise be stored for good.
-pub fn validate_record(address: &str, record: &TokenRecord) -> Result<(), StoreError> {
-    validate_address(address)?;
+pub fn validate_record(address: &TokenAddress, record: &TokenRecord) -> Result<(), StoreError> {
     let tokens = std::iter::once(("current", &record.current)).chain(
         record
             .previous
@@ -473,10 +459,10 @@ pub fn validate_record(address: &str, record: &TokenRecord) -> Result<(), StoreE
             what: format!("token {address}"),
             reason,
         };
-        if token.metadata.address != address {
+        if token.metadata.address != *address {
             return Err(invalid(format!(
                 "the {which} token's metadata names address {:?}",
-                token.metadata.address
+                token.metadata.address.to_string()
             )));
         }
         let fingerprint = token.value.fingerprint();
@@ -488,6 +474,23 @@ pub fn validate_record(address: &str, record: &TokenRecord) -> Result<(), StoreE
         }
     }
     Ok(())
+}
+
+/// The address under which a backend found a token entry, `key` (its key
+/// where an address would be), or [`StoreError::ForeignEntry`] naming
+/// `location` (the file, KV path or secret that holds it). Every backend's
+/// [`Store::list_tokens`] reads keys through this, so none is skipped.
+pub(crate) fn token_key(
+    key: &str,
+    location: impl FnOnce() -> String,
+) -> Result<TokenAddress, StoreError> {
+    key.parse().map_err(
+        |error: graphform_types::AddressError| StoreError::ForeignEntry {
+            key: key.to_owned(),
+            location: location(),
+            reason: error.reason,
+        },
+    )
 }
 
 /// Checks a state document for [`Store::write_state`]: one JSON text in
@@ -536,37 +539,44 @@ impl fmt::Display for Version {
 mod tests {
     use super::*;
 
+    /// Backends turn an address into a path or a key as it is: what makes
+    /// that safe is that no `TokenAddress` holds anything but four plain
+    /// names (no `..`, no separator, no leading `-`, nothing hidden).
     #[test]
-    fn addresses_are_lowercase_segments_joined_by_slashes() {
-        for good in ["acme/ci-reporting/token/insights-read", "a", "0/1", "-/--"] {
-            assert!(validate_address(good).is_ok(), "{good}");
-        }
-        let long_segment = "a".repeat(MAX_ADDRESS_SEGMENT_LEN + 1);
-        let long_address = ["abc"; 300].join("/");
+    fn a_token_address_cannot_escape_a_path() {
+        let long = format!("acme/{}/token/x", "a".repeat(65));
         for bad in [
             "",
-            "/a",
-            "a/",
-            "a//b",
-            "..",
-            "a/../b",
-            ".hidden",
-            "A",
-            "a b",
-            "a\\b",
-            "a.age",
-            "é",
-            &long_segment,
-            &long_address,
+            "../x/token/y",
+            "acme/../token/y",
+            "acme/x/token/..",
+            "/acme/x/token/y",
+            "acme/x/token/y/",
+            "acme//x/token/y",
+            "acme/x/token/.hidden",
+            "acme/x/token/y.age",
+            "acme\\x/su/token/y",
+            "acme/x/token/-y",
+            "Acme/x/token/y",
+            "acme/x/token/y\0",
+            "acme/x/token/y\n",
+            "acme/é/token/y",
+            "acme/x",
+            long.as_str(),
         ] {
-            match validate_address(bad) {
-                Err(StoreError::Invalid { what, reason }) => {
-                    assert!(what.contains("token address"), "{what}");
-                    assert!(!reason.is_empty());
-                }
-                other => panic!("{bad:?} must be refused: {other:?}"),
-            }
+            assert!(bad.parse::<TokenAddress>().is_err(), "{bad:?}");
         }
+        let address: TokenAddress = "acme/ci-reporting/token/insights-read".parse().unwrap();
+        let text = address.to_string();
+        let components: Vec<_> = std::path::Path::new(&text).components().collect();
+        assert_eq!(components.len(), 4, "{components:?}");
+        assert!(
+            components
+                .iter()
+                .all(|part| matches!(part, std::path::Component::Normal(name)
+                    if !name.to_string_lossy().starts_with(['.', '-']))),
+            "{components:?}"
+        );
     }
 
     #[test]

@@ -70,8 +70,8 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
-    json_error_reason, validate_address, validate_record, validate_state_document,
+    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
+    Versioned, json_error_reason, validate_record, validate_state_document,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -254,13 +254,8 @@ impl VaultStore {
     /// The KV path of a token address under the mount, e.g.
     /// `graphform/tokens/acme/ci-reporting/token/insights-read`: what
     /// consumers pass to `bao kv get -mount=secret`.
-    pub fn token_path(&self, address: &str) -> Result<String, StoreError> {
-        validate_address(address)?;
-        Ok(format!(
-            "{}/{}",
-            self.inner.settings.prefix,
-            token_rel(address)
-        ))
+    pub fn token_path(&self, address: &TokenAddress) -> String {
+        format!("{}/{}", self.inner.settings.prefix, token_rel(address))
     }
 }
 
@@ -271,9 +266,8 @@ impl Store for VaultStore {
 
     async fn read_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
     ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
-        validate_address(address)?;
         let inner = &self.inner;
         let action = format!("reading token {address}");
         inner.ensure_mount(&action).await?;
@@ -290,13 +284,13 @@ impl Store for VaultStore {
         }
     }
 
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
         let inner = &self.inner;
         let action = "listing tokens";
         inner.ensure_mount(action).await?;
         let candidates = inner.list_token_keys(action).await?;
         // The keys include deleted tokens (their tombstones): keep live ones.
-        let live: Vec<Option<String>> = stream::iter(candidates)
+        let live: Vec<Option<TokenAddress>> = stream::iter(candidates)
             .map(|address| async move {
                 let action = format!("listing tokens (reading {address})");
                 match inner.read_entry(&token_rel(&address), &action).await? {
@@ -307,7 +301,7 @@ impl Store for VaultStore {
             .buffered(LIST_CONCURRENCY)
             .try_collect()
             .await?;
-        let mut addresses: Vec<String> = live.into_iter().flatten().collect();
+        let mut addresses: Vec<TokenAddress> = live.into_iter().flatten().collect();
         addresses.sort();
         tracing::trace!(count = addresses.len(), "tokens listed");
         Ok(addresses)
@@ -315,7 +309,7 @@ impl Store for VaultStore {
 
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
@@ -334,7 +328,7 @@ impl Store for VaultStore {
             .put(&rel, &entry, expected, what, &action, &secrets)
             .await?;
         tracing::debug!(
-            address,
+            %address,
             version,
             fingerprint = %record.current.metadata.fingerprint,
             previous_fingerprint = ?record.previous.as_ref().map(|previous| &previous.token.metadata.fingerprint),
@@ -353,8 +347,11 @@ impl Store for VaultStore {
         Ok(kv_version(&rel, version))
     }
 
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
-        validate_address(address)?;
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
         let inner = &self.inner;
         let action = format!("deleting token {address}");
         inner.ensure_mount(&action).await?;
@@ -382,7 +379,7 @@ impl Store for VaultStore {
                     ),
                 )
             })?;
-        tracing::debug!(address, tombstone_version = version, "token deleted");
+        tracing::debug!(%address, tombstone_version = version, "token deleted");
         Ok(())
     }
 

@@ -12,20 +12,22 @@
 )]
 
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use graphform_store::conformance::{
-    self, NOW, lease_request, sample_record, sample_rotated_record, sample_token,
+    self, NOW, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
     AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
-    PreviousToken, Secret, Store, StoreError, TokenRecord,
+    PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
 };
 use graphform_testkit::moto::Moto;
 use graphform_testkit::redirect::RedirectTrap;
 use serde_json::{Value, json};
 
-const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+static ADDRESS: LazyLock<TokenAddress> =
+    LazyLock::new(|| token("acme/ci-reporting/token/insights-read"));
 
 graphform_store::conformance_tests! {
     fixture: moto = Moto::start(),
@@ -54,6 +56,24 @@ async fn run_all_on_one_server_with_a_prefix_per_check() {
     );
 }
 
+/// A secret under `<prefix>/tokens/` that is not a token address, made
+/// past the store (as `aws secretsmanager create-secret` would), is
+/// reported by listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_entries_are_reported() {
+    let moto = Moto::start();
+    let moto = &moto;
+    conformance::foreign_entries_are_reported(&moto.store("graphform"), |key| async move {
+        let name = format!("graphform/tokens/{key}");
+        let (status, answer) = moto.call(
+            "CreateSecret",
+            &json!({"Name": name, "SecretString": "by hand"}),
+        );
+        assert_eq!(status, 200, "{answer}");
+    })
+    .await;
+}
+
 // --- What consumers see ----------------------------------------------------
 
 /// The JSON document of `name` at `stage`, read with a plain signed
@@ -75,7 +95,7 @@ fn consumer_read(moto: &Moto, name: &str, stage: &str) -> Option<Value> {
 }
 
 fn rotation(
-    address: &str,
+    address: &TokenAddress,
     current: &str,
     previous: &TokenRecord,
     revoke_after: i64,
@@ -94,11 +114,11 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
     let moto = Moto::start();
     let store = moto.store("graphform");
     let name = "graphform/tokens/acme/ci-reporting/token/insights-read";
-    assert_eq!(store.token_secret_name(ADDRESS).unwrap(), name);
+    assert_eq!(store.token_secret_name(&ADDRESS), name);
 
     // Issued: AWSCURRENT only.
-    let first = sample_record(ADDRESS, "EAAfirst0001");
-    let v1 = store.write_token(ADDRESS, &first, None).await.unwrap();
+    let first = sample_record(&ADDRESS, "EAAfirst0001");
+    let v1 = store.write_token(&ADDRESS, &first, None).await.unwrap();
     let current = consumer_read(&moto, name, "AWSCURRENT").unwrap();
     assert_eq!(current["value"], "EAAfirst0001");
     assert_eq!(current["kind"], "token");
@@ -111,9 +131,9 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
 
     // Rotated: the new token current, the old one previous, with its
     // revoke_after.
-    let rotated = rotation(ADDRESS, "EAAsecond0002", &first, NOW + 3_600);
+    let rotated = rotation(&ADDRESS, "EAAsecond0002", &first, NOW + 3_600);
     let v2 = store
-        .write_token(ADDRESS, &rotated, Some(&v1))
+        .write_token(&ADDRESS, &rotated, Some(&v1))
         .await
         .unwrap();
     let current = consumer_read(&moto, name, "AWSCURRENT").unwrap();
@@ -129,7 +149,7 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
     let mut touched = rotated.clone();
     touched.current.metadata.issued_by = Some("intent-7".to_owned());
     let v3 = store
-        .write_token(ADDRESS, &touched, Some(&v2))
+        .write_token(&ADDRESS, &touched, Some(&v2))
         .await
         .unwrap();
     assert_eq!(
@@ -147,7 +167,7 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
         previous: None,
     };
     let v4 = store
-        .write_token(ADDRESS, &revoked, Some(&v3))
+        .write_token(&ADDRESS, &revoked, Some(&v3))
         .await
         .unwrap();
     assert_eq!(
@@ -161,10 +181,10 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
     assert_eq!(answer["VersionId"], v4.0.as_str());
 
     // A record created in the middle of a rotation gets its AWSPREVIOUS too.
-    let other = "acme/ci-reporting/token/ads-write";
+    let other = &token("acme/ci-reporting/token/ads-write");
     let record = sample_rotated_record(other, "EAAnew0003", "EAAold0003", NOW + 60);
     store.write_token(other, &record, None).await.unwrap();
-    let other_name = store.token_secret_name(other).unwrap();
+    let other_name = store.token_secret_name(other);
     assert_eq!(
         consumer_read(&moto, &other_name, "AWSCURRENT").unwrap()["value"],
         "EAAnew0003"
@@ -181,11 +201,11 @@ async fn consumers_read_the_current_token_under_awscurrent_and_the_old_one_under
 async fn the_aws_sdk_reads_what_the_store_wrote() {
     let moto = Moto::start();
     let store = moto.store("graphform");
-    let first = sample_record(ADDRESS, "EAAsdkfirst01");
-    let v1 = store.write_token(ADDRESS, &first, None).await.unwrap();
-    let rotated = rotation(ADDRESS, "EAAsdksecond02", &first, NOW + 3_600);
+    let first = sample_record(&ADDRESS, "EAAsdkfirst01");
+    let v1 = store.write_token(&ADDRESS, &first, None).await.unwrap();
+    let rotated = rotation(&ADDRESS, "EAAsdksecond02", &first, NOW + 3_600);
     store
-        .write_token(ADDRESS, &rotated, Some(&v1))
+        .write_token(&ADDRESS, &rotated, Some(&v1))
         .await
         .unwrap();
 
@@ -202,7 +222,7 @@ for stage in ("AWSCURRENT", "AWSPREVIOUS"):
             "-c",
             script,
             &moto.endpoint(),
-            &store.token_secret_name(ADDRESS).unwrap(),
+            &store.token_secret_name(&ADDRESS),
         ])
         .output()
         .unwrap();
@@ -222,16 +242,16 @@ async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
     let moto = Moto::start();
     let store = moto.store("graphform");
     let v1 = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAlayout1"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAlayout1"), None)
         .await
         .unwrap();
     store
         .write_token(
-            ADDRESS,
+            &ADDRESS,
             &rotation(
-                ADDRESS,
+                &ADDRESS,
                 "EAAlayout2",
-                &sample_record(ADDRESS, "EAAlayout1"),
+                &sample_record(&ADDRESS, "EAAlayout1"),
                 NOW,
             ),
             Some(&v1),
@@ -272,7 +292,7 @@ async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
     // Two writes, two versions: a rotation needs no extra one.
     let (_, versions) = moto.call(
         "ListSecretVersionIds",
-        &json!({"SecretId": store.token_secret_name(ADDRESS).unwrap()}),
+        &json!({"SecretId": store.token_secret_name(&ADDRESS)}),
     );
     let versions = versions["Versions"].as_array().unwrap();
     assert_eq!(versions.len(), 2, "{versions:?}");
@@ -290,18 +310,18 @@ async fn a_deleted_token_disappears_and_its_name_can_be_reused() {
     let moto = Moto::start();
     let store = moto.store("graphform");
     let v1 = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAdelete1"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAdelete1"), None)
         .await
         .unwrap();
-    store.delete_token(ADDRESS, &v1).await.unwrap();
-    let name = store.token_secret_name(ADDRESS).unwrap();
+    store.delete_token(&ADDRESS, &v1).await.unwrap();
+    let name = store.token_secret_name(&ADDRESS);
     let (_, answer) = moto.call("DescribeSecret", &json!({"SecretId": name}));
     assert_eq!(
         answer["__type"], "ResourceNotFoundException",
         "deleted for good: {answer}"
     );
     let v2 = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAdelete1"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAdelete1"), None)
         .await
         .unwrap();
     assert_ne!(v1, v2, "the same content again gets a new version");
@@ -312,8 +332,8 @@ async fn listing_pages_through_more_than_one_page_and_only_its_prefix() {
     let moto = Moto::start();
     let store = moto.store("graphform");
     let other = moto.store("graphform2");
-    let addresses: Vec<String> = (0..130)
-        .map(|index| format!("page/token/t{index:03}"))
+    let addresses: Vec<TokenAddress> = (0..130)
+        .map(|index| token(&format!("page/su/token/t{index:03}")))
         .collect();
     for chunk in addresses.chunks(16) {
         conformance::join_all(
@@ -329,14 +349,15 @@ async fn listing_pages_through_more_than_one_page_and_only_its_prefix() {
         )
         .await;
     }
+    let elsewhere = token("elsewhere/su/token/t");
     other
-        .write_token("elsewhere", &sample_record("elsewhere", "EAApage"), None)
+        .write_token(&elsewhere, &sample_record(&elsewhere, "EAApage"), None)
         .await
         .unwrap();
     store.write_state(b"{}", None).await.unwrap();
     // ListSecrets answers at most 100 per page.
     assert_eq!(store.list_tokens().await.unwrap(), addresses);
-    assert_eq!(other.list_tokens().await.unwrap(), ["elsewhere"]);
+    assert_eq!(other.list_tokens().await.unwrap(), [elsewhere]);
 
     moto.reset();
     assert!(store.list_tokens().await.unwrap().is_empty());
@@ -350,38 +371,39 @@ async fn a_server_stopped_mid_way_gives_clear_io_errors() {
     let mut moto = Moto::start();
     let store = moto.store("graphform");
     let endpoint = moto.endpoint();
-    let record = sample_rotated_record(ADDRESS, "EAAdown0001", "EAAdown0000", NOW + 60);
-    let version = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let record = sample_rotated_record(&ADDRESS, "EAAdown0001", "EAAdown0000", NOW + 60);
+    let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
     let lease = store
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
         .unwrap();
     moto.stop();
 
+    let new = token("acme/new/token/t");
     let started = Instant::now();
     let errors = [
         (
             "GetSecretValue",
-            store.read_token(ADDRESS).await.map(|_| ()),
+            store.read_token(&ADDRESS).await.map(|_| ()),
         ),
         ("ListSecrets", store.list_tokens().await.map(|_| ())),
         (
             "GetSecretValue",
             store
-                .write_token(ADDRESS, &record, Some(&version))
+                .write_token(&ADDRESS, &record, Some(&version))
                 .await
                 .map(|_| ()),
         ),
         (
             "CreateSecret",
             store
-                .write_token("acme/new", &sample_record("acme/new", "EAAdown0002"), None)
+                .write_token(&new, &sample_record(&new, "EAAdown0002"), None)
                 .await
                 .map(|_| ()),
         ),
         (
             "GetSecretValue",
-            store.delete_token(ADDRESS, &version).await,
+            store.delete_token(&ADDRESS, &version).await,
         ),
         ("GetSecretValue", store.read_state().await.map(|_| ())),
         (
@@ -496,7 +518,7 @@ async fn access_denied_names_the_secret_and_the_action() {
     )
     .await;
     let store = store_at(&endpoint);
-    match store.read_token(ADDRESS).await {
+    match store.read_token(&ADDRESS).await {
         Err(StoreError::Config { message, hint }) => {
             assert!(
                 message.contains(
@@ -570,11 +592,11 @@ async fn oversized_objects_are_refused_before_sending() {
     let store = store_at("http://127.0.0.1:9");
     let huge = "E".repeat(AWS_MAX_SECRET_BYTES);
     match store
-        .write_token(ADDRESS, &sample_record(ADDRESS, &huge), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, &huge), None)
         .await
     {
         Err(StoreError::Invalid { what, reason }) => {
-            assert!(what.contains(ADDRESS), "{what}");
+            assert!(what.contains(&ADDRESS.to_string()), "{what}");
             assert!(reason.contains("65536"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -609,7 +631,7 @@ async fn debug_and_errors_show_no_credential() {
         Some(Secret::new("FwoGZXIvYXdzEXAMPLESESSIONTOKEN")),
     );
     let store = AwsSecretsManagerStore::new(&config, credentials.clone()).unwrap();
-    let error = store.read_token(ADDRESS).await.unwrap_err();
+    let error = store.read_token(&ADDRESS).await.unwrap_err();
     let shown = format!(
         "{store:?} {store:#?} {} {credentials:?} {error} {error:?}",
         store.describe()
@@ -649,10 +671,14 @@ async fn redirects_are_not_followed() {
         let store = AwsSecretsManagerStore::new(&config, credentials).unwrap();
         let results = [
             store
-                .write_token(ADDRESS, &sample_record(ADDRESS, "EAAredirectVALUE1"), None)
+                .write_token(
+                    &ADDRESS,
+                    &sample_record(&ADDRESS, "EAAredirectVALUE1"),
+                    None,
+                )
                 .await
                 .map(|_| ()),
-            store.read_token(ADDRESS).await.map(|_| ()),
+            store.read_token(&ADDRESS).await.map(|_| ()),
         ];
         for result in results {
             let error = result.expect_err("a redirect is an error");
@@ -694,9 +720,9 @@ fn the_store_and_its_futures_are_send_and_sync() {
     fn send_sync<T: Send + Sync + Clone>() {}
     send_sync::<AwsSecretsManagerStore>();
     let store = store_at("http://127.0.0.1:9");
-    let record = sample_record(ADDRESS, "EAAsend");
-    send(&store.read_token(ADDRESS));
-    send(&store.write_token(ADDRESS, &record, None));
+    let record = sample_record(&ADDRESS, "EAAsend");
+    send(&store.read_token(&ADDRESS));
+    send(&store.write_token(&ADDRESS, &record, None));
     send(&store.list_tokens());
     send(&store.acquire_lease(&lease_request("x", NOW, 1)));
 }

@@ -11,14 +11,19 @@
     reason = "test helpers outside #[test] fns panic on failure by design"
 )]
 
-use graphform_store::conformance::{NOW, at, lease_request, sample_record, sample_rotated_record};
+use std::sync::LazyLock;
+
+use graphform_store::conformance::{
+    NOW, at, lease_request, sample_record, sample_rotated_record, token,
+};
 use graphform_store::{
-    AwsCredentials, AwsSecretsManagerStore, Secret, Store, StoreError, TokenRecord,
+    AwsCredentials, AwsSecretsManagerStore, Secret, Store, StoreError, TokenAddress, TokenRecord,
 };
 use graphform_testkit::logs::Capture;
 use graphform_testkit::moto::{Moto, SECRET_ACCESS_KEY};
 
-const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+static ADDRESS: LazyLock<TokenAddress> =
+    LazyLock::new(|| token("acme/ci-reporting/token/insights-read"));
 
 #[test]
 fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
@@ -57,7 +62,7 @@ fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
         "secretsmanager call got no answer",
         "PutSecretValue",
         "UpdateSecretVersionStage",
-        ADDRESS,
+        &ADDRESS.to_string(),
         Secret::new(current).fingerprint().as_str(),
         Secret::new(third).fingerprint().as_str(),
     ]);
@@ -75,32 +80,32 @@ fn logs_at_trace_level_hold_names_and_fingerprints_never_values() {
 async fn exercise(store: &AwsSecretsManagerStore, moto: &mut Moto, values: [&str; 3]) {
     let [current, previous, third] = values;
     // Create mid-rotation (AWSPREVIOUS mirror), rotate, revoke.
-    let rotated = sample_rotated_record(ADDRESS, current, previous, NOW + 60);
-    let v1 = store.write_token(ADDRESS, &rotated, None).await.unwrap();
-    let mut next = sample_rotated_record(ADDRESS, third, current, NOW + 120);
+    let rotated = sample_rotated_record(&ADDRESS, current, previous, NOW + 60);
+    let v1 = store.write_token(&ADDRESS, &rotated, None).await.unwrap();
+    let mut next = sample_rotated_record(&ADDRESS, third, current, NOW + 120);
     next.current.metadata.issued_at = at(NOW + 1);
-    let v2 = store.write_token(ADDRESS, &next, Some(&v1)).await.unwrap();
+    let v2 = store.write_token(&ADDRESS, &next, Some(&v1)).await.unwrap();
     let revoked = TokenRecord {
         current: next.current.clone(),
         previous: None,
     };
     let v3 = store
-        .write_token(ADDRESS, &revoked, Some(&v2))
+        .write_token(&ADDRESS, &revoked, Some(&v2))
         .await
         .unwrap();
     // A conflict, and the failed calls behind it.
-    let conflict = store.write_token(ADDRESS, &rotated, Some(&v1)).await;
+    let conflict = store.write_token(&ADDRESS, &rotated, Some(&v1)).await;
     assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
-    let conflict = store.write_token(ADDRESS, &rotated, None).await;
+    let conflict = store.write_token(&ADDRESS, &rotated, None).await;
     assert!(matches!(conflict, Err(StoreError::Conflict { .. })));
-    let other = "acme/x/token/y";
+    let other = &token("acme/x/token/y");
     store
         .write_token(other, &sample_record(other, current), None)
         .await
         .unwrap();
-    store.read_token(ADDRESS).await.unwrap().unwrap();
+    store.read_token(&ADDRESS).await.unwrap().unwrap();
     store.list_tokens().await.unwrap();
-    store.delete_token(ADDRESS, &v3).await.unwrap();
+    store.delete_token(&ADDRESS, &v3).await.unwrap();
     store.write_state(b"{}", None).await.unwrap();
     store.read_state().await.unwrap();
     let first = store

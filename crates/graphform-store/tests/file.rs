@@ -14,18 +14,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use graphform_store::conformance::{
-    NOW, at, lease_request, sample_record, sample_rotated_record, sample_token,
+    self, NOW, at, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
-    FileStore, Lease, LeaseInfo, Secret, Store, StoreError, TokenRecord, Version, Versioned,
-    generate_identity,
+    FileStore, Lease, LeaseInfo, Secret, Store, StoreError, TokenAddress, TokenRecord, Version,
+    Versioned, generate_identity,
 };
 
-const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+static ADDRESS: LazyLock<TokenAddress> =
+    LazyLock::new(|| token("acme/ci-reporting/token/insights-read"));
 
 /// A store in a fresh temporary directory, with its key.
 struct Fixture {
@@ -50,7 +51,7 @@ impl Fixture {
         FileStore::with_identity(self.dir(), &self.key)
     }
 
-    fn token_file(&self, address: &str) -> PathBuf {
+    fn token_file(&self, address: &TokenAddress) -> PathBuf {
         self.dir().join("tokens").join(format!("{address}.age"))
     }
 
@@ -119,9 +120,9 @@ async fn fill(store: &FileStore) -> Vec<String> {
         "EAAGpreviousTOKENvalue9876543210".to_owned(),
         "EAAGotherTOKENvalue5555555555".to_owned(),
     ];
-    let rotated = sample_rotated_record(ADDRESS, &values[0], &values[1], NOW + 3_600);
-    store.write_token(ADDRESS, &rotated, None).await.unwrap();
-    let other = "acme/publisher/token/ads-write";
+    let rotated = sample_rotated_record(&ADDRESS, &values[0], &values[1], NOW + 3_600);
+    store.write_token(&ADDRESS, &rotated, None).await.unwrap();
+    let other = &token("acme/publisher/token/ads-write");
     store
         .write_token(other, &sample_record(other, &values[2]), None)
         .await
@@ -307,10 +308,13 @@ async fn a_wrong_key_is_a_clear_error_not_a_panic() {
     fs::remove_file(fixture.dir().join("store.json")).unwrap();
     let store = FileStore::with_identity(fixture.dir(), &wrong).unwrap();
     assert_eq!(store.list_tokens().await.unwrap().len(), 2);
-    let record = sample_record(ADDRESS, "EAAnew");
+    let record = sample_record(&ADDRESS, "EAAnew");
     for error in [
-        store.read_token(ADDRESS).await.unwrap_err(),
-        store.write_token(ADDRESS, &record, None).await.unwrap_err(),
+        store.read_token(&ADDRESS).await.unwrap_err(),
+        store
+            .write_token(&ADDRESS, &record, None)
+            .await
+            .unwrap_err(),
     ] {
         match &error {
             StoreError::Config {
@@ -318,7 +322,7 @@ async fn a_wrong_key_is_a_clear_error_not_a_panic() {
                 hint: Some(hint),
             } => {
                 assert!(message.contains("cannot be decrypted"), "{message}");
-                assert!(message.contains(ADDRESS), "{message}");
+                assert!(message.contains(&ADDRESS.to_string()), "{message}");
                 assert!(hint.contains("graphform store init"), "{hint}");
             }
             other => panic!("expected a key error, got {other:?}"),
@@ -354,9 +358,9 @@ async fn corrupt_files_are_reported_as_corrupt() {
     let fixture = Fixture::new();
     fill(&fixture.store).await;
     let store = &fixture.store;
-    let token_file = fixture.token_file(ADDRESS);
+    let token_file = fixture.token_file(&ADDRESS);
     let good = fs::read(&token_file).unwrap();
-    let record = sample_record(ADDRESS, "EAAnew");
+    let record = sample_record(&ADDRESS, "EAAnew");
 
     let assert_corrupt = |error: StoreError, names: &str, context: &str| match error {
         StoreError::Corrupt { what, reason } => {
@@ -366,7 +370,7 @@ async fn corrupt_files_are_reported_as_corrupt() {
         other => panic!("{context}: expected Corrupt, got {other:?}"),
     };
 
-    let other_file = fixture.token_file("acme/publisher/token/ads-write");
+    let other_file = fixture.token_file(&token("acme/publisher/token/ads-write"));
     let bad_token_files: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"this is not age".to_vec()),
         ("empty", Vec::new()),
@@ -379,21 +383,24 @@ async fn corrupt_files_are_reported_as_corrupt() {
     for (context, bytes) in bad_token_files {
         fs::write(&token_file, bytes).unwrap();
         assert_corrupt(
-            store.read_token(ADDRESS).await.unwrap_err(),
-            ADDRESS,
+            store.read_token(&ADDRESS).await.unwrap_err(),
+            &ADDRESS.to_string(),
             context,
         );
         assert_corrupt(
-            store.write_token(ADDRESS, &record, None).await.unwrap_err(),
-            ADDRESS,
+            store
+                .write_token(&ADDRESS, &record, None)
+                .await
+                .unwrap_err(),
+            &ADDRESS.to_string(),
             context,
         );
     }
     fs::write(&token_file, fixture.encrypt("{\"format\":2}")).unwrap();
-    let newer = store.read_token(ADDRESS).await.unwrap_err().to_string();
+    let newer = store.read_token(&ADDRESS).await.unwrap_err().to_string();
     assert!(newer.contains("newer graphform"), "{newer}");
     fs::write(&token_file, &good).unwrap();
-    store.read_token(ADDRESS).await.unwrap();
+    store.read_token(&ADDRESS).await.unwrap();
 
     fs::write(
         fixture.dir().join("state.json"),
@@ -420,7 +427,7 @@ async fn corrupt_files_are_reported_as_corrupt() {
     store.acquire_lease(&request).await.unwrap();
 
     fs::write(fixture.dir().join("sequence"), b"seven").unwrap();
-    let other = "acme/x/token/y";
+    let other = &token("acme/x/token/y");
     assert_corrupt(
         store
             .write_token(other, &sample_record(other, "EAAy"), None)
@@ -434,17 +441,55 @@ async fn corrupt_files_are_reported_as_corrupt() {
     assert_corrupt(fixture.reopen().unwrap_err(), "store.json", "store.json");
 }
 
+/// A token file whose path is not a token address (the conformance
+/// check, and one in upper case) is reported by listing; what the backend
+/// never writes there (hidden files, files not named `*.age`) is not an
+/// entry and is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_files_that_are_not_token_addresses_are_reported() {
+    let plant = |tokens: PathBuf, name: String| {
+        let path = tokens.join(name);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, b"not written by graphform").unwrap();
+    };
+    let fixture = Fixture::new();
+    let tokens = fixture.dir().join("tokens");
+    conformance::foreign_entries_are_reported(&fixture.store, |key| async move {
+        plant(tokens, format!("{key}.age"));
+    })
+    .await;
+
+    let fixture = Fixture::new();
+    let tokens = fixture.dir().join("tokens");
+    fill(&fixture.store).await;
+    for ignored in ["README.md", "acme/.hidden.age", ".acme/x/token/y.age"] {
+        plant(tokens.clone(), ignored.to_owned());
+    }
+    assert_eq!(fixture.store.list_tokens().await.unwrap().len(), 2);
+    plant(tokens, "Acme/x/token/y.age".to_owned());
+    match fixture.store.list_tokens().await {
+        Err(StoreError::ForeignEntry { key, location, .. }) => {
+            assert_eq!(key, "Acme/x/token/y");
+            assert!(
+                location.ends_with("tokens/Acme/x/token/y.age"),
+                "{location}"
+            );
+        }
+        other => panic!("expected ForeignEntry, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn leftover_temporary_files_do_not_corrupt_the_store() {
     let fixture = Fixture::new();
     fill(&fixture.store).await;
     let store = &fixture.store;
-    let before = store.read_token(ADDRESS).await.unwrap().unwrap();
+    let before = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let state_before = store.read_state().await.unwrap().unwrap();
 
     // What a crash between "create the temporary file" and "rename" leaves.
     let token_dir = fixture.dir().join("tokens/acme/ci-reporting/token");
-    let good = fs::read(fixture.token_file(ADDRESS)).unwrap();
+    let good = fs::read(fixture.token_file(&ADDRESS)).unwrap();
     let leftovers = [
         (
             token_dir.join(".insights-read.age.tmp"),
@@ -462,17 +507,20 @@ async fn leftover_temporary_files_do_not_corrupt_the_store() {
     }
 
     let reopened = fixture.reopen().unwrap();
-    assert_eq!(reopened.read_token(ADDRESS).await.unwrap().unwrap(), before);
+    assert_eq!(
+        reopened.read_token(&ADDRESS).await.unwrap().unwrap(),
+        before
+    );
     assert_eq!(reopened.read_state().await.unwrap().unwrap(), state_before);
     assert_eq!(
         reopened.list_tokens().await.unwrap(),
-        [ADDRESS, "acme/publisher/token/ads-write"]
+        [ADDRESS.clone(), token("acme/publisher/token/ads-write")]
     );
 
     // The next writes succeed and replace the leftovers.
-    let updated = sample_record(ADDRESS, "EAAafter-crash");
+    let updated = sample_record(&ADDRESS, "EAAafter-crash");
     let version = reopened
-        .write_token(ADDRESS, &updated, Some(&before.version))
+        .write_token(&ADDRESS, &updated, Some(&before.version))
         .await
         .unwrap();
     reopened
@@ -485,7 +533,7 @@ async fn leftover_temporary_files_do_not_corrupt_the_store() {
         .await
         .unwrap();
     assert_eq!(
-        reopened.read_token(ADDRESS).await.unwrap().unwrap(),
+        reopened.read_token(&ADDRESS).await.unwrap().unwrap(),
         Versioned {
             value: updated,
             version
@@ -501,7 +549,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
     let fixture = Fixture::new();
     let store = &fixture.store;
     assert!(store.list_tokens().await.unwrap().is_empty());
-    assert!(store.read_token(ADDRESS).await.unwrap().is_none());
+    assert!(store.read_token(&ADDRESS).await.unwrap().is_none());
     assert!(store.read_state().await.unwrap().is_none());
     assert!(store.read_lease().await.unwrap().is_none());
     assert!(store.break_lease().await.unwrap().is_none());
@@ -515,7 +563,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
         Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
-        store.delete_token(ADDRESS, &lease.version).await,
+        store.delete_token(&ADDRESS, &lease.version).await,
         Err(StoreError::Conflict { found: None, .. })
     ));
     assert!(
@@ -524,7 +572,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
     );
 
     store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAfirst"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAfirst"), None)
         .await
         .unwrap();
     assert_eq!(mode(&fixture.dir()), 0o700);
@@ -535,38 +583,38 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
 async fn deleting_the_last_token_of_a_directory_removes_the_empty_directories() {
     let fixture = Fixture::new();
     let store = &fixture.store;
-    let kept = "acme/kept/token/a";
-    for address in [ADDRESS, kept] {
+    let kept = &token("acme/kept/token/a");
+    for address in [&ADDRESS, kept] {
         store
             .write_token(address, &sample_record(address, "EAAx"), None)
             .await
             .unwrap();
     }
-    let version = store.read_token(ADDRESS).await.unwrap().unwrap().version;
-    store.delete_token(ADDRESS, &version).await.unwrap();
+    let version = store.read_token(&ADDRESS).await.unwrap().unwrap().version;
+    store.delete_token(&ADDRESS, &version).await.unwrap();
     assert!(!fixture.dir().join("tokens/acme/ci-reporting").exists());
     assert!(fixture.dir().join("tokens/acme/kept/token/a.age").exists());
-    assert_eq!(store.list_tokens().await.unwrap(), [kept]);
+    assert_eq!(store.list_tokens().await.unwrap(), vec![kept.clone()]);
 }
 
 #[tokio::test]
 async fn versions_keep_growing_when_the_counter_file_is_lost() {
     let fixture = Fixture::new();
     let store = &fixture.store;
-    let record = sample_record(ADDRESS, "EAAx");
-    let v1 = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let record = sample_record(&ADDRESS, "EAAx");
+    let v1 = store.write_token(&ADDRESS, &record, None).await.unwrap();
     let v2 = store
-        .write_token(ADDRESS, &record, Some(&v1))
+        .write_token(&ADDRESS, &record, Some(&v1))
         .await
         .unwrap();
     fs::remove_file(fixture.dir().join("sequence")).unwrap();
     let v3 = store
-        .write_token(ADDRESS, &record, Some(&v2))
+        .write_token(&ADDRESS, &record, Some(&v2))
         .await
         .unwrap();
     assert!(v3 != v1 && v3 != v2, "{v1} {v2} {v3}");
     assert!(matches!(
-        store.write_token(ADDRESS, &record, Some(&v1)).await,
+        store.write_token(&ADDRESS, &record, Some(&v1)).await,
         Err(StoreError::Conflict { .. })
     ));
 }
@@ -625,7 +673,7 @@ fn instances_on_other_threads_cannot_both_take_the_lease() {
 
 /// Adds 1 to the counter in `address`'s `issued_at` with read, modify,
 /// compare-and-set, retry.
-async fn increment(store: &FileStore, address: &str) {
+async fn increment(store: &FileStore, address: &TokenAddress) {
     loop {
         let read = store.read_token(address).await.unwrap().unwrap();
         let mut record = read.value;
@@ -641,7 +689,7 @@ async fn increment(store: &FileStore, address: &str) {
     }
 }
 
-fn counter_record(address: &str) -> TokenRecord {
+fn counter_record(address: &TokenAddress) -> TokenRecord {
     TokenRecord {
         current: sample_token(address, "EAAcounter", 0),
         previous: None,
@@ -656,18 +704,18 @@ fn instances_on_other_threads_lose_no_update() {
         .block_on(
             fixture
                 .store
-                .write_token(ADDRESS, &counter_record(ADDRESS), None),
+                .write_token(&ADDRESS, &counter_record(&ADDRESS), None),
         )
         .unwrap();
     on_threads(&fixture.dir(), &fixture.key, 4, |_, store| {
         runtime().block_on(async {
             for _ in 0..10 {
-                increment(&store, ADDRESS).await;
+                increment(&store, &ADDRESS).await;
             }
         });
     });
     let read = main_runtime
-        .block_on(fixture.store.read_token(ADDRESS))
+        .block_on(fixture.store.read_token(&ADDRESS))
         .unwrap()
         .unwrap();
     assert_eq!(read.value.current.metadata.issued_at.unix(), 40);
@@ -756,7 +804,7 @@ fn child_process() {
     }
     runtime.block_on(async {
         for _ in 0..10 {
-            increment(&store, ADDRESS).await;
+            increment(&store, &ADDRESS).await;
         }
     });
     println!("RESULT: incremented");
@@ -770,7 +818,7 @@ fn processes_cannot_both_take_the_lease_and_lose_no_update() {
         .block_on(
             fixture
                 .store
-                .write_token(ADDRESS, &counter_record(ADDRESS), None),
+                .write_token(&ADDRESS, &counter_record(&ADDRESS), None),
         )
         .unwrap();
     let go = fixture.root.path().join("go");
@@ -816,7 +864,7 @@ fn processes_cannot_both_take_the_lease_and_lose_no_update() {
     assert_eq!(lease.holder, format!("process {}", acquired[0]));
     assert_ne!(lease.pid, std::process::id());
     let read = runtime()
-        .block_on(fixture.store.read_token(ADDRESS))
+        .block_on(fixture.store.read_token(&ADDRESS))
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -874,11 +922,11 @@ async fn debug_of_every_public_type_shows_no_secret() {
     let fixture = Fixture::new();
     let values = fill(&fixture.store).await;
     let store = &fixture.store;
-    let read = store.read_token(ADDRESS).await.unwrap().unwrap();
+    let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let record = &read.value;
     let previous = record.previous.as_ref().unwrap();
     let lease = store.read_lease().await.unwrap().unwrap();
-    let conflict = store.write_token(ADDRESS, record, None).await.unwrap_err();
+    let conflict = store.write_token(&ADDRESS, record, None).await.unwrap_err();
     let (wrong, _) = generate_identity();
     let wrong_key = FileStore::with_identity(fixture.dir(), &wrong).unwrap_err();
     let locked = store

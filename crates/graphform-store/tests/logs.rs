@@ -4,11 +4,16 @@
 //! listens, and another test hitting the same call sites concurrently
 //! without a subscriber can make this one miss events.
 
-use graphform_store::conformance::{NOW, lease_request, sample_record, sample_rotated_record};
-use graphform_store::{FileStore, Secret, Store, generate_identity};
+use std::sync::LazyLock;
+
+use graphform_store::conformance::{
+    NOW, lease_request, sample_record, sample_rotated_record, token,
+};
+use graphform_store::{FileStore, Secret, Store, TokenAddress, generate_identity};
 use graphform_testkit::logs::Capture;
 
-const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+static ADDRESS: LazyLock<TokenAddress> =
+    LazyLock::new(|| token("acme/ci-reporting/token/insights-read"));
 
 #[test]
 fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
@@ -26,16 +31,16 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
         runtime.block_on(async {
             let dir = root.path().join("store");
             let store = FileStore::init(&dir, &key).unwrap();
-            let rotated = sample_rotated_record(ADDRESS, current, previous, NOW + 60);
-            let version = store.write_token(ADDRESS, &rotated, None).await.unwrap();
-            let other = "acme/x/token/y";
+            let rotated = sample_rotated_record(&ADDRESS, current, previous, NOW + 60);
+            let version = store.write_token(&ADDRESS, &rotated, None).await.unwrap();
+            let other = &token("acme/x/token/y");
             store
                 .write_token(other, &sample_record(other, current), None)
                 .await
                 .unwrap();
-            store.read_token(ADDRESS).await.unwrap().unwrap();
+            store.read_token(&ADDRESS).await.unwrap().unwrap();
             store.list_tokens().await.unwrap();
-            store.delete_token(ADDRESS, &version).await.unwrap();
+            store.delete_token(&ADDRESS, &version).await.unwrap();
             store.write_state(b"{}", None).await.unwrap();
             store
                 .acquire_lease(&lease_request("first", NOW, 1))
@@ -68,7 +73,7 @@ fn logs_at_trace_level_hold_addresses_and_fingerprints_never_values() {
         "taking over an expired lease",
         "taking over the lease of a holder that is gone",
         "lease broken",
-        ADDRESS,
+        &ADDRESS.to_string(),
         Secret::new(current).fingerprint().as_str(),
         Secret::new(previous).fingerprint().as_str(),
     ]);

@@ -7,18 +7,22 @@
 //! middle of a run and restarted on the same data. (Logs are checked in
 //! `vault_logs.rs`, a binary of its own.)
 
+use std::sync::LazyLock;
+
 use graphform_store::conformance::{
-    self, NOW, at, join_all, lease_request, sample_record, sample_rotated_record,
+    self, NOW, at, join_all, lease_request, sample_record, sample_rotated_record, token,
 };
 use graphform_store::{
-    LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, VaultSettings, VaultStore, Versioned,
+    LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, TokenAddress, VaultSettings, VaultStore,
+    Versioned,
 };
 use graphform_testkit::openbao::OpenBao;
 use graphform_testkit::redirect::RedirectTrap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
+static ADDRESS: LazyLock<TokenAddress> =
+    LazyLock::new(|| token("acme/ci-reporting/token/insights-read"));
 
 graphform_store::conformance_tests! {
     fixture: bao = OpenBao::start().await,
@@ -30,6 +34,26 @@ graphform_store::conformance_tests! {
 async fn run_all_passes_on_fresh_prefixes() {
     let bao = OpenBao::start().await;
     conformance::run_all_numbered(|index| bao.store(&format!("run-all/{index}"))).await;
+}
+
+/// A key under `tokens/` that is not a token address, written past the
+/// store (as a person with `bao kv put` would), is reported by listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_entries_are_reported() {
+    let bao = OpenBao::start().await;
+    let bao = &bao;
+    conformance::foreign_entries_are_reported(&bao.store("graphform"), |key| async move {
+        let path = format!("secret/data/graphform/tokens/{key}");
+        let (status, body) = bao
+            .admin(
+                Method::POST,
+                &path,
+                Some(json!({"data": {"note": "by hand"}})),
+            )
+            .await;
+        assert!(status.is_success(), "{body}");
+    })
+    .await;
 }
 
 /// An error's message, its causes, its hint and its `Debug` form.
@@ -61,33 +85,40 @@ fn assert_no_secret(text: &str, secrets: &[&str]) {
 async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    let record =
-        sample_rotated_record(ADDRESS, "EAAcurrentLAYOUT1", "EAApreviousLAYOUT1", NOW + 60);
-    let version = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let record = sample_rotated_record(
+        &ADDRESS,
+        "EAAcurrentLAYOUT1",
+        "EAApreviousLAYOUT1",
+        NOW + 60,
+    );
+    let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
     store.write_state(br#"{"b":1, "a":2}"#, None).await.unwrap();
     store
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
         .unwrap();
 
-    let path = format!("secret/data/graphform/tokens/{ADDRESS}");
+    let path = format!("secret/data/graphform/tokens/{}", *ADDRESS);
     let (status, read) = bao.admin(Method::GET, &path, None).await;
     assert_eq!(status, StatusCode::OK, "{read}");
     let data = &read["data"]["data"];
     assert_eq!(data["format"], json!(1));
     assert_eq!(data["value"], json!("EAAcurrentLAYOUT1"));
-    assert_eq!(data["metadata"]["address"], json!(ADDRESS));
+    assert_eq!(data["metadata"]["address"], json!(*ADDRESS));
     assert_eq!(data["previous"]["value"], json!("EAApreviousLAYOUT1"));
     assert_eq!(data["previous"]["revoke_after"], json!(NOW + 60));
     assert_eq!(
-        format!("tokens/{ADDRESS}@{}", read["data"]["metadata"]["version"]),
+        format!(
+            "tokens/{}@{}",
+            *ADDRESS, read["data"]["metadata"]["version"]
+        ),
         version.0
     );
 
     let (status, metadata) = bao
         .admin(
             Method::GET,
-            &format!("secret/metadata/graphform/tokens/{ADDRESS}"),
+            &format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
             None,
         )
         .await;
@@ -95,9 +126,13 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
     let custom = &metadata["data"]["custom_metadata"];
     let fingerprint = Secret::new("EAAcurrentLAYOUT1").fingerprint();
     let previous_fingerprint = Secret::new("EAApreviousLAYOUT1").fingerprint();
-    assert_eq!(custom["address"], json!(ADDRESS));
+    assert_eq!(custom["address"], json!(*ADDRESS));
     assert_eq!(
-        format!("tokens/{ADDRESS}@{}", custom["version"].as_str().unwrap()),
+        format!(
+            "tokens/{}@{}",
+            *ADDRESS,
+            custom["version"].as_str().unwrap()
+        ),
         version.0
     );
     assert_eq!(custom["fingerprint"], json!(fingerprint.as_str()));
@@ -142,18 +177,18 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
     let v1 = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAhistory1"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAhistory1"), None)
         .await
         .unwrap();
     let v2 = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAhistory2"), Some(&v1))
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAhistory2"), Some(&v1))
         .await
         .unwrap();
-    store.delete_token(ADDRESS, &v2).await.unwrap();
+    store.delete_token(&ADDRESS, &v2).await.unwrap();
     let (status, metadata) = bao
         .admin(
             Method::GET,
-            &format!("secret/metadata/graphform/tokens/{ADDRESS}"),
+            &format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
             None,
         )
         .await;
@@ -167,7 +202,7 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
         let (_, read) = bao
             .admin(
                 Method::GET,
-                &format!("secret/data/graphform/tokens/{ADDRESS}?version={number}"),
+                &format!("secret/data/graphform/tokens/{}?version={number}", *ADDRESS),
                 None,
             )
             .await;
@@ -189,7 +224,7 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
             "get",
             "-mount=secret",
             "-field=value",
-            &format!("graphform/tokens/{ADDRESS}"),
+            &format!("graphform/tokens/{}", *ADDRESS),
         ])
         .output()
         .unwrap();
@@ -203,20 +238,20 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
     for round in 0..6 {
         let base = store
             .write_token(
-                ADDRESS,
-                &sample_record(ADDRESS, &format!("EAArace{round}")),
+                &ADDRESS,
+                &sample_record(&ADDRESS, &format!("EAArace{round}")),
                 None,
             )
             .await
             .unwrap();
-        let update = sample_record(ADDRESS, &format!("EAAraceupdate{round}"));
+        let update = sample_record(&ADDRESS, &format!("EAAraceupdate{round}"));
         let write = async {
             store
-                .write_token(ADDRESS, &update, Some(&base))
+                .write_token(&ADDRESS, &update, Some(&base))
                 .await
                 .map(|_| ())
         };
-        let delete = async { store.delete_token(ADDRESS, &base).await };
+        let delete = async { store.delete_token(&ADDRESS, &base).await };
         let results = join_all(vec![
             Box::pin(write) as std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>>>>,
             Box::pin(delete),
@@ -230,11 +265,11 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
                 .all(|result| matches!(result, Ok(()) | Err(StoreError::Conflict { .. }))),
             "{results:?}"
         );
-        let read = store.read_token(ADDRESS).await.unwrap();
+        let read = store.read_token(&ADDRESS).await.unwrap();
         if results[0].is_ok() {
             assert_eq!(read.unwrap().value, update, "the write won");
-            let version = store.read_token(ADDRESS).await.unwrap().unwrap().version;
-            store.delete_token(ADDRESS, &version).await.unwrap();
+            let version = store.read_token(&ADDRESS).await.unwrap().unwrap().version;
+            store.delete_token(&ADDRESS, &version).await.unwrap();
         } else {
             assert!(read.is_none(), "the delete won");
         }
@@ -283,18 +318,18 @@ fn assert_deleted_outside(error: &StoreError, path: &str, version: u64, how: &st
 async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    let record = sample_rotated_record(ADDRESS, "EAAsoftDELETED1", "EAAsoftPREVIOUS1", NOW + 60);
-    let version = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let record = sample_rotated_record(&ADDRESS, "EAAsoftDELETED1", "EAAsoftPREVIOUS1", NOW + 60);
+    let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
     let state = br#"{"journal":[{"intent":"i-1"}]}"#;
     let state_version = store.write_state(state, None).await.unwrap();
-    let other = "acme/ci/token/other";
+    let other = &token("acme/ci/token/other");
     store
         .write_token(other, &sample_record(other, "EAAotherLIVE1"), None)
         .await
         .unwrap();
     let secrets = ["EAAsoftDELETED1", "EAAsoftPREVIOUS1", "EAAreplacement1"];
 
-    let token_path = format!("secret/data/graphform/tokens/{ADDRESS}");
+    let token_path = format!("secret/data/graphform/tokens/{}", *ADDRESS);
     let state_path = "secret/data/graphform/state";
     for path in [token_path.as_str(), state_path] {
         let (status, body) = bao.admin(Method::DELETE, path, None).await;
@@ -304,21 +339,21 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
         );
     }
 
-    let error = store.read_token(ADDRESS).await.map(|_| ()).unwrap_err();
+    let error = store.read_token(&ADDRESS).await.map(|_| ()).unwrap_err();
     assert_deleted_outside(&error, &token_path, 1, "deleted");
     assert_no_secret(&shown(&error), &secrets);
     let error = store.list_tokens().await.unwrap_err();
     assert_deleted_outside(&error, &token_path, 1, "deleted");
-    let replacement = sample_record(ADDRESS, "EAAreplacement1");
+    let replacement = sample_record(&ADDRESS, "EAAreplacement1");
     for expected in [None, Some(&version)] {
         let error = store
-            .write_token(ADDRESS, &replacement, expected)
+            .write_token(&ADDRESS, &replacement, expected)
             .await
             .unwrap_err();
         assert_deleted_outside(&error, &token_path, 1, "deleted");
         assert_no_secret(&shown(&error), &secrets);
     }
-    let error = store.delete_token(ADDRESS, &version).await.unwrap_err();
+    let error = store.delete_token(&ADDRESS, &version).await.unwrap_err();
     assert_deleted_outside(&error, &token_path, 1, "deleted");
 
     let error = store.read_state().await.map(|_| ()).unwrap_err();
@@ -330,7 +365,7 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
 
     // Nothing was written over them.
     for path in [
-        format!("secret/metadata/graphform/tokens/{ADDRESS}"),
+        format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
         "secret/metadata/graphform/state".to_owned(),
     ] {
         let (status, metadata) = bao.admin(Method::GET, &path, None).await;
@@ -340,7 +375,7 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
 
     // The hint works: undeleted, both read back as they were.
     for path in [
-        format!("graphform/tokens/{ADDRESS}"),
+        format!("graphform/tokens/{}", *ADDRESS),
         "graphform/state".to_owned(),
     ] {
         let output = bao
@@ -351,7 +386,7 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
         assert!(output.status.success(), "{output:?}");
     }
     assert_eq!(
-        store.read_token(ADDRESS).await.unwrap(),
+        store.read_token(&ADDRESS).await.unwrap(),
         Some(Versioned {
             value: record,
             version
@@ -362,7 +397,10 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
         (read.value.as_slice(), read.version),
         (&state[..], state_version)
     );
-    assert_eq!(store.list_tokens().await.unwrap(), [ADDRESS, other]);
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        [other.clone(), ADDRESS.clone()]
+    );
 }
 
 /// A destroyed latest version (`bao kv destroy`): refused the same way,
@@ -371,7 +409,7 @@ async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
 async fn a_destroyed_latest_version_is_refused() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    let other = "acme/ci/token/other";
+    let other = &token("acme/ci/token/other");
     store
         .write_token(other, &sample_record(other, "EAAotherLIVE1"), None)
         .await
@@ -487,7 +525,7 @@ async fn the_documented_policy_suffices() {
     // The prefix next door is out of bounds.
     let outside = store("graphform");
     let error = outside
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAoutside"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAoutside"), None)
         .await
         .unwrap_err();
     assert!(
@@ -503,20 +541,20 @@ async fn the_documented_policy_suffices() {
 async fn a_read_only_token_gets_a_clear_error_naming_the_path() {
     let bao = OpenBao::start().await;
     bao.store("graphform")
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAreadable"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAreadable"), None)
         .await
         .unwrap();
-    let token = bao
+    let read_only = bao
         .token_with_policy(
             "read-only",
             r#"path "secret/data/graphform/*" { capabilities = ["read"] }"#,
         )
         .await;
-    let store = VaultStore::with_token(bao.settings("graphform"), &token).unwrap();
-    let read = store.read_token(ADDRESS).await.unwrap().unwrap();
+    let store = VaultStore::with_token(bao.settings("graphform"), &read_only).unwrap();
+    let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     assert_eq!(read.value.current.value.expose(), "EAAreadable");
 
-    let address = "acme/ci/token/read";
+    let address = &token("acme/ci/token/read");
     let error = store
         .write_token(address, &sample_record(address, "EAAnotallowed"), None)
         .await
@@ -533,7 +571,11 @@ async fn a_read_only_token_gets_a_clear_error_naming_the_path() {
     assert!(text.contains("secret/metadata/graphform/*"), "{text}");
     assert_no_secret(
         &text,
-        &["EAAnotallowed", token.expose(), bao.root_token().expose()],
+        &[
+            "EAAnotallowed",
+            read_only.expose(),
+            bao.root_token().expose(),
+        ],
     );
 
     let error = store.list_tokens().await.unwrap_err();
@@ -553,8 +595,8 @@ path "secret/metadata/graphform/*" { capabilities = ["list"] }"#,
         )
         .await;
     let plan = VaultStore::with_token(bao.settings("graphform"), &plan_token).unwrap();
-    assert_eq!(plan.list_tokens().await.unwrap(), [ADDRESS]);
-    assert!(plan.read_token(ADDRESS).await.unwrap().is_some());
+    assert_eq!(plan.list_tokens().await.unwrap(), vec![ADDRESS.clone()]);
+    assert!(plan.read_token(&ADDRESS).await.unwrap().is_some());
     assert!(plan.read_state().await.unwrap().is_none());
     assert!(plan.read_lease().await.unwrap().is_none());
     let error = plan
@@ -569,7 +611,7 @@ path "secret/metadata/graphform/*" { capabilities = ["list"] }"#,
 
     let bad =
         VaultStore::with_token(bao.settings("graphform"), &Secret::new("s.not-a-token")).unwrap();
-    let error = bad.read_token(ADDRESS).await.unwrap_err();
+    let error = bad.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
     assert!(text.contains("403"), "{text}");
     assert!(text.contains("invalid or expired"), "{text}");
@@ -586,7 +628,7 @@ async fn a_missing_or_version_1_mount_is_named() {
         ..bao.settings("graphform")
     };
     let store = VaultStore::with_token(settings, &bao.root_token()).unwrap();
-    let error = store.read_token(ADDRESS).await.unwrap_err();
+    let error = store.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
     assert!(matches!(error, StoreError::Config { .. }), "{text}");
     assert!(text.contains("no KV mount `nosuch`"), "{text}");
@@ -609,7 +651,7 @@ async fn a_missing_or_version_1_mount_is_named() {
     };
     let store = VaultStore::with_token(settings, &bao.root_token()).unwrap();
     let error = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAkv1"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAkv1"), None)
         .await
         .unwrap_err();
     let text = shown(&error);
@@ -625,11 +667,11 @@ async fn a_sealed_server_is_named() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
     store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAsealed"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAsealed"), None)
         .await
         .unwrap();
     bao.seal().await;
-    let error = store.read_token(ADDRESS).await.unwrap_err();
+    let error = store.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
     assert!(matches!(error, StoreError::Io { .. }), "{text}");
     assert!(text.contains("is sealed"), "{text}");
@@ -647,14 +689,14 @@ async fn no_server_is_a_clear_io_error() {
     )
     .unwrap();
     let error = store
-        .write_token(ADDRESS, &sample_record(ADDRESS, "EAAnowhere"), None)
+        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAnowhere"), None)
         .await
         .unwrap_err();
     let text = shown(&error);
     match &error {
         StoreError::Io { operation, .. } => {
             assert!(operation.contains(&address), "{text}");
-            assert!(operation.contains(ADDRESS), "{text}");
+            assert!(operation.contains(&ADDRESS.to_string()), "{text}");
         }
         other => panic!("{other:?}"),
     }
@@ -677,10 +719,14 @@ async fn redirects_are_not_followed() {
         .unwrap();
         let results = [
             store
-                .write_token(ADDRESS, &sample_record(ADDRESS, "EAAredirectVALUE1"), None)
+                .write_token(
+                    &ADDRESS,
+                    &sample_record(&ADDRESS, "EAAredirectVALUE1"),
+                    None,
+                )
                 .await
                 .map(|_| ()),
-            store.read_token(ADDRESS).await.map(|_| ()),
+            store.read_token(&ADDRESS).await.map(|_| ()),
         ];
         for result in results {
             let error = result.expect_err("a redirect is an error");
@@ -717,22 +763,22 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
         .acquire_lease(&lease_request("graphform apply (killed)", NOW, 300))
         .await
         .unwrap();
-    let record = sample_rotated_record(ADDRESS, "EAAbeforekill", "EAAolder", NOW + 600);
-    let version = store.write_token(ADDRESS, &record, None).await.unwrap();
+    let record = sample_rotated_record(&ADDRESS, "EAAbeforekill", "EAAolder", NOW + 600);
+    let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
     let state_version = store
         .write_state(br#"{"journal":[1]}"#, None)
         .await
         .unwrap();
 
     bao.kill();
-    let next = sample_record(ADDRESS, "EAAduringoutage");
+    let next = sample_record(&ADDRESS, "EAAduringoutage");
     let errors = [
         store
-            .write_token(ADDRESS, &next, Some(&version))
+            .write_token(&ADDRESS, &next, Some(&version))
             .await
             .map(|_| ())
             .unwrap_err(),
-        store.read_token(ADDRESS).await.map(|_| ()).unwrap_err(),
+        store.read_token(&ADDRESS).await.map(|_| ()).unwrap_err(),
         store
             .renew_lease(&lease, at(NOW + 900))
             .await
@@ -752,12 +798,12 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
     }
 
     bao.restart_sealed().await;
-    let error = store.read_token(ADDRESS).await.unwrap_err();
+    let error = store.read_token(&ADDRESS).await.unwrap_err();
     assert!(shown(&error).contains("is sealed"), "{}", shown(&error));
     bao.unseal().await;
 
     // Nothing lost.
-    let read = store.read_token(ADDRESS).await.unwrap().unwrap();
+    let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     assert_eq!(
         read,
         Versioned {
@@ -790,15 +836,15 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
         ))
         .await
         .unwrap();
-    let read = store.read_token(ADDRESS).await.unwrap().unwrap();
+    let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let new_version = store
-        .write_token(ADDRESS, &next, Some(&read.version))
+        .write_token(&ADDRESS, &next, Some(&read.version))
         .await
         .unwrap();
     assert_ne!(new_version, version);
     store.release_lease(&next_lease).await.unwrap();
     assert_eq!(
-        store.read_token(ADDRESS).await.unwrap().unwrap().value,
+        store.read_token(&ADDRESS).await.unwrap().unwrap().value,
         next
     );
 }
@@ -809,10 +855,10 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
 async fn the_bao_cli_reads_back_the_current_token() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    let record = sample_rotated_record(ADDRESS, "EAAcliCURRENT42", "EAAcliPREVIOUS41", NOW + 60);
-    store.write_token(ADDRESS, &record, None).await.unwrap();
-    let path = store.token_path(ADDRESS).unwrap();
-    assert_eq!(path, format!("graphform/tokens/{ADDRESS}"));
+    let record = sample_rotated_record(&ADDRESS, "EAAcliCURRENT42", "EAAcliPREVIOUS41", NOW + 60);
+    store.write_token(&ADDRESS, &record, None).await.unwrap();
+    let path = store.token_path(&ADDRESS);
+    assert_eq!(path, format!("graphform/tokens/{}", *ADDRESS));
 
     let output = bao
         .cli()
@@ -879,7 +925,7 @@ async fn a_namespace_is_used_and_a_missing_one_named() {
     // Not in the root namespace.
     assert!(
         bao.store("graphform")
-            .read_token(ADDRESS)
+            .read_token(&ADDRESS)
             .await
             .unwrap()
             .is_none()
@@ -893,7 +939,7 @@ async fn a_namespace_is_used_and_a_missing_one_named() {
         &bao.root_token(),
     )
     .unwrap();
-    let error = missing.read_token(ADDRESS).await.unwrap_err();
+    let error = missing.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
     assert!(text.contains("team-b"), "{text}");
 }
@@ -914,7 +960,7 @@ async fn tls_with_a_ca_file() {
         &bao.root_token(),
     )
     .unwrap();
-    let error = untrusted.read_token(ADDRESS).await.unwrap_err();
+    let error = untrusted.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
     assert!(matches!(error, StoreError::Io { .. }), "{text}");
     assert!(text.contains("not trusted"), "{text}");

@@ -14,8 +14,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use graphform_store::conformance::{self, NOW, lease_request, sample_record};
-use graphform_store::{Secret, Store, StoreError, TokenRecord, VaultStore};
+use graphform_store::conformance::{self, NOW, lease_request, sample_record, token};
+use graphform_store::{Secret, Store, StoreError, TokenAddress, TokenRecord, VaultStore};
 use graphform_testkit::logs::Capture;
 use graphform_testkit::openbao::OpenBao;
 use graphform_testkit::store::BeforeWrite;
@@ -24,7 +24,7 @@ use graphform_testkit::store::BeforeWrite;
 fn recording(
     store: VaultStore,
     values: &Arc<Mutex<Vec<String>>>,
-) -> BeforeWrite<VaultStore, impl Fn(&str, &TokenRecord) -> Result<(), StoreError>> {
+) -> BeforeWrite<VaultStore, impl Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>> {
     let values = Arc::clone(values);
     BeforeWrite::new(store, move |_, record: &TokenRecord| {
         let mut values = values.lock().unwrap();
@@ -70,7 +70,7 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
         store.break_lease().await.unwrap();
 
         // Error paths: a refused write, a sealed server, no server.
-        let address = "acme/ci/token/read";
+        let address = &token("acme/ci/token/read");
         let read_only = bao
             .token_with_policy(
                 "read-only",

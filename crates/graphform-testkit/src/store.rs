@@ -1,7 +1,7 @@
 //! A store wrapper that sees every token write before it happens.
 
 use graphform_store::{
-    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenRecord, Version, Versioned,
+    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
 };
 
 /// Wraps a store; calls `hook(address, record)` before each
@@ -19,7 +19,7 @@ pub struct BeforeWrite<S, F> {
 impl<S, F> BeforeWrite<S, F>
 where
     S: Store,
-    F: Fn(&str, &TokenRecord) -> Result<(), StoreError>,
+    F: Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>,
 {
     /// `inner` with `hook` before each token write.
     pub fn new(inner: S, hook: F) -> Self {
@@ -35,7 +35,7 @@ where
 impl<S, F> Store for BeforeWrite<S, F>
 where
     S: Store,
-    F: Fn(&str, &TokenRecord) -> Result<(), StoreError>,
+    F: Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>,
 {
     fn describe(&self) -> String {
         self.inner.describe()
@@ -43,18 +43,18 @@ where
 
     async fn read_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
     ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
         self.inner.read_token(address).await
     }
 
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
         self.inner.list_tokens().await
     }
 
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
@@ -62,7 +62,11 @@ where
         self.inner.write_token(address, record, expected).await
     }
 
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
         self.inner.delete_token(address, expected).await
     }
 

@@ -37,7 +37,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let app_id = business.apps[&token.app].id.clone();
         let app = self.app(&app_id)?.clone();
         let system_user_id = self.target_user(change).await?;
-        let stored = self.store.read_token(&address.to_string()).await?;
+        let stored = self.store.read_token(address).await?;
         let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
         let intent = self.intent(
             address,
@@ -66,7 +66,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         };
         let fingerprint = value.fingerprint();
         let metadata = TokenMetadata {
-            address: address.to_string(),
+            address: address.clone(),
             app_id,
             system_user_id,
             scopes: token.scopes.clone(),
@@ -90,7 +90,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         self.mutation()?;
         if let Err(error) = self
             .store
-            .write_token(&address.to_string(), &record, expected.as_ref())
+            .write_token(address, &record, expected.as_ref())
             .await
         {
             // An error other than a conflict does not prove nothing was
@@ -240,7 +240,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let Some(Versioned {
             value: record,
             version,
-        }) = self.store.read_token(&address.to_string()).await?
+        }) = self.store.read_token(address).await?
         else {
             return Ok(Outcome::Skipped {
                 reason: "no token is stored there any more".to_owned(),
@@ -275,12 +275,10 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 previous: None,
             };
             self.store
-                .write_token(&address.to_string(), &kept, Some(&version))
+                .write_token(address, &kept, Some(&version))
                 .await?;
         } else {
-            self.store
-                .delete_token(&address.to_string(), &version)
-                .await?;
+            self.store.delete_token(address, &version).await?;
         }
         let mut audit = self.audit(address, change.action);
         audit.before = Some(fingerprint.clone());
@@ -296,7 +294,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
     /// `address` (read back after a write that reported an error).
     pub(super) async fn holds(&self, address: &TokenAddress, fingerprint: &Fingerprint) -> bool {
         matches!(
-            self.store.read_token(&address.to_string()).await,
+            self.store.read_token(address).await,
             Ok(Some(Versioned { value, .. })) if value.current.metadata.fingerprint == *fingerprint
         )
     }

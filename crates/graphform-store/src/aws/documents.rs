@@ -2,7 +2,8 @@
 
 use super::{AWS_MAX_SECRET_BYTES, FORMAT};
 use crate::{
-    LeaseInfo, PreviousToken, StoreError, TokenRecord, Version, json_error_reason, record,
+    LeaseInfo, PreviousToken, StoreError, TokenAddress, TokenRecord, Version, json_error_reason,
+    record,
 };
 use base64::Engine;
 use secrecy::zeroize::Zeroizing;
@@ -22,7 +23,7 @@ pub(super) struct Head {
 pub(super) struct TokenDocOut<'a> {
     pub(super) format: u32,
     pub(super) kind: &'static str,
-    pub(super) address: &'a str,
+    pub(super) address: &'a TokenAddress,
     #[serde(flatten)]
     pub(super) record: record::FlatOut<'a>,
 }
@@ -32,7 +33,7 @@ pub(super) struct TokenDocOut<'a> {
 pub(super) struct PreviousDocOut<'a> {
     pub(super) format: u32,
     pub(super) kind: &'static str,
-    pub(super) address: &'a str,
+    pub(super) address: &'a TokenAddress,
     #[serde(flatten)]
     pub(super) previous: record::PreviousOut<'a>,
 }
@@ -157,7 +158,7 @@ pub(super) fn to_json(value: &impl Serialize, what: &str) -> Result<Zeroizing<St
 }
 
 pub(crate) fn token_document(
-    address: &str,
+    address: &TokenAddress,
     record: &TokenRecord,
 ) -> Result<Zeroizing<String>, StoreError> {
     to_json(
@@ -173,7 +174,7 @@ pub(crate) fn token_document(
 
 /// The `AWSPREVIOUS` mirror of `previous`, the previous token of `address`.
 pub(crate) fn previous_document(
-    address: &str,
+    address: &TokenAddress,
     previous: &PreviousToken,
 ) -> Result<Zeroizing<String>, StoreError> {
     to_json(

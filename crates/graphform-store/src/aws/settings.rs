@@ -30,9 +30,13 @@ pub(super) fn check_region(region: Option<String>) -> Result<String, StoreError>
     }
 }
 
+/// The longest name prefix accepted (a bound that keeps every secret name
+/// within [`AWS_MAX_NAME_LEN`](super::AWS_MAX_NAME_LEN)).
+pub(super) const MAX_PREFIX_LEN: usize = 256;
+
 pub(super) fn check_prefix(prefix: &str) -> Result<(), StoreError> {
     let valid = !prefix.is_empty()
-        && prefix.len() <= 256
+        && prefix.len() <= MAX_PREFIX_LEN
         && prefix.split('/').all(|segment| {
             !segment.is_empty()
                 && segment

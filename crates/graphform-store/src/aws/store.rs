@@ -8,8 +8,8 @@ use super::{
     PENDING_STAGE, ROUNDS, Written, kept_changing,
 };
 use crate::{
-    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenRecord, Version, Versioned, record,
-    validate_address, validate_record, validate_state_document,
+    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
+    record, token_key, validate_record, validate_state_document,
 };
 use base64::Engine;
 use serde_json::json;
@@ -30,9 +30,9 @@ impl Store for AwsSecretsManagerStore {
 
     async fn read_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
     ) -> Result<Option<Versioned<TokenRecord>>, StoreError> {
-        let name = self.token_secret_name(address)?;
+        let name = self.token_secret_name(address);
         let what = format!("token {address}");
         let Some(current) = self.inner.read_current(&name).await? else {
             return Ok(None);
@@ -42,21 +42,21 @@ impl Store for AwsSecretsManagerStore {
         }
         let document: record::FlatIn = current.parse("token", &what)?;
         let held: AddressOnly = current.parse("token", &what)?;
-        if held.address != address {
+        if held.address != address.to_string() {
             return Err(StoreError::Corrupt {
                 what: format!("{what} (secret {name})"),
                 reason: format!("it holds the record of {:?}", held.address),
             });
         }
         let record = document.into_record();
-        tracing::trace!(address, version = %current.id, "token read");
+        tracing::trace!(%address, version = %current.id, "token read");
         Ok(Some(Versioned {
             value: record,
             version: Version(current.id.clone()),
         }))
     }
 
-    async fn list_tokens(&self) -> Result<Vec<String>, StoreError> {
+    async fn list_tokens(&self) -> Result<Vec<TokenAddress>, StoreError> {
         let prefix = format!("{}/tokens/", self.inner.prefix);
         let label = format!("{prefix}*");
         let mut addresses = BTreeSet::new();
@@ -79,17 +79,17 @@ impl Store for AwsSecretsManagerStore {
                 .and_then(serde_json::Value::as_array)
                 .map_or(&[][..], Vec::as_slice);
             for entry in entries {
-                let Some(address) = entry
+                let Some((name, key)) = entry
                     .get("Name")
                     .and_then(serde_json::Value::as_str)
-                    .and_then(|name| name.strip_prefix(&prefix))
+                    .and_then(|name| Some((name, name.strip_prefix(&prefix)?)))
                 else {
                     continue;
                 };
-                if validate_address(address).is_err() || current_is_tombstone(entry) {
-                    continue;
+                let address = token_key(key, || format!("the secret {name}"))?;
+                if !current_is_tombstone(entry) {
+                    addresses.insert(address);
                 }
-                addresses.insert(address.to_owned());
             }
             next_token = answer
                 .get("NextToken")
@@ -105,12 +105,12 @@ impl Store for AwsSecretsManagerStore {
 
     async fn write_token(
         &self,
-        address: &str,
+        address: &TokenAddress,
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
         validate_record(address, record)?;
-        let name = self.token_secret_name(address)?;
+        let name = self.token_secret_name(address);
         let what = format!("token {address}");
         let text = token_document(address, record)?;
         let mut sensitive = vec![record.current.value.expose()];
@@ -138,7 +138,7 @@ impl Store for AwsSecretsManagerStore {
             .mirror_previous(&name, address, record, &written, &nonce)
             .await;
         tracing::debug!(
-            address,
+            %address,
             version = %written.version,
             fingerprint = %record.current.metadata.fingerprint,
             previous = ?record.previous.as_ref().map(|previous| &previous.token.metadata.fingerprint),
@@ -147,8 +147,12 @@ impl Store for AwsSecretsManagerStore {
         Ok(Version(written.version))
     }
 
-    async fn delete_token(&self, address: &str, expected: &Version) -> Result<(), StoreError> {
-        let name = self.token_secret_name(address)?;
+    async fn delete_token(
+        &self,
+        address: &TokenAddress,
+        expected: &Version,
+    ) -> Result<(), StoreError> {
+        let name = self.token_secret_name(address);
         let what = format!("token {address}");
         self.inner
             .delete(
@@ -159,7 +163,7 @@ impl Store for AwsSecretsManagerStore {
                 expected,
             )
             .await?;
-        tracing::debug!(address, version = %expected, "token deleted");
+        tracing::debug!(%address, version = %expected, "token deleted");
         Ok(())
     }
 

@@ -131,16 +131,11 @@ fn prefixes_are_secret_name_segments() {
 fn names_follow_the_layout() {
     let store = AwsSecretsManagerStore::new(&config(None), credentials()).unwrap();
     assert_eq!(
-        store.token_secret_name("acme/ci/token/read").unwrap(),
+        store.token_secret_name(&"acme/ci/token/read".parse().unwrap()),
         "graphform/tokens/acme/ci/token/read"
     );
     assert_eq!(store.state_secret_name(), "graphform/state");
     assert_eq!(store.lease_secret_name(), "graphform/lease");
-    let long = ["a"; 300].join("/");
-    assert!(matches!(
-        store.token_secret_name(&long),
-        Err(StoreError::Invalid { .. })
-    ));
     let shown = format!("{store:?} {}", store.describe());
     assert!(
         !shown.contains("AKIDEXAMPLE") && !shown.contains("wJalr"),

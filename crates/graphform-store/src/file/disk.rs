@@ -1,7 +1,9 @@
 //! The store's files: the JSON documents, the token plaintext, and the helpers that read, write (atomically, durably) and check them.
 
 use super::{FORMAT, IDENTITY_PREFIX, INIT_HINT, KeySource, RECIPIENT_PREFIX};
-use crate::{LeaseInfo, StoreError, TokenRecord, Version, Versioned, json_error_reason, record};
+use crate::{
+    LeaseInfo, StoreError, TokenAddress, TokenRecord, Version, Versioned, json_error_reason, record,
+};
 use age::x25519;
 use secrecy::zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
@@ -32,7 +34,7 @@ pub(super) struct FormatOnly {
 #[derive(Serialize)]
 pub(super) struct TokenFileOut<'a> {
     pub(super) format: u32,
-    pub(super) address: &'a str,
+    pub(super) address: &'a TokenAddress,
     pub(super) version: u64,
     #[serde(flatten)]
     pub(super) record: record::NestedOut<'a>,
@@ -60,7 +62,7 @@ impl TokenFileIn {
 /// encrypted whole. It holds the values: it is one buffer, wiped when
 /// dropped.
 pub(crate) fn token_plaintext(
-    address: &str,
+    address: &TokenAddress,
     version: u64,
     record: &TokenRecord,
 ) -> Result<Zeroizing<Vec<u8>>, StoreError> {

@@ -5,10 +5,15 @@ use std::collections::BTreeSet;
 
 use super::FlatIn;
 use crate::{
-    ExpiryMode, PreviousToken, Secret, StoredToken, Timestamp, TokenMetadata, TokenRecord,
+    ExpiryMode, PreviousToken, Secret, StoredToken, Timestamp, TokenAddress, TokenMetadata,
+    TokenRecord,
 };
 
 const ADDRESS: &str = "acme/x/token/y";
+
+fn address() -> TokenAddress {
+    ADDRESS.parse().unwrap()
+}
 
 /// The file backend's plaintext (before `age` encryption), version 7.
 const FILE: &str = r#"{"format":1,"address":"acme/x/token/y","version":7,"current":{"value":"EAAcurrent","metadata":{"address":"acme/x/token/y","app_id":"200000000000001","system_user_id":"61550000000001","scopes":["ads_read","read_insights"],"expiry":"60d","issued_at":1767225600,"expires_at":1772409600,"fingerprint":"sha256:6c7c80c5fb28"}},"previous":{"value":"EAAprevious","metadata":{"address":"acme/x/token/y","app_id":"200000000000001","system_user_id":"61550000000001","scopes":["ads_read","read_insights"],"expiry":"never","issued_at":1759449600,"expires_at":null,"fingerprint":"sha256:ca7dd0d9293b"},"revoke_after":1767225660}}"#;
@@ -26,7 +31,7 @@ fn token(value: &str, expiry: ExpiryMode, issued_at: i64, expires_at: Option<i64
     let value = Secret::new(value);
     StoredToken {
         metadata: TokenMetadata {
-            address: ADDRESS.to_owned(),
+            address: address(),
             app_id: "200000000000001".to_owned(),
             system_user_id: "61550000000001".to_owned(),
             scopes: ["ads_read", "read_insights"]
@@ -61,7 +66,7 @@ fn rotated() -> TokenRecord {
 
 #[test]
 fn the_file_backend_writes_the_pinned_plaintext() {
-    let plaintext = crate::file::token_plaintext(ADDRESS, 7, &rotated()).unwrap();
+    let plaintext = crate::file::token_plaintext(&address(), 7, &rotated()).unwrap();
     assert_eq!(std::str::from_utf8(&plaintext).unwrap(), FILE);
 }
 
@@ -74,10 +79,10 @@ fn the_vault_backend_writes_the_pinned_entry() {
 #[test]
 fn the_aws_backend_writes_the_pinned_documents() {
     let record = rotated();
-    let document = crate::aws::documents::token_document(ADDRESS, &record).unwrap();
+    let document = crate::aws::documents::token_document(&address(), &record).unwrap();
     assert_eq!(document.as_str(), AWS);
     let previous = record.previous.as_ref().unwrap();
-    let mirror = crate::aws::documents::previous_document(ADDRESS, previous).unwrap();
+    let mirror = crate::aws::documents::previous_document(&address(), previous).unwrap();
     assert_eq!(mirror.as_str(), AWS_PREVIOUS);
 }
 

@@ -6,8 +6,9 @@ use super::wire::{
     parse_entry, server_errors,
 };
 use super::{CAS_ROUNDS, FORMAT, Inner, LIST_CONCURRENCY, kv_version, parse_version, to_json};
-use crate::{Lease, LeaseInfo, StoreError, Version, json_error_reason, validate_address};
+use crate::{Lease, LeaseInfo, StoreError, TokenAddress, Version, json_error_reason, token_key};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
+use graphform_types::address::is_name;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::zeroize::Zeroizing;
@@ -21,8 +22,10 @@ pub(super) const STATE_REL: &str = "state";
 pub(super) const LEASE_REL: &str = "lease";
 pub(super) const TOKENS_REL: &str = "tokens";
 
-pub(super) fn token_rel(address: &str) -> String {
-    format!("{TOKENS_REL}/{address}")
+/// `tokens/<key>`: where the token `key` (an address, or a key found
+/// there) is under the prefix.
+pub(super) fn token_rel(key: &impl std::fmt::Display) -> String {
+    format!("{TOKENS_REL}/{key}")
 }
 
 /// What a KV v2 data read found.
@@ -494,9 +497,14 @@ impl Inner {
         })
     }
 
-    /// Every key under `<prefix>/tokens/` that is a valid address (deleted
-    /// ones included), by a recursive LIST on the metadata.
-    pub(super) async fn list_token_keys(&self, action: &str) -> Result<Vec<String>, StoreError> {
+    /// The address of every key under `<prefix>/tokens/` (deleted ones
+    /// included), by a recursive LIST on the metadata. A key (or a folder)
+    /// that is not (part of) a token address is
+    /// [`StoreError::ForeignEntry`].
+    pub(super) async fn list_token_keys(
+        &self,
+        action: &str,
+    ) -> Result<Vec<TokenAddress>, StoreError> {
         let mut found = Vec::new();
         let mut folders = vec![String::new()];
         while !folders.is_empty() {
@@ -510,12 +518,14 @@ impl Inner {
                 .await?;
             for (folder, keys) in listed {
                 for key in keys {
-                    if let Some(name) = key.strip_suffix('/') {
-                        if validate_address(name).is_ok() {
-                            folders.push(format!("{folder}{name}/"));
+                    match key.strip_suffix('/') {
+                        Some(name) if is_name(name) => folders.push(format!("{folder}{key}")),
+                        // A folder no address can lie in: its key fails.
+                        _ => {
+                            let key = format!("{folder}{}", key.trim_end_matches('/'));
+                            let location = || self.data_path(&token_rel(&key));
+                            found.push(token_key(&key, location)?);
                         }
-                    } else if validate_address(&key).is_ok() {
-                        found.push(format!("{folder}{key}"));
                     }
                 }
             }
@@ -592,7 +602,7 @@ impl Inner {
     pub(super) async fn clean_up_deleted(
         &self,
         rel: &str,
-        address: &str,
+        address: &TokenAddress,
         tombstone: u64,
     ) -> Result<(), StoreError> {
         #[derive(Serialize)]
@@ -600,7 +610,7 @@ impl Inner {
             versions: Vec<u64>,
         }
         let mirror = BTreeMap::from([
-            ("address", address.to_owned()),
+            ("address", address.to_string()),
             ("deleted", "true".to_owned()),
             ("version", tombstone.to_string()),
             ("written_by", "graphform".to_owned()),

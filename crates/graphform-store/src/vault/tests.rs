@@ -136,11 +136,12 @@ fn tokens_from_the_environment_are_checked_without_quoting_them() {
 
 #[test]
 fn custom_metadata_fits_vault_limits_and_holds_no_value() {
+    let address: crate::TokenAddress = "a/b/token/c".parse().unwrap();
     let mut record = crate::TokenRecord {
         current: crate::StoredToken {
             value: Secret::new("EAAsecretvalue"),
             metadata: crate::TokenMetadata {
-                address: "a/b".to_owned(),
+                address: address.clone(),
                 app_id: "1".to_owned(),
                 system_user_id: String::new(),
                 scopes: (0..80).map(|index| format!("scope_{index:02}")).collect(),
@@ -154,7 +155,7 @@ fn custom_metadata_fits_vault_limits_and_holds_no_value() {
         previous: None,
     };
     record.current.metadata.app_id = "9".repeat(600);
-    let mirror = custom_metadata_for("a/b", 3, &record);
+    let mirror = custom_metadata_for(&address, 3, &record);
     assert!(
         !mirror.contains_key("system_user_id"),
         "empty values left out"

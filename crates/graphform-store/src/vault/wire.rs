@@ -1,7 +1,9 @@
 //! Vault's JSON and the entries graphform writes under its prefix.
 
 use super::{CUSTOM_METADATA_VALUE_MAX, Entry, FORMAT, Read};
-use crate::{LeaseInfo, StoreError, TokenRecord, json_error_reason, record, validate_record};
+use crate::{
+    LeaseInfo, StoreError, TokenAddress, TokenRecord, json_error_reason, record, validate_record,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -189,7 +191,7 @@ pub(super) fn parse_entry<T: DeserializeOwned>(
 
 pub(super) fn parse_token_entry(
     data: &RawValue,
-    address: &str,
+    address: &TokenAddress,
     path: &str,
 ) -> Result<TokenRecord, StoreError> {
     let what = || format!("token {address} ({path})");
@@ -207,13 +209,13 @@ pub(super) fn parse_token_entry(
 /// The operators' view of a token in `custom_metadata`: strings only, each
 /// at most 512 bytes, no value (fingerprints only).
 pub(super) fn custom_metadata_for(
-    address: &str,
+    address: &TokenAddress,
     version: u64,
     record: &TokenRecord,
 ) -> BTreeMap<&'static str, String> {
     let metadata = &record.current.metadata;
     let mut mirror = BTreeMap::from([
-        ("address", address.to_owned()),
+        ("address", address.to_string()),
         ("version", version.to_string()),
         ("written_by", "graphform".to_owned()),
         ("fingerprint", metadata.fingerprint.to_string()),
