@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use graphform_store::conformance::{
-    self, NOW, at, lease_request, sample_record, sample_rotated_record, sample_token, token,
+    self, NOW, at, create, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
     FileStore, Lease, LeaseInfo, Secret, Store, StoreError, TokenAddress, TokenRecord, Version,
@@ -112,9 +112,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
-/// Fills a store with two tokens (one mid-rotation), the state document and
-/// the lease; returns the values written.
-async fn fill(store: &FileStore) -> Vec<String> {
+/// A store filled with two tokens (one mid-rotation), the state document
+/// and the lease, and the values written.
+async fn filled() -> (Fixture, Vec<String>) {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
     let values = vec![
         "EAAGcurrentTOKENvalue0123456789".to_owned(),
         "EAAGpreviousTOKENvalue9876543210".to_owned(),
@@ -123,10 +125,7 @@ async fn fill(store: &FileStore) -> Vec<String> {
     let rotated = sample_rotated_record(&ADDRESS, &values[0], &values[1], NOW + 3_600);
     store.write_token(&ADDRESS, &rotated, None).await.unwrap();
     let other = &token("acme/publisher/token/ads-write");
-    store
-        .write_token(other, &sample_record(other, &values[2]), None)
-        .await
-        .unwrap();
+    create(store, other, &sample_record(other, &values[2])).await;
     store
         .write_state(br#"{"businesses":{"acme":{"id":"100000000000001"}}}"#, None)
         .await
@@ -135,13 +134,12 @@ async fn fill(store: &FileStore) -> Vec<String> {
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
         .unwrap();
-    values
+    (fixture, values)
 }
 
 #[tokio::test]
 async fn files_on_disk_hold_no_token_value_and_no_key() {
-    let fixture = Fixture::new();
-    let values = fill(&fixture.store).await;
+    let (fixture, values) = filled().await;
     let files = files_under(&fixture.dir());
     let names: Vec<String> = files
         .iter()
@@ -194,8 +192,7 @@ async fn files_on_disk_hold_no_token_value_and_no_key() {
 
 #[tokio::test]
 async fn files_are_0600_and_directories_0700() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     for dir in dirs_under(&fixture.dir()) {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
@@ -288,8 +285,7 @@ fn init_creates_a_private_store_for_one_key() {
 
 #[tokio::test]
 async fn a_wrong_key_is_a_clear_error_not_a_panic() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let (wrong, _) = generate_identity();
 
     // store.json names the recipient: refused when opening.
@@ -355,8 +351,7 @@ fn a_missing_key_variable_says_how_to_make_one() {
 
 #[tokio::test]
 async fn corrupt_files_are_reported_as_corrupt() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let store = &fixture.store;
     let token_file = fixture.token_file(&ADDRESS);
     let good = fs::read(&token_file).unwrap();
@@ -459,9 +454,8 @@ async fn token_files_that_are_not_token_addresses_are_reported() {
     })
     .await;
 
-    let fixture = Fixture::new();
+    let (fixture, _) = filled().await;
     let tokens = fixture.dir().join("tokens");
-    fill(&fixture.store).await;
     for ignored in ["README.md", "acme/.hidden.age", ".acme/x/token/y.age"] {
         plant(tokens.clone(), ignored.to_owned());
     }
@@ -481,8 +475,7 @@ async fn token_files_that_are_not_token_addresses_are_reported() {
 
 #[tokio::test]
 async fn leftover_temporary_files_do_not_corrupt_the_store() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let store = &fixture.store;
     let before = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let state_before = store.read_state().await.unwrap().unwrap();
@@ -571,10 +564,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
         "reading (plan) never creates the store"
     );
 
-    store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAfirst"), None)
-        .await
-        .unwrap();
+    create(store, &ADDRESS, &sample_record(&ADDRESS, "EAAfirst")).await;
     assert_eq!(mode(&fixture.dir()), 0o700);
     assert!(fixture.dir().join("store.json").exists());
 }
@@ -585,10 +575,7 @@ async fn deleting_the_last_token_of_a_directory_removes_the_empty_directories() 
     let store = &fixture.store;
     let kept = &token("acme/kept/token/a");
     for address in [&ADDRESS, kept] {
-        store
-            .write_token(address, &sample_record(address, "EAAx"), None)
-            .await
-            .unwrap();
+        create(store, address, &sample_record(address, "EAAx")).await;
     }
     let version = store.read_token(&ADDRESS).await.unwrap().unwrap().version;
     store.delete_token(&ADDRESS, &version).await.unwrap();
@@ -919,8 +906,7 @@ fn the_key_comes_from_the_named_environment_variable() {
 
 #[tokio::test]
 async fn debug_of_every_public_type_shows_no_secret() {
-    let fixture = Fixture::new();
-    let values = fill(&fixture.store).await;
+    let (fixture, values) = filled().await;
     let store = &fixture.store;
     let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let record = &read.value;
