@@ -14,7 +14,7 @@ use graphform_graph::{
 };
 use graphform_spec::Spec;
 use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
-use graphform_types::{AddressError, Timestamp, TokenAddress};
+use graphform_types::{Timestamp, TokenAddress};
 
 use crate::document::{IntentKind, StateDocument};
 use crate::provider::Provider;
@@ -51,9 +51,6 @@ pub enum ObserveError {
     /// The state document could not be read.
     #[error("the state document is unreadable")]
     Document(#[source] serde_json::Error),
-    /// The store holds a token at a key that is not a token address.
-    #[error("the store holds a token entry graphform did not write")]
-    Address(#[source] AddressError),
     /// A credential the policy names is not available.
     #[error("no admin token for business `{0}`")]
     MissingAdmin(String),

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use crate::{
-    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseInfo, Store,
-    StoreError, Timestamp, TokenAddress, TokenRecord, VaultSettings, VaultStore, Version,
+    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseClaim, LeaseInfo,
+    Store, StoreError, Timestamp, TokenAddress, TokenRecord, VaultSettings, VaultStore, Version,
     Versioned,
 };
 
@@ -129,8 +129,8 @@ impl Store for AnyStore {
         each!(self, store => store.write_state(document, expected).await)
     }
 
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        each!(self, store => store.acquire_lease(holder).await)
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        each!(self, store => store.claim_lease(claim).await)
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
@@ -139,14 +139,6 @@ impl Store for AnyStore {
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         each!(self, store => store.release_lease(lease).await)
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        each!(self, store => store.take_over_lease(stale, holder).await)
     }
 
     async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {

@@ -20,12 +20,13 @@
 //!   JSON errors are reduced to their kind and position.
 
 mod disk;
+mod lease;
 pub(crate) use self::disk::token_plaintext;
 use self::disk::{
-    LeaseFile, StateFileIn, StateFileOut, StoreFile, TokenFileIn, check_dir_permissions,
-    check_format, compare, create_private_dir, identity_line, io_error, malformed, parse_identity,
-    parse_json, private_open_options, read_optional, set_private_dir_permissions, sync_dir,
-    to_json, version, write_atomically,
+    StateFileIn, StateFileOut, StoreFile, TokenFileIn, check_dir_permissions, check_format,
+    compare, create_private_dir, identity_line, io_error, malformed, parse_identity, parse_json,
+    private_open_options, read_optional, set_private_dir_permissions, sync_dir, to_json, version,
+    write_atomically,
 };
 use std::fmt;
 use std::fs::{self, File};
@@ -36,16 +37,21 @@ use std::sync::Arc;
 use age::secrecy::ExposeSecret;
 use age::x25519;
 use secrecy::zeroize::Zeroizing;
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
-    Versioned, token_key, validate_record, validate_state_document,
+    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, Store, StoreError, Timestamp,
+    TokenAddress, TokenRecord, Version, Versioned, token_key, validate_record,
+    validate_state_document,
 };
 
 /// The environment variable that holds the file store's identity unless the
 /// policy names another (`store.key_env`).
 pub const DEFAULT_KEY_ENV: &str = "GRAPHFORM_STORE_KEY";
+
+/// What the file store's credential is, in messages.
+const KEY: &str = "the key";
 
 /// The on-disk format this code writes and reads.
 const FORMAT: u32 = 1;
@@ -79,7 +85,7 @@ pub fn generate_identity() -> (Secret, String) {
 /// an `age-keygen` key file (`#` comment lines are skipped). Errors are
 /// [`StoreError::Config`] with a hint, and never quote the value.
 pub fn identity_from_env(key_env: &str) -> Result<Secret, StoreError> {
-    let source = KeySource::Env(key_env.to_owned());
+    let source = CredentialSource::env(KEY, key_env);
     match std::env::var(key_env) {
         Ok(value) => {
             let value = Zeroizing::new(value);
@@ -112,24 +118,8 @@ struct Inner {
     identity: x25519::Identity,
     recipient: x25519::Recipient,
     recipient_text: String,
-    key_source: KeySource,
+    key_source: CredentialSource,
     warnings: Vec<String>,
-}
-
-/// Where the identity came from, to say so in messages.
-#[derive(Clone, Debug)]
-enum KeySource {
-    Env(String),
-    Given,
-}
-
-impl fmt::Display for KeySource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Env(name) => write!(f, "the key in `{name}`"),
-            Self::Given => f.write_str("the key given"),
-        }
-    }
 }
 
 impl fmt::Debug for FileStore {
@@ -155,13 +145,13 @@ impl FileStore {
     /// [`StoreError::Config`] at once rather than on the first read.
     pub fn open(dir: impl Into<PathBuf>, key_env: &str) -> Result<Self, StoreError> {
         let identity = identity_from_env(key_env)?;
-        Self::open_with(dir.into(), &identity, KeySource::Env(key_env.to_owned()))
+        Self::open_with(dir.into(), &identity, CredentialSource::env(KEY, key_env))
     }
 
     /// Opens the store in `dir` with `identity` (an `AGE-SECRET-KEY-1…`
     /// string), otherwise as [`FileStore::open`].
     pub fn with_identity(dir: impl Into<PathBuf>, identity: &Secret) -> Result<Self, StoreError> {
-        Self::open_with(dir.into(), identity, KeySource::Given)
+        Self::open_with(dir.into(), identity, CredentialSource::given(KEY))
     }
 
     /// Creates the store in `dir` for `identity` (what `graphform store
@@ -173,7 +163,7 @@ impl FileStore {
         let dir = dir.into();
         create_private_dir(&dir)?;
         set_private_dir_permissions(&dir)?;
-        let store = Self::open_with(dir, identity, KeySource::Given)?;
+        let store = Self::open_with(dir, identity, CredentialSource::given(KEY))?;
         let _lock = store.inner.lock()?;
         store.inner.ensure_store_file()?;
         tracing::debug!(
@@ -187,7 +177,7 @@ impl FileStore {
     fn open_with(
         dir: PathBuf,
         identity: &Secret,
-        key_source: KeySource,
+        key_source: CredentialSource,
     ) -> Result<Self, StoreError> {
         let line = identity_line(identity.expose(), &key_source)?;
         let identity = parse_identity(line, &key_source)?;
@@ -354,25 +344,10 @@ impl Store for FileStore {
         .await
     }
 
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        let holder = holder.clone();
-        self.blocking("acquiring the lease", move |inner| {
-            inner.acquire_lease(&holder)
-        })
-        .await
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        let stale = stale.clone();
-        let holder = holder.clone();
-        self.blocking("taking over the lease", move |inner| {
-            inner.take_over_lease(&stale, &holder)
-        })
-        .await
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        let claim = claim.clone();
+        self.blocking(claim.action(), move |inner| inner.claim_lease(&claim))
+            .await
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
@@ -448,15 +423,24 @@ impl Inner {
         }
     }
 
-    fn read_store_file(&self) -> Result<Option<StoreFile>, StoreError> {
-        let path = self.path(STORE_FILE);
+    /// The store's JSON file `name` (`what` it is, for messages), of this
+    /// code's format; `None` when there is none.
+    fn read_json_file<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let path = self.path(name);
         let Some(bytes) = read_optional(&path)? else {
             return Ok(None);
         };
-        let what = || format!("the store description {}", path.display());
+        let what = || format!("{what} {}", path.display());
         check_format(&bytes, what)?;
-        let file: StoreFile = parse_json(&bytes, what)?;
-        Ok(Some(file))
+        parse_json(&bytes, what).map(Some)
+    }
+
+    fn read_store_file(&self) -> Result<Option<StoreFile>, StoreError> {
+        self.read_json_file(STORE_FILE, "the store description")
     }
 
     /// Records the recipient in `store.json` unless it is there. Under the
@@ -680,13 +664,7 @@ impl Inner {
     // --- the state document -----------------------------------------------
 
     fn read_state_file(&self) -> Result<Option<StateFileIn>, StoreError> {
-        let path = self.path(STATE_FILE);
-        let Some(bytes) = read_optional(&path)? else {
-            return Ok(None);
-        };
-        let what = || format!("the state document {}", path.display());
-        check_format(&bytes, what)?;
-        parse_json(&bytes, what).map(Some)
+        self.read_json_file(STATE_FILE, "the state document")
     }
 
     fn write_state(
@@ -723,151 +701,6 @@ impl Inner {
             "state document written"
         );
         Ok(version(new_version))
-    }
-
-    // --- the lease ----------------------------------------------------------
-
-    fn read_lease_file(&self) -> Result<Option<LeaseFile>, StoreError> {
-        let path = self.path(LEASE_FILE);
-        let Some(bytes) = read_optional(&path)? else {
-            return Ok(None);
-        };
-        let what = || format!("the lease {}", path.display());
-        check_format(&bytes, what)?;
-        parse_json(&bytes, what).map(Some)
-    }
-
-    fn write_lease_file(
-        &self,
-        lease: &LeaseInfo,
-        current: Option<u64>,
-    ) -> Result<Lease, StoreError> {
-        let new_version = self.next_version(current)?;
-        let file = LeaseFile {
-            format: FORMAT,
-            version: new_version,
-            lease: lease.clone(),
-        };
-        write_atomically(&self.dir, LEASE_FILE, &to_json(&file, "the lease")?)?;
-        Ok(Lease {
-            info: lease.clone(),
-            version: version(new_version),
-        })
-    }
-
-    fn remove_lease_file(&self) -> Result<(), StoreError> {
-        let path = self.path(LEASE_FILE);
-        fs::remove_file(&path)
-            .map_err(|error| io_error(format!("removing {}", path.display()), error))?;
-        sync_dir(&self.dir)
-    }
-
-    fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.claim_lease(
-            holder,
-            |held| held.may_be_taken_over_at(holder.acquired_at),
-            "taking over an expired lease",
-        )
-    }
-
-    fn take_over_lease(&self, stale: &LeaseInfo, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.claim_lease(
-            holder,
-            |held| held == stale,
-            "taking over the lease of a holder that is gone",
-        )
-    }
-
-    /// Writes `holder` as the lease if there is none, or over the one held
-    /// if `may_replace` says so; else [`StoreError::Locked`].
-    fn claim_lease(
-        &self,
-        holder: &LeaseInfo,
-        may_replace: impl Fn(&LeaseInfo) -> bool,
-        why: &str,
-    ) -> Result<Lease, StoreError> {
-        let _lock = self.lock()?;
-        let existing = self.read_lease_file()?;
-        if let Some(existing) = &existing {
-            if !may_replace(&existing.lease) {
-                return Err(StoreError::Locked(existing.lease.clone()));
-            }
-            tracing::info!(
-                previous_holder = %existing.lease.holder,
-                previous_pid = existing.lease.pid,
-                previous_host = %existing.lease.host,
-                expired_at = existing.lease.expires_at.unix(),
-                "{why}"
-            );
-        }
-        let lease = self.write_lease_file(holder, existing.map(|file| file.version))?;
-        tracing::debug!(
-            holder = %holder.holder,
-            pid = holder.pid,
-            host = %holder.host,
-            expires_at = holder.expires_at.unix(),
-            "lease acquired"
-        );
-        Ok(lease)
-    }
-
-    fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
-        let Some(_lock) = self.lock_existing()? else {
-            return Err(StoreError::LeaseLost);
-        };
-        match self.read_lease_file()? {
-            Some(file) if version(file.version) == lease.version => {
-                let info = LeaseInfo {
-                    expires_at,
-                    ..file.lease
-                };
-                let renewed = self.write_lease_file(&info, Some(file.version))?;
-                tracing::debug!(holder = %info.holder, expires_at = expires_at.unix(), "lease renewed");
-                Ok(renewed)
-            }
-            _ => Err(StoreError::LeaseLost),
-        }
-    }
-
-    fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        let Some(_lock) = self.lock_existing()? else {
-            return Ok(());
-        };
-        match self.read_lease_file()? {
-            Some(file) if version(file.version) == lease.version => {
-                self.remove_lease_file()?;
-                tracing::debug!(holder = %file.lease.holder, "lease released");
-            }
-            // Already gone, or someone else's now: leave it alone.
-            _ => tracing::debug!(holder = %lease.info.holder, "lease already gone at release"),
-        }
-        Ok(())
-    }
-
-    fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        let Some(_lock) = self.lock_existing()? else {
-            return Ok(None);
-        };
-        let file = match self.read_lease_file() {
-            Ok(Some(file)) => file,
-            Ok(None) => return Ok(None),
-            // `graphform unlock` is how a user gets out of a damaged lease
-            // file, so remove it; there is no holder to report.
-            Err(StoreError::Corrupt { what, reason }) => {
-                tracing::warn!("removing {what}, which is unreadable: {reason}");
-                self.remove_lease_file()?;
-                return Ok(None);
-            }
-            Err(error) => return Err(error),
-        };
-        self.remove_lease_file()?;
-        tracing::debug!(
-            holder = %file.lease.holder,
-            pid = file.lease.pid,
-            host = %file.lease.host,
-            "lease broken"
-        );
-        Ok(Some(file.lease))
     }
 }
 

@@ -76,6 +76,7 @@ pub use graphform_types::{ExpiryMode, Fingerprint, Secret, Timestamp, TokenAddre
 mod any;
 mod aws;
 mod file;
+mod lease;
 mod record;
 mod vault;
 
@@ -92,6 +93,7 @@ pub use aws::{
     AwsSecretsManagerStore, DEFAULT_AWS_PREFIX,
 };
 pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env};
+pub use lease::{LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseClaim, LeaseInfo, local_host_name};
 pub use vault::{
     DEFAULT_VAULT_MOUNT, DEFAULT_VAULT_PREFIX, DEFAULT_VAULT_TOKEN_ENV, VaultSettings, VaultStore,
 };
@@ -163,30 +165,6 @@ pub struct TokenRecord {
     pub current: StoredToken,
     /// The token it replaced, until revoked.
     pub previous: Option<PreviousToken>,
-}
-
-/// Who holds (or asks for) the apply lease.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LeaseInfo {
-    /// A free-form description of the holder (e.g. `graphform apply`, a CI job id).
-    pub holder: String,
-    /// The holder's process ID.
-    pub pid: u32,
-    /// The holder's host name.
-    pub host: String,
-    /// When the lease was taken.
-    pub acquired_at: Timestamp,
-    /// When it expires unless renewed; an expired lease may be taken over.
-    pub expires_at: Timestamp,
-}
-
-/// Proof of holding the lease, needed to renew or release it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    /// What was recorded.
-    pub info: LeaseInfo,
-    /// The lease entry's version.
-    pub version: Version,
 }
 
 /// Errors of every backend.
@@ -356,7 +334,9 @@ pub trait Store {
     /// ([`LeaseInfo::may_be_taken_over_at`]). A holder whose clock runs up to
     /// [`LEASE_CLOCK_SKEW_SECONDS`] behind ours, renewing its lease in time
     /// by its own clock, therefore never loses it to us.
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError>;
+    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
+        self.claim_lease(&LeaseClaim::acquire(holder)).await
+    }
 
     /// Takes over the lease `stale`, whose holder the caller knows is gone
     /// (e.g. a process of this host that no longer runs), expired or not,
@@ -371,15 +351,26 @@ pub trait Store {
     /// the same `stale` lease exactly one wins; the others get `Locked`
     /// naming the winner. The former holder's [`Lease`] then no longer
     /// renews it ([`StoreError::LeaseLost`]) nor releases it.
-    ///
-    /// Every backend implements this (the conformance suite checks it), and
-    /// a wrapper must delegate it: it cannot be made atomic from the other
-    /// methods.
     async fn take_over_lease(
         &self,
         stale: &LeaseInfo,
         holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError>;
+    ) -> Result<Lease, StoreError> {
+        self.claim_lease(&LeaseClaim::take_over(stale, holder))
+            .await
+    }
+
+    /// What [`Store::acquire_lease`] and [`Store::take_over_lease`] do, the
+    /// one lease primitive a backend implements: writes the claim's
+    /// [holder](LeaseClaim::holder) as the lease if there is none, or over
+    /// the lease held if [`LeaseClaim::replace`] allows it (which fails
+    /// with [`StoreError::Locked`] otherwise), compare-and-set against the
+    /// lease read, and returns [`LeaseClaim::won`]. Of concurrent claims
+    /// exactly one wins; the conformance suite checks it.
+    ///
+    /// A wrapper must delegate this: it cannot be made atomic from the
+    /// other methods. Callers use the two methods above.
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError>;
 
     /// Extends a held lease to `expires_at`; [`StoreError::LeaseLost`] if it
     /// is no longer ours. Returns the lease to use from then on: its version
@@ -396,50 +387,6 @@ pub trait Store {
     /// Removes the lease whoever holds it (`graphform unlock`); returns what
     /// was removed.
     async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
-}
-
-/// How long past its `expires_at` a lease is still honoured, for clocks
-/// that disagree between hosts: [`Store::acquire_lease`] takes over a lease
-/// only once `expires_at + LEASE_CLOCK_SKEW_SECONDS <= now`. (Renew a lease
-/// well before it expires: the margin covers clocks, not slow renewals.)
-pub const LEASE_CLOCK_SKEW_SECONDS: i64 = 120;
-
-impl LeaseInfo {
-    /// Whether this lease has expired at `now` by the clock-skew margin
-    /// ([`LEASE_CLOCK_SKEW_SECONDS`]), so that [`Store::acquire_lease`] may
-    /// take it over.
-    pub fn may_be_taken_over_at(&self, now: Timestamp) -> bool {
-        now.unix().saturating_sub(self.expires_at.unix()) >= LEASE_CLOCK_SKEW_SECONDS
-    }
-
-    /// A lease request for this process: `holder`, this process's ID and
-    /// host name, taken at `now` for `duration_seconds`.
-    pub fn for_current_process(
-        holder: impl Into<String>,
-        now: Timestamp,
-        duration_seconds: i64,
-    ) -> Self {
-        Self {
-            holder: holder.into(),
-            pid: std::process::id(),
-            host: local_host_name(),
-            acquired_at: now,
-            expires_at: now + graphform_types::Duration::seconds(duration_seconds),
-        }
-    }
-}
-
-/// This machine's host name, for [`LeaseInfo::host`]: the kernel's (Linux),
-/// else `/etc/hostname`, else `$HOSTNAME`, else `unknown`. Best effort, for
-/// people reading a lock message; nothing depends on it.
-pub fn local_host_name() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Checks that a record may be written at `address`: the metadata of the
@@ -511,6 +458,56 @@ pub fn validate_state_document(document: &[u8]) -> Result<(), StoreError> {
         .map_err(|error| invalid(format!("it is not JSON: {}", json_error_reason(&error))))?;
     Ok(())
 }
+
+/// Where a credential came from (the file store's key, a Vault token), to
+/// say so in messages and `Debug` without its value: ``the key in
+/// `GRAPHFORM_STORE_KEY` ``, `the Vault token given`.
+#[derive(Clone, Debug)]
+pub(crate) struct CredentialSource {
+    /// What the credential is, e.g. `the key`.
+    what: &'static str,
+    /// The environment variable it was read from; `None`: given in code.
+    env: Option<String>,
+}
+
+impl CredentialSource {
+    /// `what`, read from the environment variable `name`.
+    pub(crate) fn env(what: &'static str, name: &str) -> Self {
+        Self {
+            what,
+            env: Some(name.to_owned()),
+        }
+    }
+
+    /// `what`, given in code.
+    pub(crate) fn given(what: &'static str) -> Self {
+        Self { what, env: None }
+    }
+}
+
+impl fmt::Display for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.env {
+            Some(name) => write!(f, "{} in `{name}`", self.what),
+            None => write!(f, "{} given", self.what),
+        }
+    }
+}
+
+/// Texts [`validate_state_document`] refuses, for its tests and the
+/// conformance suite's: empty, whitespace around the value, truncated,
+/// two values, not UTF-8, not JSON.
+#[cfg(any(test, feature = "conformance"))]
+pub(crate) const NOT_STATE_DOCUMENTS: &[&[u8]] = &[
+    b"",
+    b" {}",
+    b"{}\n",
+    b"{",
+    b"{\"a\":",
+    b"{} {}",
+    b"\xff\xfe",
+    b"not json",
+];
 
 /// Describes a JSON error by kind and position only: serde's messages may
 /// quote the offending input, which can be a token value.
@@ -590,7 +587,7 @@ mod tests {
         ] {
             assert!(validate_state_document(good).is_ok(), "{good:?}");
         }
-        for bad in [&b""[..], b" {}", b"{}\n", b"{", b"{} {}", b"\xff", b"nope"] {
+        for bad in NOT_STATE_DOCUMENTS {
             assert!(
                 matches!(
                     validate_state_document(bad),
@@ -623,32 +620,6 @@ mod tests {
             error.to_string(),
             "the store is locked by graphform apply (pid 4242 on host ci-runner-1) since \
              2026-01-01 00:00:00 UTC, lease expires 2026-01-01 01:01:05 UTC"
-        );
-    }
-
-    #[test]
-    fn a_lease_expires_for_others_after_the_clock_skew_margin() {
-        let at = Timestamp::from_unix;
-        let lease = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
-        assert!(!lease.may_be_taken_over_at(at(1_300)));
-        assert!(!lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS - 1)));
-        assert!(lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS)));
-        let forever = LeaseInfo {
-            expires_at: at(i64::MAX),
-            ..lease
-        };
-        assert!(!forever.may_be_taken_over_at(at(i64::MAX - 1)));
-    }
-
-    #[test]
-    fn a_lease_for_this_process_names_it() {
-        let info =
-            LeaseInfo::for_current_process("graphform apply", Timestamp::from_unix(1_000), 300);
-        assert_eq!(info.pid, std::process::id());
-        assert!(!info.host.is_empty());
-        assert_eq!(
-            (info.acquired_at.unix(), info.expires_at.unix()),
-            (1_000, 1_300)
         );
     }
 }

@@ -48,14 +48,18 @@ impl<'a> From<&'a PreviousToken> for PreviousOut<'a> {
     }
 }
 
-/// A record with the current token under `current` (the file backend).
+/// A record as written: the current token, placed by `C`, and the
+/// previous one. `C` is [`TokenOut`] for its fields at the top level
+/// ([`FlatOut`]) or [`CurrentOut`] for them under `current`
+/// ([`NestedOut`]).
 #[derive(Serialize)]
-pub(crate) struct NestedOut<'a> {
-    current: TokenOut<'a>,
+pub(crate) struct RecordOut<'a, C> {
+    #[serde(flatten)]
+    current: C,
     previous: Option<PreviousOut<'a>>,
 }
 
-impl<'a> From<&'a TokenRecord> for NestedOut<'a> {
+impl<'a, C: From<&'a StoredToken>> From<&'a TokenRecord> for RecordOut<'a, C> {
     fn from(record: &'a TokenRecord) -> Self {
         Self {
             current: (&record.current).into(),
@@ -63,24 +67,27 @@ impl<'a> From<&'a TokenRecord> for NestedOut<'a> {
         }
     }
 }
+
+/// The current token under `current`.
+#[derive(Serialize)]
+pub(crate) struct CurrentOut<'a> {
+    current: TokenOut<'a>,
+}
+
+impl<'a> From<&'a StoredToken> for CurrentOut<'a> {
+    fn from(token: &'a StoredToken) -> Self {
+        Self {
+            current: token.into(),
+        }
+    }
+}
+
+/// A record with the current token under `current` (the file backend).
+pub(crate) type NestedOut<'a> = RecordOut<'a, CurrentOut<'a>>;
 
 /// A record with the current token's fields at the top level (vault,
 /// aws-secrets-manager); flatten it into the backend's envelope.
-#[derive(Serialize)]
-pub(crate) struct FlatOut<'a> {
-    #[serde(flatten)]
-    current: TokenOut<'a>,
-    previous: Option<PreviousOut<'a>>,
-}
-
-impl<'a> From<&'a TokenRecord> for FlatOut<'a> {
-    fn from(record: &'a TokenRecord) -> Self {
-        Self {
-            current: (&record.current).into(),
-            previous: record.previous.as_ref().map(PreviousOut::from),
-        }
-    }
-}
+pub(crate) type FlatOut<'a> = RecordOut<'a, TokenOut<'a>>;
 
 /// A token as read.
 #[derive(Deserialize)]

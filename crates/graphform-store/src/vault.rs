@@ -70,8 +70,9 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::{
-    Lease, LeaseInfo, Secret, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
-    Versioned, json_error_reason, validate_record, validate_state_document,
+    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, Store, StoreError, Timestamp,
+    TokenAddress, TokenRecord, Version, Versioned, json_error_reason, validate_record,
+    validate_state_document,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -84,6 +85,9 @@ pub const DEFAULT_VAULT_PREFIX: &str = "graphform";
 /// The environment variable holding the Vault token unless the policy names
 /// another (`store.token_env`).
 pub const DEFAULT_VAULT_TOKEN_ENV: &str = "VAULT_TOKEN";
+
+/// What the vault store's credential is, in messages.
+const TOKEN: &str = "the Vault token";
 
 /// The format of the entries this code writes and reads.
 const FORMAT: u32 = 1;
@@ -152,25 +156,9 @@ struct Inner {
     base: String,
     client: reqwest::Client,
     token: Secret,
-    token_source: TokenSource,
+    token_source: CredentialSource,
     /// Set once the mount was found to be KV v2 (or could not be checked).
     mount_checked: tokio::sync::OnceCell<()>,
-}
-
-/// Where the Vault token came from, to say so in messages.
-#[derive(Clone, Debug)]
-enum TokenSource {
-    Env(String),
-    Given,
-}
-
-impl fmt::Display for TokenSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Env(name) => write!(f, "the Vault token in `{name}`"),
-            Self::Given => f.write_str("the Vault token given"),
-        }
-    }
 }
 
 impl fmt::Debug for VaultStore {
@@ -197,21 +185,21 @@ impl VaultStore {
     /// settings, an unreadable CA file.
     pub fn open(settings: VaultSettings, token_env: &str) -> Result<Self, StoreError> {
         let token = token_from_var(token_env, std::env::var(token_env))?;
-        Self::build(settings, token, TokenSource::Env(token_env.to_owned()))
+        Self::build(settings, token, CredentialSource::env(TOKEN, token_env))
     }
 
     /// Opens the store described by `settings` with `token`, otherwise as
     /// [`VaultStore::open`].
     pub fn with_token(settings: VaultSettings, token: &Secret) -> Result<Self, StoreError> {
         let token = Secret::new(token.expose().trim());
-        check_token(&token, &TokenSource::Given)?;
-        Self::build(settings, token, TokenSource::Given)
+        check_token(&token, &CredentialSource::given(TOKEN))?;
+        Self::build(settings, token, CredentialSource::given(TOKEN))
     }
 
     fn build(
         settings: VaultSettings,
         token: Secret,
-        token_source: TokenSource,
+        token_source: CredentialSource,
     ) -> Result<Self, StoreError> {
         let settings = normalize_settings(settings)?;
         let base = settings.address.trim_end_matches('/').to_owned();
@@ -425,30 +413,8 @@ impl Store for VaultStore {
         Ok(kv_version(STATE_REL, version))
     }
 
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.inner
-            .claim_lease(
-                holder,
-                |held| held.may_be_taken_over_at(holder.acquired_at),
-                "taking over an expired lease",
-                "acquiring the lease",
-            )
-            .await
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        self.inner
-            .claim_lease(
-                holder,
-                |held| held == stale,
-                "taking over the lease of a holder that is gone",
-                "taking over the lease",
-            )
-            .await
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        self.inner.claim_lease(claim).await
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
@@ -462,14 +428,7 @@ impl Store for VaultStore {
             expires_at,
             ..lease.info.clone()
         };
-        let entry = LeaseEntry {
-            format: FORMAT,
-            lease: Some(info.clone()),
-        };
-        match inner
-            .write_entry(LEASE_REL, &entry, cas, action, &[])
-            .await?
-        {
+        match inner.write_lease(Some(&info), cas, action).await? {
             Written::Version(version) => {
                 tracing::debug!(holder = %info.holder, expires_at = expires_at.unix(), "lease renewed");
                 Ok(Lease {
@@ -488,10 +447,7 @@ impl Store for VaultStore {
         let Some(cas) = parse_version(&lease.version, LEASE_REL) else {
             return Ok(());
         };
-        match inner
-            .write_entry(LEASE_REL, &LeaseEntry::FREE, cas, action, &[])
-            .await?
-        {
+        match inner.write_lease(None, cas, action).await? {
             Written::Version(_) => tracing::debug!(holder = %lease.info.holder, "lease released"),
             // Already gone, or someone else's now: leave it alone.
             Written::Mismatch => {
@@ -546,10 +502,7 @@ impl Store for VaultStore {
                     }
                 }
             };
-            match inner
-                .write_entry(LEASE_REL, &LeaseEntry::FREE, version, action, &[])
-                .await?
-            {
+            match inner.write_lease(None, version, action).await? {
                 Written::Version(_) => {
                     if let Some(info) = &info {
                         tracing::debug!(

@@ -16,14 +16,15 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use graphform_store::conformance::{
-    self, NOW, lease_request, sample_record, sample_rotated_record, sample_token, token,
+    self, NOW, create, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
     AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
     PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
 };
 use graphform_testkit::moto::Moto;
-use graphform_testkit::redirect::RedirectTrap;
+use graphform_testkit::redirect::{CannedServer, RedirectTrap};
+use graphform_testkit::store::{assert_redirect_refused, consumer_output, shown};
 use serde_json::{Value, json};
 
 static ADDRESS: LazyLock<TokenAddress> =
@@ -217,22 +218,16 @@ for stage in ("AWSCURRENT", "AWSPREVIOUS"):
     answer = client.get_secret_value(SecretId=sys.argv[2], VersionStage=stage)
     print(stage, json.loads(answer["SecretString"])["value"])
 "#;
-    let output = std::process::Command::new(graphform_testkit::venv_bin("python"))
-        .args([
+    let output = consumer_output(
+        std::process::Command::new(graphform_testkit::venv_bin("python")).args([
             "-c",
             script,
             &moto.endpoint(),
             &store.token_secret_name(&ADDRESS),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        ]),
     );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        output,
         "AWSCURRENT EAAsdksecond02\nAWSPREVIOUS EAAsdkfirst01\n"
     );
 }
@@ -241,10 +236,7 @@ for stage in ("AWSCURRENT", "AWSPREVIOUS"):
 async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
     let moto = Moto::start();
     let store = moto.store("graphform");
-    let v1 = store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAlayout1"), None)
-        .await
-        .unwrap();
+    let v1 = create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAlayout1")).await;
     store
         .write_token(
             &ADDRESS,
@@ -309,10 +301,7 @@ async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
 async fn a_deleted_token_disappears_and_its_name_can_be_reused() {
     let moto = Moto::start();
     let store = moto.store("graphform");
-    let v1 = store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAdelete1"), None)
-        .await
-        .unwrap();
+    let v1 = create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAdelete1")).await;
     store.delete_token(&ADDRESS, &v1).await.unwrap();
     let name = store.token_secret_name(&ADDRESS);
     let (_, answer) = moto.call("DescribeSecret", &json!({"SecretId": name}));
@@ -320,10 +309,7 @@ async fn a_deleted_token_disappears_and_its_name_can_be_reused() {
         answer["__type"], "ResourceNotFoundException",
         "deleted for good: {answer}"
     );
-    let v2 = store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAdelete1"), None)
-        .await
-        .unwrap();
+    let v2 = create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAdelete1")).await;
     assert_ne!(v1, v2, "the same content again gets a new version");
 }
 
@@ -340,20 +326,14 @@ async fn listing_pages_through_more_than_one_page_and_only_its_prefix() {
             chunk
                 .iter()
                 .map(|address| async {
-                    store
-                        .write_token(address, &sample_record(address, "EAApage"), None)
-                        .await
-                        .unwrap();
+                    create(&store, address, &sample_record(address, "EAApage")).await;
                 })
                 .collect(),
         )
         .await;
     }
     let elsewhere = token("elsewhere/su/token/t");
-    other
-        .write_token(&elsewhere, &sample_record(&elsewhere, "EAApage"), None)
-        .await
-        .unwrap();
+    create(&other, &elsewhere, &sample_record(&elsewhere, "EAApage")).await;
     store.write_state(b"{}", None).await.unwrap();
     // ListSecrets answers at most 100 per page.
     assert_eq!(store.list_tokens().await.unwrap(), addresses);
@@ -430,12 +410,7 @@ async fn a_server_stopped_mid_way_gives_clear_io_errors() {
     ];
     for (action, result) in errors {
         let error = result.expect_err("the server is down");
-        let mut shown = format!("{error}");
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            write!(shown, ": {cause}").unwrap();
-            source = cause.source();
-        }
+        let shown = shown(&error);
         assert!(matches!(error, StoreError::Io { .. }), "{shown}");
         assert!(shown.contains(&endpoint), "names the endpoint: {shown}");
         assert!(
@@ -454,51 +429,10 @@ async fn a_server_stopped_mid_way_gives_clear_io_errors() {
     );
 }
 
-/// A one-shot HTTP server answering every request with `status` and
+/// A server answering every request with `status` and the AWS error
 /// `body`, for errors moto does not produce (it does not enforce IAM).
-async fn canned_server(status: u16, body: &'static str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0; 4096];
-                // Read the head and the announced body, then answer.
-                loop {
-                    let Ok(read) = socket.read(&mut buffer).await else {
-                        return;
-                    };
-                    if read == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buffer[..read]);
-                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-                    if let Some(end) = text.find("\r\n\r\n") {
-                        let length = text
-                            .lines()
-                            .find_map(|line| line.strip_prefix("content-length:"))
-                            .and_then(|value| value.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if request.len() >= end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let answer = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\n\
-                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{address}")
+fn canned_server(status: u16, body: &str) -> CannedServer {
+    CannedServer::start(status, "application/x-amz-json-1.1", body)
 }
 
 fn store_at(endpoint: &str) -> AwsSecretsManagerStore {
@@ -512,12 +446,11 @@ fn store_at(endpoint: &str) -> AwsSecretsManagerStore {
 
 #[tokio::test]
 async fn access_denied_names_the_secret_and_the_action() {
-    let endpoint = canned_server(
+    let server = canned_server(
         400,
         r#"{"__type":"AccessDeniedException","Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: secretsmanager:PutSecretValue"}"#,
-    )
-    .await;
-    let store = store_at(&endpoint);
+    );
+    let store = store_at(&server.url());
     match store.read_token(&ADDRESS).await {
         Err(StoreError::Config { message, hint }) => {
             assert!(
@@ -547,12 +480,11 @@ async fn access_denied_names_the_secret_and_the_action() {
 
 #[tokio::test]
 async fn rejected_credentials_are_a_configuration_error() {
-    let endpoint = canned_server(
+    let server = canned_server(
         400,
         r#"{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}"#,
-    )
-    .await;
-    match store_at(&endpoint).read_state().await {
+    );
+    match store_at(&server.url()).read_state().await {
         Err(StoreError::Config { message, hint }) => {
             assert!(
                 message.contains("AWS rejected the credentials"),
@@ -566,12 +498,11 @@ async fn rejected_credentials_are_a_configuration_error() {
 
 #[tokio::test]
 async fn throttling_is_retried_then_reported() {
-    let endpoint = canned_server(
+    let server = canned_server(
         400,
         r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#,
-    )
-    .await;
-    match store_at(&endpoint).read_lease().await {
+    );
+    match store_at(&server.url()).read_lease().await {
         Err(StoreError::Io { operation, source }) => {
             assert!(
                 operation.contains("secretsmanager:GetSecretValue on graphform/lease"),
@@ -669,43 +600,17 @@ async fn redirects_are_not_followed() {
             Some(Secret::new("FwoGZXIvYXdzREDIRECTSESSIONTOKEN")),
         );
         let store = AwsSecretsManagerStore::new(&config, credentials).unwrap();
-        let results = [
-            store
-                .write_token(
-                    &ADDRESS,
-                    &sample_record(&ADDRESS, "EAAredirectVALUE1"),
-                    None,
-                )
-                .await
-                .map(|_| ()),
-            store.read_token(&ADDRESS).await.map(|_| ()),
-        ];
-        for result in results {
-            let error = result.expect_err("a redirect is an error");
-            let mut shown = format!("{error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
-                write!(shown, ": {cause}").unwrap();
-                source = cause.source();
-            }
-            write!(shown, " {error:?}").unwrap();
-            assert!(matches!(error, StoreError::Io { .. }), "{shown}");
-            assert!(shown.contains(&format!("HTTP {status}")), "{shown}");
-            assert!(shown.contains("redirect"), "{shown}");
-            assert!(shown.contains(&trap.url()), "names the endpoint: {shown}");
-            for hidden in [
+        assert_redirect_refused(
+            &store,
+            &trap,
+            &format!("HTTP {status}"),
+            &[
                 "REDIRECT-BODY-MARKER",
                 "RedirectBodyException",
-                "EAAredirectVALUE1",
                 "FwoGZXIvYXdzREDIRECTSESSIONTOKEN",
-            ] {
-                assert!(!shown.contains(hidden), "{shown}");
-            }
-        }
-        assert!(
-            !trap.target_contacted(),
-            "HTTP {status}: the redirect was followed"
-        );
+            ],
+        )
+        .await;
         assert_eq!(
             trap.redirects(),
             2,

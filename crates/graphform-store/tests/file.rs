@@ -9,20 +9,17 @@
 )]
 
 use std::fs;
-use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::str::FromStr;
-use std::sync::{Arc, Barrier, LazyLock};
-use std::time::{Duration, Instant};
+use std::sync::LazyLock;
 
 use graphform_store::conformance::{
-    self, NOW, at, lease_request, sample_record, sample_rotated_record, sample_token, token,
+    self, NOW, at, create, lease_request, sample_record, sample_rotated_record, token,
 };
 use graphform_store::{
-    FileStore, Lease, LeaseInfo, Secret, Store, StoreError, TokenAddress, TokenRecord, Version,
-    Versioned, generate_identity,
+    FileStore, Lease, Secret, Store, StoreError, TokenAddress, Version, Versioned,
+    generate_identity,
 };
 
 static ADDRESS: LazyLock<TokenAddress> =
@@ -60,13 +57,6 @@ impl Fixture {
         let recipient = age::x25519::Recipient::from_str(self.store.recipient()).unwrap();
         age::encrypt(&recipient, plaintext.as_bytes()).unwrap()
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// Every file under `dir`, hidden ones included.
@@ -112,9 +102,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
-/// Fills a store with two tokens (one mid-rotation), the state document and
-/// the lease; returns the values written.
-async fn fill(store: &FileStore) -> Vec<String> {
+/// A store filled with two tokens (one mid-rotation), the state document
+/// and the lease, and the values written.
+async fn filled() -> (Fixture, Vec<String>) {
+    let fixture = Fixture::new();
+    let store = &fixture.store;
     let values = vec![
         "EAAGcurrentTOKENvalue0123456789".to_owned(),
         "EAAGpreviousTOKENvalue9876543210".to_owned(),
@@ -123,10 +115,7 @@ async fn fill(store: &FileStore) -> Vec<String> {
     let rotated = sample_rotated_record(&ADDRESS, &values[0], &values[1], NOW + 3_600);
     store.write_token(&ADDRESS, &rotated, None).await.unwrap();
     let other = &token("acme/publisher/token/ads-write");
-    store
-        .write_token(other, &sample_record(other, &values[2]), None)
-        .await
-        .unwrap();
+    create(store, other, &sample_record(other, &values[2])).await;
     store
         .write_state(br#"{"businesses":{"acme":{"id":"100000000000001"}}}"#, None)
         .await
@@ -135,13 +124,12 @@ async fn fill(store: &FileStore) -> Vec<String> {
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
         .unwrap();
-    values
+    (fixture, values)
 }
 
 #[tokio::test]
 async fn files_on_disk_hold_no_token_value_and_no_key() {
-    let fixture = Fixture::new();
-    let values = fill(&fixture.store).await;
+    let (fixture, values) = filled().await;
     let files = files_under(&fixture.dir());
     let names: Vec<String> = files
         .iter()
@@ -194,8 +182,7 @@ async fn files_on_disk_hold_no_token_value_and_no_key() {
 
 #[tokio::test]
 async fn files_are_0600_and_directories_0700() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     for dir in dirs_under(&fixture.dir()) {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
@@ -288,8 +275,7 @@ fn init_creates_a_private_store_for_one_key() {
 
 #[tokio::test]
 async fn a_wrong_key_is_a_clear_error_not_a_panic() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let (wrong, _) = generate_identity();
 
     // store.json names the recipient: refused when opening.
@@ -355,8 +341,7 @@ fn a_missing_key_variable_says_how_to_make_one() {
 
 #[tokio::test]
 async fn corrupt_files_are_reported_as_corrupt() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let store = &fixture.store;
     let token_file = fixture.token_file(&ADDRESS);
     let good = fs::read(&token_file).unwrap();
@@ -459,9 +444,8 @@ async fn token_files_that_are_not_token_addresses_are_reported() {
     })
     .await;
 
-    let fixture = Fixture::new();
+    let (fixture, _) = filled().await;
     let tokens = fixture.dir().join("tokens");
-    fill(&fixture.store).await;
     for ignored in ["README.md", "acme/.hidden.age", ".acme/x/token/y.age"] {
         plant(tokens.clone(), ignored.to_owned());
     }
@@ -481,8 +465,7 @@ async fn token_files_that_are_not_token_addresses_are_reported() {
 
 #[tokio::test]
 async fn leftover_temporary_files_do_not_corrupt_the_store() {
-    let fixture = Fixture::new();
-    fill(&fixture.store).await;
+    let (fixture, _) = filled().await;
     let store = &fixture.store;
     let before = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let state_before = store.read_state().await.unwrap().unwrap();
@@ -571,10 +554,7 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
         "reading (plan) never creates the store"
     );
 
-    store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAfirst"), None)
-        .await
-        .unwrap();
+    create(store, &ADDRESS, &sample_record(&ADDRESS, "EAAfirst")).await;
     assert_eq!(mode(&fixture.dir()), 0o700);
     assert!(fixture.dir().join("store.json").exists());
 }
@@ -585,10 +565,7 @@ async fn deleting_the_last_token_of_a_directory_removes_the_empty_directories() 
     let store = &fixture.store;
     let kept = &token("acme/kept/token/a");
     for address in [&ADDRESS, kept] {
-        store
-            .write_token(address, &sample_record(address, "EAAx"), None)
-            .await
-            .unwrap();
+        create(store, address, &sample_record(address, "EAAx")).await;
     }
     let version = store.read_token(&ADDRESS).await.unwrap().unwrap().version;
     store.delete_token(&ADDRESS, &version).await.unwrap();
@@ -619,308 +596,14 @@ async fn versions_keep_growing_when_the_counter_file_is_lost() {
     ));
 }
 
-/// Runs `work` on `threads` threads at once, each with its own `FileStore`
-/// on `dir` and its own runtime; their results in order.
-fn on_threads<T: Send + 'static>(
-    dir: &Path,
-    key: &Secret,
-    threads: usize,
-    work: impl Fn(usize, FileStore) -> T + Send + Sync + 'static,
-) -> Vec<T> {
-    let barrier = Arc::new(Barrier::new(threads));
-    let work = Arc::new(work);
-    let handles: Vec<_> = (0..threads)
-        .map(|index| {
-            let store = FileStore::with_identity(dir, key).unwrap();
-            let barrier = Arc::clone(&barrier);
-            let work = Arc::clone(&work);
-            std::thread::spawn(move || {
-                barrier.wait();
-                work(index, store)
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|handle| handle.join().unwrap())
-        .collect()
-}
-
-#[test]
-fn instances_on_other_threads_cannot_both_take_the_lease() {
-    let fixture = Fixture::new();
-    for round in 0..5 {
-        let results = on_threads(&fixture.dir(), &fixture.key, 6, move |index, store| {
-            let request = lease_request(&format!("thread {index}"), NOW + round, 300);
-            runtime().block_on(store.acquire_lease(&request))
-        });
-        let winners: Vec<&Lease> = results
-            .iter()
-            .filter_map(|result| result.as_ref().ok())
-            .collect();
-        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-        let winner = winners[0].info.clone();
-        for result in &results {
-            match result {
-                Ok(_) => {}
-                Err(StoreError::Locked(holder)) => assert_eq!(*holder, winner, "round {round}"),
-                Err(other) => panic!("round {round}: {other:?}"),
-            }
-        }
-        runtime().block_on(fixture.store.break_lease()).unwrap();
-    }
-}
-
-/// Adds 1 to the counter in `address`'s `issued_at` with read, modify,
-/// compare-and-set, retry.
-async fn increment(store: &FileStore, address: &TokenAddress) {
-    loop {
-        let read = store.read_token(address).await.unwrap().unwrap();
-        let mut record = read.value;
-        record.current.metadata.issued_at = at(record.current.metadata.issued_at.unix() + 1);
-        match store
-            .write_token(address, &record, Some(&read.version))
-            .await
-        {
-            Ok(_) => return,
-            Err(StoreError::Conflict { .. }) => {}
-            Err(other) => panic!("{other:?}"),
-        }
-    }
-}
-
-fn counter_record(address: &TokenAddress) -> TokenRecord {
-    TokenRecord {
-        current: sample_token(address, "EAAcounter", 0),
-        previous: None,
-    }
-}
-
-#[test]
-fn instances_on_other_threads_lose_no_update() {
-    let fixture = Fixture::new();
-    let main_runtime = runtime();
-    main_runtime
-        .block_on(
-            fixture
-                .store
-                .write_token(&ADDRESS, &counter_record(&ADDRESS), None),
-        )
-        .unwrap();
-    on_threads(&fixture.dir(), &fixture.key, 4, |_, store| {
-        runtime().block_on(async {
-            for _ in 0..10 {
-                increment(&store, &ADDRESS).await;
-            }
-        });
-    });
-    let read = main_runtime
-        .block_on(fixture.store.read_token(&ADDRESS))
-        .unwrap()
-        .unwrap();
-    assert_eq!(read.value.current.metadata.issued_at.unix(), 40);
-}
-
-// --- Several processes -----------------------------------------------------
-//
-// The test binary runs itself as the child: `child_process` does nothing
-// unless GRAPHFORM_STORE_TEST_CHILD names a role.
-
-const CHILD_ROLE: &str = "GRAPHFORM_STORE_TEST_CHILD";
-const CHILD_DIR: &str = "GRAPHFORM_STORE_TEST_DIR";
-const CHILD_KEY: &str = "GRAPHFORM_STORE_TEST_KEY";
-const CHILD_GO: &str = "GRAPHFORM_STORE_TEST_GO";
-
-fn child(role: &str, dir: &Path, key: Option<&str>, go: &Path) -> Command {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "child_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ROLE, role)
-        .env(CHILD_DIR, dir)
-        .env(CHILD_GO, go)
-        .env_remove(CHILD_KEY);
-    if let Some(key) = key {
-        command.env(CHILD_KEY, key);
-    }
-    command
-}
-
-/// The `RESULT:` lines a child printed.
-fn results_of(output: &std::process::Output) -> Vec<String> {
-    assert!(
-        output.status.success(),
-        "child failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        // libtest prints `test child_process ... ` before the test's own
-        // output, on the same line.
-        .filter_map(|line| line.split_once("RESULT: "))
-        .map(|(_, result)| result.to_owned())
-        .collect()
-}
-
-#[test]
-fn child_process() {
-    let Ok(role) = std::env::var(CHILD_ROLE) else {
-        return;
-    };
-    let dir = PathBuf::from(std::env::var(CHILD_DIR).unwrap());
-    let go = PathBuf::from(std::env::var(CHILD_GO).unwrap());
-    let store = match FileStore::open(&dir, CHILD_KEY) {
-        Ok(store) => store,
-        Err(error) => {
-            let hint = match &error {
-                StoreError::Config { hint, .. } => hint.clone().unwrap_or_default(),
-                _ => String::new(),
-            };
-            println!("RESULT: error: {error} | hint: {hint} | debug: {error:?}");
-            return;
-        }
-    };
-    println!("RESULT: opened");
-    if role == "open" {
-        return;
-    }
-    // Start together: wait for the parent's signal.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !go.exists() {
-        assert!(Instant::now() < deadline, "no go signal");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let runtime = runtime();
-    let request = LeaseInfo::for_current_process(format!("process {role}"), at(NOW), 300);
-    match runtime.block_on(store.acquire_lease(&request)) {
-        Ok(_) => println!("RESULT: acquired"),
-        Err(StoreError::Locked(holder)) => println!("RESULT: locked by {}", holder.holder),
-        Err(other) => println!("RESULT: failed {other:?}"),
-    }
-    runtime.block_on(async {
-        for _ in 0..10 {
-            increment(&store, &ADDRESS).await;
-        }
-    });
-    println!("RESULT: incremented");
-}
-
-#[test]
-fn processes_cannot_both_take_the_lease_and_lose_no_update() {
-    const PROCESSES: usize = 4;
-    let fixture = Fixture::new();
-    runtime()
-        .block_on(
-            fixture
-                .store
-                .write_token(&ADDRESS, &counter_record(&ADDRESS), None),
-        )
-        .unwrap();
-    let go = fixture.root.path().join("go");
-    let children: Vec<_> = (0..PROCESSES)
-        .map(|index| {
-            child(
-                &index.to_string(),
-                &fixture.dir(),
-                Some(fixture.key.expose()),
-                &go,
-            )
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    // Let them all start and wait, then release them at once.
-    std::thread::sleep(Duration::from_millis(300));
-    fs::File::create(&go).unwrap().flush().unwrap();
-    let results: Vec<Vec<String>> = children
-        .into_iter()
-        .map(|child| results_of(&child.wait_with_output().unwrap()))
-        .collect();
-
-    let acquired: Vec<usize> = (0..PROCESSES)
-        .filter(|index| results[*index].contains(&"acquired".to_owned()))
-        .collect();
-    assert_eq!(acquired.len(), 1, "{results:?}");
-    let winner = format!("locked by process {}", acquired[0]);
-    for (index, lines) in results.iter().enumerate() {
-        assert_eq!(lines.len(), 3, "{lines:?}");
-        assert_eq!(lines[0], "opened");
-        if index != acquired[0] {
-            assert_eq!(lines[1], winner, "{results:?}");
-        }
-        assert_eq!(lines[2], "incremented");
-    }
-    let lease = runtime()
-        .block_on(fixture.store.read_lease())
-        .unwrap()
-        .unwrap();
-    assert_eq!(lease.holder, format!("process {}", acquired[0]));
-    assert_ne!(lease.pid, std::process::id());
-    let read = runtime()
-        .block_on(fixture.store.read_token(&ADDRESS))
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        read.value.current.metadata.issued_at.unix(),
-        i64::try_from(PROCESSES * 10).unwrap()
-    );
-}
-
-#[test]
-fn the_key_comes_from_the_named_environment_variable() {
-    let fixture = Fixture::new();
-    let go = fixture.root.path().join("unused");
-    let (other, _) = generate_identity();
-    let key_file = format!(
-        "# created: 2026-01-01T00:00:00Z\n# public key: {}\n{}\n",
-        fixture.store.recipient(),
-        fixture.key.expose()
-    );
-    let garbage = "AGE-SECRET-KEY-1THISISNOTAVALIDKEYATALLBUTLOOKSLIKEONE";
-    let cases: [(Option<&str>, &str); 7] = [
-        (Some(fixture.key.expose()), "opened"),
-        (Some(&key_file), "opened"),
-        (None, "`GRAPHFORM_STORE_TEST_KEY` is not set"),
-        (Some(""), "it is empty"),
-        (Some(garbage), "not a valid X25519 key"),
-        (Some(fixture.store.recipient()), "holds a recipient"),
-        (Some(other.expose()), "opened"),
-    ];
-    // The store exists for the key: `other` is refused when store.json
-    // names the recipient, which `init` writes.
-    FileStore::init(fixture.dir(), &fixture.key).unwrap();
-    for (key, expected) in cases {
-        let output = child("open", &fixture.dir(), key, &go).output().unwrap();
-        let results = results_of(&output);
-        assert_eq!(results.len(), 1, "{results:?}");
-        let line = &results[0];
-        if key == Some(other.expose()) {
-            assert!(line.contains("is not the key of the file store"), "{line}");
-        } else {
-            assert!(line.contains(expected), "{key:?}: {line}");
-        }
-        if line.starts_with("error") {
-            assert!(line.contains("graphform store init"), "{line}");
-            assert!(!line.contains(&fixture.key.expose()[16..]), "{line}");
-            assert!(!line.contains(&other.expose()[16..]), "{line}");
-            assert!(!line.contains(&garbage[16..]), "{line}");
-        }
-    }
-}
+#[path = "file/processes.rs"]
+mod processes;
 
 // --- No secret in Debug output or logs -------------------------------------
 
 #[tokio::test]
 async fn debug_of_every_public_type_shows_no_secret() {
-    let fixture = Fixture::new();
-    let values = fill(&fixture.store).await;
+    let (fixture, values) = filled().await;
     let store = &fixture.store;
     let read = store.read_token(&ADDRESS).await.unwrap().unwrap();
     let record = &read.value;

@@ -1,8 +1,9 @@
 //! The `vault` backend against a real OpenBao server (from the project's
 //! `.venv`, see `graphform_testkit`): the whole conformance suite, one
 //! test and one dev server per check, and what is particular to Vault: the
-//! layout and `custom_metadata`, policies (the documented one, a read-only
-//! one), a missing or KV v1 mount, a sealed server, namespaces, TLS with a
+//! layout and `custom_metadata`, entries deleted outside graphform
+//! (`vault/deleted.rs`), policies (the documented one, a read-only one), a
+//! missing or KV v1 mount, a sealed server, namespaces, TLS with a
 //! CA file, the `bao` CLI reading a token back, and a server killed in the
 //! middle of a run and restarted on the same data. (Logs are checked in
 //! `vault_logs.rs`, a binary of its own.)
@@ -10,7 +11,7 @@
 use std::sync::LazyLock;
 
 use graphform_store::conformance::{
-    self, NOW, at, join_all, lease_request, sample_record, sample_rotated_record, token,
+    self, NOW, at, create, join_all, lease_request, sample_record, sample_rotated_record, token,
 };
 use graphform_store::{
     LEASE_CLOCK_SKEW_SECONDS, Secret, Store, StoreError, TokenAddress, VaultSettings, VaultStore,
@@ -18,6 +19,9 @@ use graphform_store::{
 };
 use graphform_testkit::openbao::OpenBao;
 use graphform_testkit::redirect::RedirectTrap;
+use graphform_testkit::store::{
+    assert_redirect_refused, assert_shows_none, consumer_output, shown,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -44,39 +48,14 @@ async fn foreign_entries_are_reported() {
     let bao = &bao;
     conformance::foreign_entries_are_reported(&bao.store("graphform"), |key| async move {
         let path = format!("secret/data/graphform/tokens/{key}");
-        let (status, body) = bao
-            .admin(
-                Method::POST,
-                &path,
-                Some(json!({"data": {"note": "by hand"}})),
-            )
-            .await;
-        assert!(status.is_success(), "{body}");
+        bao.admin_ok(
+            Method::POST,
+            &path,
+            Some(json!({"data": {"note": "by hand"}})),
+        )
+        .await;
     })
     .await;
-}
-
-/// An error's message, its causes, its hint and its `Debug` form.
-fn shown(error: &StoreError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    if let StoreError::Config {
-        hint: Some(hint), ..
-    } = error
-    {
-        text = format!("{text} [hint: {hint}]");
-    }
-    format!("{text} {error:?}")
-}
-
-fn assert_no_secret(text: &str, secrets: &[&str]) {
-    for secret in secrets {
-        assert!(!text.contains(secret), "a secret is shown: {text}");
-    }
 }
 
 /// The documented layout: values in `data`, no value in `custom_metadata`
@@ -99,8 +78,7 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
         .unwrap();
 
     let path = format!("secret/data/graphform/tokens/{}", *ADDRESS);
-    let (status, read) = bao.admin(Method::GET, &path, None).await;
-    assert_eq!(status, StatusCode::OK, "{read}");
+    let read = bao.admin_get(&path).await;
     let data = &read["data"]["data"];
     assert_eq!(data["format"], json!(1));
     assert_eq!(data["value"], json!("EAAcurrentLAYOUT1"));
@@ -115,14 +93,9 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
         version.0
     );
 
-    let (status, metadata) = bao
-        .admin(
-            Method::GET,
-            &format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
-            None,
-        )
+    let metadata = bao
+        .admin_get(&format!("secret/metadata/graphform/tokens/{}", *ADDRESS))
         .await;
-    assert_eq!(status, StatusCode::OK, "{metadata}");
     let custom = &metadata["data"]["custom_metadata"];
     let fingerprint = Secret::new("EAAcurrentLAYOUT1").fingerprint();
     let previous_fingerprint = Secret::new("EAApreviousLAYOUT1").fingerprint();
@@ -148,21 +121,17 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
         json!("2026-01-01T00:01:00Z")
     );
     assert_eq!(metadata["data"]["cas_required"], json!(true));
-    assert_no_secret(
+    assert_shows_none(
         &metadata.to_string(),
         &["EAAcurrentLAYOUT1", "EAApreviousLAYOUT1"],
     );
 
-    let (_, state) = bao
-        .admin(Method::GET, "secret/data/graphform/state", None)
-        .await;
+    let state = bao.admin_get("secret/data/graphform/state").await;
     assert_eq!(
         state["data"]["data"]["document"],
         json!(r#"{"b":1, "a":2}"#)
     );
-    let (_, lease) = bao
-        .admin(Method::GET, "secret/data/graphform/lease", None)
-        .await;
+    let lease = bao.admin_get("secret/data/graphform/lease").await;
     assert_eq!(
         lease["data"]["data"]["lease"]["holder"],
         json!("graphform apply")
@@ -176,23 +145,15 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
 async fn delete_destroys_the_history_and_races_safely_with_writes() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    let v1 = store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAhistory1"), None)
-        .await
-        .unwrap();
+    let v1 = create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAhistory1")).await;
     let v2 = store
         .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAhistory2"), Some(&v1))
         .await
         .unwrap();
     store.delete_token(&ADDRESS, &v2).await.unwrap();
-    let (status, metadata) = bao
-        .admin(
-            Method::GET,
-            &format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
-            None,
-        )
+    let metadata = bao
+        .admin_get(&format!("secret/metadata/graphform/tokens/{}", *ADDRESS))
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         metadata["data"]["custom_metadata"]["deleted"],
         json!("true")
@@ -206,7 +167,7 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
                 None,
             )
             .await;
-        assert_no_secret(&read.to_string(), &["EAAhistory1", "EAAhistory2"]);
+        assert_shows_none(&read.to_string(), &["EAAhistory1", "EAAhistory2"]);
         let tombstone = number == &metadata["data"]["current_version"].to_string();
         assert!(
             if tombstone {
@@ -236,14 +197,12 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
 
     // A write and a delete racing with the same version: exactly one wins.
     for round in 0..6 {
-        let base = store
-            .write_token(
-                &ADDRESS,
-                &sample_record(&ADDRESS, &format!("EAArace{round}")),
-                None,
-            )
-            .await
-            .unwrap();
+        let base = create(
+            &store,
+            &ADDRESS,
+            &sample_record(&ADDRESS, &format!("EAArace{round}")),
+        )
+        .await;
         let update = sample_record(&ADDRESS, &format!("EAAraceupdate{round}"));
         let write = async {
             store
@@ -276,224 +235,8 @@ async fn delete_destroys_the_history_and_races_safely_with_writes() {
     }
 }
 
-/// What a refused read or write of an entry deleted outside graphform must
-/// say: the KV path, the version, that it was deleted (or destroyed), how
-/// to restore it or remove it on purpose; never a value.
-fn assert_deleted_outside(error: &StoreError, path: &str, version: u64, how: &str) {
-    let text = shown(error);
-    assert!(
-        matches!(error, StoreError::Corrupt { .. }),
-        "expected StoreError::Corrupt, got {text}"
-    );
-    assert!(text.contains(path), "names {path}: {text}");
-    assert!(
-        text.contains(&format!("latest version {version} was {how}")),
-        "says version {version} was {how}: {text}"
-    );
-    if how == "deleted" {
-        assert!(
-            text.contains(&format!("kv undelete -versions={version}")),
-            "says how to restore it: {text}"
-        );
-    }
-    let remove = if path.ends_with("/lease") {
-        "graphform unlock"
-    } else {
-        "kv metadata delete"
-    };
-    assert!(
-        text.contains(remove),
-        "says how to remove it on purpose ({remove}): {text}"
-    );
-}
-
-/// The latest KV version of an entry deleted by someone else (`bao kv
-/// delete`, the HTTP `DELETE`) or destroyed does not read as absent:
-/// graphform would issue a replacement over it and a token value or the
-/// journal would be lost. Reads, listing and writes (create or update)
-/// refuse with an error naming the path, nothing is written over it, and
-/// `bao kv undelete` brings it back as it was. A soft-deleted lease is
-/// refused too, and `graphform unlock` (break) clears it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_deleted_outside_graphform_are_refused_never_overwritten() {
-    let bao = OpenBao::start().await;
-    let store = bao.store("graphform");
-    let record = sample_rotated_record(&ADDRESS, "EAAsoftDELETED1", "EAAsoftPREVIOUS1", NOW + 60);
-    let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
-    let state = br#"{"journal":[{"intent":"i-1"}]}"#;
-    let state_version = store.write_state(state, None).await.unwrap();
-    let other = &token("acme/ci/token/other");
-    store
-        .write_token(other, &sample_record(other, "EAAotherLIVE1"), None)
-        .await
-        .unwrap();
-    let secrets = ["EAAsoftDELETED1", "EAAsoftPREVIOUS1", "EAAreplacement1"];
-
-    let token_path = format!("secret/data/graphform/tokens/{}", *ADDRESS);
-    let state_path = "secret/data/graphform/state";
-    for path in [token_path.as_str(), state_path] {
-        let (status, body) = bao.admin(Method::DELETE, path, None).await;
-        assert!(
-            status.is_success(),
-            "soft delete of {path}: {status} {body}"
-        );
-    }
-
-    let error = store.read_token(&ADDRESS).await.map(|_| ()).unwrap_err();
-    assert_deleted_outside(&error, &token_path, 1, "deleted");
-    assert_no_secret(&shown(&error), &secrets);
-    let error = store.list_tokens().await.unwrap_err();
-    assert_deleted_outside(&error, &token_path, 1, "deleted");
-    let replacement = sample_record(&ADDRESS, "EAAreplacement1");
-    for expected in [None, Some(&version)] {
-        let error = store
-            .write_token(&ADDRESS, &replacement, expected)
-            .await
-            .unwrap_err();
-        assert_deleted_outside(&error, &token_path, 1, "deleted");
-        assert_no_secret(&shown(&error), &secrets);
-    }
-    let error = store.delete_token(&ADDRESS, &version).await.unwrap_err();
-    assert_deleted_outside(&error, &token_path, 1, "deleted");
-
-    let error = store.read_state().await.map(|_| ()).unwrap_err();
-    assert_deleted_outside(&error, state_path, 1, "deleted");
-    for expected in [None, Some(&state_version)] {
-        let error = store.write_state(b"{}", expected).await.unwrap_err();
-        assert_deleted_outside(&error, state_path, 1, "deleted");
-    }
-
-    // Nothing was written over them.
-    for path in [
-        format!("secret/metadata/graphform/tokens/{}", *ADDRESS),
-        "secret/metadata/graphform/state".to_owned(),
-    ] {
-        let (status, metadata) = bao.admin(Method::GET, &path, None).await;
-        assert_eq!(status, StatusCode::OK, "{metadata}");
-        assert_eq!(metadata["data"]["current_version"], json!(1), "{path}");
-    }
-
-    // The hint works: undeleted, both read back as they were.
-    for path in [
-        format!("graphform/tokens/{}", *ADDRESS),
-        "graphform/state".to_owned(),
-    ] {
-        let output = bao
-            .cli()
-            .args(["kv", "undelete", "-versions=1", "-mount=secret", &path])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-    }
-    assert_eq!(
-        store.read_token(&ADDRESS).await.unwrap(),
-        Some(Versioned {
-            value: record,
-            version
-        })
-    );
-    let read = store.read_state().await.unwrap().unwrap();
-    assert_eq!(
-        (read.value.as_slice(), read.version),
-        (&state[..], state_version)
-    );
-    assert_eq!(
-        store.list_tokens().await.unwrap(),
-        [other.clone(), ADDRESS.clone()]
-    );
-}
-
-/// A destroyed latest version (`bao kv destroy`): refused the same way,
-/// its data being gone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_destroyed_latest_version_is_refused() {
-    let bao = OpenBao::start().await;
-    let store = bao.store("graphform");
-    let other = &token("acme/ci/token/other");
-    store
-        .write_token(other, &sample_record(other, "EAAotherLIVE1"), None)
-        .await
-        .unwrap();
-    let destroyed_path = format!("secret/data/graphform/tokens/{other}");
-    let (status, body) = bao
-        .admin(
-            Method::POST,
-            &format!("secret/destroy/graphform/tokens/{other}"),
-            Some(json!({"versions": [1]})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
-    let error = store.read_token(other).await.map(|_| ()).unwrap_err();
-    assert_deleted_outside(&error, &destroyed_path, 1, "destroyed");
-    let error = store
-        .write_token(other, &sample_record(other, "EAAotherNEW1"), None)
-        .await
-        .unwrap_err();
-    assert_deleted_outside(&error, &destroyed_path, 1, "destroyed");
-}
-
-/// A soft-deleted lease: refused; `graphform unlock` (break) clears it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_soft_deleted_lease_is_refused_and_unlock_clears_it() {
-    let bao = OpenBao::start().await;
-    let store = bao.store("graphform");
-    let lease = store
-        .acquire_lease(&lease_request("graphform apply", NOW, 300))
-        .await
-        .unwrap();
-    store.release_lease(&lease).await.unwrap();
-    let (status, body) = bao
-        .admin(Method::DELETE, "secret/data/graphform/lease", None)
-        .await;
-    assert!(status.is_success(), "{body}");
-    let error = store
-        .acquire_lease(&lease_request("graphform apply", NOW + 10, 300))
-        .await
-        .unwrap_err();
-    assert_deleted_outside(&error, "secret/data/graphform/lease", 2, "deleted");
-    assert!(store.read_lease().await.is_err());
-    assert_eq!(store.break_lease().await.unwrap(), None);
-    store
-        .acquire_lease(&lease_request("graphform apply", NOW + 20, 300))
-        .await
-        .unwrap();
-}
-
-/// A key with `delete_version_after`: while its latest version lives (its
-/// deletion time is in the future) it reads normally and a create-only
-/// write is a conflict, not an overwrite; once that time has passed it is
-/// refused like a soft-deleted entry.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_version_after_is_not_absence() {
-    let bao = OpenBao::start().await;
-    let store = bao.store("graphform");
-    let (status, body) = bao
-        .admin(
-            Method::POST,
-            "secret/metadata/graphform/state",
-            Some(json!({"delete_version_after": "3s"})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
-    let version = store.write_state(br#"{"journal":[]}"#, None).await.unwrap();
-    let read = store.read_state().await.unwrap();
-    assert_eq!(
-        read.map(|read| read.version),
-        Some(version.clone()),
-        "a live version with a deletion time ahead is there"
-    );
-    let result = store.write_state(b"{}", None).await;
-    assert!(
-        matches!(&result, Err(StoreError::Conflict { found: Some(found), .. }) if *found == version),
-        "create-only over a live entry: {result:?}"
-    );
-
-    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
-    let error = store.read_state().await.map(|_| ()).unwrap_err();
-    assert_deleted_outside(&error, "secret/data/graphform/state", 1, "deleted");
-    let error = store.write_state(b"{}", None).await.unwrap_err();
-    assert_deleted_outside(&error, "secret/data/graphform/state", 1, "deleted");
-}
+#[path = "vault/deleted.rs"]
+mod deleted;
 
 /// The policy in docs/stores.md, and nothing more, is enough for every
 /// operation (checked with conformance checks on prefixes of their own).
@@ -540,10 +283,12 @@ async fn the_documented_policy_suffices() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_only_token_gets_a_clear_error_naming_the_path() {
     let bao = OpenBao::start().await;
-    bao.store("graphform")
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAreadable"), None)
-        .await
-        .unwrap();
+    create(
+        &bao.store("graphform"),
+        &ADDRESS,
+        &sample_record(&ADDRESS, "EAAreadable"),
+    )
+    .await;
     let read_only = bao
         .token_with_policy(
             "read-only",
@@ -569,7 +314,7 @@ async fn a_read_only_token_gets_a_clear_error_naming_the_path() {
     );
     assert!(text.contains("403"), "{text}");
     assert!(text.contains("secret/metadata/graphform/*"), "{text}");
-    assert_no_secret(
+    assert_shows_none(
         &text,
         &[
             "EAAnotallowed",
@@ -615,7 +360,7 @@ path "secret/metadata/graphform/*" { capabilities = ["list"] }"#,
     let text = shown(&error);
     assert!(text.contains("403"), "{text}");
     assert!(text.contains("invalid or expired"), "{text}");
-    assert_no_secret(&text, &["s.not-a-token"]);
+    assert_shows_none(&text, &["s.not-a-token"]);
 }
 
 /// A mount that does not exist, and a KV version 1 mount, are named, and
@@ -637,14 +382,12 @@ async fn a_missing_or_version_1_mount_is_named() {
         "{text}"
     );
 
-    let (status, body) = bao
-        .admin(
-            Method::POST,
-            "sys/mounts/kv1",
-            Some(json!({"type": "kv", "options": {"version": "1"}})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    bao.admin_ok(
+        Method::POST,
+        "sys/mounts/kv1",
+        Some(json!({"type": "kv", "options": {"version": "1"}})),
+    )
+    .await;
     let settings = VaultSettings {
         mount: "kv1".to_owned(),
         ..bao.settings("graphform")
@@ -666,10 +409,7 @@ async fn a_missing_or_version_1_mount_is_named() {
 async fn a_sealed_server_is_named() {
     let bao = OpenBao::start().await;
     let store = bao.store("graphform");
-    store
-        .write_token(&ADDRESS, &sample_record(&ADDRESS, "EAAsealed"), None)
-        .await
-        .unwrap();
+    create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAsealed")).await;
     bao.seal().await;
     let error = store.read_token(&ADDRESS).await.unwrap_err();
     let text = shown(&error);
@@ -701,7 +441,7 @@ async fn no_server_is_a_clear_io_error() {
         other => panic!("{other:?}"),
     }
     assert!(text.contains("connection refused"), "{text}");
-    assert_no_secret(&text, &["EAAnowhere", "s.unused-token"]);
+    assert_shows_none(&text, &["EAAnowhere", "s.unused-token"]);
 }
 
 /// A redirect (a standby node's 307, a proxy's 308) is never followed: it
@@ -717,37 +457,13 @@ async fn redirects_are_not_followed() {
             &Secret::new("hvs.redirectVAULTtoken"),
         )
         .unwrap();
-        let results = [
-            store
-                .write_token(
-                    &ADDRESS,
-                    &sample_record(&ADDRESS, "EAAredirectVALUE1"),
-                    None,
-                )
-                .await
-                .map(|_| ()),
-            store.read_token(&ADDRESS).await.map(|_| ()),
-        ];
-        for result in results {
-            let error = result.expect_err("a redirect is an error");
-            let text = shown(&error);
-            assert!(matches!(error, StoreError::Io { .. }), "{text}");
-            assert!(text.contains(&format!("answered {status}")), "{text}");
-            assert!(text.contains("redirect"), "{text}");
-            assert!(text.contains(&trap.url()), "{text}");
-            assert_no_secret(
-                &text,
-                &[
-                    "REDIRECT-BODY-MARKER",
-                    "EAAredirectVALUE1",
-                    "hvs.redirectVAULTtoken",
-                ],
-            );
-        }
-        assert!(
-            !trap.target_contacted(),
-            "HTTP {status}: the redirect was followed"
-        );
+        assert_redirect_refused(
+            &store,
+            &trap,
+            &format!("answered {status}"),
+            &["REDIRECT-BODY-MARKER", "hvs.redirectVAULTtoken"],
+        )
+        .await;
     }
 }
 
@@ -794,7 +510,7 @@ async fn a_server_killed_mid_run_loses_nothing_and_the_next_run_recovers() {
             }
             other => panic!("expected an I/O error, got {other:?}"),
         }
-        assert_no_secret(&text, &["EAAbeforekill", "EAAduringoutage", "EAAolder"]);
+        assert_shows_none(&text, &["EAAbeforekill", "EAAduringoutage", "EAAolder"]);
     }
 
     bao.restart_sealed().await;
@@ -860,25 +576,19 @@ async fn the_bao_cli_reads_back_the_current_token() {
     let path = store.token_path(&ADDRESS);
     assert_eq!(path, format!("graphform/tokens/{}", *ADDRESS));
 
-    let output = bao
-        .cli()
-        .args(["kv", "get", "-mount=secret", "-field=value", &path])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8(output.stdout).unwrap(), "EAAcliCURRENT42");
+    let value =
+        consumer_output(
+            bao.cli()
+                .args(["kv", "get", "-mount=secret", "-field=value", &path]),
+        );
+    assert_eq!(value, "EAAcliCURRENT42");
 
-    let output = bao
-        .cli()
-        .args(["kv", "get", "-mount=secret", "-format=json", &path])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let read: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let output =
+        consumer_output(
+            bao.cli()
+                .args(["kv", "get", "-mount=secret", "-format=json", &path]),
+        );
+    let read: Value = serde_json::from_str(&output).unwrap();
     assert_eq!(
         read["data"]["data"]["previous"]["value"],
         json!("EAAcliPREVIOUS41")
@@ -889,10 +599,7 @@ async fn the_bao_cli_reads_back_the_current_token() {
     );
 
     // And over HTTP, as the curl example does.
-    let (status, body) = bao
-        .admin(Method::GET, &format!("secret/data/{path}"), None)
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let body = bao.admin_get(&format!("secret/data/{path}")).await;
     assert_eq!(body["data"]["data"]["value"], json!("EAAcliCURRENT42"));
 }
 
@@ -900,10 +607,8 @@ async fn the_bao_cli_reads_back_the_current_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_namespace_is_used_and_a_missing_one_named() {
     let bao = OpenBao::start().await;
-    let (status, body) = bao
-        .admin(Method::POST, "sys/namespaces/team-a", Some(json!({})))
+    bao.admin_ok(Method::POST, "sys/namespaces/team-a", Some(json!({})))
         .await;
-    assert!(status.is_success(), "{body}");
     let (status, body) = bao
         .admin_in_namespace(
             "team-a",

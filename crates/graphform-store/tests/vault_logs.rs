@@ -14,11 +14,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use graphform_store::conformance::{self, NOW, lease_request, sample_record, token};
+use graphform_store::conformance::{self, sample_record, token};
 use graphform_store::{Secret, Store, StoreError, TokenAddress, TokenRecord, VaultStore};
 use graphform_testkit::logs::Capture;
 use graphform_testkit::openbao::OpenBao;
-use graphform_testkit::store::BeforeWrite;
+use graphform_testkit::store::{BeforeWrite, assert_exercise_logged, exercise};
+
+/// The values [`exercise`] writes.
+const CURRENT: &str = "EAAGexerciseCURRENT1";
+const PREVIOUS: &str = "EAAGexercisePREVIOUS1";
 
 /// A Vault store that remembers every token value written through it.
 fn recording(
@@ -53,21 +57,9 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
         })
         .await;
 
-        // An expired lease taken over, and a lease broken, are logged.
+        // Everything a backend logs, through one store.
         let store = recording(bao.store("graphform"), &values);
-        store
-            .acquire_lease(&lease_request("first", NOW, 1))
-            .await
-            .unwrap();
-        let second = store
-            .acquire_lease(&lease_request("second", NOW + 200, 1))
-            .await
-            .unwrap();
-        store
-            .take_over_lease(&second.info, &lease_request("third", NOW + 210, 60))
-            .await
-            .unwrap();
-        store.break_lease().await.unwrap();
+        exercise(&store, CURRENT, PREVIOUS).await;
 
         // Error paths: a refused write, a sealed server, no server.
         let address = &token("acme/ci/token/read");
@@ -99,22 +91,13 @@ fn logs_at_trace_level_hold_no_token_value_and_no_vault_token() {
     });
     drop(runtime);
 
+    assert_exercise_logged(&capture, CURRENT, PREVIOUS);
     capture.assert_contains(&[
-        "token written",
-        "token deleted",
-        "state document written",
-        "lease acquired",
-        "lease renewed",
-        "lease released",
-        "taking over an expired lease",
-        "taking over the lease of a holder that is gone",
-        "lease broken",
         "vault request",
         "vault response",
         // The HTTP stack's own `log` records are captured too.
         "hyper_util::client",
         "reqwest::",
-        "acme/ci-reporting/token/insights-read",
         Secret::new("EAAcurrent0001").fingerprint().as_str(),
         Secret::new("EAAprevious0001").fingerprint().as_str(),
     ]);

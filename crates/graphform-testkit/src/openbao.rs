@@ -340,8 +340,7 @@ impl OpenBao {
 
     /// Seals the server (`bao operator seal`).
     pub async fn seal(&self) {
-        let (status, body) = self.admin(Method::PUT, "sys/seal", None).await;
-        assert!(status.is_success(), "sealing: {status} {body}");
+        self.admin_ok(Method::PUT, "sys/seal", None).await;
     }
 
     /// A request to `/v1/<path>` with the root token: the status and the
@@ -354,6 +353,23 @@ impl OpenBao {
     ) -> (StatusCode, Value) {
         self.call(method, path, body, Some(&self.root_token), None)
             .await
+    }
+
+    /// An [`OpenBao::admin`] request that must succeed (2xx): the JSON
+    /// body of the answer.
+    ///
+    /// # Panics
+    ///
+    /// When the answer is another status.
+    pub async fn admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, answer) = self.admin(method.clone(), path, body).await;
+        assert!(status.is_success(), "{method} {path}: {status} {answer}");
+        answer
+    }
+
+    /// [`OpenBao::admin_ok`] for a `GET`.
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin_ok(Method::GET, path, None).await
     }
 
     /// [`OpenBao::admin`] in a namespace (`X-Vault-Namespace`).
@@ -459,51 +475,47 @@ impl OpenBao {
 
     /// Polls `ready` until it holds or the server exits or times out.
     async fn wait_for(&mut self, mut ready: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if ready() {
-                return true;
-            }
-            if !self.is_running() {
-                return false;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        false
+        self.poll_until(|| std::future::ready(ready())).await
     }
 
     /// Waits until the server answers HTTP at all (sealed or not).
     async fn wait_until_answering(&mut self) -> bool {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let client = self.client.clone();
         let url = format!("{}/v1/sys/health", self.address);
-        while Instant::now() < deadline {
-            if self.client.get(&url).send().await.is_ok() {
-                return true;
-            }
-            if !self.is_running() {
-                return false;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        false
+        self.poll_until(|| {
+            let request = client.get(&url).send();
+            async move { request.await.is_ok() }
+        })
+        .await
     }
 
     /// Waits until a KV write to `secret/` succeeds (not merely the health
     /// endpoint: the KV mount comes a few milliseconds later).
     async fn wait_until_kv_writable(&mut self) -> bool {
+        let client = self.client.clone();
+        let url = format!("{}/v1/secret/data/openbao-test/ready", self.address);
+        let token = self.root_token.clone();
+        self.poll_until(|| {
+            let request = client
+                .post(&url)
+                .header("X-Vault-Token", &token)
+                .json(&json!({"data": {"ready": true}}))
+                .send();
+            async move {
+                request
+                    .await
+                    .is_ok_and(|response| response.status() == StatusCode::OK)
+            }
+        })
+        .await
+    }
+
+    /// Runs `check` until it says yes (`true`), or the server exits or
+    /// [`READY_TIMEOUT`] passes (`false`).
+    async fn poll_until<F: Future<Output = bool>>(&mut self, mut check: impl FnMut() -> F) -> bool {
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
-            let request = self
-                .client
-                .post(format!(
-                    "{}/v1/secret/data/openbao-test/ready",
-                    self.address
-                ))
-                .header("X-Vault-Token", &self.root_token)
-                .json(&json!({"data": {"ready": true}}))
-                .send()
-                .await;
-            if request.is_ok_and(|response| response.status() == StatusCode::OK) {
+            if check().await {
                 return true;
             }
             if !self.is_running() {

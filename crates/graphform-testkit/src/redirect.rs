@@ -1,11 +1,15 @@
-//! A redirect trap for tests: a loopback HTTP server that answers every
-//! request with a redirect (307, 308, …) to a second loopback listener,
-//! which records whether anything reached it. A client that follows the
-//! redirect would resend its credentials (a Vault token, an AWS session
-//! token) and request body (token values) to the second address.
+//! Loopback HTTP servers that answer every request the same way.
 //!
-//! Plain blocking sockets on threads, so that it works under any runtime;
-//! both listeners stop when the [`RedirectTrap`] is dropped.
+//! * [`RedirectTrap`]: answers with a redirect (307, 308, …) to a second
+//!   loopback listener, which records whether anything reached it. A
+//!   client that follows the redirect would resend its credentials (a
+//!   Vault token, an AWS session token) and request body (token values) to
+//!   the second address.
+//! * [`CannedServer`]: answers with one status and body, for errors a real
+//!   test server does not produce (moto does not enforce IAM).
+//!
+//! Plain blocking sockets on threads, so that they work under any runtime;
+//! the listeners stop when the server is dropped.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -77,6 +81,43 @@ impl RedirectTrap {
     /// Whether anything connected to the listener redirected to.
     pub fn target_contacted(&self) -> bool {
         self.target.connections.load(Ordering::SeqCst) > 0
+    }
+}
+
+/// A server that answers every request with the same status and body.
+pub struct CannedServer {
+    listener: Listener,
+}
+
+impl std::fmt::Debug for CannedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CannedServer")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CannedServer {
+    /// Starts a server whose every answer is `status` with `body` of
+    /// `content_type`.
+    ///
+    /// # Panics
+    ///
+    /// When a loopback port cannot be bound.
+    pub fn start(status: u16, content_type: &str, body: &str) -> Self {
+        let answer = format!(
+            "HTTP/1.1 {status} Canned\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        Self {
+            listener: Listener::start(move || answer.clone()),
+        }
+    }
+
+    /// Its address, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.listener.port)
     }
 }
 

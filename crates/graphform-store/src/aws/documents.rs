@@ -19,23 +19,35 @@ pub(super) struct Head {
     pub(super) kind: String,
 }
 
+/// A document about a token, as written: `token` (`body` a
+/// [`record::FlatOut`]) or its `AWSPREVIOUS` mirror `previous` (`body` a
+/// [`record::PreviousOut`]).
 #[derive(Serialize)]
-pub(super) struct TokenDocOut<'a> {
-    pub(super) format: u32,
-    pub(super) kind: &'static str,
-    pub(super) address: &'a TokenAddress,
+struct TokenDocOut<'a, T> {
+    format: u32,
+    kind: &'static str,
+    address: &'a TokenAddress,
     #[serde(flatten)]
-    pub(super) record: record::FlatOut<'a>,
+    body: T,
 }
 
-/// The `AWSPREVIOUS` mirror.
-#[derive(Serialize)]
-pub(super) struct PreviousDocOut<'a> {
-    pub(super) format: u32,
-    pub(super) kind: &'static str,
-    pub(super) address: &'a TokenAddress,
-    #[serde(flatten)]
-    pub(super) previous: record::PreviousOut<'a>,
+impl<'a, T: Serialize> TokenDocOut<'a, T> {
+    /// The document of `kind` about `address` that holds `body`, as text
+    /// (`what` it is, for an error).
+    fn encode(
+        kind: &'static str,
+        address: &'a TokenAddress,
+        body: T,
+        what: &str,
+    ) -> Result<Zeroizing<String>, StoreError> {
+        let document = Self {
+            format: FORMAT,
+            kind,
+            address,
+            body,
+        };
+        to_json(&document, what)
+    }
 }
 
 /// The address a token document names (its record is read as a
@@ -161,15 +173,8 @@ pub(crate) fn token_document(
     address: &TokenAddress,
     record: &TokenRecord,
 ) -> Result<Zeroizing<String>, StoreError> {
-    to_json(
-        &TokenDocOut {
-            format: FORMAT,
-            kind: "token",
-            address,
-            record: record.into(),
-        },
-        &format!("token {address}"),
-    )
+    let body = record::FlatOut::from(record);
+    TokenDocOut::encode("token", address, body, &format!("token {address}"))
 }
 
 /// The `AWSPREVIOUS` mirror of `previous`, the previous token of `address`.
@@ -177,15 +182,9 @@ pub(crate) fn previous_document(
     address: &TokenAddress,
     previous: &PreviousToken,
 ) -> Result<Zeroizing<String>, StoreError> {
-    to_json(
-        &PreviousDocOut {
-            format: FORMAT,
-            kind: "previous",
-            address,
-            previous: previous.into(),
-        },
-        &format!("the previous token of {address}"),
-    )
+    let body = record::PreviousOut::from(previous);
+    let what = format!("the previous token of {address}");
+    TokenDocOut::encode("previous", address, body, &what)
 }
 
 pub(super) fn state_document(document: &[u8]) -> Result<Zeroizing<String>, StoreError> {

@@ -190,24 +190,30 @@ mod tests {
         );
     }
 
-    #[test]
-    fn secrets_manager_get_secret_value() {
-        let authorization = authorization(&Request {
+    /// The authorization of a `GetSecretValue` of [`BODY`] in `eu-west-1`
+    /// at 2026-01-01T00:00:00Z with `headers`.
+    fn secrets_manager_authorization(headers: &[(&str, &str)]) -> String {
+        authorization(&Request {
             method: "POST",
-            // In another order than signed: the signer sorts.
-            headers: &[
-                ("x-amz-target", "secretsmanager.GetSecretValue"),
-                ("host", "secretsmanager.eu-west-1.amazonaws.com"),
-                ("content-type", CONTENT_TYPE),
-                ("x-amz-date", "20260101T000000Z"),
-            ],
+            headers,
             body: BODY,
             amz_date: "20260101T000000Z",
             region: "eu-west-1",
             service: SERVICE,
             access_key_id: ACCESS_KEY_ID,
             secret_access_key: SECRET_ACCESS_KEY,
-        });
+        })
+    }
+
+    #[test]
+    fn secrets_manager_get_secret_value() {
+        // In another order than signed: the signer sorts.
+        let authorization = secrets_manager_authorization(&[
+            ("x-amz-target", "secretsmanager.GetSecretValue"),
+            ("host", "secretsmanager.eu-west-1.amazonaws.com"),
+            ("content-type", CONTENT_TYPE),
+            ("x-amz-date", "20260101T000000Z"),
+        ]);
         assert_eq!(
             authorization,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/secretsmanager/aws4_request, \
@@ -218,22 +224,13 @@ mod tests {
 
     #[test]
     fn secrets_manager_with_a_session_token_and_a_port() {
-        let authorization = authorization(&Request {
-            method: "POST",
-            headers: &[
-                ("content-type", CONTENT_TYPE),
-                ("host", "127.0.0.1:4566"),
-                ("x-amz-date", "20260101T000000Z"),
-                ("x-amz-security-token", "FwoGZXIvYXdzEXAMPLESESSIONTOKEN"),
-                ("x-amz-target", "secretsmanager.GetSecretValue"),
-            ],
-            body: BODY,
-            amz_date: "20260101T000000Z",
-            region: "eu-west-1",
-            service: SERVICE,
-            access_key_id: ACCESS_KEY_ID,
-            secret_access_key: SECRET_ACCESS_KEY,
-        });
+        let authorization = secrets_manager_authorization(&[
+            ("content-type", CONTENT_TYPE),
+            ("host", "127.0.0.1:4566"),
+            ("x-amz-date", "20260101T000000Z"),
+            ("x-amz-security-token", "FwoGZXIvYXdzEXAMPLESESSIONTOKEN"),
+            ("x-amz-target", "secretsmanager.GetSecretValue"),
+        ]);
         assert_eq!(
             authorization,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/secretsmanager/aws4_request, \

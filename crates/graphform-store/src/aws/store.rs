@@ -3,13 +3,13 @@
 use super::documents::{
     AddressOnly, LeaseDoc, StateDocIn, lease_document, state_document, token_document,
 };
+use super::protocol::{Doc, Nonce, Object, kept_changing};
 use super::{
-    AwsSecretsManagerStore, CURRENT_STAGE, DELETED_STAGE, Doc, MAX_STATE_BYTES, Nonce, Object,
-    PENDING_STAGE, ROUNDS, Written, kept_changing,
+    AwsSecretsManagerStore, CURRENT_STAGE, DELETED_STAGE, MAX_STATE_BYTES, PENDING_STAGE, ROUNDS,
 };
 use crate::{
-    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
-    record, token_key, validate_record, validate_state_document,
+    Lease, LeaseClaim, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
+    Versioned, record, token_key, validate_record, validate_state_document,
 };
 use base64::Engine;
 use serde_json::json;
@@ -17,6 +17,9 @@ use std::collections::BTreeSet;
 use std::io::Read;
 
 // The Store implementation.
+
+/// The description of the lease secret.
+const LEASE_DESCRIPTION: &str = "graphform apply lease (no secret)";
 
 impl Store for AwsSecretsManagerStore {
     fn describe(&self) -> String {
@@ -71,6 +74,7 @@ impl Store for AwsSecretsManagerStore {
             }
             let answer = self
                 .inner
+                .client
                 .call("ListSecrets", &label, &body, &[])
                 .await
                 .map_err(|error| self.inner.error(error, "ListSecrets", &label))?;
@@ -134,9 +138,16 @@ impl Store for AwsSecretsManagerStore {
             .inner
             .write(object, doc, expected, &description, &nonce)
             .await?;
-        self.inner
+        if let Err(error) = self
+            .inner
             .mirror_previous(&name, address, record, &written, &nonce)
-            .await;
+            .await
+        {
+            tracing::warn!(
+                secret = name,
+                "AWSPREVIOUS of {name} was not updated (the next write will): {error}"
+            );
+        }
         tracing::debug!(
             %address,
             version = %written.version,
@@ -223,26 +234,56 @@ impl Store for AwsSecretsManagerStore {
         Ok(Version(written.version))
     }
 
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.claim_lease(
-            holder,
-            |held| held.may_be_taken_over_at(holder.acquired_at),
-            "taking over an expired lease",
-        )
-        .await
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        self.claim_lease(
-            holder,
-            |held| held == stale,
-            "taking over the lease of a holder that is gone",
-        )
-        .await
+    /// Creates the lease secret for the claim's holder, or replaces the
+    /// lease held if the claim may (else [`StoreError::Locked`]) with the
+    /// label move of the module docs. A lost race reads again.
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        let name = self.lease_secret_name();
+        let what = "the lease";
+        let object = Object { name: &name, what };
+        let text = lease_document(claim.holder())?;
+        let doc = Doc {
+            text: &text,
+            sensitive: &[],
+        };
+        let nonce = Nonce::new();
+        for _ in 0..ROUNDS {
+            let written = match self
+                .inner
+                .create(object, doc, LEASE_DESCRIPTION, &nonce)
+                .await
+            {
+                Err(StoreError::Conflict { .. }) => {
+                    let Some(current) = self.inner.read_current(&name).await? else {
+                        continue;
+                    };
+                    if current.is_tombstone() {
+                        continue;
+                    }
+                    let held: LeaseDoc =
+                        current.parse("lease", what).map_err(|error| match error {
+                            StoreError::Corrupt { what, reason } => StoreError::Corrupt {
+                                what,
+                                reason: format!("{reason}; `graphform unlock` removes it"),
+                            },
+                            other => other,
+                        })?;
+                    claim.replace(&held.lease)?;
+                    let expected = Version(current.id.clone());
+                    self.inner
+                        .replace(object, current, doc, Some(&expected), PENDING_STAGE, &nonce)
+                        .await
+                }
+                created => created,
+            };
+            match written {
+                Ok(written) => return Ok(claim.won(Version(written.version))),
+                // Someone else was quicker: look again.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(kept_changing(what))
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
@@ -264,7 +305,7 @@ impl Store for AwsSecretsManagerStore {
                     sensitive: &[],
                 },
                 Some(&lease.version),
-                "graphform apply lease (no secret)",
+                LEASE_DESCRIPTION,
                 &Nonce::new(),
             )
             .await
@@ -335,84 +376,6 @@ impl Store for AwsSecretsManagerStore {
             tracing::debug!(holder = %held.holder, pid = held.pid, host = %held.host, "lease broken");
         }
         Ok(held)
-    }
-}
-
-impl AwsSecretsManagerStore {
-    /// Creates the lease secret for `holder`, or replaces the lease held
-    /// if `may_replace` says so (else [`StoreError::Locked`]) with the
-    /// label move of the module docs. A lost race reads again.
-    pub(super) async fn claim_lease(
-        &self,
-        holder: &LeaseInfo,
-        may_replace: impl Fn(&LeaseInfo) -> bool,
-        why: &str,
-    ) -> Result<Lease, StoreError> {
-        let name = self.lease_secret_name();
-        let what = "the lease";
-        let object = Object { name: &name, what };
-        let text = lease_document(holder)?;
-        let doc = Doc {
-            text: &text,
-            sensitive: &[],
-        };
-        let nonce = Nonce::new();
-        let lease = |written: Written| Lease {
-            info: holder.clone(),
-            version: Version(written.version),
-        };
-        for _ in 0..ROUNDS {
-            match self
-                .inner
-                .create(object, doc, "graphform apply lease (no secret)", &nonce)
-                .await
-            {
-                Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at.unix(), "lease acquired");
-                    return Ok(lease(written));
-                }
-                Err(StoreError::Conflict { .. }) => {}
-                Err(error) => return Err(error),
-            }
-            let Some(current) = self.inner.read_current(&name).await? else {
-                continue;
-            };
-            if current.is_tombstone() {
-                continue;
-            }
-            let held: LeaseDoc = current.parse("lease", what).map_err(|error| match error {
-                StoreError::Corrupt { what, reason } => StoreError::Corrupt {
-                    what,
-                    reason: format!("{reason}; `graphform unlock` removes it"),
-                },
-                other => other,
-            })?;
-            if !may_replace(&held.lease) {
-                return Err(StoreError::Locked(held.lease));
-            }
-            tracing::info!(
-                holder = %held.lease.holder,
-                pid = held.lease.pid,
-                host = %held.lease.host,
-                expired_at = held.lease.expires_at.unix(),
-                "{why}"
-            );
-            let expected = Version(current.id.clone());
-            match self
-                .inner
-                .replace(object, current, doc, Some(&expected), PENDING_STAGE, &nonce)
-                .await
-            {
-                Ok(written) => {
-                    tracing::debug!(holder = %holder.holder, expires_at = holder.expires_at.unix(), "lease acquired");
-                    return Ok(lease(written));
-                }
-                // Someone else was quicker: look again.
-                Err(StoreError::Conflict { .. }) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Err(kept_changing(what))
     }
 }
 

@@ -1,10 +1,12 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 
-use super::documents::{StateDocIn, state_document};
+use super::documents::{Current, StateDocIn, state_document};
+use super::protocol::{Nonce, request_token};
 use super::store::{current_is_tombstone, unpack_state};
 use super::*;
 use crate::Store as _;
+use serde_json::json;
 
 fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
     let vars: HashMap<String, OsString> = vars

@@ -296,7 +296,11 @@ fn assert_no_value(shown: &str, values: &[&str], context: &str) {
 }
 
 /// The record of `address`, which must exist.
-async fn read_existing<S: Store>(store: &S, address: &TokenAddress) -> Versioned<TokenRecord> {
+///
+/// # Panics
+///
+/// When the read fails or finds nothing.
+pub async fn read_existing<S: Store>(store: &S, address: &TokenAddress) -> Versioned<TokenRecord> {
     store
         .read_token(address)
         .await
@@ -305,7 +309,11 @@ async fn read_existing<S: Store>(store: &S, address: &TokenAddress) -> Versioned
 }
 
 /// Creates the record of `address`, which must not exist; its version.
-async fn create<S: Store>(store: &S, address: &TokenAddress, record: &TokenRecord) -> Version {
+///
+/// # Panics
+///
+/// When the write fails.
+pub async fn create<S: Store>(store: &S, address: &TokenAddress, record: &TokenRecord) -> Version {
     store
         .write_token(address, record, None)
         .await

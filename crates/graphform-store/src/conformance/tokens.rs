@@ -198,15 +198,7 @@ pub async fn invalid_input_rejected<S: Store>(store: &S) {
         "previous fingerprint",
     );
 
-    for document in [
-        &b""[..],
-        b"not json",
-        b"{\"a\":",
-        b" {}",
-        b"{}\n",
-        b"\xff\xfe",
-        b"{} {}",
-    ] {
+    for document in crate::NOT_STATE_DOCUMENTS {
         assert_invalid(
             &store.write_state(document, None).await,
             &format!("state document {document:?}"),

@@ -1,8 +1,9 @@
 //! The store's files: the JSON documents, the token plaintext, and the helpers that read, write (atomically, durably) and check them.
 
-use super::{FORMAT, IDENTITY_PREFIX, INIT_HINT, KeySource, RECIPIENT_PREFIX};
+use super::{FORMAT, IDENTITY_PREFIX, INIT_HINT, RECIPIENT_PREFIX};
 use crate::{
-    LeaseInfo, StoreError, TokenAddress, TokenRecord, Version, Versioned, json_error_reason, record,
+    CredentialSource, LeaseInfo, StoreError, TokenAddress, TokenRecord, Version, Versioned,
+    json_error_reason, record,
 };
 use age::x25519;
 use secrecy::zeroize::Zeroizing;
@@ -134,7 +135,7 @@ pub(super) fn io_error(operation: String, error: io::Error) -> StoreError {
     }
 }
 
-pub(super) fn malformed(source: &KeySource, why: &str) -> StoreError {
+pub(super) fn malformed(source: &CredentialSource, why: &str) -> StoreError {
     StoreError::Config {
         message: format!(
             "{source} is not an age identity: {why} (expected one line `{IDENTITY_PREFIX}…`)"
@@ -145,7 +146,10 @@ pub(super) fn malformed(source: &KeySource, why: &str) -> StoreError {
 
 /// The one identity line of a key: surrounding whitespace and `#` comment
 /// lines (as `age-keygen` writes them) are ignored.
-pub(super) fn identity_line<'a>(text: &'a str, source: &KeySource) -> Result<&'a str, StoreError> {
+pub(super) fn identity_line<'a>(
+    text: &'a str,
+    source: &CredentialSource,
+) -> Result<&'a str, StoreError> {
     let mut lines = text
         .lines()
         .map(str::trim)
@@ -159,7 +163,7 @@ pub(super) fn identity_line<'a>(text: &'a str, source: &KeySource) -> Result<&'a
 
 pub(super) fn parse_identity(
     line: &str,
-    source: &KeySource,
+    source: &CredentialSource,
 ) -> Result<x25519::Identity, StoreError> {
     if line.starts_with(RECIPIENT_PREFIX) {
         return Err(malformed(

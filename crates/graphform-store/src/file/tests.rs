@@ -17,9 +17,9 @@ fn identity_line_accepts_age_keygen_files() {
         "# created: 2026-01-01T00:00:00Z\n# public key: {recipient}\n{}\n",
         secret.expose()
     );
-    let line = identity_line(&file, &KeySource::Given).unwrap();
+    let line = identity_line(&file, &CredentialSource::given(KEY)).unwrap();
     assert_eq!(line, secret.expose());
-    assert!(parse_identity(line, &KeySource::Given).is_ok());
+    assert!(parse_identity(line, &CredentialSource::given(KEY)).is_ok());
 }
 
 #[test]
@@ -38,8 +38,8 @@ fn malformed_identities_are_config_errors_that_quote_nothing() {
         &truncated,
         &two_keys,
     ] {
-        let error = identity_line(bad, &KeySource::Given)
-            .and_then(|line| parse_identity(line, &KeySource::Given).map(|_| ()))
+        let error = identity_line(bad, &CredentialSource::given(KEY))
+            .and_then(|line| parse_identity(line, &CredentialSource::given(KEY)).map(|_| ()))
             .expect_err("a malformed key is refused");
         let shown = format!("{error} {error:?}");
         assert!(

@@ -6,12 +6,15 @@ use super::wire::{
     parse_entry, server_errors,
 };
 use super::{CAS_ROUNDS, FORMAT, Inner, LIST_CONCURRENCY, kv_version, parse_version, to_json};
-use crate::{Lease, LeaseInfo, StoreError, TokenAddress, Version, json_error_reason, token_key};
+use crate::{
+    Lease, LeaseClaim, LeaseInfo, StoreError, TokenAddress, Version, json_error_reason, token_key,
+};
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use graphform_types::address::is_name;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::zeroize::Zeroizing;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -141,6 +144,19 @@ impl Inner {
         })
     }
 
+    /// The `data` of a reply from `path` (Vault wraps every answer in
+    /// `{"data": …}`); a body that is not that is an unexpected reply.
+    pub(super) fn reply_data<T: DeserializeOwned>(
+        &self,
+        reply: &Reply,
+        action: &str,
+        path: &str,
+    ) -> Result<Option<T>, StoreError> {
+        serde_json::from_slice::<Envelope<T>>(&reply.body)
+            .map(|envelope| envelope.data)
+            .map_err(|error| self.unexpected_reply(action, path, &json_error_reason(&error)))
+    }
+
     /// Checks once per store that the mount is a KV version 2 engine, so
     /// that nothing is written into a version 1 mount (which would accept
     /// the writes under other keys). A token that may not look (403) is let
@@ -156,11 +172,7 @@ impl Inner {
                 if !reply.status.is_success() {
                     return Err(self.api_error(action, &path, &reply, &[]));
                 }
-                let mount: Envelope<MountInfo> =
-                    serde_json::from_slice(&reply.body).map_err(|error| {
-                        self.unexpected_reply(action, &path, &json_error_reason(&error))
-                    })?;
-                let Some(mount) = mount.data else {
+                let Some(mount) = self.reply_data::<MountInfo>(&reply, action, &path)? else {
                     return Ok(());
                 };
                 let version = mount
@@ -229,14 +241,10 @@ impl Inner {
         let reply = self.send(Method::GET, &url, None, action).await?;
         match reply.status {
             StatusCode::OK => {
-                let read: Envelope<KvRead> =
-                    serde_json::from_slice(&reply.body).map_err(|error| {
-                        self.unexpected_reply(action, &path, &json_error_reason(&error))
-                    })?;
                 let Some(KvRead {
                     data,
                     metadata: Some(metadata),
-                }) = read.data
+                }) = self.reply_data(&reply, action, &path)?
                 else {
                     return Err(self.not_kv2(action, &path));
                 };
@@ -297,11 +305,8 @@ impl Inner {
         let reply = self.send(Method::POST, &path, Some(body), action).await?;
         match reply.status {
             StatusCode::OK => {
-                let written: Envelope<KvWritten> =
-                    serde_json::from_slice(&reply.body).map_err(|error| {
-                        self.unexpected_reply(action, &path, &json_error_reason(&error))
-                    })?;
-                match written.data.and_then(|data| data.version) {
+                let written = self.reply_data::<KvWritten>(&reply, action, &path)?;
+                match written.and_then(|data| data.version) {
                     Some(version) => Ok(Written::Version(version)),
                     None => Err(self.not_kv2(action, &path)),
                 }
@@ -419,69 +424,53 @@ impl Inner {
         let path = self.kv_path("metadata", rel);
         let reply = self.send(Method::GET, &path, None, action).await?;
         match reply.status {
-            StatusCode::OK => serde_json::from_slice::<Envelope<Current>>(&reply.body)
-                .map(|metadata| metadata.data.map_or(0, |data| data.current_version))
-                .map_err(|error| self.unexpected_reply(action, &path, &json_error_reason(&error))),
+            StatusCode::OK => Ok(self
+                .reply_data::<Current>(&reply, action, &path)?
+                .map_or(0, |data| data.current_version)),
             StatusCode::NOT_FOUND if server_errors(&reply.body).is_empty() => Ok(0),
             _ => Err(self.api_error(action, &path, &reply, &[])),
         }
     }
 
-    /// Writes `holder` as the lease, by check-and-set against the version
-    /// read: over a free lease, or over a held one if `may_replace` says
-    /// so (else [`StoreError::Locked`]). A lost race reads again.
-    pub(super) async fn claim_lease(
-        &self,
-        holder: &LeaseInfo,
-        may_replace: impl Fn(&LeaseInfo) -> bool,
-        why: &str,
-        action: &str,
-    ) -> Result<Lease, StoreError> {
+    /// Writes the claim's holder as the lease, by check-and-set against the
+    /// version read: over a free lease, or over a held one if the claim may
+    /// replace it (else [`StoreError::Locked`]). A lost race reads again.
+    pub(super) async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        let action = claim.action();
         self.ensure_mount(action).await?;
         for _ in 0..CAS_ROUNDS {
             let cas = match self.read_lease_entry(action).await? {
                 LeaseState::Missing { version } => version.unwrap_or(0),
                 LeaseState::Free { version } => version,
                 LeaseState::Held { version, info } => {
-                    if !may_replace(&info) {
-                        return Err(StoreError::Locked(info));
-                    }
-                    tracing::info!(
-                        previous_holder = %info.holder,
-                        previous_pid = info.pid,
-                        previous_host = %info.host,
-                        expired_at = info.expires_at.unix(),
-                        "{why}"
-                    );
+                    claim.replace(&info)?;
                     version
                 }
             };
-            let entry = LeaseEntry {
-                format: FORMAT,
-                lease: Some(holder.clone()),
-            };
-            match self
-                .write_entry(LEASE_REL, &entry, cas, action, &[])
-                .await?
-            {
+            match self.write_lease(Some(claim.holder()), cas, action).await? {
                 Written::Version(version) => {
-                    tracing::debug!(
-                        holder = %holder.holder,
-                        pid = holder.pid,
-                        host = %holder.host,
-                        expires_at = holder.expires_at.unix(),
-                        "lease acquired"
-                    );
-                    return Ok(Lease {
-                        info: holder.clone(),
-                        version: kv_version(LEASE_REL, version),
-                    });
+                    return Ok(claim.won(kv_version(LEASE_REL, version)));
                 }
                 // Someone else changed it in between: look again.
                 Written::Mismatch => {}
             }
         }
         Err(self.kept_changing(action, "the lease"))
+    }
+
+    /// Writes the lease entry: `lease` held, or free (`None`), by
+    /// check-and-set against KV version `cas`.
+    pub(super) async fn write_lease(
+        &self,
+        lease: Option<&LeaseInfo>,
+        cas: u64,
+        action: &str,
+    ) -> Result<Written, StoreError> {
+        let entry = LeaseEntry {
+            format: FORMAT,
+            lease: lease.cloned(),
+        };
+        self.write_entry(LEASE_REL, &entry, cas, action, &[]).await
     }
 
     pub(super) async fn read_lease_entry(&self, action: &str) -> Result<LeaseState, StoreError> {
@@ -551,11 +540,8 @@ impl Inner {
             .await?;
         match reply.status {
             StatusCode::OK => {
-                let listed: Envelope<KvList> =
-                    serde_json::from_slice(&reply.body).map_err(|error| {
-                        self.unexpected_reply(action, &path, &json_error_reason(&error))
-                    })?;
-                Ok(listed.data.map(|data| data.keys).unwrap_or_default())
+                let listed = self.reply_data::<KvList>(&reply, action, &path)?;
+                Ok(listed.map(|data| data.keys).unwrap_or_default())
             }
             // Nothing there (a concurrent delete may have emptied it).
             StatusCode::NOT_FOUND if server_errors(&reply.body).is_empty() => Ok(Vec::new()),
@@ -622,12 +608,8 @@ impl Inner {
         if !reply.status.is_success() {
             return Err(self.api_error(action, &metadata_path, &reply, &[]));
         }
-        let metadata: Envelope<KeyMetadata> =
-            serde_json::from_slice(&reply.body).map_err(|error| {
-                self.unexpected_reply(action, &metadata_path, &json_error_reason(&error))
-            })?;
-        let doomed: Vec<u64> = metadata
-            .data
+        let doomed: Vec<u64> = self
+            .reply_data::<KeyMetadata>(&reply, action, &metadata_path)?
             .map(|data| data.versions)
             .unwrap_or_default()
             .into_iter()

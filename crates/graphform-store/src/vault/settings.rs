@@ -1,7 +1,7 @@
 //! The Vault token and the store's settings, checked before anything is sent.
 
-use super::{TokenSource, VaultSettings, error_chain};
-use crate::{Secret, StoreError};
+use super::{TOKEN, VaultSettings, error_chain};
+use crate::{CredentialSource, Secret, StoreError};
 use graphform_types::url::{TransportError, check_transport};
 use reqwest::header::HeaderValue;
 use secrecy::zeroize::Zeroizing;
@@ -10,7 +10,7 @@ pub(super) fn token_from_var(
     name: &str,
     value: Result<String, std::env::VarError>,
 ) -> Result<Secret, StoreError> {
-    let source = TokenSource::Env(name.to_owned());
+    let source = CredentialSource::env(TOKEN, name);
     match value {
         Ok(value) => {
             let token = Secret::new(value.trim());
@@ -29,7 +29,7 @@ pub(super) fn token_from_var(
     }
 }
 
-pub(super) fn check_token(token: &Secret, source: &TokenSource) -> Result<(), StoreError> {
+pub(super) fn check_token(token: &Secret, source: &CredentialSource) -> Result<(), StoreError> {
     if token.expose().is_empty() {
         return Err(StoreError::Config {
             message: format!("{source} is empty"),
@@ -44,7 +44,7 @@ pub(super) fn check_token(token: &Secret, source: &TokenSource) -> Result<(), St
     Ok(())
 }
 
-pub(super) fn malformed_token(source: &TokenSource) -> StoreError {
+pub(super) fn malformed_token(source: &CredentialSource) -> StoreError {
     StoreError::Config {
         message: format!("{source} is not a Vault token: it has characters a token cannot have"),
         hint: Some("set it to the token alone, on one line".to_owned()),

@@ -150,13 +150,6 @@ pub(super) struct LeaseEntry {
     pub(super) lease: Option<LeaseInfo>,
 }
 
-impl LeaseEntry {
-    pub(super) const FREE: Self = Self {
-        format: FORMAT,
-        lease: None,
-    };
-}
-
 #[derive(Deserialize)]
 pub(super) struct FormatOnly {
     pub(super) format: u32,

@@ -1,0 +1,224 @@
+//! The apply lease as every backend keeps it: who holds it
+//! ([`LeaseInfo`]), the proof of holding it ([`Lease`]), and what a claim
+//! of it may replace ([`LeaseClaim`]: the one decision, and its log
+//! lines, that [`Store::acquire_lease`](crate::Store::acquire_lease) and
+//! [`Store::take_over_lease`](crate::Store::take_over_lease) share in every
+//! backend).
+
+use crate::{StoreError, Timestamp, Version};
+
+/// Who holds (or asks for) the apply lease.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LeaseInfo {
+    /// A free-form description of the holder (e.g. `graphform apply`, a CI job id).
+    pub holder: String,
+    /// The holder's process ID.
+    pub pid: u32,
+    /// The holder's host name.
+    pub host: String,
+    /// When the lease was taken.
+    pub acquired_at: Timestamp,
+    /// When it expires unless renewed; an expired lease may be taken over.
+    pub expires_at: Timestamp,
+}
+
+/// Proof of holding the lease, needed to renew or release it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// What was recorded.
+    pub info: LeaseInfo,
+    /// The lease entry's version.
+    pub version: Version,
+}
+
+/// How long past its `expires_at` a lease is still honoured, for clocks
+/// that disagree between hosts: [`Store::acquire_lease`](crate::Store::acquire_lease)
+/// takes over a lease only once `expires_at + LEASE_CLOCK_SKEW_SECONDS <=
+/// now`. (Renew a lease well before it expires: the margin covers clocks,
+/// not slow renewals.)
+pub const LEASE_CLOCK_SKEW_SECONDS: i64 = 120;
+
+impl LeaseInfo {
+    /// Whether this lease has expired at `now` by the clock-skew margin
+    /// ([`LEASE_CLOCK_SKEW_SECONDS`]), so that
+    /// [`Store::acquire_lease`](crate::Store::acquire_lease) may take it
+    /// over.
+    pub fn may_be_taken_over_at(&self, now: Timestamp) -> bool {
+        now.unix().saturating_sub(self.expires_at.unix()) >= LEASE_CLOCK_SKEW_SECONDS
+    }
+
+    /// A lease request for this process: `holder`, this process's ID and
+    /// host name, taken at `now` for `duration_seconds`.
+    pub fn for_current_process(
+        holder: impl Into<String>,
+        now: Timestamp,
+        duration_seconds: i64,
+    ) -> Self {
+        Self {
+            holder: holder.into(),
+            pid: std::process::id(),
+            host: local_host_name(),
+            acquired_at: now,
+            expires_at: now + graphform_types::Duration::seconds(duration_seconds),
+        }
+    }
+}
+
+/// This machine's host name, for [`LeaseInfo::host`]: the kernel's (Linux),
+/// else `/etc/hostname`, else `$HOSTNAME`, else `unknown`. Best effort, for
+/// people reading a lock message; nothing depends on it.
+pub fn local_host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// A claim of the lease for a [holder](LeaseClaim::holder), as
+/// [`Store::claim_lease`](crate::Store::claim_lease) carries it out: the
+/// holder takes a free lease, and replaces a held one only if the claim
+/// allows it ([`LeaseClaim::replace`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseClaim {
+    holder: LeaseInfo,
+    /// `Some`: a take-over of exactly this lease; `None`: an acquire.
+    stale: Option<LeaseInfo>,
+}
+
+impl LeaseClaim {
+    /// [`Store::acquire_lease`](crate::Store::acquire_lease): a held lease
+    /// is replaced only once it
+    /// [may be taken over](LeaseInfo::may_be_taken_over_at) at the holder's
+    /// `acquired_at`.
+    pub fn acquire(holder: &LeaseInfo) -> Self {
+        Self {
+            holder: holder.clone(),
+            stale: None,
+        }
+    }
+
+    /// [`Store::take_over_lease`](crate::Store::take_over_lease): a held
+    /// lease is replaced only if it is exactly `stale`, expired or not.
+    pub fn take_over(stale: &LeaseInfo, holder: &LeaseInfo) -> Self {
+        Self {
+            holder: holder.clone(),
+            stale: Some(stale.clone()),
+        }
+    }
+
+    /// Who claims the lease: what is written.
+    pub fn holder(&self) -> &LeaseInfo {
+        &self.holder
+    }
+
+    /// What the claim does, for messages: `acquiring the lease` or
+    /// `taking over the lease`.
+    pub fn action(&self) -> &'static str {
+        match self.stale {
+            None => "acquiring the lease",
+            Some(_) => "taking over the lease",
+        }
+    }
+
+    /// Whether this claim may replace the lease `held`: `Ok` (logged,
+    /// naming the holder replaced), or [`StoreError::Locked`] naming it.
+    pub fn replace(&self, held: &LeaseInfo) -> Result<(), StoreError> {
+        let (may, why) = match &self.stale {
+            None => (
+                held.may_be_taken_over_at(self.holder.acquired_at),
+                "taking over an expired lease",
+            ),
+            Some(stale) => (
+                held == stale,
+                "taking over the lease of a holder that is gone",
+            ),
+        };
+        if !may {
+            return Err(StoreError::Locked(held.clone()));
+        }
+        tracing::info!(
+            previous_holder = %held.holder,
+            previous_pid = held.pid,
+            previous_host = %held.host,
+            expired_at = held.expires_at.unix(),
+            "{why}"
+        );
+        Ok(())
+    }
+
+    /// The lease won by this claim, written at `version` (logged).
+    pub fn won(&self, version: Version) -> Lease {
+        let holder = &self.holder;
+        tracing::debug!(
+            holder = %holder.holder,
+            pid = holder.pid,
+            host = %holder.host,
+            expires_at = holder.expires_at.unix(),
+            "lease acquired"
+        );
+        Lease {
+            info: holder.clone(),
+            version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_unix(seconds)
+    }
+
+    #[test]
+    fn a_lease_expires_for_others_after_the_clock_skew_margin() {
+        let lease = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        assert!(!lease.may_be_taken_over_at(at(1_300)));
+        assert!(!lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS - 1)));
+        assert!(lease.may_be_taken_over_at(at(1_300 + LEASE_CLOCK_SKEW_SECONDS)));
+        let forever = LeaseInfo {
+            expires_at: at(i64::MAX),
+            ..lease
+        };
+        assert!(!forever.may_be_taken_over_at(at(i64::MAX - 1)));
+    }
+
+    #[test]
+    fn a_lease_for_this_process_names_it() {
+        let info = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        assert_eq!(info.pid, std::process::id());
+        assert!(!info.host.is_empty());
+        assert_eq!(
+            (info.acquired_at.unix(), info.expires_at.unix()),
+            (1_000, 1_300)
+        );
+    }
+
+    #[test]
+    fn an_acquire_replaces_an_expired_lease_and_a_take_over_the_stale_one_only() {
+        let held = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        let early = LeaseInfo::for_current_process("next", at(1_300), 300);
+        let late =
+            LeaseInfo::for_current_process("next", at(1_300 + LEASE_CLOCK_SKEW_SECONDS), 300);
+        let locked = |result: Result<(), StoreError>| matches!(result, Err(StoreError::Locked(holder)) if holder == held);
+        assert!(locked(LeaseClaim::acquire(&early).replace(&held)));
+        assert!(LeaseClaim::acquire(&late).replace(&held).is_ok());
+        assert!(LeaseClaim::take_over(&held, &early).replace(&held).is_ok());
+        let renewed = LeaseInfo {
+            expires_at: at(2_000),
+            ..held.clone()
+        };
+        assert!(locked(
+            LeaseClaim::take_over(&renewed, &late).replace(&held)
+        ));
+        let claim = LeaseClaim::take_over(&held, &early);
+        assert_eq!(claim.action(), "taking over the lease");
+        assert_eq!(LeaseClaim::acquire(&early).action(), "acquiring the lease");
+        let lease = claim.won(Version("7".to_owned()));
+        assert_eq!((&lease.info, lease.version.0.as_str()), (&early, "7"));
+    }
+}
