@@ -9,7 +9,7 @@ use graphform_types::{Duration, ExpiryMode, SystemUserAddress, Timestamp, TokenA
 use crate::state::{Health, ObservedToken, ObservedValue};
 
 use super::{
-    Action, Change, Notice, NoticeKind, NoticeLevel, Planner, Snapshot, TimelineEntry, TokenStatus,
+    Action, Change, NoticeKind, NoticeLevel, Planner, Snapshot, TimelineEntry, TokenStatus,
     dead_replacement, scope_diff, value_snapshot,
 };
 
@@ -395,27 +395,27 @@ impl Planner<'_> {
                         "removed from the policy; the token is already dead".to_owned(),
                     ),
                     Health::NoVerdict { reason } => {
-                        self.notices.push(Notice {
-                            level: NoticeLevel::Warning,
-                            kind: NoticeKind::NoVerdict,
-                            address: address.into(),
-                            message: format!(
+                        self.notice(
+                            NoticeLevel::Warning,
+                            NoticeKind::NoVerdict,
+                            address,
+                            format!(
                                 "removed from the policy, but Meta gave no verdict on {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
                                 value.metadata.fingerprint
                             ),
-                        });
+                        );
                         continue;
                     }
                     Health::Unknown { app_id } => {
-                        self.notices.push(Notice {
-                            level: NoticeLevel::Warning,
-                            kind: NoticeKind::Manual,
-                            address: address.into(),
-                            message: format!(
+                        self.notice(
+                            NoticeLevel::Warning,
+                            NoticeKind::Manual,
+                            address,
+                            format!(
                                 "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {}; add the app back to revoke it, or revoke it by hand",
                                 value.metadata.fingerprint
                             ),
-                        });
+                        );
                         continue;
                     }
                 };
