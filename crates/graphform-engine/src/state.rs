@@ -138,13 +138,14 @@ impl DeadCause {
         }
     }
 
-    /// A short phrase for plan reasons: "revoked outside graphform".
+    /// A short phrase for plan reasons, read after "the current token
+    /// was" and after "the current token is dead:" alike.
     pub fn describe(self) -> &'static str {
         match self {
             Self::Expired => "expired",
-            Self::AppUninstalled => "its app was uninstalled for the system user",
+            Self::AppUninstalled => "killed by uninstalling its app for the system user",
             Self::Revoked => "revoked or invalidated outside graphform",
-            Self::Invalid => "Meta reports it invalid",
+            Self::Invalid => "reported invalid by Meta",
         }
     }
 }
