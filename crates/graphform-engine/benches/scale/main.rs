@@ -37,7 +37,7 @@ use std::process::ExitCode;
 use graphform_engine::apply::ApplyOptions;
 
 use report::Measured;
-use run::{Backend, measure};
+use run::{Backend, measure, median};
 use world::Shape;
 
 const USAGE: &str = "\
@@ -51,6 +51,8 @@ usage: cargo bench -p graphform-engine --bench scale -- [OPTIONS]
   --store-max-tokens N  vault and aws run at the first latency only, at sizes up
                         to N tokens (default 100)
   --parallelism N       apply's parallelism (default: apply's default, 8)
+  --runs N              measure each configuration N times and report the run
+                        with the median wall time of each phase (default 1)
 ";
 
 struct Settings {
@@ -59,6 +61,7 @@ struct Settings {
     backends: Vec<Backend>,
     store_max_tokens: usize,
     parallelism: usize,
+    runs: usize,
 }
 
 impl Settings {
@@ -72,7 +75,7 @@ impl Settings {
                 "--bench" => bench = true,
                 "--help" | "-h" => return Ok(None),
                 "--latency-ms" | "--tokens" | "--stores" | "--store-max-tokens"
-                | "--parallelism" => {
+                | "--parallelism" | "--runs" => {
                     let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
                     given.insert(arg, value);
                 }
@@ -110,6 +113,7 @@ impl Settings {
                 .map(|text| Backend::parse(text))
                 .collect::<Result<_, _>>()?,
             store_max_tokens: number(&default("--store-max-tokens", "100", "100"))?,
+            runs: number(&default("--runs", "1", "1"))?.max(1),
             parallelism: match given.get("--parallelism") {
                 Some(text) => number(text)?,
                 None => ApplyOptions::default().parallelism,
@@ -168,29 +172,39 @@ fn main() -> ExitCode {
                     shape.total(),
                     backend.name()
                 );
-                match runtime.block_on(measure(settings.parallelism, latency_ms, shape, backend)) {
-                    Ok(phases) => rows.extend(phases.into_iter().map(|phase| Measured {
+                let mut runs = Vec::new();
+                for _ in 0..settings.runs {
+                    match runtime.block_on(measure(
+                        settings.parallelism,
                         latency_ms,
-                        backend,
                         shape,
-                        phase,
-                    })),
-                    Err(error) => {
-                        eprintln!(
-                            "error: {latency_ms} ms, {} tokens, {} store: {error}",
-                            shape.total(),
-                            backend.name()
-                        );
-                        return ExitCode::FAILURE;
+                        backend,
+                    )) {
+                        Ok(phases) => runs.push(phases),
+                        Err(error) => {
+                            eprintln!(
+                                "error: {latency_ms} ms, {} tokens, {} store: {error}",
+                                shape.total(),
+                                backend.name()
+                            );
+                            return ExitCode::FAILURE;
+                        }
                     }
                 }
+                rows.extend(median(runs).into_iter().map(|phase| Measured {
+                    latency_ms,
+                    backend,
+                    shape,
+                    phase,
+                }));
             }
         }
     }
     println!(
-        "graphform scale benchmark: apply parallelism {}, {} cores, load average {} at the start, {} at the end\n",
+        "graphform scale benchmark: apply parallelism {}, {} cores, median of {} run(s), load average {} at the start, {} at the end\n",
         settings.parallelism,
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        settings.runs,
         load_before,
         load_average()
     );

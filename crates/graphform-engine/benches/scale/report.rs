@@ -88,11 +88,12 @@ fn details(rows: &[Measured]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:>7} {:>5} {:>6} {:<13} {:>9} {:>6} {:>6} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8}",
+        "{:>7} {:>5} {:>6} {:<13} {:>12} {:>9} {:>6} {:>6} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8}",
         "latency",
         "store",
         "tokens",
         "phase",
+        "wall range s",
         "in flight",
         "API",
         "reads",
@@ -129,11 +130,16 @@ fn details(rows: &[Measured]) -> String {
         );
         let _ = writeln!(
             out,
-            "{:>5}ms {:>5} {:>6} {:<13} {:>9} {:>6} {:>6} {:>7.2} {:>7.2} {:>9} {:>8.1} {:>8.1} {:>8}",
+            "{:>5}ms {:>5} {:>6} {:<13} {:>12} {:>9} {:>6} {:>6} {:>7.2} {:>7.2} {:>9} {:>8.1} {:>8.1} {:>8}",
             row.latency_ms,
             row.backend.name(),
             row.shape.total(),
             phase.name,
+            format!(
+                "{:.2}-{:.2}",
+                phase.wall_range.0.as_secs_f64(),
+                phase.wall_range.1.as_secs_f64()
+            ),
             in_flight,
             phase.http.api_calls,
             reads,

@@ -86,6 +86,8 @@ pub(crate) struct Phase {
     pub(crate) tokens: usize,
     pub(crate) changes: usize,
     pub(crate) wall: Duration,
+    /// The shortest and longest wall time over the runs (see [`median`]).
+    pub(crate) wall_range: (Duration, Duration),
     pub(crate) http: CounterSnapshot,
     pub(crate) store: StoreCounts,
     /// API calls per endpoint, from the emulator.
@@ -130,6 +132,7 @@ impl<S: Store> Run<'_, S> {
             tokens,
             changes: changes.len(),
             wall,
+            wall_range: (wall, wall),
             http: self.client.counters(),
             store: self.store.counts(),
             endpoints: self.emulator.counters().by_endpoint,
@@ -229,6 +232,29 @@ impl<S: Store> Run<'_, S> {
         phases.push(self.apply("revoke", &[(Action::Revoke, n)]).await?);
         Ok(phases)
     }
+}
+
+/// Each phase of the run whose wall time was the median among `runs`
+/// (the same configuration measured several times), with the range of
+/// wall times.
+pub(crate) fn median(runs: Vec<Vec<Phase>>) -> Vec<Phase> {
+    let count = runs.first().map_or(0, Vec::len);
+    let mut by_phase: Vec<Vec<Phase>> = (0..count).map(|_| Vec::new()).collect();
+    for run in runs {
+        for (index, phase) in run.into_iter().enumerate() {
+            by_phase[index].push(phase);
+        }
+    }
+    by_phase
+        .into_iter()
+        .filter_map(|mut phases| {
+            phases.sort_by_key(|phase| phase.wall);
+            let range = (phases.first()?.wall, phases.last()?.wall);
+            let mut median = phases.swap_remove(phases.len() / 2);
+            median.wall_range = range;
+            Some(median)
+        })
+        .collect()
 }
 
 fn chain(error: &dyn std::error::Error) -> String {
