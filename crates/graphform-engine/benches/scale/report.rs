@@ -31,27 +31,62 @@ fn per_token(count: u64, tokens: usize) -> String {
     }
 }
 
-fn report(rows: &[Measured]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>7} {:>5} {:>6} {:<13} {:>7} {:>7} {:>6} {:>8} {:>6} | {:>5} {:>5} {:>5} {:>6} {:>5}",
-        "latency",
-        "store",
-        "tokens",
-        "phase",
-        "changes",
-        "wall s",
-        "HTTP",
-        "seq. s",
-        "ratio",
-        "w/tok",
-        "token",
-        "state",
-        "delete",
-        "lease"
-    );
+/// A table: each column a title and a width; cells are right-aligned
+/// except the phase's.
+fn table(columns: &[(&str, usize)], rows: impl Iterator<Item = Vec<String>>) -> String {
+    let line = |cells: &[String]| -> String {
+        let mut text = String::new();
+        for ((title, width), cell) in columns.iter().zip(cells) {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            let _ = if *title == "phase" {
+                write!(text, "{cell:<width$}")
+            } else {
+                write!(text, "{cell:>width$}")
+            };
+        }
+        text.push('\n');
+        text
+    };
+    let titles: Vec<String> = columns
+        .iter()
+        .map(|(title, _)| (*title).to_owned())
+        .collect();
+    let mut out = line(&titles);
     for row in rows {
+        out.push_str(&line(&row));
+    }
+    out
+}
+
+/// The columns every table starts with, and their cells.
+const KEY: [(&str, usize); 4] = [("latency", 7), ("store", 5), ("tokens", 6), ("phase", 13)];
+
+fn key(row: &Measured) -> Vec<String> {
+    vec![
+        format!("{}ms", row.latency_ms),
+        row.backend.name().to_owned(),
+        row.shape.total().to_string(),
+        row.phase.name.to_owned(),
+    ]
+}
+
+fn report(rows: &[Measured]) -> String {
+    let columns = [
+        ("changes", 7),
+        ("wall s", 7),
+        ("HTTP", 6),
+        ("seq. s", 8),
+        ("ratio", 6),
+        ("|", 1),
+        ("w/tok", 5),
+        ("token", 5),
+        ("state", 5),
+        ("delete", 6),
+        ("lease", 5),
+    ];
+    let cells = rows.iter().map(|row| {
         let phase = &row.phase;
         let counts = &phase.store;
         #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
@@ -62,62 +97,55 @@ fn report(rows: &[Measured]) -> String {
         } else {
             format!("{:.1}x", bound / wall)
         };
-        let _ = writeln!(
-            out,
-            "{:>5}ms {:>5} {:>6} {:<13} {:>7} {:>7.2} {:>6} {:>8.1} {:>6} | {:>5} {:>5} {:>5} {:>6} {:>5}",
-            row.latency_ms,
-            row.backend.name(),
-            row.shape.total(),
-            phase.name,
-            phase.changes,
-            wall,
-            phase.http.http_requests,
-            bound,
+        let per_kind = [
+            CallKind::WriteToken,
+            CallKind::WriteState,
+            CallKind::DeleteToken,
+            CallKind::WriteLease,
+        ]
+        .map(|kind| per_token(counts.of(kind).calls, phase.tokens));
+        let mut cells = key(row);
+        cells.extend([
+            phase.changes.to_string(),
+            format!("{wall:.2}"),
+            phase.http.http_requests.to_string(),
+            format!("{bound:.1}"),
             ratio,
+            "|".to_owned(),
             per_token(counts.writes(), phase.tokens),
-            per_token(counts.of(CallKind::WriteToken).calls, phase.tokens),
-            per_token(counts.of(CallKind::WriteState).calls, phase.tokens),
-            per_token(counts.of(CallKind::DeleteToken).calls, phase.tokens),
-            per_token(counts.of(CallKind::WriteLease).calls, phase.tokens),
-        );
-    }
-    out
+        ]);
+        cells.extend(per_kind);
+        cells
+    });
+    table(&[&KEY[..], &columns].concat(), cells)
 }
 
 fn details(rows: &[Measured]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>7} {:>5} {:>6} {:<13} {:>12} {:>9} {:>6} {:>6} {:>7} {:>7} {:>9} {:>8} {:>8} {:>8}",
-        "latency",
-        "store",
-        "tokens",
-        "phase",
-        "wall range s",
-        "in flight",
-        "API",
-        "reads",
-        "read s",
-        "write s",
-        "st.writes",
-        "st. KB",
-        "st. MB",
-        "retries"
-    );
-    for row in rows {
+    let columns = [
+        ("wall range s", 12),
+        ("in flight", 9),
+        ("API", 6),
+        ("reads", 6),
+        ("read s", 7),
+        ("write s", 7),
+        ("st.writes", 9),
+        ("st. KB", 8),
+        ("st. MB", 8),
+        ("retries", 8),
+    ];
+    let cells = rows.iter().map(|row| {
         let phase = &row.phase;
         let counts = &phase.store;
-        let (reads, read_time) = CallKind::ALL
-            .iter()
-            .filter(|kind| !kind.is_write())
-            .fold((0, Duration::ZERO), |(calls, time), kind| {
-                (calls + counts.of(*kind).calls, time + counts.of(*kind).time)
-            });
-        let write_time: Duration = CallKind::ALL
-            .iter()
-            .filter(|kind| kind.is_write())
-            .map(|kind| counts.of(*kind).time)
-            .sum();
+        let tally = |write: bool| {
+            CallKind::ALL
+                .iter()
+                .filter(|kind| kind.is_write() == write)
+                .fold((0, Duration::ZERO), |(calls, time), kind| {
+                    (calls + counts.of(*kind).calls, time + counts.of(*kind).time)
+                })
+        };
+        let (reads, read_time) = tally(false);
+        let (_, write_time) = tally(true);
         let in_flight = if phase.peak_in_flight == 0 {
             "-".to_owned()
         } else {
@@ -128,30 +156,26 @@ fn details(rows: &[Measured]) -> String {
             counts.largest_state as f64 / 1024.0,
             counts.state_bytes_written as f64 / (1024.0 * 1024.0),
         );
-        let _ = writeln!(
-            out,
-            "{:>5}ms {:>5} {:>6} {:<13} {:>12} {:>9} {:>6} {:>6} {:>7.2} {:>7.2} {:>9} {:>8.1} {:>8.1} {:>8}",
-            row.latency_ms,
-            row.backend.name(),
-            row.shape.total(),
-            phase.name,
+        let mut cells = key(row);
+        cells.extend([
             format!(
                 "{:.2}-{:.2}",
                 phase.wall_range.0.as_secs_f64(),
                 phase.wall_range.1.as_secs_f64()
             ),
             in_flight,
-            phase.http.api_calls,
-            reads,
-            read_time.as_secs_f64(),
-            write_time.as_secs_f64(),
-            counts.of(CallKind::WriteState).calls,
-            largest,
-            written,
-            phase.http.retries,
-        );
-    }
-    out
+            phase.http.api_calls.to_string(),
+            reads.to_string(),
+            format!("{:.2}", read_time.as_secs_f64()),
+            format!("{:.2}", write_time.as_secs_f64()),
+            counts.of(CallKind::WriteState).calls.to_string(),
+            format!("{largest:.1}"),
+            format!("{written:.1}"),
+            phase.http.retries.to_string(),
+        ]);
+        cells
+    });
+    table(&[&KEY[..], &columns].concat(), cells)
 }
 
 /// The three tables, ready to print.

@@ -65,44 +65,55 @@ impl std::fmt::Display for Shape {
 /// The generated world: per business an app, an admin system user and its
 /// token; the managed system users are created by the first apply.
 pub(crate) fn world(shape: Shape) -> World {
-    let mut yaml = format!("clock_start: {START}\nseed: 12\nbusinesses:\n");
-    for b in 0..shape.businesses {
-        let _ = writeln!(
-            yaml,
-            "  - {{ id: \"{}\", name: b{b:03} }}",
-            100_000_000_000_001 + b
-        );
-    }
-    yaml.push_str("apps:\n");
-    for b in 0..shape.businesses {
-        let _ = writeln!(
-            yaml,
-            "  - {{ id: \"{}\", name: app{b:03}, business: \"{}\", secret: \"{}\", access_level: advanced }}",
-            200_000_000_000_001 + b,
-            100_000_000_000_001 + b,
-            app_secret(b)
-        );
-    }
-    yaml.push_str("system_users:\n");
-    for b in 0..shape.businesses {
-        let _ = writeln!(
-            yaml,
-            "  - {{ id: \"{}\", name: admin, business: \"{}\", role: ADMIN }}",
-            300_000_000_000_001 + b,
-            100_000_000_000_001 + b
-        );
-    }
-    yaml.push_str("admin_tokens:\n");
-    for b in 0..shape.businesses {
-        let _ = writeln!(
-            yaml,
-            "  - {{ system_user: \"{}\", app: \"{}\", token: \"{}\" }}",
-            300_000_000_000_001 + b,
-            200_000_000_000_001 + b,
-            admin_token(b)
-        );
+    let sections: [(&str, &dyn Fn(usize) -> String); 4] = [
+        ("businesses", &|b| {
+            format!("id: \"{}\", name: b{b:03}", business_id(b))
+        }),
+        ("apps", &|b| {
+            format!(
+                "id: \"{}\", name: app{b:03}, business: \"{}\", secret: \"{}\", access_level: advanced",
+                app_id(b),
+                business_id(b),
+                app_secret(b)
+            )
+        }),
+        ("system_users", &|b| {
+            format!(
+                "id: \"{}\", name: admin, business: \"{}\", role: ADMIN",
+                admin_id(b),
+                business_id(b)
+            )
+        }),
+        ("admin_tokens", &|b| {
+            format!(
+                "system_user: \"{}\", app: \"{}\", token: \"{}\"",
+                admin_id(b),
+                app_id(b),
+                admin_token(b)
+            )
+        }),
+    ];
+    let mut yaml = format!("clock_start: {START}\nseed: 12\n");
+    for (name, entry) in sections {
+        let _ = writeln!(yaml, "{name}:");
+        for b in 0..shape.businesses {
+            let _ = writeln!(yaml, "  - {{ {} }}", entry(b));
+        }
     }
     World::from_yaml_str(&yaml).expect("a valid generated world")
+}
+
+/// Meta's IDs of business `b`, its app and its admin system user.
+fn business_id(b: usize) -> usize {
+    100_000_000_000_001 + b
+}
+
+fn app_id(b: usize) -> usize {
+    200_000_000_000_001 + b
+}
+
+fn admin_id(b: usize) -> usize {
+    300_000_000_000_001 + b
 }
 
 fn app_secret(business: usize) -> String {
@@ -123,8 +134,8 @@ pub(crate) fn policy(shape: Shape) -> graphform_spec::Spec {
             text,
             "  - name: b{b:03}\n    id: \"{}\"\n    admin: {{ token_env: ADMIN_{b}, app: app }}\n\
              \x20   apps:\n      app: {{ id: \"{}\", secret_env: SECRET_{b} }}\n    system_users:\n",
-            100_000_000_000_001 + b,
-            200_000_000_000_001 + b
+            business_id(b),
+            app_id(b)
         );
         for u in 0..shape.users {
             let _ = writeln!(
@@ -147,10 +158,7 @@ pub(crate) fn policy(shape: Shape) -> graphform_spec::Spec {
 pub(crate) fn credentials(shape: Shape) -> Credentials {
     let mut credentials = Credentials::default();
     for b in 0..shape.businesses {
-        let app = AppCredentials::new(
-            (200_000_000_000_001 + b).to_string(),
-            Secret::new(app_secret(b)),
-        );
+        let app = AppCredentials::new(app_id(b).to_string(), Secret::new(app_secret(b)));
         credentials.admins.insert(
             format!("b{b:03}"),
             UserToken::new(Secret::new(admin_token(b)), app.clone()),
