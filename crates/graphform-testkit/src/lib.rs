@@ -25,6 +25,7 @@
 
 use std::path::PathBuf;
 
+pub mod counting;
 pub mod logs;
 pub mod meta;
 pub mod moto;
