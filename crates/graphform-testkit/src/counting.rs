@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use graphform_store::{
-    Lease, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
+    Lease, LeaseClaim, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
+    Versioned,
 };
 
 /// The kinds of store call [`Counting`] tells apart.
@@ -229,21 +230,9 @@ impl<S: Store> Store for Counting<S> {
         .await
     }
 
-    async fn acquire_lease(&self, holder: &LeaseInfo) -> Result<Lease, StoreError> {
-        self.count(CallKind::WriteLease, self.inner.acquire_lease(holder))
+    async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
+        self.count(CallKind::WriteLease, self.inner.claim_lease(claim))
             .await
-    }
-
-    async fn take_over_lease(
-        &self,
-        stale: &LeaseInfo,
-        holder: &LeaseInfo,
-    ) -> Result<Lease, StoreError> {
-        self.count(
-            CallKind::WriteLease,
-            self.inner.take_over_lease(stale, holder),
-        )
-        .await
     }
 
     async fn renew_lease(&self, lease: &Lease, expires_at: Timestamp) -> Result<Lease, StoreError> {
