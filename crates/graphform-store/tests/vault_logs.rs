@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use graphform_store::conformance::{self, sample_record, token};
 use graphform_store::{Secret, Store, StoreError, TokenAddress, TokenRecord, VaultStore};
+use graphform_testkit::counting::Counting;
 use graphform_testkit::logs::Capture;
 use graphform_testkit::openbao::OpenBao;
-use graphform_testkit::store::{BeforeWrite, assert_exercise_logged, exercise};
+use graphform_testkit::store::{assert_exercise_logged, exercise};
 
 /// The values [`exercise`] writes.
 const CURRENT: &str = "EAAGexerciseCURRENT1";
@@ -28,9 +29,9 @@ const PREVIOUS: &str = "EAAGexercisePREVIOUS1";
 fn recording(
     store: VaultStore,
     values: &Arc<Mutex<Vec<String>>>,
-) -> BeforeWrite<VaultStore, impl Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>> {
+) -> Counting<VaultStore, impl Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>> {
     let values = Arc::clone(values);
-    BeforeWrite::new(store, move |_, record: &TokenRecord| {
+    Counting::before_write(store, move |_, record: &TokenRecord| {
         let mut values = values.lock().unwrap();
         values.push(record.current.value.expose().to_owned());
         if let Some(previous) = &record.previous {

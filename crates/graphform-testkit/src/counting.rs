@@ -104,20 +104,42 @@ struct Counter {
 }
 
 /// Wraps a store and counts every call by [`CallKind`]; each method is the
-/// wrapped store's, unchanged.
+/// wrapped store's, unchanged, except that a hook may see (and refuse)
+/// every token write first ([`Counting::before_write`]).
+///
+/// Uses: count writes per token (the benchmark), remember every value
+/// written (to look for it in logs later), or make writes fail while a
+/// flag is set (a store outage).
 #[derive(Debug)]
-pub struct Counting<S> {
+pub struct Counting<S, F = NoHook> {
     inner: S,
+    before_write: F,
     counters: [Counter; 8],
     state_bytes_written: AtomicU64,
     largest_state: AtomicU64,
 }
 
+/// The hook of a [`Counting`] that lets every write through.
+pub type NoHook = fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>;
+
 impl<S: Store> Counting<S> {
-    /// `inner`, counted from zero.
+    /// `inner`, counted.
     pub fn new(inner: S) -> Self {
+        Self::before_write(inner, |_, _| Ok(()))
+    }
+}
+
+impl<S, F> Counting<S, F>
+where
+    S: Store,
+    F: Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>,
+{
+    /// `inner`, counted, with `hook` called before each token write: an
+    /// `Err` from it is the write's result, and nothing is written.
+    pub fn before_write(inner: S, hook: F) -> Self {
         Self {
             inner,
+            before_write: hook,
             counters: Default::default(),
             state_bytes_written: AtomicU64::new(0),
             largest_state: AtomicU64::new(0),
@@ -167,7 +189,11 @@ impl<S: Store> Counting<S> {
     }
 }
 
-impl<S: Store> Store for Counting<S> {
+impl<S, F> Store for Counting<S, F>
+where
+    S: Store,
+    F: Fn(&TokenAddress, &TokenRecord) -> Result<(), StoreError>,
+{
     fn describe(&self) -> String {
         self.inner.describe()
     }
@@ -191,6 +217,7 @@ impl<S: Store> Store for Counting<S> {
         record: &TokenRecord,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
+        (self.before_write)(address, record)?;
         self.count(
             CallKind::WriteToken,
             self.inner.write_token(address, record, expected),

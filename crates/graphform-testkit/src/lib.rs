@@ -9,9 +9,12 @@
 //!   redirect, to prove a client does not follow it.
 //! * [`logs::Capture`]: everything a `tracing` subscriber writes, kept in
 //!   memory, for tests that check what the logs hold (and do not hold).
-//! * [`store`]: what the store backends' tests share: a wrapper that sees
-//!   (and may refuse) every token write, a run of operations that makes a
-//!   backend log all it logs, and how errors are shown and checked.
+//! * [`store`]: what the store backends' tests share: a run of operations
+//!   that makes a backend log all it logs, and how errors are shown and
+//!   checked.
+//! * [`counting::Counting`]: a store wrapper that counts every call (the
+//!   benchmark's writes per token) and may see, or refuse, every token
+//!   write first.
 //! * [`meta::Meta`]: an in-memory model of the Graph API operations
 //!   graphform uses (the engine's `Provider`), with faults placed exactly.
 //!
