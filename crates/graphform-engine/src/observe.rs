@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::StreamExt as _;
 use futures_util::future::join_all;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use graphform_graph::{
     AppCredentials, Expiry as GraphExpiry, GraphError, Secret, TokenInfo, UserToken,
 };
@@ -159,20 +159,15 @@ async fn read_records<S: Store>(
     store: &S,
 ) -> Result<BTreeMap<TokenAddress, TokenRecord>, ObserveError> {
     let addresses = store.list_tokens().await?;
-    let reads = futures_util::stream::iter(addresses)
+    let records: Vec<_> = futures_util::stream::iter(addresses)
         .map(|address| async move {
             let record = store.read_token(&address).await?;
             Ok::<_, StoreError>(record.map(|record| (address, record.value)))
         })
-        .buffer_unordered(STORE_READS_AT_ONCE);
-    let mut records = BTreeMap::new();
-    futures_util::pin_mut!(reads);
-    while let Some(read) = reads.next().await {
-        if let Some((address, record)) = read? {
-            records.insert(address, record);
-        }
-    }
-    Ok(records)
+        .buffer_unordered(STORE_READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    Ok(records.into_iter().flatten().collect())
 }
 
 /// How many token records observation reads at once. A remote store

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use graphform_emulator::{Emulator, NetworkFault};
 use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, apply};
-use graphform_engine::observe::{Credentials, observe};
-use graphform_engine::{Action, Change, NoticeKind, PlanOptions, plan};
+use graphform_engine::observe::Credentials;
+use graphform_engine::{Action, Change, NoticeKind};
 use graphform_graph::{GraphClient, RetryPolicy};
 use graphform_store::{
     FileStore, LeaseInfo, Store, StoreError, TokenAddress, TokenRecord, generate_identity,
@@ -105,19 +105,12 @@ impl Fixture {
     }
 
     async fn plan_notices(&self) -> Vec<NoticeKind> {
-        let state = observe(&self.spec, &self.client, &self.store, &self.credentials)
+        support::observe_and_plan(&self.spec, &self.client, &self.store, &self.credentials)
             .await
-            .expect("observe");
-        plan(
-            &self.spec,
-            &state,
-            Timestamp::from_unix(NOW),
-            &PlanOptions::default(),
-        )
-        .notices
-        .iter()
-        .map(|n| n.kind)
-        .collect()
+            .notices
+            .iter()
+            .map(|n| n.kind)
+            .collect()
     }
 }
 

@@ -9,8 +9,7 @@ mod support;
 use support::{ADMIN_TOKEN, BUSINESS, NOW};
 
 use graphform_engine::apply::{ApplyContext, Outcome};
-use graphform_engine::observe::observe;
-use graphform_engine::{Action, NoticeKind, PlanOptions, plan};
+use graphform_engine::{Action, NoticeKind};
 use graphform_graph::Secret;
 use graphform_store::{FileStore, Store, generate_identity};
 use graphform_testkit::logs::Capture;
@@ -64,15 +63,7 @@ impl Fixture {
     }
 
     async fn plan(&self) -> graphform_engine::Plan {
-        let state = observe(&self.spec, &self.meta, &self.store, &self.credentials)
-            .await
-            .expect("observe");
-        plan(
-            &self.spec,
-            &state,
-            Timestamp::from_unix(NOW),
-            &PlanOptions::default(),
-        )
+        support::observe_and_plan(&self.spec, &self.meta, &self.store, &self.credentials).await
     }
 
     /// The fingerprints of the worker's tokens that work at Meta.

@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use graphform_emulator::World;
-use graphform_engine::Change;
-use graphform_engine::Provider;
 use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Outcome, Progress, apply};
 use graphform_engine::observe::Credentials;
+use graphform_engine::observe::observe;
+use graphform_engine::{Change, Plan, PlanOptions, Provider, plan};
 use graphform_graph::{
     AppCredentials, ClientSettings, GraphClient, RetryPolicy, Secret, UserToken, VirtualClock,
 };
@@ -86,4 +86,22 @@ pub(crate) async fn apply_auto<S: Store, P: Provider>(
         .await
         .expect("apply runs")
         .outcomes
+}
+
+/// Observes through `client` and plans at [`NOW`] with default options.
+pub(crate) async fn observe_and_plan<S: Store, P: Provider>(
+    spec: &graphform_spec::Spec,
+    client: &P,
+    store: &S,
+    credentials: &Credentials,
+) -> Plan {
+    let state = observe(spec, client, store, credentials)
+        .await
+        .expect("observe");
+    plan(
+        spec,
+        &state,
+        graphform_types::Timestamp::from_unix(NOW),
+        &PlanOptions::default(),
+    )
 }
