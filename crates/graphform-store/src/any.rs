@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::{
     AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseClaim, LeaseInfo,
-    Store, StoreError, Timestamp, TokenAddress, TokenRecord, VaultSettings, VaultStore, Version,
-    Versioned,
+    Store, StoreError, SystemUserAddress, Timestamp, TokenAddress, TokenRecord, VaultSettings,
+    VaultStore, Version, Versioned,
 };
 
 /// Which backend to open, and how: the policy's `store:` section with
@@ -127,6 +127,22 @@ impl Store for AnyStore {
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
         each!(self, store => store.write_state(document, expected).await)
+    }
+
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        each!(self, store => store.read_system_user_state(user).await)
+    }
+
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        each!(self, store => store.write_system_user_state(user, document, expected).await)
     }
 
     async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {

@@ -7,8 +7,16 @@
 //! ```text
 //! <prefix>/tokens/<address>   one secret per token address
 //! <prefix>/state              the state document
+//! <prefix>/state/<business>/<system-user>
+//!                             the state document of that system user
 //! <prefix>/lease              the apply lease (exists only while held)
 //! ```
+//!
+//! Each system user's state document is a secret of its own so that a
+//! large apply writes each secret only a few times: AWS refuses more than
+//! about 100 versions of one secret younger than 24 hours (issue 12).
+//! `list_tokens` asks `ListSecrets` for names under `<prefix>/tokens/`
+//! only, and skips any other name it is given, so it never sees them.
 //!
 //! Every version's `SecretString` is a JSON document with `format` and
 //! `kind`:
@@ -21,8 +29,9 @@
 //!   token): `address`, `value` (the replaced token), `metadata`,
 //!   `revoke_after`, so that consumers find the old token where AWS tools
 //!   look for it. It is a mirror, kept up to date after each write.
-//! * `state`: `document` (the engine's JSON, verbatim) or, when that would
-//!   not fit in a secret, `gzip_base64`.
+//! * `state` (the root state document and each system user's): `document`
+//!   (the engine's JSON, verbatim) or, when that would not fit in a secret,
+//!   `gzip_base64`.
 //! * `lease`: `lease` (holder, pid, host, `acquired_at`, `expires_at`).
 //! * `deleted`: a tombstone (see delete below).
 //!
@@ -80,7 +89,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::client::Client;
-use crate::{Secret, StoreError, TokenAddress};
+use crate::{Secret, StateKey, StoreError, SystemUserAddress, TokenAddress};
 use graphform_types::address::MAX_SEGMENT_LEN;
 
 /// The name prefix used unless the policy sets `store.prefix`.
@@ -95,9 +104,21 @@ pub const AWS_MAX_NAME_LEN: usize = 512;
 /// The longest token address as text: three names and `token`.
 const MAX_TOKEN_ADDRESS_LEN: usize = 3 * MAX_SEGMENT_LEN + "//token/".len();
 
-// Every token's secret name fits, whatever the prefix and the address.
+/// The longest system-user address as text: two names.
+const MAX_SYSTEM_USER_ADDRESS_LEN: usize = 2 * MAX_SEGMENT_LEN + "/".len();
+
+/// The state document's secret is `<prefix>/state`, a system user's
+/// `<prefix>/state/<business>/<system-user>`.
+const STATE_NAME: &str = "state";
+
+// Every token's and every system user's secret name fits, whatever the
+// prefix and the address.
 const _: () =
     assert!(MAX_PREFIX_LEN + "/tokens/".len() + MAX_TOKEN_ADDRESS_LEN <= AWS_MAX_NAME_LEN);
+const _: () = assert!(
+    MAX_PREFIX_LEN + "/".len() + STATE_NAME.len() + "/".len() + MAX_SYSTEM_USER_ADDRESS_LEN
+        <= AWS_MAX_NAME_LEN
+);
 
 /// The document format this code writes and reads.
 const FORMAT: u32 = 1;
@@ -344,7 +365,22 @@ impl AwsSecretsManagerStore {
 
     /// The secret that holds the state document: `<prefix>/state`.
     pub fn state_secret_name(&self) -> String {
-        format!("{}/state", self.inner.prefix)
+        self.state_name(&StateKey::Root)
+    }
+
+    /// The secret that holds the state document of `user`:
+    /// `<prefix>/state/<business>/<system-user>` (within
+    /// [`AWS_MAX_NAME_LEN`], as prefixes and names are bounded).
+    pub fn system_user_state_secret_name(&self, user: &SystemUserAddress) -> String {
+        self.state_name(&StateKey::SystemUser(user.clone()))
+    }
+
+    /// The secret of the state document `key`.
+    fn state_name(&self, key: &StateKey) -> String {
+        match key {
+            StateKey::Root => format!("{}/{STATE_NAME}", self.inner.prefix),
+            StateKey::SystemUser(user) => format!("{}/{STATE_NAME}/{user}", self.inner.prefix),
+        }
     }
 
     /// The secret that holds the lease: `<prefix>/lease`.

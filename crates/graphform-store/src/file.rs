@@ -41,9 +41,9 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::{
-    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, Store, StoreError, Timestamp,
-    TokenAddress, TokenRecord, Version, Versioned, token_key, validate_record,
-    validate_state_document,
+    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError,
+    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
+    check_state_document, token_key, validate_record,
 };
 
 /// The environment variable that holds the file store's identity unless the
@@ -59,6 +59,8 @@ const FORMAT: u32 = 1;
 const STORE_FILE: &str = "store.json";
 const SEQUENCE_FILE: &str = "sequence";
 const STATE_FILE: &str = "state.json";
+const STATE_DIR: &str = "state";
+const STATE_SUFFIX: &str = ".json";
 const LEASE_FILE: &str = "lease.json";
 const LOCK_FILE: &str = ".lock";
 const TOKENS_DIR: &str = "tokens";
@@ -267,6 +269,38 @@ impl FileStore {
             }),
         }
     }
+
+    /// [`Store::read_state`] and [`Store::read_system_user_state`]: the
+    /// state document `key`.
+    async fn read_state_document(
+        &self,
+        key: StateKey,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.blocking("reading a state document", move |inner| {
+            Ok(inner.read_state_file(&key)?.map(|state| Versioned {
+                value: state.document.get().as_bytes().to_vec(),
+                version: version(state.version),
+            }))
+        })
+        .await
+    }
+
+    /// [`Store::write_state`] and [`Store::write_system_user_state`]: the
+    /// state document `key`.
+    async fn write_state_document(
+        &self,
+        key: StateKey,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        check_state_document(&key, document)?;
+        let document = document.to_vec();
+        let expected = expected.cloned();
+        self.blocking("writing a state document", move |inner| {
+            inner.write_state(&key, &document, expected.as_ref())
+        })
+        .await
+    }
 }
 
 impl Store for FileStore {
@@ -321,13 +355,7 @@ impl Store for FileStore {
     }
 
     async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.blocking("reading the state document", |inner| {
-            Ok(inner.read_state_file()?.map(|state| Versioned {
-                value: state.document.get().as_bytes().to_vec(),
-                version: version(state.version),
-            }))
-        })
-        .await
+        self.read_state_document(StateKey::Root).await
     }
 
     async fn write_state(
@@ -335,13 +363,26 @@ impl Store for FileStore {
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        validate_state_document(document)?;
-        let document = document.to_vec();
-        let expected = expected.cloned();
-        self.blocking("writing the state document", move |inner| {
-            inner.write_state(&document, expected.as_ref())
-        })
-        .await
+        self.write_state_document(StateKey::Root, document, expected)
+            .await
+    }
+
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.read_state_document(StateKey::SystemUser(user.clone()))
+            .await
+    }
+
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.write_state_document(StateKey::SystemUser(user.clone()), document, expected)
+            .await
     }
 
     async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
@@ -423,15 +464,32 @@ impl Inner {
         }
     }
 
-    /// The store's JSON file `name` (`what` it is, for messages), of this
-    /// code's format; `None` when there is none.
+    /// Creates `dir`, a directory inside the store, and its missing parents
+    /// (0700), and makes their entries durable: the entry of a file written
+    /// into a new directory is only durable once the directories' own
+    /// entries are. Under the lock.
+    fn create_dirs(&self, dir: &Path) -> Result<(), StoreError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        create_private_dir(dir)?;
+        for ancestor in dir.ancestors().skip(1) {
+            sync_dir(ancestor)?;
+            if ancestor == self.dir {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The store's JSON file at `path` (`what` it is, for messages), of
+    /// this code's format; `None` when there is none.
     fn read_json_file<T: DeserializeOwned>(
         &self,
-        name: &str,
+        path: &Path,
         what: &str,
     ) -> Result<Option<T>, StoreError> {
-        let path = self.path(name);
-        let Some(bytes) = read_optional(&path)? else {
+        let Some(bytes) = read_optional(path)? else {
             return Ok(None);
         };
         let what = || format!("{what} {}", path.display());
@@ -440,7 +498,7 @@ impl Inner {
     }
 
     fn read_store_file(&self) -> Result<Option<StoreFile>, StoreError> {
-        self.read_json_file(STORE_FILE, "the store description")
+        self.read_json_file(&self.path(STORE_FILE), "the store description")
     }
 
     /// Records the recipient in `store.json` unless it is there. Under the
@@ -556,18 +614,8 @@ impl Inner {
                 source: Box::new(error),
             })?;
         let (dir, name) = self.token_location(address);
-        let new_dir = !dir.is_dir();
-        create_private_dir(&dir)?;
+        self.create_dirs(&dir)?;
         write_atomically(&dir, &name, &ciphertext)?;
-        if new_dir {
-            // The new directories' own entries must be durable too.
-            for ancestor in dir.ancestors().skip(1) {
-                sync_dir(ancestor)?;
-                if ancestor == self.dir {
-                    break;
-                }
-            }
-        }
         tracing::debug!(
             %address,
             fingerprint = %record.current.metadata.fingerprint,
@@ -661,41 +709,56 @@ impl Inner {
         Ok(addresses)
     }
 
-    // --- the state document -----------------------------------------------
+    // --- the state documents ----------------------------------------------
 
-    fn read_state_file(&self) -> Result<Option<StateFileIn>, StoreError> {
-        self.read_json_file(STATE_FILE, "the state document")
+    /// The directory and file name of the state document `key`:
+    /// `state.json` for the root one, `state/<business>/<system-user>.json`
+    /// for a system user's (two plain names, so this stays inside
+    /// `state/`).
+    fn state_location(&self, key: &StateKey) -> (PathBuf, String) {
+        match key {
+            StateKey::Root => (self.dir.clone(), STATE_FILE.to_owned()),
+            StateKey::SystemUser(user) => (
+                self.path(STATE_DIR).join(user.business()),
+                format!("{}{STATE_SUFFIX}", user.name()),
+            ),
+        }
+    }
+
+    fn read_state_file(&self, key: &StateKey) -> Result<Option<StateFileIn>, StoreError> {
+        let (dir, name) = self.state_location(key);
+        self.read_json_file(&dir.join(name), &key.to_string())
     }
 
     fn write_state(
         &self,
+        key: &StateKey,
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        // Checked by the caller (validate_state_document); a failure here
+        // Checked by the caller (check_state_document); a failure here
         // would be a bug, reported as such rather than panicking.
         let document: &RawValue = std::str::from_utf8(document)
             .ok()
             .and_then(|text| serde_json::from_str(text).ok())
             .ok_or_else(|| StoreError::Invalid {
-                what: "the state document".to_owned(),
+                what: key.to_string(),
                 reason: "it is not JSON".to_owned(),
             })?;
         let _lock = self.lock()?;
-        let found = self.read_state_file()?.map(|state| state.version);
-        compare(|| "the state document".to_owned(), expected, found)?;
+        let found = self.read_state_file(key)?.map(|state| state.version);
+        compare(|| key.to_string(), expected, found)?;
         let new_version = self.next_version(found)?;
         let file = StateFileOut {
             format: FORMAT,
             version: new_version,
             document,
         };
-        write_atomically(
-            &self.dir,
-            STATE_FILE,
-            &to_json(&file, "the state document")?,
-        )?;
+        let (dir, name) = self.state_location(key);
+        self.create_dirs(&dir)?;
+        write_atomically(&dir, &name, &to_json(&file, &key.to_string())?)?;
         tracing::debug!(
+            state = %key,
             version = new_version,
             bytes = document.get().len(),
             "state document written"

@@ -2,8 +2,10 @@
 //!
 //! A store holds, per managed token address, the **current** token value and
 //! its metadata and at most one **previous** value waiting to be revoked;
-//! one **state document** (graphform's own bookkeeping: IDs, installs, the
-//! journal — never a secret); and a **lease** that serializes `apply` runs.
+//! **state documents** (graphform's own bookkeeping: IDs, installs, the
+//! journal — never a secret): a root one, and one per system user so that
+//! a large apply writes each object only a few times (issue 12); and a
+//! **lease** that serializes `apply` runs.
 //! Every write is compare-and-set against the [`Version`] that was read, so
 //! two writers can never silently overwrite each other.
 //!
@@ -48,6 +50,9 @@
 //!   store.json          {"format":1,"recipient":"age1…"}: which key (public)
 //!   sequence            the last version handed out (a number)
 //!   state.json          {"format":1,"version":7,"document":{…}}: no secret
+//!   state/acme/ci-reporting.json
+//!                       the state document of system user acme/ci-reporting,
+//!                       in the format of state.json
 //!   lease.json          {"format":1,"version":9,"lease":{"holder":…,"pid":…,
 //!                        "host":…,"acquired_at":…,"expires_at":…}}
 //!   .lock               empty; locked (flock) around every read-compare-write
@@ -71,7 +76,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-pub use graphform_types::{ExpiryMode, Fingerprint, Secret, Timestamp, TokenAddress};
+pub use graphform_types::{
+    ExpiryMode, Fingerprint, Secret, SystemUserAddress, Timestamp, TokenAddress,
+};
 
 mod any;
 mod aws;
@@ -324,6 +331,31 @@ pub trait Store {
         expected: Option<&Version>,
     ) -> Result<Version, StoreError>;
 
+    /// Reads the state document of one system user (opaque JSON bytes,
+    /// byte for byte as written); `None` if none was written. It is an
+    /// object of its own, apart from the root document
+    /// ([`Store::read_state`]) and every other system user's, so that a
+    /// large apply writes each object a constant number of times (issue
+    /// 12: AWS keeps at most about 100 versions of a secret younger than a
+    /// day).
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError>;
+
+    /// Writes the state document of one system user if its stored version
+    /// is `expected` (`None`: only if there is none). The same contract as
+    /// [`Store::write_state`]: one JSON text ([`validate_state_document`],
+    /// else [`StoreError::Invalid`] and nothing written), compare-and-set,
+    /// durable when it returns `Ok`. Writing it changes no other state
+    /// document.
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError>;
+
     /// Takes the apply lease described by `holder` (its `acquired_at` is
     /// "now", its `expires_at` the lease's end), or fails with
     /// [`StoreError::Locked`] naming the current holder.
@@ -440,12 +472,39 @@ pub(crate) fn token_key(
     )
 }
 
-/// Checks a state document for [`Store::write_state`]: one JSON text in
-/// UTF-8 with no whitespace around it (so that every backend can return it
-/// byte for byte, the file backend embedding it in its own JSON).
+/// Checks a state document for [`Store::write_state`] and
+/// [`Store::write_system_user_state`]: one JSON text in UTF-8 with no
+/// whitespace around it (so that every backend can return it byte for
+/// byte, the file backend embedding it in its own JSON).
 pub fn validate_state_document(document: &[u8]) -> Result<(), StoreError> {
+    check_state_document(&StateKey::Root, document)
+}
+
+/// Which state document: the root one or a system user's. Each is an
+/// object of its own in every backend; its `Display` names it in messages
+/// (`the state document`, `the state document of acme/ci-reporting`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StateKey {
+    /// The root document ([`Store::read_state`]).
+    Root,
+    /// A system user's ([`Store::read_system_user_state`]).
+    SystemUser(SystemUserAddress),
+}
+
+impl fmt::Display for StateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Root => f.write_str("the state document"),
+            Self::SystemUser(user) => write!(f, "the state document of {user}"),
+        }
+    }
+}
+
+/// [`validate_state_document`] for the document `key`, which its errors
+/// name.
+pub(crate) fn check_state_document(key: &StateKey, document: &[u8]) -> Result<(), StoreError> {
     let invalid = |reason: String| StoreError::Invalid {
-        what: "the state document".to_owned(),
+        what: key.to_string(),
         reason,
     };
     let text = std::str::from_utf8(document).map_err(|_| invalid("it is not UTF-8".to_owned()))?;

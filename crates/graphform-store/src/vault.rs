@@ -10,6 +10,9 @@
 //!                             custom_metadata: address, version, fingerprints,
 //!                             app and system-user IDs, scopes, times (no value)
 //! <prefix>/state              {"format":1,"document":"<the state document, as text>"}
+//! <prefix>/state/<business>/<system-user>
+//!                             the state document of that system user, in the
+//!                             format of <prefix>/state
 //! <prefix>/lease              {"format":1,"lease":{"holder":…,"pid":…,"host":…,
 //!                              "acquired_at":…,"expires_at":…}|null}
 //! ```
@@ -19,8 +22,9 @@
 //! * **Versions are KV versions**, and every write is a KV check-and-set
 //!   (`options.cas`) against the version the caller read, so the server
 //!   decides atomically which of two writers wins. A [`Version`] names its
-//!   entry too (`tokens/acme/x@3`, `state@7`): KV versions start at 1 for
-//!   every key, and a version of one entry must not match another's.
+//!   entry too (`tokens/acme/x@3`, `state@7`, `state/acme/x@2`): KV
+//!   versions start at 1 for every key, and a version of one entry must
+//!   not match another's.
 //! * **An entry's metadata is never deleted.** Deleting the metadata of a
 //!   KV v2 key resets its version counter: a token deleted and issued
 //!   again would start at version 1, and a writer still holding version 1
@@ -54,7 +58,7 @@ mod kv;
 mod settings;
 mod wire;
 use self::errors::with_context;
-use self::kv::{Entry, LEASE_REL, LeaseState, Read, STATE_REL, Written, token_rel};
+use self::kv::{Entry, LEASE_REL, LeaseState, Read, Written, state_rel, token_rel};
 use self::settings::{check_token, normalize_settings, read_ca_file, token_from_var};
 pub(crate) use self::wire::token_entry;
 use self::wire::{
@@ -70,9 +74,9 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::{
-    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, Store, StoreError, Timestamp,
-    TokenAddress, TokenRecord, Version, Versioned, json_error_reason, validate_record,
-    validate_state_document,
+    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError,
+    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
+    check_state_document, json_error_reason, validate_record,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -245,6 +249,65 @@ impl VaultStore {
     pub fn token_path(&self, address: &TokenAddress) -> String {
         format!("{}/{}", self.inner.settings.prefix, token_rel(address))
     }
+
+    /// The KV path of a system user's state document under the mount,
+    /// e.g. `graphform/state/acme/ci-reporting`.
+    pub fn system_user_state_path(&self, user: &SystemUserAddress) -> String {
+        let rel = state_rel(&StateKey::SystemUser(user.clone()));
+        format!("{}/{rel}", self.inner.settings.prefix)
+    }
+
+    /// [`Store::read_state`] and [`Store::read_system_user_state`]: the
+    /// entry of the state document `key`.
+    async fn read_state_document(
+        &self,
+        key: &StateKey,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        let inner = &self.inner;
+        let action = format!("reading {key}");
+        inner.ensure_mount(&action).await?;
+        let rel = state_rel(key);
+        match inner.read_entry(&rel, &action).await? {
+            Entry::Absent { .. } => Ok(None),
+            Entry::Present { version, data } => {
+                let what = || format!("{key} {}", inner.data_path(&rel));
+                let state: StateEntryIn = parse_entry(&data, what)?;
+                Ok(Some(Versioned {
+                    value: state.document.into_bytes(),
+                    version: kv_version(&rel, version),
+                }))
+            }
+        }
+    }
+
+    /// [`Store::write_state`] and [`Store::write_system_user_state`]: a
+    /// check-and-set write of the entry of the state document `key`.
+    async fn write_state_document(
+        &self,
+        key: &StateKey,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        check_state_document(key, document)?;
+        let document = std::str::from_utf8(document).map_err(|_| StoreError::Invalid {
+            what: key.to_string(),
+            reason: "it is not UTF-8".to_owned(),
+        })?;
+        let inner = &self.inner;
+        let action = format!("writing {key}");
+        inner.ensure_mount(&action).await?;
+        let rel = state_rel(key);
+        let entry = StateEntryOut {
+            format: FORMAT,
+            document,
+        };
+        let what = || key.to_string();
+        let version = inner
+            .put(&rel, &entry, expected, what, &action, &[])
+            .await?;
+        tracing::debug!(state = %key, version, bytes = document.len(), "state document written");
+        Ok(kv_version(&rel, version))
+    }
 }
 
 impl Store for VaultStore {
@@ -372,20 +435,7 @@ impl Store for VaultStore {
     }
 
     async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        let inner = &self.inner;
-        let action = "reading the state document";
-        inner.ensure_mount(action).await?;
-        match inner.read_entry(STATE_REL, action).await? {
-            Entry::Absent { .. } => Ok(None),
-            Entry::Present { version, data } => {
-                let what = || format!("the state document {}", inner.data_path(STATE_REL));
-                let state: StateEntryIn = parse_entry(&data, what)?;
-                Ok(Some(Versioned {
-                    value: state.document.into_bytes(),
-                    version: kv_version(STATE_REL, version),
-                }))
-            }
-        }
+        self.read_state_document(&StateKey::Root).await
     }
 
     async fn write_state(
@@ -393,24 +443,26 @@ impl Store for VaultStore {
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        validate_state_document(document)?;
-        let document = std::str::from_utf8(document).map_err(|_| StoreError::Invalid {
-            what: "the state document".to_owned(),
-            reason: "it is not UTF-8".to_owned(),
-        })?;
-        let inner = &self.inner;
-        let action = "writing the state document";
-        inner.ensure_mount(action).await?;
-        let entry = StateEntryOut {
-            format: FORMAT,
-            document,
-        };
-        let what = || "the state document".to_owned();
-        let version = inner
-            .put(STATE_REL, &entry, expected, what, action, &[])
-            .await?;
-        tracing::debug!(version, bytes = document.len(), "state document written");
-        Ok(kv_version(STATE_REL, version))
+        self.write_state_document(&StateKey::Root, document, expected)
+            .await
+    }
+
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.read_state_document(&StateKey::SystemUser(user.clone()))
+            .await
+    }
+
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.write_state_document(&StateKey::SystemUser(user.clone()), document, expected)
+            .await
     }
 
     async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {

@@ -102,8 +102,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|window| window == needle.as_bytes())
 }
 
-/// A store filled with two tokens (one mid-rotation), the state document
-/// and the lease, and the values written.
+/// A store filled with two tokens (one mid-rotation), the state document,
+/// a system user's state document and the lease, and the values written.
 async fn filled() -> (Fixture, Vec<String>) {
     let fixture = Fixture::new();
     let store = &fixture.store;
@@ -118,6 +118,10 @@ async fn filled() -> (Fixture, Vec<String>) {
     create(store, other, &sample_record(other, &values[2])).await;
     store
         .write_state(br#"{"businesses":{"acme":{"id":"100000000000001"}}}"#, None)
+        .await
+        .unwrap();
+    store
+        .write_system_user_state(ADDRESS.system_user(), br#"{"id":"61550000000001"}"#, None)
         .await
         .unwrap();
     store
@@ -146,6 +150,7 @@ async fn files_on_disk_hold_no_token_value_and_no_key() {
             ".lock",
             "lease.json",
             "sequence",
+            "state/acme/ci-reporting.json",
             "state.json",
             "store.json",
             "tokens/acme/ci-reporting/token/insights-read.age",
@@ -187,7 +192,7 @@ async fn files_are_0600_and_directories_0700() {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
     let files = files_under(&fixture.dir());
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), 8);
     for file in files {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
@@ -397,6 +402,29 @@ async fn corrupt_files_are_reported_as_corrupt() {
         store.write_state(b"{}", None).await.unwrap_err(),
         "state.json",
         "state",
+    );
+
+    // filled() wrote the state document of ADDRESS's system user.
+    let user = ADDRESS.system_user();
+    fs::write(
+        fixture.dir().join("state/acme/ci-reporting.json"),
+        b"{\"format\":2}",
+    )
+    .unwrap();
+    let error = store.read_system_user_state(user).await.unwrap_err();
+    assert!(error.to_string().contains("newer graphform"), "{error}");
+    assert_corrupt(
+        error,
+        "the state document of acme/ci-reporting",
+        "a system user's state",
+    );
+    assert_corrupt(
+        store
+            .write_system_user_state(user, b"{}", None)
+            .await
+            .unwrap_err(),
+        "state/acme/ci-reporting.json",
+        "a system user's state",
     );
 
     fs::write(fixture.dir().join("lease.json"), b"[]").unwrap();

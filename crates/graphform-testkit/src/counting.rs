@@ -1,14 +1,18 @@
 //! A store wrapper that counts every call by kind, with the time spent in
-//! it and the size of the state documents written: what the benchmark
-//! reports as store writes per token (issue 12).
+//! it and the size of the state documents written (the root one and the
+//! system users'): what the benchmark reports as store writes per token
+//! (issue 12).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use graphform_store::{
-    Lease, LeaseClaim, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
-    Versioned,
+    Lease, LeaseClaim, LeaseInfo, Store, StoreError, SystemUserAddress, Timestamp, TokenAddress,
+    TokenRecord, Version, Versioned,
 };
+
+/// How many kinds of store call [`Counting`] tells apart.
+const KINDS: usize = 10;
 
 /// The kinds of store call [`Counting`] tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,6 +21,8 @@ pub enum CallKind {
     WriteToken,
     /// [`Store::write_state`].
     WriteState,
+    /// [`Store::write_system_user_state`].
+    WriteSystemUserState,
     /// [`Store::delete_token`].
     DeleteToken,
     /// Any write of the lease: acquire, take over, renew, release, break.
@@ -27,20 +33,24 @@ pub enum CallKind {
     ListTokens,
     /// [`Store::read_state`].
     ReadState,
+    /// [`Store::read_system_user_state`].
+    ReadSystemUserState,
     /// [`Store::read_lease`].
     ReadLease,
 }
 
 impl CallKind {
     /// Every kind, writes first.
-    pub const ALL: [CallKind; 8] = [
+    pub const ALL: [CallKind; KINDS] = [
         Self::WriteToken,
         Self::WriteState,
+        Self::WriteSystemUserState,
         Self::DeleteToken,
         Self::WriteLease,
         Self::ReadToken,
         Self::ListTokens,
         Self::ReadState,
+        Self::ReadSystemUserState,
         Self::ReadLease,
     ];
 
@@ -48,7 +58,11 @@ impl CallKind {
     pub fn is_write(self) -> bool {
         matches!(
             self,
-            Self::WriteToken | Self::WriteState | Self::DeleteToken | Self::WriteLease
+            Self::WriteToken
+                | Self::WriteState
+                | Self::WriteSystemUserState
+                | Self::DeleteToken
+                | Self::WriteLease
         )
     }
 
@@ -74,10 +88,11 @@ pub struct Tally {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoreCounts {
     /// Per kind, in [`CallKind::ALL`]'s order.
-    pub tallies: [Tally; 8],
-    /// Bytes of every state document given to [`Store::write_state`].
+    pub tallies: [Tally; KINDS],
+    /// Bytes of every state document given to [`Store::write_state`] and
+    /// [`Store::write_system_user_state`].
     pub state_bytes_written: u64,
-    /// The largest state document given to [`Store::write_state`].
+    /// The largest state document given to either.
     pub largest_state: u64,
 }
 
@@ -114,7 +129,7 @@ struct Counter {
 pub struct Counting<S, F = NoHook> {
     inner: S,
     before_write: F,
-    counters: [Counter; 8],
+    counters: [Counter; KINDS],
     state_bytes_written: AtomicU64,
     largest_state: AtomicU64,
 }
@@ -175,6 +190,13 @@ where
         }
         self.state_bytes_written.store(0, Ordering::Relaxed);
         self.largest_state.store(0, Ordering::Relaxed);
+    }
+
+    /// Adds a state document given to a write to the sizes.
+    fn count_state_bytes(&self, document: &[u8]) {
+        let size = document.len() as u64;
+        self.state_bytes_written.fetch_add(size, Ordering::Relaxed);
+        self.largest_state.fetch_max(size, Ordering::Relaxed);
     }
 
     /// Runs `call`, counting it as `kind`.
@@ -247,12 +269,35 @@ where
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        let size = document.len() as u64;
-        self.state_bytes_written.fetch_add(size, Ordering::Relaxed);
-        self.largest_state.fetch_max(size, Ordering::Relaxed);
+        self.count_state_bytes(document);
         self.count(
             CallKind::WriteState,
             self.inner.write_state(document, expected),
+        )
+        .await
+    }
+
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.count(
+            CallKind::ReadSystemUserState,
+            self.inner.read_system_user_state(user),
+        )
+        .await
+    }
+
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.count_state_bytes(document);
+        self.count(
+            CallKind::WriteSystemUserState,
+            self.inner.write_system_user_state(user, document, expected),
         )
         .await
     }
@@ -295,7 +340,7 @@ mod tests {
     fn kinds_are_indexed_in_order_and_writes_come_first() {
         for (index, kind) in CallKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), index);
-            assert_eq!(kind.is_write(), index < 4, "{kind:?}");
+            assert_eq!(kind.is_write(), index < 5, "{kind:?}");
         }
     }
 
@@ -320,6 +365,13 @@ mod tests {
             .expect("write");
         assert!(store.write_state(b"{}", None).await.is_err(), "a conflict");
         store.read_state().await.expect("read");
+        let user = SystemUserAddress::new("acme", "ci-reporting");
+        store
+            .write_system_user_state(&user, br#"{"user":"acme/ci-reporting"}"#, None)
+            .await
+            .expect("write");
+        store.read_system_user_state(&user).await.expect("read");
+        store.read_system_user_state(&user).await.expect("read");
         store.release_lease(&lease).await.expect("release");
         let counts = store.counts();
         std::fs::remove_dir_all(&dir).expect("remove the store");
@@ -328,9 +380,19 @@ mod tests {
         assert_eq!(counts.of(CallKind::WriteLease).calls, 2, "{counts:?}");
         assert_eq!(counts.of(CallKind::ReadState).calls, 1, "{counts:?}");
         assert_eq!(counts.of(CallKind::WriteToken).calls, 0, "{counts:?}");
-        assert_eq!(counts.writes(), 5);
-        assert_eq!(counts.state_bytes_written, 2 + 7 + 2);
-        assert_eq!(counts.largest_state, 7);
+        assert_eq!(
+            counts.of(CallKind::WriteSystemUserState).calls,
+            1,
+            "{counts:?}"
+        );
+        assert_eq!(
+            counts.of(CallKind::ReadSystemUserState).calls,
+            2,
+            "{counts:?}"
+        );
+        assert_eq!(counts.writes(), 6);
+        assert_eq!(counts.state_bytes_written, 2 + 7 + 2 + 28);
+        assert_eq!(counts.largest_state, 28);
         store.reset();
         assert_eq!(store.counts(), StoreCounts::default());
     }

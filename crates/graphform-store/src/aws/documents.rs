@@ -187,8 +187,9 @@ pub(crate) fn previous_document(
     TokenDocOut::encode("previous", address, body, &what)
 }
 
-pub(super) fn state_document(document: &[u8]) -> Result<Zeroizing<String>, StoreError> {
-    let what = "the state document";
+/// The secret's text for the state document `document` (`what` it is, for
+/// messages): embedded, or packed as `gzip_base64` when it would not fit.
+pub(super) fn state_document(document: &[u8], what: &str) -> Result<Zeroizing<String>, StoreError> {
     // Validated by the caller: UTF-8 JSON.
     let text = std::str::from_utf8(document).map_err(|_| StoreError::Invalid {
         what: what.to_owned(),
@@ -215,7 +216,7 @@ pub(super) fn state_document(document: &[u8]) -> Result<Zeroizing<String>, Store
         .write_all(document)
         .and_then(|()| encoder.finish())
         .map_err(|error| StoreError::Io {
-            operation: "compressing the state document".to_owned(),
+            operation: format!("compressing {what}"),
             source: Box::new(error),
         })?;
     let packed = to_json(

@@ -8,8 +8,9 @@ use super::{
     AwsSecretsManagerStore, CURRENT_STAGE, DELETED_STAGE, MAX_STATE_BYTES, PENDING_STAGE, ROUNDS,
 };
 use crate::{
-    Lease, LeaseClaim, LeaseInfo, Store, StoreError, Timestamp, TokenAddress, TokenRecord, Version,
-    Versioned, record, token_key, validate_record, validate_state_document,
+    Lease, LeaseClaim, LeaseInfo, StateKey, Store, StoreError, SystemUserAddress, Timestamp,
+    TokenAddress, TokenRecord, Version, Versioned, check_state_document, record, token_key,
+    validate_record,
 };
 use base64::Engine;
 use serde_json::json;
@@ -179,31 +180,7 @@ impl Store for AwsSecretsManagerStore {
     }
 
     async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        let name = self.state_secret_name();
-        let what = "the state document";
-        let Some(current) = self.inner.read_current(&name).await? else {
-            return Ok(None);
-        };
-        if current.is_tombstone() {
-            return Ok(None);
-        }
-        let document: StateDocIn = current.parse("state", what)?;
-        let bytes = match (document.document, document.gzip_base64) {
-            (Some(document), _) => document.get().as_bytes().to_vec(),
-            (None, Some(packed)) => {
-                unpack_state(&packed, &format!("{what} (version {})", current.id))?
-            }
-            (None, None) => {
-                return Err(StoreError::Corrupt {
-                    what: format!("{what} (version {})", current.id),
-                    reason: "it has neither `document` nor `gzip_base64`".to_owned(),
-                });
-            }
-        };
-        Ok(Some(Versioned {
-            value: bytes,
-            version: Version(current.id.clone()),
-        }))
+        self.read_state_document(&StateKey::Root).await
     }
 
     async fn write_state(
@@ -211,27 +188,26 @@ impl Store for AwsSecretsManagerStore {
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        validate_state_document(document)?;
-        let name = self.state_secret_name();
-        let text = state_document(document)?;
-        let written = self
-            .inner
-            .write(
-                Object {
-                    name: &name,
-                    what: "the state document",
-                },
-                Doc {
-                    text: &text,
-                    sensitive: &[],
-                },
-                expected,
-                "graphform state document (no secret)",
-                &Nonce::new(),
-            )
-            .await?;
-        tracing::debug!(version = %written.version, bytes = document.len(), "state document written");
-        Ok(Version(written.version))
+        self.write_state_document(&StateKey::Root, document, expected)
+            .await
+    }
+
+    async fn read_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        self.read_state_document(&StateKey::SystemUser(user.clone()))
+            .await
+    }
+
+    async fn write_system_user_state(
+        &self,
+        user: &SystemUserAddress,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.write_state_document(&StateKey::SystemUser(user.clone()), document, expected)
+            .await
     }
 
     /// Creates the lease secret for the claim's holder, or replaces the
@@ -376,6 +352,79 @@ impl Store for AwsSecretsManagerStore {
             tracing::debug!(holder = %held.holder, pid = held.pid, host = %held.host, "lease broken");
         }
         Ok(held)
+    }
+}
+
+impl AwsSecretsManagerStore {
+    /// [`Store::read_state`] and [`Store::read_system_user_state`]: the
+    /// secret of the state document `key`.
+    async fn read_state_document(
+        &self,
+        key: &StateKey,
+    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        let name = self.state_name(key);
+        let what = key.to_string();
+        let Some(current) = self.inner.read_current(&name).await? else {
+            return Ok(None);
+        };
+        if current.is_tombstone() {
+            return Ok(None);
+        }
+        let document: StateDocIn = current.parse("state", &what)?;
+        let bytes = match (document.document, document.gzip_base64) {
+            (Some(document), _) => document.get().as_bytes().to_vec(),
+            (None, Some(packed)) => {
+                unpack_state(&packed, &format!("{what} (version {})", current.id))?
+            }
+            (None, None) => {
+                return Err(StoreError::Corrupt {
+                    what: format!("{what} (version {})", current.id),
+                    reason: "it has neither `document` nor `gzip_base64`".to_owned(),
+                });
+            }
+        };
+        Ok(Some(Versioned {
+            value: bytes,
+            version: Version(current.id.clone()),
+        }))
+    }
+
+    /// [`Store::write_state`] and [`Store::write_system_user_state`]: a
+    /// compare-and-set write of the secret of the state document `key`.
+    async fn write_state_document(
+        &self,
+        key: &StateKey,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        check_state_document(key, document)?;
+        let name = self.state_name(key);
+        let what = key.to_string();
+        let text = state_document(document, &what)?;
+        let description = match key {
+            StateKey::Root => "graphform state document (no secret)".to_owned(),
+            StateKey::SystemUser(user) => {
+                format!("graphform state document of system user {user} (no secret)")
+            }
+        };
+        let written = self
+            .inner
+            .write(
+                Object {
+                    name: &name,
+                    what: &what,
+                },
+                Doc {
+                    text: &text,
+                    sensitive: &[],
+                },
+                expected,
+                &description,
+                &Nonce::new(),
+            )
+            .await?;
+        tracing::debug!(state = %key, version = %written.version, bytes = document.len(), "state document written");
+        Ok(Version(written.version))
     }
 }
 

@@ -137,6 +137,10 @@ fn names_follow_the_layout() {
         "graphform/tokens/acme/ci/token/read"
     );
     assert_eq!(store.state_secret_name(), "graphform/state");
+    assert_eq!(
+        store.system_user_state_secret_name(&SystemUserAddress::new("acme", "ci-reporting")),
+        "graphform/state/acme/ci-reporting"
+    );
     assert_eq!(store.lease_secret_name(), "graphform/lease");
     let shown = format!("{store:?} {}", store.describe());
     assert!(
@@ -170,7 +174,7 @@ fn large_state_documents_are_compressed_and_read_back() {
         .collect();
     let large = format!("{{\"journal\":[{}]}}", entries.join(","));
     assert!(large.len() > AWS_MAX_SECRET_BYTES);
-    let text = state_document(large.as_bytes()).unwrap();
+    let text = state_document(large.as_bytes(), "the state document").unwrap();
     assert!(text.len() <= AWS_MAX_SECRET_BYTES);
     let current = Current {
         id: "v".to_owned(),
@@ -181,7 +185,7 @@ fn large_state_documents_are_compressed_and_read_back() {
         unpack_state(&document.gzip_base64.unwrap(), "state").unwrap(),
         large.as_bytes()
     );
-    let small = state_document(b"{\"a\": [1, 2]}").unwrap();
+    let small = state_document(b"{\"a\": [1, 2]}", "the state document").unwrap();
     assert_eq!(
         *small,
         r#"{"format":1,"kind":"state","document":{"a": [1, 2]}}"#

@@ -1,10 +1,10 @@
 //! Checks of compare-and-set and races: stale and made-up versions,
-//! versions never reused, and concurrent writers and lease holders of which
-//! exactly one wins.
+//! versions never reused, and concurrent writers (of tokens, of state
+//! documents) and lease holders of which exactly one wins.
 
 use super::{
-    NOW, RACERS, assert_conflict, assert_lease, assert_lease_lost, at, create, join_all,
-    lease_request, read_existing, sample_record, token,
+    NOW, RACERS, StateDoc, assert_conflict, assert_lease, assert_lease_lost, at, create, join_all,
+    lease_request, read_existing, sample_record, system_user, token,
 };
 use crate::{Lease, LeaseInfo, Store, StoreError, TokenAddress, TokenRecord, Version, Versioned};
 
@@ -105,6 +105,49 @@ pub async fn racing_writers_one_wins<S: Store>(store: &S) {
     let results = join_all(deletes.collect()).await;
     exactly_one_winner(&results, "racing deletes");
     assert!(store.read_token(address).await.expect("read").is_none());
+}
+
+/// [`RACERS`] writers race to create a state document, then to update it
+/// against the version read: exactly one wins each round, the others get a
+/// conflict, and the document is the winner's. For the root document and
+/// a system user's.
+pub async fn racing_state_writers_one_wins<S: Store>(store: &S) {
+    let user = system_user("race/state-writers");
+    for doc in [StateDoc::Root, StateDoc::SystemUser(&user)] {
+        let created = race_state_writes(store, doc, None, "create").await;
+        race_state_writes(store, doc, Some(&created), "update").await;
+    }
+}
+
+/// [`RACERS`] writers each write `doc` with a document naming them against
+/// `base` (`None`: a create): exactly one wins, and the document read back
+/// is the winner's, at the version it got; that version.
+async fn race_state_writes<S: Store>(
+    store: &S,
+    doc: StateDoc<'_>,
+    base: Option<&Version>,
+    kind: &str,
+) -> Version {
+    let documents: Vec<Vec<u8>> = (0..RACERS)
+        .map(|racer| format!("{{\"{kind}\":{racer}}}").into_bytes())
+        .collect();
+    let writes = documents
+        .iter()
+        .map(|document| doc.write(store, document, base));
+    let results = join_all(writes.collect()).await;
+    let context = format!("{doc:?}: racing {kind}s");
+    let winner = exactly_one_winner(&results, &context);
+    let read = doc.read_existing(store).await;
+    assert!(
+        read.value == documents[winner],
+        "{context}: the document is the winner's"
+    );
+    assert_eq!(
+        Some(&read.version),
+        results[winner].as_ref().ok(),
+        "{context}: at the version the winner got"
+    );
+    read.version
 }
 
 /// [`RACERS`] writers each write a record of `address` whose value names

@@ -14,7 +14,8 @@
 //! [`Store`] API, so each backend's tests call it with their own means.
 //!
 //! The checks, by area: `tokens` (records, listing, refused input),
-//! `state` (the state document), `lease` (the apply lease) and
+//! `state` (the state documents: the root one and the system users'),
+//! `lease` (the apply lease) and
 //! `concurrency` (compare-and-set and races); here, the list of checks,
 //! the harness and the building blocks they share.
 //!
@@ -25,8 +26,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::{
-    ExpiryMode, Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken, Timestamp,
-    TokenAddress, TokenMetadata, TokenRecord, Version, Versioned,
+    ExpiryMode, Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken,
+    SystemUserAddress, Timestamp, TokenAddress, TokenMetadata, TokenRecord, Version, Versioned,
 };
 
 mod concurrency;
@@ -35,11 +36,13 @@ mod state;
 mod tokens;
 
 pub use self::concurrency::{
-    increment, no_lost_updates, racing_lease_one_wins, racing_take_over_one_wins,
-    racing_writers_one_wins, token_conflicts,
+    increment, no_lost_updates, racing_lease_one_wins, racing_state_writers_one_wins,
+    racing_take_over_one_wins, racing_writers_one_wins, token_conflicts,
 };
 pub use self::lease::{lease_lifecycle, lease_take_over};
-pub use self::state::state_document_round_trip;
+pub use self::state::{
+    state_document_round_trip, state_documents_are_independent, system_user_state_round_trip,
+};
 pub use self::tokens::{
     FOREIGN_KEY, empty_store_reads_as_empty, foreign_entries_are_reported, invalid_input_rejected,
     large_and_odd_values, list_tokens_sorted, token_round_trip, token_update_replaces_record,
@@ -74,9 +77,12 @@ macro_rules! __for_each_check {
             token_conflicts,
             invalid_input_rejected,
             state_document_round_trip,
+            system_user_state_round_trip,
+            state_documents_are_independent,
             lease_lifecycle,
             large_and_odd_values,
             racing_writers_one_wins,
+            racing_state_writers_one_wins,
             no_lost_updates,
             racing_lease_one_wins,
             lease_take_over,
@@ -159,6 +165,70 @@ macro_rules! __conformance_test {
 pub fn token(text: &str) -> TokenAddress {
     text.parse()
         .unwrap_or_else(|error| panic!("a token address in a test: {error}"))
+}
+
+/// The system-user address `text` (`business/system-user`).
+///
+/// # Panics
+///
+/// When `text` is not one: test code.
+pub fn system_user(text: &str) -> SystemUserAddress {
+    text.parse()
+        .unwrap_or_else(|error| panic!("a system-user address in a test: {error}"))
+}
+
+/// A state document of a store: the root one or a system user's. The
+/// state checks run the same way on each.
+#[derive(Clone, Copy)]
+enum StateDoc<'a> {
+    /// [`Store::read_state`], [`Store::write_state`].
+    Root,
+    /// [`Store::read_system_user_state`],
+    /// [`Store::write_system_user_state`].
+    SystemUser(&'a SystemUserAddress),
+}
+
+/// For messages: `the root state document`, `the state document of acme/ci`.
+impl std::fmt::Debug for StateDoc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Root => f.write_str("the root state document"),
+            Self::SystemUser(user) => write!(f, "the state document of {user}"),
+        }
+    }
+}
+
+impl StateDoc<'_> {
+    async fn read<S: Store>(self, store: &S) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        match self {
+            Self::Root => store.read_state().await,
+            Self::SystemUser(user) => store.read_system_user_state(user).await,
+        }
+    }
+
+    async fn write<S: Store>(
+        self,
+        store: &S,
+        document: &[u8],
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        match self {
+            Self::Root => store.write_state(document, expected).await,
+            Self::SystemUser(user) => {
+                store
+                    .write_system_user_state(user, document, expected)
+                    .await
+            }
+        }
+    }
+
+    /// The document, which must exist.
+    async fn read_existing<S: Store>(self, store: &S) -> Versioned<Vec<u8>> {
+        self.read(store)
+            .await
+            .unwrap_or_else(|error| panic!("read {self:?}: {error}"))
+            .unwrap_or_else(|| panic!("{self:?} exists"))
+    }
 }
 
 /// A token with plausible metadata for `address` and `value`.

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use super::{
-    NOW, assert_invalid, assert_no_value, at, create, read_existing, sample_record,
-    sample_rotated_record, sample_token, token,
+    NOW, StateDoc, assert_invalid, assert_no_value, at, create, read_existing, sample_record,
+    sample_rotated_record, sample_token, system_user, token,
 };
 use crate::{PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord, Versioned};
 
@@ -22,6 +22,14 @@ pub async fn empty_store_reads_as_empty<S: Store>(store: &S) {
         Vec::<TokenAddress>::new()
     );
     assert!(store.read_state().await.expect("read state").is_none());
+    let user = &system_user("acme/ci");
+    assert!(
+        store
+            .read_system_user_state(user)
+            .await
+            .expect("read a system user's state")
+            .is_none()
+    );
     assert!(store.read_lease().await.expect("read lease").is_none());
     assert!(store.break_lease().await.expect("break no lease").is_none());
 }
@@ -163,9 +171,10 @@ pub async fn list_tokens_sorted<S: Store>(store: &S) {
     }
 }
 
-/// Records contradicting their address and state documents that are not
-/// JSON are refused, and nothing is written. (An address outside the
-/// syntax cannot be given: a [`TokenAddress`] is parsed.)
+/// Records contradicting their address and state documents (the root one
+/// and a system user's) that are not JSON are refused, naming what was
+/// refused, and nothing is written. (An address outside the syntax cannot
+/// be given: a [`TokenAddress`] is parsed.)
 pub async fn invalid_input_rejected<S: Store>(store: &S) {
     let address = &token("acme/ci/token/read");
     let elsewhere = sample_record(&token("acme/ci/token/other"), "EAAinvalid");
@@ -198,11 +207,20 @@ pub async fn invalid_input_rejected<S: Store>(store: &S) {
         "previous fingerprint",
     );
 
-    for document in crate::NOT_STATE_DOCUMENTS {
-        assert_invalid(
-            &store.write_state(document, None).await,
-            &format!("state document {document:?}"),
-        );
+    let user = &system_user("acme/ci-reporting");
+    for doc in [StateDoc::Root, StateDoc::SystemUser(user)] {
+        for document in crate::NOT_STATE_DOCUMENTS {
+            let result = doc.write(store, document, None).await;
+            let context = format!("{doc:?}: state document {document:?}");
+            assert_invalid(&result, &context);
+            if let (StateDoc::SystemUser(user), Err(error)) = (doc, &result) {
+                let message = error.to_string();
+                assert!(
+                    message.contains(&user.to_string()),
+                    "{context}: the error names the system user: {message}"
+                );
+            }
+        }
     }
 
     assert_eq!(
@@ -213,6 +231,14 @@ pub async fn invalid_input_rejected<S: Store>(store: &S) {
     assert!(
         store.read_state().await.expect("read state").is_none(),
         "no state written"
+    );
+    assert!(
+        store
+            .read_system_user_state(user)
+            .await
+            .expect("read a system user's state")
+            .is_none(),
+        "no system user's state written"
     );
 }
 

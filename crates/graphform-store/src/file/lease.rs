@@ -8,7 +8,7 @@ use std::fs;
 
 impl Inner {
     pub(super) fn read_lease_file(&self) -> Result<Option<LeaseFile>, StoreError> {
-        self.read_json_file(LEASE_FILE, "the lease")
+        self.read_json_file(&self.path(LEASE_FILE), "the lease")
     }
 
     fn write_lease_file(

@@ -7,7 +7,8 @@ use super::wire::{
 };
 use super::{CAS_ROUNDS, FORMAT, Inner, LIST_CONCURRENCY, kv_version, parse_version, to_json};
 use crate::{
-    Lease, LeaseClaim, LeaseInfo, StoreError, TokenAddress, Version, json_error_reason, token_key,
+    Lease, LeaseClaim, LeaseInfo, StateKey, StoreError, TokenAddress, Version, json_error_reason,
+    token_key,
 };
 use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use graphform_types::address::is_name;
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 
 // Talking to the server.
 
-pub(super) const STATE_REL: &str = "state";
+const STATE_REL: &str = "state";
 pub(super) const LEASE_REL: &str = "lease";
 pub(super) const TOKENS_REL: &str = "tokens";
 
@@ -29,6 +30,17 @@ pub(super) const TOKENS_REL: &str = "tokens";
 /// there) is under the prefix.
 pub(super) fn token_rel(key: &impl std::fmt::Display) -> String {
     format!("{TOKENS_REL}/{key}")
+}
+
+/// Where the state document `key` is under the prefix: `state` for the
+/// root one, `state/<business>/<system-user>` for a system user's (a KV v2
+/// key may be a folder of other keys as well; listing tokens looks under
+/// `tokens/` only).
+pub(super) fn state_rel(key: &StateKey) -> String {
+    match key {
+        StateKey::Root => STATE_REL.to_owned(),
+        StateKey::SystemUser(user) => format!("{STATE_REL}/{user}"),
+    }
 }
 
 /// What a KV v2 data read found.
