@@ -25,8 +25,8 @@ pub(crate) use self::disk::token_plaintext;
 use self::disk::{
     StateFileIn, StateFileOut, StoreFile, TokenFileIn, check_dir_permissions, check_format,
     compare, create_private_dir, identity_line, io_error, malformed, parse_identity, parse_json,
-    private_open_options, read_optional, set_private_dir_permissions, sync_dir, to_json, version,
-    write_atomically,
+    private_open_options, read_json_file, read_optional, set_private_dir_permissions, sync_dir,
+    to_json, version, write_atomically,
 };
 use std::fmt;
 use std::fs::{self, File};
@@ -37,13 +37,11 @@ use std::sync::Arc;
 use age::secrecy::ExposeSecret;
 use age::x25519;
 use secrecy::zeroize::Zeroizing;
-use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
 use crate::{
-    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError,
-    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
-    check_state_document, token_key, validate_record,
+    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError, Timestamp,
+    TokenAddress, TokenRecord, Version, Versioned, token_key, validate_record,
 };
 
 /// The environment variable that holds the file store's identity unless the
@@ -274,8 +272,9 @@ impl FileStore {
     /// state document `key`.
     async fn read_state_document(
         &self,
-        key: StateKey,
+        key: &StateKey,
     ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
+        let key = key.clone();
         self.blocking("reading a state document", move |inner| {
             Ok(inner.read_state_file(&key)?.map(|state| Versioned {
                 value: state.document.get().as_bytes().to_vec(),
@@ -285,15 +284,16 @@ impl FileStore {
         .await
     }
 
-    /// [`Store::write_state`] and [`Store::write_system_user_state`]: the
+    /// [`Store::write_state`] and [`Store::write_system_user_state`] of a
+    /// checked document: the
     /// state document `key`.
     async fn write_state_document(
         &self,
-        key: StateKey,
+        key: &StateKey,
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        check_state_document(&key, document)?;
+        let key = key.clone();
         let document = document.to_vec();
         let expected = expected.cloned();
         self.blocking("writing a state document", move |inner| {
@@ -354,36 +354,7 @@ impl Store for FileStore {
         .await
     }
 
-    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(StateKey::Root).await
-    }
-
-    async fn write_state(
-        &self,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(StateKey::Root, document, expected)
-            .await
-    }
-
-    async fn read_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(StateKey::SystemUser(user.clone()))
-            .await
-    }
-
-    async fn write_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(StateKey::SystemUser(user.clone()), document, expected)
-            .await
-    }
+    state_document_methods!();
 
     async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
         let claim = claim.clone();
@@ -482,23 +453,8 @@ impl Inner {
         Ok(())
     }
 
-    /// The store's JSON file at `path` (`what` it is, for messages), of
-    /// this code's format; `None` when there is none.
-    fn read_json_file<T: DeserializeOwned>(
-        &self,
-        path: &Path,
-        what: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let Some(bytes) = read_optional(path)? else {
-            return Ok(None);
-        };
-        let what = || format!("{what} {}", path.display());
-        check_format(&bytes, what)?;
-        parse_json(&bytes, what).map(Some)
-    }
-
     fn read_store_file(&self) -> Result<Option<StoreFile>, StoreError> {
-        self.read_json_file(&self.path(STORE_FILE), "the store description")
+        read_json_file(&self.path(STORE_FILE), "the store description")
     }
 
     /// Records the recipient in `store.json` unless it is there. Under the
@@ -727,7 +683,7 @@ impl Inner {
 
     fn read_state_file(&self, key: &StateKey) -> Result<Option<StateFileIn>, StoreError> {
         let (dir, name) = self.state_location(key);
-        self.read_json_file(&dir.join(name), &key.to_string())
+        read_json_file(&dir.join(name), &key.to_string())
     }
 
     fn write_state(

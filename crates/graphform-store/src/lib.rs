@@ -80,6 +80,52 @@ pub use graphform_types::{
     ExpiryMode, Fingerprint, Secret, SystemUserAddress, Timestamp, TokenAddress,
 };
 
+/// The [`Store`] methods of the state documents (the root one and each
+/// system user's) for a backend whose own `read_state_document(&StateKey)`
+/// and `write_state_document(&StateKey, document, expected)` do the work,
+/// so that both kinds of document go down one code path. Documents are
+/// checked ([`check_state_document`]) before the backend sees them.
+/// Used inside an `impl Store for …` block; defined before the backends'
+/// modules so that they see it.
+macro_rules! state_document_methods {
+    () => {
+        async fn read_state(
+            &self,
+        ) -> Result<Option<$crate::Versioned<Vec<u8>>>, $crate::StoreError> {
+            self.read_state_document(&$crate::StateKey::Root).await
+        }
+
+        async fn write_state(
+            &self,
+            document: &[u8],
+            expected: Option<&$crate::Version>,
+        ) -> Result<$crate::Version, $crate::StoreError> {
+            let key = $crate::StateKey::Root;
+            $crate::check_state_document(&key, document)?;
+            self.write_state_document(&key, document, expected).await
+        }
+
+        async fn read_system_user_state(
+            &self,
+            user: &$crate::SystemUserAddress,
+        ) -> Result<Option<$crate::Versioned<Vec<u8>>>, $crate::StoreError> {
+            self.read_state_document(&$crate::StateKey::SystemUser(user.clone()))
+                .await
+        }
+
+        async fn write_system_user_state(
+            &self,
+            user: &$crate::SystemUserAddress,
+            document: &[u8],
+            expected: Option<&$crate::Version>,
+        ) -> Result<$crate::Version, $crate::StoreError> {
+            let key = $crate::StateKey::SystemUser(user.clone());
+            $crate::check_state_document(&key, document)?;
+            self.write_state_document(&key, document, expected).await
+        }
+    };
+}
+
 mod any;
 mod aws;
 mod file;
@@ -654,6 +700,21 @@ mod tests {
                 ),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn state_document_errors_name_the_document() {
+        let user = StateKey::SystemUser(SystemUserAddress::new("acme", "ci-reporting"));
+        for (key, what) in [
+            (StateKey::Root, "the state document"),
+            (user, "the state document of acme/ci-reporting"),
+        ] {
+            match check_state_document(&key, b"{") {
+                Err(StoreError::Invalid { what: named, .. }) => assert_eq!(named, what),
+                other => panic!("{other:?}"),
+            }
+            assert!(check_state_document(&key, b"{}").is_ok());
         }
     }
 

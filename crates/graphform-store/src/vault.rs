@@ -75,8 +75,8 @@ use serde::Serialize;
 
 use crate::{
     CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError,
-    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
-    check_state_document, json_error_reason, validate_record,
+    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned, json_error_reason,
+    validate_record,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -280,7 +280,8 @@ impl VaultStore {
         }
     }
 
-    /// [`Store::write_state`] and [`Store::write_system_user_state`]: a
+    /// [`Store::write_state`] and [`Store::write_system_user_state`] of a
+    /// checked document: a
     /// check-and-set write of the entry of the state document `key`.
     async fn write_state_document(
         &self,
@@ -288,7 +289,6 @@ impl VaultStore {
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        check_state_document(key, document)?;
         let document = std::str::from_utf8(document).map_err(|_| StoreError::Invalid {
             what: key.to_string(),
             reason: "it is not UTF-8".to_owned(),
@@ -434,36 +434,7 @@ impl Store for VaultStore {
         Ok(())
     }
 
-    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(&StateKey::Root).await
-    }
-
-    async fn write_state(
-        &self,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(&StateKey::Root, document, expected)
-            .await
-    }
-
-    async fn read_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(&StateKey::SystemUser(user.clone()))
-            .await
-    }
-
-    async fn write_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(&StateKey::SystemUser(user.clone()), document, expected)
-            .await
-    }
+    state_document_methods!();
 
     async fn claim_lease(&self, claim: &LeaseClaim) -> Result<Lease, StoreError> {
         self.inner.claim_lease(claim).await

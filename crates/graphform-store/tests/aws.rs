@@ -233,7 +233,7 @@ for stage in ("AWSCURRENT", "AWSPREVIOUS"):
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
+async fn the_layout_is_one_secret_per_token_plus_state_per_system_user_and_lease() {
     let moto = Moto::start();
     let store = moto.store("graphform");
     let v1 = create(&store, &ADDRESS, &sample_record(&ADDRESS, "EAAlayout1")).await;
@@ -251,6 +251,11 @@ async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
         .await
         .unwrap();
     store.write_state(br#"{"a":1}"#, None).await.unwrap();
+    let user = ADDRESS.system_user();
+    store
+        .write_system_user_state(user, br#"{"id": "6155"}"#, None)
+        .await
+        .unwrap();
     store
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
@@ -270,8 +275,37 @@ async fn the_layout_is_one_secret_per_token_plus_state_and_lease() {
         [
             "graphform/lease",
             "graphform/state",
+            "graphform/state/acme/ci-reporting",
             "graphform/tokens/acme/ci-reporting/token/insights-read",
         ]
+    );
+    let description = |name: &str| {
+        listing["SecretList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["Name"] == name)
+            .and_then(|entry| entry["Description"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        description("graphform/state/acme/ci-reporting"),
+        "graphform state document of system user acme/ci-reporting (no secret)"
+    );
+    assert_eq!(
+        store.system_user_state_secret_name(user),
+        "graphform/state/acme/ci-reporting"
+    );
+    let user_state = consumer_read(&moto, "graphform/state/acme/ci-reporting", "AWSCURRENT");
+    assert_eq!(
+        user_state.unwrap(),
+        json!({"format": 1, "kind": "state", "document": {"id": "6155"}})
+    );
+    assert_eq!(
+        store.list_tokens().await.unwrap(),
+        std::slice::from_ref(&*ADDRESS),
+        "the state secrets are no tokens"
     );
     let state = consumer_read(&moto, "graphform/state", "AWSCURRENT").unwrap();
     assert_eq!(
@@ -543,6 +577,16 @@ async fn oversized_objects_are_refused_before_sending() {
     match store.write_state(noise.as_bytes(), None).await {
         Err(StoreError::Invalid { what, reason }) => {
             assert_eq!(what, "the state document");
+            assert!(reason.contains("compressed"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    match store
+        .write_system_user_state(ADDRESS.system_user(), noise.as_bytes(), None)
+        .await
+    {
+        Err(StoreError::Invalid { what, reason }) => {
+            assert_eq!(what, "the state document of acme/ci-reporting");
             assert!(reason.contains("compressed"), "{reason}");
         }
         other => panic!("{other:?}"),

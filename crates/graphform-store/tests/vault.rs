@@ -59,7 +59,8 @@ async fn foreign_entries_are_reported() {
 }
 
 /// The documented layout: values in `data`, no value in `custom_metadata`
-/// (fingerprints only), `cas_required` set, the state as text, the lease.
+/// (fingerprints only), `cas_required` set, the state documents as text
+/// (the root one and a system user's), the lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value() {
     let bao = OpenBao::start().await;
@@ -72,6 +73,10 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
     );
     let version = store.write_token(&ADDRESS, &record, None).await.unwrap();
     store.write_state(br#"{"b":1, "a":2}"#, None).await.unwrap();
+    let user_version = store
+        .write_system_user_state(ADDRESS.system_user(), br#"{"id": "6155"}"#, None)
+        .await
+        .unwrap();
     store
         .acquire_lease(&lease_request("graphform apply", NOW, 300))
         .await
@@ -131,6 +136,18 @@ async fn entries_have_the_documented_layout_and_custom_metadata_holds_no_value()
         state["data"]["data"]["document"],
         json!(r#"{"b":1, "a":2}"#)
     );
+    assert_eq!(
+        store.system_user_state_path(ADDRESS.system_user()),
+        "graphform/state/acme/ci-reporting"
+    );
+    let user_state = bao
+        .admin_get("secret/data/graphform/state/acme/ci-reporting")
+        .await;
+    assert_eq!(
+        user_state["data"]["data"],
+        json!({"format": 1, "document": r#"{"id": "6155"}"#})
+    );
+    assert_eq!(user_version.0, "state/acme/ci-reporting@1");
     let lease = bao.admin_get("secret/data/graphform/lease").await;
     assert_eq!(
         lease["data"]["data"]["lease"]["holder"],
@@ -252,7 +269,9 @@ async fn the_documented_policy_suffices() {
         .and_then(|rest| rest.split("```").next())
         .expect("a ```hcl block in the vault section of docs/stores.md");
     assert!(hcl.contains("secret/data/graphform/*"), "{hcl}");
-    let prefixes = ["policy-a", "policy-b", "policy-c", "policy-d", "policy-e"];
+    let prefixes = [
+        "policy-a", "policy-b", "policy-c", "policy-d", "policy-e", "policy-f",
+    ];
     let policy: String = prefixes
         .iter()
         .map(|prefix| hcl.replace("/graphform/", &format!("/{prefix}/")))
@@ -265,6 +284,7 @@ async fn the_documented_policy_suffices() {
     conformance::lease_lifecycle(&store("policy-c")).await;
     conformance::state_document_round_trip(&store("policy-d")).await;
     conformance::token_update_replaces_record(&store("policy-e")).await;
+    conformance::state_documents_are_independent(&store("policy-f")).await;
     // The prefix next door is out of bounds.
     let outside = store("graphform");
     let error = outside

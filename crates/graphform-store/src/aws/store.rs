@@ -8,9 +8,8 @@ use super::{
     AwsSecretsManagerStore, CURRENT_STAGE, DELETED_STAGE, MAX_STATE_BYTES, PENDING_STAGE, ROUNDS,
 };
 use crate::{
-    Lease, LeaseClaim, LeaseInfo, StateKey, Store, StoreError, SystemUserAddress, Timestamp,
-    TokenAddress, TokenRecord, Version, Versioned, check_state_document, record, token_key,
-    validate_record,
+    Lease, LeaseClaim, LeaseInfo, StateKey, Store, StoreError, Timestamp, TokenAddress,
+    TokenRecord, Version, Versioned, record, token_key, validate_record,
 };
 use base64::Engine;
 use serde_json::json;
@@ -179,36 +178,7 @@ impl Store for AwsSecretsManagerStore {
         Ok(())
     }
 
-    async fn read_state(&self) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(&StateKey::Root).await
-    }
-
-    async fn write_state(
-        &self,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(&StateKey::Root, document, expected)
-            .await
-    }
-
-    async fn read_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-    ) -> Result<Option<Versioned<Vec<u8>>>, StoreError> {
-        self.read_state_document(&StateKey::SystemUser(user.clone()))
-            .await
-    }
-
-    async fn write_system_user_state(
-        &self,
-        user: &SystemUserAddress,
-        document: &[u8],
-        expected: Option<&Version>,
-    ) -> Result<Version, StoreError> {
-        self.write_state_document(&StateKey::SystemUser(user.clone()), document, expected)
-            .await
-    }
+    state_document_methods!();
 
     /// Creates the lease secret for the claim's holder, or replaces the
     /// lease held if the claim may (else [`StoreError::Locked`]) with the
@@ -389,7 +359,8 @@ impl AwsSecretsManagerStore {
         }))
     }
 
-    /// [`Store::write_state`] and [`Store::write_system_user_state`]: a
+    /// [`Store::write_state`] and [`Store::write_system_user_state`] of a
+    /// checked document: a
     /// compare-and-set write of the secret of the state document `key`.
     async fn write_state_document(
         &self,
@@ -397,7 +368,6 @@ impl AwsSecretsManagerStore {
         document: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        check_state_document(key, document)?;
         let name = self.state_name(key);
         let what = key.to_string();
         let text = state_document(document, &what)?;

@@ -149,6 +149,26 @@ fn names_follow_the_layout() {
     );
 }
 
+/// The longest prefix with the longest names still makes secret names
+/// Secrets Manager accepts.
+#[test]
+fn the_longest_names_fit() {
+    let longest = "n".repeat(MAX_SEGMENT_LEN);
+    let config = AwsSecretsManagerConfig {
+        prefix: "p".repeat(MAX_PREFIX_LEN),
+        ..config(None)
+    };
+    let store = AwsSecretsManagerStore::new(&config, credentials()).unwrap();
+    let user = SystemUserAddress::new(&longest, &longest);
+    let names = [
+        store.token_secret_name(&user.token(&longest)),
+        store.system_user_state_secret_name(&user),
+    ];
+    for name in names {
+        assert!(name.len() <= AWS_MAX_NAME_LEN, "{} bytes", name.len());
+    }
+}
+
 #[test]
 fn request_tokens_are_uuid_shaped_and_distinct() {
     let nonce = Nonce::new();

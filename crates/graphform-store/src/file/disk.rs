@@ -7,6 +7,7 @@ use crate::{
 };
 use age::x25519;
 use secrecy::zeroize::Zeroizing;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -215,6 +216,20 @@ pub(super) fn to_json(value: &impl Serialize, what: &str) -> Result<Vec<u8>, Sto
     })?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// The store's JSON file at `path` (`what` it is, for messages), of this
+/// code's format; `None` when there is none.
+pub(super) fn read_json_file<T: DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, StoreError> {
+    let Some(bytes) = read_optional(path)? else {
+        return Ok(None);
+    };
+    let what = || format!("{what} {}", path.display());
+    check_format(&bytes, what)?;
+    parse_json(&bytes, what).map(Some)
 }
 
 pub(super) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {

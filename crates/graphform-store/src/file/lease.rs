@@ -1,14 +1,16 @@
 //! The lease file, `lease.json`: claimed, renewed, released and broken
 //! under the store lock.
 
-use super::disk::{LeaseFile, io_error, sync_dir, to_json, version, write_atomically};
+use super::disk::{
+    LeaseFile, io_error, read_json_file, sync_dir, to_json, version, write_atomically,
+};
 use super::{FORMAT, Inner, LEASE_FILE};
 use crate::{Lease, LeaseClaim, LeaseInfo, StoreError, Timestamp, Version};
 use std::fs;
 
 impl Inner {
     pub(super) fn read_lease_file(&self) -> Result<Option<LeaseFile>, StoreError> {
-        self.read_json_file(&self.path(LEASE_FILE), "the lease")
+        read_json_file(&self.path(LEASE_FILE), "the lease")
     }
 
     fn write_lease_file(
