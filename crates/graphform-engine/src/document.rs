@@ -1,38 +1,67 @@
 //! The state document: graphform's own records, kept in the store beside
 //! the token values. It holds no secret.
+//!
+//! In the store the records are sharded: each system user's records (its
+//! ID, installs, journal and recent audit trail) are a
+//! [`SystemUserDocument`] of their own, and the root document (the store's
+//! state document) names the system users that have one. A large apply
+//! thus writes each object a few times rather than one object thousands of
+//! times: each write stays small, and no object reaches a backend's
+//! per-object version limits (Secrets Manager's, docs/stores.md). A root
+//! document of format 1 holds everything itself; it is read as it is, and
+//! the next apply moves its records into system-user documents
+//! ([`StateDocument::take_records`]).
+//!
+//! [`StateDocument`] is also what observation assembles from all of them:
+//! the one view of graphform's records the planner reads.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use graphform_types::{Address, InstallAddress, SystemUserAddress, Timestamp};
+use graphform_types::{Address, InstallAddress, SystemUserAddress, Timestamp, TokenAddress};
 
 use crate::state::{ObservedToken, ObservedValue};
 
-/// The state document's format version.
-pub const DOCUMENT_FORMAT_VERSION: u32 = 1;
+/// The state document's format version: 2 since system users' records
+/// live in documents of their own.
+pub const DOCUMENT_FORMAT_VERSION: u32 = 2;
 
-/// What graphform remembers between runs.
+/// How many audit entries a system user's document keeps: the most
+/// recent. The full record of a run is its JSON report (`apply --json`),
+/// which pipelines keep as an artifact; a bounded trail keeps every write
+/// of the document small however long graphform runs.
+pub const AUDIT_KEPT: usize = 200;
+
+/// What graphform remembers between runs: as stored at the root, or as
+/// observation assembles it from the root and every system user's
+/// document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateDocument {
     /// Format version, for upgrades.
     pub format_version: u32,
+    /// The system users whose records are in a [`SystemUserDocument`] of
+    /// their own. A system user is named here before its document is
+    /// first written, so observation finds every journal entry.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub documents: BTreeSet<SystemUserAddress>,
     /// System users graphform created or adopted: address → Meta ID.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub system_users: BTreeMap<SystemUserAddress, String>,
     /// App installs graphform made: install address → what was installed.
     /// The Graph API cannot list installs, so this is the only record.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub installs: BTreeMap<InstallAddress, InstallRecord>,
     /// Mutations started and not yet known to be finished (design.md §1:
     /// every Graph mutation is journaled before it is sent). An entry left
     /// by an interrupted apply is resolved by the next one, or, for a token
     /// that may have been issued and never stored, kept and reported until
     /// the system user's tokens are invalidated.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub journal: Vec<Intent>,
-    /// Every mutation graphform made, oldest first; append-only.
-    #[serde(default)]
+    /// Mutations graphform made, oldest first (each system user's most
+    /// recent [`AUDIT_KEPT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditEntry>,
 }
 
@@ -40,10 +69,120 @@ impl Default for StateDocument {
     fn default() -> Self {
         Self {
             format_version: DOCUMENT_FORMAT_VERSION,
+            documents: BTreeSet::new(),
             system_users: BTreeMap::new(),
             installs: BTreeMap::new(),
             journal: Vec::new(),
             audit: Vec::new(),
+        }
+    }
+}
+
+/// One system user's records, stored apart from everyone else's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemUserDocument {
+    /// Format version ([`DOCUMENT_FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// Its Meta ID, once graphform created or adopted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// App installs graphform made for it.
+    #[serde(default)]
+    pub installs: BTreeMap<InstallAddress, InstallRecord>,
+    /// Its mutations started and not yet known to be finished.
+    #[serde(default)]
+    pub journal: Vec<Intent>,
+    /// Its most recent mutations, oldest first, at most [`AUDIT_KEPT`].
+    #[serde(default)]
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Default for SystemUserDocument {
+    fn default() -> Self {
+        Self {
+            format_version: DOCUMENT_FORMAT_VERSION,
+            id: None,
+            installs: BTreeMap::new(),
+            journal: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+}
+
+impl SystemUserDocument {
+    /// Appends to the audit trail, keeping the most recent [`AUDIT_KEPT`].
+    pub fn record(&mut self, entries: impl IntoIterator<Item = AuditEntry>) {
+        self.audit.extend(entries);
+        let excess = self.audit.len().saturating_sub(AUDIT_KEPT);
+        self.audit.drain(..excess);
+    }
+}
+
+impl StateDocument {
+    /// Adds one system user's records to this view (observation).
+    pub fn merge(&mut self, user: &SystemUserAddress, document: SystemUserDocument) {
+        if let Some(id) = document.id {
+            self.system_users.insert(user.clone(), id);
+        }
+        self.installs.extend(document.installs);
+        self.journal.extend(document.journal);
+        self.audit.extend(document.audit);
+    }
+
+    /// Takes the records a root document of format 1 holds itself, per
+    /// system user, leaving the root with only its index: what the next
+    /// apply writes into system-user documents.
+    pub fn take_records(&mut self) -> BTreeMap<SystemUserAddress, SystemUserDocument> {
+        let mut records: BTreeMap<SystemUserAddress, SystemUserDocument> = BTreeMap::new();
+        for (user, id) in std::mem::take(&mut self.system_users) {
+            records.entry(user).or_default().id = Some(id);
+        }
+        for (install, record) in std::mem::take(&mut self.installs) {
+            records
+                .entry(install.system_user().clone())
+                .or_default()
+                .installs
+                .insert(install, record);
+        }
+        for intent in std::mem::take(&mut self.journal) {
+            let user = intent.address.system_user().clone();
+            records.entry(user).or_default().journal.push(intent);
+        }
+        for entry in std::mem::take(&mut self.audit) {
+            let user = entry.address.system_user().clone();
+            records.entry(user).or_default().record([entry]);
+        }
+        records
+    }
+
+    /// What became of a journaled intent, judged from the whole journal
+    /// and the stored tokens.
+    ///
+    /// Only token-creating calls can leave something nobody holds: a
+    /// system-user creation is found by name, an install is idempotent, a
+    /// revoke or invalidation is checked through `debug_token` of the
+    /// stored tokens. A token-creating call is settled when a value stored
+    /// at its address records this intent as its origin (its answer was
+    /// stored). One journaled [`after`](IntentKind::NewToken::after) another
+    /// was sent only once the other's answer was stored: while the other
+    /// is in the journal and unstored, this one was never sent.
+    pub fn resolution(
+        &self,
+        intent: &Intent,
+        tokens: &BTreeMap<TokenAddress, ObservedToken>,
+    ) -> Resolution {
+        let IntentKind::NewToken { after, .. } = &intent.kind else {
+            return Resolution::Settled;
+        };
+        if intent.stored(tokens) {
+            return Resolution::Settled;
+        }
+        let before = after
+            .as_ref()
+            .and_then(|id| self.journal.iter().find(|i| i.id == *id));
+        match before {
+            Some(before) if !before.stored(tokens) => Resolution::NeverSent,
+            _ => Resolution::PossiblyOrphaned,
         }
     }
 }
@@ -101,6 +240,11 @@ pub enum IntentKind {
         /// audit trail when a later run settles it).
         #[serde(default = "issue")]
         action: String,
+        /// The intent journaled with this one whose token had to be stored
+        /// before this call was sent (the previous token change of the
+        /// same system user in the same journal write).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
     /// `GET /oauth/revoke` of a stored token.
     Revoke {
@@ -144,32 +288,25 @@ pub struct AuditEntry {
 pub enum Resolution {
     /// Nothing is left to do or check: the next apply drops the entry.
     Settled,
+    /// A token-creating call that was never sent (the one it waited for
+    /// never finished): the next apply drops the entry.
+    NeverSent,
     /// A token may have been issued and never stored.
     PossiblyOrphaned,
 }
 
 impl Intent {
-    /// Whether the intent is settled, or a token may have leaked.
-    ///
-    /// Only token-creating calls can leave something nobody holds: a
-    /// system-user creation is found by name, an install is idempotent, a
-    /// revoke or invalidation is checked through `debug_token` of the
-    /// stored tokens. A token-creating call is settled when a value stored
-    /// at its address records this intent as its origin (its answer was
-    /// stored).
-    pub fn resolution(&self, stored: Option<&ObservedToken>) -> Resolution {
-        let IntentKind::NewToken { .. } = self.kind else {
-            return Resolution::Settled;
-        };
+    /// Whether a value stored at the intent's address records this intent
+    /// as its origin.
+    fn stored(&self, tokens: &BTreeMap<TokenAddress, ObservedToken>) -> bool {
         let produced =
             |value: &ObservedValue| value.metadata.issued_by.as_deref() == Some(self.id.as_str());
-        let stored_it = stored.is_some_and(|token| {
-            produced(&token.current) || token.previous.as_ref().is_some_and(|p| produced(&p.value))
-        });
-        if stored_it {
-            Resolution::Settled
-        } else {
-            Resolution::PossiblyOrphaned
-        }
+        self.address
+            .as_token()
+            .and_then(|address| tokens.get(address))
+            .is_some_and(|token| {
+                produced(&token.current)
+                    || token.previous.as_ref().is_some_and(|p| produced(&p.value))
+            })
     }
 }

@@ -14,10 +14,10 @@ use graphform_graph::{
     AppCredentials, Expiry as GraphExpiry, GraphError, Secret, TokenInfo, UserToken,
 };
 use graphform_spec::Spec;
-use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord};
-use graphform_types::{Timestamp, TokenAddress};
+use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord, Version, Versioned};
+use graphform_types::{SystemUserAddress, Timestamp, TokenAddress};
 
-use crate::document::{IntentKind, StateDocument};
+use crate::document::{IntentKind, StateDocument, SystemUserDocument};
 use crate::provider::Provider;
 use crate::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
@@ -49,9 +49,15 @@ pub enum ObserveError {
     /// The store failed.
     #[error("reading the store")]
     Store(#[from] StoreError),
-    /// The state document could not be read.
-    #[error("the state document is unreadable")]
-    Document(#[source] serde_json::Error),
+    /// A state document could not be read.
+    #[error("{what} is unreadable")]
+    Document {
+        /// Which: `the state document`, `the state document of acme/ci`.
+        what: String,
+        /// The cause (a position, never the text).
+        #[source]
+        source: serde_json::Error,
+    },
     /// A credential the policy names is not available.
     #[error("no admin token for business `{0}`")]
     MissingAdmin(String),
@@ -147,11 +153,57 @@ pub async fn observe<S: Store, P: Provider>(
     })
 }
 
-/// Reads and parses the state document; none yet is an empty one.
+/// Reads graphform's records: the root state document and the document of
+/// every system user it names (concurrently), assembled into one view;
+/// none yet is an empty one.
 pub async fn read_document<S: Store>(store: &S) -> Result<StateDocument, ObserveError> {
+    let (mut document, _) = read_root(store).await?;
+    let users: Vec<_> = futures_util::stream::iter(document.documents.iter())
+        .map(|user| async move {
+            let read = read_system_user_document(store, user).await?;
+            Ok::<_, ObserveError>(read.map(|(records, _)| (user.clone(), records)))
+        })
+        .buffer_unordered(STORE_READS_AT_ONCE)
+        .try_collect()
+        .await?;
+    for (user, records) in users.into_iter().flatten() {
+        document.merge(&user, records);
+    }
+    Ok(document)
+}
+
+/// Reads and parses the root state document, with the version to write
+/// against; none yet is an empty one.
+pub(crate) async fn read_root<S: Store>(
+    store: &S,
+) -> Result<(StateDocument, Option<Version>), ObserveError> {
     match store.read_state().await? {
-        None => Ok(StateDocument::default()),
-        Some(versioned) => serde_json::from_slice(&versioned.value).map_err(ObserveError::Document),
+        None => Ok((StateDocument::default(), None)),
+        Some(Versioned { value, version }) => Ok((
+            serde_json::from_slice(&value).map_err(|source| ObserveError::Document {
+                what: "the state document".to_owned(),
+                source,
+            })?,
+            Some(version),
+        )),
+    }
+}
+
+/// Reads and parses one system user's document, with the version to
+/// write against.
+pub(crate) async fn read_system_user_document<S: Store>(
+    store: &S,
+    user: &SystemUserAddress,
+) -> Result<Option<(SystemUserDocument, Version)>, ObserveError> {
+    match store.read_system_user_state(user).await? {
+        None => Ok(None),
+        Some(Versioned { value, version }) => Ok(Some((
+            serde_json::from_slice(&value).map_err(|source| ObserveError::Document {
+                what: format!("the state document of {user}"),
+                source,
+            })?,
+            version,
+        ))),
     }
 }
 

@@ -8,10 +8,16 @@ mod support;
 
 use support::{ADMIN_TOKEN, BUSINESS, NOW};
 
-use graphform_engine::apply::{ApplyContext, Outcome};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use graphform_engine::apply::{ApplyContext, ApplyOptions, Approval, Failpoint, Outcome, apply};
+use graphform_engine::document::{DOCUMENT_FORMAT_VERSION, Intent, IntentKind, StateDocument};
+use graphform_engine::observe::read_document;
 use graphform_engine::{Action, NoticeKind};
 use graphform_graph::Secret;
 use graphform_store::{FileStore, Store, generate_identity};
+use graphform_testkit::counting::{CallKind, Counting};
 use graphform_testkit::logs::Capture;
 use graphform_testkit::meta::{Fault, Meta, Op};
 use graphform_types::{Timestamp, TokenAddress};
@@ -192,4 +198,258 @@ fn every_log_line_of_a_change_names_its_action_and_address() {
         .collect();
     assert_eq!(minted.len(), 1);
     capture.assert_free_of(&[ADMIN_TOKEN, support::SECRET, minted[0].as_str()]);
+}
+
+/// A worker with `tokens` tokens of one app.
+fn worker_with(tokens: usize) -> graphform_spec::Spec {
+    let mut list = String::new();
+    for n in 0..tokens {
+        writeln!(
+            list,
+            "          - {{ name: t{n}, app: app, scopes: [ads_read] }}"
+        )
+        .expect("a String takes any text");
+    }
+    support::policy(&format!(
+        "      - name: worker\n        apps: [app]\n        tokens:\n{list}"
+    ))
+}
+
+#[tokio::test]
+async fn a_system_users_tokens_cost_one_store_write_each_plus_one_per_batch() {
+    let mut fixture = Fixture::new();
+    fixture.spec = worker_with(10);
+    let store = Counting::new(fixture.store.clone());
+    let context = ApplyContext {
+        spec: &fixture.spec,
+        client: &fixture.meta,
+        store: &store,
+        credentials: &fixture.credentials,
+        now: Timestamp::from_unix(NOW),
+    };
+    let outcomes = support::apply_auto(&context).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, outcome)| matches!(outcome, Outcome::Done { .. })),
+        "{outcomes:?}"
+    );
+    let counts = store.counts();
+    let writes = |kind| counts.of(kind).calls;
+    assert_eq!(writes(CallKind::WriteToken), 10, "one write per token");
+    // The creation's batch, the install's and tokens' batch (recording
+    // the creation), and the last write recording them.
+    assert_eq!(writes(CallKind::WriteSystemUserState), 3, "{counts:?}");
+    assert_eq!(
+        writes(CallKind::WriteState),
+        1,
+        "the worker named at the root"
+    );
+    assert!(!fixture.plan().await.has_changes(), "converged");
+
+    // Nothing to do: nothing is written.
+    let before = store.counts().writes();
+    support::apply_auto(&context).await;
+    assert_eq!(
+        store.counts().writes() - before,
+        2,
+        "the lease, taken and released"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_in_a_batch_is_one_warning_and_the_unsent_rest_none() {
+    let mut fixture = Fixture::new();
+    fixture.spec = worker_with(4);
+    // The four issues are journaled in one write; the first one's answer
+    // is lost, so the three after it are never sent.
+    fixture.meta.fail_next(Op::Issue, Fault::LostAfter);
+    let outcomes = fixture.apply().await;
+    let issues: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|(action, _)| *action == Action::Issue)
+        .map(|(_, outcome)| outcome)
+        .collect();
+    assert!(
+        matches!(
+            issues.as_slice(),
+            [
+                Outcome::Failed { .. },
+                Outcome::Skipped { .. },
+                Outcome::Skipped { .. },
+                Outcome::Skipped { .. }
+            ]
+        ),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        fixture.meta.calls(Op::Issue),
+        1,
+        "nothing after it was sent"
+    );
+    let warnings: Vec<_> = fixture
+        .plan()
+        .await
+        .notices
+        .into_iter()
+        .filter(|n| n.kind == NoticeKind::PossiblyOrphaned)
+        .map(|n| n.address.to_string())
+        .collect();
+    assert_eq!(
+        warnings,
+        ["acme/worker/token/t0"],
+        "one warning, for the one token minted"
+    );
+    let second = fixture.apply().await;
+    assert_eq!(
+        done(&second),
+        [Action::Issue, Action::Issue, Action::Issue, Action::Issue],
+        "{second:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_kill_amid_a_batch_leaves_one_token_in_doubt_not_every_unsent_one() {
+    let mut fixture = Fixture::new();
+    fixture.spec = worker_with(3);
+    // Mutations into an empty world: 1 names the worker at the root, 2
+    // journals its creation, 3 creates it, 4 records it and journals the
+    // install and the three issues, 5 installs, 6 issues t0, 7 stores it,
+    // 8 issues t1. Killed right before 8: t1 may or may not have been
+    // sent; t2 waited for t1's token, so it was not.
+    let (killed, kill) = std::sync::mpsc::channel();
+    let failpoint: Failpoint = Arc::new(move |_| {
+        let _ = killed.send(());
+        loop {
+            std::thread::park();
+        }
+    });
+    let (spec, meta, store, credentials) = (
+        fixture.spec.clone(),
+        fixture.meta.clone(),
+        fixture.store.clone(),
+        fixture.credentials.clone(),
+    );
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let context = ApplyContext {
+            spec: &spec,
+            client: &meta,
+            store: &store,
+            credentials: &credentials,
+            now: Timestamp::from_unix(NOW),
+        };
+        let options = ApplyOptions {
+            failpoint: Some((8, failpoint)),
+            ..ApplyOptions::default()
+        };
+        let _ = runtime.block_on(apply(&context, Approval::Auto, &options, &support::Quiet));
+    });
+    kill.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("apply reached mutation 8");
+    assert_eq!(
+        fixture.meta.calls(Op::Issue),
+        1,
+        "killed before the second issue"
+    );
+
+    let warnings: Vec<String> = fixture
+        .plan()
+        .await
+        .notices
+        .into_iter()
+        .filter(|n| n.kind == NoticeKind::PossiblyOrphaned)
+        .map(|n| n.address.to_string())
+        .collect();
+    assert_eq!(warnings, ["acme/worker/token/t1"], "t2 was never sent");
+
+    // The parked apply holds the lease; it is gone for good.
+    fixture.store.break_lease().await.expect("unlock");
+    let second = fixture.apply().await;
+    // The install's record was to be written with the batch's last
+    // write: installing again is harmless (it is idempotent).
+    assert_eq!(
+        done(&second),
+        [Action::Install, Action::Issue, Action::Issue],
+        "t1 and t2 issued: {second:?}"
+    );
+    assert!(!fixture.plan().await.has_changes(), "converged");
+}
+
+#[tokio::test]
+async fn a_format_1_state_document_is_read_as_it_is_and_moved_by_the_next_apply() {
+    let fixture = Fixture::new();
+    fixture.apply().await;
+    // The records as graphform kept them before system users had documents
+    // of their own: all in the root, with an entry an interrupted apply
+    // left whose token may be orphaned.
+    let mut legacy = read_document(&fixture.store).await.expect("records");
+    let worker_id = legacy.system_users.values().next().expect("worker").clone();
+    legacy.journal.push(Intent {
+        id: format!("{NOW}-old-1"),
+        address: TOKEN.parse::<TokenAddress>().expect("address").into(),
+        kind: IntentKind::NewToken {
+            system_user_id: worker_id,
+            app_id: support::APP.to_owned(),
+            action: "refresh".to_owned(),
+            after: None,
+        },
+        started_at: Timestamp::from_unix(NOW - 60),
+    });
+    legacy.documents.clear();
+    legacy.format_version = 1;
+    let version = fixture
+        .store
+        .read_state()
+        .await
+        .expect("read")
+        .map(|v| v.version);
+    fixture
+        .store
+        .write_state(
+            &serde_json::to_vec(&legacy).expect("json"),
+            version.as_ref(),
+        )
+        .await
+        .expect("write");
+    let orphans = |plan: graphform_engine::Plan| {
+        plan.notices
+            .iter()
+            .filter(|n| n.kind == NoticeKind::PossiblyOrphaned)
+            .count()
+    };
+    assert_eq!(
+        orphans(fixture.plan().await),
+        1,
+        "read from the root as it is"
+    );
+
+    // Nothing to change, but the journal is not empty: apply runs, and
+    // moves the records into the worker's document.
+    fixture.apply().await;
+    let root: StateDocument = serde_json::from_slice(
+        &fixture
+            .store
+            .read_state()
+            .await
+            .expect("read")
+            .expect("root")
+            .value,
+    )
+    .expect("root");
+    assert_eq!(root.format_version, DOCUMENT_FORMAT_VERSION);
+    assert!(
+        root.system_users.is_empty() && root.installs.is_empty() && root.journal.is_empty(),
+        "{root:?}"
+    );
+    let moved = read_document(&fixture.store).await.expect("records");
+    assert_eq!(
+        (&moved.system_users, &moved.installs, &moved.journal),
+        (&legacy.system_users, &legacy.installs, &legacy.journal),
+        "nothing lost in the move"
+    );
+    assert_eq!(orphans(fixture.plan().await), 1, "still warned of");
 }

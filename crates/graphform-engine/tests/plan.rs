@@ -765,6 +765,7 @@ fn orphan_intent(state: &mut State, started_at: i64) {
                 system_user_id: "300".to_owned(),
                 app_id: "200".to_owned(),
                 action: "refresh".to_owned(),
+                after: None,
             },
             started_at: at(started_at),
         });

@@ -82,7 +82,8 @@ fn report(rows: &[Measured]) -> String {
         ("|", 1),
         ("w/tok", 5),
         ("token", 5),
-        ("state", 5),
+        ("root", 5),
+        ("user", 5),
         ("delete", 6),
         ("lease", 5),
     ];
@@ -100,6 +101,7 @@ fn report(rows: &[Measured]) -> String {
         let per_kind = [
             CallKind::WriteToken,
             CallKind::WriteState,
+            CallKind::WriteSystemUserState,
             CallKind::DeleteToken,
             CallKind::WriteLease,
         ]
@@ -168,7 +170,9 @@ fn details(rows: &[Measured]) -> String {
             reads.to_string(),
             format!("{:.2}", read_time.as_secs_f64()),
             format!("{:.2}", write_time.as_secs_f64()),
-            counts.of(CallKind::WriteState).calls.to_string(),
+            (counts.of(CallKind::WriteState).calls
+                + counts.of(CallKind::WriteSystemUserState).calls)
+                .to_string(),
             format!("{largest:.1}"),
             format!("{written:.1}"),
             phase.http.retries.to_string(),

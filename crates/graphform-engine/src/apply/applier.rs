@@ -1,9 +1,10 @@
 //! The applier's bookkeeping: counting mutations (and the failpoint),
-//! the state document and its journal, settling what an interrupted apply
-//! left, what the policy says of an address, and the system-user and
-//! install changes.
+//! preparing the state documents (settling what an interrupted apply left,
+//! naming system users at the root, moving a format-1 document), the
+//! journal entry of each change, what the policy says of an address, and
+//! the system-user, install and invalidation changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
@@ -13,10 +14,15 @@ use graphform_graph::{
 use graphform_store::Store;
 use graphform_types::{Address, SystemUserAddress, TokenAddress};
 
-use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, Resolution, StateDocument};
+use crate::document::{
+    AuditEntry, DOCUMENT_FORMAT_VERSION, InstallRecord, Intent, IntentKind, Resolution,
+    SystemUserDocument,
+};
+use crate::observe::{ObserveError, read_root, read_system_user_document};
 use crate::plan::{Action, Change};
 use crate::provider::Provider;
 
+use super::ledger::Ledger;
 use super::{Applier, ApplyError, ChangeError, Outcome, Progress, TokenTarget, settled_audit};
 
 impl<S: Store, P: Provider> Applier<'_, S, P> {
@@ -32,26 +38,6 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         {
             hook(number);
         }
-        Ok(())
-    }
-
-    /// Changes the state document, compare-and-set against the version last
-    /// written.
-    pub(super) async fn update_document(
-        &self,
-        edit: impl FnOnce(&mut StateDocument),
-    ) -> Result<(), ChangeError> {
-        let mut guard = self.document.lock().await;
-        let mut next = guard.0.clone();
-        edit(&mut next);
-        let bytes = serde_json::to_vec(&next).map_err(ChangeError::EncodeDocument)?;
-        self.mutation()?;
-        let version = self
-            .store
-            .write_state(&bytes, guard.1.as_ref())
-            .await
-            .map_err(|error| ChangeError::WriteDocument(Box::new(error)))?;
-        *guard = (next, Some(version));
         Ok(())
     }
 
@@ -76,41 +62,68 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         }
     }
 
-    /// Drops the journal entries an interrupted apply left that are
-    /// settled; keeps those whose token may be orphaned (plans warn of them
-    /// until the user opts in to invalidation).
-    pub(super) async fn settle_journal(&self, progress: &dyn Progress) -> Result<(), ApplyError> {
-        let journal = self.document.lock().await.0.journal.clone();
-        let mut settled = Vec::new();
-        let mut adopted = BTreeMap::new();
-        let mut audit = Vec::new();
-        for intent in &journal {
-            let stored = intent
-                .address
-                .as_token()
-                .and_then(|token| self.state.tokens.get(token));
-            if intent.resolution(stored) != Resolution::Settled {
+    /// Prepares graphform's records before the first change: settles what
+    /// an interrupted apply left in the journal (keeping the entries whose
+    /// token may be orphaned: plans warn of them until the user opts in to
+    /// invalidation), moves the records of a format-1 root document into
+    /// system-user documents, and names every system user in `users` (the
+    /// ones this run changes) at the root before its document is written.
+    pub(super) async fn prepare(
+        &self,
+        users: &BTreeSet<SystemUserAddress>,
+        progress: &dyn Progress,
+    ) -> Result<(), ApplyError> {
+        let (mut root, root_version) = read_root(self.store).await?;
+        let mut records = root.take_records();
+        let moved = !records.is_empty();
+        let mut ledgers: BTreeMap<SystemUserAddress, Ledger> = BTreeMap::new();
+        for (user, legacy) in std::mem::take(&mut records) {
+            let mut ledger = self
+                .open_ledger(&user, root.documents.contains(&user))
+                .await?;
+            ledger.absorb(legacy);
+            ledgers.insert(user, ledger);
+        }
+        let document = &self.state.document;
+        let mut settled = 0_usize;
+        for intent in &document.journal {
+            let resolution = document.resolution(intent, &self.state.tokens);
+            if resolution == Resolution::PossiblyOrphaned {
+                continue;
+            }
+            let user = intent.address.system_user();
+            if !ledgers.contains_key(user) {
+                let ledger = self
+                    .open_ledger(user, root.documents.contains(user))
+                    .await?;
+                ledgers.insert(user.clone(), ledger);
+            }
+            let ledger = ledgers.get_mut(user).expect("just inserted");
+            ledger.settle(&intent.id);
+            settled += 1;
+            if resolution == Resolution::NeverSent {
                 continue;
             }
             match &intent.kind {
                 IntentKind::CreateSystemUser { .. } => {
-                    if let Some(id) = self.observed_system_user_id(intent.address.system_user()) {
-                        audit.push(AuditEntry {
+                    if let Some(id) = self.observed_system_user_id(user) {
+                        ledger.audit(AuditEntry {
                             id: Some(id.clone()),
                             ..settled_audit(intent, "create")
                         });
-                        adopted.insert(intent.address.system_user().clone(), id);
+                        ledger.set_id(id);
                     }
                 }
                 // Its answer was stored (that is what settles it): the
                 // token it produced belongs in the audit trail.
                 IntentKind::NewToken { action, .. } => {
-                    let produced = stored.and_then(|token| {
-                        std::iter::once(&token.current)
-                            .chain(token.previous.as_ref().map(|p| &p.value))
+                    let produced = intent.address.as_token().and_then(|token| {
+                        let stored = self.state.tokens.get(token)?;
+                        std::iter::once(&stored.current)
+                            .chain(stored.previous.as_ref().map(|p| &p.value))
                             .find(|v| v.metadata.issued_by.as_deref() == Some(intent.id.as_str()))
                     });
-                    audit.push(AuditEntry {
+                    ledger.audit(AuditEntry {
                         after: produced.map(|v| v.metadata.fingerprint.clone()),
                         ..settled_audit(intent, action)
                     });
@@ -121,35 +134,136 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 | IntentKind::Revoke { .. }
                 | IntentKind::InvalidateAll { .. } => {}
             }
-            settled.push(intent.id.clone());
         }
-        if settled.is_empty() {
-            return Ok(());
+        if settled > 0 {
+            progress.note(&format!(
+                "settled {settled} journal entr{} left by an interrupted apply",
+                if settled == 1 { "y" } else { "ies" }
+            ));
         }
-        progress.note(&format!(
-            "settled {} journal entr{} left by an interrupted apply",
-            settled.len(),
-            if settled.len() == 1 { "y" } else { "ies" }
-        ));
-        self.update_document(|document| {
-            document
-                .journal
-                .retain(|intent| !settled.contains(&intent.id));
-            document.system_users.extend(adopted);
-            document.audit.extend(audit);
-        })
-        .await
-        .map_err(|error| ApplyError::Journal(Box::new(error)))
+        let journal = |error| ApplyError::Journal(Box::new(error));
+        for ledger in ledgers.values_mut() {
+            ledger.write(self, Vec::new()).await.map_err(journal)?;
+        }
+        let named = root.documents.len();
+        root.documents.extend(users.iter().cloned());
+        root.documents.extend(ledgers.into_keys());
+        if moved || root.documents.len() != named {
+            root.format_version = DOCUMENT_FORMAT_VERSION;
+            let bytes = serde_json::to_vec(&root)
+                .map_err(|error| journal(ChangeError::EncodeDocument(error)))?;
+            self.mutation().map_err(journal)?;
+            self.store
+                .write_state(&bytes, root_version.as_ref())
+                .await
+                .map_err(|error| journal(ChangeError::WriteRoot(Box::new(error))))?;
+        }
+        Ok(())
     }
 
-    pub(super) async fn change(&self, change: &Change) -> Result<Outcome, ChangeError> {
-        match change.action {
-            Action::Create => self.create(change).await,
-            Action::Install => self.install(change).await,
-            Action::Issue | Action::Refresh | Action::Rotate => self.new_token(change).await,
-            Action::Revoke | Action::Forget => self.remove_token(change).await,
-            Action::Invalidate => self.invalidate(change).await,
+    /// The ledger of `user`, from its stored document. A document the root
+    /// does not name (`named`) is not graphform's record yet (a format-1
+    /// move interrupted before the root was written): it is written over.
+    pub(super) async fn open_ledger(
+        &self,
+        user: &SystemUserAddress,
+        named: bool,
+    ) -> Result<Ledger, ObserveError> {
+        let stored = read_system_user_document(self.store, user).await?;
+        Ok(match stored {
+            Some((document, version)) if named => {
+                Ledger::new(user.clone(), document, Some(version))
+            }
+            Some((_, version)) => {
+                Ledger::new(user.clone(), SystemUserDocument::default(), Some(version))
+            }
+            None => Ledger::new(user.clone(), SystemUserDocument::default(), None),
+        })
+    }
+
+    /// Makes one change. `intent` is its journal entry, written with its
+    /// batch (every change but a forget has one).
+    pub(super) async fn change(
+        &self,
+        change: &Change,
+        intent: Option<&Intent>,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
+        if change.action == Action::Forget {
+            return self.remove_token(change, None, ledger).await;
         }
+        let intent = intent
+            .ok_or_else(|| ChangeError::malformed(&change.address, "it was not journaled"))?;
+        match change.action {
+            Action::Create => self.create(change, intent, ledger).await,
+            Action::Install => self.install(change, intent, ledger).await,
+            Action::Issue | Action::Refresh | Action::Rotate => {
+                self.new_token(change, intent, ledger).await
+            }
+            Action::Revoke | Action::Forget => {
+                self.remove_token(change, Some(intent), ledger).await
+            }
+            Action::Invalidate => self.invalidate(change, intent, ledger).await,
+        }
+    }
+
+    /// The journal entry of a change, made before its batch is written:
+    /// what Graph mutation it will send, with what. A token change names
+    /// `after`, the token change before it in its batch. `None` for a
+    /// forget, which sends nothing.
+    pub(super) async fn intent_for(
+        &self,
+        change: &Change,
+        after: Option<String>,
+    ) -> Result<Option<Intent>, ChangeError> {
+        let kind = match change.action {
+            Action::Forget => return Ok(None),
+            Action::Create => IntentKind::CreateSystemUser {
+                business_id: self.business(&change.address)?.id.clone(),
+                name: change.address.system_user().name().to_owned(),
+            },
+            Action::Install => IntentKind::Install {
+                system_user_id: self.target_user(change).await?,
+                app_id: change
+                    .after
+                    .as_ref()
+                    .and_then(|a| a.app_id.clone())
+                    .ok_or_else(|| {
+                        ChangeError::malformed(&change.address, "the plan names no app")
+                    })?,
+            },
+            Action::Invalidate => IntentKind::InvalidateAll {
+                system_user_id: match change.before.as_ref().and_then(|b| b.id.clone()) {
+                    Some(id) => id,
+                    None => self.target_user(change).await?,
+                },
+            },
+            Action::Issue | Action::Refresh | Action::Rotate => {
+                let address = change
+                    .address
+                    .as_token()
+                    .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
+                let TokenTarget {
+                    business, token, ..
+                } = self.token_target(address)?;
+                IntentKind::NewToken {
+                    system_user_id: self.target_user(change).await?,
+                    app_id: business.apps[&token.app].id.clone(),
+                    action: change.action.as_str().to_owned(),
+                    after,
+                }
+            }
+            Action::Revoke => IntentKind::Revoke {
+                fingerprint: change
+                    .before
+                    .as_ref()
+                    .and_then(|b| b.fingerprint.clone())
+                    .ok_or_else(|| {
+                        ChangeError::malformed(&change.address, "the plan names no token")
+                    })?,
+            },
+        };
+        Ok(Some(self.intent(&change.address, kind)))
     }
 
     pub(super) fn business(
@@ -229,31 +343,31 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         found.next().is_none().then(|| first.id.clone())
     }
 
-    /// Runs a Graph mutation journaled as `intent`. On a definite failure
-    /// the entry is removed (nothing happened); when the outcome is unknown
-    /// it stays for the next run to settle or report.
-    pub(super) async fn journaled<T>(
+    /// Sends the Graph mutation journaled as `intent`. On a definite
+    /// failure its entry is settled (nothing happened); when the outcome is
+    /// unknown it stays, for the next run to settle or report.
+    pub(super) async fn sent<T>(
         &self,
-        intent: Intent,
+        intent: &Intent,
+        ledger: &mut Ledger,
         call: impl Future<Output = Result<T, GraphError>>,
-    ) -> Result<(T, String), ChangeError> {
-        let id = intent.id.clone();
-        self.update_document(|document| document.journal.push(intent))
-            .await?;
+    ) -> Result<T, ChangeError> {
         self.mutation()?;
-        match call.await {
-            Ok(value) => Ok((value, id)),
-            Err(error) => {
-                if error.class() != ErrorClass::OutcomeUnknown {
-                    self.update_document(|document| document.journal.retain(|i| i.id != id))
-                        .await?;
-                }
-                Err(error.into())
+        ledger.mark_sent(&intent.id);
+        call.await.map_err(|error| {
+            if error.class() != ErrorClass::OutcomeUnknown {
+                ledger.settle(&intent.id);
             }
-        }
+            error.into()
+        })
     }
 
-    pub(super) async fn create(&self, change: &Change) -> Result<Outcome, ChangeError> {
+    pub(super) async fn create(
+        &self,
+        change: &Change,
+        intent: &Intent,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
         let business = self.business(&change.address)?;
         let user = change.address.system_user();
         let name = user.name().to_owned();
@@ -262,122 +376,100 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             .iter()
             .find(|u| u.name == name)
             .map_or(SystemUserRole::Employee, |u| u.role.clone());
-        let request = NewSystemUser {
-            name: name.clone(),
-            role,
-        };
+        let request = NewSystemUser { name, role };
         let admin = self.admin(business)?;
-        let intent = self.intent(
-            &change.address,
-            IntentKind::CreateSystemUser {
-                business_id: business.id.clone(),
-                name,
-            },
-        );
         let client = self.client.labeled(change.address.to_string());
-        let (id, intent_id) = self
-            .journaled(
+        let id = self
+            .sent(
                 intent,
+                ledger,
                 client.create_system_user(admin, &business.id, &request),
             )
             .await?;
         self.created.lock().await.insert(user.clone(), id.clone());
-        let recorded = id.clone();
-        self.record_done(change, &intent_id, id, |document| {
-            document.system_users.insert(user.clone(), recorded);
-        })
-        .await
+        ledger.set_id(id.clone());
+        Ok(self.done(ledger, change, intent, id))
     }
 
-    pub(super) async fn install(&self, change: &Change) -> Result<Outcome, ChangeError> {
+    pub(super) async fn install(
+        &self,
+        change: &Change,
+        intent: &Intent,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
+        let IntentKind::Install {
+            system_user_id,
+            app_id,
+        } = &intent.kind
+        else {
+            return Err(ChangeError::malformed(
+                &change.address,
+                "not an app install",
+            ));
+        };
         let business = self.business(&change.address)?;
         let admin = self.admin(business)?;
-        let user_address = change.address.system_user();
         let install_address = change
             .address
             .as_install()
             .ok_or_else(|| ChangeError::malformed(&change.address, "not an app install"))?;
-        let system_user_id = self.target_user(change).await?;
-        let app_id = change
-            .after
-            .as_ref()
-            .and_then(|a| a.app_id.clone())
-            .ok_or_else(|| ChangeError::malformed(&change.address, "the plan names no app"))?;
-        let intent = self.intent(
-            &change.address,
-            IntentKind::Install {
+        let client = self.client.labeled(change.address.to_string());
+        self.sent(
+            intent,
+            ledger,
+            client.install_app(admin, system_user_id, app_id),
+        )
+        .await?;
+        ledger.set_id(system_user_id.clone());
+        ledger.set_install(
+            install_address.clone(),
+            Some(InstallRecord {
                 system_user_id: system_user_id.clone(),
                 app_id: app_id.clone(),
-            },
+                installed_at: self.now,
+            }),
         );
-        let client = self.client.labeled(change.address.to_string());
-        let ((), intent_id) = self
-            .journaled(intent, client.install_app(admin, &system_user_id, &app_id))
-            .await?;
-        let record = InstallRecord {
-            system_user_id,
-            app_id: app_id.clone(),
-            installed_at: self.now,
-        };
-        self.record_done(change, &intent_id, app_id, |document| {
-            document
-                .system_users
-                .insert(user_address.clone(), record.system_user_id.clone());
-            document.installs.insert(install_address.clone(), record);
-        })
-        .await
+        Ok(self.done(ledger, change, intent, app_id.clone()))
     }
 
-    pub(super) async fn invalidate(&self, change: &Change) -> Result<Outcome, ChangeError> {
-        let business = self.business(&change.address)?;
-        let admin = self.admin(business)?;
-        let system_user_id = match change.before.as_ref().and_then(|b| b.id.clone()) {
-            Some(id) => id,
-            None => self.target_user(change).await?,
-        };
-        let intent = self.intent(
-            &change.address,
-            IntentKind::InvalidateAll {
-                system_user_id: system_user_id.clone(),
-            },
-        );
-        let client = self.client.labeled(change.address.to_string());
-        let ((), intent_id) = self
-            .journaled(intent, client.invalidate_all_tokens(admin, &system_user_id))
-            .await?;
-        let invalidated = system_user_id.clone();
-        // The tokens its minting calls may have made are dead now: their
-        // journal entries are settled too.
-        self.record_done(change, &intent_id, system_user_id, |document| {
-            document.journal.retain(|i| {
-                !matches!(&i.kind, IntentKind::NewToken { system_user_id: id, .. } if *id == invalidated)
-            });
-        })
-        .await
-    }
-
-    /// Records a verified system-user, install or invalidation change:
-    /// `edit` updates graphform's records, the journal entry `intent_id` is
-    /// settled, and the audit trail names `id`, the Meta ID made or acted
-    /// on — all in one write of the state document.
-    async fn record_done(
+    pub(super) async fn invalidate(
         &self,
         change: &Change,
-        intent_id: &str,
-        id: String,
-        edit: impl FnOnce(&mut StateDocument),
+        intent: &Intent,
+        ledger: &mut Ledger,
     ) -> Result<Outcome, ChangeError> {
+        let IntentKind::InvalidateAll { system_user_id } = &intent.kind else {
+            return Err(ChangeError::malformed(
+                &change.address,
+                "not an invalidation",
+            ));
+        };
+        let business = self.business(&change.address)?;
+        let admin = self.admin(business)?;
+        let client = self.client.labeled(change.address.to_string());
+        self.sent(
+            intent,
+            ledger,
+            client.invalidate_all_tokens(admin, system_user_id),
+        )
+        .await?;
+        // The tokens its minting calls may have made are dead now: their
+        // journal entries are settled too.
+        ledger.settle_invalidated(system_user_id, &intent.id);
+        Ok(self.done(ledger, change, intent, system_user_id.clone()))
+    }
+
+    /// A verified system-user, install or invalidation change: its journal
+    /// entry is settled, and the audit trail names `id`, the Meta ID made or
+    /// acted on, with the system user's next document write.
+    fn done(&self, ledger: &mut Ledger, change: &Change, intent: &Intent, id: String) -> Outcome {
         let mut audit = self.audit(&change.address, change.action);
         audit.id = Some(id.clone());
-        self.update_document(|document| {
-            edit(document);
-            document.journal.retain(|i| i.id != intent_id);
-            document.audit.push(audit);
-        })
-        .await?;
-        Ok(Outcome::Done {
+        ledger.audit(audit);
+        ledger.settle(&intent.id);
+        Outcome::Done {
             token: None,
             id: Some(id),
-        })
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Why apply did not run ([`ApplyError`]) and why one change failed
 //! ([`ChangeError`]); each names objects and fingerprints, never a secret.
 
+use std::sync::Arc;
+
 use graphform_graph::GraphError;
 use graphform_store::{Fingerprint, StoreError};
 use graphform_types::{Address, Chain, SystemUserAddress, Timestamp, TokenAddress};
@@ -20,11 +22,10 @@ pub enum ApplyError {
     /// Observation under the lease failed.
     #[error(transparent)]
     Observe(#[from] ObserveError),
-    /// The state document could not be read.
-    #[error("the state document is unreadable")]
-    Document(#[source] serde_json::Error),
-    /// The journal an interrupted apply left could not be settled.
-    #[error("settling the journal of an interrupted apply failed")]
+    /// graphform's records could not be prepared for this run: settling
+    /// the journal an interrupted apply left, naming new system users'
+    /// documents at the root, or moving a format-1 document's records.
+    #[error("preparing the state documents failed")]
     Journal(#[source] Box<ChangeError>),
     /// The saved plan has expired: a time-driven decision changed.
     #[error(
@@ -94,9 +95,21 @@ pub enum ChangeError {
     /// The state document could not be encoded.
     #[error("cannot encode the state document")]
     EncodeDocument(#[source] serde_json::Error),
-    /// The state document could not be written.
+    /// A system user's state document could not be read.
+    #[error(transparent)]
+    ReadDocument(Box<ObserveError>),
+    /// A system user's state document could not be written.
+    #[error("cannot write the state document of {user}")]
+    WriteDocument {
+        /// Whose.
+        user: SystemUserAddress,
+        /// The store's error.
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The root state document could not be written.
     #[error("cannot write the state document")]
-    WriteDocument(#[source] Box<StoreError>),
+    WriteRoot(#[source] Box<StoreError>),
     /// The store failed reading or writing a token.
     #[error(transparent)]
     Store(Box<StoreError>),
@@ -133,29 +146,19 @@ pub enum ChangeError {
     #[error("{0}: the replaced token must be revoked before the current one")]
     RevokeOrder(TokenAddress),
     /// Meta refused to issue a token as an invalid request: the app may
-    /// have been uninstalled outside graphform, so its install record was
-    /// dropped (or could not be).
+    /// have been uninstalled outside graphform, so its install record is
+    /// dropped with the system user's next document write.
     #[error(
-        "{}{}",
-        Chain(&**error),
-        match forgotten {
-            Ok(()) => "; the app may no longer be installed for the system user: the next plan installs it again".to_owned(),
-            Err(why) => format!(" (and the install record could not be updated: {})", Chain(&**why)),
-        }
+        "{}; the app may no longer be installed for the system user: the next plan installs it again",
+        Chain(&**.0)
     )]
-    InstallGone {
-        /// Meta's refusal.
-        error: Box<ChangeError>,
-        /// Whether the install record was dropped.
-        forgotten: Result<(), Box<ChangeError>>,
-    },
+    InstallGone(Box<ChangeError>),
     /// Meta minted a token that could not be stored.
     #[error(
         "Meta issued {fingerprint} for {address}, but storing it failed ({}){}",
         Chain(&**error),
         match revoked {
-            Ok(None) => "; it was revoked, and debug_token confirms it no longer works".to_owned(),
-            Ok(Some(why)) => format!("; it was revoked, and debug_token confirms it no longer works (its journal entry stays: {})", Chain(&**why)),
+            Ok(()) => "; it was revoked, and debug_token confirms it no longer works".to_owned(),
             Err(why) => format!(", and revoking it failed too ({}); it is journaled as possibly orphaned: the next plan warns of it, and plan with --invalidate-orphaned makes sure it cannot be used", Chain(&**why)),
         }
     )]
@@ -166,9 +169,8 @@ pub enum ChangeError {
         fingerprint: Fingerprint,
         /// Why storing it failed.
         error: Box<StoreError>,
-        /// `Ok` if it was revoked (with why its journal entry could not
-        /// be cleared, if so); `Err` if revoking it failed.
-        revoked: Result<Option<Box<ChangeError>>, Box<ChangeError>>,
+        /// `Ok` if it was revoked; `Err` if revoking it failed.
+        revoked: Result<(), Box<ChangeError>>,
     },
     /// A revoke was not confirmed: the token stays in the store.
     #[error(
@@ -188,6 +190,11 @@ pub enum ChangeError {
         /// token still works.
         verdict: Option<Box<ChangeError>>,
     },
+    /// The change was made, but recording it in its system user's state
+    /// document failed: the journal entry stays, and the next apply
+    /// settles it.
+    #[error("it was made, but recording it failed ({}); the next apply settles it", Chain(&**.0))]
+    Unrecorded(Arc<ChangeError>),
     /// `debug_token` gave no verdict on a token.
     #[error("{0}")]
     NoVerdict(String),

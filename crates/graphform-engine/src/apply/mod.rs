@@ -14,10 +14,11 @@
 //!   and executed is the one computed under it. A saved plan file is a
 //!   review record: it runs only if the plan recomputed under the lease
 //!   makes the same changes.
-//! - Every Graph mutation is journaled in the state document before it is
-//!   sent; the entry is removed once its verified result is recorded. A
-//!   token-minting call whose answer is lost stays journaled, and the next
-//!   plan warns of the token it may have minted.
+//! - Every Graph mutation is journaled in its system user's state document
+//!   before it is sent, a batch at a time ([`ledger`]); the entry is
+//!   removed once its verified result is recorded. A token-minting call
+//!   whose answer is lost stays journaled, and the next plan warns of the
+//!   token it may have minted.
 //! - A token Meta hands out is written to the store before anything else
 //!   happens; if that write fails, the token is revoked with itself as the
 //!   caller. A replaced token is kept as `previous` until its grace ends.
@@ -26,7 +27,10 @@
 //!   revoked token itself, never from an error about the caller.
 //!
 //! Changes of one system user run in plan order (create → install →
-//! tokens); different system users run concurrently, up to a limit.
+//! tokens, [`group`]); different system users run concurrently, up to a
+//! limit. Before the first change, [`Applier::prepare`] settles what an
+//! interrupted apply left and names every system user this run changes in
+//! the root state document.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -38,12 +42,11 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use graphform_graph::GraphClient;
 use graphform_spec::{Spec, Token};
-use graphform_store::{Fingerprint, Store, Version, Versioned};
+use graphform_store::{Fingerprint, Store};
 use graphform_types::{InstallAddress, SystemUserAddress, Timestamp};
 use tokio::sync::Mutex;
-use tracing::Instrument as _;
 
-use crate::document::{AuditEntry, Intent, StateDocument};
+use crate::document::{AuditEntry, Intent};
 use crate::observe::{Credentials, observe};
 use crate::plan::{Change, NoticeKind, Plan, PlanOptions, plan as make_plan};
 use crate::provider::Provider;
@@ -51,7 +54,9 @@ use crate::state::State;
 
 mod applier;
 mod error;
+mod group;
 mod lease;
+mod ledger;
 mod report;
 mod saved;
 mod tokens;
@@ -311,13 +316,6 @@ async fn run<S: Store, P: Provider>(
         credentials,
         now,
     } = *context;
-    let document = match store.read_state().await? {
-        None => (StateDocument::default(), None),
-        Some(Versioned { value, version }) => (
-            serde_json::from_slice(&value).map_err(ApplyError::Document)?,
-            Some(version),
-        ),
-    };
     let applier = Applier {
         spec,
         state,
@@ -327,57 +325,25 @@ async fn run<S: Store, P: Provider>(
         now,
         options,
         keeper,
-        document: Mutex::new(document),
         created: Mutex::new(BTreeMap::new()),
         mutations: AtomicU64::new(0),
         intents: AtomicU64::new(0),
         run_id: run_id(),
     };
-    applier.settle_journal(progress).await?;
 
     // Changes grouped by system user, in plan order within each group.
-    let mut groups: Vec<(&SystemUserAddress, Vec<(usize, &Change)>)> = Vec::new();
+    let mut groups: BTreeMap<&SystemUserAddress, Vec<(usize, &Change)>> = BTreeMap::new();
     for (index, change) in plan.changes.iter().enumerate() {
-        let owner = change.address.system_user();
-        match groups.iter_mut().find(|(key, _)| *key == owner) {
-            Some((_, changes)) => changes.push((index, change)),
-            None => groups.push((owner, vec![(index, change)])),
-        }
+        groups
+            .entry(change.address.system_user())
+            .or_default()
+            .push((index, change));
     }
+    let users = groups.keys().map(|user| (*user).clone()).collect();
+    applier.prepare(&users, progress).await?;
     let applier = &applier;
     let results: Vec<Vec<(usize, Outcome)>> = futures_util::stream::iter(groups)
-        .map(|(_, changes)| async move {
-            let mut outcomes = Vec::new();
-            let mut failed = false;
-            for (index, change) in changes {
-                if failed {
-                    let outcome = Outcome::Skipped {
-                        reason: "an earlier change of this system user failed".to_owned(),
-                    };
-                    progress.finished(change, &outcome);
-                    outcomes.push((index, outcome));
-                    continue;
-                }
-                progress.started(change);
-                // Everything logged while a change runs (its Graph calls,
-                // retries, store writes) carries its action and address.
-                let span = tracing::info_span!(
-                    "change",
-                    action = change.action.as_str(),
-                    address = %change.address,
-                );
-                let outcome = match applier.change(change).instrument(span).await {
-                    Ok(outcome) => outcome,
-                    Err(error) => Outcome::Failed {
-                        error: Arc::new(error),
-                    },
-                };
-                failed = matches!(outcome, Outcome::Failed { .. });
-                progress.finished(change, &outcome);
-                outcomes.push((index, outcome));
-            }
-            outcomes
-        })
+        .map(|(user, changes)| async move { applier.group(user, &changes, progress).await })
         .buffer_unordered(options.parallelism.max(1))
         .collect()
         .await;
@@ -424,8 +390,6 @@ struct Applier<'a, S, P> {
     now: Timestamp,
     options: &'a ApplyOptions,
     keeper: &'a LeaseKeeper,
-    /// The state document and the version it was last written at.
-    document: Mutex<(StateDocument, Option<Version>)>,
     /// System users this run created: address → ID.
     created: Mutex<BTreeMap<SystemUserAddress, String>>,
     mutations: AtomicU64,

@@ -18,40 +18,44 @@ use crate::plan::{Action, Change};
 use crate::provider::Provider;
 use crate::state::Health;
 
+use super::ledger::Ledger;
 use super::{Applier, ChangeError, Outcome, TokenTarget};
 
 impl<S: Store, P: Provider> Applier<'_, S, P> {
     /// Issue, refresh or rotate: get a new token from Meta and store it at
     /// once, keeping the one it replaces as `previous` for its grace.
-    pub(super) async fn new_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
+    pub(super) async fn new_token(
+        &self,
+        change: &Change,
+        intent: &Intent,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
         let address = change
             .address
             .as_token()
             .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
+        let IntentKind::NewToken {
+            system_user_id,
+            app_id,
+            ..
+        } = &intent.kind
+        else {
+            return Err(ChangeError::malformed(address, "not a token change"));
+        };
         let TokenTarget {
             business,
             token,
             install,
         } = self.token_target(address)?;
         let admin = self.admin(business)?;
-        let app_id = business.apps[&token.app].id.clone();
-        let app = self.app(&app_id)?.clone();
-        let system_user_id = self.target_user(change).await?;
+        let app = self.app(app_id)?.clone();
         let stored = self.store.read_token(address).await?;
         let expiring = matches!(token.expiry, Expiry::SixtyDays { .. });
-        let intent = self.intent(
-            address,
-            IntentKind::NewToken {
-                system_user_id: system_user_id.clone(),
-                app_id: app_id.clone(),
-                action: change.action.as_str().to_owned(),
-            },
-        );
-        let (value, lifetime, intent_id) = if change.action == Action::Refresh {
+        let (value, lifetime) = if change.action == Action::Refresh {
             let current = stored
                 .as_ref()
                 .ok_or_else(|| ChangeError::malformed(address, "no stored token to refresh"))?;
-            self.refresh(address, intent, &app, &current.value.current.value)
+            self.refresh(address, intent, ledger, &app, &current.value.current.value)
                 .await?
         } else {
             let request = IssueToken {
@@ -59,16 +63,24 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 scopes: token.scopes.iter().cloned().collect(),
                 expiring,
             };
-            let (issued, id) = self
-                .issue(address, &install, intent, admin, &system_user_id, &request)
+            let issued = self
+                .issue(
+                    address,
+                    &install,
+                    intent,
+                    ledger,
+                    admin,
+                    system_user_id,
+                    &request,
+                )
                 .await?;
-            (issued, expiring.then_some(SIXTY_DAYS), id)
+            (issued, expiring.then_some(SIXTY_DAYS))
         };
         let fingerprint = value.fingerprint();
         let metadata = TokenMetadata {
             address: address.clone(),
-            app_id,
-            system_user_id,
+            app_id: app_id.clone(),
+            system_user_id: system_user_id.clone(),
             scopes: token.scopes.clone(),
             expiry: if expiring {
                 ExpiryMode::SixtyDays
@@ -78,7 +90,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             issued_at: self.now,
             expires_at: lifetime.map(|lifetime| self.now + lifetime),
             fingerprint: fingerprint.clone(),
-            issued_by: Some(intent_id.clone()),
+            issued_by: Some(intent.id.clone()),
         };
         let grace = token.grace;
         let (record, replaced, expected) = self.replacement_record(
@@ -97,18 +109,17 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             // written: look before deciding.
             if !self.holds(address, &fingerprint).await {
                 return Err(self
-                    .revoke_unstored(address, &record.current, &app, &intent_id, error)
+                    .revoke_unstored(address, &record.current, &app, intent, ledger, error)
                     .await);
             }
         }
+        // The stored value names its journal entry: that settles it, and
+        // the next write of the system user's document drops it.
         let mut audit = self.audit(address, change.action);
         audit.before = replaced;
         audit.after = Some(fingerprint.clone());
-        self.update_document(|document| {
-            document.journal.retain(|i| i.id != intent_id);
-            document.audit.push(audit);
-        })
-        .await?;
+        ledger.audit(audit);
+        ledger.settle(&intent.id);
         Ok(Outcome::Done {
             token: Some(fingerprint),
             id: None,
@@ -116,23 +127,24 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
     }
 
     /// `GET /oauth/access_token` (`fb_exchange_token`), journaled as
-    /// `intent`: the new token, its lifetime and the intent's ID.
+    /// `intent`: the new token and its lifetime.
     pub(super) async fn refresh(
         &self,
         address: &TokenAddress,
-        intent: Intent,
+        intent: &Intent,
+        ledger: &mut Ledger,
         app: &AppCredentials,
         current: &Secret,
-    ) -> Result<(Secret, Option<graphform_types::Duration>, String), ChangeError> {
+    ) -> Result<(Secret, Option<graphform_types::Duration>), ChangeError> {
         let client = self.client.labeled(address.to_string());
-        let (refreshed, id) = self
-            .journaled(intent, client.refresh_token(app, current))
+        let refreshed = self
+            .sent(intent, ledger, client.refresh_token(app, current))
             .await?;
         let lifetime = refreshed
             .expires_in
             .and_then(|d| i64::try_from(d.as_secs()).ok())
             .map_or(SIXTY_DAYS, graphform_types::Duration::seconds);
-        Ok((refreshed.token, Some(lifetime), id))
+        Ok((refreshed.token, Some(lifetime)))
     }
 
     /// `POST /{system-user}/access_tokens`, journaled as `intent`.
@@ -142,15 +154,20 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
     /// so an uninstall is otherwise seen only through the tokens it kills:
     /// a token already dead for another reason hides it, and the issue
     /// would fail on every run. Such a refusal drops the install's record.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's inputs, each a different thing; a struct would only rename them"
+    )]
     pub(super) async fn issue(
         &self,
         address: &TokenAddress,
         install: &InstallAddress,
-        intent: Intent,
+        intent: &Intent,
+        ledger: &mut Ledger,
         admin: &UserToken,
         system_user_id: &str,
         request: &IssueToken,
-    ) -> Result<(Secret, String), ChangeError> {
+    ) -> Result<Secret, ChangeError> {
         let client = self.client.labeled(address.to_string());
         let refused_as_invalid = AtomicBool::new(false);
         let call = async {
@@ -160,31 +177,15 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             }
             answer
         };
-        match self.journaled(intent, call).await {
+        match self.sent(intent, ledger, call).await {
+            // The app may have been uninstalled outside graphform: its
+            // record is dropped, and the next plan installs it again
+            // (installing is idempotent) before issuing.
             Err(error) if refused_as_invalid.load(Ordering::SeqCst) => {
-                Err(self.forget_install(install, error).await)
+                ledger.set_install(install.clone(), None);
+                Err(ChangeError::InstallGone(Box::new(error)))
             }
             other => other,
-        }
-    }
-
-    /// After Meta refused to issue a token as an invalid request, drops the
-    /// record of the `install` it needs: the app may have been uninstalled
-    /// outside graphform. The next plan installs it again (installing is
-    /// idempotent) before issuing.
-    pub(super) async fn forget_install(
-        &self,
-        install: &InstallAddress,
-        error: ChangeError,
-    ) -> ChangeError {
-        let forgotten = self
-            .update_document(|document| {
-                document.installs.remove(install);
-            })
-            .await;
-        ChangeError::InstallGone {
-            error: Box::new(error),
-            forgotten: forgotten.map_err(Box::new),
         }
     }
 
@@ -227,7 +228,12 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
 
     /// Revoke (a live token) or forget (a dead one): the token is the
     /// change's `before` fingerprint, as the store holds it now.
-    pub(super) async fn remove_token(&self, change: &Change) -> Result<Outcome, ChangeError> {
+    pub(super) async fn remove_token(
+        &self,
+        change: &Change,
+        intent: Option<&Intent>,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
         let address = change
             .address
             .as_token()
@@ -265,7 +271,11 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             Some(&record.current)
         }
         .expect("the fingerprint was found in one of the two slots");
-        if change.action == Action::Revoke {
+        if let Some(intent) = intent {
+            ledger.mark_sent(&intent.id);
+            // A revoke leaves nothing untracked whatever its outcome: the
+            // token stays stored until this proves it dead.
+            ledger.settle(&intent.id);
             self.revoke(address, target, &record.current).await?;
         }
         self.mutation()?;
@@ -282,8 +292,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         }
         let mut audit = self.audit(address, change.action);
         audit.before = Some(fingerprint.clone());
-        self.update_document(|document| document.audit.push(audit))
-            .await?;
+        ledger.audit(audit);
         Ok(Outcome::Done {
             token: Some(fingerprint),
             id: None,
@@ -309,16 +318,16 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         address: &TokenAddress,
         minted: &StoredToken,
         app: &AppCredentials,
-        intent_id: &str,
+        intent: &Intent,
+        ledger: &mut Ledger,
         error: StoreError,
     ) -> ChangeError {
         let caller = UserToken::new(minted.value.clone(), app.clone());
         let revoked = match self.revoke_with(address, minted, &[caller]).await {
-            Ok(()) => Ok(self
-                .update_document(|document| document.journal.retain(|i| i.id != intent_id))
-                .await
-                .err()
-                .map(Box::new)),
+            Ok(()) => {
+                ledger.settle(&intent.id);
+                Ok(())
+            }
             Err(why) => Err(Box::new(why)),
         };
         ChangeError::Unstored {
@@ -363,15 +372,6 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let client = self.client.labeled(address.to_string());
         let mut failures = Vec::new();
         for caller in callers {
-            let intent = self.intent(
-                address,
-                IntentKind::Revoke {
-                    fingerprint: fingerprint.clone(),
-                },
-            );
-            let intent_id = intent.id.clone();
-            self.update_document(|document| document.journal.push(intent))
-                .await?;
             self.mutation()?;
             let answer = client.revoke_token(caller, &target.value).await;
             let verdict = match answer {
@@ -381,10 +381,6 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                     self.is_dead(&app, &target.value).await
                 }
             };
-            // A revoke leaves nothing untracked whatever its outcome: the
-            // token stays stored until this proves it dead.
-            self.update_document(|document| document.journal.retain(|i| i.id != intent_id))
-                .await?;
             match verdict {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}

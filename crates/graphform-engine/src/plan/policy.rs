@@ -63,7 +63,6 @@ impl<'s> Planner<'s> {
     pub(super) fn journal(&mut self, spec: &Spec, options: &PlanOptions) {
         let state = self.state;
         for intent in &state.document.journal {
-            let stored = intent.address.as_token().and_then(|t| state.tokens.get(t));
             let IntentKind::NewToken { system_user_id, .. } = &intent.kind else {
                 self.notice(
                     NoticeLevel::Info,
@@ -77,7 +76,7 @@ impl<'s> Planner<'s> {
                 continue;
             };
             let user = intent.address.system_user();
-            if intent.resolution(stored) == Resolution::Settled {
+            if state.document.resolution(intent, &state.tokens) != Resolution::PossiblyOrphaned {
                 continue;
             }
             let managed = spec.businesses.iter().any(|b| {
