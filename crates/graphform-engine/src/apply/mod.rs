@@ -26,7 +26,8 @@
 //!   revoked token itself, never from an error about the caller.
 //!
 //! Changes of one system user run in plan order (create → install →
-//! tokens); different system users run concurrently, up to a limit.
+//! tokens); different system users run concurrently, up to a limit that
+//! follows Meta's usage headers (`pace.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -52,6 +53,7 @@ use crate::state::State;
 mod applier;
 mod error;
 mod lease;
+mod pace;
 mod report;
 mod saved;
 mod tokens;
@@ -60,12 +62,18 @@ pub use error::{ApplyError, ChangeError};
 pub use saved::check_saved;
 
 use lease::{LeaseKeeper, acquire_lease};
+use pace::Pace;
 
 /// How apply runs.
 #[derive(Clone)]
 pub struct ApplyOptions {
-    /// How many system users are worked on at once.
+    /// How many system users are worked on at once to start with. Apply
+    /// raises it while Meta's usage headers are low or absent and halves
+    /// it as they climb (see `apply/pace.rs`).
     pub parallelism: usize,
+    /// The most system users worked on at once, however low the usage; a
+    /// `parallelism` above it is taken down to it.
+    pub max_parallelism: usize,
     /// Who holds the lease (shown to anyone who finds the store locked).
     pub holder: String,
     /// How long the lease lasts, in seconds, unless renewed.
@@ -107,6 +115,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
             parallelism: 8,
+            max_parallelism: 32,
             holder: "graphform apply".to_owned(),
             lease_seconds: 3600,
             lease_renew_every: Duration::from_mins(20),
@@ -121,6 +130,7 @@ impl std::fmt::Debug for ApplyOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApplyOptions")
             .field("parallelism", &self.parallelism)
+            .field("max_parallelism", &self.max_parallelism)
             .field("holder", &self.holder)
             .field("lease_seconds", &self.lease_seconds)
             .field("lease_renew_every", &self.lease_renew_every)
@@ -345,8 +355,12 @@ async fn run<S: Store, P: Provider>(
         }
     }
     let applier = &applier;
+    let pace = &Pace::new(options.parallelism, options.max_parallelism);
     let results: Vec<Vec<(usize, Outcome)>> = futures_util::stream::iter(groups)
         .map(|(_, changes)| async move {
+            // Held until the group's last change ends: lowering the pace
+            // only keeps new groups from starting.
+            let _permit = pace.acquire().await;
             let mut outcomes = Vec::new();
             let mut failed = false;
             for (index, change) in changes {
@@ -372,13 +386,14 @@ async fn run<S: Store, P: Provider>(
                         error: Arc::new(error),
                     },
                 };
+                pace.observe(client.usage_percent());
                 failed = matches!(outcome, Outcome::Failed { .. });
                 progress.finished(change, &outcome);
                 outcomes.push((index, outcome));
             }
             outcomes
         })
-        .buffer_unordered(options.parallelism.max(1))
+        .buffer_unordered(pace.ceiling())
         .collect()
         .await;
     if keeper.lost.load(Ordering::SeqCst) {
