@@ -256,7 +256,7 @@ pub struct ApplyArgs {
     ///
     /// Set it to the value of `--parallelism` to never go above that, e.g.
     /// when other tools share the app's rate limit.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_parallelism: Option<u16>,
     /// Invalidate all tokens of each system user for which an interrupted
     /// apply may have issued a token nobody stored, and re-issue the
