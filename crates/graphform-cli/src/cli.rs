@@ -243,9 +243,21 @@ pub struct ApplyArgs {
     /// Output format of the final report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// How many system users to work on at once.
+    /// How many system users to work on at once to start with.
+    ///
+    /// Apply paces itself on Meta's rate-limit headers: while usage is
+    /// below 50 % (or not reported yet) each system user done lets one more
+    /// run at once, up to `--max-parallelism`; from 75 % the number is
+    /// halved, down to 1. Work in progress is never interrupted.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallelism: u16,
+    /// The most system users to work on at once, however low the usage
+    /// [default: 32, or `--parallelism` when higher].
+    ///
+    /// Set it to the value of `--parallelism` to never go above that, e.g.
+    /// when other tools share the app's rate limit.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_parallelism: Option<u16>,
     /// Invalidate all tokens of each system user for which an interrupted
     /// apply may have issued a token nobody stored, and re-issue the
     /// managed ones.

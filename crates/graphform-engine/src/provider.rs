@@ -102,6 +102,15 @@ pub trait Provider: Sync {
             .pop()
             .expect("one answer per token")
     }
+
+    /// How close to Meta's rate limits the calls made so far are: the
+    /// highest usage percentage of the rate-limit headers still fresh, or
+    /// `None` when nothing says (no header yet, or a stand-in that does not
+    /// model usage). Apply raises its parallelism while this is low or
+    /// absent and lowers it as this climbs.
+    fn usage_percent(&self) -> Option<f64> {
+        None
+    }
 }
 
 impl Provider for GraphClient {
@@ -181,5 +190,9 @@ impl Provider for GraphClient {
         token: &Secret,
     ) -> Result<TokenInfo, GraphError> {
         GraphClient::debug_token(self, app, token).await
+    }
+
+    fn usage_percent(&self) -> Option<f64> {
+        GraphClient::usage_percent(self)
     }
 }

@@ -62,6 +62,19 @@ impl GraphClient {
         self.transport.counters.snapshot()
     }
 
+    /// The client's current load: the highest usage percentage among the
+    /// rate-limit headers (`X-App-Usage`, `X-Business-Use-Case-Usage`,
+    /// `X-Ad-Account-Usage`) its calls (and its clones') received within
+    /// [`UsagePolicy::reading_ttl`](crate::UsagePolicy::reading_ttl).
+    ///
+    /// `None` when there is no such reading: Meta sends the headers only
+    /// once enough calls were made, so their absence says nothing
+    /// (graph-api.md §7). Apply reads this to pace itself; the client's
+    /// own slow-down and pause are unaffected.
+    pub fn usage_percent(&self) -> Option<f64> {
+        self.transport.governor.percent(self.transport.clock.now())
+    }
+
     /// Sets every counter to zero.
     pub fn reset_counters(&self) {
         self.transport.counters.reset();

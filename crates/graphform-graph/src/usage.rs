@@ -278,13 +278,31 @@ impl UsageGovernor {
             });
     }
 
+    /// The highest percentage among the readings still fresh at `now`
+    /// (younger than [`UsagePolicy::reading_ttl`]), or `None` when there is
+    /// none: no header seen yet says nothing about the usage (graph-api.md
+    /// §7). Readings a pause consumed no longer count.
+    pub(crate) fn percent(&self, now: Duration) -> Option<f64> {
+        self.readings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|reading| self.is_fresh(reading, now))
+            .map(|reading| reading.percent)
+            .reduce(f64::max)
+    }
+
+    fn is_fresh(&self, reading: &Reading, now: Duration) -> bool {
+        now.saturating_sub(reading.at) < self.policy.reading_ttl
+    }
+
     /// How long to wait before the next request, if at all. A pause
     /// consumes the readings that caused it: after waiting out Meta's
     /// estimate, the next response tells the new usage.
     pub(crate) fn delay(&self, now: Duration) -> Option<UsageDelay> {
         let policy = &self.policy;
         let mut readings = self.readings.lock().unwrap_or_else(PoisonError::into_inner);
-        readings.retain(|_, reading| now.saturating_sub(reading.at) < policy.reading_ttl);
+        readings.retain(|_, reading| self.is_fresh(reading, now));
         let blocked = |reading: &Reading| {
             reading.percent >= policy.pause_at_percent || reading.regain.is_some()
         };
@@ -432,5 +450,38 @@ mod tests {
         governor.observe(&app_report(90.0), Some("1"), Duration::ZERO);
         assert!(governor.delay(SECOND).is_some());
         assert_eq!(governor.delay(Duration::from_secs(301)), None, "expired");
+    }
+
+    #[test]
+    fn governor_percent_is_the_highest_fresh_reading() {
+        let governor = UsageGovernor::new(UsagePolicy::default());
+        assert_eq!(governor.percent(Duration::ZERO), None, "no header yet");
+        governor.observe(&UsageReport::default(), Some("1"), Duration::ZERO);
+        assert_eq!(
+            governor.percent(Duration::ZERO),
+            None,
+            "absence says nothing"
+        );
+        governor.observe(&app_report(30.0), Some("1"), Duration::ZERO);
+        let report = UsageReport {
+            business: parse_business_use_case_usage(
+                r#"{"9":[{"type":"ads_management","call_count":45}]}"#,
+            ),
+            ..UsageReport::default()
+        };
+        governor.observe(&report, None, 60 * SECOND);
+        assert_eq!(governor.percent(60 * SECOND), Some(45.0));
+        // A later reading of the same bucket replaces the earlier one.
+        governor.observe(&app_report(50.0), Some("1"), 120 * SECOND);
+        assert_eq!(governor.percent(120 * SECOND), Some(50.0));
+        governor.observe(&app_report(10.0), Some("1"), 120 * SECOND);
+        assert_eq!(governor.percent(120 * SECOND), Some(45.0));
+        // The business reading (60 s) expires before the app's (120 s).
+        assert_eq!(governor.percent(361 * SECOND), Some(10.0));
+        assert_eq!(
+            governor.percent(420 * SECOND),
+            None,
+            "every reading expired"
+        );
     }
 }

@@ -27,6 +27,10 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         .transpose()?;
     let options = ApplyOptions {
         parallelism: usize::from(args.parallelism),
+        max_parallelism: args.max_parallelism.map_or_else(
+            || usize::from(args.parallelism).max(ApplyOptions::default().max_parallelism),
+            usize::from,
+        ),
         failpoint: failpoint()?,
         plan: PlanOptions {
             invalidate_orphaned: args.invalidate_orphaned

@@ -233,6 +233,7 @@ impl Demo<'_> {
         // every run.
         let options = ApplyOptions {
             parallelism: 1,
+            max_parallelism: 1,
             ..ApplyOptions::default()
         };
         let report =

@@ -50,7 +50,9 @@ usage: cargo bench -p graphform-engine --bench scale -- [OPTIONS]
   --stores LIST         file, vault (OpenBao), aws (moto) (default file,vault,aws)
   --store-max-tokens N  vault and aws run at the first latency only, at sizes up
                         to N tokens (default 100)
-  --parallelism N       apply's parallelism (default: apply's default, 8)
+  --parallelism N       apply's starting parallelism (default: apply's, 8)
+  --max-parallelism N   the most apply paces itself up to (default: apply's,
+                        32); equal to --parallelism for a fixed parallelism
   --runs N              measure each configuration N times and report the run
                         with the median wall time of each phase (default 1)
 ";
@@ -61,6 +63,7 @@ struct Settings {
     backends: Vec<Backend>,
     store_max_tokens: usize,
     parallelism: usize,
+    max_parallelism: usize,
     runs: usize,
 }
 
@@ -75,7 +78,7 @@ impl Settings {
                 "--bench" => bench = true,
                 "--help" | "-h" => return Ok(None),
                 "--latency-ms" | "--tokens" | "--stores" | "--store-max-tokens"
-                | "--parallelism" | "--runs" => {
+                | "--parallelism" | "--max-parallelism" | "--runs" => {
                     let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
                     given.insert(arg, value);
                 }
@@ -117,6 +120,10 @@ impl Settings {
             parallelism: match given.get("--parallelism") {
                 Some(text) => number(text)?,
                 None => ApplyOptions::default().parallelism,
+            },
+            max_parallelism: match given.get("--max-parallelism") {
+                Some(text) => number(text)?,
+                None => ApplyOptions::default().max_parallelism,
             },
         }))
     }
@@ -176,6 +183,7 @@ fn main() -> ExitCode {
                 for _ in 0..settings.runs {
                     match runtime.block_on(measure(
                         settings.parallelism,
+                        settings.max_parallelism,
                         latency_ms,
                         shape,
                         backend,
@@ -201,8 +209,9 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "graphform scale benchmark: apply parallelism {}, {} cores, median of {} run(s), load average {} at the start, {} at the end\n",
+        "graphform scale benchmark: apply parallelism {} up to {}, {} cores, median of {} run(s), load average {} at the start, {} at the end\n",
         settings.parallelism,
+        settings.max_parallelism,
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         settings.runs,
         load_before,

@@ -270,6 +270,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// Runs the phases for one latency, size and store.
 pub(crate) async fn measure(
     parallelism: usize,
+    max_parallelism: usize,
     latency_ms: u64,
     shape: Shape,
     backend: Backend,
@@ -288,6 +289,7 @@ pub(crate) async fn measure(
         .map_err(|error| chain(&error))?;
     let options = ApplyOptions {
         parallelism,
+        max_parallelism,
         ..ApplyOptions::default()
     };
     let phases = match backend {

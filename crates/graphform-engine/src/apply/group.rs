@@ -164,6 +164,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                     error: Arc::new(error),
                 },
             };
+            self.pace.observe(self.client.usage_percent());
             let failed = matches!(outcome, Outcome::Failed { .. });
             unreported.push(index, change, outcome);
             if failed {

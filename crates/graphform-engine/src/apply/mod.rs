@@ -15,7 +15,7 @@
 //!   review record: it runs only if the plan recomputed under the lease
 //!   makes the same changes.
 //! - Every Graph mutation is journaled in its system user's state document
-//!   before it is sent, a batch at a time ([`ledger`]); the entry is
+//!   before it is sent, a batch at a time (`apply/ledger.rs`); the entry is
 //!   removed once its verified result is recorded. A token-minting call
 //!   whose answer is lost stays journaled, and the next plan warns of the
 //!   token it may have minted.
@@ -27,10 +27,11 @@
 //!   revoked token itself, never from an error about the caller.
 //!
 //! Changes of one system user run in plan order (create → install →
-//! tokens, [`group`]); different system users run concurrently, up to a
-//! limit. Before the first change, [`Applier::prepare`] settles what an
-//! interrupted apply left and names every system user this run changes in
-//! the root state document.
+//! tokens, `apply/group.rs`); different system users run concurrently,
+//! up to a limit that follows Meta's usage headers (`apply/pace.rs`).
+//! Before the first change, apply settles what an interrupted apply left
+//! and names every system user this run changes in the root state
+//! document.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -57,6 +58,7 @@ mod error;
 mod group;
 mod lease;
 mod ledger;
+mod pace;
 mod report;
 mod saved;
 mod tokens;
@@ -65,12 +67,18 @@ pub use error::{ApplyError, ChangeError};
 pub use saved::check_saved;
 
 use lease::{LeaseKeeper, acquire_lease};
+use pace::Pace;
 
 /// How apply runs.
 #[derive(Clone)]
 pub struct ApplyOptions {
-    /// How many system users are worked on at once.
+    /// How many system users are worked on at once to start with. Apply
+    /// raises it while Meta's usage headers are low or absent and halves
+    /// it as they climb (see `apply/pace.rs`).
     pub parallelism: usize,
+    /// The most system users worked on at once, however low the usage; a
+    /// `parallelism` above it is taken down to it.
+    pub max_parallelism: usize,
     /// Who holds the lease (shown to anyone who finds the store locked).
     pub holder: String,
     /// How long the lease lasts, in seconds, unless renewed.
@@ -112,6 +120,7 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
             parallelism: 8,
+            max_parallelism: 32,
             holder: "graphform apply".to_owned(),
             lease_seconds: 3600,
             lease_renew_every: Duration::from_mins(20),
@@ -126,6 +135,7 @@ impl std::fmt::Debug for ApplyOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApplyOptions")
             .field("parallelism", &self.parallelism)
+            .field("max_parallelism", &self.max_parallelism)
             .field("holder", &self.holder)
             .field("lease_seconds", &self.lease_seconds)
             .field("lease_renew_every", &self.lease_renew_every)
@@ -329,6 +339,7 @@ async fn run<S: Store, P: Provider>(
         mutations: AtomicU64::new(0),
         intents: AtomicU64::new(0),
         run_id: run_id(),
+        pace: Pace::new(options.parallelism, options.max_parallelism),
     };
 
     // Changes grouped by system user, in plan order within each group.
@@ -343,8 +354,13 @@ async fn run<S: Store, P: Provider>(
     applier.prepare(&users, progress).await?;
     let applier = &applier;
     let results: Vec<Vec<(usize, Outcome)>> = futures_util::stream::iter(groups)
-        .map(|(user, changes)| async move { applier.group(user, &changes, progress).await })
-        .buffer_unordered(options.parallelism.max(1))
+        .map(|(user, changes)| async move {
+            // Held until the group's last change ends: lowering the pace
+            // only keeps new groups from starting.
+            let _permit = applier.pace.acquire().await;
+            applier.group(user, &changes, progress).await
+        })
+        .buffer_unordered(applier.pace.ceiling())
         .collect()
         .await;
     if keeper.lost.load(Ordering::SeqCst) {
@@ -398,6 +414,8 @@ struct Applier<'a, S, P> {
     /// run's intent could be taken as settled by an earlier run's stored
     /// token (two applies of one process, or a reused pid, at one `now`).
     run_id: String,
+    /// How many system users are worked on at once.
+    pace: Pace,
 }
 
 /// What the policy says of a token address.

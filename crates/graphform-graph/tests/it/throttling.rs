@@ -139,3 +139,25 @@ async fn usage_near_the_limit_slows_the_client_down_before_it_is_throttled() {
     assert_eq!(h.clock.sleeps().last(), Some(&MINUTE));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn usage_percent_is_the_highest_fresh_usage_header() {
+    let h = Harness::start().await;
+    read_ci_reporting(&h.client).await.unwrap();
+    assert_eq!(h.client.usage_percent(), None, "no header: no reading");
+
+    h.throttle(json!({
+        "app_usage": {"call_count": 20, "total_time": 35, "total_cputime": 5},
+        "business_use_case_usage": {"call_count": 40, "total_time": 10},
+    }))
+    .await;
+    list_acme(&h.client).await.unwrap();
+    // Both headers, highest of all their percentages; clones share it.
+    assert_eq!(h.client.labeled("acme").usage_percent(), Some(40.0));
+    assert!(h.clock.sleeps().is_empty(), "below the slow-down threshold");
+
+    // Readings older than the policy's `reading_ttl` (5 min) say nothing.
+    h.clock.advance(5 * MINUTE);
+    assert_eq!(h.client.usage_percent(), None);
+    h.shutdown().await;
+}
