@@ -33,6 +33,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use graphform_engine::document::{IntentKind, StateDocument};
+use graphform_engine::observe::read_document;
 use graphform_store::{FileStore, Secret, Store as _, generate_identity};
 use serde_json::Value;
 
@@ -383,10 +384,8 @@ impl Case {
                     stored_intents.extend(stored.metadata.issued_by.clone());
                 }
             }
-            let document = match store.read_state().await.expect("state") {
-                Some(versioned) => serde_json::from_slice(&versioned.value).expect("document"),
-                None => StateDocument::default(),
-            };
+            // The root and every system user's document, as one view.
+            let document = read_document(&store).await.expect("state documents");
             Observed {
                 meta,
                 held,

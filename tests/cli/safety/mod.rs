@@ -410,10 +410,11 @@ impl Case {
                     );
                 }
             }
-            let document = match store.read_state().await.expect("state") {
-                Some(versioned) => serde_json::from_slice(&versioned.value).expect("document"),
-                None => Value::Null,
-            };
+            // The root and every system user's document, as one view.
+            let document = graphform_engine::observe::read_document(&store)
+                .await
+                .map(|document| serde_json::to_value(document).expect("JSON"))
+                .expect("state documents");
             (held, document)
         })
     }
