@@ -11,4 +11,5 @@ mod plan;
 mod safety;
 mod schema;
 mod stores;
+mod usage;
 mod validate;

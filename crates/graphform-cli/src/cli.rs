@@ -115,7 +115,7 @@ pub enum Command {
     /// changes nothing and takes no lock. Tokens appear as fingerprints,
     /// never values.
     #[command(
-        after_help = "Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error\n  graphform show plan.json"
+        after_help = "Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error, 64 usage\n  graphform show plan.json"
     )]
     Plan(PlanArgs),
     /// Make the changes a plan shows.
@@ -218,7 +218,8 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Exit 2 when there are changes, 0 when there are none, 1 on error.
+    /// Exit 2 when there are changes, 0 when there are none, 1 on error
+    /// (64 for a command line graphform cannot run: never 2).
     #[arg(long)]
     pub detailed_exitcode: bool,
     /// Invalidate all tokens of each system user for which an interrupted
