@@ -3,7 +3,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
-use crate::common::{EmulatorProcess, filters, graphform, run, with_env, workspace};
+use crate::common::{EmulatorProcess, filters, graphform, repo_root, run, with_env, workspace};
 
 #[test]
 fn apply_converges_and_a_second_plan_is_empty() {
@@ -61,6 +61,31 @@ fn apply_reports_json_for_pipelines() {
         statuses,
         [("create", "done"), ("install", "done"), ("issue", "done")]
     );
+    let issued = &report["changes"][2];
+    assert!(
+        issued["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("sha256:"))
+            && issued["expiry"] == "60d"
+            && issued["expires_at"].as_i64() > report["applied_at"].as_i64(),
+        "{report:#}"
+    );
+
+    // The document is the one schemas/apply-report.schema.json describes,
+    // and the schema can fail.
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("schemas/apply-report.schema.json")).expect("schema"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|error| error.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
+    let mut broken = report.clone();
+    broken["changes"][0]["status"] = serde_json::json!("maybe");
+    assert!(!validator.is_valid(&broken));
 }
 
 #[test]

@@ -241,7 +241,8 @@ pub struct ApplyArgs {
     /// Apply without asking for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Output format of the final report.
+    /// Output format of the final report: `json` is the apply report of
+    /// docs/apply-json.md (schemas/apply-report.schema.json).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// How many system users to work on at once to start with.

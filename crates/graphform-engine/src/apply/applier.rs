@@ -470,6 +470,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         Outcome::Done {
             token: None,
             id: Some(id),
+            expires_at: None,
         }
     }
 }

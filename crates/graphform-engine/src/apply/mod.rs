@@ -64,6 +64,7 @@ mod saved;
 mod tokens;
 
 pub use error::{ApplyError, ChangeError};
+pub use report::apply_report_schema;
 pub use saved::check_saved;
 
 use lease::{LeaseKeeper, acquire_lease};
@@ -196,6 +197,9 @@ pub enum Outcome {
         token: Option<Fingerprint>,
         /// The Meta ID it produced or acted on, if any.
         id: Option<String>,
+        /// When the token it produced expires (issue, refresh, rotate of
+        /// a 60-day token).
+        expires_at: Option<Timestamp>,
     },
     /// It failed, or its outcome could not be verified; nothing after it
     /// for the same system user was attempted.

@@ -77,6 +77,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             (issued, expiring.then_some(SIXTY_DAYS))
         };
         let fingerprint = value.fingerprint();
+        let expires_at = lifetime.map(|lifetime| self.now + lifetime);
         let metadata = TokenMetadata {
             address: address.clone(),
             app_id: app_id.clone(),
@@ -88,7 +89,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 ExpiryMode::Never
             },
             issued_at: self.now,
-            expires_at: lifetime.map(|lifetime| self.now + lifetime),
+            expires_at,
             fingerprint: fingerprint.clone(),
             issued_by: Some(intent.id.clone()),
         };
@@ -123,6 +124,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         Ok(Outcome::Done {
             token: Some(fingerprint),
             id: None,
+            expires_at,
         })
     }
 
@@ -296,6 +298,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         Ok(Outcome::Done {
             token: Some(fingerprint),
             id: None,
+            expires_at: None,
         })
     }
 
