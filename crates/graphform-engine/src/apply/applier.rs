@@ -22,6 +22,7 @@ use crate::observe::{ObserveError, read_root, read_system_user_document};
 use crate::plan::{Action, Change};
 use crate::provider::Provider;
 
+use super::error::{removed_by, token_of};
 use super::ledger::Ledger;
 use super::{Applier, ApplyError, ChangeError, Outcome, Progress, TokenTarget, settled_audit};
 
@@ -239,13 +240,9 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 },
             },
             Action::Issue | Action::Refresh | Action::Rotate => {
-                let address = change
-                    .address
-                    .as_token()
-                    .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
                 let TokenTarget {
                     business, token, ..
-                } = self.token_target(address)?;
+                } = self.token_target(token_of(change)?)?;
                 IntentKind::NewToken {
                     system_user_id: self.target_user(change).await?,
                     app_id: business.apps[&token.app].id.clone(),
@@ -254,13 +251,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 }
             }
             Action::Revoke => IntentKind::Revoke {
-                fingerprint: change
-                    .before
-                    .as_ref()
-                    .and_then(|b| b.fingerprint.clone())
-                    .ok_or_else(|| {
-                        ChangeError::malformed(&change.address, "the plan names no token")
-                    })?,
+                fingerprint: removed_by(change)?,
             },
         };
         Ok(Some(self.intent(&change.address, kind)))

@@ -8,6 +8,7 @@ use graphform_store::{Fingerprint, StoreError};
 use graphform_types::{Address, Chain, SystemUserAddress, Timestamp, TokenAddress};
 
 use crate::observe::ObserveError;
+use crate::plan::Change;
 
 use super::BoxError;
 
@@ -219,4 +220,22 @@ impl ChangeError {
             problem,
         }
     }
+}
+
+/// The token a token change is for, or why the change is malformed.
+pub(super) fn token_of(change: &Change) -> Result<&TokenAddress, ChangeError> {
+    change
+        .address
+        .as_token()
+        .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))
+}
+
+/// The stored value a revoke or forget removes (its `before`
+/// fingerprint), or why the change is malformed.
+pub(super) fn removed_by(change: &Change) -> Result<Fingerprint, ChangeError> {
+    change
+        .before
+        .as_ref()
+        .and_then(|b| b.fingerprint.clone())
+        .ok_or_else(|| ChangeError::malformed(&change.address, "the plan names no token"))
 }

@@ -30,29 +30,19 @@ use crate::provider::Provider;
 
 use super::{Applier, ChangeError};
 
-/// One system user's document and what its next write adds.
+/// One system user's document as last written, and as its next write
+/// will store it.
 pub(super) struct Ledger {
     user: SystemUserAddress,
-    document: SystemUserDocument,
+    /// The document as last read or written.
+    written: SystemUserDocument,
+    /// The document with every edit since: what the next write stores
+    /// (with that write's new journal entries).
+    next: SystemUserDocument,
     /// The version last read or written; `None`: none is stored yet.
     version: Option<Version>,
-    pending: Pending,
     /// Journal entries whose call was sent (or was about to be).
     sent: BTreeSet<String>,
-}
-
-/// Edits waiting for the next write of a system user's document.
-#[derive(Default)]
-pub(super) struct Pending {
-    /// Journal entries to drop: their outcome is recorded, or they were
-    /// never sent, or they failed with nothing done.
-    settled: Vec<String>,
-    /// The system user's Meta ID, once created or adopted.
-    id: Option<String>,
-    /// Install records to add (`Some`) or drop (`None`).
-    installs: Vec<(InstallAddress, Option<InstallRecord>)>,
-    /// Audit entries to append.
-    audit: Vec<AuditEntry>,
 }
 
 impl Ledger {
@@ -64,9 +54,9 @@ impl Ledger {
     ) -> Self {
         Self {
             user,
-            document,
+            next: document.clone(),
+            written: document,
             version,
-            pending: Pending::default(),
             sent: BTreeSet::new(),
         }
     }
@@ -84,92 +74,66 @@ impl Ledger {
     /// Adds records found elsewhere (a format-1 root document's) to the
     /// document; the next write stores them.
     pub(super) fn absorb(&mut self, records: SystemUserDocument) {
-        let document = &mut self.document;
+        let next = &mut self.next;
         if records.id.is_some() {
-            document.id = records.id;
+            next.id = records.id;
         }
-        document.installs.extend(records.installs);
-        document.journal.extend(records.journal);
-        document.record(records.audit);
+        next.installs.extend(records.installs);
+        next.journal.extend(records.journal);
+        next.record(records.audit);
     }
 
     /// Whether the next write has anything to settle.
     pub(super) fn has_pending(&self) -> bool {
-        let Pending {
-            settled,
-            id,
-            installs,
-            audit,
-        } = &self.pending;
-        !(settled.is_empty() && id.is_none() && installs.is_empty() && audit.is_empty())
+        self.next != self.written
     }
 
     /// The journal entry `intent_id` is finished: its outcome is recorded
     /// (or nothing was done).
     pub(super) fn settle(&mut self, intent_id: &str) {
-        self.pending.settled.push(intent_id.to_owned());
+        self.next.journal.retain(|intent| intent.id != intent_id);
     }
 
     /// Records the system user's Meta ID.
     pub(super) fn set_id(&mut self, id: String) {
-        self.pending.id = Some(id);
+        self.next.id = Some(id);
     }
 
     /// Records an install (`Some`) or drops its record (`None`).
     pub(super) fn set_install(&mut self, install: InstallAddress, record: Option<InstallRecord>) {
-        self.pending.installs.push((install, record));
+        match record {
+            Some(record) => self.next.installs.insert(install, record),
+            None => self.next.installs.remove(&install),
+        };
     }
 
     /// Appends to the audit trail.
     pub(super) fn audit(&mut self, entry: AuditEntry) {
-        self.pending.audit.push(entry);
+        self.next.record([entry]);
     }
 
     /// Settles the journal entries of token-creating calls for the
-    /// system user `system_user_id` made before this batch: an
-    /// invalidation killed whatever token they may have made.
+    /// system user `system_user_id`, but `except`: an invalidation killed
+    /// whatever token they may have made.
     pub(super) fn settle_invalidated(&mut self, system_user_id: &str, except: &str) {
-        let invalidated: Vec<String> = self
-            .document
-            .journal
-            .iter()
-            .filter(|intent| intent.id != except)
-            .filter(|intent| {
-                matches!(&intent.kind, IntentKind::NewToken { system_user_id: id, .. } if id == system_user_id)
-            })
-            .map(|intent| intent.id.clone())
-            .collect();
-        self.pending.settled.extend(invalidated);
+        self.next.journal.retain(|intent| {
+            intent.id == except
+                || !matches!(&intent.kind, IntentKind::NewToken { system_user_id: id, .. } if id == system_user_id)
+        });
     }
 
-    /// Writes the document: what is pending is applied, and `journal` is
-    /// added to the journal. Compare-and-set against the version last
-    /// read or written; counted as a mutation. On failure nothing pending
-    /// is lost: a later write may carry it.
+    /// Writes the document with every edit since the last write, and
+    /// `journal` added to its journal. Compare-and-set against the version
+    /// last read or written; counted as a mutation. On failure no edit is
+    /// lost (a later write may carry it) and `journal` is not kept: its
+    /// calls are not sent.
     pub(super) async fn write<S: Store, P: Provider>(
         &mut self,
         applier: &Applier<'_, S, P>,
         journal: Vec<Intent>,
     ) -> Result<(), ChangeError> {
-        let mut next = self.document.clone();
-        let Pending {
-            settled,
-            id,
-            installs,
-            audit,
-        } = &self.pending;
-        next.journal.retain(|intent| !settled.contains(&intent.id));
+        let mut next = self.next.clone();
         next.journal.extend(journal);
-        if let Some(id) = id {
-            next.id = Some(id.clone());
-        }
-        for (install, record) in installs {
-            match record {
-                Some(record) => next.installs.insert(install.clone(), record.clone()),
-                None => next.installs.remove(install),
-            };
-        }
-        next.record(audit.iter().cloned());
         let bytes = serde_json::to_vec(&next).map_err(ChangeError::EncodeDocument)?;
         applier.mutation()?;
         let version = applier
@@ -180,9 +144,9 @@ impl Ledger {
                 user: self.user.clone(),
                 source: Box::new(error),
             })?;
-        self.document = next;
+        self.written = next.clone();
+        self.next = next;
         self.version = Some(version);
-        self.pending = Pending::default();
         Ok(())
     }
 }

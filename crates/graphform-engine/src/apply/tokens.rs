@@ -18,6 +18,7 @@ use crate::plan::{Action, Change};
 use crate::provider::Provider;
 use crate::state::Health;
 
+use super::error::{removed_by, token_of};
 use super::ledger::Ledger;
 use super::{Applier, ChangeError, Outcome, TokenTarget};
 
@@ -30,10 +31,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         intent: &Intent,
         ledger: &mut Ledger,
     ) -> Result<Outcome, ChangeError> {
-        let address = change
-            .address
-            .as_token()
-            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
+        let address = token_of(change)?;
         let IntentKind::NewToken {
             system_user_id,
             app_id,
@@ -236,15 +234,8 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         intent: Option<&Intent>,
         ledger: &mut Ledger,
     ) -> Result<Outcome, ChangeError> {
-        let address = change
-            .address
-            .as_token()
-            .ok_or_else(|| ChangeError::malformed(&change.address, "not a token"))?;
-        let fingerprint = change
-            .before
-            .as_ref()
-            .and_then(|b| b.fingerprint.clone())
-            .ok_or_else(|| ChangeError::malformed(address, "the plan names no token"))?;
+        let address = token_of(change)?;
+        let fingerprint = removed_by(change)?;
         let Some(Versioned {
             value: record,
             version,
