@@ -8,7 +8,9 @@ use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken};
 use graphform_spec::{Loaded, Spec, StoreSettings};
-use graphform_store::{AnyStore, AwsSecretsManagerConfig, BackendSettings, VaultSettings};
+use graphform_store::{
+    AnyStore, AwsSecretsManagerConfig, BackendSettings, Store as _, VaultSettings,
+};
 use graphform_types::Timestamp;
 
 use crate::env;
@@ -254,6 +256,20 @@ impl World {
             client,
             store,
         })
+    }
+
+    /// With what and against what this command runs, for a plan's header.
+    pub(crate) fn origin(&self) -> graphform_engine::Origin {
+        let settings = self.client.settings();
+        graphform_engine::Origin {
+            graphform_version: env!("CARGO_PKG_VERSION").to_owned(),
+            graph: format!(
+                "{}{}",
+                settings.base_url.as_url(),
+                settings.api_version.as_str()
+            ),
+            store: self.store.describe(),
+        }
     }
 
     /// Observes the live state (read-only).

@@ -16,7 +16,8 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
     let options = PlanOptions {
         invalidate_orphaned: args.invalidate_orphaned,
     };
-    let plan = plan(&world.spec, &state, world.now, &options);
+    let mut plan = plan(&world.spec, &state, world.now, &options);
+    plan.origin = Some(world.origin());
     if let Some(out) = &args.out {
         graphform_engine::plan_file::write(&plan, out)?;
     }

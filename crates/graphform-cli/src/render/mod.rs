@@ -191,8 +191,8 @@ pub(crate) mod fixture {
     use graphform_types::{ExpiryMode, Role, Timestamp};
 
     use graphform_engine::{
-        Action, Change, Notice, NoticeKind, NoticeLevel, PLAN_FORMAT_VERSION, Plan, Snapshot,
-        TimelineEntry, TokenStatus,
+        Action, Change, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION, Plan,
+        Snapshot, TimelineEntry, TokenStatus,
     };
 
     const DAY: i64 = 86_400;
@@ -390,6 +390,11 @@ pub(crate) mod fixture {
                     next: Some((Action::Refresh, Timestamp::from_unix(NOW + 10 * DAY))),
                 },
             ],
+            origin: Some(Origin {
+                graphform_version: "0.1.0".to_owned(),
+                graph: "https://graph.facebook.com/v23.0".to_owned(),
+                store: "file store .graphform/store".to_owned(),
+            }),
         }
     }
 
@@ -481,6 +486,11 @@ pub(crate) mod fixture {
                 status: TokenStatus::Valid,
                 next: Some((Action::Refresh, Timestamp::from_unix(NOW))),
             }],
+            origin: Some(Origin {
+                graphform_version: "0.1.0".to_owned(),
+                graph: "https://graph.facebook.com/v23.0".to_owned(),
+                store: "file store /tmp/<!-- hidden -->|`x`[a](b)\u{202e}".to_owned(),
+            }),
         }
     }
 
@@ -523,6 +533,7 @@ pub(crate) mod fixture {
             changes: Vec::new(),
             notices: Vec::new(),
             valid_until: None,
+            origin: None,
             ..rich()
         }
     }

@@ -54,6 +54,24 @@ pub struct Plan {
     pub notices: Vec<Notice>,
     /// Every stored managed token and what happens to it next.
     pub timeline: Vec<TimelineEntry>,
+    /// With what and against what the plan was made, for its reviewer.
+    /// The planner leaves it empty (it sees no settings); the command
+    /// line fills it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// With what and against what a plan was made: the header of a review.
+/// Contains no secret (a Graph base URL has no user info; a store's
+/// description names its location only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Origin {
+    /// The graphform version that made the plan.
+    pub graphform_version: String,
+    /// The Graph API base URL and version: `https://graph.facebook.com/v23.0`.
+    pub graph: String,
+    /// The token store, as it describes itself.
+    pub store: String,
 }
 
 /// One change.
@@ -336,6 +354,7 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
         changes: planner.changes,
         notices: planner.notices,
         timeline: planner.timeline,
+        origin: None,
     }
 }
 
