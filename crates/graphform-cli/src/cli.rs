@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use graphform_engine::Maintenance;
+use graphform_types::TokenAddress;
 
 use crate::env;
 
@@ -227,6 +230,12 @@ pub struct PlanArgs {
     /// managed ones (the plan warns when this applies).
     #[arg(long)]
     pub invalidate_orphaned: bool,
+    /// Revoke this token, removed from the policy, now rather than after
+    /// its grace: for a token that leaked. Repeat for several. Without it
+    /// a removed token keeps working for `defaults.grace` after the apply
+    /// that retires it, so its consumers can move off it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub revoke_now: Vec<TokenAddress>,
 }
 
 /// `graphform apply`.
@@ -271,6 +280,29 @@ pub struct ApplyArgs {
     /// another admin credential.
     #[arg(long)]
     pub allow_admin_invalidation: bool,
+    /// Revoke this token, removed from the policy, now rather than after
+    /// its grace: for a token that leaked. Repeat for several. Without it
+    /// a removed token keeps working for `defaults.grace` after the apply
+    /// that retires it, so its consumers can move off it.
+    #[arg(long, value_name = "ADDRESS")]
+    pub revoke_now: Vec<TokenAddress>,
+    /// Unattended maintenance: make only the time-driven changes of these
+    /// kinds (comma-separated) and skip everything a person must review
+    /// (creates, installs, new tokens, scope or app changes, removals,
+    /// invalidations), listing what was skipped.
+    ///
+    /// For a nightly job: `apply --auto-approve --only
+    /// refresh,rotate,revoke-superseded`. Refuses a plan file (a reviewed
+    /// plan is applied whole).
+    #[arg(
+        long,
+        value_name = "KINDS",
+        value_delimiter = ',',
+        conflicts_with = "plan",
+        value_parser = PossibleValuesParser::new(Maintenance::ALL.map(Maintenance::as_str))
+            .map(|kind| kind.parse::<Maintenance>().expect("one of the possible values")),
+    )]
+    pub only: Vec<Maintenance>,
 }
 
 /// `graphform show`.

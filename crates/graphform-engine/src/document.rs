@@ -52,6 +52,10 @@ pub struct StateDocument {
     /// The Graph API cannot list installs, so this is the only record.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub installs: BTreeMap<InstallAddress, InstallRecord>,
+    /// Tokens removed from the policy and kept working until their grace
+    /// ends: address → when they may be revoked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retiring: BTreeMap<TokenAddress, Timestamp>,
     /// Mutations started and not yet known to be finished (design.md §1:
     /// every Graph mutation is journaled before it is sent). An entry left
     /// by an interrupted apply is resolved by the next one, or, for a token
@@ -72,6 +76,7 @@ impl Default for StateDocument {
             documents: BTreeSet::new(),
             system_users: BTreeMap::new(),
             installs: BTreeMap::new(),
+            retiring: BTreeMap::new(),
             journal: Vec::new(),
             audit: Vec::new(),
         }
@@ -89,6 +94,10 @@ pub struct SystemUserDocument {
     /// App installs graphform made for it.
     #[serde(default)]
     pub installs: BTreeMap<InstallAddress, InstallRecord>,
+    /// Its tokens removed from the policy and kept working until their
+    /// grace ends: address → when they may be revoked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retiring: BTreeMap<TokenAddress, Timestamp>,
     /// Its mutations started and not yet known to be finished.
     #[serde(default)]
     pub journal: Vec<Intent>,
@@ -103,6 +112,7 @@ impl Default for SystemUserDocument {
             format_version: DOCUMENT_FORMAT_VERSION,
             id: None,
             installs: BTreeMap::new(),
+            retiring: BTreeMap::new(),
             journal: Vec::new(),
             audit: Vec::new(),
         }
@@ -125,6 +135,7 @@ impl StateDocument {
             self.system_users.insert(user.clone(), id);
         }
         self.installs.extend(document.installs);
+        self.retiring.extend(document.retiring);
         self.journal.extend(document.journal);
         self.audit.extend(document.audit);
     }
@@ -143,6 +154,13 @@ impl StateDocument {
                 .or_default()
                 .installs
                 .insert(install, record);
+        }
+        for (token, revoke_after) in std::mem::take(&mut self.retiring) {
+            records
+                .entry(token.system_user().clone())
+                .or_default()
+                .retiring
+                .insert(token, revoke_after);
         }
         for intent in std::mem::take(&mut self.journal) {
             let user = intent.address.system_user().clone();

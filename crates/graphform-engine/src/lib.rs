@@ -27,8 +27,9 @@ pub mod provider;
 pub mod state;
 
 pub use plan::{
-    Action, Change, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION, Plan,
-    PlanOptions, Snapshot, TimelineEntry, TokenStatus, plan, plan_schema, policy_hash, state_hash,
+    Action, Change, Maintenance, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION,
+    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, plan, plan_schema, policy_hash,
+    state_hash,
 };
 pub use provider::Provider;
 pub use state::State;

@@ -189,6 +189,7 @@ impl Model {
                 failpoint,
                 plan: PlanOptions {
                     invalidate_orphaned: invalidate,
+                    ..PlanOptions::default()
                 },
                 ..ApplyOptions::default()
             };

@@ -8,7 +8,7 @@ use graphform_engine::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
     ObservedValue,
 };
-use graphform_engine::{Action, NoticeKind, Plan, PlanOptions, Snapshot, State, plan};
+use graphform_engine::{Action, Maintenance, NoticeKind, Plan, PlanOptions, Snapshot, State, plan};
 use graphform_spec::Spec;
 use graphform_store::{ExpiryMode, TokenMetadata};
 use graphform_types::{Role, SystemUserAddress, Timestamp, TokenAddress};
@@ -481,10 +481,13 @@ fn a_rotation_waits_for_the_pending_previous_token() {
     ]));
 }
 
+/// A token the tests remove from the policy.
+const GONE: &str = "acme/ci-reporting/token/old";
+
 #[test]
 fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
     let mut state = converged(NOW - DAY);
-    let gone = "acme/ci-reporting/token/old";
+    let gone = GONE;
     state.tokens.insert(
         address(gone),
         ObservedToken {
@@ -504,12 +507,125 @@ fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
             previous: None,
         },
     );
-    let plan = run(&spec(""), &state, NOW);
+    let policy = spec("");
+    let plan = run(&policy, &state, NOW);
     insta::assert_snapshot!(table(&plan));
     assert!(
         plan.changes.iter().all(|c| c.address.to_string() != TOKEN),
         "the token still in the policy is left alone"
     );
+    let kinds: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.action, c.maintenance))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Action::Retire, None),
+            (Action::Forget, Some(Maintenance::ForgetDead))
+        ],
+        "a working removed token is retired (reviewed), a dead one forgotten (maintenance)"
+    );
+
+    // Retired: it keeps working until the grace ends, counted from the
+    // apply; the plans meanwhile say when.
+    let grace = policy.businesses[0].grace;
+    let retired = simulate(&policy, &state, &plan, NOW);
+    let waiting = run(&policy, &retired, NOW + 60);
+    assert!(!waiting.has_changes(), "{}", table(&waiting));
+    assert_eq!(waiting.valid_until, Some(at(NOW) + grace));
+    assert!(
+        waiting
+            .notices
+            .iter()
+            .any(|n| n.kind == NoticeKind::Deferred && n.address.to_string() == gone),
+        "{}",
+        table(&waiting)
+    );
+
+    // Once the grace ends: revoked, as time-driven maintenance.
+    let due = run(&policy, &retired, NOW + grace.as_secs());
+    let revokes: Vec<_> = due
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action, c.maintenance))
+        .collect();
+    assert_eq!(
+        revokes,
+        [(
+            gone.to_owned(),
+            Action::Revoke,
+            Some(Maintenance::RevokeRemoved)
+        )]
+    );
+}
+
+#[test]
+fn a_removed_token_named_by_revoke_now_is_revoked_at_once() {
+    let mut state = converged(NOW - DAY);
+    state.tokens.insert(
+        address(GONE),
+        ObservedToken {
+            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    let policy = spec("");
+    // A leaked token: revoked at once when named, a reviewed change.
+    let options = PlanOptions {
+        revoke_now: [address::<TokenAddress>(GONE)].into(),
+        ..PlanOptions::default()
+    };
+    let now = plan_with(&policy, &state, NOW, &options);
+    assert_eq!(
+        (now.changes[0].action, now.changes[0].maintenance),
+        (Action::Revoke, None)
+    );
+}
+
+#[test]
+fn a_retired_token_back_in_the_policy_is_reinstated() {
+    let mut state = converged(NOW - DAY);
+    state.tokens.insert(
+        address(GONE),
+        ObservedToken {
+            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    let policy = spec("");
+    let plan = run(&policy, &state, NOW);
+    let retired = simulate(&policy, &state, &plan, NOW);
+    // Back in the policy before its grace ended: the retirement is
+    // cancelled, nothing is issued.
+    let back = spec(
+        "          - name: old\n            app: reporting\n            scopes: [ads_read, read_insights]\n",
+    );
+    let reinstated = run(&back, &retired, NOW + 60);
+    let actions: Vec<_> = reinstated
+        .changes
+        .iter()
+        .filter(|c| c.address.to_string() == GONE)
+        .map(|c| c.action)
+        .collect();
+    assert_eq!(actions, [Action::Reinstate], "{}", table(&reinstated));
+    let after = simulate(&back, &retired, &reinstated, NOW + 60);
+    assert!(after.document.retiring.is_empty());
+}
+
+#[test]
+fn revoke_now_of_a_token_still_in_the_policy_changes_nothing() {
+    let policy = spec("");
+    // `--revoke-now` of a token the policy still names changes nothing
+    // and says why.
+    let options = PlanOptions {
+        revoke_now: [address::<TokenAddress>(TOKEN)].into(),
+        ..PlanOptions::default()
+    };
+    let refused = plan_with(&policy, &converged(NOW - DAY), NOW, &options);
+    assert!(!refused.has_changes());
+    assert!(refused.notices[0].message.contains("still names it"));
 }
 
 #[test]
@@ -637,6 +753,9 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
                 kill_tokens_of(&mut next, change.address.system_user());
                 next.document.journal.clear();
             }
+            Action::Retire | Action::Reinstate => {
+                retire(&mut next, change, at(now) + business.grace);
+            }
             Action::Revoke | Action::Forget => {
                 let fingerprint = change.before.as_ref().and_then(|b| b.fingerprint.clone());
                 let token = change.address.as_token().expect("a token");
@@ -656,6 +775,16 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
         }
     }
     next
+}
+
+/// What retiring (until `revoke_after`) or reinstating a token does.
+fn retire(state: &mut State, change: &graphform_engine::Change, revoke_after: Timestamp) {
+    let token = change.address.as_token().expect("a token").clone();
+    if change.action == Action::Retire {
+        state.document.retiring.insert(token, revoke_after);
+    } else {
+        state.document.retiring.remove(&token);
+    }
 }
 
 /// What `DELETE /{su}/access_tokens` does to the observed state.
@@ -791,6 +920,7 @@ fn a_possibly_orphaned_token_is_a_warning_until_invalidation_is_opted_in() {
 
     let options = PlanOptions {
         invalidate_orphaned: true,
+        ..PlanOptions::default()
     };
     let opted = plan_with(&spec(""), &state, NOW, &options);
     insta::assert_snapshot!(tables(&[
@@ -832,6 +962,7 @@ fn an_invalidation_forgets_the_previous_value_it_kills() {
     orphan_intent(&mut state, NOW - 10);
     let options = PlanOptions {
         invalidate_orphaned: true,
+        ..PlanOptions::default()
     };
     let plan = plan_with(&spec(""), &state, NOW, &options);
     insta::assert_snapshot!(table(&plan));
@@ -859,6 +990,7 @@ fn an_invalidation_of_an_older_system_user_leaves_the_current_ones_tokens_alone(
     "299".clone_into(system_user_id);
     let options = PlanOptions {
         invalidate_orphaned: true,
+        ..PlanOptions::default()
     };
     let plan = plan_with(&spec(""), &state, NOW, &options);
     insta::assert_snapshot!(table(&plan));

@@ -23,6 +23,7 @@ mod yaml;
 pub use diagnostic::{Code, Diagnostic, Location, Severity, Sources, render};
 pub use load::{Loaded, load, load_texts};
 pub use spec::{Business, Duration, Expiry, Role, Spec, StoreSettings, SystemUser, Token};
+pub use validate::DEFAULT_GRACE;
 
 /// The JSON Schema of the policy file, as pretty-printed JSON with a
 /// trailing newline (the content of `schemas/graphform.schema.json`).

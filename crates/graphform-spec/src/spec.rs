@@ -83,6 +83,9 @@ pub struct Business {
     pub apps: BTreeMap<String, App>,
     /// Managed system users, in policy order.
     pub system_users: Vec<SystemUser>,
+    /// `defaults.grace`: how long a token removed from the policy keeps
+    /// working after the apply that retires it, before it is revoked.
+    pub grace: Duration,
 }
 
 /// The admin identity of a business.

@@ -1,5 +1,6 @@
 //! `graphform apply`: make the changes of a plan.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use graphform_engine::apply::{
     ApplyContext, ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxError, BoxFuture,
     Outcome, Progress,
 };
-use graphform_engine::{Action, Change, Plan, PlanOptions};
+use graphform_engine::{Action, Change, Maintenance, Plan, PlanOptions};
 use graphform_store::StoreError;
 
 use crate::cli::{ApplyArgs, Format};
@@ -37,7 +38,9 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
                 || saved
                     .as_ref()
                     .is_some_and(|p| p.changes.iter().any(|c| c.action == Action::Invalidate)),
+            revoke_now: args.revoke_now.iter().cloned().collect(),
         },
+        only: (!args.only.is_empty()).then(|| args.only.iter().copied().collect()),
         allow_admin_invalidation: args.allow_admin_invalidation,
         ..ApplyOptions::default()
     };
@@ -85,11 +88,30 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
             printer.data(&report.to_json());
         }
     }
-    Ok(if report.succeeded() {
-        ExitCode::SUCCESS
+    Ok(exit_code(&report, options.only.as_ref()))
+}
+
+/// 0 when every change was made; with `--only`, 2 when every allowed
+/// change was made and others are held for review; 1 otherwise.
+fn exit_code(report: &ApplyReport, only: Option<&BTreeSet<Maintenance>>) -> ExitCode {
+    if report.succeeded() {
+        return ExitCode::SUCCESS;
+    }
+    let held = |change: &Change, outcome: &Outcome| {
+        let allowed = change
+            .maintenance
+            .is_some_and(|kind| only.is_some_and(|only| only.contains(&kind)));
+        only.is_some() && !allowed && matches!(outcome, Outcome::Skipped { .. })
+    };
+    let only_held = report
+        .outcomes
+        .iter()
+        .all(|(change, outcome)| matches!(outcome, Outcome::Done { .. }) || held(change, outcome));
+    if only_held {
+        ExitCode::from(2)
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 /// Why apply did not run, with what to do about it.

@@ -15,6 +15,7 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
     let state = world.observe()?;
     let options = PlanOptions {
         invalidate_orphaned: args.invalidate_orphaned,
+        revoke_now: args.revoke_now.iter().cloned().collect(),
     };
     let mut plan = plan(&world.spec, &state, world.now, &options);
     plan.origin = Some(world.origin());

@@ -56,7 +56,12 @@ pub(crate) fn summary(plan: &Plan) -> String {
     }
     let counts = plan.counts();
     // The six of Terraform-like fame always; the rare ones when present.
-    let rare = [Action::Forget, Action::Invalidate];
+    let rare = [
+        Action::Retire,
+        Action::Reinstate,
+        Action::Forget,
+        Action::Invalidate,
+    ];
     let mut parts: Vec<String> = Action::ALL
         .iter()
         .filter(|action| !rare.contains(action) || counts[action] > 0)
@@ -77,6 +82,8 @@ pub(crate) fn symbol(action: Action) -> &'static str {
         Action::Revoke => "-",
         Action::Forget => "x",
         Action::Invalidate => "!",
+        Action::Retire => "-…",
+        Action::Reinstate => "+…",
     }
 }
 
@@ -239,6 +246,7 @@ pub(crate) mod fixture {
             system_user_id: None,
             before,
             after,
+            maintenance: None,
         }
     }
 
@@ -444,6 +452,7 @@ pub(crate) mod fixture {
                 system_user_id: None,
                 before: Some(hostile_token.clone()),
                 after: Some(widened.clone()),
+                maintenance: None,
             })
             .collect();
         changes.push(Change {
@@ -454,6 +463,7 @@ pub(crate) mod fixture {
             system_user_id: None,
             before: None,
             after: Some(hostile_token.clone()),
+            maintenance: None,
         });
         Plan {
             format_version: PLAN_FORMAT_VERSION,

@@ -14,10 +14,10 @@ use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells}
 /// The style of an action's symbol and name.
 fn action_style(action: Action) -> Style {
     match action {
-        Action::Create | Action::Install | Action::Issue => style::ADD,
+        Action::Create | Action::Install | Action::Issue | Action::Reinstate => style::ADD,
         Action::Refresh => style::CHANGE,
         Action::Rotate => style::REPLACE,
-        Action::Revoke | Action::Forget | Action::Invalidate => style::REMOVE,
+        Action::Revoke | Action::Forget | Action::Invalidate | Action::Retire => style::REMOVE,
     }
 }
 
@@ -128,7 +128,7 @@ fn detail(change: &Change, now: Timestamp) -> Option<String> {
                 format!("{old} → a new token ({new}); the old one is kept for its grace period")
             })
         }
-        Action::Revoke | Action::Forget => old,
+        Action::Revoke | Action::Forget | Action::Retire | Action::Reinstate => old,
         Action::Invalidate => before.and_then(|b| b.id.as_ref()).map(|id| {
             format!("every token of system user {id}; the managed ones are re-issued below")
         }),

@@ -190,8 +190,10 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         intent: Option<&Intent>,
         ledger: &mut Ledger,
     ) -> Result<Outcome, ChangeError> {
-        if change.action == Action::Forget {
-            return self.remove_token(change, None, ledger).await;
+        match change.action {
+            Action::Forget => return self.remove_token(change, None, ledger).await,
+            Action::Retire | Action::Reinstate => return self.retire(change, ledger),
+            _ => {}
         }
         let intent = intent
             .ok_or_else(|| ChangeError::malformed(&change.address, "it was not journaled"))?;
@@ -204,6 +206,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             Action::Revoke | Action::Forget => {
                 self.remove_token(change, Some(intent), ledger).await
             }
+            Action::Retire | Action::Reinstate => self.retire(change, ledger),
             Action::Invalidate => self.invalidate(change, intent, ledger).await,
         }
     }
@@ -218,7 +221,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         after: Option<String>,
     ) -> Result<Option<Intent>, ChangeError> {
         let kind = match change.action {
-            Action::Forget => return Ok(None),
+            Action::Forget | Action::Retire | Action::Reinstate => return Ok(None),
             Action::Create => IntentKind::CreateSystemUser {
                 business_id: self.business(&change.address)?.id.clone(),
                 name: change.address.system_user().name().to_owned(),

@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 
 use graphform_store::{Store, Version};
-use graphform_types::{InstallAddress, SystemUserAddress};
+use graphform_types::{InstallAddress, SystemUserAddress, Timestamp, TokenAddress};
 
 use crate::document::{AuditEntry, InstallRecord, Intent, IntentKind, SystemUserDocument};
 use crate::provider::Provider;
@@ -79,6 +79,7 @@ impl Ledger {
             next.id = records.id;
         }
         next.installs.extend(records.installs);
+        next.retiring.extend(records.retiring);
         next.journal.extend(records.journal);
         next.record(records.audit);
     }
@@ -104,6 +105,15 @@ impl Ledger {
         match record {
             Some(record) => self.next.installs.insert(install, record),
             None => self.next.installs.remove(&install),
+        };
+    }
+
+    /// Schedules the revocation of a token the policy no longer names
+    /// (`Some`: when it may be revoked), or cancels it (`None`).
+    pub(super) fn set_retiring(&mut self, token: &TokenAddress, revoke_after: Option<Timestamp>) {
+        match revoke_after {
+            Some(at) => self.next.retiring.insert(token.clone(), at),
+            None => self.next.retiring.remove(token),
         };
     }
 

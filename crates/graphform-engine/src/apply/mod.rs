@@ -33,7 +33,7 @@
 //! and names every system user this run changes in the root state
 //! document.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,7 +49,7 @@ use tokio::sync::Mutex;
 
 use crate::document::{AuditEntry, Intent};
 use crate::observe::{Credentials, observe};
-use crate::plan::{Change, NoticeKind, Plan, PlanOptions, plan as make_plan};
+use crate::plan::{Change, Maintenance, NoticeKind, Plan, PlanOptions, plan as make_plan};
 use crate::provider::Provider;
 use crate::state::State;
 
@@ -92,6 +92,10 @@ pub struct ApplyOptions {
     /// Allow an invalidation that kills the admin credential graphform
     /// acts with (`--allow-admin-invalidation`).
     pub allow_admin_invalidation: bool,
+    /// Unattended maintenance (`--only`): make only the changes of these
+    /// [`Maintenance`] kinds; every other change is reported
+    /// [`Outcome::Skipped`] as held for review. `None`: every change.
+    pub only: Option<BTreeSet<Maintenance>>,
     /// Test hook: called with the mutation's number right before the n-th
     /// mutation (Graph call, token write or document write), when n equals
     /// the first value. The crash tests stop the process there.
@@ -127,6 +131,7 @@ impl Default for ApplyOptions {
             lease_renew_every: Duration::from_mins(20),
             plan: PlanOptions::default(),
             allow_admin_invalidation: false,
+            only: None,
             failpoint: None,
         }
     }
@@ -142,6 +147,7 @@ impl std::fmt::Debug for ApplyOptions {
             .field("lease_renew_every", &self.lease_renew_every)
             .field("plan", &self.plan)
             .field("allow_admin_invalidation", &self.allow_admin_invalidation)
+            .field("only", &self.only)
             .field("failpoint", &self.failpoint.as_ref().map(|(n, _)| n))
             .finish()
     }
@@ -303,16 +309,59 @@ async fn plan_and_run<S: Store, P: Provider>(
     if !hits_admin.is_empty() && !options.allow_admin_invalidation {
         return Err(ApplyError::AdminInvalidation(hits_admin));
     }
-    // An empty plan still runs when an interrupted apply left journal
-    // entries: apply settles them.
-    if !plan.has_changes() && state.document.journal.is_empty() {
-        return Ok(ApplyReport {
-            plan,
-            outcomes: Vec::new(),
-        });
-    }
-    let outcomes = run(context, &state, &plan, options, progress, keeper).await?;
+    let Some(only) = &options.only else {
+        let outcomes = run_unless_empty(context, &state, &plan, options, progress, keeper).await?;
+        return Ok(ApplyReport { plan, outcomes });
+    };
+    // Unattended: run the time-driven changes of the kinds allowed, and
+    // hold every other change for a person to review.
+    let allowed = |change: &Change| change.maintenance.is_some_and(|kind| only.contains(&kind));
+    let runnable = Plan {
+        changes: plan
+            .changes
+            .iter()
+            .filter(|c| allowed(c))
+            .cloned()
+            .collect(),
+        ..plan.clone()
+    };
+    let mut done = run_unless_empty(context, &state, &runnable, options, progress, keeper)
+        .await?
+        .into_iter();
+    let kinds: Vec<&str> = only.iter().map(|kind| kind.as_str()).collect();
+    let outcomes = plan
+        .changes
+        .iter()
+        .filter_map(|change| {
+            if allowed(change) {
+                return done.next();
+            }
+            let outcome = Outcome::Skipped {
+                reason: format!(
+                    "held for review: `--only {}` makes only that time-driven work",
+                    kinds.join(",")
+                ),
+            };
+            Some((change.clone(), outcome))
+        })
+        .collect();
     Ok(ApplyReport { plan, outcomes })
+}
+
+/// Runs `plan`; an empty plan runs only when an interrupted apply left
+/// journal entries (apply settles them).
+async fn run_unless_empty<S: Store, P: Provider>(
+    context: &ApplyContext<'_, S, P>,
+    state: &State,
+    plan: &Plan,
+    options: &ApplyOptions,
+    progress: &dyn Progress,
+    keeper: &LeaseKeeper,
+) -> Result<Vec<(Change, Outcome)>, ApplyError> {
+    if !plan.has_changes() && state.document.journal.is_empty() {
+        return Ok(Vec::new());
+    }
+    run(context, state, plan, options, progress, keeper).await
 }
 
 async fn run<S: Store, P: Provider>(

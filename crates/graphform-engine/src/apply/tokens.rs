@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use graphform_graph::{AppCredentials, IssueToken, Secret, UserToken};
-use graphform_spec::Expiry;
+use graphform_spec::{DEFAULT_GRACE, Expiry};
 use graphform_store::{
     ExpiryMode, Fingerprint, PreviousToken, Store, StoreError, StoredToken, TokenMetadata,
     TokenRecord, Version, Versioned,
@@ -282,12 +282,41 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 .await?;
         } else {
             self.store.delete_token(address, &version).await?;
+            ledger.set_retiring(address, None);
         }
         let mut audit = self.audit(address, change.action);
         audit.before = Some(fingerprint.clone());
         ledger.audit(audit);
         Ok(Outcome::Done {
             token: Some(fingerprint),
+            id: None,
+            expires_at: None,
+        })
+    }
+
+    /// Retire (schedule the revocation of a token the policy no longer
+    /// names for when its business's grace ends, counted from now) or
+    /// reinstate (cancel it). Nothing is sent to Meta: the system user's
+    /// document records it, with its batch.
+    pub(super) fn retire(
+        &self,
+        change: &Change,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
+        let address = token_of(change)?;
+        let revoke_after = (change.action == Action::Retire).then(|| {
+            let grace = self
+                .business(&change.address)
+                .map_or(DEFAULT_GRACE, |b| b.grace);
+            self.now + grace
+        });
+        ledger.set_retiring(address, revoke_after);
+        let token = change.before.as_ref().and_then(|b| b.fingerprint.clone());
+        let mut audit = self.audit(address, change.action);
+        audit.before.clone_from(&token);
+        ledger.audit(audit);
+        Ok(Outcome::Done {
+            token,
             id: None,
             expires_at: None,
         })

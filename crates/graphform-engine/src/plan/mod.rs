@@ -30,6 +30,10 @@ pub struct PlanOptions {
     /// a token nobody stored: invalidate all its tokens
     /// (`DELETE /{su}/access_tokens`) and re-issue the managed ones.
     pub invalidate_orphaned: bool,
+    /// Tokens removed from the policy to revoke in this plan rather than
+    /// after their grace (a compromised token). Each must be one the
+    /// policy no longer names.
+    pub revoke_now: BTreeSet<TokenAddress>,
 }
 
 /// What must change, and why. Contains no secret.
@@ -99,6 +103,70 @@ pub struct Change {
     /// The object after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Snapshot>,
+    /// For time-driven work a person need not review again, which kind it
+    /// is (`apply --only`); `None` for a change a person must review.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
+}
+
+/// The kinds of time-driven work: what the policy, once reviewed, already
+/// decided will happen when the clock gets there. `apply --only` makes
+/// changes of the kinds it names and no other.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Maintenance {
+    /// A 60-day token inside its `refresh_before` window is refreshed.
+    Refresh,
+    /// A never-expiring token is rotated on its `rotate_every` period.
+    Rotate,
+    /// A replaced token is revoked once its grace ends.
+    RevokeSuperseded,
+    /// A token removed from the policy is revoked once its grace ends.
+    RevokeRemoved,
+    /// The record of a replaced token that is already dead is dropped.
+    ForgetDead,
+}
+
+impl Maintenance {
+    /// Every kind.
+    pub const ALL: [Maintenance; 5] = [
+        Self::Refresh,
+        Self::Rotate,
+        Self::RevokeSuperseded,
+        Self::RevokeRemoved,
+        Self::ForgetDead,
+    ];
+
+    /// The kind's name, as `apply --only` takes it: `revoke-superseded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refresh => "refresh",
+            Self::Rotate => "rotate",
+            Self::RevokeSuperseded => "revoke-superseded",
+            Self::RevokeRemoved => "revoke-removed",
+            Self::ForgetDead => "forget-dead",
+        }
+    }
+}
+
+/// A name that is not a [`Maintenance`] kind.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not a kind of maintenance (refresh, rotate, revoke-superseded, revoke-removed, forget-dead)"
+)]
+pub struct UnknownMaintenance(String);
+
+impl std::str::FromStr for Maintenance {
+    type Err = UnknownMaintenance;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownMaintenance(name.to_owned()))
+    }
 }
 
 /// What a change does.
@@ -125,16 +193,25 @@ pub enum Action {
     /// Invalidate every token of a system user (opt-in, for tokens an
     /// interrupted apply may have issued and never stored).
     Invalidate,
+    /// Schedule the revocation of a token removed from the policy for when
+    /// its grace ends, counted from the apply: consumers keep a working
+    /// token meanwhile. Nothing is sent to Meta.
+    Retire,
+    /// Cancel the scheduled revocation of a token that is back in the
+    /// policy. Nothing is sent to Meta.
+    Reinstate,
 }
 
 impl Action {
     /// Every action, in summary order.
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 10] = [
         Self::Create,
         Self::Install,
         Self::Issue,
         Self::Refresh,
         Self::Rotate,
+        Self::Retire,
+        Self::Reinstate,
         Self::Revoke,
         Self::Forget,
         Self::Invalidate,
@@ -151,6 +228,8 @@ impl Action {
             Self::Revoke => "revoke",
             Self::Forget => "forget",
             Self::Invalidate => "invalidate",
+            Self::Retire => "retire",
+            Self::Reinstate => "reinstate",
         }
     }
 }
@@ -344,7 +423,7 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
     for business in &spec.businesses {
         planner.business(business);
     }
-    planner.removed_tokens();
+    planner.removed_tokens(spec, &options.revoke_now);
     Plan {
         format_version: PLAN_FORMAT_VERSION,
         created_at: now,
@@ -387,7 +466,7 @@ fn dead_replacement(
     code: Option<i64>,
     subcode: Option<i64>,
     expires_at: Option<Timestamp>,
-) -> (Action, String, Option<String>) {
+) -> Replacement {
     let code = match (code, subcode) {
         (Some(code), Some(subcode)) => format!(" ({code}/{subcode})"),
         (Some(code), None) => format!(" ({code})"),
@@ -401,7 +480,37 @@ fn dead_replacement(
         }
         _ => format!("the current token is dead: {}", cause.describe()),
     };
-    (Action::Issue, reason, drift)
+    Replacement::new(Action::Issue, reason, drift)
+}
+
+/// Why and how the current value of a token is replaced.
+struct Replacement {
+    action: Action,
+    reason: String,
+    drift: Option<String>,
+    maintenance: Option<Maintenance>,
+}
+
+impl Replacement {
+    /// A replacement a person reviews.
+    fn new(action: Action, reason: String, drift: Option<String>) -> Self {
+        Self {
+            action,
+            reason,
+            drift,
+            maintenance: None,
+        }
+    }
+
+    /// Time-driven work the reviewed policy already decided.
+    fn time(action: Action, reason: String, maintenance: Maintenance) -> Self {
+        Self {
+            action,
+            reason,
+            drift: None,
+            maintenance: Some(maintenance),
+        }
+    }
 }
 
 /// A role as Meta listed it, or nothing when it did not say.

@@ -30,6 +30,7 @@ impl<'s> Planner<'s> {
             system_user_id: None,
             before: None,
             after: None,
+            maintenance: None,
         });
         self.changes.last_mut().expect("just pushed")
     }

@@ -3,14 +3,16 @@
 //! what was replaced once its grace ends, and name what is no longer in
 //! the policy.
 
-use graphform_spec::{Business, Expiry, SystemUser, Token};
+use std::collections::BTreeSet;
+
+use graphform_spec::{Business, DEFAULT_GRACE, Expiry, Spec, SystemUser, Token};
 use graphform_types::{Duration, ExpiryMode, SystemUserAddress, Timestamp, TokenAddress};
 
 use crate::state::{Health, ObservedToken, ObservedValue};
 
 use super::{
-    Action, Change, NoticeKind, NoticeLevel, Planner, Snapshot, TimelineEntry, TokenStatus,
-    dead_replacement, scope_diff, value_snapshot,
+    Action, Change, Maintenance, NoticeKind, NoticeLevel, Planner, Replacement, Snapshot,
+    TimelineEntry, TokenStatus, dead_replacement, scope_diff, value_snapshot,
 };
 
 impl Planner<'_> {
@@ -56,6 +58,14 @@ impl Planner<'_> {
             self.change(&address, Action::Issue, reason).after = Some(after);
             return;
         };
+        if let Some(revoke_after) = self.state.document.retiring.get(&address) {
+            let change = self.change(
+                &address,
+                Action::Reinstate,
+                format!("back in the policy: its revocation, due {revoke_after}, is cancelled"),
+            );
+            change.before = Some(value_snapshot(&stored.current));
+        }
         // An invalidation in this plan kills the values issued to the
         // system user it invalidates, and only those: a value of another
         // system user (the one renamed away, or the new one) lives on.
@@ -97,7 +107,12 @@ impl Planner<'_> {
             );
             return;
         }
-        let Some((action, reason, drift)) = self.replacement(token, &observed.current, app_id, id)
+        let Some(Replacement {
+            action,
+            reason,
+            drift,
+            maintenance,
+        }) = self.replacement(token, &observed.current, app_id, id)
         else {
             return;
         };
@@ -117,6 +132,7 @@ impl Planner<'_> {
         }
         let change = self.change(&address, action, reason);
         change.drift = drift;
+        change.maintenance = maintenance;
         change.before = Some(value_snapshot(&observed.current));
         change.after = Some(after);
     }
@@ -140,6 +156,7 @@ impl Planner<'_> {
                 ),
             );
             change.before = before;
+            change.maintenance = Some(Maintenance::ForgetDead);
             return None;
         }
         if let Health::NoVerdict { reason } = &previous.value.health {
@@ -176,6 +193,7 @@ impl Planner<'_> {
                 ),
             );
             change.before = before;
+            change.maintenance = Some(Maintenance::RevokeSuperseded);
             return None;
         }
         self.decision_changes_at(previous.revoke_after);
@@ -189,7 +207,7 @@ impl Planner<'_> {
         current: &ObservedValue,
         app_id: &str,
         id: Option<&str>,
-    ) -> Option<(Action, String, Option<String>)> {
+    ) -> Option<Replacement> {
         let metadata = &current.metadata;
         let (expires_at, live_scopes) = match &current.health {
             Health::Dead {
@@ -217,7 +235,7 @@ impl Planner<'_> {
             self.decision_changes_at(at);
         }
         let Some(id) = id else {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 format!(
                     "the system user is created by this plan; the stored token belongs to system user {}",
@@ -227,7 +245,7 @@ impl Planner<'_> {
             ));
         };
         if id != metadata.system_user_id {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 format!(
                     "system user was re-created (ID {} → {id})",
@@ -237,7 +255,7 @@ impl Planner<'_> {
             ));
         }
         if metadata.app_id != app_id {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 format!(
                     "app changed: {} → {app_id} (`{}`)",
@@ -247,7 +265,7 @@ impl Planner<'_> {
             ));
         }
         if metadata.scopes != token.scopes {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 format!(
                     "scopes changed: {}",
@@ -257,7 +275,7 @@ impl Planner<'_> {
             ));
         }
         if *live_scopes != metadata.scopes {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 "scopes differ from the record".to_owned(),
                 Some(format!(
@@ -271,7 +289,7 @@ impl Planner<'_> {
             Expiry::Never { .. } => ExpiryMode::Never,
         };
         if metadata.expiry != wanted {
-            return Some((
+            return Some(Replacement::new(
                 Action::Rotate,
                 format!(
                     "expiry changed: {} → {}",
@@ -290,11 +308,11 @@ impl Planner<'_> {
         token: &Token,
         current: &ObservedValue,
         expires_at: Option<Timestamp>,
-    ) -> Option<(Action, String, Option<String>)> {
+    ) -> Option<Replacement> {
         match token.expiry {
             Expiry::SixtyDays { refresh_before } => {
                 let Some(expires_at) = expires_at else {
-                    return Some((
+                    return Some(Replacement::new(
                         Action::Rotate,
                         "the policy wants a 60-day token".to_owned(),
                         Some("Meta reports the token never expires".to_owned()),
@@ -303,13 +321,13 @@ impl Planner<'_> {
                 let window = refresh_before;
                 let left = expires_at - self.now;
                 if left < window {
-                    return Some((
+                    return Some(Replacement::time(
                         Action::Refresh,
                         format!(
                             "expires in {}, refresh_before is {refresh_before}",
                             (left).human()
                         ),
-                        None,
+                        Maintenance::Refresh,
                     ));
                 }
                 self.decision_changes_at(expires_at - window + Duration::seconds(1));
@@ -320,13 +338,13 @@ impl Planner<'_> {
                 let issued_at = current.metadata.issued_at;
                 let due = issued_at.saturating_add(period);
                 if self.now >= due {
-                    return Some((
+                    return Some(Replacement::time(
                         Action::Rotate,
                         format!(
                             "issued {} ago, rotate_every is {period}",
                             (self.now - issued_at).human()
                         ),
-                        None,
+                        Maintenance::Rotate,
                     ));
                 }
                 self.decision_changes_at(due);
@@ -365,70 +383,209 @@ impl Planner<'_> {
         });
     }
 
-    /// Tokens in the store that the policy no longer names: revoke what
-    /// still works, forget what does not.
-    pub(super) fn removed_tokens(&mut self) {
+    /// Tokens in the store that the policy no longer names. A working
+    /// one is retired: kept for its business's `grace` after the apply
+    /// that retires it, then revoked (at once for `revoke_now`); a dead one
+    /// is forgotten.
+    pub(super) fn removed_tokens(&mut self, spec: &Spec, revoke_now: &BTreeSet<TokenAddress>) {
+        self.unused_revoke_now(revoke_now);
         let state = self.state;
         for (address, observed) in &state.tokens {
             if self.managed_tokens.contains(address) {
                 continue;
             }
-            // The previous value first: revoking the current one drops
-            // the record.
-            let values = observed
-                .previous
-                .as_ref()
-                .map(|p| &p.value)
-                .into_iter()
-                .chain(std::iter::once(&observed.current));
-            for value in values {
-                let (action, reason) = match &value.health {
-                    // The invalidation in this plan kills it.
-                    _ if self.dies(value) => (
-                        Action::Forget,
-                        "removed from the policy; the invalidation of its system user kills it"
-                            .to_owned(),
-                    ),
-                    Health::Valid { .. } => (Action::Revoke, "removed from the policy".to_owned()),
-                    Health::Dead { .. } => (
-                        Action::Forget,
-                        "removed from the policy; the token is already dead".to_owned(),
-                    ),
-                    Health::NoVerdict { reason } => {
-                        self.notice(
-                            NoticeLevel::Warning,
-                            NoticeKind::NoVerdict,
-                            address,
-                            format!(
-                                "removed from the policy, but Meta gave no verdict on {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
-                                value.metadata.fingerprint
-                            ),
-                        );
-                        continue;
-                    }
-                    Health::Unknown { app_id } => {
-                        self.notice(
-                            NoticeLevel::Warning,
-                            NoticeKind::Manual,
-                            address,
-                            format!(
-                                "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {}; add the app back to revoke it, or revoke it by hand",
-                                value.metadata.fingerprint
-                            ),
-                        );
-                        continue;
-                    }
-                };
-                self.changes.push(Change {
-                    address: address.into(),
-                    action,
-                    reason,
-                    drift: None,
-                    system_user_id: Some(value.metadata.system_user_id.clone()),
-                    before: Some(value_snapshot(value)),
-                    after: None,
-                });
+            let grace = spec
+                .businesses
+                .iter()
+                .find(|b| b.name == address.system_user().business())
+                .map_or(DEFAULT_GRACE, |b| b.grace);
+            let now = revoke_now.contains(address);
+            let Some((action, reason, maintenance)) =
+                self.removed_current(address, observed, grace, now)
+            else {
+                continue;
+            };
+            // Revoking or forgetting the current value drops the record:
+            // the previous value goes first, whatever its grace. Retiring
+            // keeps the record, and the previous value its own grace.
+            if action == Action::Retire {
+                self.previous(address, observed);
+            } else if let Some(previous) = &observed.previous {
+                self.removed_previous(address, &previous.value, maintenance);
             }
+            let change = self.removal(address, &observed.current, action, reason);
+            change.maintenance = maintenance;
         }
+    }
+
+    /// What becomes of the current value of a token the policy no longer
+    /// names; `None` when nothing does yet (a notice says why or when).
+    fn removed_current(
+        &mut self,
+        address: &TokenAddress,
+        observed: &ObservedToken,
+        grace: Duration,
+        revoke_now: bool,
+    ) -> Option<(Action, String, Option<Maintenance>)> {
+        let current = &observed.current;
+        let fingerprint = &current.metadata.fingerprint;
+        Some(match &current.health {
+            // The invalidation in this plan kills it.
+            _ if self.dies(current) => (
+                Action::Forget,
+                "removed from the policy; the invalidation of its system user kills it".to_owned(),
+                None,
+            ),
+            Health::Dead { .. } => (
+                Action::Forget,
+                "removed from the policy; the token is already dead".to_owned(),
+                Some(Maintenance::ForgetDead),
+            ),
+            Health::Valid { .. } if revoke_now => (
+                Action::Revoke,
+                "removed from the policy; revoked now (--revoke-now), without grace".to_owned(),
+                None,
+            ),
+            Health::Valid { .. } => match self.state.document.retiring.get(address) {
+                Some(at) if self.now >= *at => (
+                    Action::Revoke,
+                    format!(
+                        "removed from the policy; its grace ended {} ago",
+                        (self.now - *at).human()
+                    ),
+                    Some(Maintenance::RevokeRemoved),
+                ),
+                Some(at) => {
+                    self.decision_changes_at(*at);
+                    self.notice(
+                        NoticeLevel::Info,
+                        NoticeKind::Deferred,
+                        address,
+                        format!(
+                            "removed from the policy; {fingerprint} keeps working until its revocation at {at}"
+                        ),
+                    );
+                    self.previous(address, observed);
+                    return None;
+                }
+                None => (
+                    Action::Retire,
+                    format!(
+                        "removed from the policy; kept working for grace {grace} after this apply (until {} if applied now), then revoked",
+                        self.now + grace
+                    ),
+                    None,
+                ),
+            },
+            Health::NoVerdict { reason } => {
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::NoVerdict,
+                    address,
+                    format!(
+                        "removed from the policy, but Meta gave no verdict on {fingerprint} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works"
+                    ),
+                );
+                self.previous(address, observed);
+                return None;
+            }
+            Health::Unknown { app_id } => {
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::Manual,
+                    address,
+                    format!(
+                        "removed from the policy with its app {app_id}: graphform has no secret to check or revoke {fingerprint}; add the app back to revoke it, or revoke it by hand"
+                    ),
+                );
+                return None;
+            }
+        })
+    }
+
+    /// A warning for each `--revoke-now` address that names no token the
+    /// policy removed.
+    fn unused_revoke_now(&mut self, revoke_now: &BTreeSet<TokenAddress>) {
+        for address in revoke_now {
+            let why = if self.managed_tokens.contains(address) {
+                "the policy still names it: remove it from the policy to revoke it now, or change its scopes to rotate it"
+            } else if !self.state.tokens.contains_key(address) {
+                "no token is stored there"
+            } else {
+                continue;
+            };
+            self.notice(
+                NoticeLevel::Warning,
+                NoticeKind::Manual,
+                address,
+                format!("`--revoke-now` names this token, but {why}; nothing is revoked for it"),
+            );
+        }
+    }
+
+    /// The previous value of a token whose record this plan drops.
+    fn removed_previous(
+        &mut self,
+        address: &TokenAddress,
+        value: &ObservedValue,
+        maintenance: Option<Maintenance>,
+    ) {
+        let (action, reason, maintenance) = match &value.health {
+            _ if self.dies(value) => (
+                Action::Forget,
+                "removed from the policy; the invalidation of its system user kills the replaced token".to_owned(),
+                None,
+            ),
+            Health::Valid { .. } => (
+                Action::Revoke,
+                "removed from the policy; the replaced token goes with it".to_owned(),
+                maintenance,
+            ),
+            Health::Dead { .. } => (
+                Action::Forget,
+                "removed from the policy; the replaced token is already dead".to_owned(),
+                Some(Maintenance::ForgetDead),
+            ),
+            Health::NoVerdict { reason } => {
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::NoVerdict,
+                    address,
+                    format!(
+                        "removed from the policy, but Meta gave no verdict on the replaced token {} ({reason}): graphform neither revokes nor forgets it until debug_token says whether it works",
+                        value.metadata.fingerprint
+                    ),
+                );
+                return;
+            }
+            Health::Unknown { app_id } => {
+                self.notice(
+                    NoticeLevel::Warning,
+                    NoticeKind::Manual,
+                    address,
+                    format!(
+                        "removed from the policy with its app {app_id}: graphform has no secret to check or revoke the replaced token {}; revoke it by hand",
+                        value.metadata.fingerprint
+                    ),
+                );
+                return;
+            }
+        };
+        let change = self.removal(address, value, action, reason);
+        change.maintenance = maintenance;
+    }
+
+    /// A change about a value of a token the policy no longer names.
+    fn removal(
+        &mut self,
+        address: &TokenAddress,
+        value: &ObservedValue,
+        action: Action,
+        reason: String,
+    ) -> &mut Change {
+        let change = self.change(address, action, reason);
+        change.system_user_id = Some(value.metadata.system_user_id.clone());
+        change.before = Some(value_snapshot(value));
+        change
     }
 }

@@ -56,6 +56,7 @@ impl Validator {
             admin: admin?,
             apps: apps?,
             system_users: system_users?,
+            grace: defaults.grace(),
         })
     }
 

@@ -14,7 +14,9 @@ use crate::suggest::did_you_mean;
 
 /// The duration defaults of policy.md.
 const DEFAULT_REFRESH_BEFORE: Duration = Duration::days(20);
-const DEFAULT_GRACE: Duration = Duration::hours(24);
+/// The `grace` of a policy that sets none; also what a token removed from
+/// the policy with its whole business keeps.
+pub const DEFAULT_GRACE: Duration = Duration::hours(24);
 
 /// The `defaults` section resolved: each value, and where it was written
 /// when it was.
@@ -23,6 +25,13 @@ pub(super) struct Defaults<'a> {
     refresh_before: Placed<'a, Duration>,
     grace: Placed<'a, Duration>,
     rotate_every: Placed<'a, Option<Duration>>,
+}
+
+impl Defaults<'_> {
+    /// `defaults.grace`, or its default.
+    pub(super) fn grace(&self) -> Duration {
+        self.grace.value
+    }
 }
 
 impl Validator {

@@ -23,6 +23,8 @@ mod place;
 mod settings;
 mod token;
 
+pub use expiry::DEFAULT_GRACE;
+
 #[cfg(test)]
 mod tests;
 
