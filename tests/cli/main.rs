@@ -7,6 +7,7 @@ mod apply_crash;
 mod color;
 mod demo;
 mod emulator;
+mod maintenance;
 mod plan;
 mod safety;
 mod schema;

@@ -1,0 +1,231 @@
+//! Safe removal (a removed token is retired, then revoked after its grace)
+//! and unattended maintenance (`apply --only`), against the emulator with
+//! its clock moved.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{EmulatorProcess, control, graphform, request, run, workspace};
+
+/// A second token for the quickstart policy.
+const SPARE: &str = "          - name: spare
+            app: reporting
+            scopes: [ads_read]
+";
+
+/// The quickstart workspace against an emulator, every command run at the
+/// emulator's clock.
+struct World {
+    emulator: EmulatorProcess,
+    dir: tempfile::TempDir,
+    key: String,
+}
+
+impl World {
+    fn new() -> Self {
+        let emulator = EmulatorProcess::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = workspace(dir.path());
+        Self { emulator, dir, key }
+    }
+
+    fn policy(&self) -> std::path::PathBuf {
+        self.dir.path().join("graphform.yaml")
+    }
+
+    /// Appends `token` (YAML lines) to the system user's tokens.
+    fn add_token(&self, token: &str) {
+        let mut text = std::fs::read_to_string(self.policy()).expect("policy");
+        text.push_str(token);
+        std::fs::write(self.policy(), text).expect("write policy");
+    }
+
+    fn remove_token(&self, token: &str) {
+        let text = std::fs::read_to_string(self.policy()).expect("policy");
+        assert!(text.contains(token));
+        std::fs::write(self.policy(), text.replace(token, "")).expect("write policy");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let now = control(self.emulator.port, "clock")["now"]
+            .as_i64()
+            .expect("the emulator's clock");
+        let mut command = graphform(self.dir.path());
+        command
+            .args(args)
+            .env("GRAPHFORM_STORE_KEY", &self.key)
+            .env("GRAPHFORM_NOW", now.to_string());
+        for (name, value) in &self.emulator.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// Runs a command whose stdout is JSON; its exit code and document.
+    fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let output = self.command(args).output().expect("runs");
+        let code = output.status.code().unwrap_or(-1);
+        let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "{error}: stdout {}\nstderr {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (code, value)
+    }
+
+    fn plan(&self) -> serde_json::Value {
+        let (code, plan) = self.json(&["plan", "--format", "json"]);
+        assert_eq!(code, 0, "{plan:#}");
+        plan
+    }
+
+    fn apply(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+        let mut args = vec!["apply", "--auto-approve", "--format", "json"];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
+    fn advance(&self, seconds: i64) {
+        request(
+            self.emulator.port,
+            "POST",
+            "/_emulator/clock",
+            &format!("{{\"advance_seconds\":{seconds}}}"),
+        );
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// `(address, action, status)` of each change of an apply report, or
+/// `(address, action, maintenance)` of each change of a plan.
+fn rows(document: &serde_json::Value, third: &str) -> Vec<(String, String, String)> {
+    document["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|change| {
+            let text = |key: &str| change[key].as_str().unwrap_or("").to_owned();
+            (text("address"), text("action"), text(third))
+        })
+        .collect()
+}
+
+fn row(address: &str, action: &str, third: &str) -> (String, String, String) {
+    (address.to_owned(), action.to_owned(), third.to_owned())
+}
+
+const SPARE_ADDRESS: &str = "acme/ci-reporting/token/spare";
+
+#[test]
+fn a_removed_token_keeps_working_for_its_grace_then_is_revoked() {
+    let world = World::new();
+    world.add_token(SPARE);
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+
+    // Removed: retired, not revoked. The token stays in the store.
+    world.remove_token(SPARE);
+    let plan = world.plan();
+    assert_eq!(rows(&plan, "maintenance"), [row(SPARE_ADDRESS, "retire", "")]);
+    let reason = plan["changes"][0]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("grace 1d after this apply"), "{reason}");
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "retire", "done")]);
+    assert!(
+        world.dir().join(".graphform/store").exists(),
+        "the file store is where it was"
+    );
+
+    // Within the grace: nothing to do; the plan says when it goes.
+    world.advance(23 * 3600);
+    let plan = world.plan();
+    assert_eq!(plan["changes"], serde_json::json!([]), "{plan:#}");
+    let deferred: Vec<&str> = plan["notices"]
+        .as_array()
+        .expect("notices")
+        .iter()
+        .filter(|n| n["kind"] == "deferred")
+        .filter_map(|n| n["address"].as_str())
+        .collect();
+    assert_eq!(deferred, [SPARE_ADDRESS], "{plan:#}");
+
+    // After it: revoked, as unattended maintenance may do.
+    world.advance(3600 + 1);
+    let plan = world.plan();
+    assert_eq!(
+        rows(&plan, "maintenance"),
+        [row(SPARE_ADDRESS, "revoke", "revoke-removed")]
+    );
+    let (code, report) = world.apply(&["--only", "revoke-removed"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "revoke", "done")]);
+    let (code, text) = run(&mut world.command(&["plan", "--detailed-exitcode"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("spare"), "{text}");
+}
+
+#[test]
+fn revoke_now_revokes_a_removed_token_without_grace() {
+    let world = World::new();
+    world.add_token(SPARE);
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    world.remove_token(SPARE);
+    let (code, report) = world.apply(&["--revoke-now", SPARE_ADDRESS]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "revoke", "done")]);
+}
+
+#[test]
+fn apply_only_does_time_driven_work_and_holds_the_rest_for_review() {
+    let world = World::new();
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    // 45 days on, the 60-day token is inside its 20-day refresh window;
+    // and a new token waits for review.
+    world.advance(45 * 86_400);
+    world.add_token(SPARE);
+    let plan = world.plan();
+    assert_eq!(
+        rows(&plan, "maintenance"),
+        [
+            row("acme/ci-reporting/token/insights-read", "refresh", "refresh"),
+            row(SPARE_ADDRESS, "issue", ""),
+        ]
+    );
+
+    let (code, report) = world.apply(&["--only", "refresh,rotate,revoke-superseded"]);
+    assert_eq!(code, 2, "held changes exit 2: {report:#}");
+    assert_eq!(
+        rows(&report, "status"),
+        [
+            row("acme/ci-reporting/token/insights-read", "refresh", "done"),
+            row(SPARE_ADDRESS, "issue", "skipped"),
+        ]
+    );
+    let held = report["changes"][1]["error"].as_str().unwrap_or("");
+    assert!(held.contains("held for review"), "{report:#}");
+
+    // What was held is still planned; what was done is not.
+    let plan = world.plan();
+    assert_eq!(rows(&plan, "maintenance"), [row(SPARE_ADDRESS, "issue", "")]);
+
+    // Nothing left that --only may do: exit 2 again, nothing done.
+    let (code, report) = world.apply(&["--only", "refresh"]);
+    assert_eq!(code, 2, "{report:#}");
+    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "issue", "skipped")]);
+}
+
+#[test]
+fn apply_only_refuses_a_plan_file() {
+    let world = World::new();
+    let (code, text) = run(&mut world.command(&["apply", "plan.json", "--only", "refresh"]));
+    assert_eq!(code, 64, "{text}");
+    assert!(text.contains("--only"), "{text}");
+}
