@@ -131,12 +131,18 @@ fn a_removed_token_keeps_working_for_its_grace_then_is_revoked() {
     // Removed: retired, not revoked. The token stays in the store.
     world.remove_token(SPARE);
     let plan = world.plan();
-    assert_eq!(rows(&plan, "maintenance"), [row(SPARE_ADDRESS, "retire", "")]);
+    assert_eq!(
+        rows(&plan, "maintenance"),
+        [row(SPARE_ADDRESS, "retire", "")]
+    );
     let reason = plan["changes"][0]["reason"].as_str().unwrap_or("");
     assert!(reason.contains("grace 1d after this apply"), "{reason}");
     let (code, report) = world.apply(&[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "retire", "done")]);
+    assert_eq!(
+        rows(&report, "status"),
+        [row(SPARE_ADDRESS, "retire", "done")]
+    );
     assert!(
         world.dir().join(".graphform/store").exists(),
         "the file store is where it was"
@@ -164,7 +170,10 @@ fn a_removed_token_keeps_working_for_its_grace_then_is_revoked() {
     );
     let (code, report) = world.apply(&["--only", "revoke-removed"]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "revoke", "done")]);
+    assert_eq!(
+        rows(&report, "status"),
+        [row(SPARE_ADDRESS, "revoke", "done")]
+    );
     let (code, text) = run(&mut world.command(&["plan", "--detailed-exitcode"]));
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("spare"), "{text}");
@@ -179,7 +188,10 @@ fn revoke_now_revokes_a_removed_token_without_grace() {
     world.remove_token(SPARE);
     let (code, report) = world.apply(&["--revoke-now", SPARE_ADDRESS]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "revoke", "done")]);
+    assert_eq!(
+        rows(&report, "status"),
+        [row(SPARE_ADDRESS, "revoke", "done")]
+    );
 }
 
 #[test]
@@ -195,7 +207,11 @@ fn apply_only_does_time_driven_work_and_holds_the_rest_for_review() {
     assert_eq!(
         rows(&plan, "maintenance"),
         [
-            row("acme/ci-reporting/token/insights-read", "refresh", "refresh"),
+            row(
+                "acme/ci-reporting/token/insights-read",
+                "refresh",
+                "refresh"
+            ),
             row(SPARE_ADDRESS, "issue", ""),
         ]
     );
@@ -214,12 +230,18 @@ fn apply_only_does_time_driven_work_and_holds_the_rest_for_review() {
 
     // What was held is still planned; what was done is not.
     let plan = world.plan();
-    assert_eq!(rows(&plan, "maintenance"), [row(SPARE_ADDRESS, "issue", "")]);
+    assert_eq!(
+        rows(&plan, "maintenance"),
+        [row(SPARE_ADDRESS, "issue", "")]
+    );
 
     // Nothing left that --only may do: exit 2 again, nothing done.
     let (code, report) = world.apply(&["--only", "refresh"]);
     assert_eq!(code, 2, "{report:#}");
-    assert_eq!(rows(&report, "status"), [row(SPARE_ADDRESS, "issue", "skipped")]);
+    assert_eq!(
+        rows(&report, "status"),
+        [row(SPARE_ADDRESS, "issue", "skipped")]
+    );
 }
 
 #[test]

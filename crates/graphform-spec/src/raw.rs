@@ -195,6 +195,11 @@ pub struct RawSystemUser {
     pub apps: Option<Vec<String>>,
     /// The tokens this system user holds.
     pub tokens: Option<Vec<RawToken>>,
+    /// The name it had before, as in Terraform's `moved`: graphform renames
+    /// the system user in Meta and moves its records and tokens to the new
+    /// name, revoking and issuing nothing. Remove it once applied.
+    #[schemars(pattern(r"^[a-z0-9][a-z0-9-]*$"))]
+    pub renamed_from: Option<String>,
 }
 
 /// An access token of a system user.
@@ -222,6 +227,11 @@ pub struct RawToken {
     /// Overrides `defaults.rotate_every` (never-expiring tokens only).
     #[schemars(pattern(r"^[0-9]+[dhm]$"))]
     pub rotate_every: Option<String>,
+    /// The name it had before, as in Terraform's `moved`: graphform moves
+    /// the stored token to the new name, revoking and issuing nothing.
+    /// Remove it once applied.
+    #[schemars(pattern(r"^[a-z0-9][a-z0-9-]*$"))]
+    pub renamed_from: Option<String>,
 }
 
 /// A system-user scope: the schema lists them so editors can complete them.

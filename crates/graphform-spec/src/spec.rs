@@ -117,6 +117,10 @@ pub struct SystemUser {
     pub apps: BTreeSet<String>,
     /// Its tokens, in policy order.
     pub tokens: Vec<Token>,
+    /// The name it had before (`renamed_from`): its records move to this
+    /// name and Meta's system user is renamed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 /// How a token expires.
@@ -163,4 +167,8 @@ pub struct Token {
     pub expiry: Expiry,
     /// How long a replaced token lives before it is revoked.
     pub grace: Duration,
+    /// The name it had before (`renamed_from`): its stored record moves
+    /// to this name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }

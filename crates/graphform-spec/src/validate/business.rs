@@ -45,7 +45,7 @@ impl Validator {
         let system_users = self.named_entries(
             at.field("system_users"),
             raw.system_users.as_deref(),
-            |user: &RawSystemUser| user.name.as_ref(),
+            |user: &RawSystemUser| (user.name.as_ref(), user.renamed_from.as_ref()),
             (&SYSTEM_USER, "a business"),
             |v, user_at, user| v.system_user(user_at, user, &app_names, defaults),
         );
@@ -175,7 +175,7 @@ impl Validator {
         let tokens = self.named_entries(
             at.field("tokens"),
             raw.tokens.as_deref(),
-            |token: &RawToken| token.name.as_ref(),
+            |token: &RawToken| (token.name.as_ref(), token.renamed_from.as_ref()),
             (&TOKEN, "a system user"),
             |v, token_at, token| v.token(token_at, token, &apps, app_names, defaults),
         );
@@ -185,6 +185,7 @@ impl Validator {
             role: role?,
             apps: apps_ok.then_some(apps)?,
             tokens: tokens?,
+            renamed_from: raw.renamed_from.clone(),
         })
     }
 

@@ -77,13 +77,15 @@ impl Validator {
 
     /// A list of named entries (system users, tokens): each checked by
     /// `check`, and each name used once in the list; a repeat is an error,
-    /// "… names are unique within `within`". The checked entries, or
-    /// `None` when one failed (every entry is checked either way).
+    /// "… names are unique within `within`". `names_of` gives an entry's
+    /// name and its `renamed_from` (see [`Self::renames`]). The checked
+    /// entries, or `None` when one failed (every entry is checked either
+    /// way).
     pub(super) fn named_entries<'r, R, T>(
         &mut self,
         list_at: At<'_>,
         entries: Option<&'r [R]>,
-        name_of: impl Fn(&'r R) -> Option<&'r String>,
+        names_of: impl Fn(&'r R) -> (Option<&'r String>, Option<&'r String>),
         (named, within): (&Named, &str),
         mut check: impl FnMut(&mut Self, &At<'_>, &'r R) -> Option<T>,
     ) -> Option<Vec<T>> {
@@ -93,7 +95,7 @@ impl Validator {
         let mut checked = Vec::new();
         for (index, entry) in entries.into_iter().flatten().enumerate() {
             let at = list_at.item(index);
-            if let Some(name) = name_of(entry)
+            if let Some(name) = names_of(entry).0
                 && let Some(line) = lines.insert(name, at.line())
             {
                 ok = false;
@@ -114,7 +116,58 @@ impl Validator {
                 None => ok = false,
             }
         }
-        ok.then_some(checked)
+        let renames = entries
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .filter_map(|(index, entry)| Some((list_at.item(index), names_of(entry).1?)));
+        let renames_ok = self.renames(renames, &lines, what);
+        (ok && renames_ok).then_some(checked)
+    }
+
+    /// The `renamed_from` of entries of one list (`names`: the list's
+    /// names): each a valid name, none the name of an entry still listed
+    /// (that one would lose its record), none named twice.
+    fn renames<'r>(
+        &mut self,
+        renames: impl Iterator<Item = (At<'r>, &'r String)>,
+        names: &BTreeMap<&str, usize>,
+        what: &str,
+    ) -> bool {
+        let mut ok = true;
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for (at, old) in renames {
+            let field = at.field("renamed_from");
+            if !self.name(old, field, what) {
+                ok = false;
+            } else if let Some(line) = names.get(old.as_str()) {
+                ok = false;
+                self.push(
+                    field
+                        .error(
+                            Code::InvalidValue,
+                            format!("`renamed_from: {old}` names a {what} the policy still lists"),
+                        )
+                        .label("still listed")
+                        .help(format!(
+                            "the {what} on line {line} is `{old}`: a rename moves that {what}'s records here, so it cannot stay; remove one of them, or `renamed_from`"
+                        )),
+                );
+            } else if let Some(line) = seen.insert(old, field.line()) {
+                ok = false;
+                self.push(
+                    field
+                        .error(
+                            Code::DuplicateName,
+                            format!("two {what}s are renamed from `{old}`"),
+                        )
+                        .help(format!(
+                            "the other is on line {line}; one {what} becomes one other"
+                        )),
+                );
+            }
+        }
+        ok
     }
 
     /// A value listed twice in a list where repeats are harmless: a warning.

@@ -41,6 +41,7 @@ impl Validator {
             scopes: scopes?,
             expiry,
             grace,
+            renamed_from: raw.renamed_from.clone(),
         })
     }
 
