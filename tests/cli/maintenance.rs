@@ -1,6 +1,7 @@
-//! Safe removal (a removed token is retired, then revoked after its grace)
-//! and unattended maintenance (`apply --only`), against the emulator with
-//! its clock moved.
+//! Safe removal (a removed token is retired, then revoked after its grace),
+//! `renamed_from` (records move; nothing is revoked or issued) and
+//! unattended maintenance (`apply --only`), against the emulator with its
+//! clock moved.
 
 use std::path::Path;
 use std::process::Command;
@@ -250,4 +251,97 @@ fn apply_only_refuses_a_plan_file() {
     let (code, text) = run(&mut world.command(&["apply", "plan.json", "--only", "refresh"]));
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("--only"), "{text}");
+}
+
+/// The fingerprint of each token in a plan's timeline, by address.
+fn fingerprints(plan: &serde_json::Value) -> Vec<(String, String)> {
+    plan["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .map(|entry| {
+            let text = |key: &str| entry[key].as_str().unwrap_or("").to_owned();
+            (text("address"), text("fingerprint"))
+        })
+        .collect()
+}
+
+#[test]
+fn renamed_tokens_and_system_users_move_without_revoking_or_issuing() {
+    let world = World::new();
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let before = fingerprints(&world.plan());
+    let (_, fingerprint) = before[0].clone();
+
+    // The token is renamed in the policy: its record moves.
+    let text = std::fs::read_to_string(world.policy()).expect("policy");
+    let renamed = text.replace(
+        "          - name: insights-read\n",
+        "          - name: insights\n            renamed_from: insights-read\n",
+    );
+    assert_ne!(text, renamed);
+    std::fs::write(world.policy(), &renamed).expect("write");
+    let plan = world.plan();
+    assert_eq!(
+        rows(&plan, "moved_from"),
+        [row(
+            "acme/ci-reporting/token/insights",
+            "move",
+            "acme/ci-reporting/token/insights-read"
+        )]
+    );
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        rows(&report, "status"),
+        [row("acme/ci-reporting/token/insights", "move", "done")]
+    );
+    let plan = world.plan();
+    assert_eq!(plan["changes"], serde_json::json!([]), "{plan:#}");
+    assert_eq!(
+        fingerprints(&plan),
+        [(
+            "acme/ci-reporting/token/insights".to_owned(),
+            fingerprint.clone()
+        )],
+        "the same token, at its new address"
+    );
+
+    // The system user is renamed: in Meta, and its records move with it.
+    let renamed = renamed.replace(
+        "      - name: ci-reporting\n",
+        "      - name: reporting\n        renamed_from: ci-reporting\n",
+    );
+    std::fs::write(world.policy(), &renamed).expect("write");
+    let plan = world.plan();
+    assert_eq!(
+        rows(&plan, "moved_from"),
+        [
+            row("acme/reporting", "rename", "acme/ci-reporting"),
+            row(
+                "acme/reporting/token/insights",
+                "move",
+                "acme/ci-reporting/token/insights"
+            ),
+        ]
+    );
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    let plan = world.plan();
+    assert_eq!(plan["changes"], serde_json::json!([]), "{plan:#}");
+    assert_eq!(
+        fingerprints(&plan),
+        [("acme/reporting/token/insights".to_owned(), fingerprint)]
+    );
+    let listed = control(world.emulator.port, "state");
+    let names = listed.to_string();
+    assert!(
+        names.contains("\"reporting\"") && !names.contains("\"ci-reporting\""),
+        "Meta has the new name: {listed:#}"
+    );
+
+    // With `renamed_from` left in the policy, nothing more happens.
+    let (code, text) = run(&mut world.command(&["plan", "--detailed-exitcode"]));
+    assert_eq!(code, 0, "{text}");
 }

@@ -240,6 +240,13 @@ pub enum IntentKind {
         /// The name.
         name: String,
     },
+    /// `POST /{business}/system_users` with `system_user_id`: a rename.
+    RenameSystemUser {
+        /// The system user.
+        system_user_id: String,
+        /// Its new name.
+        name: String,
+    },
     /// `POST /{su}/applications`.
     Install {
         /// The system user.

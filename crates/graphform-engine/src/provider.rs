@@ -49,6 +49,15 @@ pub trait Provider: Sync {
         request: &NewSystemUser,
     ) -> Result<String, GraphError>;
 
+    /// `POST /{business}/system_users` with `system_user_id`: a rename.
+    async fn rename_system_user(
+        &self,
+        admin: &UserToken,
+        business_id: &str,
+        system_user_id: &str,
+        name: &str,
+    ) -> Result<(), GraphError>;
+
     /// `POST /{system-user}/applications`.
     async fn install_app(
         &self,
@@ -136,6 +145,16 @@ impl Provider for GraphClient {
         request: &NewSystemUser,
     ) -> Result<String, GraphError> {
         GraphClient::create_system_user(self, admin, business_id, request).await
+    }
+
+    async fn rename_system_user(
+        &self,
+        admin: &UserToken,
+        business_id: &str,
+        system_user_id: &str,
+        name: &str,
+    ) -> Result<(), GraphError> {
+        GraphClient::rename_system_user(self, admin, business_id, system_user_id, name).await
     }
 
     async fn install_app(

@@ -628,6 +628,134 @@ fn revoke_now_of_a_token_still_in_the_policy_changes_nothing() {
     assert!(refused.notices[0].message.contains("still names it"));
 }
 
+/// The test policy with its system user and token renamed (either may
+/// keep its name).
+fn renamed_spec(user: &str, token: &str) -> Spec {
+    let user_from = if user == "ci-reporting" {
+        ""
+    } else {
+        "        renamed_from: ci-reporting\n"
+    };
+    let token_from = if token == "insights-read" {
+        ""
+    } else {
+        "            renamed_from: insights-read\n"
+    };
+    let text = format!(
+        "version: 1\nbusinesses:\n  - name: acme\n    id: \"100\"\n    admin: {{ token_env: ACME_ADMIN_TOKEN, app: reporting }}\n    apps:\n      reporting: {{ id: \"200\", secret_env: REPORTING_APP_SECRET }}\n      publisher: {{ id: \"201\", secret_env: PUBLISHER_APP_SECRET }}\n    system_users:\n      - name: {user}\n{user_from}        apps: [reporting, publisher]\n        tokens:\n          - name: {token}\n{token_from}            app: reporting\n            scopes: [ads_read, read_insights]\n"
+    );
+    graphform_spec::load_texts(vec![("policy.yaml".into(), text)])
+        .spec
+        .expect("valid policy")
+}
+
+#[test]
+fn a_renamed_token_moves_and_nothing_is_revoked_or_issued() {
+    let state = converged(NOW - DAY);
+    let plan = run(&renamed_spec("ci-reporting", "insights"), &state, NOW);
+    insta::assert_snapshot!(table(&plan), @r"
+    move       acme/ci-reporting/token/insights  renamed from `acme/ci-reporting/token/insights-read`: the stored token moves here; it is neither revoked nor re-issued | user 300 | app 200, 60d, [ads_read read_insights], sha256:6c7c80c5fb28, expires 2027-01-20 00:00 UTC → -
+    valid until 2026-12-31 00:00 UTC
+    ");
+}
+
+/// Killed between writing the moved record and deleting the old one: the
+/// copy is forgotten, never revoked (the token it names is in use).
+#[test]
+fn a_copy_left_by_an_interrupted_move_is_forgotten_not_revoked() {
+    let mut state = converged(NOW - DAY);
+    let copy = state.tokens[&address::<TokenAddress>(TOKEN)].clone();
+    state
+        .tokens
+        .insert(address("acme/ci-reporting/token/insights"), copy);
+    let plan = run(&renamed_spec("ci-reporting", "insights"), &state, NOW);
+    let actions: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [(TOKEN.to_owned(), Action::Forget)],
+        "{}",
+        table(&plan)
+    );
+}
+
+/// A system user renamed: in Meta (`rename`), its records and tokens move.
+/// Killed after Meta renamed it and before the records moved, the next
+/// plan moves them and renames nothing twice in effect.
+#[test]
+fn a_renamed_system_user_is_renamed_in_meta_and_its_tokens_move() {
+    let state = converged(NOW - DAY);
+    let policy = renamed_spec("reporting", "insights-read");
+    let plan = run(&policy, &state, NOW);
+    let actions: Vec<_> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.address.to_string(),
+                c.action,
+                c.moved_from.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (
+                "acme/reporting".to_owned(),
+                Action::Rename,
+                Some(USER.to_owned())
+            ),
+            (
+                "acme/reporting/token/insights-read".to_owned(),
+                Action::Move,
+                Some(TOKEN.to_owned())
+            ),
+        ],
+        "{}",
+        table(&plan)
+    );
+    assert_eq!(plan.changes[0].system_user_id.as_deref(), Some("300"));
+
+    let mut interrupted = state.clone();
+    interrupted
+        .businesses
+        .get_mut("acme")
+        .expect("acme")
+        .system_users[0]
+        .name = "reporting".to_owned();
+    let again = run(&policy, &interrupted, NOW);
+    let actions: Vec<_> = again.changes.iter().map(|c| c.action).collect();
+    assert_eq!(actions, [Action::Rename, Action::Move], "{}", table(&again));
+    assert!(again.changes[0].reason.contains("has the new name already"));
+
+    // Done: the records are under the new name, nothing is left to do.
+    let mut done = interrupted;
+    done.document.system_users.clear();
+    done.document
+        .system_users
+        .insert(address("acme/reporting"), "300".to_owned());
+    let token = done
+        .tokens
+        .remove(&address::<TokenAddress>(TOKEN))
+        .expect("stored");
+    done.tokens
+        .insert(address("acme/reporting/token/insights-read"), token);
+    done.document.installs = done
+        .document
+        .installs
+        .into_iter()
+        .map(|(install, record)| {
+            let moved = address::<SystemUserAddress>("acme/reporting").install(install.app());
+            (moved, record)
+        })
+        .collect();
+    assert!(!run(&policy, &done, NOW).has_changes());
+}
+
 #[test]
 fn unmanaged_users_roles_and_ambiguity_are_notices_not_changes() {
     let mut state = converged(NOW - DAY);
@@ -756,6 +884,7 @@ fn simulate(spec: &Spec, state: &State, plan: &Plan, now: i64) -> State {
             Action::Retire | Action::Reinstate => {
                 retire(&mut next, change, at(now) + business.grace);
             }
+            Action::Rename | Action::Move => panic!("renames are tested on their own"),
             Action::Revoke | Action::Forget => {
                 let fingerprint = change.before.as_ref().and_then(|b| b.fingerprint.clone());
                 let token = change.address.as_token().expect("a token");

@@ -37,6 +37,8 @@ pub enum Op {
     List,
     /// `POST /{business}/system_users`.
     Create,
+    /// `POST /{business}/system_users` with `system_user_id`.
+    Rename,
     /// `POST /{system-user}/applications`.
     Install,
     /// `POST /{system-user}/access_tokens`.
@@ -55,7 +57,7 @@ impl Op {
     fn method_and_endpoint(self) -> (&'static str, &'static str) {
         match self {
             Self::List => ("GET", "/{business}/system_users"),
-            Self::Create => ("POST", "/{business}/system_users"),
+            Self::Create | Self::Rename => ("POST", "/{business}/system_users"),
             Self::Install => ("POST", "/{system-user}/applications"),
             Self::Issue => ("POST", "/{system-user}/access_tokens"),
             Self::Refresh => ("GET", "/oauth/access_token"),
@@ -353,6 +355,23 @@ impl Provider for Meta {
                 },
             );
             Ok(id)
+        })
+    }
+
+    async fn rename_system_user(
+        &self,
+        admin: &UserToken,
+        business_id: &str,
+        system_user_id: &str,
+        name: &str,
+    ) -> Result<(), GraphError> {
+        self.call(Op::Rename, business_id, |world| {
+            world.admin(admin, business_id)?;
+            world.admin_of_user(admin, system_user_id)?;
+            if let Some(user) = world.system_users.get_mut(system_user_id) {
+                name.clone_into(&mut user.name);
+            }
+            Ok(())
         })
     }
 

@@ -57,6 +57,8 @@ pub(crate) fn summary(plan: &Plan) -> String {
     let counts = plan.counts();
     // The six of Terraform-like fame always; the rare ones when present.
     let rare = [
+        Action::Rename,
+        Action::Move,
         Action::Retire,
         Action::Reinstate,
         Action::Forget,
@@ -84,6 +86,7 @@ pub(crate) fn symbol(action: Action) -> &'static str {
         Action::Invalidate => "!",
         Action::Retire => "-…",
         Action::Reinstate => "+…",
+        Action::Rename | Action::Move => "→",
     }
 }
 
@@ -247,6 +250,7 @@ pub(crate) mod fixture {
             before,
             after,
             maintenance: None,
+            moved_from: None,
         }
     }
 
@@ -453,6 +457,7 @@ pub(crate) mod fixture {
                 before: Some(hostile_token.clone()),
                 after: Some(widened.clone()),
                 maintenance: None,
+                moved_from: None,
             })
             .collect();
         changes.push(Change {
@@ -464,6 +469,7 @@ pub(crate) mod fixture {
             before: None,
             after: Some(hostile_token.clone()),
             maintenance: None,
+            moved_from: None,
         });
         Plan {
             format_version: PLAN_FORMAT_VERSION,

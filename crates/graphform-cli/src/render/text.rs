@@ -15,7 +15,7 @@ use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells}
 fn action_style(action: Action) -> Style {
     match action {
         Action::Create | Action::Install | Action::Issue | Action::Reinstate => style::ADD,
-        Action::Refresh => style::CHANGE,
+        Action::Refresh | Action::Rename | Action::Move => style::CHANGE,
         Action::Rotate => style::REPLACE,
         Action::Revoke | Action::Forget | Action::Invalidate | Action::Retire => style::REMOVE,
     }
@@ -129,6 +129,10 @@ fn detail(change: &Change, now: Timestamp) -> Option<String> {
             })
         }
         Action::Revoke | Action::Forget | Action::Retire | Action::Reinstate => old,
+        Action::Rename | Action::Move => change.moved_from.as_ref().map(|from| match old {
+            Some(old) => format!("from {from}: {old}"),
+            None => format!("from {from}"),
+        }),
         Action::Invalidate => before.and_then(|b| b.id.as_ref()).map(|id| {
             format!("every token of system user {id}; the managed ones are re-issued below")
         }),

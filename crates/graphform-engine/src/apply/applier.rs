@@ -130,8 +130,10 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                     });
                 }
                 // Whether these happened is read from Meta by the planner;
-                // the change is made again if it did not.
+                // the change is made again if it did not (a rename to the
+                // name it has already is harmless).
                 IntentKind::Install { .. }
+                | IntentKind::RenameSystemUser { .. }
                 | IntentKind::Revoke { .. }
                 | IntentKind::InvalidateAll { .. } => {}
             }
@@ -193,6 +195,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         match change.action {
             Action::Forget => return self.remove_token(change, None, ledger).await,
             Action::Retire | Action::Reinstate => return self.retire(change, ledger),
+            Action::Move => return self.move_token(change, ledger).await,
             _ => {}
         }
         let intent = intent
@@ -207,6 +210,8 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
                 self.remove_token(change, Some(intent), ledger).await
             }
             Action::Retire | Action::Reinstate => self.retire(change, ledger),
+            Action::Move => self.move_token(change, ledger).await,
+            Action::Rename => self.rename(change, intent, ledger).await,
             Action::Invalidate => self.invalidate(change, intent, ledger).await,
         }
     }
@@ -221,7 +226,13 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         after: Option<String>,
     ) -> Result<Option<Intent>, ChangeError> {
         let kind = match change.action {
-            Action::Forget | Action::Retire | Action::Reinstate => return Ok(None),
+            Action::Forget | Action::Retire | Action::Reinstate | Action::Move => {
+                return Ok(None);
+            }
+            Action::Rename => IntentKind::RenameSystemUser {
+                system_user_id: self.target_user(change).await?,
+                name: change.address.system_user().name().to_owned(),
+            },
             Action::Create => IntentKind::CreateSystemUser {
                 business_id: self.business(&change.address)?.id.clone(),
                 name: change.address.system_user().name().to_owned(),
@@ -383,6 +394,47 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         self.created.lock().await.insert(user.clone(), id.clone());
         ledger.set_id(id.clone());
         Ok(self.done(ledger, change, intent, id))
+    }
+
+    /// Renames the system user in Meta (`renamed_from`), then records it,
+    /// and the installs recorded under its old name, under the new one.
+    /// Its tokens move by their own changes.
+    pub(super) async fn rename(
+        &self,
+        change: &Change,
+        intent: &Intent,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
+        let IntentKind::RenameSystemUser {
+            system_user_id,
+            name,
+        } = &intent.kind
+        else {
+            return Err(ChangeError::malformed(&change.address, "not a rename"));
+        };
+        let Some(Address::SystemUser(old)) = &change.moved_from else {
+            return Err(ChangeError::malformed(
+                &change.address,
+                "the plan names no old name",
+            ));
+        };
+        let business = self.business(&change.address)?;
+        let admin = self.admin(business)?;
+        let client = self.client.labeled(change.address.to_string());
+        self.sent(
+            intent,
+            ledger,
+            client.rename_system_user(admin, &business.id, system_user_id, name),
+        )
+        .await?;
+        ledger.set_id(system_user_id.clone());
+        let user = change.address.system_user();
+        for (install, record) in &self.state.document.installs {
+            if install.system_user() == old {
+                ledger.set_install(user.install(install.app()), Some(record.clone()));
+            }
+        }
+        Ok(self.done(ledger, change, intent, system_user_id.clone()))
     }
 
     pub(super) async fn install(

@@ -186,7 +186,12 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
 /// outcome: the new system user's ID, the tokens it killed), otherwise
 /// everything up to the next one.
 fn batch_len(changes: &[Indexed<'_>]) -> usize {
-    let alone = |change: &Change| matches!(change.action, Action::Create | Action::Invalidate);
+    let alone = |change: &Change| {
+        matches!(
+            change.action,
+            Action::Create | Action::Rename | Action::Invalidate
+        )
+    };
     if changes.first().is_some_and(|(_, change)| alone(change)) {
         return 1;
     }

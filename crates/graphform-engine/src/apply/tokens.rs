@@ -10,7 +10,7 @@ use graphform_store::{
     ExpiryMode, Fingerprint, PreviousToken, Store, StoreError, StoredToken, TokenMetadata,
     TokenRecord, Version, Versioned,
 };
-use graphform_types::{InstallAddress, SIXTY_DAYS, TokenAddress};
+use graphform_types::{Address, InstallAddress, SIXTY_DAYS, TokenAddress};
 
 use crate::document::{Intent, IntentKind};
 use crate::observe::health_of;
@@ -285,6 +285,59 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             ledger.set_retiring(address, None);
         }
         let mut audit = self.audit(address, change.action);
+        audit.before = Some(fingerprint.clone());
+        ledger.audit(audit);
+        Ok(Outcome::Done {
+            token: Some(fingerprint),
+            id: None,
+            expires_at: None,
+        })
+    }
+
+    /// Move a stored token to its new address (`renamed_from`): written
+    /// there first, then deleted at the old one. Interrupted in between,
+    /// the copy left at the old address is forgotten by the next plan
+    /// (the token is stored at the new one).
+    pub(super) async fn move_token(
+        &self,
+        change: &Change,
+        ledger: &mut Ledger,
+    ) -> Result<Outcome, ChangeError> {
+        let to = token_of(change)?;
+        let Some(Address::Token(from)) = &change.moved_from else {
+            return Err(ChangeError::malformed(
+                &change.address,
+                "the plan names no old address",
+            ));
+        };
+        let fingerprint = removed_by(change)?;
+        let Some(Versioned {
+            value: record,
+            version,
+        }) = self.store.read_token(from).await?
+        else {
+            return Ok(Outcome::Skipped {
+                reason: format!("no token is stored at {from} any more"),
+            });
+        };
+        if record.current.metadata.fingerprint != fingerprint {
+            return Ok(Outcome::Skipped {
+                reason: format!("{fingerprint} is no longer stored at {from}"),
+            });
+        }
+        let mut moved = record;
+        moved.current.metadata.address = to.clone();
+        if let Some(previous) = &mut moved.previous {
+            previous.token.metadata.address = to.clone();
+        }
+        self.mutation()?;
+        self.store.write_token(to, &moved, None).await?;
+        self.mutation()?;
+        self.store.delete_token(from, &version).await?;
+        let retiring = self.state.document.retiring.get(from).copied();
+        ledger.set_retiring(from, None);
+        ledger.set_retiring(to, retiring);
+        let mut audit = self.audit(to, change.action);
         audit.before = Some(fingerprint.clone());
         ledger.audit(audit);
         Ok(Outcome::Done {

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::state::{DeadCause, Health, ObservedSystemUser, ObservedValue, State};
 
 mod policy;
+mod rename;
 mod tokens;
 
 /// The plan format version (`graphform plan --format json`, plan files).
@@ -107,6 +108,10 @@ pub struct Change {
     /// is (`apply --only`); `None` for a change a person must review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+    /// For `rename` and `move`: the address the object had (the policy's
+    /// `renamed_from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<Address>,
 }
 
 /// The kinds of time-driven work: what the policy, once reviewed, already
@@ -200,12 +205,20 @@ pub enum Action {
     /// Cancel the scheduled revocation of a token that is back in the
     /// policy. Nothing is sent to Meta.
     Reinstate,
+    /// Rename a system user in Meta (`renamed_from`) and move its records
+    /// to the new name; its tokens stay valid.
+    Rename,
+    /// Move a stored token to its new address (`renamed_from`, or its
+    /// system user's rename); the token is neither revoked nor re-issued.
+    Move,
 }
 
 impl Action {
     /// Every action, in summary order.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 12] = [
         Self::Create,
+        Self::Rename,
+        Self::Move,
         Self::Install,
         Self::Issue,
         Self::Refresh,
@@ -230,6 +243,8 @@ impl Action {
             Self::Invalidate => "invalidate",
             Self::Retire => "retire",
             Self::Reinstate => "reinstate",
+            Self::Rename => "rename",
+            Self::Move => "move",
         }
     }
 }
@@ -409,8 +424,14 @@ pub fn plan_schema() -> String {
 /// Pure and deterministic: no I/O, no clock, and the same inputs give the
 /// same plan.
 pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -> Plan {
+    let renamed = rename::view(spec, state);
+    let none = rename::Renames::default();
+    let (view, renames) = renamed
+        .as_ref()
+        .map_or((state, &none), |(view, renames)| (view, renames));
     let mut planner = Planner {
-        state,
+        state: view,
+        renames,
         now,
         changes: Vec::new(),
         notices: Vec::new(),
@@ -438,7 +459,10 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
 }
 
 struct Planner<'s> {
+    /// The state as it will be once the policy's renames are made.
     state: &'s State,
+    /// Those renames.
+    renames: &'s rename::Renames,
     now: Timestamp,
     changes: Vec<Change>,
     notices: Vec<Notice>,

@@ -31,6 +31,7 @@ impl<'s> Planner<'s> {
             before: None,
             after: None,
             maintenance: None,
+            moved_from: None,
         });
         self.changes.last_mut().expect("just pushed")
     }
@@ -197,6 +198,26 @@ impl<'s> Planner<'s> {
         listed: &'s [ObservedSystemUser],
     ) {
         let address = SystemUserAddress::new(&business.name, &user.name);
+        if let Some((old, id, still_old)) = self.renames.users.get(&address) {
+            let reason = if *still_old {
+                format!(
+                    "renamed from `{}`: Meta's system user {id} gets the new name, its records and tokens move; no token is revoked or issued",
+                    old.name()
+                )
+            } else {
+                format!(
+                    "renamed from `{}` (Meta has the new name already): its records and tokens move",
+                    old.name()
+                )
+            };
+            let change = self.change(&address, Action::Rename, reason);
+            change.system_user_id = Some(id.clone());
+            change.before = Some(Snapshot {
+                id: Some(id.clone()),
+                ..Snapshot::default()
+            });
+            change.moved_from = Some(old.into());
+        }
         let found = self.match_system_user(&address, user, listed);
         if !matches!(found, Match::Unknown) {
             let found_id = match found {

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use graphform_spec::{Business, DEFAULT_GRACE, Expiry, Spec, SystemUser, Token};
+use graphform_store::Fingerprint;
 use graphform_types::{Duration, ExpiryMode, SystemUserAddress, Timestamp, TokenAddress};
 
 use crate::state::{Health, ObservedToken, ObservedValue};
@@ -58,14 +59,7 @@ impl Planner<'_> {
             self.change(&address, Action::Issue, reason).after = Some(after);
             return;
         };
-        if let Some(revoke_after) = self.state.document.retiring.get(&address) {
-            let change = self.change(
-                &address,
-                Action::Reinstate,
-                format!("back in the policy: its revocation, due {revoke_after}, is cancelled"),
-            );
-            change.before = Some(value_snapshot(&stored.current));
-        }
+        self.moved_or_reinstated(&address, stored);
         // An invalidation in this plan kills the values issued to the
         // system user it invalidates, and only those: a value of another
         // system user (the one renamed away, or the new one) lives on.
@@ -135,6 +129,30 @@ impl Planner<'_> {
         change.maintenance = maintenance;
         change.before = Some(value_snapshot(&observed.current));
         change.after = Some(after);
+    }
+
+    /// A `move` when the token's record moves here (`renamed_from`), and a
+    /// `reinstate` when it is back in the policy while retired.
+    fn moved_or_reinstated(&mut self, address: &TokenAddress, stored: &ObservedToken) {
+        if let Some(from) = self.renames.tokens.get(address) {
+            let change = self.change(
+                address,
+                Action::Move,
+                format!(
+                    "renamed from `{from}`: the stored token moves here; it is neither revoked nor re-issued"
+                ),
+            );
+            change.before = Some(value_snapshot(&stored.current));
+            change.moved_from = Some(from.into());
+        }
+        if let Some(revoke_after) = self.state.document.retiring.get(address) {
+            let change = self.change(
+                address,
+                Action::Reinstate,
+                format!("back in the policy: its revocation, due {revoke_after}, is cancelled"),
+            );
+            change.before = Some(value_snapshot(&stored.current));
+        }
     }
 
     /// Plans the revocation of a replaced value whose grace has ended.
@@ -390,8 +408,20 @@ impl Planner<'_> {
     pub(super) fn removed_tokens(&mut self, spec: &Spec, revoke_now: &BTreeSet<TokenAddress>) {
         self.unused_revoke_now(revoke_now);
         let state = self.state;
+        // Values stored at a managed address: a record elsewhere holding
+        // one is the copy an interrupted rename left behind.
+        let kept: BTreeSet<&Fingerprint> = state
+            .tokens
+            .iter()
+            .filter(|(address, _)| self.managed_tokens.contains(*address))
+            .map(|(_, observed)| &observed.current.metadata.fingerprint)
+            .collect();
         for (address, observed) in &state.tokens {
             if self.managed_tokens.contains(address) {
+                continue;
+            }
+            if kept.contains(&observed.current.metadata.fingerprint) {
+                self.left_copy(address, observed);
                 continue;
             }
             let grace = spec
@@ -519,6 +549,25 @@ impl Planner<'_> {
                 NoticeKind::Manual,
                 address,
                 format!("`--revoke-now` names this token, but {why}; nothing is revoked for it"),
+            );
+        }
+    }
+
+    /// A record an interrupted rename copied to the new address and did
+    /// not delete: dropped, its token is not revoked (the new address
+    /// holds it).
+    fn left_copy(&mut self, address: &TokenAddress, observed: &ObservedToken) {
+        let values = observed
+            .previous
+            .iter()
+            .map(|p| &p.value)
+            .chain(std::iter::once(&observed.current));
+        for value in values {
+            self.removal(
+                address,
+                value,
+                Action::Forget,
+                "a copy an interrupted rename left behind; the token is stored at its new address, so it is not revoked".to_owned(),
             );
         }
     }
