@@ -16,9 +16,10 @@
 //! invalidation (`apply --invalidate-orphaned`) leaves no valid token
 //! unaccounted for, and the final `plan --detailed-exitcode` exits 0.
 //!
-//! Three phases, each a test of its own (they run in parallel): issuing
-//! into an empty world, refreshing 45 days later, and revoking the replaced
-//! tokens once their grace period has ended. Every kill point starts from a
+//! Four phases, each a test of its own (they run in parallel): issuing
+//! into an empty world, refreshing 45 days later, revoking the replaced
+//! tokens once their grace period has ended, and renaming a system user and
+//! a token (`renamed_from`) after issuing. Every kill point starts from a
 //! world built afresh: a new emulator and store, the earlier phases applied
 //! in full.
 //!
@@ -63,8 +64,9 @@ businesses:
 
 /// The demo world's business.
 const BUSINESS: &str = "100000000000001";
-/// The system users the policy manages.
-const MANAGED: [&str; 2] = ["ci-reporting", "publisher-bot"];
+/// The system users the policy manages (`reporting` is `ci-reporting`
+/// once renamed).
+const MANAGED: [&str; 3] = ["ci-reporting", "reporting", "publisher-bot"];
 /// More kill points than this is a runaway loop, not a plan.
 const MAX_KILL_POINTS: u64 = 60;
 /// How long one `graphform` run may take before the test gives up on it.
@@ -79,6 +81,9 @@ enum Phase {
     Refresh,
     /// Past the grace period: revoke the replaced tokens.
     Revoke,
+    /// After issuing, the policy renames `ci-reporting` and one of its
+    /// tokens (`renamed_from`): rename in Meta, move both records.
+    Rename,
 }
 
 impl Phase {
@@ -88,6 +93,7 @@ impl Phase {
             Self::Issue => BTreeMap::from([("create", 2), ("install", 2), ("issue", 3)]),
             Self::Refresh => BTreeMap::from([("refresh", 3)]),
             Self::Revoke => BTreeMap::from([("revoke", 3)]),
+            Self::Rename => BTreeMap::from([("rename", 1), ("move", 2)]),
         }
     }
 }
@@ -327,6 +333,21 @@ impl Case {
                 self.prepare(Phase::Refresh);
                 self.apply(&[]);
                 self.advance(DAY + 3600);
+            }
+            Phase::Rename => {
+                self.prepare(Phase::Issue);
+                self.apply(&[]);
+                let renamed = POLICY
+                    .replace(
+                        "      - name: ci-reporting\n",
+                        "      - name: reporting\n        renamed_from: ci-reporting\n",
+                    )
+                    .replace(
+                        "{ name: insights-read,",
+                        "{ name: insights, renamed_from: insights-read,",
+                    );
+                assert_ne!(renamed, POLICY);
+                std::fs::write(self.dir.path().join("graphform.yaml"), renamed).expect("policy");
             }
         }
     }
@@ -605,6 +626,15 @@ fn apply_killed_while_refreshing_loses_no_token() {
     let summary = crash_at_every_mutation(Phase::Refresh);
     eprintln!("{summary:?}");
     assert!(summary.invalidations > 0, "{summary:?}");
+}
+
+#[test]
+fn apply_killed_while_renaming_revokes_and_loses_nothing() {
+    // A rename creates no token and revokes none: a copy left by a kill
+    // between writing a moved record and deleting the old one is forgotten.
+    let summary = crash_at_every_mutation(Phase::Rename);
+    eprintln!("{summary:?}");
+    assert_eq!(summary.invalidations, 0, "{summary:?}");
 }
 
 #[test]
