@@ -345,3 +345,52 @@ fn renamed_tokens_and_system_users_move_without_revoking_or_issuing() {
     let (code, text) = run(&mut world.command(&["plan", "--detailed-exitcode"]));
     assert_eq!(code, 0, "{text}");
 }
+
+/// A system user renamed while one of its tokens leaves the policy: that
+/// token's record moves with the others, is retired at its new address,
+/// and is revoked from there once its grace ends.
+#[test]
+fn a_token_dropped_in_a_system_user_rename_moves_then_is_retired_and_revoked() {
+    let world = World::new();
+    world.add_token(SPARE);
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    world.remove_token(SPARE);
+    let text = std::fs::read_to_string(world.policy()).expect("policy");
+    std::fs::write(
+        world.policy(),
+        text.replace(
+            "      - name: ci-reporting\n",
+            "      - name: reporting\n        renamed_from: ci-reporting\n",
+        ),
+    )
+    .expect("write");
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        rows(&report, "status"),
+        [
+            row("acme/reporting", "rename", "done"),
+            row("acme/reporting/token/insights-read", "move", "done"),
+            row("acme/reporting/token/spare", "move", "done"),
+            row("acme/reporting/token/spare", "retire", "done"),
+        ]
+    );
+    world.advance(86_400 + 1);
+    assert_eq!(
+        rows(&world.plan(), "maintenance"),
+        [row(
+            "acme/reporting/token/spare",
+            "revoke",
+            "revoke-removed"
+        )]
+    );
+    let (code, report) = world.apply(&["--only", "revoke-removed"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        rows(&report, "status"),
+        [row("acme/reporting/token/spare", "revoke", "done")]
+    );
+    let (code, text) = run(&mut world.command(&["plan", "--detailed-exitcode"]));
+    assert_eq!(code, 0, "{text}");
+}

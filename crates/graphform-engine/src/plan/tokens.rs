@@ -131,20 +131,11 @@ impl Planner<'_> {
         change.after = Some(after);
     }
 
-    /// A `move` when the token's record moves here (`renamed_from`), and a
-    /// `reinstate` when it is back in the policy while retired.
+    /// A `move` when the token's record moves here (`renamed_from`, or its
+    /// system user's), and a `reinstate` when it is back in the policy
+    /// while retired.
     fn moved_or_reinstated(&mut self, address: &TokenAddress, stored: &ObservedToken) {
-        if let Some(from) = self.renames.tokens.get(address) {
-            let change = self.change(
-                address,
-                Action::Move,
-                format!(
-                    "renamed from `{from}`: the stored token moves here; it is neither revoked nor re-issued"
-                ),
-            );
-            change.before = Some(value_snapshot(&stored.current));
-            change.moved_from = Some(from.into());
-        }
+        self.moved_here(address, stored);
         if let Some(revoke_after) = self.state.document.retiring.get(address) {
             let change = self.change(
                 address,
@@ -153,6 +144,25 @@ impl Planner<'_> {
             );
             change.before = Some(value_snapshot(&stored.current));
         }
+    }
+
+    /// A `move` when the record the planner sees at `address` is stored
+    /// elsewhere (a rename moved it in the planner's view): every later
+    /// change at `address` needs it there.
+    fn moved_here(&mut self, address: &TokenAddress, stored: &ObservedToken) {
+        let Some(from) = self.renames.tokens.get(address) else {
+            return;
+        };
+        let change = self.change(
+            address,
+            Action::Move,
+            format!(
+                "renamed from `{from}`: the stored token moves here; it is neither revoked nor re-issued"
+            ),
+        );
+        change.system_user_id = Some(stored.current.metadata.system_user_id.clone());
+        change.before = Some(value_snapshot(&stored.current));
+        change.moved_from = Some(from.into());
     }
 
     /// Plans the revocation of a replaced value whose grace has ended.
@@ -424,6 +434,9 @@ impl Planner<'_> {
                 self.left_copy(address, observed);
                 continue;
             }
+            // A token of a renamed system user that the policy dropped
+            // moves with the others, then is retired there.
+            self.moved_here(address, observed);
             let grace = spec
                 .businesses
                 .iter()
