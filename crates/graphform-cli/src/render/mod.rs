@@ -250,12 +250,9 @@ pub(crate) mod fixture {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one plan with one change of every kind, written out"
-    )]
-    pub(crate) fn rich() -> Plan {
-        let mut revoked_outside = change(
+    /// A token revoked in Business Settings: re-issued, as drift.
+    fn revoked_outside() -> Change {
+        let mut revoked = change(
             "globex/exporter/token/feed",
             Action::Issue,
             "the current token is dead: revoked or invalidated outside graphform",
@@ -267,38 +264,45 @@ pub(crate) mod fixture {
             )),
             Some(token(None, &["catalog_management"], "60d", None)),
         );
-        revoked_outside.drift = Some(
+        revoked.drift = Some(
             "the current token was revoked or invalidated outside graphform (190/460)".to_owned(),
         );
-        let changes = vec![
+        revoked
+    }
+
+    /// A replaced value revoked once its grace ended.
+    fn superseded_revoke() -> Change {
+        maintenance(
             change(
-                "acme/ci-reporting",
-                Action::Create,
-                "no system user named `ci-reporting` in business 100000000000001",
+                "acme/reporter/token/insights",
+                Action::Revoke,
+                "replaced token's grace ended 2h ago",
+                Some(token(
+                    Some("EAAolder"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 2 * DAY),
+                )),
                 None,
-                Some(Snapshot {
-                    role: Some(Role::Employee),
-                    ..Snapshot::default()
-                }),
             ),
-            change(
-                "acme/ci-reporting/app/reporting",
-                Action::Install,
-                "new system user needs app `reporting`",
-                None,
-                Some(Snapshot {
-                    app: Some("reporting".to_owned()),
-                    app_id: Some("200000000000001".to_owned()),
-                    ..Snapshot::default()
-                }),
-            ),
-            change(
-                "acme/ci-reporting/token/insights-read",
-                Action::Issue,
-                "new system user",
-                None,
-                Some(token(None, &["ads_read", "read_insights"], "60d", None)),
-            ),
+            Maintenance::RevokeSuperseded,
+        )
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one plan with one change of every kind, written out"
+    )]
+    pub(crate) fn rich() -> Plan {
+        let revoked_outside = revoked_outside();
+        let mut changes = Vec::from(new_system_user(
+            "acme/ci-reporting",
+            Role::Employee,
+            "insights-read",
+            &["ads_read", "read_insights"],
+            "60d",
+        ));
+        changes.extend([
             change(
                 "acme/publisher/token/posts",
                 Action::Issue,
@@ -333,21 +337,7 @@ pub(crate) mod fixture {
                 )),
                 Some(token(None, &["ads_management"], "60d", None)),
             ),
-            maintenance(
-                change(
-                    "acme/reporter/token/insights",
-                    Action::Revoke,
-                    "replaced token's grace ended 2h ago",
-                    Some(token(
-                        Some("EAAolder"),
-                        &["ads_read"],
-                        "60d",
-                        Some(NOW + 2 * DAY),
-                    )),
-                    None,
-                ),
-                Maintenance::RevokeSuperseded,
-            ),
+            superseded_revoke(),
             revoked_outside,
             change(
                 "globex/exporter/token/legacy",
@@ -356,7 +346,7 @@ pub(crate) mod fixture {
                 Some(token(Some("EAAlegacy"), &["ads_read"], "never", None)),
                 None,
             ),
-        ];
+        ]);
         Plan {
             format_version: PLAN_FORMAT_VERSION,
             created_at: Timestamp::from_unix(NOW),
@@ -614,12 +604,12 @@ pub(crate) mod fixture {
         scope_list: &[&str],
         expiry: &str,
     ) -> [Change; 3] {
-        let (business, user) = address.split_once('/').expect("business/user");
+        let (_, user) = address.split_once('/').expect("business/user");
         [
             change(
                 address,
                 Action::Create,
-                &format!("no system user named `{user}` in business 100000000000001 ({business})"),
+                &format!("no system user named `{user}` in business 100000000000001"),
                 None,
                 Some(Snapshot {
                     role: Some(role),
@@ -751,21 +741,7 @@ pub(crate) mod fixture {
     /// Settings, scopes Meta reports wider than the record, a token that
     /// never expires where the policy wants 60 days.
     pub(crate) fn drift() -> Plan {
-        let mut revoked = change(
-            "globex/exporter/token/feed",
-            Action::Issue,
-            "the current token is dead: revoked or invalidated outside graphform",
-            Some(token(
-                Some("EAAfeed"),
-                &["catalog_management"],
-                "60d",
-                Some(NOW + 30 * DAY),
-            )),
-            Some(token(None, &["catalog_management"], "60d", None)),
-        );
-        revoked.drift = Some(
-            "the current token was revoked or invalidated outside graphform (190/460)".to_owned(),
-        );
+        let revoked = revoked_outside();
         let mut widened = change(
             "acme/reporter/token/insights",
             Action::Rotate,
@@ -813,10 +789,6 @@ pub(crate) mod fixture {
     /// with its replaced value (`--revoke-now`, for a leaked token), a
     /// replaced value revoked after its grace (revoke-superseded), a dead
     /// one forgotten, and one still in its grace.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one plan with one removal of every kind, written out"
-    )]
     pub(crate) fn removal() -> Plan {
         let changes = vec![
             change(
@@ -846,21 +818,7 @@ pub(crate) mod fixture {
                 ),
                 Maintenance::RevokeRemoved,
             ),
-            maintenance(
-                change(
-                    "acme/reporter/token/insights",
-                    Action::Revoke,
-                    "replaced token's grace ended 2h ago",
-                    Some(token(
-                        Some("EAAolder"),
-                        &["ads_read"],
-                        "60d",
-                        Some(NOW + 2 * DAY),
-                    )),
-                    None,
-                ),
-                Maintenance::RevokeSuperseded,
-            ),
+            superseded_revoke(),
             maintenance(
                 change(
                     "acme/reporter/token/gone",
