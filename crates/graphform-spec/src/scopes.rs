@@ -76,4 +76,13 @@ mod tests {
         assert!(is_system_user_scope("read_insights"));
         assert!(!is_system_user_scope("read_insight"));
     }
+
+    /// The scopes a review flags (graphform-types) are scopes a system
+    /// user can have: a typo there would flag nothing.
+    #[test]
+    fn every_high_privilege_scope_is_a_system_user_scope() {
+        for scope in graphform_types::scope::HIGH_PRIVILEGE_SCOPES {
+            assert!(is_system_user_scope(scope), "{scope}");
+        }
+    }
 }

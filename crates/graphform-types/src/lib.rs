@@ -8,13 +8,15 @@
 //! - [`Timestamp`] and [`Duration`]: moments and spans to the second, on
 //!   `jiff`.
 //! - [`Role`], [`ExpiryMode`], [`SIXTY_DAYS`]: Meta's terms for system users
-//!   and tokens.
+//!   and tokens; [`scope::is_high_privilege`]: which scopes a reviewer must
+//!   not miss.
 //! - [`url::check_transport`]: the one https-or-loopback rule.
 //! - [`style`]: the one palette every renderer paints with; [`Chain`]: an
 //!   error and its causes on one line.
 
 pub mod address;
 mod chain;
+pub mod scope;
 mod secret;
 pub mod style;
 pub mod time;

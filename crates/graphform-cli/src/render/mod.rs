@@ -201,8 +201,8 @@ pub(crate) mod fixture {
     use graphform_types::{ExpiryMode, Role, Timestamp};
 
     use graphform_engine::{
-        Action, Change, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION, Plan,
-        Snapshot, TimelineEntry, TokenStatus,
+        Action, Change, Maintenance, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION,
+        Plan, Snapshot, TimelineEntry, TokenStatus,
     };
 
     const DAY: i64 = 86_400;
@@ -254,12 +254,9 @@ pub(crate) mod fixture {
         }
     }
 
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one plan with one change of every kind, written out"
-    )]
-    pub(crate) fn rich() -> Plan {
-        let mut revoked_outside = change(
+    /// A token revoked in Business Settings: re-issued, as drift.
+    fn revoked_outside() -> Change {
+        let mut revoked = change(
             "globex/exporter/token/feed",
             Action::Issue,
             "the current token is dead: revoked or invalidated outside graphform",
@@ -271,38 +268,45 @@ pub(crate) mod fixture {
             )),
             Some(token(None, &["catalog_management"], "60d", None)),
         );
-        revoked_outside.drift = Some(
+        revoked.drift = Some(
             "the current token was revoked or invalidated outside graphform (190/460)".to_owned(),
         );
-        let changes = vec![
+        revoked
+    }
+
+    /// A replaced value revoked once its grace ended.
+    fn superseded_revoke() -> Change {
+        maintenance(
             change(
-                "acme/ci-reporting",
-                Action::Create,
-                "no system user named `ci-reporting` in business 100000000000001",
+                "acme/reporter/token/insights",
+                Action::Revoke,
+                "replaced token's grace ended 2h ago",
+                Some(token(
+                    Some("EAAolder"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 2 * DAY),
+                )),
                 None,
-                Some(Snapshot {
-                    role: Some(Role::Employee),
-                    ..Snapshot::default()
-                }),
             ),
-            change(
-                "acme/ci-reporting/app/reporting",
-                Action::Install,
-                "new system user needs app `reporting`",
-                None,
-                Some(Snapshot {
-                    app: Some("reporting".to_owned()),
-                    app_id: Some("200000000000001".to_owned()),
-                    ..Snapshot::default()
-                }),
-            ),
-            change(
-                "acme/ci-reporting/token/insights-read",
-                Action::Issue,
-                "new system user",
-                None,
-                Some(token(None, &["ads_read", "read_insights"], "60d", None)),
-            ),
+            Maintenance::RevokeSuperseded,
+        )
+    }
+
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one plan with one change of every kind, written out"
+    )]
+    pub(crate) fn rich() -> Plan {
+        let revoked_outside = revoked_outside();
+        let mut changes = Vec::from(new_system_user(
+            "acme/ci-reporting",
+            Role::Employee,
+            "insights-read",
+            &["ads_read", "read_insights"],
+            "60d",
+        ));
+        changes.extend([
             change(
                 "acme/publisher/token/posts",
                 Action::Issue,
@@ -310,17 +314,20 @@ pub(crate) mod fixture {
                 None,
                 Some(token(None, &["pages_manage_posts"], "never", None)),
             ),
-            change(
-                "acme/reporter/token/insights",
-                Action::Refresh,
-                "expires in 12d, refresh_before is 20d",
-                Some(token(
-                    Some("EAAold"),
-                    &["ads_read"],
-                    "60d",
-                    Some(NOW + 12 * DAY),
-                )),
-                Some(token(None, &["ads_read"], "60d", None)),
+            maintenance(
+                change(
+                    "acme/reporter/token/insights",
+                    Action::Refresh,
+                    "expires in 12d, refresh_before is 20d",
+                    Some(token(
+                        Some("EAAold"),
+                        &["ads_read"],
+                        "60d",
+                        Some(NOW + 12 * DAY),
+                    )),
+                    Some(token(None, &["ads_read"], "60d", None)),
+                ),
+                Maintenance::Refresh,
             ),
             change(
                 "acme/reporter/token/ads-write",
@@ -334,18 +341,7 @@ pub(crate) mod fixture {
                 )),
                 Some(token(None, &["ads_management"], "60d", None)),
             ),
-            change(
-                "acme/reporter/token/insights",
-                Action::Revoke,
-                "replaced token's grace ended 2h ago",
-                Some(token(
-                    Some("EAAolder"),
-                    &["ads_read"],
-                    "60d",
-                    Some(NOW + 2 * DAY),
-                )),
-                None,
-            ),
+            superseded_revoke(),
             revoked_outside,
             change(
                 "globex/exporter/token/legacy",
@@ -354,7 +350,7 @@ pub(crate) mod fixture {
                 Some(token(Some("EAAlegacy"), &["ads_read"], "never", None)),
                 None,
             ),
-        ];
+        ]);
         Plan {
             format_version: PLAN_FORMAT_VERSION,
             created_at: Timestamp::from_unix(NOW),
@@ -402,11 +398,7 @@ pub(crate) mod fixture {
                     next: Some((Action::Refresh, Timestamp::from_unix(NOW + 10 * DAY))),
                 },
             ],
-            origin: Some(Origin {
-                graphform_version: "0.1.0".to_owned(),
-                graph: "https://graph.facebook.com/v23.0".to_owned(),
-                store: "file store .graphform/store".to_owned(),
-            }),
+            origin: Some(origin()),
         }
     }
 
@@ -541,6 +533,417 @@ pub(crate) mod fixture {
                 &found[..found.len().min(8)]
             );
         }
+    }
+
+    /// The record of where a fixture plan was made.
+    fn origin() -> Origin {
+        Origin {
+            graphform_version: "0.1.0".to_owned(),
+            graph: "https://graph.facebook.com/v23.0".to_owned(),
+            store: "file store .graphform/store".to_owned(),
+        }
+    }
+
+    /// A plan of `changes`, made at [`NOW`].
+    fn plan_of(
+        changes: Vec<Change>,
+        notices: Vec<Notice>,
+        timeline: Vec<TimelineEntry>,
+        valid_until: Option<i64>,
+    ) -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            created_at: Timestamp::from_unix(NOW),
+            valid_until: valid_until.map(Timestamp::from_unix),
+            policy_hash: "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+                .to_owned(),
+            state_hash: "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+                .to_owned(),
+            changes,
+            notices,
+            timeline,
+            origin: Some(origin()),
+        }
+    }
+
+    fn notice(level: NoticeLevel, kind: NoticeKind, address: &str, message: &str) -> Notice {
+        Notice {
+            level,
+            kind,
+            address: address.parse().expect("an address"),
+            message: message.to_owned(),
+        }
+    }
+
+    fn entry(
+        address: &str,
+        value: &str,
+        expires_at: Option<i64>,
+        next: Option<(Action, i64)>,
+    ) -> TimelineEntry {
+        TimelineEntry {
+            address: address.parse().expect("a token address"),
+            fingerprint: graphform_types::fingerprint(value),
+            expiry: if expires_at.is_some() {
+                ExpiryMode::SixtyDays
+            } else {
+                ExpiryMode::Never
+            },
+            expires_at: expires_at.map(Timestamp::from_unix),
+            status: TokenStatus::Valid,
+            next: next.map(|(action, at)| (action, Timestamp::from_unix(at))),
+        }
+    }
+
+    /// `change` marked as time-driven work of `kind`.
+    fn maintenance(mut change: Change, kind: Maintenance) -> Change {
+        change.maintenance = Some(kind);
+        change
+    }
+
+    /// A new system user with one app and one token, as a first plan
+    /// makes it.
+    fn new_system_user(
+        address: &str,
+        role: Role,
+        token_name: &str,
+        scope_list: &[&str],
+        expiry: &str,
+    ) -> [Change; 3] {
+        let (_, user) = address.split_once('/').expect("business/user");
+        [
+            change(
+                address,
+                Action::Create,
+                &format!("no system user named `{user}` in business 100000000000001"),
+                None,
+                Some(Snapshot {
+                    role: Some(role),
+                    ..Snapshot::default()
+                }),
+            ),
+            change(
+                &format!("{address}/app/reporting"),
+                Action::Install,
+                "new system user needs app `reporting`",
+                None,
+                Some(Snapshot {
+                    app: Some("reporting".to_owned()),
+                    app_id: Some("200000000000001".to_owned()),
+                    ..Snapshot::default()
+                }),
+            ),
+            change(
+                &format!("{address}/token/{token_name}"),
+                Action::Issue,
+                "new system user",
+                None,
+                Some(token(None, scope_list, expiry, None)),
+            ),
+        ]
+    }
+
+    /// The first plan of a policy: system users created, the app
+    /// installed, tokens issued, one of them with `business_management`
+    /// and one never expiring. Nothing is time-driven yet.
+    pub(crate) fn first_plan() -> Plan {
+        let changes = [
+            new_system_user(
+                "acme/ci-reporting",
+                Role::Employee,
+                "insights-read",
+                &["ads_read", "read_insights"],
+                "60d",
+            ),
+            new_system_user(
+                "acme/campaigns",
+                Role::Admin,
+                "manager",
+                &["ads_management", "ads_read", "business_management"],
+                "60d",
+            ),
+            new_system_user(
+                "acme/publisher",
+                Role::Employee,
+                "posts",
+                &["pages_manage_posts", "pages_read_engagement"],
+                "never",
+            ),
+            new_system_user(
+                "globex/support",
+                Role::Employee,
+                "inbox",
+                &[
+                    "whatsapp_business_management",
+                    "whatsapp_business_messaging",
+                ],
+                "60d",
+            ),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        plan_of(
+            changes,
+            vec![notice(
+                NoticeLevel::Info,
+                NoticeKind::Unmanaged,
+                "acme/graphform-admin",
+                "not in the policy; graphform leaves it alone (ADMIN, ID 300000000000001)",
+            )],
+            Vec::new(),
+            None,
+        )
+    }
+
+    /// The address of the `index`th of [`rotations`]'s tokens: 100 per
+    /// business, 10 per system user.
+    pub(crate) fn rotation_address(index: usize) -> String {
+        let business = ["acme", "globex", "initech"][index / 100 % 3];
+        format!(
+            "{business}/reporting-{:02}/token/insights-{index:03}",
+            index / 10 % 10
+        )
+    }
+
+    /// `count` stored tokens (at most 300) whose policy widened their
+    /// scopes from `ads_read, read_insights` to add `ads_management`: as
+    /// many rotations a person must review, and a timeline of `count`.
+    pub(crate) fn rotations(count: usize) -> Plan {
+        let mut changes = Vec::new();
+        let mut timeline = Vec::new();
+        for index in 0..count {
+            let address = rotation_address(index);
+            let value = format!("EAArotation{index}");
+            let expires = NOW + (10 + i64::try_from(index % 50).expect("small")) * DAY;
+            changes.push(change(
+                &address,
+                Action::Rotate,
+                "scopes changed: +ads_management",
+                Some(token(
+                    Some(&value),
+                    &["ads_read", "read_insights"],
+                    "60d",
+                    Some(expires),
+                )),
+                Some(token(
+                    None,
+                    &["ads_management", "ads_read", "read_insights"],
+                    "60d",
+                    None,
+                )),
+            ));
+            timeline.push(entry(
+                &address,
+                &value,
+                Some(expires),
+                Some((Action::Refresh, expires - 20 * DAY)),
+            ));
+        }
+        plan_of(changes, Vec::new(), timeline, Some(NOW + 11 * DAY))
+    }
+
+    /// Changes made outside graphform: a token revoked in Business
+    /// Settings, scopes Meta reports wider than the record, a token that
+    /// never expires where the policy wants 60 days.
+    pub(crate) fn drift() -> Plan {
+        let revoked = revoked_outside();
+        let mut widened = change(
+            "acme/reporter/token/insights",
+            Action::Rotate,
+            "scopes differ from the record",
+            Some(token(
+                Some("EAAinsights"),
+                &["ads_read"],
+                "60d",
+                Some(NOW + 40 * DAY),
+            )),
+            Some(token(None, &["ads_read"], "60d", None)),
+        );
+        widened.drift = Some("Meta reports scopes +business_management".to_owned());
+        let mut immortal = change(
+            "acme/reporter/token/daily",
+            Action::Rotate,
+            "the policy wants a 60-day token",
+            Some(token(Some("EAAdaily"), &["read_insights"], "60d", None)),
+            Some(token(None, &["read_insights"], "60d", None)),
+        );
+        immortal.drift = Some("Meta reports the token never expires".to_owned());
+        plan_of(
+            vec![widened, immortal, revoked],
+            vec![notice(
+                NoticeLevel::Warning,
+                NoticeKind::Renamed,
+                "acme/reporter",
+                "system user 615500000000007, recorded for `acme/reporter`, is now named `reporter-old` in Meta; graphform now acts on 615500000000009: tokens stored for 615500000000007 are replaced, then revoked after their grace. To keep managing 615500000000007, rename it back in Business Settings",
+            )],
+            vec![
+                entry(
+                    "acme/reporter/token/insights",
+                    "EAAinsights",
+                    Some(NOW + 40 * DAY),
+                    Some((Action::Refresh, NOW + 20 * DAY)),
+                ),
+                entry("acme/reporter/token/daily", "EAAdaily", None, None),
+            ],
+            Some(NOW + 20 * DAY),
+        )
+    }
+
+    /// Tokens removed from the policy: one retired (revoked after its
+    /// grace), one whose grace ended (revoke-removed), one revoked now
+    /// with its replaced value (`--revoke-now`, for a leaked token), a
+    /// replaced value revoked after its grace (revoke-superseded), a dead
+    /// one forgotten, and one still in its grace.
+    pub(crate) fn removal() -> Plan {
+        let changes = vec![
+            change(
+                "acme/reporter/token/old-export",
+                Action::Retire,
+                "removed from the policy; kept working for grace 7d after this apply (until 2026-11-29 00:00 UTC if applied now), then revoked",
+                Some(token(
+                    Some("EAAexport"),
+                    &["ads_read"],
+                    "60d",
+                    Some(NOW + 33 * DAY),
+                )),
+                None,
+            ),
+            maintenance(
+                change(
+                    "acme/reporter/token/legacy",
+                    Action::Revoke,
+                    "removed from the policy; its grace ended 2h ago",
+                    Some(token(
+                        Some("EAAlegacy"),
+                        &["catalog_management"],
+                        "never",
+                        None,
+                    )),
+                    None,
+                ),
+                Maintenance::RevokeRemoved,
+            ),
+            superseded_revoke(),
+            maintenance(
+                change(
+                    "acme/reporter/token/gone",
+                    Action::Forget,
+                    "removed from the policy; the token is already dead",
+                    Some(token(
+                        Some("EAAgone"),
+                        &["ads_read"],
+                        "60d",
+                        Some(NOW - 3 * DAY),
+                    )),
+                    None,
+                ),
+                Maintenance::ForgetDead,
+            ),
+            change(
+                "globex/exporter/token/leaked",
+                Action::Revoke,
+                "removed from the policy; the replaced token goes with it",
+                Some(token(
+                    Some("EAAleaked-before"),
+                    &["ads_management", "business_management"],
+                    "60d",
+                    Some(NOW + 5 * DAY),
+                )),
+                None,
+            ),
+            change(
+                "globex/exporter/token/leaked",
+                Action::Revoke,
+                "removed from the policy; revoked now (--revoke-now), without grace",
+                Some(token(
+                    Some("EAAleaked"),
+                    &["ads_management", "business_management"],
+                    "60d",
+                    Some(NOW + 50 * DAY),
+                )),
+                None,
+            ),
+        ];
+        plan_of(
+            changes,
+            vec![notice(
+                NoticeLevel::Info,
+                NoticeKind::Deferred,
+                "acme/reporter/token/archive",
+                "removed from the policy; sha256:0c1d2e3f4a5b keeps working until its revocation at 2026-11-25 00:00 UTC",
+            )],
+            vec![
+                entry(
+                    "acme/reporter/token/old-export",
+                    "EAAexport",
+                    Some(NOW + 33 * DAY),
+                    Some((Action::Revoke, NOW + 7 * DAY)),
+                ),
+                entry(
+                    "acme/reporter/token/archive",
+                    "EAAarchive",
+                    Some(NOW + 20 * DAY),
+                    Some((Action::Revoke, NOW + 3 * DAY)),
+                ),
+            ],
+            Some(NOW + 3 * DAY),
+        )
+    }
+
+    /// An interrupted apply may have issued tokens nobody stored: one
+    /// system user's tokens are invalidated (`--invalidate-orphaned`) and
+    /// re-issued; another's are only noticed.
+    pub(crate) fn invalidation() -> Plan {
+        let mut invalidate = change(
+            "acme/ci-reporting",
+            Action::Invalidate,
+            "an apply interrupted at 2026-11-21 23:40 UTC may have issued a token nobody stored",
+            Some(Snapshot {
+                id: Some("615500000000001".to_owned()),
+                ..Snapshot::default()
+            }),
+            None,
+        );
+        invalidate.system_user_id = Some("615500000000001".to_owned());
+        let changes = vec![
+            invalidate,
+            change(
+                "acme/ci-reporting/token/insights-read",
+                Action::Forget,
+                "the replaced token dies with the invalidation of acme/ci-reporting",
+                Some(token(
+                    Some("EAAprevious"),
+                    &["ads_read", "read_insights"],
+                    "60d",
+                    Some(NOW + 2 * DAY),
+                )),
+                None,
+            ),
+            change(
+                "acme/ci-reporting/token/insights-read",
+                Action::Issue,
+                "re-issued after invalidating the tokens of acme/ci-reporting",
+                Some(token(
+                    Some("EAAcurrent"),
+                    &["ads_read", "read_insights"],
+                    "60d",
+                    Some(NOW + 50 * DAY),
+                )),
+                Some(token(None, &["ads_read", "read_insights"], "60d", None)),
+            ),
+        ];
+        plan_of(
+            changes,
+            vec![notice(
+                NoticeLevel::Warning,
+                NoticeKind::PossiblyOrphaned,
+                "globex/exporter/token/feed",
+                "an apply interrupted at 2026-11-21 23:40 UTC may have issued a token for system user 615500000000002 that nobody stored; to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
+            )],
+            Vec::new(),
+            None,
+        )
     }
 
     /// A plan with nothing to do.
