@@ -547,6 +547,14 @@ fn token_cell(change: &Change) -> String {
             .and_then(|b| b.id.as_ref())
             .map(|id| format!("every token of system user {}", escape(id)))
             .unwrap_or_default(),
+        Action::Rename | Action::Move => {
+            let from = change
+                .moved_from
+                .as_ref()
+                .map(|from| format!("from {}", name(from)));
+            let parts: Vec<String> = from.into_iter().chain(before.and_then(value)).collect();
+            parts.join("<br>")
+        }
     }
 }
 

@@ -601,6 +601,12 @@ pub(crate) mod fixture {
         change
     }
 
+    /// `change`, a rename or move from `from` (`renamed_from`).
+    fn moved(mut change: Change, from: &str) -> Change {
+        change.moved_from = Some(from.parse().expect("an address"));
+        change
+    }
+
     /// A new system user with one app and one token, as a first plan
     /// makes it.
     fn new_system_user(
@@ -797,6 +803,34 @@ pub(crate) mod fixture {
     /// one forgotten, and one still in its grace.
     pub(crate) fn removal() -> Plan {
         let changes = vec![
+            moved(
+                change(
+                    "acme/reporting",
+                    Action::Rename,
+                    "renamed from `ci-reporting`: Meta's system user 300 gets the new name, its records and tokens move; no token is revoked or issued",
+                    Some(Snapshot {
+                        id: Some("300".to_owned()),
+                        ..Snapshot::default()
+                    }),
+                    None,
+                ),
+                "acme/ci-reporting",
+            ),
+            moved(
+                change(
+                    "acme/reporting/token/insights",
+                    Action::Move,
+                    "renamed from `acme/ci-reporting/token/insights-read`: the stored token moves here; it is neither revoked nor re-issued",
+                    Some(token(
+                        Some("EAAinsights"),
+                        &["ads_read", "read_insights"],
+                        "60d",
+                        Some(NOW + 40 * DAY),
+                    )),
+                    None,
+                ),
+                "acme/ci-reporting/token/insights-read",
+            ),
             change(
                 "acme/reporter/token/old-export",
                 Action::Retire,
