@@ -801,8 +801,9 @@ pub(crate) mod fixture {
     /// with its replaced value (`--revoke-now`, for a leaked token), a
     /// replaced value revoked after its grace (revoke-superseded), a dead
     /// one forgotten, and one still in its grace.
-    pub(crate) fn removal() -> Plan {
-        let changes = vec![
+    /// A system user and its token renamed (`renamed_from`).
+    fn renames() -> [Change; 2] {
+        [
             moved(
                 change(
                     "acme/reporting",
@@ -831,6 +832,12 @@ pub(crate) mod fixture {
                 ),
                 "acme/ci-reporting/token/insights-read",
             ),
+        ]
+    }
+
+    pub(crate) fn removal() -> Plan {
+        let mut changes = renames().to_vec();
+        changes.extend([
             change(
                 "acme/reporter/token/old-export",
                 Action::Retire,
@@ -898,7 +905,7 @@ pub(crate) mod fixture {
                 )),
                 None,
             ),
-        ];
+        ]);
         plan_of(
             changes,
             vec![notice(
