@@ -61,7 +61,7 @@ macro_rules! graphform_snapshot {
 /// Snapshot settings that replace what changes from run to run: the
 /// per-test temporary directory, loopback ports, token fingerprints, the
 /// IDs the emulator gives new system users, dates and times, the pid and
-/// host of a lease.
+/// host of a lease, graphform's version in a plan's header.
 pub(crate) fn filters() -> insta::Settings {
     let temp = std::env::temp_dir().display().to_string();
     let temp = regex_escape(temp.trim_end_matches('/'));
@@ -79,6 +79,7 @@ pub(crate) fn filters() -> insta::Settings {
         ),
         (r"\d{4}-\d{2}-\d{2}", "[DATE]"),
         (r"\d{2}:\d{2}(:\d{2})? UTC", "[TIME] UTC"),
+        (r"\*\*graphform\*\* \d+\.\d+\.\d+\S*", "**graphform** [VERSION]"),
         (r"pid \d+", "pid [PID]"),
         (r"on host [^ )]+", "on host [HOST]"),
         (r"on [^ ,()]+, pid", "on [HOST], pid"),
