@@ -72,6 +72,9 @@ const GRACE_PASSED: i64 = 25 * 3_600;
 /// Two tokens pull requests add to the quickstart's system user.
 const ADS_READ: &str = "ads-read";
 const INSIGHTS_WEEKLY: &str = "insights-weekly";
+/// A token merged to main whose apply waits for review while the nightly
+/// runs: maintenance holds its issue.
+const HELD: &str = "reports-daily";
 
 // ---------------------------------------------------------------------------
 // The recipes' shape: only the keys the test understands; any other key
@@ -551,14 +554,23 @@ fn outcomes(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A maintenance run's report: it parses, nothing failed, nothing was
-/// skipped, and it made at least one `action`.
+/// A maintenance run's report: it parses, it made at least one `action`,
+/// nothing failed, and the one change held for review is the issue of
+/// [`HELD`], which the policy has and no reviewed apply made yet.
 fn assert_maintained(report: &Value, action: &str) {
-    let outcomes = outcomes(report);
+    let held = format!("acme/ci-reporting/token/{HELD}");
+    let changes = report["changes"].as_array().expect("changes");
+    let (skipped, done): (Vec<&Value>, Vec<&Value>) =
+        changes.iter().partition(|c| c["status"] == "skipped");
     assert!(
-        outcomes.iter().all(|(_, status)| status == "done")
-            && outcomes.iter().any(|(made, _)| made == action)
-            && report["succeeded"] == true,
+        done.iter().all(|c| c["status"] == "done")
+            && done.iter().any(|c| c["action"] == action)
+            && skipped.len() == 1
+            && skipped[0]["address"] == held.as_str()
+            && skipped[0]["action"] == "issue"
+            && skipped[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("held for review")),
         "{report:#}"
     );
 }
@@ -1093,11 +1105,16 @@ fn github_stale_plan(github: &mut GitHub, apply: &Workflow, plan: &Workflow) {
 }
 
 /// 45 days later the nightly run refreshes the 60-day tokens; 25 hours
-/// after that it revokes their predecessors.
+/// after that it revokes their predecessors. Both times it holds the issue
+/// of [`HELD`] (apply exits 2), and the run passes with a warning.
 fn github_nightly(github: &mut GitHub, nightly: &Workflow) {
-    let main = github.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ]);
+    let main = github.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ, HELD]);
+    let warning = format!(
+        "::warning title=graphform: needs review::acme/ci-reporting/token/{HELD} issue: held for review"
+    );
     for (advance, action) in [(REFRESH_DUE, "refresh"), (GRACE_PASSED, "revoke")] {
         github.ci.advance_clock(advance);
+        let log = github.ci.log.len();
         let maintained = github.run_ok(nightly, &Event::Schedule, &main);
         let artifact = github
             .artifacts
@@ -1105,12 +1122,16 @@ fn github_nightly(github: &mut GitHub, nightly: &Workflow) {
             .join("graphform-maintenance-report/apply-report.json");
         assert_maintained(&report(&artifact), action);
         assert!(
-            maintained.summary.contains(&format!("| {action} | done |")),
+            maintained.summary.contains(&format!("| {action} | done |"))
+                && maintained.summary.contains("| issue | skipped |"),
             "{}",
             maintained.summary
         );
+        assert!(github.ci.log[log..].contains(&warning), "{}", github.ci.log);
     }
-    assert_eq!(github.ci.plan_exit_code(&main), 0, "{}", github.ci.log);
+    // All but the held change is done.
+    let reviewed = github.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ]);
+    assert_eq!(github.ci.plan_exit_code(&reviewed), 0, "{}", github.ci.log);
 }
 
 // ---------------------------------------------------------------------------
@@ -1540,16 +1561,21 @@ fn the_gitlab_ci_recipe_runs_against_the_emulator() {
     assert_eq!(gitlab.ci.plan_exit_code(&main), 0, "{}", gitlab.ci.log);
 
     gitlab_stale_plan(&mut gitlab, &file);
-    let main = gitlab.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ]);
+    // As on GitHub, with a change held for review: listed, the job passes.
+    let main = gitlab.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ, HELD]);
+    let listed = format!("needs review: acme/ci-reporting/token/{HELD} issue: held for review");
     for (advance, action) in [(REFRESH_DUE, "refresh"), (GRACE_PASSED, "revoke")] {
         gitlab.ci.advance_clock(advance);
+        let log = gitlab.ci.log.len();
         let maintained = gitlab.run_ok(&file, "maintenance", &Source::Schedule, &main);
         assert_maintained(
             &report(&maintained.workspace.join("apply-report.json")),
             action,
         );
+        assert!(gitlab.ci.log[log..].contains(&listed), "{}", gitlab.ci.log);
     }
-    assert_eq!(gitlab.ci.plan_exit_code(&main), 0, "{}", gitlab.ci.log);
+    let reviewed = gitlab.ci.policy(&[INSIGHTS_WEEKLY, ADS_READ]);
+    assert_eq!(gitlab.ci.plan_exit_code(&reviewed), 0, "{}", gitlab.ci.log);
     gitlab
         .ci
         .assert_no_secret_anywhere(&["insights-read", ADS_READ, INSIGHTS_WEEKLY]);
