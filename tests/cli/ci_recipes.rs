@@ -5,7 +5,8 @@
 //! What stands in for the CI service:
 //!
 //! * **A runner.** Each job gets a fresh directory (a checkout holds only the
-//!   repository's policy) and runs its shell steps with `bash --noprofile
+//!   repository's policy: `examples/ci/graphform.yaml`, plus the tokens a
+//!   scenario's pull requests add) and runs its shell steps with `bash --noprofile
 //!   --norc -eo pipefail` (GitHub's default shell; GitLab's bash sets the
 //!   same), with nothing in the environment but `PATH` (the `graphform` under
 //!   test first), `HOME`, the service's own variables, the recipe's `env:` or
@@ -286,20 +287,23 @@ path "secret/destroy/{prefix}/*" {{ capabilities = ["update"] }}"#
         }
     }
 
-    /// The repository's policy: the quickstart with the vault store, and
-    /// `extra` tokens for its system user.
+    /// The repository's policy: examples/ci/graphform.yaml, its store
+    /// this test's OpenBao, with `extra` tokens for its system user.
     fn policy(&self, extra: &[&str]) -> String {
-        let quickstart =
-            std::fs::read_to_string(repo_root().join("examples/quickstart.yaml")).expect("read");
-        let mut policy = quickstart.replacen(
-            "version: 1\n",
+        let example =
+            std::fs::read_to_string(repo_root().join("examples/ci/graphform.yaml")).expect("read");
+        let store = "  address: https://vault.example.com:8200\n  prefix: graphform\n";
+        assert!(example.contains(store), "the example's store: {example}");
+        let mut policy = example.replacen(
+            store,
             &format!(
-                "version: 1\nstore:\n  type: vault\n  address: {}\n  prefix: {}\n",
+                "  address: {}\n  prefix: {}\n",
                 self.bao.address(),
                 self.prefix
             ),
             1,
         );
+        assert!(policy.ends_with("scopes: [ads_read, read_insights]\n"));
         for token in extra {
             let _ = write!(
                 policy,
