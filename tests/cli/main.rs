@@ -4,6 +4,7 @@
 mod common;
 mod apply;
 mod apply_crash;
+mod ci_recipes;
 mod color;
 mod demo;
 mod emulator;
