@@ -79,7 +79,10 @@ pub(crate) fn filters() -> insta::Settings {
         ),
         (r"\d{4}-\d{2}-\d{2}", "[DATE]"),
         (r"\d{2}:\d{2}(:\d{2})? UTC", "[TIME] UTC"),
-        (r"\*\*graphform\*\* \d+\.\d+\.\d+\S*", "**graphform** [VERSION]"),
+        (
+            r"\*\*graphform\*\* \d+\.\d+\.\d+\S*",
+            "**graphform** [VERSION]",
+        ),
         (r"pid \d+", "pid [PID]"),
         (r"on host [^ )]+", "on host [HOST]"),
         (r"on [^ ,()]+, pid", "on [HOST], pid"),
