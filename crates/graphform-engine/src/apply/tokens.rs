@@ -284,14 +284,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
             self.store.delete_token(address, &version).await?;
             ledger.set_retiring(address, None);
         }
-        let mut audit = self.audit(address, change.action);
-        audit.before = Some(fingerprint.clone());
-        ledger.audit(audit);
-        Ok(Outcome::Done {
-            token: Some(fingerprint),
-            id: None,
-            expires_at: None,
-        })
+        Ok(self.recorded(ledger, address, change.action, Some(fingerprint)))
     }
 
     /// Move a stored token to its new address (`renamed_from`): written
@@ -337,14 +330,7 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         let retiring = self.state.document.retiring.get(from).copied();
         ledger.set_retiring(from, None);
         ledger.set_retiring(to, retiring);
-        let mut audit = self.audit(to, change.action);
-        audit.before = Some(fingerprint.clone());
-        ledger.audit(audit);
-        Ok(Outcome::Done {
-            token: Some(fingerprint),
-            id: None,
-            expires_at: None,
-        })
+        Ok(self.recorded(ledger, to, change.action, Some(fingerprint)))
     }
 
     /// Retire (schedule the revocation of a token the policy no longer
@@ -365,14 +351,26 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         });
         ledger.set_retiring(address, revoke_after);
         let token = change.before.as_ref().and_then(|b| b.fingerprint.clone());
-        let mut audit = self.audit(address, change.action);
+        Ok(self.recorded(ledger, address, change.action, token))
+    }
+
+    /// The outcome of a change that acted on the stored value `token` at
+    /// `address` without producing one, recorded in the audit trail.
+    fn recorded(
+        &self,
+        ledger: &mut Ledger,
+        address: &TokenAddress,
+        action: Action,
+        token: Option<Fingerprint>,
+    ) -> Outcome {
+        let mut audit = self.audit(address, action);
         audit.before.clone_from(&token);
         ledger.audit(audit);
-        Ok(Outcome::Done {
+        Outcome::Done {
             token,
             id: None,
             expires_at: None,
-        })
+        }
     }
 
     /// Whether the store holds `fingerprint` as the current value at
