@@ -54,6 +54,8 @@ fn after_help() -> String {
   graphform demo                              # the whole lifecycle, emulated
   graphform emulator                          # a local fake Graph API to try things on
   graphform schema > graphform.schema.json    # for editors
+  graphform completions bash                  # tab completion: see `completions --help`
+  graphform man --out ~/.local/share/man/man1 # a man page per command
 
 {}
 
@@ -174,6 +176,59 @@ pub enum Command {
         after_help = "Examples:\n  graphform emulator                          # the demo world on a free port\n  graphform emulator --port 8080 --world world.yaml\n  graphform emulator --portfile /tmp/port &   # scripts: wait for the file\n  curl -s http://127.0.0.1:8080/_emulator/state"
     )]
     Emulator(EmulatorArgs),
+    /// Print a shell completion script.
+    ///
+    /// The script completes graphform's commands, flags and the values of
+    /// flags with a fixed set of choices (formats, shells, maintenance
+    /// kinds). It is generated from this graphform's command line, as
+    /// `--help` is: regenerate it after upgrading graphform. It is printed
+    /// to stdout; below is where each shell looks for it.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print graphform's man page, or write one per command.
+    ///
+    /// Without `--out`, prints graphform(1) to stdout. With `--out DIR`,
+    /// writes graphform.1 and a page per subcommand (graphform-plan.1,
+    /// graphform-store-init.1, …) into DIR, creating it if need be. Pages
+    /// of the same names already there are replaced (they are generated:
+    /// regenerating them is the point); other files are left alone. Like
+    /// `--help` and the completions, the pages are generated from this
+    /// graphform's command line.
+    #[command(
+        after_help = "Examples:\n  graphform man | man -l -                       # read it now (man-db)\n  graphform man --out ~/.local/share/man/man1    # then: man graphform-plan\n  graphform man --out target/man                 # for a package"
+    )]
+    Man(ManArgs),
+}
+
+/// Where each shell looks for `graphform completions`' script: the closing
+/// of its `--help`.
+const COMPLETIONS_HELP: &str = "Install (then open a new shell):
+  bash        graphform completions bash > ~/.local/share/bash-completion/completions/graphform
+              (the bash-completion package loads it; create the directory first), or in
+              ~/.bashrc: source <(graphform completions bash)
+  zsh         graphform completions zsh > ~/.zfunc/_graphform
+              and in ~/.zshrc, before compinit: fpath=(~/.zfunc $fpath)
+              (then: autoload -Uz compinit && compinit, if ~/.zshrc does not already)
+  fish        graphform completions fish > ~/.config/fish/completions/graphform.fish
+  powershell  graphform completions powershell > \"$(Split-Path $PROFILE)\\graphform.ps1\"
+              and in $PROFILE: . \"$(Split-Path $PROFILE)\\graphform.ps1\"
+  elvish      in ~/.config/elvish/rc.elv: eval (graphform completions elvish | slurp)";
+
+/// `graphform completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `graphform man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write graphform.1 and one page per subcommand into this directory
+    /// instead of printing graphform.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `graphform demo`.

@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 mod apply;
+mod completions;
 mod demo;
 mod emulator;
+mod man;
 mod plan;
 mod schema;
 mod show;
@@ -26,5 +28,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
         Command::Unlock(args) => store::unlock(&args, printer),
+        Command::Completions(args) => completions::run(&args, printer),
+        Command::Man(args) => man::run(&args, printer),
     }
 }
