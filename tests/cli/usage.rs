@@ -6,8 +6,10 @@
 //! The cases are generated from the command definition, so a new command,
 //! flag or choice is covered without editing this file: every command and
 //! subcommand with an unknown flag, every flag with a fixed set of values
-//! given one outside it, plus hand-picked ones (a missing command, an
-//! unknown one, the mistyped flag of issue 13, a number out of range).
+//! given one outside it, a first positional argument with a fixed set
+//! (`completions SHELL`) given one outside it, plus hand-picked ones (a
+//! missing command, an unknown one, the mistyped flag of issue 13, a
+//! number out of range).
 
 use clap::CommandFactory as _;
 use graphform_cli::{Cli, EXIT_USAGE};
@@ -57,6 +59,15 @@ fn usage_errors() -> Vec<Vec<String>> {
             }
             let mut invalid = path.clone();
             invalid.extend([format!("--{long}"), "not-a-choice".to_owned()]);
+            cases.push(invalid);
+        }
+        // Only the first positional: a later one would need valid values
+        // before it.
+        if let Some(first) = command.get_positionals().next()
+            && !first.get_possible_values().is_empty()
+        {
+            let mut invalid = path.clone();
+            invalid.push("not-a-choice".to_owned());
             cases.push(invalid);
         }
     }
