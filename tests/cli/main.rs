@@ -6,6 +6,7 @@ mod apply;
 mod apply_crash;
 mod ci_recipes;
 mod color;
+mod completions;
 mod demo;
 mod emulator;
 mod maintenance;
