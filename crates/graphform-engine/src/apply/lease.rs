@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use graphform_store::{Lease, LeaseInfo, Store, StoreError};
 use graphform_types::Timestamp;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 
 use super::{ApplyError, ApplyOptions, Progress};
 
@@ -15,20 +15,27 @@ use super::{ApplyError, ApplyOptions, Progress};
 pub(super) struct LeaseKeeper {
     pub(super) lease: Mutex<Lease>,
     pub(super) lost: AtomicBool,
+    /// Tells the renewal to stop once the renewal in flight, if any, is
+    /// done: dropped in the middle, one could move the lease in the store
+    /// without the keeper knowing, and releasing it would then fail.
+    pub(super) stop: Notify,
 }
 
 impl LeaseKeeper {
-    /// Renews the lease every `lease_renew_every`; returns only when it is
-    /// lost.
+    /// Renews the lease every `lease_renew_every`; returns the error when
+    /// it is lost, `None` once told to [`stop`](Self::stop).
     pub(super) async fn renew<S: Store>(
         &self,
         store: &S,
         options: &ApplyOptions,
         now: Timestamp,
         started: Instant,
-    ) -> ApplyError {
+    ) -> Option<ApplyError> {
         loop {
-            tokio::time::sleep(options.lease_renew_every).await;
+            tokio::select! {
+                () = tokio::time::sleep(options.lease_renew_every) => {}
+                () = self.stop.notified() => return None,
+            }
             let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
             let expires_at = now
                 + graphform_types::Duration::seconds(elapsed.saturating_add(options.lease_seconds));
@@ -37,7 +44,7 @@ impl LeaseKeeper {
                 Ok(renewed) => *lease = renewed,
                 Err(StoreError::LeaseLost) => {
                     self.lost.store(true, Ordering::SeqCst);
-                    return ApplyError::LeaseLost;
+                    return Some(ApplyError::LeaseLost);
                 }
                 // A passing store failure: the lease still runs until its
                 // expiry, well after the next try.

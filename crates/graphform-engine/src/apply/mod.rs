@@ -254,13 +254,26 @@ pub async fn apply<S: Store, P: Provider>(
     let keeper = LeaseKeeper {
         lease: Mutex::new(lease),
         lost: AtomicBool::new(false),
+        stop: tokio::sync::Notify::new(),
     };
     let work = plan_and_run(context, approval, options, progress, &keeper);
     let renewal = keeper.renew(context.store, options, context.now, started);
+    tokio::pin!(renewal);
+    let mut renewal_ended = false;
     let result = tokio::select! {
         result = work => result,
-        error = renewal => Err(error),
+        lost = &mut renewal => {
+            renewal_ended = true;
+            Err(lost.unwrap_or(ApplyError::LeaseLost))
+        }
     };
+    if !renewal_ended {
+        // Let a renewal in flight finish before the lease is released.
+        keeper.stop.notify_one();
+        if let Some(error) = renewal.await {
+            progress.note(&format!("the lease was lost as apply ended: {error}"));
+        }
+    }
     if !keeper.lost.load(Ordering::SeqCst) {
         let lease = keeper.lease.lock().await.clone();
         if let Err(error) = context.store.release_lease(&lease).await {
