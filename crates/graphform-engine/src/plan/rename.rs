@@ -29,6 +29,17 @@ pub(super) struct Renames {
 /// The state as the planner sees it once `spec`'s renames are made, and
 /// the renames that get it there. Without a rename to make, `None`.
 pub(super) fn view(spec: &Spec, state: &State) -> Option<(State, Renames)> {
+    // Most policies rename nothing: no copy of the state for them.
+    let renames_any = |user: &graphform_spec::SystemUser| {
+        user.renamed_from.is_some() || user.tokens.iter().any(|t| t.renamed_from.is_some())
+    };
+    if !spec
+        .businesses
+        .iter()
+        .any(|b| b.system_users.iter().any(renames_any))
+    {
+        return None;
+    }
     let mut renames = Renames::default();
     let mut view = state.clone();
     for business in &spec.businesses {
