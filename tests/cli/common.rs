@@ -118,9 +118,15 @@ impl EmulatorProcess {
     /// Starts the emulator on a free loopback port and waits until it
     /// listens (it prints once it does).
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with more arguments, e.g. `--world FILE`.
+    pub(crate) fn start_with(args: &[&std::ffi::OsStr]) -> Self {
         use std::io::BufRead as _;
         let mut child = Command::new(env!("CARGO_BIN_EXE_graphform"))
             .arg("emulator")
+            .args(args)
             .env_remove("RUST_LOG")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -7,6 +7,7 @@ mod apply_crash;
 mod ci_recipes;
 mod color;
 mod completions;
+mod credentials;
 mod demo;
 mod emulator;
 mod maintenance;

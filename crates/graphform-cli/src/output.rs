@@ -149,6 +149,9 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         }
         let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<graphform_engine::observe::ObserveError>()
+        {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<PlanFileError>() {
             error.hint()
         } else {

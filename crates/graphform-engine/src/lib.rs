@@ -15,9 +15,12 @@
 //!   [`apply::ChangeError`]) and the JSON report.
 //! - [`provider`]: the seam to Meta ([`Provider`]): the Graph client over
 //!   HTTP, or an in-memory model in tests.
+//! - [`admin`]: the health of the admin credentials, and Graph errors
+//!   that blame one turned into the environment variable to fix.
 //! - [`document`]: graphform's own records kept in the store (journal,
 //!   audit trail, system user and install records).
 
+pub mod admin;
 pub mod apply;
 pub mod document;
 pub mod observe;

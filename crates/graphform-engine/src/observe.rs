@@ -11,17 +11,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::join_all;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use graphform_graph::{
-    AppCredentials, Expiry as GraphExpiry, GraphError, Secret, TokenInfo, UserToken,
+    AppCredentials, CredentialFault, Expiry as GraphExpiry, GraphError, Secret, TokenInfo,
+    UserToken,
 };
 use graphform_spec::Spec;
 use graphform_store::{Store, StoreError, TokenMetadata, TokenRecord, Version, Versioned};
 use graphform_types::{SystemUserAddress, Timestamp, TokenAddress};
 
-use crate::document::{IntentKind, StateDocument, SystemUserDocument};
+use crate::admin::CredentialError;
+use crate::document::{StateDocument, SystemUserDocument};
 use crate::provider::Provider;
 use crate::state::{
-    DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
-    ObservedValue, State,
+    AdminToken, DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser,
+    ObservedToken, ObservedValue, State,
 };
 
 /// The credentials observation uses: each business's admin token and each
@@ -58,9 +60,23 @@ pub enum ObserveError {
         #[source]
         source: serde_json::Error,
     },
+    /// Meta refused a credential the policy names: the variable to fix.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// A credential the policy names is not available.
     #[error("no admin token for business `{0}`")]
     MissingAdmin(String),
+}
+
+impl ObserveError {
+    /// What to do about it, when graphform knows.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Self::Credential(error) => Some(&error.hint),
+            Self::Store(error) => error.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// Observes everything the planner needs for `spec`.
@@ -82,12 +98,15 @@ pub async fn observe<S: Store, P: Provider>(
             .labeled(business.name.clone())
             .list_system_users(admin, &business.id)
             .await
-            .map_err(|source| ObserveError::Graph {
-                what: format!(
-                    "the system users of business `{}` ({})",
-                    business.name, business.id
-                ),
-                source: Box::new(source),
+            .map_err(|error| match CredentialError::of_admin(business, error) {
+                Ok(credential) => ObserveError::Credential(credential),
+                Err(source) => ObserveError::Graph {
+                    what: format!(
+                        "the system users of business `{}` ({})",
+                        business.name, business.id
+                    ),
+                    source: Box::new(source),
+                },
             })?;
         let mut system_users: Vec<ObservedSystemUser> = list
             .into_iter()
@@ -104,6 +123,7 @@ pub async fn observe<S: Store, P: Provider>(
                 id: business.id.clone(),
                 system_users,
                 admin_system_user_id: None,
+                admin: None,
             },
         ))
     });
@@ -111,21 +131,18 @@ pub async fn observe<S: Store, P: Provider>(
         .await
         .into_iter()
         .collect::<Result<BTreeMap<_, _>, _>>()?;
-    // Only an invalidation needs to know whose token the admin's is, and
-    // only a token-minting journal entry can lead to one.
-    let orphan_businesses: BTreeSet<&str> = document
-        .journal
-        .iter()
-        .filter(|intent| matches!(intent.kind, IntentKind::NewToken { .. }))
-        .map(|intent| intent.address.business())
-        .collect();
-    for (name, admin) in admin_system_users(client, credentials, &orphan_businesses).await {
+    let (admins, health) = futures_util::join!(
+        admin_tokens(client, credentials),
+        check_tokens(spec, client, credentials, &records)
+    );
+    for (name, admin) in admins {
         if let Some(business) = businesses.get_mut(&name) {
-            business.admin_system_user_id = admin;
+            business.admin_system_user_id =
+                admin.user_id.clone().filter(|_| admin.health.is_valid());
+            business.admin = Some(admin);
         }
     }
-
-    let health = check_tokens(client, credentials, &records).await?;
+    let health = health?;
     let tokens = records
         .into_iter()
         .map(|(address, record)| {
@@ -228,22 +245,20 @@ async fn read_records<S: Store>(
 /// inside both services' request-rate limits.
 const STORE_READS_AT_ONCE: usize = 16;
 
-/// Which system user the admin token of each of `businesses` acts as:
-/// `debug_token` of the admin tokens, batched per app. A failed or silent answer leaves
-/// it unknown (`None`); the planner then assumes the worst where it
-/// matters (invalidations).
-async fn admin_system_users<P: Provider>(
+/// What `debug_token` says of each business's admin token (valid, its
+/// app, scopes, expiry, whose it is), batched per app: for the admin
+/// credential's health ([`crate::admin`]) and for invalidations, which
+/// must know whose token the admin's is. A failed call is
+/// [`Health::NoVerdict`] with why: it never fails the observation (the
+/// listing made with the same token already succeeded).
+async fn admin_tokens<P: Provider>(
     client: &P,
     credentials: &Credentials,
-    businesses: &BTreeSet<&str>,
-) -> Vec<(String, Option<String>)> {
+) -> Vec<(String, AdminToken)> {
     /// Per app: its credentials, and each business's admin token of it.
     type AdminsOfApp<'c> = (&'c AppCredentials, Vec<(&'c String, Secret)>);
     let mut by_app: BTreeMap<&str, AdminsOfApp<'_>> = BTreeMap::new();
     for (business, admin) in &credentials.admins {
-        if !businesses.contains(business.as_str()) {
-            continue;
-        }
         by_app
             .entry(admin.app().app_id())
             .or_insert_with(|| (admin.app(), Vec::new()))
@@ -257,11 +272,29 @@ async fn admin_system_users<P: Provider>(
             .into_iter()
             .zip(results)
             .map(|((business, _), result)| {
-                let user = result
-                    .ok()
-                    .filter(|info| info.is_valid == Some(true))
-                    .and_then(|info| info.user_id);
-                (business.clone(), user)
+                let admin = match result {
+                    Ok(info) => AdminToken {
+                        health: health_of(&info),
+                        user_id: info.user_id.clone(),
+                    },
+                    Err(error) => AdminToken {
+                        health: Health::NoVerdict {
+                            reason: match error.credential_fault(true) {
+                                Some(CredentialFault::OtherAppsToken) => format!(
+                                    "app {}'s debug_token says it is a token of another app",
+                                    app.app_id()
+                                ),
+                                Some(CredentialFault::AppCredentials) => format!(
+                                    "Meta refused app {}'s credentials for debug_token",
+                                    app.app_id()
+                                ),
+                                _ => format!("debug_token failed: {error}"),
+                            },
+                        },
+                        user_id: None,
+                    },
+                };
+                (business.clone(), admin)
             })
             .collect::<Vec<_>>()
     });
@@ -272,6 +305,7 @@ async fn admin_system_users<P: Provider>(
 /// concurrent. Values of apps the policy does not name cannot be checked
 /// (their secret is unknown) and are left out.
 async fn check_tokens<P: Provider>(
+    spec: &Spec,
     client: &P,
     credentials: &Credentials,
     records: &BTreeMap<TokenAddress, TokenRecord>,
@@ -298,10 +332,14 @@ async fn check_tokens<P: Provider>(
     let mut health = BTreeMap::new();
     for (app_id, tokens, results) in join_all(checks).await {
         for (token, result) in tokens.iter().zip(results) {
-            let info = result.map_err(|source| ObserveError::Graph {
-                what: format!("debug_token of {} (app {app_id})", token.fingerprint()),
-                source: Box::new(source),
-            })?;
+            let info =
+                result.map_err(|error| match CredentialError::of_app(spec, app_id, error) {
+                    Ok(credential) => ObserveError::Credential(credential),
+                    Err(source) => ObserveError::Graph {
+                        what: format!("debug_token of {} (app {app_id})", token.fingerprint()),
+                        source: Box::new(source),
+                    },
+                })?;
             health.insert(token.fingerprint(), health_of(&info));
         }
     }

@@ -36,6 +36,21 @@ pub struct ObservedBusiness {
     /// Meta did not say (or the admin is a person).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_system_user_id: Option<String>,
+    /// What `debug_token` said of the admin token graphform acts with;
+    /// `None` when it was not asked (a state built in code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminToken>,
+}
+
+/// What `debug_token` said of a business's admin token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminToken {
+    /// Its health: [`Health::NoVerdict`] when the call itself failed, with
+    /// why.
+    pub health: Health,
+    /// The user it acts as (`user_id`), when Meta said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// A system user as Meta lists it.

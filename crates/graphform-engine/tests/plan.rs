@@ -104,6 +104,7 @@ fn converged(issued_at: i64) -> State {
                 role: Some(Role::Employee),
             }],
             admin_system_user_id: Some("301".to_owned()),
+            admin: None,
         },
     );
     state

@@ -132,6 +132,34 @@ impl TokenInvalidReason {
     }
 }
 
+/// What a failed call says is wrong with the credentials it was made
+/// with (graph-api.md §4, §6): what graphform turns into the environment
+/// variable to fix. Only Meta's own error object is read; a gateway page
+/// says nothing about credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CredentialFault {
+    /// 190/463: the access token expired.
+    TokenExpired,
+    /// 190 or 102 for another reason: the access token is revoked,
+    /// invalidated or not a token at all.
+    TokenInvalid(TokenInvalidReason),
+    /// 100 `Invalid appsecret_proof`: the app secret the proof was made
+    /// with is not the secret of the token's app (or the token is of
+    /// another app).
+    ProofMismatch,
+    /// 100 `The App_id in the input_token did not match the Viewing App`:
+    /// `debug_token` of a token of another app.
+    OtherAppsToken,
+    /// An app token (`{app-id}|{secret}`) was refused: 190 "Invalid OAuth
+    /// access token signature.", 1 "Error validating client secret", 101
+    /// "Invalid application ID".
+    AppCredentials,
+    /// 10 or 200–299: the token lacks a permission (e.g.
+    /// `business_management`).
+    Permission,
+}
+
 /// Meta's error object (`{"error":{…}}`), with the HTTP status it came
 /// with. Text fields were scrubbed of the request's secrets.
 #[derive(Debug, Clone, PartialEq)]
@@ -496,6 +524,28 @@ impl GraphError {
         self.api().and_then(ApiError::token_invalid_reason)
     }
 
+    /// What the error says is wrong with the call's credentials, if
+    /// anything. `app_token` says whether the call was authenticated by an
+    /// app token (`debug_token`), whose refusals blame the app's ID or
+    /// secret rather than a user token.
+    pub fn credential_fault(&self, app_token: bool) -> Option<CredentialFault> {
+        let api = self.api()?;
+        let says = |text: &str| api.message.contains(text);
+        match api.code {
+            190 if app_token && says("signature") => Some(CredentialFault::AppCredentials),
+            1 if says("client secret") => Some(CredentialFault::AppCredentials),
+            101 => Some(CredentialFault::AppCredentials),
+            102 | 190 => Some(match TokenInvalidReason::from_subcode(api.error_subcode) {
+                TokenInvalidReason::Expired => CredentialFault::TokenExpired,
+                reason => CredentialFault::TokenInvalid(reason),
+            }),
+            100 if says("appsecret_proof") => Some(CredentialFault::ProofMismatch),
+            100 if says("did not match the Viewing App") => Some(CredentialFault::OtherAppsToken),
+            10 | 200..=299 => Some(CredentialFault::Permission),
+            _ => None,
+        }
+    }
+
     /// The same error for another operation (batch items share a batch's
     /// failure).
     pub(crate) fn for_operation(&self, operation: Operation) -> Self {
@@ -558,6 +608,85 @@ mod tests {
         assert_eq!(html.class(), ErrorClass::Transient);
         let lost = GraphError::answer_lost("POST", "/{system-user}/access_tokens", "x", "closed");
         assert!(lost.is_outcome_unknown());
+    }
+
+    #[test]
+    fn credential_faults_are_read_from_metas_answers() {
+        let fault = |status: u16, body: Value, app_token: bool| {
+            GraphError::from_answer("GET", "/x", "acme", status, &body).credential_fault(app_token)
+        };
+        let error = |code: i64, subcode: Option<i64>, message: &str| json!({"error": {"message": message, "type": "OAuthException", "code": code, "error_subcode": subcode}});
+        let expired = error(
+            190,
+            Some(463),
+            "Error validating access token: Session has expired on Tuesday.",
+        );
+        assert_eq!(
+            fault(400, expired, false),
+            Some(CredentialFault::TokenExpired)
+        );
+        assert_eq!(
+            fault(
+                400,
+                error(190, Some(467), "Error validating access token"),
+                false
+            ),
+            Some(CredentialFault::TokenInvalid(
+                TokenInvalidReason::InvalidToken
+            ))
+        );
+        let proof = error(
+            100,
+            None,
+            "Invalid appsecret_proof provided in the API argument",
+        );
+        assert_eq!(
+            fault(400, proof, false),
+            Some(CredentialFault::ProofMismatch)
+        );
+        let mismatch = error(
+            100,
+            None,
+            "The App_id in the input_token did not match the Viewing App",
+        );
+        assert_eq!(
+            fault(400, mismatch, true),
+            Some(CredentialFault::OtherAppsToken)
+        );
+        let signature = error(190, None, "Invalid OAuth access token signature.");
+        assert_eq!(
+            fault(400, signature.clone(), true),
+            Some(CredentialFault::AppCredentials)
+        );
+        assert_eq!(
+            fault(400, signature, false),
+            Some(CredentialFault::TokenInvalid(
+                TokenInvalidReason::Unspecified(None)
+            ))
+        );
+        let secret = error(1, None, "Error validating client secret.");
+        assert_eq!(
+            fault(400, secret, true),
+            Some(CredentialFault::AppCredentials)
+        );
+        assert_eq!(
+            fault(403, error(200, None, "Permissions error"), false),
+            Some(CredentialFault::Permission)
+        );
+        // Not about credentials: a missing parameter, a transient error, a gateway page.
+        assert_eq!(
+            fault(400, error(100, Some(33), "Unsupported get request."), false),
+            None
+        );
+        assert_eq!(
+            fault(
+                500,
+                error(2, None, "Service temporarily unavailable"),
+                false
+            ),
+            None
+        );
+        assert_eq!(fault(502, json!("<html>bad gateway</html>"), true), None);
     }
 
     #[test]

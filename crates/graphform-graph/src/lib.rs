@@ -62,7 +62,9 @@ pub use endpoints::system_users::{
     ListOptions, NewSystemUser, Page, SystemUser, SystemUserEntry, SystemUserList, SystemUserRole,
 };
 pub use endpoints::tokens::{IssueToken, RefreshedToken};
-pub use error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation, TokenInvalidReason};
+pub use error::{
+    ApiError, CredentialFault, ErrorClass, ErrorKind, GraphError, Operation, TokenInvalidReason,
+};
 pub use graphform_types::{Fingerprint, Secret, fingerprint};
 pub use retry::RetryPolicy;
 pub use usage::{

@@ -323,6 +323,14 @@ fn banners(out: &mut String, plan: &Plan) {
         ));
     }
 
+    for credential in &plan.credentials {
+        warning.push(format!(
+            "**Admin credential** of business {}: {}",
+            code(&credential.business),
+            prose(&credential.message)
+        ));
+    }
+
     for (kind, items) in [("CAUTION", caution), ("WARNING", warning)] {
         if items.is_empty() {
             continue;

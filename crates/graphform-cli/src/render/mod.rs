@@ -372,6 +372,11 @@ pub(crate) mod fixture {
                     message: "not in the policy; graphform leaves it alone (ADMIN, ID 300000000000009)".to_owned(),
                 },
             ],
+            credentials: vec![graphform_engine::admin::CredentialWarning {
+                business: "globex".to_owned(),
+                variable: "GLOBEX_ADMIN_TOKEN".to_owned(),
+                message: "the admin token in `GLOBEX_ADMIN_TOKEN` expires at 2027-01-10T00:00:00Z (in 9 days): generate a new one (a never-expiring token of an admin system user does not need this) and set `GLOBEX_ADMIN_TOKEN` before then".to_owned(),
+            }],
             timeline: vec![
                 TimelineEntry {
                     address: "acme/reporter/token/insights".parse().expect("an address"),
@@ -486,6 +491,11 @@ pub(crate) mod fixture {
                     message: format!("2 system users are named `{HOSTILE}`"),
                 },
             ],
+            credentials: vec![graphform_engine::admin::CredentialWarning {
+                business: HOSTILE.to_owned(),
+                variable: HOSTILE.to_owned(),
+                message: format!("the admin token in `{HOSTILE}` is dead"),
+            }],
             timeline: vec![TimelineEntry {
                 address: token_address.as_token().expect("a token address").clone(),
                 fingerprint: forged_fingerprint(HOSTILE),
@@ -561,6 +571,7 @@ pub(crate) mod fixture {
                 .to_owned(),
             changes,
             notices,
+            credentials: Vec::new(),
             timeline,
             origin: Some(origin()),
         }
@@ -992,6 +1003,7 @@ pub(crate) mod fixture {
         Plan {
             changes: Vec::new(),
             notices: Vec::new(),
+            credentials: Vec::new(),
             valid_until: None,
             origin: None,
             ..rich()

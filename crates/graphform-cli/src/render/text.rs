@@ -29,6 +29,7 @@ pub(crate) fn text(plan: &Plan, paint: Paint) -> String {
         let _ = writeln!(out, "graphform will make these changes:\n");
         changes(&mut out, plan, paint);
     }
+    credentials(&mut out, plan, paint);
     notices(&mut out, plan, paint);
     timeline(&mut out, plan, paint);
     let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, &summary(plan)));
@@ -147,6 +148,23 @@ fn describe_token(snapshot: &Snapshot) -> String {
         .unwrap_or_default();
     let expiry = snapshot.expiry.map_or("60d", ExpiryMode::as_str);
     format!("{scopes}; expiry {expiry}")
+}
+
+fn credentials(out: &mut String, plan: &Plan, paint: Paint) {
+    if plan.credentials.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, "Credentials:"));
+    for warning in &plan.credentials {
+        let _ = writeln!(
+            out,
+            "  {}: business {}: {}",
+            paint.paint(style::WARNING, "warning"),
+            escape_text(&warning.business),
+            escape_text(&warning.message)
+        );
+    }
+    out.push('\n');
 }
 
 fn notices(out: &mut String, plan: &Plan, paint: Paint) {

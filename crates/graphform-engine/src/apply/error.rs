@@ -70,6 +70,7 @@ impl ApplyError {
                 holder.holder, holder.host, holder.pid
             ),
             Self::Store(error) => return error.hint().map(str::to_owned),
+            Self::Observe(error) => return error.hint().map(str::to_owned),
             Self::PlanExpired(_) | Self::PolicyChanged | Self::PlanDiffers(_) => {
                 "the plan file is a review record, not a program: make a new plan with `graphform plan --out FILE`, review it, and apply that".to_owned()
             }

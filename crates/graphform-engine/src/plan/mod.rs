@@ -14,6 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::admin::CredentialWarning;
 use crate::state::{DeadCause, Health, ObservedSystemUser, ObservedValue, State};
 
 mod policy;
@@ -57,6 +58,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// What graphform noticed but will not change.
     pub notices: Vec<Notice>,
+    /// Admin credentials that need a person's attention: expiring within
+    /// two weeks, of the wrong app, without `business_management`, dead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<CredentialWarning>,
     /// Every stored managed token and what happens to it next.
     pub timeline: Vec<TimelineEntry>,
     /// With what and against what the plan was made, for its reviewer.
@@ -453,6 +458,7 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
         state_hash: state_hash(state),
         changes: planner.changes,
         notices: planner.notices,
+        credentials: crate::admin::credential_warnings(spec, state, now),
         timeline: planner.timeline,
         origin: None,
     }

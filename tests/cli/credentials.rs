@@ -1,0 +1,189 @@
+//! The admin credential's health (issue 14): `plan` warns of an admin
+//! token that expires within two weeks, and a credential Meta refuses is
+//! reported as the environment variable to fix, against the emulator.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{EmulatorProcess, control, graphform, request, run, with_env, workspace};
+
+/// The emulator's clock at start, Unix seconds (2027-01-15T08:00:00Z).
+const START: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+/// The demo world (the IDs of examples/quickstart.yaml) at [`START`], its
+/// admin token expiring `admin_expires_in` seconds later.
+fn world(dir: &Path, admin_expires_in: i64) -> std::path::PathBuf {
+    let path = dir.join("world.yaml");
+    let expires_at = START + admin_expires_in;
+    std::fs::write(
+        &path,
+        format!(
+            "clock_start: {START}
+seed: 3
+businesses:
+  - {{ id: \"100000000000001\", name: Acme }}
+apps:
+  - {{ id: \"200000000000001\", name: reporting, business: \"100000000000001\", access_level: advanced }}
+  - {{ id: \"200000000000002\", name: publisher, business: \"100000000000001\" }}
+system_users:
+  - {{ id: \"300000000000001\", name: graphform-admin, business: \"100000000000001\", role: ADMIN }}
+admin_tokens:
+  - {{ system_user: \"300000000000001\", app: \"200000000000001\", expires_at: {expires_at}, env: ACME_ADMIN_TOKEN }}
+"
+        ),
+    )
+    .expect("write the world");
+    path
+}
+
+struct Case {
+    emulator: EmulatorProcess,
+    dir: tempfile::TempDir,
+    key: String,
+}
+
+impl Case {
+    fn new(admin_expires_in: Option<i64>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let emulator = match admin_expires_in {
+            Some(seconds) => {
+                let world = world(dir.path(), seconds);
+                EmulatorProcess::start_with(&["--world".as_ref(), world.as_os_str()])
+            }
+            None => EmulatorProcess::start(),
+        };
+        let key = workspace(dir.path());
+        Self { emulator, dir, key }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let now = control(self.emulator.port, "clock")["now"]
+            .as_i64()
+            .expect("the emulator's clock");
+        let mut command = graphform(self.dir.path());
+        with_env(&mut command, &self.emulator, &self.key)
+            .args(args)
+            .env("GRAPHFORM_NOW", now.to_string());
+        command
+    }
+
+    fn secret(&self, name: &str) -> &str {
+        &self
+            .emulator
+            .env
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("the emulator exports it")
+            .1
+    }
+
+    /// Runs `command`; its exit code and output, checked to hold no
+    /// credential.
+    fn run(&self, command: &mut Command) -> (i32, String) {
+        let (code, text) = run(command);
+        for name in [
+            "ACME_ADMIN_TOKEN",
+            "REPORTING_APP_SECRET",
+            "PUBLISHER_APP_SECRET",
+        ] {
+            assert!(
+                !text.contains(self.secret(name)),
+                "{name}'s value leaked:\n{text}"
+            );
+        }
+        (code, text)
+    }
+}
+
+#[test]
+fn an_admin_token_expiring_within_two_weeks_is_warned_of_by_plan() {
+    let case = Case::new(Some(10 * DAY));
+    let (code, text) = case.run(&mut case.command(&["plan"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Credentials:\n  warning: business acme: the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-25 08:00 UTC (in 10 days)"), "{text}");
+
+    let output = case
+        .command(&["plan", "--format", "json"])
+        .output()
+        .expect("runs");
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a plan");
+    assert_eq!(plan["credentials"][0]["business"], "acme");
+    assert_eq!(plan["credentials"][0]["variable"], "ACME_ADMIN_TOKEN");
+
+    let (code, text) = case.run(&mut case.command(&["plan", "--format", "markdown"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("**Admin credential** of business <code>acme</code>"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_admin_token_with_more_than_two_weeks_left_gets_no_warning() {
+    let case = Case::new(Some(15 * DAY));
+    let (code, text) = case.run(&mut case.command(&["plan"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("Credentials:"), "{text}");
+}
+
+#[test]
+fn an_expired_admin_token_is_named_by_its_variable() {
+    let case = Case::new(Some(DAY));
+    request(
+        case.emulator.port,
+        "POST",
+        "/_emulator/clock",
+        &format!("{{\"advance_seconds\":{}}}", 2 * DAY),
+    );
+    let (code, text) = case.run(&mut case.command(&["plan"]));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "caused by: the admin token in `ACME_ADMIN_TOKEN` (business `acme`) has expired"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "hint: set `ACME_ADMIN_TOKEN` to a token of an admin system user of business `acme`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_token_meta_cannot_parse_is_named_by_its_variable() {
+    let case = Case::new(None);
+    let (code, text) = case.run(
+        case.command(&["plan"])
+            .env("ACME_ADMIN_TOKEN", "EAAnot-a-token-meta-issued"),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(
+            "caused by: the admin token in `ACME_ADMIN_TOKEN` (business `acme`) is not valid"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("EAAnot-a-token-meta-issued"), "{text}");
+}
+
+#[test]
+fn an_app_secret_that_is_not_the_apps_is_named_by_its_variable() {
+    let case = Case::new(None);
+    let (code, text) = case.run(
+        case.command(&["plan"])
+            .env("REPORTING_APP_SECRET", "0123456789abcdef0123456789abcdef"),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("Meta refused the admin token in `ACME_ADMIN_TOKEN` with the secret in `REPORTING_APP_SECRET`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: set `REPORTING_APP_SECRET` to app `reporting`'s secret"),
+        "{text}"
+    );
+    assert!(!text.contains("0123456789abcdef0123456789abcdef"), "{text}");
+}
