@@ -1,6 +1,7 @@
-//! The admin credential's health (issue 14): `plan` warns of an admin
-//! token that expires within two weeks, and a credential Meta refuses is
-//! reported as the environment variable to fix, against the emulator.
+//! What `plan` tells of its dealings with Meta (issue 14), against the
+//! emulator: it warns of an admin token that expires within two weeks, a
+//! credential Meta refuses is reported as the environment variable to fix,
+//! and each retried call is one line on stderr.
 
 use std::path::Path;
 use std::process::Command;
@@ -186,4 +187,26 @@ fn an_app_secret_that_is_not_the_apps_is_named_by_its_variable() {
         "{text}"
     );
     assert!(!text.contains("0123456789abcdef0123456789abcdef"), "{text}");
+}
+
+#[test]
+fn a_retried_graph_call_is_one_line_on_stderr() {
+    let case = Case::new(None);
+    request(
+        case.emulator.port,
+        "POST",
+        "/_emulator/faults/next",
+        r#"{"endpoint":"*","fault":"gateway_error","count":1,"status":503}"#,
+    );
+    let (code, text) = case.run(&mut case.command(&["plan"]));
+    assert_eq!(code, 0, "{text}");
+    let stderr = text.split("----- stderr -----\n").nth(1).expect("stderr");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0]
+            .starts_with("a Graph API call failed (HTTP 503 without Meta's answer); retrying in ")
+            && lines[0].ends_with(" s, attempt 2 of 5"),
+        "{stderr}"
+    );
 }

@@ -38,6 +38,7 @@ impl Colors {
 }
 
 /// Writes graphform's user-facing output.
+#[derive(Clone)]
 pub(crate) struct Printer {
     colors: Colors,
 }

@@ -244,6 +244,12 @@ impl World {
         let spec = load_policy(policy, printer)?;
         let credentials = credentials(&spec)?;
         let client = graph_client(&spec)?;
+        // Throttle waits and retries, one line each: a long wait is not
+        // a hang (only what happened, how long and the attempt: no ID).
+        let waits = printer.clone();
+        client.on_wait(std::sync::Arc::new(move |wait: &graphform_graph::Wait| {
+            waits.message(&format!("{wait}\n"));
+        }));
         let store = open_store(&spec, policy)?;
         for warning in store.warnings() {
             printer.warning(warning);

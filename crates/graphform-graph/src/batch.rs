@@ -17,6 +17,7 @@ use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
 use crate::redact::Redactor;
 use crate::retry::Repeat;
 use crate::transport::{Auth, Call, Endpoint, Transport, decode};
+use crate::wait::{Wait, WaitReason};
 use crate::wire;
 
 /// One GET of a batch. `Debug` shows the operation only (the URL may hold
@@ -251,6 +252,15 @@ impl Transport {
             if throttled {
                 self.counters.throttle_wait();
             }
+            self.notify(&Wait {
+                reason: WaitReason::BatchItems {
+                    items: retry.len(),
+                    throttled,
+                },
+                delay,
+                attempt: Some(round + 1),
+                max_attempts: policy.max_attempts,
+            });
             self.clock.sleep(delay).await;
             if throttled {
                 self.governor.forget_blocked();

@@ -8,6 +8,7 @@ use crate::clock::{Clock, TokioClock};
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::CounterSnapshot;
 use crate::transport::{Call, Endpoint, Transport};
+use crate::wait::WaitObserver;
 
 /// A Graph API client. Cheap to clone: clones share the connection pool,
 /// usage readings and counters.
@@ -35,6 +36,14 @@ impl GraphClient {
             transport: Arc::new(Transport::new(settings, clock)?),
             label: None,
         })
+    }
+
+    /// Tells `observer` of every wait before a retry or a pause (a
+    /// throttled call, a failure tried again, usage at the limit), e.g. to
+    /// print one line each. Shared by this client's clones; set once:
+    /// `false` if an observer was already set.
+    pub fn on_wait(&self, observer: WaitObserver) -> bool {
+        self.transport.waits.set(observer)
     }
 
     /// This client, naming `label` (e.g. `acme/ci-reporting`) as the object

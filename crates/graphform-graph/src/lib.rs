@@ -47,6 +47,7 @@ mod redact;
 mod retry;
 mod transport;
 mod usage;
+mod wait;
 mod wire;
 
 pub use auth::{AppCredentials, UserToken, appsecret_proof};
@@ -71,3 +72,4 @@ pub use usage::{
     AppUsage, BusinessUseCaseUsage, UsagePolicy, UsageReport, parse_app_usage,
     parse_business_use_case_usage,
 };
+pub use wait::{Wait, WaitObserver, WaitReason};

@@ -21,6 +21,7 @@ use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
 use crate::usage::{UsageGovernor, UsageReport};
+use crate::wait::{Wait, WaitReason, WaitSlot};
 
 /// The credential a call is made with.
 #[derive(Debug, Clone)]
@@ -205,6 +206,8 @@ pub(crate) struct Transport {
     pub(crate) jitter: Jitter,
     pub(crate) governor: UsageGovernor,
     pub(crate) counters: Counters,
+    /// Told of each wait before a retry or a pause (set once).
+    pub(crate) waits: WaitSlot,
 }
 
 impl Transport {
@@ -240,6 +243,7 @@ impl Transport {
             api_root,
             clock,
             counters: Counters::default(),
+            waits: WaitSlot::default(),
         })
     }
 
@@ -320,10 +324,25 @@ impl Transport {
         }
     }
 
+    /// Tells the observer, if any, of a wait about to start.
+    pub(crate) fn notify(&self, wait: &Wait) {
+        self.waits.notify(wait);
+    }
+
     /// Waits as the usage headers seen so far require.
     async fn pace(&self) {
         if let Some(delay) = self.governor.delay(self.clock.now()) {
             self.counters.usage_delay();
+            if delay.pause {
+                self.notify(&Wait {
+                    reason: WaitReason::UsagePause {
+                        percent: whole_percent(delay.percent),
+                    },
+                    delay: delay.delay,
+                    attempt: None,
+                    max_attempts: self.settings.retry.max_attempts,
+                });
+            }
             debug!(
                 usage_percent = delay.percent,
                 delay_ms = millis(delay.delay),
@@ -452,6 +471,18 @@ impl Transport {
                 class = ?class,
                 "retrying graph call"
             );
+            self.notify(&Wait {
+                reason: if class == ErrorClass::Throttled {
+                    WaitReason::Throttled {
+                        code: failure_code(&failure.kind),
+                    }
+                } else {
+                    WaitReason::failed(&failure.kind)
+                },
+                delay,
+                attempt: Some(attempt + 1),
+                max_attempts: policy.max_attempts,
+            });
             self.clock.sleep(delay).await;
             if class == ErrorClass::Throttled {
                 // The wait was the throttle's: the usage readings that came
@@ -493,6 +524,16 @@ impl Transport {
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A usage percentage as a whole number for people.
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "rounded and clamped to 0..=1000 first"
+)]
+fn whole_percent(percent: f64) -> u32 {
+    percent.round().clamp(0.0, 1000.0) as u32
 }
 
 fn failure_code(kind: &ErrorKind) -> Option<i64> {

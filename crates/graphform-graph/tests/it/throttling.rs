@@ -161,3 +161,39 @@ async fn usage_percent_is_the_highest_fresh_usage_header() {
     assert_eq!(h.client.usage_percent(), None);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_throttle_wait_is_told_to_the_observer_before_it_starts() {
+    use std::sync::{Arc, Mutex};
+
+    use graphform_graph::{Wait, WaitReason};
+
+    let h = Harness::start().await;
+    let seen: Arc<Mutex<Vec<Wait>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    assert!(h.client.on_wait(Arc::new(move |wait: &Wait| {
+        record.lock().expect("not poisoned").push(wait.clone());
+    })));
+    assert!(
+        !h.client.on_wait(Arc::new(|_: &Wait| {})),
+        "an observer is set once"
+    );
+    h.throttle(json!({"code": 17, "calls": 2, "estimated_time_to_regain_access": 1}))
+        .await;
+    list_acme(&h.client).await.unwrap();
+    let seen = seen.lock().expect("not poisoned").clone();
+    let sleeps = h.clock.sleeps();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for (n, (wait, sleep)) in seen.iter().zip(&sleeps).enumerate() {
+        assert_eq!(wait.reason, WaitReason::Throttled { code: Some(17) });
+        assert_eq!(wait.delay, *sleep, "the wait told is the wait made");
+        assert_eq!(wait.attempt, Some(u32::try_from(n).unwrap() + 2));
+        let line = wait.to_string();
+        assert!(
+            line.starts_with("Meta asked to slow down (code 17); waiting ")
+                && line.ends_with(&format!(", attempt {} of 5", n + 2)),
+            "{line}"
+        );
+    }
+    h.shutdown().await;
+}
