@@ -13,6 +13,7 @@ mod cli;
 mod commands;
 mod env;
 mod output;
+mod progress;
 mod render;
 mod settings;
 

@@ -15,6 +15,7 @@ use graphform_types::Timestamp;
 
 use crate::env;
 use crate::output::{Hinted, Printer};
+use crate::progress::Activity;
 
 /// Loads and validates the policy; on errors prints the diagnostics (as
 /// `graphform validate` does) and fails. Warnings are printed either way.
@@ -235,6 +236,8 @@ pub(crate) struct World {
     pub(crate) store: AnyStore,
     pub(crate) now: Timestamp,
     pub(crate) runtime: tokio::runtime::Runtime,
+    /// The progress shown on a terminal while this command works.
+    pub(crate) activity: Activity,
 }
 
 impl World {
@@ -246,9 +249,10 @@ impl World {
         let client = graph_client(&spec)?;
         // Throttle waits and retries, one line each: a long wait is not
         // a hang (only what happened, how long and the attempt: no ID).
-        let waits = printer.clone();
+        let activity = Activity::default();
+        let (waits, shown) = (printer.clone(), activity.clone());
         client.on_wait(std::sync::Arc::new(move |wait: &graphform_graph::Wait| {
-            waits.message(&format!("{wait}\n"));
+            shown.message(&waits, &format!("{wait}\n"));
         }));
         let store = open_store(&spec, policy)?;
         for warning in store.warnings() {
@@ -257,6 +261,7 @@ impl World {
         Ok(Self {
             now: now()?,
             runtime: runtime()?,
+            activity,
             spec,
             credentials,
             client,
@@ -280,16 +285,22 @@ impl World {
 
     /// Observes the live state (read-only).
     pub(crate) fn observe(&self) -> anyhow::Result<graphform_engine::State> {
-        self.runtime
-            .block_on(graphform_engine::observe::observe(
-                &self.spec,
-                &self.client,
-                &self.store,
-                &self.credentials,
-            ))
-            .context("cannot read the current state")
+        self.activity.reading(READING, &self.client);
+        let state = self.runtime.block_on(graphform_engine::observe::observe(
+            &self.spec,
+            &self.client,
+            &self.store,
+            &self.credentials,
+        ));
+        self.activity.done();
+        state.context("cannot read the current state")
     }
 }
+
+/// What the spinner says while Meta and the store are read.
+pub(crate) const READING: &str = "Reading Meta and the store";
+
+impl World {}
 
 /// Writes `text` and a newline to a new file readable by its owner only
 /// (a store key); refuses to overwrite.

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use graphform_engine::apply::{
@@ -16,8 +17,9 @@ use graphform_store::StoreError;
 use crate::cli::{ApplyArgs, Format};
 use crate::env;
 use crate::output::{Hinted, Printer};
+use crate::progress::Activity;
 use crate::render;
-use crate::settings::World;
+use crate::settings::{READING, World};
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let world = World::open(&args.policy.policy, printer)?;
@@ -65,18 +67,20 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
     };
     let progress = Lines {
         printer,
+        activity: &world.activity,
+        total: AtomicUsize::new(0),
         quiet: args.format == Format::Json,
         to_stdout: false,
         // A reviewed plan file was shown at review; otherwise the plan
         // computed under the lease is what is confirmed, so it is shown.
         show_plan: saved.is_none() && args.format == Format::Text,
     };
-    let report = world
-        .runtime
-        .block_on(graphform_engine::apply::apply(
-            &context, approval, &options, &progress,
-        ))
-        .map_err(explain)?;
+    world.activity.reading(READING, &world.client);
+    let report = world.runtime.block_on(graphform_engine::apply::apply(
+        &context, approval, &options, &progress,
+    ));
+    world.activity.done();
+    let report = report.map_err(explain)?;
     match args.format {
         // The plan shown above says so already.
         Format::Text if report.outcomes.is_empty() && progress.show_plan => {}
@@ -183,9 +187,14 @@ fn failpoint() -> anyhow::Result<Option<(u64, graphform_engine::apply::Failpoint
     Ok(Some((at, hook)))
 }
 
-/// Progress: one line per change on stderr.
+/// Progress: one line per change on stderr, and on a terminal a bar of
+/// changes done.
 pub(crate) struct Lines<'p> {
     pub(crate) printer: &'p Printer,
+    /// The spinner or bar on a terminal, which the lines go around.
+    pub(crate) activity: &'p Activity,
+    /// How many changes the plan has (for the bar, shown from the first).
+    pub(crate) total: AtomicUsize,
     pub(crate) quiet: bool,
     /// Progress is part of the output (the demo's story), not a message.
     pub(crate) to_stdout: bool,
@@ -200,24 +209,34 @@ impl Lines<'_> {
     fn line(&self, text: &str) {
         let text = render::escape_text(text);
         if self.to_stdout {
-            self.printer.data(&format!("{text}\n"));
+            self.activity.data(self.printer, &format!("{text}\n"));
         } else {
-            self.printer.message(&format!("{text}\n"));
+            self.activity.message(self.printer, &format!("{text}\n"));
         }
     }
 }
 
 impl Progress for Lines<'_> {
     fn planned(&self, plan: &Plan) {
+        // Reading is over; a question may follow: nothing may draw now.
+        self.activity.done();
+        self.total.store(plan.changes.len(), Ordering::Relaxed);
         if self.show_plan {
             self.printer
                 .data(&render::text(plan, self.printer.stdout()));
         }
     }
 
-    fn started(&self, _change: &Change) {}
+    fn started(&self, _change: &Change) {
+        // The first change starts the bar (after any question).
+        let total = self.total.swap(0, Ordering::Relaxed);
+        if total > 0 {
+            self.activity.changes(total);
+        }
+    }
 
     fn finished(&self, change: &Change, outcome: &Outcome) {
+        self.activity.step();
         if self.quiet {
             return;
         }

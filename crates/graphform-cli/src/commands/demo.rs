@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
 
 use anyhow::{Context as _, bail};
 use graphform_emulator::{Emulator, World};
@@ -18,6 +19,7 @@ use graphform_types::Timestamp;
 use crate::cli::DemoArgs;
 use crate::commands::apply::{Lines, summary};
 use crate::output::{Hinted, Printer};
+use crate::progress::Activity;
 use crate::render;
 use crate::settings;
 
@@ -225,6 +227,8 @@ impl Demo<'_> {
         };
         let progress = Lines {
             printer: self.printer,
+            activity: &Activity::default(),
+            total: AtomicUsize::new(0),
             quiet: false,
             to_stdout: true,
             show_plan: false,
