@@ -1,0 +1,117 @@
+//! `graphform import`: adopt a token made outside graphform (the engine's
+//! `import` does the work; this reads the value and reports).
+
+use std::env::VarError;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use graphform_engine::apply::ApplyContext;
+use graphform_engine::import::{ImportOutcome, Imported};
+use graphform_graph::Secret;
+
+use crate::cli::{Format, ImportArgs};
+use crate::output::{Hinted, Printer};
+use crate::render;
+use crate::settings::World;
+
+use super::apply::Lines;
+
+pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
+    let value = token_value(&args.token_env)?;
+    let world = World::open(&args.policy.policy, printer)?;
+    let context = ApplyContext {
+        spec: &world.spec,
+        client: &world.client,
+        store: &world.store,
+        credentials: &world.credentials,
+        now: world.now,
+    };
+    let progress = Lines {
+        printer,
+        quiet: args.format == Format::Json,
+        to_stdout: false,
+        show_plan: false,
+    };
+    let imported = world.runtime.block_on(graphform_engine::import::import(
+        &context,
+        &args.address,
+        &value,
+        &progress,
+    ))?;
+    match args.format {
+        Format::Text => {
+            for difference in &imported.differences {
+                printer.warning(&render::escape_text(&format!(
+                    "{}: {difference}",
+                    imported.address
+                )));
+            }
+            printer.data(&text(&imported));
+        }
+        Format::Json => printer.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&imported)?
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The token to import, from the variable `name`: never from the command
+/// line, where it would be in the shell's history and the process list.
+fn token_value(name: &str) -> anyhow::Result<Secret> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value.trim())),
+        Ok(_) | Err(VarError::NotPresent) => bail!(Hinted::new(
+            format!("`{name}` is not set or is empty: it must hold the token to import"),
+            format!(
+                "put the token in `{name}` without echoing it: `read -rs {name} && export {name}`, then paste it"
+            ),
+        )),
+        Err(VarError::NotUnicode(_)) => bail!("`{name}` does not hold a token: it is not text"),
+    }
+}
+
+/// What was done, for people.
+fn text(imported: &Imported) -> String {
+    let Imported {
+        address,
+        fingerprint,
+        ..
+    } = imported;
+    let expires = imported.expires_at.map_or_else(
+        || "never expires".to_owned(),
+        |at| format!("expires {at}"),
+    );
+    let scopes = imported
+        .scopes
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = match imported.outcome {
+        ImportOutcome::AlreadyStored => {
+            format!("{address} already stores {fingerprint}: nothing to do.\n")
+        }
+        ImportOutcome::Stored => format!(
+            "Imported {fingerprint} as the current token of {address} (system user {}, app {}).\n",
+            imported.system_user_id, imported.app_id
+        ),
+    };
+    text.push_str(&format!(
+        "  It {expires}; scopes: {}.\n",
+        if scopes.is_empty() { "none" } else { &scopes }
+    ));
+    if let Some(replaced) = &imported.replaced {
+        text.push_str(&format!(
+            "  The token stored there before, {}, is kept as the previous one: an apply after {} revokes it.\n",
+            replaced.fingerprint, replaced.revoke_after
+        ));
+    }
+    if imported.outcome == ImportOutcome::Stored {
+        text.push_str("graphform manages it from now on; `graphform plan` shows what happens next.\n");
+    }
+    // Scopes and IDs are Meta's words: escaped, line by line.
+    text.lines()
+        .map(|line| format!("{}\n", render::escape_text(line)))
+        .collect()
+}
