@@ -26,7 +26,6 @@ struct ByHand {
     client: GraphClient,
     admin: UserToken,
     reporting: AppCredentials,
-    publisher: AppCredentials,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -40,12 +39,10 @@ impl ByHand {
             .collect();
         let settings = ClientSettings::for_base_url(env["GRAPHFORM_GRAPH_URL"]).expect("a URL");
         let reporting = AppCredentials::new(REPORTING, Secret::new(env["REPORTING_APP_SECRET"]));
-        let publisher = AppCredentials::new(PUBLISHER, Secret::new(env["PUBLISHER_APP_SECRET"]));
         Self {
             client: GraphClient::new(settings).expect("a client"),
             admin: UserToken::new(Secret::new(env["ACME_ADMIN_TOKEN"]), reporting.clone()),
             reporting,
-            publisher,
             runtime: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -142,7 +142,7 @@ pub enum Refusal {
     #[error("Meta gave no verdict on the token ({0})")]
     NoVerdict(String),
     /// The token is of another app (or Meta would not say which).
-    #[error("the token is not of app {expected}{}", found.as_ref().map_or(String::new(), |f| format!(" but of app {f}")))]
+    #[error("the token is not of app {expected}{}", .found.as_ref().map_or(String::new(), |f| format!(" but of app {f}")))]
     WrongApp {
         /// The policy's app of the address.
         expected: String,
@@ -529,22 +529,99 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
         app: &graphform_graph::AppCredentials,
         business_id: &str,
     ) -> Result<Imported, ImportError> {
-        let Self {
-            context,
-            address,
-            value,
-            token,
-        } = self;
-        let user = address.system_user();
+        let (context, address, value) = (self.context, self.address, self.value);
         let fingerprint = value.fingerprint();
         let system_user_id = self.system_user_id(admin, business_id).await?;
-        let client = context.client.labeled(address.to_string());
-        let refused = |refusal| ImportError::Refused {
-            address: (*address).clone(),
+        let verified = self.verified(app, &system_user_id).await?;
+        let differences = differences(&verified, self.token);
+        let imported = |outcome, replaced| Imported {
+            address: address.clone(),
             fingerprint: fingerprint.clone(),
+            outcome,
+            system_user_id: system_user_id.clone(),
+            app_id: app.app_id().to_owned(),
+            scopes: verified.scopes.clone(),
+            expiry: verified.expiry,
+            expires_at: verified.expires_at,
+            replaced,
+            differences: differences.clone(),
+        };
+
+        let stored = context.store.read_token(address).await?;
+        let (replaced, version) = match stored {
+            None => (None, None),
+            Some(Versioned {
+                value: record,
+                version,
+            }) => match self.replaced(record, &fingerprint)? {
+                None => return Ok(imported(ImportOutcome::AlreadyStored, None)),
+                Some(previous) => (Some(previous), Some(version)),
+            },
+        };
+        self.not_stored_elsewhere(&fingerprint).await?;
+        let record = TokenRecord {
+            current: StoredToken {
+                value: value.clone(),
+                metadata: TokenMetadata {
+                    address: address.clone(),
+                    app_id: app.app_id().to_owned(),
+                    system_user_id: system_user_id.clone(),
+                    scopes: verified.scopes.clone(),
+                    expiry: verified.expiry,
+                    issued_at: verified.issued_at.unwrap_or(context.now),
+                    expires_at: verified.expires_at,
+                    fingerprint: fingerprint.clone(),
+                    issued_by: None,
+                },
+            },
+            previous: replaced.clone(),
+        };
+        context
+            .store
+            .write_token(address, &record, version.as_ref())
+            .await
+            .map_err(|source| ImportError::Write {
+                address: address.clone(),
+                fingerprint: fingerprint.clone(),
+                source,
+            })?;
+        let before = replaced.as_ref().map(|p| p.token.metadata.fingerprint.clone());
+        let audit = AuditEntry {
+            at: context.now,
+            address: address.clone().into(),
+            action: AUDIT_ACTION.to_owned(),
+            before,
+            after: Some(fingerprint.clone()),
+            id: Some(system_user_id.clone()),
+        };
+        self.record(&system_user_id, audit)
+            .await
+            .map_err(|source| ImportError::RecordsNotWritten {
+                address: address.clone(),
+                fingerprint: fingerprint.clone(),
+                user: address.system_user().clone(),
+                source,
+            })?;
+        let replaced = replaced.map(|previous| Replaced {
+            fingerprint: previous.token.metadata.fingerprint,
+            revoke_after: previous.revoke_after,
+        });
+        Ok(imported(ImportOutcome::Stored, replaced))
+    }
+
+    /// `debug_token` of the value, as the app's, checked ([`verify`]).
+    async fn verified(
+        &self,
+        app: &graphform_graph::AppCredentials,
+        system_user_id: &str,
+    ) -> Result<Verified, ImportError> {
+        let refused = |refusal| ImportError::Refused {
+            address: self.address.clone(),
+            fingerprint: self.value.fingerprint(),
             refusal,
         };
-        let info = match client.debug_token(app, value).await {
+        let client = self.context.client.labeled(self.address.to_string());
+        let info = match client.debug_token(app, self.value).await {
             Ok(info) => info,
             // Inspected as another app's token: Meta refuses to say more.
             Err(error) if error.code() == Some(100) => {
@@ -556,134 +633,50 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             }
             Err(error) => {
                 return Err(ImportError::Graph {
-                    what: format!("debug_token of {fingerprint}"),
+                    what: format!("debug_token of {}", self.value.fingerprint()),
                     source: Box::new(error),
                 });
             }
         };
-        let verified =
-            verify(&info, app.app_id(), user, &system_user_id).map_err(refused)?;
-        let differences = differences(&verified, token);
+        let user = self.address.system_user();
+        verify(&info, app.app_id(), user, system_user_id).map_err(refused)
+    }
 
-        let stored = context.store.read_token(address).await?;
-        let replaced = match &stored {
-            Some(Versioned { value: record, .. }) => {
-                if record.current.metadata.fingerprint == fingerprint {
-                    let metadata = &record.current.metadata;
-                    return Ok(Imported {
-                        address: (*address).clone(),
-                        fingerprint,
-                        outcome: ImportOutcome::AlreadyStored,
-                        system_user_id: metadata.system_user_id.clone(),
-                        app_id: metadata.app_id.clone(),
-                        scopes: verified.scopes,
-                        expiry: verified.expiry,
-                        expires_at: verified.expires_at,
-                        replaced: None,
-                        differences,
-                    });
+    /// What becomes of the `stored` record's current token when the value
+    /// (`fingerprint`) is imported: kept as the previous one, for the
+    /// token's grace. `None`: the value is the current one already.
+    /// Refused while a previous token waits for its revocation.
+    fn replaced(
+        &self,
+        stored: TokenRecord,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<PreviousToken>, ImportError> {
+        if stored.current.metadata.fingerprint == *fingerprint {
+            return Ok(None);
+        }
+        if let Some(previous) = stored.previous {
+            let address = self.address.clone();
+            let revoke_after = previous.revoke_after;
+            let previous = previous.token.metadata.fingerprint;
+            return Err(if previous == *fingerprint {
+                ImportError::StoredAsPrevious {
+                    address,
+                    fingerprint: previous,
+                    revoke_after,
                 }
-                if let Some(previous) = &record.previous {
-                    let error = if previous.token.metadata.fingerprint == fingerprint {
-                        ImportError::StoredAsPrevious {
-                            address: (*address).clone(),
-                            fingerprint,
-                            revoke_after: previous.revoke_after,
-                        }
-                    } else {
-                        ImportError::PreviousPending {
-                            address: (*address).clone(),
-                            previous: previous.token.metadata.fingerprint.clone(),
-                            revoke_after: previous.revoke_after,
-                        }
-                    };
-                    return Err(error);
+            } else {
+                ImportError::PreviousPending {
+                    address,
+                    previous,
+                    revoke_after,
                 }
-                Some(Replaced {
-                    fingerprint: record.current.metadata.fingerprint.clone(),
-                    revoke_after: context.now + token.grace,
-                })
-            }
-            None => None,
-        };
-        self.not_stored_elsewhere(&fingerprint).await?;
-
-        let metadata = TokenMetadata {
-            address: (*address).clone(),
-            app_id: app.app_id().to_owned(),
-            system_user_id: system_user_id.clone(),
-            scopes: verified.scopes.clone(),
-            expiry: verified.expiry,
-            issued_at: verified.issued_at.unwrap_or(context.now),
-            expires_at: verified.expires_at,
-            fingerprint: fingerprint.clone(),
-            issued_by: None,
-        };
-        let (record, version) = match stored {
-            Some(Versioned {
-                value: old,
-                version,
-            }) => (
-                TokenRecord {
-                    current: StoredToken {
-                        value: (*value).clone(),
-                        metadata,
-                    },
-                    previous: Some(PreviousToken {
-                        token: old.current,
-                        revoke_after: context.now + token.grace,
-                    }),
-                },
-                Some(version),
-            ),
-            None => (
-                TokenRecord {
-                    current: StoredToken {
-                        value: (*value).clone(),
-                        metadata,
-                    },
-                    previous: None,
-                },
-                None,
-            ),
-        };
-        context
-            .store
-            .write_token(address, &record, version.as_ref())
-            .await
-            .map_err(|source| ImportError::Write {
-                address: (*address).clone(),
-                fingerprint: fingerprint.clone(),
-                source,
-            })?;
-        let audit = AuditEntry {
-            at: context.now,
-            address: (*address).clone().into(),
-            action: AUDIT_ACTION.to_owned(),
-            before: replaced.as_ref().map(|r| r.fingerprint.clone()),
-            after: Some(fingerprint.clone()),
-            id: Some(system_user_id.clone()),
-        };
-        self.record(&system_user_id, audit)
-            .await
-            .map_err(|source| ImportError::RecordsNotWritten {
-                address: (*address).clone(),
-                fingerprint: fingerprint.clone(),
-                user: user.clone(),
-                source,
-            })?;
-        Ok(Imported {
-            address: (*address).clone(),
-            fingerprint,
-            outcome: ImportOutcome::Stored,
-            system_user_id,
-            app_id: app.app_id().to_owned(),
-            scopes: verified.scopes,
-            expiry: verified.expiry,
-            expires_at: verified.expires_at,
-            replaced,
-            differences,
-        })
+            });
+        }
+        // The same grace a rotation gives the token it replaces.
+        Ok(Some(PreviousToken {
+            token: stored.current,
+            revoke_after: self.context.now + self.token.grace,
+        }))
     }
 
     /// The Meta ID of the address's system user, matched as the planner
@@ -896,7 +889,7 @@ mod tests {
         .spec
         .expect("a valid policy");
         let tokens = &spec.businesses[0].system_users[0].tokens;
-        assert_eq!(differences(&verified, &tokens[0]), []);
+        assert!(differences(&verified, &tokens[0]).is_empty());
         let found = differences(&verified, &tokens[1]);
         assert_eq!(
             found.iter().map(ToString::to_string).collect::<Vec<_>>(),

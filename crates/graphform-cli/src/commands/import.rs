@@ -78,40 +78,42 @@ fn text(imported: &Imported) -> String {
         fingerprint,
         ..
     } = imported;
-    let expires = imported.expires_at.map_or_else(
-        || "never expires".to_owned(),
-        |at| format!("expires {at}"),
-    );
+    let expires = imported
+        .expires_at
+        .map_or_else(|| "never expires".to_owned(), |at| format!("expires {at}"));
     let scopes = imported
         .scopes
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    let mut text = match imported.outcome {
+    let mut lines = vec![match imported.outcome {
         ImportOutcome::AlreadyStored => {
-            format!("{address} already stores {fingerprint}: nothing to do.\n")
+            format!("{address} already stores {fingerprint}: nothing to do.")
         }
         ImportOutcome::Stored => format!(
-            "Imported {fingerprint} as the current token of {address} (system user {}, app {}).\n",
+            "Imported {fingerprint} as the current token of {address} (system user {}, app {}).",
             imported.system_user_id, imported.app_id
         ),
-    };
-    text.push_str(&format!(
-        "  It {expires}; scopes: {}.\n",
+    }];
+    lines.push(format!(
+        "  It {expires}; scopes: {}.",
         if scopes.is_empty() { "none" } else { &scopes }
     ));
     if let Some(replaced) = &imported.replaced {
-        text.push_str(&format!(
-            "  The token stored there before, {}, is kept as the previous one: an apply after {} revokes it.\n",
+        lines.push(format!(
+            "  The token stored there before, {}, is kept as the previous one: an apply after {} revokes it.",
             replaced.fingerprint, replaced.revoke_after
         ));
     }
     if imported.outcome == ImportOutcome::Stored {
-        text.push_str("graphform manages it from now on; `graphform plan` shows what happens next.\n");
+        lines.push(
+            "graphform manages it from now on; `graphform plan` shows what happens next.".to_owned(),
+        );
     }
     // Scopes and IDs are Meta's words: escaped, line by line.
-    text.lines()
+    lines
+        .iter()
         .map(|line| format!("{}\n", render::escape_text(line)))
         .collect()
 }
