@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use graphform_graph::{
-    AppCredentials, ClientSettings, GraphClient, IssueToken, NewSystemUser, Secret,
-    SystemUserRole, UserToken,
+    AppCredentials, ClientSettings, GraphClient, IssueToken, NewSystemUser, Secret, SystemUserRole,
+    UserToken,
 };
 
 use crate::common::run;
@@ -201,10 +201,7 @@ fn a_token_made_by_hand_is_adopted_and_nothing_changes_for_it() {
         [row("acme/ci-reporting/app/reporting", "install", "")],
         "{plan:#}"
     );
-    assert!(
-        !plan["notices"].to_string().contains("adopted"),
-        "{plan:#}"
-    );
+    assert!(!plan["notices"].to_string().contains("adopted"), "{plan:#}");
     assert_eq!(current(&world), token.fingerprint().to_string());
 
     // Importing it again changes nothing.
@@ -236,7 +233,10 @@ fn a_token_with_other_scopes_is_imported_with_a_warning_and_rotated_by_the_next_
         .find(|c| c["address"] == ADDRESS)
         .expect("a change of the token");
     assert_eq!(rotate["action"], "rotate", "{plan:#}");
-    assert_eq!(rotate["reason"], "scopes changed: +read_insights", "{plan:#}");
+    assert_eq!(
+        rotate["reason"], "scopes changed: +read_insights",
+        "{plan:#}"
+    );
     assert_eq!(
         rotate["before"]["fingerprint"],
         token.fingerprint().to_string()
@@ -259,7 +259,9 @@ fn a_token_that_is_not_the_addresss_is_refused_and_nothing_is_written() {
     let (code, text) = import(&world, ADDRESS, &revoked, &secrets);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("Meta says the token is not valid: it was revoked or invalidated outside graphform"),
+        text.contains(
+            "Meta says the token is not valid: it was revoked or invalidated outside graphform"
+        ),
         "{text}"
     );
     let (code, text) = import(&world, ADDRESS, &other_app, &secrets);
@@ -276,7 +278,10 @@ fn a_token_that_is_not_the_addresss_is_refused_and_nothing_is_written() {
         )),
         "{text}"
     );
-    assert!(text.contains("hint: import a token generated for the address's system user"), "{text}");
+    assert!(
+        text.contains("hint: import a token generated for the address's system user"),
+        "{text}"
+    );
     assert_eq!(records(world.dir()), before, "nothing was written");
 
     // A token the policy does not name, or no value: refused before

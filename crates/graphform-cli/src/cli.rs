@@ -157,7 +157,7 @@ pub enum Command {
     /// revoked by an `apply` after the token's grace, as after a rotation.
     /// It holds the store's lock while it runs.
     #[command(
-        after_help = "Examples:\n  read -rs TOKEN && export TOKEN               # paste the token; it is not echoed\n  graphform import acme/ci-reporting/token/insights-read --token-env TOKEN\n  graphform plan                              # the token is managed now\n  graphform import ADDRESS --token-env TOKEN --format json"
+        after_help = "Examples:\n  read -rs TOKEN && export TOKEN              # paste the token; it is not echoed\n  graphform import acme/ci-reporting/token/insights-read --token-env TOKEN\n  graphform plan                              # the token is managed now\n  graphform import ADDRESS --token-env TOKEN --format json"
     )]
     Import(ImportArgs),
     /// Render a saved plan file.

@@ -29,9 +29,7 @@ use graphform_store::{
 use graphform_types::{SystemUserAddress, Timestamp, TokenAddress};
 use serde::Serialize;
 
-use crate::apply::{
-    ApplyContext, ApplyError, ApplyOptions, Progress, acquire_lease, policy_token,
-};
+use crate::apply::{ApplyContext, ApplyError, ApplyOptions, Progress, acquire_lease, policy_token};
 use crate::document::{AuditEntry, SystemUserDocument};
 use crate::observe::{ObserveError, health_of, read_document, read_records, read_root};
 use crate::plan::{ByName, by_name, scope_diff};
@@ -239,7 +237,7 @@ pub enum ImportError {
         fingerprint: Fingerprint,
         /// Why.
         #[source]
-        refusal: Refusal,
+        refusal: Box<Refusal>,
     },
     /// The address's replaced token still waits for its revocation:
     /// importing now would drop it while it works.
@@ -284,20 +282,19 @@ pub enum ImportError {
         fingerprint: Fingerprint,
         /// The cause.
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     /// The token is stored, but graphform's record of the system user
     /// (its ID, the audit entry) could not be written.
     #[error(
-        "{fingerprint} is stored at {address}, but the records of {user} could not be written"
+        "{fingerprint} is stored at {address}, but the records of {} could not be written",
+        .address.system_user()
     )]
     RecordsNotWritten {
         /// The address.
         address: TokenAddress,
         /// The token.
         fingerprint: Fingerprint,
-        /// The system user.
-        user: SystemUserAddress,
         /// The cause.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -327,7 +324,7 @@ impl ImportError {
             Self::AmbiguousSystemUser { .. } => Some(
                 "graphform will not guess which one the address means: rename the others in Business Settings".to_owned(),
             ),
-            Self::Refused { refusal, .. } => Some(match refusal {
+            Self::Refused { refusal, .. } => Some(match **refusal {
                 Refusal::Dead(_) | Refusal::NoVerdict(_) => {
                     "import a token that works; or let `graphform apply` issue a new one".to_owned()
                 }
@@ -583,9 +580,11 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             .map_err(|source| ImportError::Write {
                 address: address.clone(),
                 fingerprint: fingerprint.clone(),
-                source,
+                source: Box::new(source),
             })?;
-        let before = replaced.as_ref().map(|p| p.token.metadata.fingerprint.clone());
+        let before = replaced
+            .as_ref()
+            .map(|p| p.token.metadata.fingerprint.clone());
         let audit = AuditEntry {
             at: context.now,
             address: address.clone().into(),
@@ -599,7 +598,6 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             .map_err(|source| ImportError::RecordsNotWritten {
                 address: address.clone(),
                 fingerprint: fingerprint.clone(),
-                user: address.system_user().clone(),
                 source,
             })?;
         let replaced = replaced.map(|previous| Replaced {
@@ -618,7 +616,7 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
         let refused = |refusal| ImportError::Refused {
             address: self.address.clone(),
             fingerprint: self.value.fingerprint(),
-            refusal,
+            refusal: Box::new(refusal),
         };
         let client = self.context.client.labeled(self.address.to_string());
         let info = match client.debug_token(app, self.value).await {
@@ -816,7 +814,10 @@ mod tests {
         let mut never = valid();
         never["expires_at"] = 0.into();
         let verified = check(never).expect("accepted");
-        assert_eq!((verified.expiry, verified.expires_at), (ExpiryMode::Never, None));
+        assert_eq!(
+            (verified.expiry, verified.expires_at),
+            (ExpiryMode::Never, None)
+        );
     }
 
     #[test]
@@ -827,7 +828,10 @@ mod tests {
             "error": {"code": 190, "subcode": 467, "message": "The session is invalid because the user logged out."},
         });
         let refusal = check(revoked).expect_err("refused");
-        assert!(matches!(refusal, Refusal::Dead(DeadCause::Revoked)), "{refusal:?}");
+        assert!(
+            matches!(refusal, Refusal::Dead(DeadCause::Revoked)),
+            "{refusal:?}"
+        );
         assert_eq!(
             refusal.to_string(),
             "Meta says the token is not valid: it was revoked or invalidated outside graphform"
@@ -835,7 +839,10 @@ mod tests {
         let expired = serde_json::json!({
             "is_valid": false, "error": {"code": 190, "subcode": 463, "message": "expired"},
         });
-        assert!(matches!(check(expired), Err(Refusal::Dead(DeadCause::Expired))));
+        assert!(matches!(
+            check(expired),
+            Err(Refusal::Dead(DeadCause::Expired))
+        ));
         let silent = serde_json::json!({"app_id": "200000000000001"});
         assert!(matches!(check(silent), Err(Refusal::NoVerdict(_))));
     }
@@ -872,10 +879,7 @@ mod tests {
             "the token is not a system user's: debug_token says its type is `USER`"
         );
         let mut untyped = valid();
-        untyped
-            .as_object_mut()
-            .expect("an object")
-            .remove("type");
+        untyped.as_object_mut().expect("an object").remove("type");
         assert!(matches!(check(untyped), Err(Refusal::NotSystemUser(None))));
     }
 

@@ -48,10 +48,7 @@ pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitCo
             }
             printer.data(&text(&imported));
         }
-        Format::Json => printer.data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&imported)?
-        )),
+        Format::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&imported)?)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -108,12 +105,15 @@ fn text(imported: &Imported) -> String {
     }
     if imported.outcome == ImportOutcome::Stored {
         lines.push(
-            "graphform manages it from now on; `graphform plan` shows what happens next.".to_owned(),
+            "graphform manages it from now on; `graphform plan` shows what happens next."
+                .to_owned(),
         );
     }
     // Scopes and IDs are Meta's words: escaped, line by line.
-    lines
-        .iter()
-        .map(|line| format!("{}\n", render::escape_text(line)))
-        .collect()
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(&render::escape_text(line));
+        text.push('\n');
+    }
+    text
 }

@@ -67,8 +67,8 @@ pub use error::{ApplyError, ChangeError};
 pub use report::apply_report_schema;
 pub use saved::check_saved;
 
-pub(crate) use lease::acquire_lease;
 use lease::LeaseKeeper;
+pub(crate) use lease::acquire_lease;
 use pace::Pace;
 
 /// How apply runs.
@@ -490,12 +490,13 @@ struct Applier<'a, S, P> {
 pub(crate) fn policy_token<'s>(
     spec: &'s Spec,
     address: &TokenAddress,
-) -> Option<(&'s graphform_spec::Business, &'s graphform_spec::SystemUser, &'s Token)> {
+) -> Option<(
+    &'s graphform_spec::Business,
+    &'s graphform_spec::SystemUser,
+    &'s Token,
+)> {
     let user = address.system_user();
-    let business = spec
-        .businesses
-        .iter()
-        .find(|b| b.name == user.business())?;
+    let business = spec.businesses.iter().find(|b| b.name == user.business())?;
     let system_user = business
         .system_users
         .iter()
