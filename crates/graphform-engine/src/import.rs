@@ -847,35 +847,33 @@ mod tests {
         assert!(matches!(check(silent), Err(Refusal::NoVerdict(_))));
     }
 
+    /// Why an answer like [`valid`]'s but for `key`'s `value` is refused.
+    fn refused_with(key: &str, value: &str) -> String {
+        let mut answer = valid();
+        answer[key] = value.into();
+        check(answer).expect_err("refused").to_string()
+    }
+
     #[test]
     fn a_token_of_another_app_is_refused() {
-        let mut other = valid();
-        other["app_id"] = "200000000000002".into();
-        let refusal = check(other).expect_err("refused");
         assert_eq!(
-            refusal.to_string(),
+            refused_with("app_id", "200000000000002"),
             "the token is not of app 200000000000001 but of app 200000000000002"
         );
     }
 
     #[test]
     fn a_token_of_another_system_user_is_refused() {
-        let mut other = valid();
-        other["user_id"] = "300000000000001".into();
-        let refusal = check(other).expect_err("refused");
         assert_eq!(
-            refusal.to_string(),
+            refused_with("user_id", "300000000000001"),
             "the token belongs to system user 300000000000001, not to system user 615500000000001 (acme/ci-reporting)"
         );
     }
 
     #[test]
     fn a_persons_token_is_refused_even_for_the_right_id() {
-        let mut person = valid();
-        person["type"] = "USER".into();
-        let refusal = check(person).expect_err("refused");
         assert_eq!(
-            refusal.to_string(),
+            refused_with("type", "USER"),
             "the token is not a system user's: debug_token says its type is `USER`"
         );
         let mut untyped = valid();

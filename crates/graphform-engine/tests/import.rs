@@ -15,7 +15,7 @@ use graphform_engine::import::{Difference, ImportError, ImportOutcome, Refusal, 
 use graphform_engine::observe::read_document;
 use graphform_engine::provider::Provider as _;
 use graphform_graph::{IssueToken, Secret, UserToken};
-use graphform_store::{ExpiryMode, FileStore, Store, generate_identity};
+use graphform_store::{ExpiryMode, FileStore, Store};
 use graphform_testkit::meta::Meta;
 use graphform_types::{Duration, Timestamp, TokenAddress};
 
@@ -41,9 +41,7 @@ impl Fixture {
         meta.install_app(&credentials.admins["acme"], &worker, APP)
             .await
             .expect("installed");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (identity, _) = generate_identity();
-        let store = FileStore::init(dir.path().join("store"), &identity).expect("store");
+        let (store, dir) = support::file_store();
         Self {
             meta,
             spec: support::policy(
@@ -57,13 +55,7 @@ impl Fixture {
     }
 
     fn context(&self) -> ApplyContext<'_, FileStore, Meta> {
-        ApplyContext {
-            spec: &self.spec,
-            client: &self.meta,
-            store: &self.store,
-            credentials: &self.credentials,
-            now: Timestamp::from_unix(NOW),
-        }
+        support::context(&self.spec, &self.meta, &self.store, &self.credentials)
     }
 
     fn admin(&self) -> &UserToken {
@@ -92,6 +84,12 @@ impl Fixture {
 
     async fn plan(&self) -> graphform_engine::Plan {
         support::observe_and_plan(&self.spec, &self.meta, &self.store, &self.credentials).await
+    }
+
+    /// The record at [`TOKEN`].
+    async fn stored(&self) -> graphform_store::TokenRecord {
+        let record = self.store.read_token(&address()).await.expect("read");
+        record.expect("stored").value
     }
 
     /// Everything the store holds but the lease: token records and
@@ -130,13 +128,7 @@ async fn a_token_is_stored_as_meta_describes_it_and_the_next_plan_rotates_what_d
             },
         ]
     );
-    let record = fixture
-        .store
-        .read_token(&address())
-        .await
-        .expect("read")
-        .expect("stored")
-        .value;
+    let record = fixture.stored().await;
     let metadata = &record.current.metadata;
     assert_eq!(record.current.value, value);
     assert_eq!(
@@ -268,13 +260,7 @@ async fn a_stored_token_becomes_the_previous_one_for_the_tokens_grace() {
         (replaced.fingerprint, replaced.revoke_after),
         (first.fingerprint(), revoke_after)
     );
-    let record = fixture
-        .store
-        .read_token(&address())
-        .await
-        .expect("read")
-        .expect("stored")
-        .value;
+    let record = fixture.stored().await;
     let previous = record.previous.expect("a previous token");
     assert_eq!(
         (previous.token.value, previous.revoke_after),

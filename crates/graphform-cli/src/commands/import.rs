@@ -5,7 +5,6 @@ use std::env::VarError;
 use std::process::ExitCode;
 
 use anyhow::bail;
-use graphform_engine::apply::ApplyContext;
 use graphform_engine::import::{ImportOutcome, Imported};
 use graphform_graph::Secret;
 
@@ -19,13 +18,7 @@ use super::apply::Lines;
 pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let value = token_value(&args.token_env)?;
     let world = World::open(&args.policy.policy, printer)?;
-    let context = ApplyContext {
-        spec: &world.spec,
-        client: &world.client,
-        store: &world.store,
-        credentials: &world.credentials,
-        now: world.now,
-    };
+    let context = world.context();
     let progress = Lines {
         printer,
         quiet: args.format == Format::Json,
