@@ -5,6 +5,8 @@ use std::env::VarError;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use graphform_engine::Change;
+use graphform_engine::apply::{Outcome, Progress};
 use graphform_engine::import::{ImportOutcome, Imported};
 use graphform_graph::Secret;
 
@@ -13,17 +15,13 @@ use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings::World;
 
-use super::apply::Lines;
-
 pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let value = token_value(&args.token_env)?;
     let world = World::open(&args.policy.policy, printer)?;
     let context = world.context();
-    let progress = Lines {
+    let progress = Notes {
         printer,
         quiet: args.format == Format::Json,
-        to_stdout: false,
-        show_plan: false,
     };
     let imported = world.runtime.block_on(graphform_engine::import::import(
         &context,
@@ -109,4 +107,24 @@ fn text(imported: &Imported) -> String {
         text.push('\n');
     }
     text
+}
+
+/// What the engine tells while importing: only notes about the lock (a
+/// stale one taken over), on stderr; an import makes no plan changes.
+struct Notes<'p> {
+    printer: &'p Printer,
+    quiet: bool,
+}
+
+impl Progress for Notes<'_> {
+    fn started(&self, _change: &Change) {}
+
+    fn finished(&self, _change: &Change, _outcome: &Outcome) {}
+
+    fn note(&self, message: &str) {
+        if !self.quiet {
+            let message = render::escape_text(message);
+            self.printer.message(&format!("note: {message}\n"));
+        }
+    }
 }
