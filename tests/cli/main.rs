@@ -10,6 +10,7 @@ mod completions;
 mod credentials;
 mod demo;
 mod emulator;
+mod import;
 mod maintenance;
 mod plan;
 mod safety;

@@ -16,21 +16,21 @@ const SPARE: &str = "          - name: spare
 
 /// The quickstart workspace against an emulator, every command run at the
 /// emulator's clock.
-struct World {
-    emulator: EmulatorProcess,
+pub(crate) struct World {
+    pub(crate) emulator: EmulatorProcess,
     dir: tempfile::TempDir,
     key: String,
 }
 
 impl World {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let emulator = EmulatorProcess::start();
         let dir = tempfile::tempdir().expect("tempdir");
         let key = workspace(dir.path());
         Self { emulator, dir, key }
     }
 
-    fn policy(&self) -> std::path::PathBuf {
+    pub(crate) fn policy(&self) -> std::path::PathBuf {
         self.dir.path().join("graphform.yaml")
     }
 
@@ -47,7 +47,7 @@ impl World {
         std::fs::write(self.policy(), text.replace(token, "")).expect("write policy");
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let now = control(self.emulator.port, "clock")["now"]
             .as_i64()
             .expect("the emulator's clock");
@@ -63,7 +63,7 @@ impl World {
     }
 
     /// Runs a command whose stdout is JSON; its exit code and document.
-    fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+    pub(crate) fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
         let output = self.command(args).output().expect("runs");
         let code = output.status.code().unwrap_or(-1);
         let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
@@ -76,19 +76,19 @@ impl World {
         (code, value)
     }
 
-    fn plan(&self) -> serde_json::Value {
+    pub(crate) fn plan(&self) -> serde_json::Value {
         let (code, plan) = self.json(&["plan", "--format", "json"]);
         assert_eq!(code, 0, "{plan:#}");
         plan
     }
 
-    fn apply(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+    pub(crate) fn apply(&self, extra: &[&str]) -> (i32, serde_json::Value) {
         let mut args = vec!["apply", "--auto-approve", "--format", "json"];
         args.extend_from_slice(extra);
         self.json(&args)
     }
 
-    fn advance(&self, seconds: i64) {
+    pub(crate) fn advance(&self, seconds: i64) {
         request(
             self.emulator.port,
             "POST",
@@ -97,14 +97,14 @@ impl World {
         );
     }
 
-    fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
     }
 }
 
 /// `(address, action, status)` of each change of an apply report, or
 /// `(address, action, maintenance)` of each change of a plan.
-fn rows(document: &serde_json::Value, third: &str) -> Vec<(String, String, String)> {
+pub(crate) fn rows(document: &serde_json::Value, third: &str) -> Vec<(String, String, String)> {
     document["changes"]
         .as_array()
         .expect("changes")
@@ -116,7 +116,7 @@ fn rows(document: &serde_json::Value, third: &str) -> Vec<(String, String, Strin
         .collect()
 }
 
-fn row(address: &str, action: &str, third: &str) -> (String, String, String) {
+pub(crate) fn row(address: &str, action: &str, third: &str) -> (String, String, String) {
     (address.to_owned(), action.to_owned(), third.to_owned())
 }
 
@@ -254,7 +254,7 @@ fn apply_only_refuses_a_plan_file() {
 }
 
 /// The fingerprint of each token in a plan's timeline, by address.
-fn fingerprints(plan: &serde_json::Value) -> Vec<(String, String)> {
+pub(crate) fn fingerprints(plan: &serde_json::Value) -> Vec<(String, String)> {
     plan["timeline"]
         .as_array()
         .expect("timeline")

@@ -148,6 +148,9 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         if let Some(error) = cause.downcast_ref::<graphform_engine::apply::ApplyError>() {
             return error.hint();
         }
+        if let Some(error) = cause.downcast_ref::<graphform_engine::import::ImportError>() {
+            return error.hint();
+        }
         let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<graphform_engine::observe::ObserveError>()

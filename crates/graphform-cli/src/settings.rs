@@ -283,6 +283,18 @@ impl World {
         }
     }
 
+    /// What apply and import work with: the policy, the client, the
+    /// store, the credentials and the clock.
+    pub(crate) fn context(&self) -> graphform_engine::apply::ApplyContext<'_, AnyStore> {
+        graphform_engine::apply::ApplyContext {
+            spec: &self.spec,
+            client: &self.client,
+            store: &self.store,
+            credentials: &self.credentials,
+            now: self.now,
+        }
+    }
+
     /// Observes the live state (read-only).
     pub(crate) fn observe(&self) -> anyhow::Result<graphform_engine::State> {
         self.activity.reading(READING, &self.client);

@@ -19,10 +19,13 @@
 //!   that blame one turned into the environment variable to fix.
 //! - [`document`]: graphform's own records kept in the store (journal,
 //!   audit trail, system user and install records).
+//! - [`import`]: adopts a token made outside graphform (`graphform
+//!   import`), checked with `debug_token`, stored under the apply lease.
 
 pub mod admin;
 pub mod apply;
 pub mod document;
+pub mod import;
 pub mod observe;
 mod plan;
 pub mod plan_file;

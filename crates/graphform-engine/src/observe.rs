@@ -224,7 +224,8 @@ pub(crate) async fn read_system_user_document<S: Store>(
     }
 }
 
-async fn read_records<S: Store>(
+/// Every token record the store holds, by address (read concurrently).
+pub(crate) async fn read_records<S: Store>(
     store: &S,
 ) -> Result<BTreeMap<TokenAddress, TokenRecord>, ObserveError> {
     let addresses = store.list_tokens().await?;

@@ -16,7 +16,7 @@ use graphform_engine::document::{DOCUMENT_FORMAT_VERSION, Intent, IntentKind, St
 use graphform_engine::observe::read_document;
 use graphform_engine::{Action, NoticeKind};
 use graphform_graph::Secret;
-use graphform_store::{FileStore, Store, generate_identity};
+use graphform_store::{FileStore, Store};
 use graphform_testkit::counting::{CallKind, Counting};
 use graphform_testkit::logs::Capture;
 use graphform_testkit::meta::{Fault, Meta, Op};
@@ -36,9 +36,7 @@ impl Fixture {
     fn new() -> Self {
         let meta = Meta::new(Timestamp::from_unix(NOW));
         meta.add_admin(BUSINESS, &Secret::new(ADMIN_TOKEN));
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (identity, _) = generate_identity();
-        let store = FileStore::init(dir.path().join("store"), &identity).expect("store");
+        let (store, dir) = support::file_store();
         Self {
             meta,
             spec: support::policy(
@@ -51,13 +49,7 @@ impl Fixture {
     }
 
     fn context(&self) -> ApplyContext<'_, FileStore, Meta> {
-        ApplyContext {
-            spec: &self.spec,
-            client: &self.meta,
-            store: &self.store,
-            credentials: &self.credentials,
-            now: Timestamp::from_unix(NOW),
-        }
+        support::context(&self.spec, &self.meta, &self.store, &self.credentials)
     }
 
     async fn apply(&self) -> Vec<(Action, Outcome)> {

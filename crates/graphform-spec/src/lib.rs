@@ -16,7 +16,7 @@ pub mod raw;
 pub mod scopes;
 pub mod secret;
 pub mod spec;
-mod suggest;
+pub mod suggest;
 mod validate;
 mod yaml;
 

@@ -3,18 +3,26 @@
 /// The candidate closest to `input`, if it is close enough to be a likely
 /// typo: at most one edit for words of up to three characters, otherwise at
 /// most two or a third of the word, whichever is more.
-pub(crate) fn closest<'c>(
+pub fn closest<'c>(input: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    close_matches(input, candidates).into_iter().next()
+}
+
+/// Every candidate close enough to `input` to be a likely typo (the limit
+/// of [`closest`]), closest first (ties in alphabetical order).
+pub fn close_matches<'c>(
     input: &str,
     candidates: impl IntoIterator<Item = &'c str>,
-) -> Option<&'c str> {
+) -> Vec<&'c str> {
     let length = input.chars().count();
     let limit = if length <= 3 { 1 } else { (length / 3).max(2) };
-    candidates
+    let mut close: Vec<(usize, &str)> = candidates
         .into_iter()
         .map(|candidate| (strsim::damerau_levenshtein(input, candidate), candidate))
         .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, candidate)| (*distance, *candidate))
-        .map(|(_, candidate)| candidate)
+        .collect();
+    close.sort_unstable();
+    close.dedup();
+    close.into_iter().map(|(_, candidate)| candidate).collect()
 }
 
 /// "did you mean `best`?" for the candidate [`closest`] to `input`.
@@ -61,5 +69,15 @@ mod tests {
         assert_eq!(closest("read_insight", scopes), Some("read_insights"));
         assert_eq!(closest("ads_raed", scopes), Some("ads_read"));
         assert_eq!(closest("whatsapp", scopes), None);
+    }
+
+    #[test]
+    fn lists_every_close_candidate_closest_first() {
+        let names = ["spare", "insights-reads", "insights-read"];
+        assert_eq!(
+            close_matches("insight-read", names),
+            ["insights-read", "insights-reads"]
+        );
+        assert!(close_matches("whatsapp", names).is_empty());
     }
 }

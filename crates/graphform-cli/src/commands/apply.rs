@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context as _, bail};
 use graphform_engine::apply::{
-    ApplyContext, ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxError, BoxFuture,
-    Outcome, Progress,
+    ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxError, BoxFuture, Outcome,
+    Progress,
 };
 use graphform_engine::{Action, Change, Maintenance, Plan, PlanOptions};
 use graphform_store::StoreError;
@@ -58,13 +58,7 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         (None, true) => Approval::Auto,
         (None, false) => Approval::Ask(&ask),
     };
-    let context = ApplyContext {
-        spec: &world.spec,
-        client: &world.client,
-        store: &world.store,
-        credentials: &world.credentials,
-        now: world.now,
-    };
+    let context = world.context();
     let progress = Lines {
         printer,
         activity: &world.activity,

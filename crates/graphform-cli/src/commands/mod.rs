@@ -4,6 +4,7 @@ mod apply;
 mod completions;
 mod demo;
 mod emulator;
+mod import;
 mod man;
 mod plan;
 mod schema;
@@ -26,6 +27,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(&args, printer),
         Command::Apply(args) => apply::run(&args, printer),
         Command::Show(args) => show::run(&args, printer),
+        Command::Import(args) => import::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
         Command::Unlock(args) => store::unlock(&args, printer),
         Command::Completions(args) => completions::run(&args, printer),

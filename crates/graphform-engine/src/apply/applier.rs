@@ -305,14 +305,9 @@ impl<S: Store, P: Provider> Applier<'_, S, P> {
         address: &TokenAddress,
     ) -> Result<TokenTarget<'_>, ChangeError> {
         let business = self.business(&address.into())?;
-        let user = address.system_user();
-        let token = business
-            .system_users
-            .iter()
-            .find(|u| u.name == user.name())
-            .and_then(|u| u.tokens.iter().find(|t| t.name == address.name()))
+        let (_, _, token) = super::policy_token(self.spec, address)
             .ok_or_else(|| ChangeError::UnknownToken(address.clone()))?;
-        let install = user.install(&token.app);
+        let install = address.system_user().install(&token.app);
         Ok(TokenTarget {
             business,
             token,

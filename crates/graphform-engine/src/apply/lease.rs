@@ -58,7 +58,7 @@ impl LeaseKeeper {
 /// runs (a killed apply) is taken over, compare-and-set on exactly the
 /// lease that was read (another apply may take it meanwhile), and said so;
 /// any other holder is an error naming it.
-pub(super) async fn acquire_lease<S: Store>(
+pub(crate) async fn acquire_lease<S: Store>(
     store: &S,
     options: &ApplyOptions,
     now: Timestamp,

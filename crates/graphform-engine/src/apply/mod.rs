@@ -44,7 +44,7 @@ use futures_util::StreamExt as _;
 use graphform_graph::GraphClient;
 use graphform_spec::{Spec, Token};
 use graphform_store::{Fingerprint, Store};
-use graphform_types::{InstallAddress, SystemUserAddress, Timestamp};
+use graphform_types::{InstallAddress, SystemUserAddress, Timestamp, TokenAddress};
 use tokio::sync::Mutex;
 
 use crate::document::{AuditEntry, Intent};
@@ -67,7 +67,8 @@ pub use error::{ApplyError, ChangeError};
 pub use report::apply_report_schema;
 pub use saved::check_saved;
 
-use lease::{LeaseKeeper, acquire_lease};
+use lease::LeaseKeeper;
+pub(crate) use lease::acquire_lease;
 use pace::Pace;
 
 /// How apply runs.
@@ -482,6 +483,29 @@ struct Applier<'a, S, P> {
     run_id: String,
     /// How many system users are worked on at once.
     pace: Pace,
+}
+
+/// The policy's token at `address`, with its business and system user;
+/// `None` when the policy names no such token.
+pub(crate) fn policy_token<'s>(
+    spec: &'s Spec,
+    address: &TokenAddress,
+) -> Option<(
+    &'s graphform_spec::Business,
+    &'s graphform_spec::SystemUser,
+    &'s Token,
+)> {
+    let user = address.system_user();
+    let business = spec.businesses.iter().find(|b| b.name == user.business())?;
+    let system_user = business
+        .system_users
+        .iter()
+        .find(|u| u.name == user.name())?;
+    let token = system_user
+        .tokens
+        .iter()
+        .find(|t| t.name == address.name())?;
+    Some((business, system_user, token))
 }
 
 /// What the policy says of a token address.

@@ -21,6 +21,8 @@ mod policy;
 mod rename;
 mod tokens;
 
+pub(crate) use policy::{ByName, by_name};
+
 /// The plan format version (`graphform plan --format json`, plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -340,6 +342,10 @@ pub enum NoticeKind {
     /// A change in this plan would invalidate the admin credential
     /// graphform acts with; apply refuses it unless explicitly allowed.
     AdminCredential,
+    /// A system user the policy names exists in Meta and graphform has no
+    /// record of it: graphform adopts it by name, and cannot see the tokens
+    /// it already has (`graphform import` adopts one of them).
+    Adopted,
 }
 
 /// A managed token and what happens to it next.
@@ -561,7 +567,7 @@ fn value_snapshot(value: &ObservedValue) -> Snapshot {
 }
 
 /// `+ads_management -ads_read`.
-fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
+pub(crate) fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
     let added = to.difference(from).map(|s| format!("+{s}"));
     let removed = from.difference(to).map(|s| format!("-{s}"));
     added.chain(removed).collect::<Vec<_>>().join(" ")

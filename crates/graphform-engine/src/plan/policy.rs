@@ -228,6 +228,9 @@ impl<'s> Planner<'s> {
         }
         let id = match found {
             Match::Found(observed) => {
+                if !self.state.document.system_users.contains_key(&address) {
+                    self.adopted(&address, user, &observed.id);
+                }
                 if observed.role.as_ref() != Some(&user.role) {
                     self.notice(
                         NoticeLevel::Warning,
@@ -276,6 +279,29 @@ impl<'s> Planner<'s> {
         }
     }
 
+    /// Says that the system user at `address`, listed by Meta as `id` and
+    /// not in graphform's records, is adopted by name, and that its tokens
+    /// made outside graphform are invisible to it: each keeps working
+    /// unmanaged unless `graphform import` adopts it. Nothing to say for a
+    /// system user the policy gives no token.
+    fn adopted(&mut self, address: &SystemUserAddress, user: &SystemUser, id: &str) {
+        let token = match user.tokens.as_slice() {
+            [] => return,
+            [one] => address.token(&one.name).to_string(),
+            _ => format!("{address}/token/NAME"),
+        };
+        self.notice(
+            NoticeLevel::Info,
+            NoticeKind::Adopted,
+            address,
+            format!(
+                "exists in Meta (ID {id}) and is not in graphform's records: graphform adopts it by name. \
+                 It cannot see the tokens this system user already has; they keep working, unmanaged. \
+                 To have graphform manage one of them instead of issuing a new one: `graphform import {token} --token-env VAR`"
+            ),
+        );
+    }
+
     /// Says so when the ID recorded for `address` is not the one this plan
     /// acts on (`found`, or a user it creates): the recorded user was
     /// renamed or removed outside graphform.
@@ -320,16 +346,11 @@ impl<'s> Planner<'s> {
         user: &SystemUser,
         listed: &'s [ObservedSystemUser],
     ) -> Match<'s> {
-        let same_name: Vec<&ObservedSystemUser> =
-            listed.iter().filter(|u| u.name == user.name).collect();
-        match same_name.as_slice() {
-            [] => Match::Missing,
-            [one] => Match::Found(one),
-            several => {
-                let recorded = self.state.document.system_users.get(address);
-                if let Some(one) = several.iter().find(|u| Some(&u.id) == recorded) {
-                    return Match::Found(one);
-                }
+        let recorded = self.state.document.system_users.get(address);
+        match by_name(listed, &user.name, recorded.map(String::as_str)) {
+            ByName::Missing => Match::Missing,
+            ByName::Found(one) => Match::Found(one),
+            ByName::Ambiguous(several) => {
                 let ids: Vec<&str> = several.iter().map(|u| u.id.as_str()).collect();
                 self.notice(
                     NoticeLevel::Warning,
@@ -419,4 +440,34 @@ impl<'s> Planner<'s> {
             );
         }
     }
+}
+
+/// Which of the system users Meta lists is the policy's system user
+/// `name`: the one of that name; among several of that name, the one
+/// graphform `recorded` for the address. Observed system users, matched as
+/// the planner matches them (`graphform import` matches the same way).
+pub(crate) fn by_name<'s>(
+    listed: &'s [ObservedSystemUser],
+    name: &str,
+    recorded: Option<&str>,
+) -> ByName<'s> {
+    let same_name: Vec<&ObservedSystemUser> = listed.iter().filter(|u| u.name == name).collect();
+    match same_name.as_slice() {
+        [] => ByName::Missing,
+        [one] => ByName::Found(one),
+        several => match several.iter().find(|u| Some(u.id.as_str()) == recorded) {
+            Some(one) => ByName::Found(one),
+            None => ByName::Ambiguous(same_name),
+        },
+    }
+}
+
+/// What [`by_name`] found.
+pub(crate) enum ByName<'s> {
+    /// The system user.
+    Found(&'s ObservedSystemUser),
+    /// None has the name.
+    Missing,
+    /// Several have it and none is recorded.
+    Ambiguous(Vec<&'s ObservedSystemUser>),
 }

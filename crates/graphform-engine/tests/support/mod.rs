@@ -60,6 +60,32 @@ pub(crate) fn credentials() -> Credentials {
     credentials
 }
 
+/// A file store in a new temporary directory (kept while the directory
+/// lives).
+pub(crate) fn file_store() -> (graphform_store::FileStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (identity, _) = graphform_store::generate_identity();
+    let store =
+        graphform_store::FileStore::init(dir.path().join("store"), &identity).expect("store");
+    (store, dir)
+}
+
+/// The context apply (and import) work in, at [`NOW`].
+pub(crate) fn context<'a, S, P>(
+    spec: &'a graphform_spec::Spec,
+    client: &'a P,
+    store: &'a S,
+    credentials: &'a Credentials,
+) -> ApplyContext<'a, S, P> {
+    ApplyContext {
+        spec,
+        client,
+        store,
+        credentials,
+        now: graphform_types::Timestamp::from_unix(NOW),
+    }
+}
+
 /// A client of `base_url` whose retry waits take no real time.
 pub(crate) fn client(base_url: &str, retry: RetryPolicy) -> GraphClient {
     let mut settings = ClientSettings::for_base_url(base_url).expect("loopback url");
