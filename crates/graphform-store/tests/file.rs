@@ -638,6 +638,9 @@ async fn versions_keep_growing_when_the_counter_file_is_lost() {
 #[path = "file/processes.rs"]
 mod processes;
 
+#[path = "file/rekey.rs"]
+mod rekey;
+
 // --- No secret in Debug output or logs -------------------------------------
 
 #[tokio::test]
