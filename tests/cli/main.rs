@@ -9,6 +9,7 @@ mod color;
 mod completions;
 mod demo;
 mod emulator;
+mod lock;
 mod maintenance;
 mod plan;
 mod safety;

@@ -62,7 +62,10 @@ async fn rekey_reencrypts_every_record_for_the_new_key_and_the_old_key_reads_not
         .unwrap();
     assert_eq!(rekeyed.recipient, new_recipient);
     assert_eq!(rekeyed.tokens, 2);
-    assert_eq!((rekeyed.removed_leftover, rekeyed.old_store_left), (None, None));
+    assert_eq!(
+        (rekeyed.removed_leftover, rekeyed.old_store_left),
+        (None, None)
+    );
 
     let reopened = FileStore::with_identity(fixture.dir(), &new_key).unwrap();
     assert_eq!(reopened.recipient(), new_recipient);
@@ -72,7 +75,11 @@ async fn rekey_reencrypts_every_record_for_the_new_key_and_the_old_key_reads_not
     let old = age::x25519::Identity::from_str(fixture.key.expose()).unwrap();
     for file in files_under(&fixture.dir().join("tokens")) {
         let ciphertext = fs::read(&file).unwrap();
-        assert!(age::decrypt(&old, &ciphertext).is_err(), "{}", file.display());
+        assert!(
+            age::decrypt(&old, &ciphertext).is_err(),
+            "{}",
+            file.display()
+        );
         for value in &values {
             assert!(!contains(&ciphertext, value));
         }
@@ -169,11 +176,17 @@ async fn a_rekey_stopped_at_any_step_leaves_a_store_readable_under_exactly_one_k
         let new = FileStore::with_identity(fixture.dir(), &new_key).ok();
         let store = match (old, new) {
             (Some(store), None) => {
-                assert!(switched_at.is_none(), "{step:?}: the old key after the switch");
+                assert!(
+                    switched_at.is_none(),
+                    "{step:?}: the old key after the switch"
+                );
                 store
             }
             (None, Some(store)) => {
-                assert!(switched_at.is_some(), "{step:?}: the new key before the switch");
+                assert!(
+                    switched_at.is_some(),
+                    "{step:?}: the new key before the switch"
+                );
                 store
             }
             (old, new) => panic!(
@@ -192,7 +205,11 @@ async fn a_rekey_stopped_at_any_step_leaves_a_store_readable_under_exactly_one_k
             .rekey(&lease, &third_key, RekeyOptions::default())
             .await
             .unwrap_or_else(|error| panic!("{step:?}: the next rekey: {error}"));
-        assert_eq!(rekeyed.removed_leftover, leftover.then_some(staging.clone()), "{step:?}");
+        assert_eq!(
+            rekeyed.removed_leftover,
+            leftover.then_some(staging.clone()),
+            "{step:?}"
+        );
         assert!(!staging.exists(), "{step:?}");
         let third = FileStore::with_identity(fixture.dir(), &third_key).unwrap();
         assert_eq!(contents(&third).await.unwrap(), before, "{step:?}");
