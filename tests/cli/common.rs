@@ -87,7 +87,10 @@ pub(crate) fn filters() -> insta::Settings {
         (r"pid \d+", "pid [PID]"),
         (r"on host [^ )]+", "on host [HOST]"),
         (r"on [^ ,()]+, pid", "on [HOST], pid"),
-        (r"(lock ID +|has ID |unlock |the lock )[0-9a-f]{16}", "${1}[LOCK-ID]"),
+        (
+            r"(lock ID +|has ID |unlock |the lock )[0-9a-f]{16}",
+            "${1}[LOCK-ID]",
+        ),
         (r"age1[0-9a-z]{58}", "age1[RECIPIENT]"),
     ] {
         settings.add_filter(regex, replacement);

@@ -132,6 +132,23 @@ pub enum LeaseBreak {
     Damaged,
 }
 
+impl LeaseBreak {
+    /// Logs a lease broken (the one log line of every backend), and
+    /// returns the outcome.
+    pub(crate) fn logged(self) -> Self {
+        if let Self::Broken(info) = &self {
+            tracing::debug!(
+                id = %info.id,
+                holder = %info.holder,
+                pid = info.pid,
+                host = %info.host,
+                "lease broken"
+            );
+        }
+        self
+    }
+}
+
 /// Proof of holding the lease, needed to renew or release it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {

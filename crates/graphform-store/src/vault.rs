@@ -532,18 +532,7 @@ impl Store for VaultStore {
                 }
             };
             match inner.write_lease(None, version, action).await? {
-                Written::Version(_) => {
-                    if let LeaseBreak::Broken(info) = &outcome {
-                        tracing::debug!(
-                            id = %info.id,
-                            holder = %info.holder,
-                            pid = info.pid,
-                            host = %info.host,
-                            "lease broken"
-                        );
-                    }
-                    return Ok(outcome);
-                }
+                Written::Version(_) => return Ok(outcome.logged()),
                 Written::Mismatch => {}
             }
         }

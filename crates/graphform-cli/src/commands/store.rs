@@ -113,11 +113,12 @@ pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<Ex
         }
     };
     if let Some((key_file, _)) = written {
-        printer.message(&format!(
-            "Wrote a new store key to {} (mode 0600). Load it with\n  export {key_env}=\"$(cat {})\"\nand keep a copy in your secret manager: without it the store cannot be read.\n",
-            key_file.display(),
-            key_file.display()
-        ));
+        key_written(
+            printer,
+            key_file,
+            key_env,
+            "keep a copy in your secret manager: without it the store cannot be read",
+        );
     }
     printer.data(&format!(
         "Initialized the file store {} (recipient {}).\n",
@@ -202,11 +203,12 @@ pub(crate) fn rekey(args: &StoreRekeyArgs, printer: &Printer) -> anyhow::Result<
             old.display()
         ));
     }
-    printer.message(&format!(
-        "Wrote the new store key to {} (mode 0600). Load it with\n  export {key_env}=\"$(cat {})\"\nand replace the old key wherever it is kept (CI secrets, your secret manager): it no longer reads the store.\n",
-        key_file.display(),
-        key_file.display()
-    ));
+    key_written(
+        printer,
+        key_file,
+        key_env,
+        "replace the old key wherever it is kept (CI secrets, your secret manager): it no longer reads the store",
+    );
     printer.data(&format!(
         "Re-encrypted the file store {} ({} token{}) for the new key (recipient {recipient}).\n",
         dir.display(),
@@ -214,6 +216,15 @@ pub(crate) fn rekey(args: &StoreRekeyArgs, printer: &Printer) -> anyhow::Result<
         if rekeyed.tokens == 1 { "" } else { "s" }
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells where the new key is, how to load it into `key_env`, and `then`.
+fn key_written(printer: &Printer, key_file: &Path, key_env: &str, then: &str) {
+    printer.message(&format!(
+        "Wrote the new store key to {} (mode 0600). Load it with\n  export {key_env}=\"$(cat {})\"\nand {then}.\n",
+        key_file.display(),
+        key_file.display()
+    ));
 }
 
 /// After `error` in `store init` or `store rekey`, which wrote a new key

@@ -335,18 +335,7 @@ impl Store for AwsSecretsManagerStore {
                 .delete(object, &Version(current.id.clone()))
                 .await
             {
-                Ok(()) => {
-                    if let LeaseBreak::Broken(held) = &outcome {
-                        tracing::debug!(
-                            id = %held.id,
-                            holder = %held.holder,
-                            pid = held.pid,
-                            host = %held.host,
-                            "lease broken"
-                        );
-                    }
-                    return Ok(outcome);
-                }
+                Ok(()) => return Ok(outcome.logged()),
                 // Changed since it was read: look again.
                 Err(StoreError::Conflict { .. }) => {}
                 Err(error) => return Err(error),

@@ -106,13 +106,6 @@ impl Inner {
             return Ok(LeaseBreak::OtherHolder(file.lease));
         }
         self.remove_lease_file()?;
-        tracing::debug!(
-            id = %file.lease.id,
-            holder = %file.lease.holder,
-            pid = file.lease.pid,
-            host = %file.lease.host,
-            "lease broken"
-        );
-        Ok(LeaseBreak::Broken(file.lease))
+        Ok(LeaseBreak::Broken(file.lease).logged())
     }
 }

@@ -274,11 +274,7 @@ impl Inner {
     ) -> Result<usize, StoreError> {
         let recipient = &new_identity.to_public();
         let recipient_text = &recipient.to_string();
-        let mut builder = fs::DirBuilder::new();
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder
-            .create(staging)
-            .map_err(|error| io_error(format!("creating {}", staging.display()), error))?;
+        create_new_dir(staging)?;
         sync_dir(&parent_of(staging))?;
         step(options, &RekeyStep::StagingCreated)?;
         let mut tokens = 0;
@@ -371,11 +367,7 @@ impl Inner {
                 .map_err(|error| io_error(format!("reading {}", entry.path().display()), error))?;
             if kind.is_dir() {
                 let dir = staging.join(&relative);
-                let mut builder = fs::DirBuilder::new();
-                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-                builder
-                    .create(&dir)
-                    .map_err(|error| io_error(format!("creating {}", dir.display()), error))?;
+                create_new_dir(&dir)?;
                 self.copy_dir(&relative, staging, transform, options)?;
                 sync_dir(&dir)?;
             } else if kind.is_file() {
@@ -421,6 +413,15 @@ fn token_key_of(relative: &Path) -> Option<String> {
         .to_str()?
         .strip_suffix(TOKEN_SUFFIX)
         .map(str::to_owned)
+}
+
+/// Creates the directory `dir` (0700), which must not exist.
+fn create_new_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|error| io_error(format!("creating {}", dir.display()), error))
 }
 
 /// Writes `bytes` to the new file `path` (0600) and fsyncs it.
