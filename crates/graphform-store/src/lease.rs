@@ -316,6 +316,45 @@ mod tests {
     }
 
     #[test]
+    fn lease_ids_are_random_hex_and_round_trip() {
+        let (a, b) = (LeaseId::random(), LeaseId::random());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert_eq!(id.as_str().len(), 16, "{id}");
+            assert!(
+                id.as_str()
+                    .bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+        let info = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        let json = serde_json::to_string(&info).unwrap();
+        assert!(json.contains(&format!("\"id\":\"{}\"", info.id)), "{json}");
+        assert_eq!(serde_json::from_str::<LeaseInfo>(&json).unwrap(), info);
+    }
+
+    /// A lease written before lease IDs reads with an ID derived from its
+    /// holder, pid, host and `acquired_at`: the same after a renewal (only
+    /// `expires_at` changes), another for another holder.
+    #[test]
+    fn a_lease_without_an_id_reads_with_a_derived_stable_one() {
+        let old = |holder: &str, expires_at: i64| {
+            serde_json::from_str::<LeaseInfo>(&format!(
+                r#"{{"holder":"{holder}","pid":4242,"host":"ci-runner-1","acquired_at":1000,"expires_at":{expires_at}}}"#
+            ))
+            .unwrap()
+        };
+        let first = old("graphform apply", 1_300);
+        assert_eq!(
+            first.id,
+            LeaseId::derived("graphform apply", 4242, "ci-runner-1", at(1_000))
+        );
+        assert_eq!(first.id.as_str().len(), 16);
+        assert_eq!(old("graphform apply", 9_999).id, first.id, "renewed");
+        assert_ne!(old("graphform apply (other)", 1_300).id, first.id);
+    }
+
+    #[test]
     fn a_lease_for_this_process_names_it() {
         let info = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
         assert_eq!(info.pid, std::process::id());

@@ -215,3 +215,54 @@ async fn a_rekey_stopped_at_any_step_leaves_a_store_readable_under_exactly_one_k
         assert_eq!(contents(&third).await.unwrap(), before, "{step:?}");
     }
 }
+
+/// A writer that waits for the store lock while the rekey swaps the
+/// directories gets the lock of the store in place afterwards (not of the
+/// old one, swapped out), and its write lands in the new store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_waiting_during_the_swap_writes_into_the_new_store() {
+    let (fixture, _, lease) = filled_and_locked().await;
+    let state = fixture.store.read_state().await.unwrap().unwrap();
+    let (new_key, _) = generate_identity();
+    let writer = fixture.reopen().unwrap();
+    let started = Arc::new(std::sync::Mutex::new(None));
+    let handle = Arc::clone(&started);
+    let failpoint: RekeyFailpoint = Arc::new(move |step: &RekeyStep| {
+        if *step == RekeyStep::StagingReady {
+            // The rekey holds the lock: this write waits for it.
+            let writer = writer.clone();
+            let expected = state.version.clone();
+            let thread = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap()
+                    .block_on(
+                        writer.write_state(b"{\"written\":\"during the swap\"}", Some(&expected)),
+                    )
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            *handle.lock().unwrap() = Some(thread);
+        }
+        false
+    });
+    fixture
+        .store
+        .rekey(
+            &lease,
+            &new_key,
+            RekeyOptions {
+                failpoint: Some(failpoint),
+            },
+        )
+        .await
+        .unwrap();
+    let thread = started.lock().unwrap().take().expect("the writer started");
+    thread
+        .join()
+        .unwrap()
+        .expect("the write went through after the swap");
+    let reopened = FileStore::with_identity(fixture.dir(), &new_key).unwrap();
+    let state = reopened.read_state().await.unwrap().unwrap();
+    assert_eq!(state.value, b"{\"written\":\"during the swap\"}");
+    assert!(fixture.dir().join(".lock").exists());
+}
