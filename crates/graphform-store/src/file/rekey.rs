@@ -183,6 +183,17 @@ impl Inner {
             });
         }
         let staging = staging_dir(&self.dir)?;
+        // The exchange swaps names: a symbolic link would be swapped, not
+        // the store it points to.
+        if fs::symlink_metadata(&self.dir).is_ok_and(|metadata| metadata.file_type().is_symlink()) {
+            return Err(StoreError::Config {
+                message: format!(
+                    "the file store {} is a symbolic link; rekey swaps the directory itself",
+                    self.dir.display()
+                ),
+                hint: Some("point `store.path` at the real directory, then rekey".to_owned()),
+            });
+        }
         let _lock = self.lock()?;
         match self.read_store_file()? {
             Some(recorded) if recorded.recipient == self.recipient_text => {}
