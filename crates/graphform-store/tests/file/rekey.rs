@@ -130,6 +130,13 @@ async fn rekey_refuses_a_lease_it_does_not_hold_and_the_same_key() {
     assert!(!fixture.root.path().join(".store.rekey").exists());
 }
 
+/// Options with `failpoint`.
+fn stopping(failpoint: RekeyFailpoint) -> RekeyOptions {
+    RekeyOptions {
+        failpoint: Some(failpoint),
+    }
+}
+
 /// The failpoint that stops at the `n`th step (counting from 0), and the
 /// steps seen.
 fn stop_at(n: usize) -> (RekeyFailpoint, Arc<std::sync::Mutex<Vec<RekeyStep>>>) {
@@ -153,13 +160,7 @@ async fn a_rekey_stopped_at_any_step_leaves_a_store_readable_under_exactly_one_k
         let (failpoint, seen) = stop_at(n);
         let result = fixture
             .store
-            .rekey(
-                &lease,
-                &new_key,
-                RekeyOptions {
-                    failpoint: Some(failpoint),
-                },
-            )
+            .rekey(&lease, &new_key, stopping(failpoint))
             .await;
         let last = seen.lock().unwrap().last().cloned();
         if result.is_ok() {
@@ -247,13 +248,7 @@ async fn a_writer_waiting_during_the_swap_writes_into_the_new_store() {
     });
     fixture
         .store
-        .rekey(
-            &lease,
-            &new_key,
-            RekeyOptions {
-                failpoint: Some(failpoint),
-            },
-        )
+        .rekey(&lease, &new_key, stopping(failpoint))
         .await
         .unwrap();
     let thread = started.lock().unwrap().take().expect("the writer started");
