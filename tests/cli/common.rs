@@ -61,7 +61,8 @@ macro_rules! graphform_snapshot {
 /// Snapshot settings that replace what changes from run to run: the
 /// per-test temporary directory, loopback ports, token fingerprints, the
 /// IDs the emulator gives new system users, dates and times, the pid and
-/// host of a lease, graphform's version in a plan's header.
+/// host and ID of a lease, a store's recipient, graphform's version in a
+/// plan's header.
 pub(crate) fn filters() -> insta::Settings {
     let temp = std::env::temp_dir().display().to_string();
     let temp = regex_escape(temp.trim_end_matches('/'));
@@ -86,6 +87,11 @@ pub(crate) fn filters() -> insta::Settings {
         (r"pid \d+", "pid [PID]"),
         (r"on host [^ )]+", "on host [HOST]"),
         (r"on [^ ,()]+, pid", "on [HOST], pid"),
+        (
+            r"(lock ID +|has ID |unlock |the lock )[0-9a-f]{16}",
+            "${1}[LOCK-ID]",
+        ),
+        (r"age1[0-9a-z]{58}", "age1[RECIPIENT]"),
     ] {
         settings.add_filter(regex, replacement);
     }

@@ -11,6 +11,7 @@ mod credentials;
 mod demo;
 mod emulator;
 mod import;
+mod lock;
 mod maintenance;
 mod plan;
 mod safety;

@@ -51,7 +51,8 @@ fn after_help() -> String {
   graphform apply --auto-approve              # plan and apply at once, in a pipeline
   graphform import ADDRESS --token-env VAR    # manage a token made by hand
   graphform store init --key-file store.key   # create the encrypted file store
-  graphform unlock                            # break the lock of a killed apply
+  graphform lock status                       # who holds the apply lock, and its ID
+  graphform unlock 3f9c2a7d41b0e865           # break the lock of a killed apply, by its ID
   graphform demo                              # the whole lifecycle, emulated
   graphform emulator                          # a local fake Graph API to try things on
   graphform schema > graphform.schema.json    # for editors
@@ -168,13 +169,22 @@ pub enum Command {
     /// Manage the token store.
     #[command(subcommand)]
     Store(StoreCommand),
-    /// Break a stale apply lock.
+    /// Show the apply lock.
+    #[command(subcommand)]
+    Lock(LockCommand),
+    /// Break a stale apply lock, named by its ID.
     ///
     /// `apply` holds a lease in the store while it runs. If an apply was
-    /// killed, its lease stays until it expires; `unlock` removes it now.
-    /// Make sure no apply is running first.
-    #[command(after_help = "Example:\n  graphform unlock")]
-    Unlock(PolicyArgs),
+    /// killed, its lease stays until it expires; `unlock ID` removes it now.
+    /// Make sure no apply is running first: `graphform lock status` shows
+    /// the holder (host, pid, since when) and the ID. The ID makes sure
+    /// the lock removed is the one you looked at: if another run took the
+    /// lock since, nothing is removed and the current holder is shown
+    /// (exit 1). No lock: says so, exit 0.
+    #[command(
+        after_help = "Examples:\n  graphform lock status                 # the holder and the lock's ID\n  graphform unlock 3f9c2a7d41b0e865     # remove exactly that lock"
+    )]
+    Unlock(UnlockArgs),
     /// Watch graphform manage tokens on an emulated Meta business.
     ///
     /// Starts the Graph API emulator in-process, writes a demo policy and
@@ -421,6 +431,46 @@ pub enum PlanFormat {
     Json,
 }
 
+/// `graphform lock …`.
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Show who holds the apply lock, and its ID.
+    ///
+    /// Prints the holder of the lease `apply` holds while it runs (its
+    /// description, pid, host, when it was taken and when it expires),
+    /// the lock's ID (what `graphform unlock ID` needs), and whether it
+    /// has expired and may be taken over by the next apply (its expiry
+    /// plus a margin for clock skew between hosts). Exits 0 whether the
+    /// store is locked or not; `--format json` is for scripts.
+    #[command(
+        after_help = "Examples:\n  graphform lock status\n  graphform lock status --format json | jq -r '.lease.id // empty'\n  graphform unlock \"$(graphform lock status --format json | jq -r .lease.id)\"   # when its holder is gone"
+    )]
+    Status(LockStatusArgs),
+}
+
+/// `graphform lock status`.
+#[derive(Debug, Args)]
+pub struct LockStatusArgs {
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Output format: `text` for people, `json` for tools.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `graphform unlock`.
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The ID of the lock to remove, as `graphform lock status` (or the
+    /// error of a refused apply) shows it.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
 /// `graphform store …`.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
@@ -432,10 +482,44 @@ pub enum StoreCommand {
     /// variable is set, its key is used; otherwise a new key is written to
     /// `--key-file` (0600): load it into the variable, and keep it in your
     /// secret manager: without it the store cannot be read.
+    ///
+    /// It checks the directory before it writes anything: an existing
+    /// store is refused (change its key with `store rekey`; with the
+    /// store's own key in the variable, nothing is done), and so is a
+    /// directory that holds anything else or cannot be written. An
+    /// existing `--key-file` is never overwritten.
     #[command(
         after_help = "Examples:\n  graphform store init --key-file ~/.config/graphform/store.key\n  export GRAPHFORM_STORE_KEY=\"$(cat ~/.config/graphform/store.key)\"\n  GRAPHFORM_STORE_KEY=... graphform store init"
     )]
     Init(StoreInitArgs),
+    /// Re-encrypt the file store under a new key.
+    ///
+    /// Writes a new key to `--key-file` (0600, which must not exist), then
+    /// re-encrypts every token of the store for it, holding the apply
+    /// lock. Atomic: the re-encrypted store is built beside the old one and
+    /// the two directories are swapped in one step, so at every moment
+    /// the store reads completely with the old key or with the new one,
+    /// and the new key is on disk before the store switches to it. A copy
+    /// left by an interrupted rekey is removed by the next one. Afterwards
+    /// only the new key reads the store: load it into the key variable
+    /// and replace the old one wherever it is kept. Vault and AWS Secrets
+    /// Manager stores are encrypted by their servers: rotate their keys
+    /// there.
+    #[command(
+        after_help = "Examples:\n  graphform store rekey --key-file ~/.config/graphform/store.key.new\n  export GRAPHFORM_STORE_KEY=\"$(cat ~/.config/graphform/store.key.new)\"\n  graphform plan                         # reads the store with the new key"
+    )]
+    Rekey(StoreRekeyArgs),
+}
+
+/// `graphform store rekey`.
+#[derive(Debug, Args)]
+pub struct StoreRekeyArgs {
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Write the new key here (0600); the file must not exist.
+    #[arg(long, value_name = "NEW_FILE")]
+    pub key_file: PathBuf,
 }
 
 /// `graphform store init`.

@@ -315,7 +315,8 @@ pub(crate) const READING: &str = "Reading Meta and the store";
 impl World {}
 
 /// Writes `text` and a newline to a new file readable by its owner only
-/// (a store key); refuses to overwrite.
+/// (a store key), durably (the file and its directory flushed); refuses
+/// to overwrite.
 pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -327,5 +328,13 @@ pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create `{}` (it must not exist yet)", path.display()))?;
     writeln!(file, "{text}").with_context(|| format!("cannot write `{}`", path.display()))?;
     file.sync_all()
-        .with_context(|| format!("cannot write `{}`", path.display()))
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
+    // The file's entry is durable only once its directory is flushed.
+    let parent = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(parent)
+        .and_then(|dir| dir.sync_all())
+        .with_context(|| format!("cannot flush `{}` to disk", parent.display()))
 }

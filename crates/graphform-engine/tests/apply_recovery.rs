@@ -247,8 +247,13 @@ impl graphform_engine::apply::Approver for SlowApprover<'_> {
     {
         Box::pin(async move {
             let before = self.store.read_lease().await.map_err(|e| e.to_string())?;
-            if self.break_it {
-                self.store.break_lease().await.map_err(|e| e.to_string())?;
+            if self.break_it
+                && let Some(held) = &before
+            {
+                self.store
+                    .break_lease(&held.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             tokio::time::sleep(self.wait).await;
             let after = self.store.read_lease().await.map_err(|e| e.to_string())?;

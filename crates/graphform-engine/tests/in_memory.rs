@@ -358,7 +358,9 @@ async fn a_kill_amid_a_batch_leaves_one_token_in_doubt_not_every_unsent_one() {
     );
 
     // The parked apply holds the lease; it is gone for good.
-    fixture.store.break_lease().await.expect("unlock");
+    let held = fixture.store.read_lease().await.expect("read the lease");
+    let held = held.expect("the parked apply's lease");
+    fixture.store.break_lease(&held.id).await.expect("unlock");
     let second = fixture.apply().await;
     // The install's record was to be written with the batch's last
     // write: installing again is harmless (it is idempotent).

@@ -217,9 +217,12 @@ impl Model {
     /// After a kill the lease is left behind by a thread that never runs
     /// again: the operator's `graphform unlock`.
     fn unlock(&self) {
-        self.runtime
-            .block_on(self.store().break_lease())
-            .expect("unlock");
+        self.runtime.block_on(async {
+            let held = self.store().read_lease().await.expect("read the lease");
+            if let Some(held) = held {
+                self.store().break_lease(&held.id).await.expect("unlock");
+            }
+        });
     }
 
     fn inject_next(&self, rng: &mut Rng) -> String {

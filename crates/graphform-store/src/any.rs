@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use crate::{
-    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseClaim, LeaseInfo,
-    Store, StoreError, SystemUserAddress, Timestamp, TokenAddress, TokenRecord, VaultSettings,
-    VaultStore, Version, Versioned,
+    AwsSecretsManagerConfig, AwsSecretsManagerStore, FileStore, Lease, LeaseBreak, LeaseClaim,
+    LeaseId, LeaseInfo, Store, StoreError, SystemUserAddress, Timestamp, TokenAddress, TokenRecord,
+    VaultSettings, VaultStore, Version, Versioned,
 };
 
 /// Which backend to open, and how: the policy's `store:` section with
@@ -161,7 +161,7 @@ impl Store for AnyStore {
         each!(self, store => store.read_lease().await)
     }
 
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        each!(self, store => store.break_lease().await)
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
+        each!(self, store => store.break_lease(id).await)
     }
 }

@@ -32,7 +32,7 @@
 //! * `state` (the root state document and each system user's): `document`
 //!   (the engine's JSON, verbatim) or, when that would not fit in a secret,
 //!   `gzip_base64`.
-//! * `lease`: `lease` (holder, pid, host, `acquired_at`, `expires_at`).
+//! * `lease`: `lease` (id, holder, pid, host, `acquired_at`, `expires_at`).
 //! * `deleted`: a tombstone (see delete below).
 //!
 //! # Compare-and-set
@@ -67,7 +67,8 @@
 //!
 //! What is not atomic, and is documented in docs/stores.md: the
 //! `AWSPREVIOUS` mirror (moved after step 3), the final `DeleteSecret` of
-//! a delete, `break_lease`, and `list_tokens` (`ListSecrets` pages).
+//! a delete, and `list_tokens` (`ListSecrets` pages). `break_lease` is a
+//! compare-and-set delete against the lease version whose ID it compared.
 
 mod client;
 #[cfg_attr(

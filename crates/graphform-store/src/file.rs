@@ -20,7 +20,9 @@
 //!   JSON errors are reduced to their kind and position.
 
 mod disk;
+mod init;
 mod lease;
+mod rekey;
 pub(crate) use self::disk::token_plaintext;
 use self::disk::{
     StateFileIn, StateFileOut, StoreFile, TokenFileIn, check_dir_permissions, check_format,
@@ -28,9 +30,12 @@ use self::disk::{
     private_open_options, read_json_file, read_optional, set_private_dir_permissions, sync_dir,
     to_json, version, write_atomically,
 };
+pub use self::init::InitTarget;
+pub use self::rekey::{RekeyFailpoint, RekeyOptions, RekeyStep, Rekeyed};
 use std::fmt;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,8 +45,9 @@ use secrecy::zeroize::Zeroizing;
 use serde_json::value::RawValue;
 
 use crate::{
-    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError, Timestamp,
-    TokenAddress, TokenRecord, Version, Versioned, token_key, validate_record,
+    CredentialSource, Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, Secret, StateKey, Store,
+    StoreError, Timestamp, TokenAddress, TokenRecord, Version, Versioned, token_key,
+    validate_record,
 };
 
 /// The environment variable that holds the file store's identity unless the
@@ -209,7 +215,9 @@ impl FileStore {
                 ),
                 hint: Some(
                     "use the key the store was created with (`graphform store init` printed \
-                     it); its recipient is the one recorded in store.json"
+                     it), or the one `graphform store rekey` last wrote to its --key-file (a \
+                     rekey that was interrupted may have switched the store already); its \
+                     recipient is the one recorded in store.json"
                         .to_owned(),
                 ),
             });
@@ -385,8 +393,9 @@ impl Store for FileStore {
         .await
     }
 
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.blocking("breaking the lease", Inner::break_lease)
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
+        let id = id.clone();
+        self.blocking("breaking the lease", move |inner| inner.break_lease(&id))
             .await
     }
 }
@@ -413,16 +422,33 @@ impl Inner {
             }
         }
         let path = self.path(LOCK_FILE);
-        let file = private_open_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|error| io_error(format!("opening {}", path.display()), error))?;
-        file.lock()
-            .map_err(|error| io_error(format!("locking {}", path.display()), error))?;
-        Ok(file)
+        // `store rekey` swaps the whole directory while holding the lock:
+        // a lock won on the lock file of the directory swapped out guards
+        // nothing, so it is taken again on the one now in place.
+        loop {
+            let file = private_open_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|error| io_error(format!("opening {}", path.display()), error))?;
+            file.lock()
+                .map_err(|error| io_error(format!("locking {}", path.display()), error))?;
+            let locked = file
+                .metadata()
+                .map_err(|error| io_error(format!("reading {}", path.display()), error))?;
+            match fs::metadata(&path) {
+                Ok(current) if current.dev() == locked.dev() && current.ino() == locked.ino() => {
+                    return Ok(file);
+                }
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(io_error(format!("reading {}", path.display()), error));
+                }
+            }
+        }
     }
 
     /// Takes the lock unless the store does not exist (nothing to change
@@ -521,36 +547,54 @@ impl Inner {
         let Some(ciphertext) = read_optional(&path)? else {
             return Ok(None);
         };
+        let plaintext = self.decrypt_token_file(address, &path, &ciphertext)?;
+        Self::parse_token_plaintext(address, &path, &plaintext).map(Some)
+    }
+
+    /// The plaintext of the token file of `address` at `path`, whose bytes
+    /// are `ciphertext`.
+    fn decrypt_token_file(
+        &self,
+        address: &TokenAddress,
+        path: &Path,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
         let what = || format!("token {address} ({})", path.display());
-        let plaintext = match age::decrypt(&self.identity, &ciphertext) {
-            Ok(plaintext) => Zeroizing::new(plaintext),
-            Err(age::DecryptError::NoMatchingKeys) => {
-                return Err(StoreError::Config {
-                    message: format!(
-                        "token {address} cannot be decrypted with {}: {} was encrypted for \
+        match age::decrypt(&self.identity, ciphertext) {
+            Ok(plaintext) => Ok(Zeroizing::new(plaintext)),
+            Err(age::DecryptError::NoMatchingKeys) => Err(StoreError::Config {
+                message: format!(
+                    "token {address} cannot be decrypted with {}: {} was encrypted for \
                          another key",
-                        self.key_source,
-                        path.display()
-                    ),
-                    hint: Some(INIT_HINT.to_owned()),
-                });
-            }
-            Err(error) => {
-                return Err(StoreError::Corrupt {
-                    what: what(),
-                    reason: format!("it is not a readable age file ({error})"),
-                });
-            }
-        };
-        check_format(&plaintext, what)?;
-        let file: TokenFileIn = parse_json(&plaintext, what)?;
+                    self.key_source,
+                    path.display()
+                ),
+                hint: Some(INIT_HINT.to_owned()),
+            }),
+            Err(error) => Err(StoreError::Corrupt {
+                what: what(),
+                reason: format!("it is not a readable age file ({error})"),
+            }),
+        }
+    }
+
+    /// The record in the decrypted token file of `address` at `path`,
+    /// checked: of this code's format, and of that address.
+    fn parse_token_plaintext(
+        address: &TokenAddress,
+        path: &Path,
+        plaintext: &[u8],
+    ) -> Result<TokenFileIn, StoreError> {
+        let what = || format!("token {address} ({})", path.display());
+        check_format(plaintext, what)?;
+        let file: TokenFileIn = parse_json(plaintext, what)?;
         if file.address != address.to_string() {
             return Err(StoreError::Corrupt {
                 what: what(),
                 reason: format!("it holds the record of {:?}", file.address),
             });
         }
-        Ok(Some(file))
+        Ok(file)
     }
 
     fn write_token(

@@ -3,13 +3,79 @@
 //! of it may replace ([`LeaseClaim`]: the one decision, and its log
 //! lines, that [`Store::acquire_lease`](crate::Store::acquire_lease) and
 //! [`Store::take_over_lease`](crate::Store::take_over_lease) share in every
-//! backend).
+//! backend), and the outcome of breaking it ([`LeaseBreak`]).
+//!
+//! Every lease has an ID ([`LeaseId`]): 16 hex digits drawn from a CSPRNG
+//! when it is acquired or taken over, kept by its renewals. `graphform lock
+//! status` shows it, `graphform unlock ID` needs it, so that a lock is
+//! broken only if it is still the one the user looked at. A lease written
+//! by a graphform from before IDs has none on disk; it reads with an ID
+//! derived from its holder, pid, host and `acquired_at`
+//! ([`LeaseId::derived`]), stable across its renewals, so it shows and
+//! breaks like any other.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
 
 use crate::{StoreError, Timestamp, Version};
 
+/// The ID of one holding of the apply lease: 16 lowercase hex digits,
+/// random when the lease is acquired or taken over, the same through its
+/// renewals. Not a secret: it names a lease, it grants nothing (anyone who
+/// can read the store can read it).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct LeaseId(String);
+
+impl LeaseId {
+    /// A new random ID (64 bits from the thread-local CSPRNG).
+    pub fn random() -> Self {
+        Self(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    /// The ID given (e.g. on the command line); any text, compared as is.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The ID of a lease written without one (by a graphform from before
+    /// lease IDs): the first 16 hex digits of the SHA-256 of its holder,
+    /// pid, host and `acquired_at`. Its renewals (which change only
+    /// `expires_at`) keep it; another holder's lease gets another.
+    pub fn derived(holder: &str, pid: u32, host: &str, acquired_at: Timestamp) -> Self {
+        let mut hasher = Sha256::new();
+        for part in [
+            holder,
+            &pid.to_string(),
+            host,
+            &acquired_at.unix().to_string(),
+        ] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        Self(hex::encode(&hasher.finalize()[..8]))
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Who holds (or asks for) the apply lease.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "LeaseInfoIn")]
 pub struct LeaseInfo {
+    /// This holding's ID ([`LeaseId`]): new for each acquire or take-over,
+    /// kept by renewals.
+    pub id: LeaseId,
     /// A free-form description of the holder (e.g. `graphform apply`, a CI job id).
     pub holder: String,
     /// The holder's process ID.
@@ -20,6 +86,67 @@ pub struct LeaseInfo {
     pub acquired_at: Timestamp,
     /// When it expires unless renewed; an expired lease may be taken over.
     pub expires_at: Timestamp,
+}
+
+/// [`LeaseInfo`] as read: the ID may be missing (a lease written before
+/// lease IDs), and is then [derived](LeaseId::derived).
+#[derive(serde::Deserialize)]
+struct LeaseInfoIn {
+    #[serde(default)]
+    id: Option<LeaseId>,
+    holder: String,
+    pid: u32,
+    host: String,
+    acquired_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+impl From<LeaseInfoIn> for LeaseInfo {
+    fn from(read: LeaseInfoIn) -> Self {
+        let id = read.id.unwrap_or_else(|| {
+            LeaseId::derived(&read.holder, read.pid, &read.host, read.acquired_at)
+        });
+        Self {
+            id,
+            holder: read.holder,
+            pid: read.pid,
+            host: read.host,
+            acquired_at: read.acquired_at,
+            expires_at: read.expires_at,
+        }
+    }
+}
+
+/// What [`Store::break_lease`](crate::Store::break_lease) found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LeaseBreak {
+    /// The lease with the ID given was removed: this one.
+    Broken(LeaseInfo),
+    /// No lease was held; nothing changed.
+    NotHeld,
+    /// The lease is held under another ID (this one): nothing changed.
+    OtherHolder(LeaseInfo),
+    /// The lease entry was unreadable (damaged; it has no ID to compare)
+    /// and was removed, compare-and-set against the entry read: breaking
+    /// is how a user gets out of it.
+    Damaged,
+}
+
+impl LeaseBreak {
+    /// Logs a lease broken (the one log line of every backend), and
+    /// returns the outcome.
+    pub(crate) fn logged(self) -> Self {
+        if let Self::Broken(info) = &self {
+            tracing::debug!(
+                id = %info.id,
+                holder = %info.holder,
+                pid = info.pid,
+                host = %info.host,
+                "lease broken"
+            );
+        }
+        self
+    }
 }
 
 /// Proof of holding the lease, needed to renew or release it.
@@ -55,6 +182,7 @@ impl LeaseInfo {
         duration_seconds: i64,
     ) -> Self {
         Self {
+            id: LeaseId::random(),
             holder: holder.into(),
             pid: std::process::id(),
             host: local_host_name(),
@@ -185,6 +313,45 @@ mod tests {
             ..lease
         };
         assert!(!forever.may_be_taken_over_at(at(i64::MAX - 1)));
+    }
+
+    #[test]
+    fn lease_ids_are_random_hex_and_round_trip() {
+        let (a, b) = (LeaseId::random(), LeaseId::random());
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert_eq!(id.as_str().len(), 16, "{id}");
+            assert!(
+                id.as_str()
+                    .bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+        let info = LeaseInfo::for_current_process("graphform apply", at(1_000), 300);
+        let json = serde_json::to_string(&info).unwrap();
+        assert!(json.contains(&format!("\"id\":\"{}\"", info.id)), "{json}");
+        assert_eq!(serde_json::from_str::<LeaseInfo>(&json).unwrap(), info);
+    }
+
+    /// A lease written before lease IDs reads with an ID derived from its
+    /// holder, pid, host and `acquired_at`: the same after a renewal (only
+    /// `expires_at` changes), another for another holder.
+    #[test]
+    fn a_lease_without_an_id_reads_with_a_derived_stable_one() {
+        let old = |holder: &str, expires_at: i64| {
+            serde_json::from_str::<LeaseInfo>(&format!(
+                r#"{{"holder":"{holder}","pid":4242,"host":"ci-runner-1","acquired_at":1000,"expires_at":{expires_at}}}"#
+            ))
+            .unwrap()
+        };
+        let first = old("graphform apply", 1_300);
+        assert_eq!(
+            first.id,
+            LeaseId::derived("graphform apply", 4242, "ci-runner-1", at(1_000))
+        );
+        assert_eq!(first.id.as_str().len(), 16);
+        assert_eq!(old("graphform apply", 9_999).id, first.id, "renewed");
+        assert_ne!(old("graphform apply (other)", 1_300).id, first.id);
     }
 
     #[test]

@@ -53,7 +53,7 @@
 //!   state/acme/ci-reporting.json
 //!                       the state document of system user acme/ci-reporting,
 //!                       in the format of state.json
-//!   lease.json          {"format":1,"version":9,"lease":{"holder":…,"pid":…,
+//!   lease.json          {"format":1,"version":9,"lease":{"id":…,"holder":…,"pid":…,
 //!                        "host":…,"acquired_at":…,"expires_at":…}}
 //!   .lock               empty; locked (flock) around every read-compare-write
 //!   tokens/acme/ci-reporting/token/insights-read.age
@@ -145,8 +145,13 @@ pub use aws::{
     AWS_MAX_NAME_LEN, AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig,
     AwsSecretsManagerStore, DEFAULT_AWS_PREFIX,
 };
-pub use file::{DEFAULT_KEY_ENV, FileStore, generate_identity, identity_from_env};
-pub use lease::{LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseClaim, LeaseInfo, local_host_name};
+pub use file::{
+    DEFAULT_KEY_ENV, FileStore, InitTarget, RekeyFailpoint, RekeyOptions, RekeyStep, Rekeyed,
+    generate_identity, identity_from_env,
+};
+pub use lease::{
+    LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, local_host_name,
+};
 pub use vault::{
     DEFAULT_VAULT_MOUNT, DEFAULT_VAULT_PREFIX, DEFAULT_VAULT_TOKEN_ENV, VaultSettings, VaultStore,
 };
@@ -240,12 +245,13 @@ pub enum StoreError {
     /// [take-over](Store::take_over_lease) named). The message shows its
     /// times in UTC.
     #[error(
-        "the store is locked by {} (pid {} on host {}) since {}, lease expires {}",
+        "the store is locked by {} (pid {} on host {}) since {}, lease expires {} (lock ID {})",
         .0.holder,
         .0.pid,
         .0.host,
         utc(.0.acquired_at),
-        utc(.0.expires_at)
+        utc(.0.expires_at),
+        .0.id
     )]
     Locked(LeaseInfo),
     /// The lease presented is not the one in the store (expired and taken
@@ -459,12 +465,19 @@ pub trait Store {
     /// over or broken is left to its new holder).
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 
-    /// Who holds the lease, if anyone (expired or not).
+    /// Who holds the lease, if anyone (expired or not), with its ID
+    /// (`graphform lock status`).
     async fn read_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
 
-    /// Removes the lease whoever holds it (`graphform unlock`); returns what
-    /// was removed.
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
+    /// Removes the lease if it is the one with ID `id`, whatever its
+    /// holder and expiry (`graphform unlock ID`): [`LeaseBreak::Broken`]
+    /// with what was removed. Compare-and-set against the lease read: a
+    /// lease taken over or acquired anew in between (another ID) is never
+    /// removed, [`LeaseBreak::OtherHolder`] names it; a renewal in between
+    /// keeps the ID, and the lease is then read again and removed. No lease:
+    /// [`LeaseBreak::NotHeld`]. An unreadable lease entry has no ID to
+    /// compare; it is removed whatever `id` is, [`LeaseBreak::Damaged`].
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError>;
 }
 
 /// Checks that a record may be written at `address`: the metadata of the
@@ -628,7 +641,7 @@ pub(crate) fn json_error_reason(error: &serde_json::Error) -> String {
 
 /// A Unix time for people: `2026-01-01 00:00:00 UTC`.
 fn utc(time: Timestamp) -> String {
-    time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+    time.utc().to_string()
 }
 
 impl fmt::Display for Version {
@@ -730,6 +743,7 @@ mod tests {
     #[test]
     fn locked_shows_the_holder_and_utc_times() {
         let error = StoreError::Locked(LeaseInfo {
+            id: LeaseId::new("0123456789abcdef"),
             holder: "graphform apply".to_owned(),
             pid: 4242,
             host: "ci-runner-1".to_owned(),
@@ -739,7 +753,8 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "the store is locked by graphform apply (pid 4242 on host ci-runner-1) since \
-             2026-01-01 00:00:00 UTC, lease expires 2026-01-01 01:01:05 UTC"
+             2026-01-01 00:00:00 UTC, lease expires 2026-01-01 01:01:05 UTC (lock ID \
+             0123456789abcdef)"
         );
     }
 }

@@ -74,9 +74,9 @@ use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 
 use crate::{
-    CredentialSource, Lease, LeaseClaim, LeaseInfo, Secret, StateKey, Store, StoreError,
-    SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned, json_error_reason,
-    validate_record,
+    CredentialSource, Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, Secret, StateKey, Store,
+    StoreError, SystemUserAddress, Timestamp, TokenAddress, TokenRecord, Version, Versioned,
+    json_error_reason, validate_record,
 };
 
 /// The KV v2 mount used unless the policy names another (`store.mount`).
@@ -490,13 +490,16 @@ impl Store for VaultStore {
         })
     }
 
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
         let inner = &self.inner;
         let action = "breaking the lease";
         inner.ensure_mount(action).await?;
+        // Read, compare the ID, then free the entry by check-and-set
+        // against the version read: a renewal in between (same ID) is read
+        // again, a new holder (another ID) is left alone.
         for _ in 0..CAS_ROUNDS {
-            let (version, info) = match inner.read_version(LEASE_REL, None, action).await? {
-                Read::Entry(Entry::Absent { .. }) => return Ok(None),
+            let (version, outcome) = match inner.read_version(LEASE_REL, None, action).await? {
+                Read::Entry(Entry::Absent { .. }) => return Ok(LeaseBreak::NotHeld),
                 // Deleted by someone else: `graphform unlock` is how a user
                 // gets out of that too (the lease holds no secret).
                 Read::DeletedElsewhere { version, .. } => {
@@ -505,38 +508,31 @@ impl Store for VaultStore {
                          outside graphform",
                         inner.data_path(LEASE_REL)
                     );
-                    (version, None)
+                    (version, LeaseBreak::Damaged)
                 }
                 Read::Entry(Entry::Present { version, data }) => {
                     let what = || format!("the lease {}", inner.data_path(LEASE_REL));
                     match parse_entry::<LeaseEntry>(&data, what) {
-                        Ok(LeaseEntry { lease: None, .. }) => return Ok(None),
+                        Ok(LeaseEntry { lease: None, .. }) => return Ok(LeaseBreak::NotHeld),
                         Ok(LeaseEntry {
                             lease: Some(info), ..
-                        }) => (version, Some(info)),
+                        }) if info.id != *id => return Ok(LeaseBreak::OtherHolder(info)),
+                        Ok(LeaseEntry {
+                            lease: Some(info), ..
+                        }) => (version, LeaseBreak::Broken(info)),
                         // `graphform unlock` is how a user gets out of a
                         // damaged lease entry, so replace it; there is no
                         // holder to report.
                         Err(StoreError::Corrupt { what, reason }) => {
                             tracing::warn!("replacing {what}, which is unreadable: {reason}");
-                            (version, None)
+                            (version, LeaseBreak::Damaged)
                         }
                         Err(error) => return Err(error),
                     }
                 }
             };
             match inner.write_lease(None, version, action).await? {
-                Written::Version(_) => {
-                    if let Some(info) = &info {
-                        tracing::debug!(
-                            holder = %info.holder,
-                            pid = info.pid,
-                            host = %info.host,
-                            "lease broken"
-                        );
-                    }
-                    return Ok(info);
-                }
+                Written::Version(_) => return Ok(outcome.logged()),
                 Written::Mismatch => {}
             }
         }

@@ -19,7 +19,7 @@ use graphform_store::conformance::{
     self, NOW, create, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
-    AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
+    AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore, LeaseId,
     PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
 };
 use graphform_testkit::moto::Moto;
@@ -440,7 +440,10 @@ async fn a_server_stopped_mid_way_gives_clear_io_errors() {
         ),
         ("GetSecretValue", store.release_lease(&lease).await),
         ("GetSecretValue", store.read_lease().await.map(|_| ())),
-        ("GetSecretValue", store.break_lease().await.map(|_| ())),
+        (
+            "GetSecretValue",
+            store.break_lease(&LeaseId::random()).await.map(|_| ()),
+        ),
     ];
     for (action, result) in errors {
         let error = result.expect_err("the server is down");

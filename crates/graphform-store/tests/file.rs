@@ -18,8 +18,8 @@ use graphform_store::conformance::{
     self, NOW, at, create, lease_request, sample_record, sample_rotated_record, token,
 };
 use graphform_store::{
-    FileStore, Lease, Secret, Store, StoreError, TokenAddress, Version, Versioned,
-    generate_identity,
+    FileStore, Lease, LeaseBreak, LeaseId, Secret, Store, StoreError, TokenAddress, Version,
+    Versioned, generate_identity,
 };
 
 static ADDRESS: LazyLock<TokenAddress> =
@@ -436,7 +436,10 @@ async fn corrupt_files_are_reported_as_corrupt() {
         "lease",
     );
     // `graphform unlock` clears a damaged lease file.
-    assert_eq!(store.break_lease().await.unwrap(), None);
+    assert_eq!(
+        store.break_lease(&LeaseId::random()).await.unwrap(),
+        LeaseBreak::Damaged
+    );
     store.acquire_lease(&request).await.unwrap();
 
     fs::write(fixture.dir().join("sequence"), b"seven").unwrap();
@@ -538,7 +541,12 @@ async fn leftover_temporary_files_do_not_corrupt_the_store() {
         .write_state(b"{\"after\":\"crash\"}", Some(&state_before.version))
         .await
         .unwrap();
-    reopened.break_lease().await.unwrap();
+    let held = reopened
+        .read_lease()
+        .await
+        .unwrap()
+        .expect("the crashed run's lease");
+    reopened.break_lease(&held.id).await.unwrap();
     reopened
         .acquire_lease(&lease_request("next run", NOW, 60))
         .await
@@ -563,7 +571,10 @@ async fn a_missing_store_reads_as_empty_and_the_first_write_creates_it_private()
     assert!(store.read_token(&ADDRESS).await.unwrap().is_none());
     assert!(store.read_state().await.unwrap().is_none());
     assert!(store.read_lease().await.unwrap().is_none());
-    assert!(store.break_lease().await.unwrap().is_none());
+    assert_eq!(
+        store.break_lease(&LeaseId::random()).await.unwrap(),
+        LeaseBreak::NotHeld
+    );
     let lease = Lease {
         info: lease_request("x", NOW, 1),
         version: Version("1".to_owned()),
@@ -626,6 +637,9 @@ async fn versions_keep_growing_when_the_counter_file_is_lost() {
 
 #[path = "file/processes.rs"]
 mod processes;
+
+#[path = "file/rekey.rs"]
+mod rekey;
 
 // --- No secret in Debug output or logs -------------------------------------
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use graphform_store::{
-    Lease, LeaseClaim, LeaseInfo, Store, StoreError, SystemUserAddress, Timestamp, TokenAddress,
-    TokenRecord, Version, Versioned,
+    Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, Store, StoreError, SystemUserAddress,
+    Timestamp, TokenAddress, TokenRecord, Version, Versioned,
 };
 
 /// How many kinds of store call [`Counting`] tells apart.
@@ -325,8 +325,8 @@ where
             .await
     }
 
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
-        self.count(CallKind::WriteLease, self.inner.break_lease())
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
+        self.count(CallKind::WriteLease, self.inner.break_lease(id))
             .await
     }
 }

@@ -104,11 +104,14 @@ pub async fn exercise<S: Store>(store: &S, current: &str, previous: &str) -> Tok
         .expect("release the lease");
     let third = acquire(store, "third", NOW + 240, 1).await;
     // So is a lease taken over from a holder that is gone.
-    store
+    let fourth = store
         .take_over_lease(&third.info, &lease_request("fourth", NOW + 250, 60))
         .await
         .expect("take over the lease");
-    store.break_lease().await.expect("break the lease");
+    store
+        .break_lease(&fourth.info.id)
+        .await
+        .expect("break the lease");
     other
 }
 

@@ -59,6 +59,12 @@ impl Timestamp {
         self.0.strftime("%Y-%m-%dT%H:%M:%SZ")
     }
 
+    /// `2026-11-22 15:20:05 UTC`: for people (lock holders and expiries in
+    /// messages).
+    pub fn utc(self) -> impl fmt::Display {
+        self.0.strftime("%Y-%m-%d %H:%M:%S UTC")
+    }
+
     /// Formats with a `strftime` pattern (`%Y%m%dT%H%M%SZ`, …), in UTC.
     pub fn strftime(self, format: &str) -> impl fmt::Display + '_ {
         self.0.strftime(format)

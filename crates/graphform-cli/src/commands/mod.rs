@@ -5,6 +5,7 @@ mod completions;
 mod demo;
 mod emulator;
 mod import;
+mod lock;
 mod man;
 mod plan;
 mod schema;
@@ -14,7 +15,7 @@ mod validate;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, StoreCommand};
+use crate::cli::{Cli, Command, LockCommand, StoreCommand};
 use crate::output::Printer;
 
 /// Runs the chosen subcommand.
@@ -29,7 +30,9 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(&args, printer),
         Command::Import(args) => import::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
-        Command::Unlock(args) => store::unlock(&args, printer),
+        Command::Store(StoreCommand::Rekey(args)) => store::rekey(&args, printer),
+        Command::Lock(LockCommand::Status(args)) => lock::status(&args, printer),
+        Command::Unlock(args) => lock::unlock(&args, printer),
         Command::Completions(args) => completions::run(&args, printer),
         Command::Man(args) => man::run(&args, printer),
     }

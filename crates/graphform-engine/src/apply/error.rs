@@ -66,8 +66,9 @@ impl ApplyError {
         Some(match self {
             Self::Store(StoreError::Locked(holder)) => format!(
                 "another apply holds the lock ({} on {}, pid {}); wait for it to finish. \
-                 If it is not running any more (it was killed), `graphform unlock` removes the lock",
-                holder.holder, holder.host, holder.pid
+                 If it is not running any more (it was killed), `graphform unlock {}` removes the lock \
+                 (`graphform lock status` shows it)",
+                holder.holder, holder.host, holder.pid, holder.id
             ),
             Self::Store(error) => return error.hint().map(str::to_owned),
             Self::Observe(error) => return error.hint().map(str::to_owned),

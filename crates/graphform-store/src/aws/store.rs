@@ -8,8 +8,8 @@ use super::{
     AwsSecretsManagerStore, CURRENT_STAGE, DELETED_STAGE, MAX_STATE_BYTES, PENDING_STAGE, ROUNDS,
 };
 use crate::{
-    Lease, LeaseClaim, LeaseInfo, StateKey, Store, StoreError, Timestamp, TokenAddress,
-    TokenRecord, Version, Versioned, record, token_key, validate_record,
+    Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, StateKey, Store, StoreError, Timestamp,
+    TokenAddress, TokenRecord, Version, Versioned, record, token_key, validate_record,
 };
 use base64::Engine;
 use serde_json::json;
@@ -298,30 +298,50 @@ impl Store for AwsSecretsManagerStore {
         }
     }
 
-    async fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+    async fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
         let name = self.lease_secret_name();
-        let Some(current) = self.inner.read_current(&name).await? else {
-            return Ok(None);
+        let object = Object {
+            name: &name,
+            what: "the lease",
         };
-        let held = if current.is_tombstone() {
-            None
-        } else {
-            match current.parse::<LeaseDoc>("lease", "the lease") {
-                Ok(document) => Some(document.lease),
+        // Read, compare the ID, then delete compare-and-set against the
+        // version read (the tombstone's label move fails if the lease
+        // changed): a renewal in between (same ID) is read again, a new
+        // holder (another ID) is left alone.
+        for _ in 0..ROUNDS {
+            let Some(current) = self.inner.read_current(&name).await? else {
+                return Ok(LeaseBreak::NotHeld);
+            };
+            if current.is_tombstone() {
+                // A delete that did not finish: finish it (no lease).
+                self.inner.delete_secret(&name).await?;
+                return Ok(LeaseBreak::NotHeld);
+            }
+            let outcome = match current.parse::<LeaseDoc>("lease", "the lease") {
+                Ok(document) if document.lease.id != *id => {
+                    return Ok(LeaseBreak::OtherHolder(document.lease));
+                }
+                Ok(document) => LeaseBreak::Broken(document.lease),
                 // `graphform unlock` is how a user gets out of a damaged
                 // lease, so remove it; there is no holder to report.
                 Err(StoreError::Corrupt { what, reason }) => {
                     tracing::warn!("removing {what}, which is unreadable: {reason}");
-                    None
+                    LeaseBreak::Damaged
                 }
                 Err(error) => return Err(error),
+            };
+            match self
+                .inner
+                .delete(object, &Version(current.id.clone()))
+                .await
+            {
+                Ok(()) => return Ok(outcome.logged()),
+                // Changed since it was read: look again.
+                Err(StoreError::Conflict { .. }) => {}
+                Err(error) => return Err(error),
             }
-        };
-        self.inner.delete_secret(&name).await?;
-        if let Some(held) = &held {
-            tracing::debug!(holder = %held.holder, pid = held.pid, host = %held.host, "lease broken");
         }
-        Ok(held)
+        Err(kept_changing("the lease"))
     }
 }
 

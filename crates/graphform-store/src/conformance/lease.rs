@@ -2,7 +2,7 @@
 //! that is gone.
 
 use super::{NOW, assert_lease, assert_lease_lost, at, lease_request};
-use crate::{LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseInfo, Store, StoreError};
+use crate::{LEASE_CLOCK_SKEW_SECONDS, Lease, LeaseBreak, LeaseId, LeaseInfo, Store, StoreError};
 
 /// The lease: exclusive until it expires and [`LEASE_CLOCK_SKEW_SECONDS`]
 /// more (a holder is refused with [`StoreError::Locked`] naming the
@@ -28,9 +28,12 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
         let message = refused.expect_err("refused").to_string();
         assert_eq!(
             message,
-            "the store is locked by graphform apply (job 1) (pid 4242 on host \
-             ci-runner-1) since 2026-01-01 00:00:00 UTC, lease expires 2026-01-01 \
-             00:05:00 UTC"
+            format!(
+                "the store is locked by graphform apply (job 1) (pid 4242 on host \
+                 ci-runner-1) since 2026-01-01 00:00:00 UTC, lease expires 2026-01-01 \
+                 00:05:00 UTC (lock ID {})",
+                a.id
+            )
         );
     }
 
@@ -80,12 +83,21 @@ pub async fn lease_lifecycle<S: Store>(store: &S) {
         .await
         .expect("acquire after release");
     assert_eq!(
-        store.break_lease().await.expect("break"),
-        Some(c),
+        store.break_lease(&LeaseId::random()).await.expect("break"),
+        LeaseBreak::OtherHolder(c.clone()),
+        "another ID breaks nothing and names the holder"
+    );
+    assert_lease(store, Some(&c), "a break with another ID changes nothing").await;
+    assert_eq!(
+        store.break_lease(&c.id).await.expect("break"),
+        LeaseBreak::Broken(c.clone()),
         "break returns what it removed"
     );
     assert_lease(store, None, "broken").await;
-    assert_eq!(store.break_lease().await.expect("break again"), None);
+    assert_eq!(
+        store.break_lease(&c.id).await.expect("break again"),
+        LeaseBreak::NotHeld
+    );
     assert_lease_lost(store, &lease_c, "a broken lease").await;
     store
         .release_lease(&lease_c)
@@ -114,8 +126,15 @@ fn assert_locked_by<T: std::fmt::Debug>(
 
 /// `stale` with one field changed, each way (the last: `before_renewal`,
 /// differing in `expires_at`).
-fn other_leases(stale: &LeaseInfo, before_renewal: &LeaseInfo) -> [(&'static str, LeaseInfo); 5] {
+fn other_leases(stale: &LeaseInfo, before_renewal: &LeaseInfo) -> [(&'static str, LeaseInfo); 6] {
     [
+        (
+            "id",
+            LeaseInfo {
+                id: LeaseId::random(),
+                ..stale.clone()
+            },
+        ),
         (
             "holder",
             LeaseInfo {
@@ -252,7 +271,10 @@ pub async fn lease_take_over<S: Store>(store: &S) {
         .expect("a free lease is taken");
     assert_eq!(lease_third.info, third);
     assert_lease(store, Some(&third), "a released lease taken").await;
-    store.break_lease().await.expect("break");
+    assert_eq!(
+        store.break_lease(&third.id).await.expect("break"),
+        LeaseBreak::Broken(third.clone())
+    );
     let fourth = lease_request("graphform apply (fourth)", NOW + 180, 600);
     let lease_fourth = store
         .take_over_lease(&third, &fourth)
@@ -260,5 +282,54 @@ pub async fn lease_take_over<S: Store>(store: &S) {
         .expect("a broken lease is free");
     assert_lease_lost(store, &lease_third, "a broken lease").await;
     store.release_lease(&lease_fourth).await.expect("release");
+    assert_lease(store, None, "released").await;
+}
+
+/// Lease IDs and [`Store::break_lease`]'s compare-and-set: the ID is
+/// stored and read back as acquired, kept by renewals (a break by ID then
+/// still removes the renewed lease), new after a take-over; a break naming
+/// the ID of a lease taken over since leaves the new holder's lease alone
+/// and names it ([`LeaseBreak::OtherHolder`]).
+pub async fn lease_break_compare_and_set<S: Store>(store: &S) {
+    let a = lease_request("graphform apply (job 1)", NOW, 3_600);
+    let lease_a = store.acquire_lease(&a).await.expect("acquire");
+    assert_eq!(lease_a.info.id, a.id, "the lease carries the ID asked for");
+    let held = store.read_lease().await.expect("read").expect("held");
+    assert_eq!(held.id, a.id, "the ID round-trips through the store");
+
+    // Renewed after its ID was read: the ID still names it.
+    let renewed = store
+        .renew_lease(&lease_a, at(NOW + 7_200))
+        .await
+        .expect("renew");
+    assert_eq!(renewed.info.id, a.id, "a renewal keeps the ID");
+    assert_lease(store, Some(&renewed.info), "renewed").await;
+    assert_eq!(
+        store.break_lease(&held.id).await.expect("break"),
+        LeaseBreak::Broken(renewed.info.clone()),
+        "the renewed lease is broken by its ID"
+    );
+    assert_lease(store, None, "broken").await;
+    assert_lease_lost(store, &renewed, "a broken lease").await;
+
+    // Taken over after its ID was read: a break by the old ID is refused.
+    let b = lease_request("graphform apply (job 2)", NOW + 60, 3_600);
+    let lease_b = store.acquire_lease(&b).await.expect("acquire");
+    let seen = store.read_lease().await.expect("read").expect("held");
+    let c = lease_request("graphform apply (job 3)", NOW + 120, 3_600);
+    let lease_c = store.take_over_lease(&seen, &c).await.expect("take over");
+    assert_ne!(lease_c.info.id, seen.id, "a take-over brings a new ID");
+    assert_eq!(
+        store.break_lease(&seen.id).await.expect("break"),
+        LeaseBreak::OtherHolder(c.clone()),
+        "a stale ID breaks nothing and names the current holder"
+    );
+    assert_lease(store, Some(&c), "the new holder keeps it").await;
+    let lease_c = store
+        .renew_lease(&lease_c, at(NOW + 7_300))
+        .await
+        .expect("the new holder still renews");
+    assert_lease_lost(store, &lease_b, "the holder taken over").await;
+    store.release_lease(&lease_c).await.expect("release");
     assert_lease(store, None, "released").await;
 }

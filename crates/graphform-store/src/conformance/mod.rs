@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::{
-    ExpiryMode, Lease, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken,
+    ExpiryMode, Lease, LeaseId, LeaseInfo, PreviousToken, Secret, Store, StoreError, StoredToken,
     SystemUserAddress, Timestamp, TokenAddress, TokenMetadata, TokenRecord, Version, Versioned,
 };
 
@@ -39,7 +39,7 @@ pub use self::concurrency::{
     increment, no_lost_updates, racing_lease_one_wins, racing_state_writers_one_wins,
     racing_take_over_one_wins, racing_writers_one_wins, token_conflicts,
 };
-pub use self::lease::{lease_lifecycle, lease_take_over};
+pub use self::lease::{lease_break_compare_and_set, lease_lifecycle, lease_take_over};
 pub use self::state::{
     state_document_round_trip, state_documents_are_independent, system_user_state_round_trip,
 };
@@ -87,6 +87,7 @@ macro_rules! __for_each_check {
             racing_lease_one_wins,
             lease_take_over,
             racing_take_over_one_wins,
+            lease_break_compare_and_set,
         }
     };
 }
@@ -285,6 +286,7 @@ pub fn sample_rotated_record(
 /// A lease request by `holder`, taken at `now` for `seconds`.
 pub fn lease_request(holder: &str, now: i64, seconds: i64) -> LeaseInfo {
     LeaseInfo {
+        id: LeaseId::random(),
         holder: holder.to_owned(),
         pid: 4242,
         host: "ci-runner-1".to_owned(),

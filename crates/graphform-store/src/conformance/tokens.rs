@@ -7,7 +7,10 @@ use super::{
     NOW, StateDoc, assert_invalid, assert_no_value, at, create, read_existing, sample_record,
     sample_rotated_record, sample_token, system_user, token,
 };
-use crate::{PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord, Versioned};
+use crate::{
+    LeaseBreak, LeaseId, PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
+    Versioned,
+};
 
 /// A new store holds nothing, and reading it changes nothing.
 pub async fn empty_store_reads_as_empty<S: Store>(store: &S) {
@@ -31,7 +34,13 @@ pub async fn empty_store_reads_as_empty<S: Store>(store: &S) {
             .is_none()
     );
     assert!(store.read_lease().await.expect("read lease").is_none());
-    assert!(store.break_lease().await.expect("break no lease").is_none());
+    assert_eq!(
+        store
+            .break_lease(&LeaseId::random())
+            .await
+            .expect("break no lease"),
+        LeaseBreak::NotHeld
+    );
 }
 
 /// A record with a previous token and its `revoke_after` reads back equal,

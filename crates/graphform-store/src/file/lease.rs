@@ -5,7 +5,7 @@ use super::disk::{
     LeaseFile, io_error, read_json_file, sync_dir, to_json, version, write_atomically,
 };
 use super::{FORMAT, Inner, LEASE_FILE};
-use crate::{Lease, LeaseClaim, LeaseInfo, StoreError, Timestamp, Version};
+use crate::{Lease, LeaseBreak, LeaseClaim, LeaseId, LeaseInfo, StoreError, Timestamp, Version};
 use std::fs;
 
 impl Inner {
@@ -84,29 +84,28 @@ impl Inner {
         Ok(())
     }
 
-    pub(super) fn break_lease(&self) -> Result<Option<LeaseInfo>, StoreError> {
+    /// Removes the lease if its ID is `id` (read and removed under the
+    /// lock: nothing changes in between).
+    pub(super) fn break_lease(&self, id: &LeaseId) -> Result<LeaseBreak, StoreError> {
         let Some(_lock) = self.lock_existing()? else {
-            return Ok(None);
+            return Ok(LeaseBreak::NotHeld);
         };
         let file = match self.read_lease_file() {
             Ok(Some(file)) => file,
-            Ok(None) => return Ok(None),
+            Ok(None) => return Ok(LeaseBreak::NotHeld),
             // `graphform unlock` is how a user gets out of a damaged lease
-            // file, so remove it; there is no holder to report.
+            // file, so remove it; there is no holder (nor ID) to report.
             Err(StoreError::Corrupt { what, reason }) => {
                 tracing::warn!("removing {what}, which is unreadable: {reason}");
                 self.remove_lease_file()?;
-                return Ok(None);
+                return Ok(LeaseBreak::Damaged);
             }
             Err(error) => return Err(error),
         };
+        if file.lease.id != *id {
+            return Ok(LeaseBreak::OtherHolder(file.lease));
+        }
         self.remove_lease_file()?;
-        tracing::debug!(
-            holder = %file.lease.holder,
-            pid = file.lease.pid,
-            host = %file.lease.host,
-            "lease broken"
-        );
-        Ok(Some(file.lease))
+        Ok(LeaseBreak::Broken(file.lease).logged())
     }
 }

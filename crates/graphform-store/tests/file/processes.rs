@@ -67,7 +67,9 @@ fn instances_on_other_threads_cannot_both_take_the_lease() {
                 Err(other) => panic!("round {round}: {other:?}"),
             }
         }
-        runtime().block_on(fixture.store.break_lease()).unwrap();
+        runtime()
+            .block_on(fixture.store.break_lease(&winner.id))
+            .unwrap();
     }
 }
 

@@ -4,6 +4,7 @@
 //! to restore or remove them.
 
 use super::*;
+use graphform_store::{LeaseBreak, LeaseId};
 
 /// What a refused read or write of an entry deleted outside graphform must
 /// say: the KV path, the version, that it was deleted (or destroyed), how
@@ -164,7 +165,10 @@ async fn a_soft_deleted_lease_is_refused_and_unlock_clears_it() {
         .unwrap_err();
     assert_deleted_outside(&error, "secret/data/graphform/lease", 2, "deleted");
     assert!(store.read_lease().await.is_err());
-    assert_eq!(store.break_lease().await.unwrap(), None);
+    assert_eq!(
+        store.break_lease(&LeaseId::random()).await.unwrap(),
+        LeaseBreak::Damaged
+    );
     store
         .acquire_lease(&lease_request("graphform apply", NOW + 20, 300))
         .await
