@@ -16,7 +16,10 @@
 //! - [`provider`]: the seam to Meta ([`Provider`]): the Graph client over
 //!   HTTP, or an in-memory model in tests.
 //! - [`document`]: graphform's own records kept in the store (journal,
-//!   audit trail, system user and install records).
+//!   audit trail, system user and install records, the last apply).
+//! - [`status`]: where every managed token stands, read from the store
+//!   (and, on request, `debug_token`) for `graphform status` and
+//!   monitoring.
 
 pub mod apply;
 pub mod document;
@@ -25,11 +28,12 @@ mod plan;
 pub mod plan_file;
 pub mod provider;
 pub mod state;
+pub mod status;
 
 pub use plan::{
     Action, Change, Maintenance, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION,
-    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, plan, plan_schema, policy_hash,
-    state_hash,
+    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, next_time_driven, plan, plan_schema,
+    policy_hash, state_hash,
 };
 pub use provider::Provider;
 pub use state::State;

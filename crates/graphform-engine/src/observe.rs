@@ -207,7 +207,8 @@ pub(crate) async fn read_system_user_document<S: Store>(
     }
 }
 
-async fn read_records<S: Store>(
+/// Reads every stored token record (concurrently).
+pub(crate) async fn read_records<S: Store>(
     store: &S,
 ) -> Result<BTreeMap<TokenAddress, TokenRecord>, ObserveError> {
     let addresses = store.list_tokens().await?;
@@ -271,7 +272,7 @@ async fn admin_system_users<P: Provider>(
 /// `debug_token` for every stored value, grouped by app, batched and
 /// concurrent. Values of apps the policy does not name cannot be checked
 /// (their secret is unknown) and are left out.
-async fn check_tokens<P: Provider>(
+pub(crate) async fn check_tokens<P: Provider>(
     client: &P,
     credentials: &Credentials,
     records: &BTreeMap<TokenAddress, TokenRecord>,

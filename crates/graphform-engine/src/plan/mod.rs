@@ -20,6 +20,8 @@ mod policy;
 mod rename;
 mod tokens;
 
+pub use tokens::next_time_driven;
+
 /// The plan format version (`graphform plan --format json`, plan files).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -555,7 +557,7 @@ fn value_snapshot(value: &ObservedValue) -> Snapshot {
 }
 
 /// `+ads_management -ads_read`.
-fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
+pub(crate) fn scope_diff(from: &BTreeSet<String>, to: &BTreeSet<String>) -> String {
     let added = to.difference(from).map(|s| format!("+{s}"));
     let removed = from.difference(to).map(|s| format!("-{s}"));
     added.chain(removed).collect::<Vec<_>>().join(" ")
