@@ -37,6 +37,12 @@ pub const STATUS_FORMAT_VERSION: u32 = 1;
 /// (`apply --only revoke-superseded,revoke-removed`) has a day to make it.
 pub const REVOKE_OVERDUE_AFTER: Duration = Duration::days(1);
 
+/// How far Meta's `expires_at` may be from the recorded one before it is
+/// drift: the record is graphform's clock plus Meta's `expires_in` when
+/// the token was issued, so the two differ by the request's latency and
+/// the clocks' skew.
+pub const EXPIRY_DRIFT_TOLERANCE: Duration = Duration::hours(1);
+
 /// Where every managed token stands, at one moment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
@@ -235,7 +241,10 @@ impl Problem {
     /// One line for people.
     pub fn describe(&self) -> String {
         match self {
-            Self::Expiring { address, expires_at } => {
+            Self::Expiring {
+                address,
+                expires_at,
+            } => {
                 format!("{address} expires at {expires_at}")
             }
             Self::Dead { address } => format!("{address} is dead"),
@@ -282,7 +291,9 @@ impl Status {
             .tokens
             .iter()
             .filter_map(|token| Some((&token.address, token.superseded.as_ref()?)))
-            .map(|(address, superseded)| (address, superseded.revoke_overdue, superseded.revoke_after));
+            .map(|(address, superseded)| {
+                (address, superseded.revoke_overdue, superseded.revoke_after)
+            });
         let retiring = self.retiring.iter().flat_map(|token| {
             let own = token
                 .revoke_after
@@ -349,10 +360,7 @@ pub struct StoredValues {
 impl StoredValues {
     /// The values of `record`, with their health from `health` (by the
     /// values' fingerprints) when a check was made.
-    pub fn of(
-        record: &TokenRecord,
-        health: Option<&BTreeMap<Fingerprint, Health>>,
-    ) -> Self {
+    pub fn of(record: &TokenRecord, health: Option<&BTreeMap<Fingerprint, Health>>) -> Self {
         let verdict = |token: &graphform_store::StoredToken| {
             health.map(|health| {
                 health
@@ -416,7 +424,11 @@ pub fn status(
                     .map(|(action, from)| NextAction { action, from });
                 tokens.push(ManagedToken {
                     address,
-                    state: if dead { TokenState::Dead } else { TokenState::Ok },
+                    state: if dead {
+                        TokenState::Dead
+                    } else {
+                        TokenState::Ok
+                    },
                     expiry: token.expiry.mode(),
                     current: Some(TokenValue::of(metadata)),
                     next,
@@ -497,8 +509,16 @@ fn verdict(metadata: &TokenMetadata, health: &Health) -> Verdict {
                     scope_diff(&metadata.scopes, scopes)
                 ));
             }
-            if *expires_at != metadata.expires_at {
-                let at = |at: Option<Timestamp>| at.map_or_else(|| "never".to_owned(), |at| at.to_string());
+            let expiry_differs = match (*expires_at, metadata.expires_at) {
+                (Some(live), Some(recorded)) => {
+                    (live - recorded).as_secs().abs() > EXPIRY_DRIFT_TOLERANCE.as_secs()
+                }
+                (live, recorded) => live != recorded,
+            };
+            if expiry_differs {
+                let at = |at: Option<Timestamp>| {
+                    at.map_or_else(|| "never".to_owned(), |at| at.to_string())
+                };
                 drift.push(format!(
                     "Meta reports it expires {}, the record {}",
                     at(*expires_at),

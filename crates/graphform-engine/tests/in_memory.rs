@@ -456,7 +456,13 @@ async fn every_apply_records_its_run_at_the_root() {
     use graphform_engine::document::{ApplyOutcome, ChangeCounts};
 
     let fixture = Fixture::new();
-    assert_eq!(read_document(&fixture.store).await.expect("records").last_apply, None);
+    assert_eq!(
+        read_document(&fixture.store)
+            .await
+            .expect("records")
+            .last_apply,
+        None
+    );
 
     fixture.meta.fail_next(
         Op::Issue,
@@ -485,7 +491,10 @@ async fn every_apply_records_its_run_at_the_root() {
     fixture.apply().await;
     let done = read_document(&fixture.store).await.expect("records");
     let run = done.last_apply.expect("recorded");
-    assert_eq!((run.outcome, run.changes.done), (ApplyOutcome::Succeeded, 1));
+    assert_eq!(
+        (run.outcome, run.changes.done),
+        (ApplyOutcome::Succeeded, 1)
+    );
     assert_eq!(done.last_successful_apply, Some(run.finished_at));
 
     // A nightly run a day later with nothing to do still succeeded.
@@ -532,7 +541,10 @@ async fn status_reads_the_store_and_the_planners_timing() {
         plan.timeline[0].next,
         "the planner's timeline and the status agree"
     );
-    assert_eq!(status.last_apply.as_ref().map(|run| run.changes.done), Some(3));
+    assert_eq!(
+        status.last_apply.as_ref().map(|run| run.changes.done),
+        Some(3)
+    );
     let within = Duration::days(14);
     assert!(status.problems(within).is_empty());
 
@@ -570,5 +582,9 @@ async fn status_reads_the_store_and_the_planners_timing() {
         .iter()
         .map(|t| (t.address.to_string(), t.revoke_after))
         .collect();
-    assert_eq!(retiring, [(TOKEN.to_owned(), None)], "the next apply retires it");
+    assert_eq!(
+        retiring,
+        [(TOKEN.to_owned(), None)],
+        "the next apply retires it"
+    );
 }

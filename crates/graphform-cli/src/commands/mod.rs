@@ -8,6 +8,7 @@ mod man;
 mod plan;
 mod schema;
 mod show;
+mod status;
 mod store;
 mod validate;
 
@@ -26,6 +27,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::run(&args, printer),
         Command::Apply(args) => apply::run(&args, printer),
         Command::Show(args) => show::run(&args, printer),
+        Command::Status(args) => status::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
         Command::Unlock(args) => store::unlock(&args, printer),
         Command::Completions(args) => completions::run(&args, printer),

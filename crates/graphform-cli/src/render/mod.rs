@@ -1,4 +1,5 @@
-//! Plans rendered for people (text, markdown) and tools (JSON).
+//! Plans rendered for people (text, markdown) and tools (JSON); and
+//! `graphform status` (`status/`: text, JSON, OpenMetrics, HTML).
 //!
 //! Every renderer shows fingerprints, never values: a [`Plan`] holds no
 //! secret to begin with.
@@ -11,6 +12,7 @@
 //! writes them as `\uXXXX` ([`json`]). See issue 10.
 
 mod markdown;
+pub(crate) mod status;
 mod text;
 
 use std::borrow::Cow;

@@ -390,7 +390,12 @@ impl Planner<'_> {
                 self.decision_changes_at(from + Duration::seconds(1));
                 None
             }
-            (Expiry::Never { rotate_every: Some(period) }, _) => {
+            (
+                Expiry::Never {
+                    rotate_every: Some(period),
+                },
+                _,
+            ) => {
                 if self.now >= from {
                     let issued_at = current.metadata.issued_at;
                     return Some(Replacement::time(
