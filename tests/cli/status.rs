@@ -11,7 +11,7 @@ use std::process::Command;
 use graphform_store::Store as _;
 
 use crate::common::{
-    EmulatorProcess, control, filters, graphform, repo_root, request, run, workspace,
+    EmulatorProcess, control, filters, graphform, json_of, repo_root, request, run, workspace,
 };
 
 const TOKEN: &str = "acme/ci-reporting/token/insights-read";
@@ -80,16 +80,7 @@ impl World {
     fn status_json_at(&self, now: i64, extra: &[&str]) -> (i32, serde_json::Value) {
         let mut args = vec!["status", "--format", "json"];
         args.extend_from_slice(extra);
-        let output = self.command_at(now, &args).output().expect("runs");
-        let code = output.status.code().unwrap_or(-1);
-        let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-            panic!(
-                "{error}: stdout {}\nstderr {}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (code, value)
+        json_of(&mut self.command_at(now, &args))
     }
 
     /// Every token value the store holds (current and previous).

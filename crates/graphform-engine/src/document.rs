@@ -411,3 +411,56 @@ impl Intent {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root document written before runs were recorded reads with none;
+    /// one with a record writes as a valid state document and reads back.
+    #[test]
+    fn the_last_apply_record_is_optional_and_round_trips() {
+        let old: StateDocument =
+            serde_json::from_str(r#"{"format_version":2,"documents":["acme/ci"]}"#)
+                .expect("an older root document");
+        assert_eq!(
+            (old.last_apply.as_ref(), old.last_successful_apply),
+            (None, None)
+        );
+        assert!(
+            !serde_json::to_string(&old)
+                .expect("json")
+                .contains("last_apply"),
+            "nothing is written for no record"
+        );
+
+        let mut root = old;
+        let run = |outcome, finished_at| LastApply {
+            started_at: Timestamp::from_unix(1_000),
+            finished_at: Timestamp::from_unix(finished_at),
+            outcome,
+            changes: ChangeCounts {
+                planned: 2,
+                done: 1,
+                failed: 1,
+                skipped: 0,
+            },
+        };
+        run(ApplyOutcome::Succeeded, 1_010).record(&mut root);
+        run(ApplyOutcome::Failed, 1_020).record(&mut root);
+        assert_eq!(
+            root.last_successful_apply,
+            Some(Timestamp::from_unix(1_010)),
+            "a failed run leaves the last success alone"
+        );
+        let bytes = serde_json::to_vec(&root).expect("json");
+        graphform_store::validate_state_document(&bytes).expect("a valid state document");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(r#""last_apply":{"started_at":1000,"finished_at":1020,"outcome":"failed","changes":{"planned":2,"done":1,"failed":1,"skipped":0}}"#),
+            "{text}"
+        );
+        let back: StateDocument = serde_json::from_slice(&bytes).expect("reads back");
+        assert_eq!(back, root);
+    }
+}

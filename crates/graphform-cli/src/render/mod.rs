@@ -109,6 +109,33 @@ pub(crate) fn timeline_cells(entry: &TimelineEntry, now: Timestamp) -> (String, 
     (expires, next)
 }
 
+/// Rows of cells as aligned lines (the first row is usually the header):
+/// each column padded to its widest cell, in characters, two spaces
+/// between columns and before the first, no trailing spaces.
+pub(crate) fn columns<R: AsRef<[String]>>(rows: &[R]) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (column, cell) in row.as_ref().iter().enumerate() {
+            let width = cell.chars().count();
+            match widths.get_mut(column) {
+                Some(widest) => *widest = (*widest).max(width),
+                None => widths.push(width),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .as_ref()
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("  {}", cells.join("  ").trim_end())
+        })
+        .collect()
+}
+
 /// `2026-12-04 (in 12d)` or `2026-11-20 (2d ago)`.
 pub(crate) fn relative_date(at: Timestamp, now: Timestamp) -> String {
     if at >= now {

@@ -21,7 +21,7 @@ use graphform_engine::status::{
 use graphform_types::Timestamp;
 use graphform_types::style::{self, Paint};
 
-use super::{escape_text, relative_date};
+use super::{columns, escape_text, relative_date};
 
 pub(crate) use html::html;
 pub(crate) use prometheus::prometheus;
@@ -117,28 +117,24 @@ impl Row {
 /// Writes a table: columns padded to their widest cell, notes indented
 /// under their row.
 fn table(out: &mut String, header: &[&str], rows: &[Row], paint: Paint) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(&row.cells) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        format!("  {}", padded.join("  ").trim_end())
-    };
     let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    let _ = writeln!(out, "{}", paint.paint(style::DIM, &line(&header)));
+    let cells: Vec<&[String]> = std::iter::once(header.as_slice())
+        .chain(
+            rows.iter()
+                .filter(|row| row.note.is_none())
+                .map(|row| row.cells.as_slice()),
+        )
+        .collect();
+    let mut lines = columns(&cells).into_iter();
+    if let Some(header) = lines.next() {
+        let _ = writeln!(out, "{}", paint.paint(style::DIM, &header));
+    }
     for row in rows {
         if let Some(note) = &row.note {
             let _ = writeln!(out, "    {}", paint.paint(style::DIM, note));
             continue;
         }
-        let text = line(&row.cells);
+        let text = lines.next().unwrap_or_default();
         match row.style {
             Some(style) => {
                 let _ = writeln!(out, "{}", paint.paint(style, &text));
