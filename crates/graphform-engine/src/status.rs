@@ -552,7 +552,6 @@ mod tests {
     use graphform_types::ExpiryMode;
 
     use super::*;
-    use crate::document::{ApplyOutcome, ChangeCounts};
 
     const NOW: i64 = 1_795_361_405;
 
@@ -575,87 +574,6 @@ mod tests {
     }
 
     const DAY: i64 = 86_400;
-
-    fn spec() -> Spec {
-        let text = "version: 1
-businesses:
-  - name: acme
-    id: \"100000000000001\"
-    admin: { token_env: ACME_ADMIN_TOKEN, app: reporting }
-    apps:
-      reporting: { id: \"200000000000001\", secret_env: REPORTING_APP_SECRET }
-    system_users:
-      - name: ci
-        apps: [reporting]
-        tokens:
-          - { name: reads, app: reporting, scopes: [ads_read] }
-";
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("graphform.yaml");
-        std::fs::write(&path, text).expect("write");
-        graphform_spec::load(&path).spec.expect("a valid policy")
-    }
-
-    /// A revocation is overdue only once more than a day has passed since
-    /// its time: exactly a day late is not yet.
-    #[test]
-    fn a_revocation_is_overdue_only_past_a_day() {
-        let spec = spec();
-        let address: TokenAddress = "acme/ci/token/reads".parse().expect("address");
-        let removed: TokenAddress = "acme/ci/token/old".parse().expect("address");
-        let document = StateDocument {
-            retiring: BTreeMap::from([(removed.clone(), at(-DAY - 1))]),
-            last_apply: Some(LastApply {
-                started_at: at(-60),
-                finished_at: at(-50),
-                outcome: ApplyOutcome::Held,
-                changes: ChangeCounts::default(),
-            }),
-            last_successful_apply: Some(at(-50)),
-            ..StateDocument::default()
-        };
-        let stored = |revoke_after: Timestamp| {
-            BTreeMap::from([
-                (
-                    address.clone(),
-                    StoredValues {
-                        current: (metadata(&address, Some(at(DAY * 30))), None),
-                        previous: Some((metadata(&address, Some(at(DAY))), None, revoke_after)),
-                    },
-                ),
-                (
-                    removed.clone(),
-                    StoredValues {
-                        current: (metadata(&removed, Some(at(DAY * 40))), None),
-                        previous: None,
-                    },
-                ),
-            ])
-        };
-        let now = Timestamp::from_unix(NOW);
-        let on_time = status(&spec, &stored(at(-DAY)), &document, false, now);
-        let superseded = on_time.tokens[0].superseded.as_ref().expect("superseded");
-        assert!(
-            !superseded.revoke_overdue,
-            "exactly a day late is not overdue"
-        );
-        assert!(on_time.retiring[0].revoke_overdue, "a day and a second is");
-        assert_eq!(
-            on_time.problems(Duration::days(14)),
-            [Problem::RevokeOverdue {
-                address: removed.clone(),
-                revoke_after: at(-DAY - 1),
-            }]
-        );
-        let late = status(&spec, &stored(at(-DAY - 1)), &document, false, now);
-        assert_eq!(late.problems(Duration::days(14)).len(), 2);
-        assert_eq!(late.last_successful_apply, Some(at(-50)));
-        assert_eq!(
-            late.tokens[0].next.map(|next| (next.action, next.from)),
-            Some((Action::Refresh, at(DAY * 30) - Duration::days(20))),
-            "the policy's default refresh_before"
-        );
-    }
 
     /// Meta's expiry a few seconds off the record is not drift; an hour
     /// and more, or scopes that differ, are.

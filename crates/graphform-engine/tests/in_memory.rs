@@ -588,3 +588,98 @@ async fn status_reads_the_store_and_the_planners_timing() {
         "the next apply retires it"
     );
 }
+
+/// `status` over records built in code: a revocation is overdue only once
+/// more than `REVOKE_OVERDUE_AFTER` has passed since its time.
+mod overdue {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use graphform_engine::Action;
+    use graphform_engine::document::{ApplyOutcome, ChangeCounts, LastApply, StateDocument};
+    use graphform_engine::status::{Problem, StoredValues, status};
+    use graphform_store::TokenMetadata;
+    use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
+
+    use super::{Fixture, NOW, TOKEN};
+
+    const DAY: i64 = 86_400;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_unix(NOW + seconds)
+    }
+
+    fn metadata(address: &TokenAddress, expires_at: Option<Timestamp>) -> TokenMetadata {
+        TokenMetadata {
+            address: address.clone(),
+            app_id: super::support::APP.to_owned(),
+            system_user_id: "615500000000001".to_owned(),
+            scopes: BTreeSet::from(["ads_read".to_owned()]),
+            expiry: ExpiryMode::SixtyDays,
+            issued_at: at(-DAY * 30),
+            expires_at,
+            fingerprint: graphform_types::fingerprint(&address.to_string()),
+            issued_by: None,
+        }
+    }
+
+    /// A revocation is overdue only once more than a day has passed since
+    /// its time: exactly a day late is not yet.
+    #[test]
+    fn a_revocation_is_overdue_only_past_a_day() {
+        let spec = Fixture::new().spec;
+        let address: TokenAddress = TOKEN.parse().expect("address");
+        let removed: TokenAddress = "acme/worker/token/old".parse().expect("address");
+        let document = StateDocument {
+            retiring: BTreeMap::from([(removed.clone(), at(-DAY - 1))]),
+            last_apply: Some(LastApply {
+                started_at: at(-60),
+                finished_at: at(-50),
+                outcome: ApplyOutcome::Held,
+                changes: ChangeCounts::default(),
+            }),
+            last_successful_apply: Some(at(-50)),
+            ..StateDocument::default()
+        };
+        let stored = |revoke_after: Timestamp| {
+            BTreeMap::from([
+                (
+                    address.clone(),
+                    StoredValues {
+                        current: (metadata(&address, Some(at(DAY * 30))), None),
+                        previous: Some((metadata(&address, Some(at(DAY))), None, revoke_after)),
+                    },
+                ),
+                (
+                    removed.clone(),
+                    StoredValues {
+                        current: (metadata(&removed, Some(at(DAY * 40))), None),
+                        previous: None,
+                    },
+                ),
+            ])
+        };
+        let now = Timestamp::from_unix(NOW);
+        let on_time = status(&spec, &stored(at(-DAY)), &document, false, now);
+        let superseded = on_time.tokens[0].superseded.as_ref().expect("superseded");
+        assert!(
+            !superseded.revoke_overdue,
+            "exactly a day late is not overdue"
+        );
+        assert!(on_time.retiring[0].revoke_overdue, "a day and a second is");
+        assert_eq!(
+            on_time.problems(Duration::days(14)),
+            [Problem::RevokeOverdue {
+                address: removed.clone(),
+                revoke_after: at(-DAY - 1),
+            }]
+        );
+        let late = status(&spec, &stored(at(-DAY - 1)), &document, false, now);
+        assert_eq!(late.problems(Duration::days(14)).len(), 2);
+        assert_eq!(late.last_successful_apply, Some(at(-50)));
+        assert_eq!(
+            late.tokens[0].next.map(|next| (next.action, next.from)),
+            Some((Action::Refresh, at(DAY * 30) - Duration::days(20))),
+            "the policy's default refresh_before"
+        );
+    }
+}
