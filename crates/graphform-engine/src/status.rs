@@ -6,7 +6,7 @@
 //! read credential and nothing of Meta's. Without a check, a token is
 //! dead once its recorded `expires_at` has passed. With a check
 //! ([`Check`], `status --check`), every stored value is also asked about
-//! through `debug_token` (observation's batched [`check_tokens`]), and what
+//! through `debug_token` (observation's batched `check_tokens`), and what
 //! Meta says that differs from the record is reported as drift.
 //!
 //! The timing of the next refresh or rotation is the planner's own
