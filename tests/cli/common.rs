@@ -37,6 +37,21 @@ pub(crate) fn run(command: &mut Command) -> (i32, String) {
     (code, text)
 }
 
+/// Runs a command whose stdout is one JSON document: its exit code and
+/// the document (a test fails, showing both streams, on anything else).
+pub(crate) fn json_of(command: &mut Command) -> (i32, serde_json::Value) {
+    let output = command.output().expect("the binary runs");
+    let code = output.status.code().unwrap_or(-1);
+    let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "{error}: stdout {}\nstderr {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (code, value)
+}
+
 /// Runs the command and snapshots exit code, stdout and stderr together,
 /// through [`filters`]: inline, in a `.snap` file named after the test, or
 /// in one with the given name (for a test's second snapshot).

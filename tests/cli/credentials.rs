@@ -210,3 +210,28 @@ fn a_retried_graph_call_is_one_line_on_stderr() {
         "{stderr}"
     );
 }
+
+#[test]
+fn status_check_warns_of_the_admin_token_and_fails_within() {
+    let case = Case::new(Some(10 * DAY));
+    let (code, text) = case.run(&mut case.command(&["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{text}");
+    // The store alone says nothing of the admin token.
+    let (code, text) = case.run(&mut case.command(&["status", "--fail-within", "1d"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("ACME_ADMIN_TOKEN"), "{text}");
+    // Asked, Meta says it expires in 10 days: a warning, and exit 2.
+    let (code, text) = case.run(&mut case.command(&["status", "--check", "--fail-within", "1d"]));
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("Credentials:\n  warning: business acme: the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-25 08:00 UTC (in 10 days)"),
+        "{text}"
+    );
+    let (code, text) =
+        case.run(&mut case.command(&["status", "--check", "--format", "prometheus"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("graphform_admin_credential_warnings{business=\"acme\"} 1\n"),
+        "{text}"
+    );
+}

@@ -16,6 +16,7 @@ mod maintenance;
 mod plan;
 mod safety;
 mod schema;
+mod status;
 mod stores;
 mod usage;
 mod validate;

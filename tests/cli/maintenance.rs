@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{EmulatorProcess, control, graphform, request, run, workspace};
+use crate::common::{EmulatorProcess, control, graphform, json_of, request, run, workspace};
 
 /// A second token for the quickstart policy.
 const SPARE: &str = "          - name: spare
@@ -64,16 +64,7 @@ impl World {
 
     /// Runs a command whose stdout is JSON; its exit code and document.
     pub(crate) fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
-        let output = self.command(args).output().expect("runs");
-        let code = output.status.code().unwrap_or(-1);
-        let value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-            panic!(
-                "{error}: stdout {}\nstderr {}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (code, value)
+        json_of(&mut self.command(args))
     }
 
     pub(crate) fn plan(&self) -> serde_json::Value {

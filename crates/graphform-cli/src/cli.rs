@@ -50,6 +50,7 @@ fn after_help() -> String {
   graphform apply plan.json                   # apply exactly the reviewed plan
   graphform apply --auto-approve              # plan and apply at once, in a pipeline
   graphform import ADDRESS --token-env VAR    # manage a token made by hand
+  graphform status --fail-within 14d          # where every token stands; 2 if one needs attention
   graphform store init --key-file store.key   # create the encrypted file store
   graphform lock status                       # who holds the apply lock, and its ID
   graphform unlock 3f9c2a7d41b0e865           # break the lock of a killed apply, by its ID
@@ -166,6 +167,29 @@ pub enum Command {
         after_help = "Examples:\n  graphform show plan.json\n  graphform show plan.json --format markdown"
     )]
     Show(ShowArgs),
+    /// Report where every managed token stands, for people and monitoring.
+    ///
+    /// Lists every token the policy names with its fingerprint, expiry mode,
+    /// when it expires, the next refresh or rotation and from when it is
+    /// due, a replaced token waiting for its revocation, tokens removed
+    /// from the policy and when they are revoked, tokens that are dead or
+    /// missing, and the last apply (when, and how it ended).
+    ///
+    /// It reads only the store and graphform's state documents: no Graph
+    /// call, no lock, and nothing is changed. A `file` store encrypts each
+    /// record whole, so it needs the store key (`store.key_env`); a `vault`
+    /// or `aws-secrets-manager` store needs only a credential that can read
+    /// it, and no graphform key. Without `--check`, a token is dead once
+    /// its recorded expiry has passed; `--check` also asks Meta
+    /// (`debug_token`, batched) about every stored value, with the app
+    /// secrets, and reports drift: a token revoked or invalidated outside
+    /// graphform, scopes or expiry that differ from the record.
+    ///
+    /// `--format prometheus` writes OpenMetrics text for `node_exporter`'s
+    /// textfile collector or a Pushgateway; `--format html` one
+    /// self-contained page with an expiry timeline. See docs/monitoring.md.
+    #[command(after_help = STATUS_HELP)]
+    Status(StatusArgs),
     /// Manage the token store.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -232,6 +256,19 @@ pub enum Command {
     )]
     Man(ManArgs),
 }
+
+/// The closing of `graphform status --help`.
+const STATUS_HELP: &str = "Examples:
+  graphform status                                  # a table
+  graphform status --check                          # also ask Meta about every token
+  graphform status --fail-within 14d                # exit 2 if a token needs attention
+  graphform status --format json | jq '.tokens[] | select(.state != \"ok\")'
+  graphform status --format prometheus > g.prom.tmp && mv g.prom.tmp g.prom   # textfile collector
+  graphform status --format html > status.html      # the expiry timeline, one page
+
+Exit codes: 0 ok; 2 with --fail-within when a managed token expires within
+DURATION (expires_at <= now + DURATION), is dead or missing, or a revocation
+is more than a day late (the report is printed either way); 1 error; 64 usage.";
 
 /// Where each shell looks for `graphform completions`' script: the closing
 /// of its `--help`.
@@ -418,6 +455,52 @@ pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
+}
+
+/// `graphform status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Where the policy is.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Output format: `text` for people, `json` for tools
+    /// (docs/monitoring.md), `prometheus` (OpenMetrics text), `html` (one
+    /// self-contained page).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+    /// Also ask Meta (`debug_token`) about every stored token and report
+    /// drift; needs the policy's app secrets and admin tokens in the
+    /// environment, as `plan` does.
+    #[arg(long)]
+    pub check: bool,
+    /// Exit 2 when a managed token expires within DURATION (`14d`, `36h`,
+    /// `90m`, as the policy writes durations), is dead or missing, or a
+    /// revocation is more than a day late.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub fail_within: Option<graphform_types::Duration>,
+}
+
+/// A duration as the policy writes it.
+fn parse_duration(text: &str) -> Result<graphform_types::Duration, InvalidDuration> {
+    graphform_types::Duration::parse_policy(text).ok_or(InvalidDuration)
+}
+
+/// A command-line duration that is not one the policy would take.
+#[derive(Debug, thiserror::Error)]
+#[error("a duration is a whole number and `d`, `h` or `m`: `14d`, `36h`, `90m`")]
+pub(crate) struct InvalidDuration;
+
+/// `graphform status` output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// For people: a table.
+    Text,
+    /// For tools: the versioned status document.
+    Json,
+    /// OpenMetrics text exposition, for Prometheus.
+    Prometheus,
+    /// One self-contained HTML page with an expiry timeline.
+    Html,
 }
 
 /// Plan output formats.

@@ -67,6 +67,17 @@ pub struct StateDocument {
     /// recent [`AUDIT_KEPT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditEntry>,
+    /// The last apply run that held the lease, whatever it did (root
+    /// document only; `graphform status`, monitoring). The audit trail
+    /// records mutations; this records runs, a run with nothing to do
+    /// included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_apply: Option<LastApply>,
+    /// When the last apply whose every change was made finished
+    /// ([`ApplyOutcome::Succeeded`] or [`ApplyOutcome::Held`]; root
+    /// document only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_successful_apply: Option<Timestamp>,
 }
 
 impl Default for StateDocument {
@@ -79,8 +90,73 @@ impl Default for StateDocument {
             retiring: BTreeMap::new(),
             journal: Vec::new(),
             audit: Vec::new(),
+            last_apply: None,
+            last_successful_apply: None,
         }
     }
+}
+
+/// One apply run, as the root document records it at its end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastApply {
+    /// When it started (graphform's clock: the time its plan was made at).
+    pub started_at: Timestamp,
+    /// When it ended.
+    pub finished_at: Timestamp,
+    /// How it ended.
+    pub outcome: ApplyOutcome,
+    /// How many changes it planned, made, failed and skipped.
+    pub changes: ChangeCounts,
+}
+
+impl LastApply {
+    /// Records the end of a run on the root document: `last_apply`, and
+    /// `last_successful_apply` unless it failed.
+    pub fn record(self, root: &mut StateDocument) {
+        if self.outcome != ApplyOutcome::Failed {
+            root.last_successful_apply = Some(self.finished_at);
+        }
+        root.last_apply = Some(self);
+    }
+}
+
+/// How an apply run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// Every change of the plan was made (none, for a run with nothing to
+    /// do).
+    Succeeded,
+    /// Every change it was allowed to make was made, and others were held
+    /// for review (`apply --only`).
+    Held,
+    /// A change failed, or the run stopped before changing anything
+    /// (observation failed, the saved plan no longer matched, …).
+    Failed,
+}
+
+impl ApplyOutcome {
+    /// `succeeded`, `held` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Held => "held",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// The changes of an apply run, by what became of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeCounts {
+    /// In the plan computed under the lease.
+    pub planned: usize,
+    /// Made, and their outcome verified.
+    pub done: usize,
+    /// Failed or unverified.
+    pub failed: usize,
+    /// Not attempted (held for review, or after a failure).
+    pub skipped: usize,
 }
 
 /// One system user's records, stored apart from everyone else's.
@@ -333,5 +409,58 @@ impl Intent {
                 produced(&token.current)
                     || token.previous.as_ref().is_some_and(|p| produced(&p.value))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root document written before runs were recorded reads with none;
+    /// one with a record writes as a valid state document and reads back.
+    #[test]
+    fn the_last_apply_record_is_optional_and_round_trips() {
+        let old: StateDocument =
+            serde_json::from_str(r#"{"format_version":2,"documents":["acme/ci"]}"#)
+                .expect("an older root document");
+        assert_eq!(
+            (old.last_apply.as_ref(), old.last_successful_apply),
+            (None, None)
+        );
+        assert!(
+            !serde_json::to_string(&old)
+                .expect("json")
+                .contains("last_apply"),
+            "nothing is written for no record"
+        );
+
+        let mut root = old;
+        let run = |outcome, finished_at| LastApply {
+            started_at: Timestamp::from_unix(1_000),
+            finished_at: Timestamp::from_unix(finished_at),
+            outcome,
+            changes: ChangeCounts {
+                planned: 2,
+                done: 1,
+                failed: 1,
+                skipped: 0,
+            },
+        };
+        run(ApplyOutcome::Succeeded, 1_010).record(&mut root);
+        run(ApplyOutcome::Failed, 1_020).record(&mut root);
+        assert_eq!(
+            root.last_successful_apply,
+            Some(Timestamp::from_unix(1_010)),
+            "a failed run leaves the last success alone"
+        );
+        let bytes = serde_json::to_vec(&root).expect("json");
+        graphform_store::validate_state_document(&bytes).expect("a valid state document");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.contains(r#""last_apply":{"started_at":1000,"finished_at":1020,"outcome":"failed","changes":{"planned":2,"done":1,"failed":1,"skipped":0}}"#),
+            "{text}"
+        );
+        let back: StateDocument = serde_json::from_slice(&bytes).expect("reads back");
+        assert_eq!(back, root);
     }
 }

@@ -18,9 +18,12 @@
 //! - [`admin`]: the health of the admin credentials, and Graph errors
 //!   that blame one turned into the environment variable to fix.
 //! - [`document`]: graphform's own records kept in the store (journal,
-//!   audit trail, system user and install records).
+//!   audit trail, system user and install records, the last apply).
 //! - [`import`]: adopts a token made outside graphform (`graphform
 //!   import`), checked with `debug_token`, stored under the apply lease.
+//! - [`status`]: where every managed token stands, read from the store
+//!   (and, on request, `debug_token`) for `graphform status` and
+//!   monitoring.
 
 pub mod admin;
 pub mod apply;
@@ -31,11 +34,12 @@ mod plan;
 pub mod plan_file;
 pub mod provider;
 pub mod state;
+pub mod status;
 
 pub use plan::{
     Action, Change, Maintenance, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION,
-    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, plan, plan_schema, policy_hash,
-    state_hash,
+    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, next_time_driven, plan, plan_schema,
+    policy_hash, state_hash,
 };
 pub use provider::Provider;
 pub use state::State;

@@ -252,7 +252,7 @@ const STORE_READS_AT_ONCE: usize = 16;
 /// must know whose token the admin's is. A failed call is
 /// [`Health::NoVerdict`] with why: it never fails the observation (the
 /// listing made with the same token already succeeded).
-async fn admin_tokens<P: Provider>(
+pub(crate) async fn admin_tokens<P: Provider>(
     client: &P,
     credentials: &Credentials,
 ) -> Vec<(String, AdminToken)> {
@@ -305,7 +305,7 @@ async fn admin_tokens<P: Provider>(
 /// `debug_token` for every stored value, grouped by app, batched and
 /// concurrent. Values of apps the policy does not name cannot be checked
 /// (their secret is unknown) and are left out.
-async fn check_tokens<P: Provider>(
+pub(crate) async fn check_tokens<P: Provider>(
     spec: &Spec,
     client: &P,
     credentials: &Credentials,

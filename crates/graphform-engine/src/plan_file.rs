@@ -190,7 +190,16 @@ pub fn is_unprintable(c: char) -> bool {
 /// every other unprintable character of its output is inside a string,
 /// where an escape means the same character.
 pub fn to_json(plan: &Plan) -> String {
-    let json = serde_json::to_string_pretty(plan).expect("a plan serializes to JSON");
+    safe_json(plan)
+}
+
+/// Any of graphform's documents (a plan, a status) as pretty-printed
+/// JSON safe to print, with a trailing newline: every character of
+/// [`is_unprintable`] inside a string is written as `\uXXXX` (see
+/// [`to_json`]).
+pub fn safe_json<T: serde::Serialize>(document: &T) -> String {
+    let json = serde_json::to_string_pretty(document)
+        .expect("graphform's documents are plain data, which serializes to JSON");
     let mut text = String::with_capacity(json.len() + 1);
     for c in json.chars() {
         if c != '\n' && is_unprintable(c) {

@@ -245,18 +245,19 @@ async fn a_system_users_tokens_cost_one_store_write_each_plus_one_per_batch() {
     assert_eq!(writes(CallKind::WriteSystemUserState), 3, "{counts:?}");
     assert_eq!(
         writes(CallKind::WriteState),
-        1,
-        "the worker named at the root"
+        2,
+        "the worker named at the root, and the run recorded there"
     );
     assert!(!fixture.plan().await.has_changes(), "converged");
 
-    // Nothing to do: nothing is written.
+    // Nothing to do: only the lease and the run's record are written (a
+    // nightly job with nothing to do is still an apply that succeeded).
     let before = store.counts().writes();
     support::apply_auto(&context).await;
     assert_eq!(
         store.counts().writes() - before,
-        2,
-        "the lease, taken and released"
+        3,
+        "the lease, taken and released, and the run recorded at the root"
     );
 }
 
@@ -439,4 +440,240 @@ async fn a_format_1_state_document_is_read_as_it_is_and_moved_by_the_next_apply(
         "nothing lost in the move"
     );
     assert_eq!(fixture.orphan_warnings().await, [TOKEN], "still warned of");
+}
+
+/// The root document records every apply run that held the lease: when,
+/// how it ended and how many changes, a run with nothing to do included;
+/// a failed run leaves the last successful one's time alone.
+#[tokio::test]
+async fn every_apply_records_its_run_at_the_root() {
+    use graphform_engine::document::{ApplyOutcome, ChangeCounts};
+
+    let fixture = Fixture::new();
+    assert_eq!(
+        read_document(&fixture.store)
+            .await
+            .expect("records")
+            .last_apply,
+        None
+    );
+
+    fixture.meta.fail_next(
+        Op::Issue,
+        Fault::Answer(
+            500,
+            serde_json::json!({"error": {"message": "An unknown error occurred", "code": 1, "is_transient": true}}),
+        ),
+    );
+    fixture.apply().await;
+    let failed = read_document(&fixture.store).await.expect("records");
+    let run = failed.last_apply.expect("the failed run is recorded");
+    assert_eq!(run.outcome, ApplyOutcome::Failed);
+    assert_eq!(
+        run.changes,
+        ChangeCounts {
+            planned: 3,
+            done: 2,
+            failed: 1,
+            skipped: 0
+        }
+    );
+    assert_eq!(run.started_at, Timestamp::from_unix(NOW));
+    assert!(run.finished_at >= run.started_at, "{run:?}");
+    assert_eq!(failed.last_successful_apply, None);
+
+    fixture.apply().await;
+    let done = read_document(&fixture.store).await.expect("records");
+    let run = done.last_apply.expect("recorded");
+    assert_eq!(
+        (run.outcome, run.changes.done),
+        (ApplyOutcome::Succeeded, 1)
+    );
+    assert_eq!(done.last_successful_apply, Some(run.finished_at));
+
+    // A nightly run a day later with nothing to do still succeeded.
+    let later = Timestamp::from_unix(NOW + 86_400);
+    let context = ApplyContext {
+        now: later,
+        ..fixture.context()
+    };
+    assert!(support::apply_auto(&context).await.is_empty());
+    let idle = read_document(&fixture.store).await.expect("records");
+    let run = idle.last_apply.expect("recorded");
+    assert_eq!(
+        (run.outcome, run.started_at, run.changes),
+        (ApplyOutcome::Succeeded, later, ChangeCounts::default())
+    );
+    assert_eq!(idle.last_successful_apply, Some(run.finished_at));
+}
+
+/// `status` reads the store alone: the managed token with its next
+/// refresh (the planner's timing), then dead once its expiry passed; a
+/// token the policy adds is missing until an apply issues it.
+#[tokio::test]
+async fn status_reads_the_store_and_the_planners_timing() {
+    use graphform_engine::status::{Problem, TokenState, read_status};
+    use graphform_types::Duration;
+
+    let mut fixture = Fixture::new();
+    fixture.apply().await;
+    let now = Timestamp::from_unix(NOW);
+    let status = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let plan = fixture.plan().await;
+    let token = &status.tokens[0];
+    assert_eq!(token.address.to_string(), TOKEN);
+    assert_eq!(token.state, TokenState::Ok);
+    let expires_at = token
+        .current
+        .as_ref()
+        .and_then(|value| value.expires_at)
+        .expect("a 60-day token");
+    assert_eq!(
+        token.next.map(|next| (next.action, next.from)),
+        plan.timeline[0].next,
+        "the planner's timeline and the status agree"
+    );
+    assert_eq!(
+        status.last_apply.as_ref().map(|run| run.changes.done),
+        Some(3)
+    );
+    let within = Duration::days(14);
+    assert!(status.problems(within).is_empty());
+
+    // At the boundary (expires_at == now + within) it is a problem.
+    let edge = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, expires_at - within)
+        .await
+        .expect("status");
+    assert!(
+        matches!(edge.problems(within).as_slice(), [Problem::Expiring { .. }]),
+        "{:?}",
+        edge.problems(within)
+    );
+    let outside = read_status::<_, Meta>(
+        &fixture.spec,
+        &fixture.store,
+        None,
+        expires_at - within - Duration::seconds(1),
+    )
+    .await
+    .expect("status");
+    assert!(outside.problems(within).is_empty());
+    let dead = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, expires_at)
+        .await
+        .expect("status");
+    assert_eq!(dead.tokens[0].state, TokenState::Dead);
+
+    fixture.spec = worker_with(2);
+    let grown = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let states: Vec<TokenState> = grown.tokens.iter().map(|t| t.state).collect();
+    assert_eq!(states, [TokenState::Missing, TokenState::Missing]);
+    let retiring: Vec<_> = grown
+        .retiring
+        .iter()
+        .map(|t| (t.address.to_string(), t.revoke_after))
+        .collect();
+    assert_eq!(
+        retiring,
+        [(TOKEN.to_owned(), None)],
+        "the next apply retires it"
+    );
+}
+
+/// `status` over records built in code: a revocation is overdue only once
+/// more than `REVOKE_OVERDUE_AFTER` has passed since its time.
+mod overdue {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use graphform_engine::Action;
+    use graphform_engine::document::{ApplyOutcome, ChangeCounts, LastApply, StateDocument};
+    use graphform_engine::status::{Problem, StoredValues, status};
+    use graphform_store::TokenMetadata;
+    use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
+
+    use super::{Fixture, NOW, TOKEN};
+
+    const DAY: i64 = 86_400;
+
+    fn at(seconds: i64) -> Timestamp {
+        Timestamp::from_unix(NOW + seconds)
+    }
+
+    fn metadata(address: &TokenAddress, expires_at: Option<Timestamp>) -> TokenMetadata {
+        TokenMetadata {
+            address: address.clone(),
+            app_id: super::support::APP.to_owned(),
+            system_user_id: "615500000000001".to_owned(),
+            scopes: BTreeSet::from(["ads_read".to_owned()]),
+            expiry: ExpiryMode::SixtyDays,
+            issued_at: at(-DAY * 30),
+            expires_at,
+            fingerprint: graphform_types::fingerprint(&address.to_string()),
+            issued_by: None,
+        }
+    }
+
+    /// A revocation is overdue only once more than a day has passed since
+    /// its time: exactly a day late is not yet.
+    #[test]
+    fn a_revocation_is_overdue_only_past_a_day() {
+        let spec = Fixture::new().spec;
+        let address: TokenAddress = TOKEN.parse().expect("address");
+        let removed: TokenAddress = "acme/worker/token/old".parse().expect("address");
+        let document = StateDocument {
+            retiring: BTreeMap::from([(removed.clone(), at(-DAY - 1))]),
+            last_apply: Some(LastApply {
+                started_at: at(-60),
+                finished_at: at(-50),
+                outcome: ApplyOutcome::Held,
+                changes: ChangeCounts::default(),
+            }),
+            last_successful_apply: Some(at(-50)),
+            ..StateDocument::default()
+        };
+        let stored = |revoke_after: Timestamp| {
+            BTreeMap::from([
+                (
+                    address.clone(),
+                    StoredValues {
+                        current: (metadata(&address, Some(at(DAY * 30))), None),
+                        previous: Some((metadata(&address, Some(at(DAY))), None, revoke_after)),
+                    },
+                ),
+                (
+                    removed.clone(),
+                    StoredValues {
+                        current: (metadata(&removed, Some(at(DAY * 40))), None),
+                        previous: None,
+                    },
+                ),
+            ])
+        };
+        let now = Timestamp::from_unix(NOW);
+        let on_time = status(&spec, &stored(at(-DAY)), &document, false, now);
+        let superseded = on_time.tokens[0].superseded.as_ref().expect("superseded");
+        assert!(
+            !superseded.revoke_overdue,
+            "exactly a day late is not overdue"
+        );
+        assert!(on_time.retiring[0].revoke_overdue, "a day and a second is");
+        assert_eq!(
+            on_time.problems(Duration::days(14)),
+            [Problem::RevokeOverdue {
+                address: removed.clone(),
+                revoke_after: at(-DAY - 1),
+            }]
+        );
+        let late = status(&spec, &stored(at(-DAY - 1)), &document, false, now);
+        assert_eq!(late.problems(Duration::days(14)).len(), 2);
+        assert_eq!(late.last_successful_apply, Some(at(-50)));
+        assert_eq!(
+            late.tokens[0].next.map(|next| (next.action, next.from)),
+            Some((Action::Refresh, at(DAY * 30) - Duration::days(20))),
+            "the policy's default refresh_before"
+        );
+    }
 }

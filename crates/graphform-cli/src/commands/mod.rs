@@ -10,6 +10,7 @@ mod man;
 mod plan;
 mod schema;
 mod show;
+mod status;
 mod store;
 mod validate;
 
@@ -29,6 +30,7 @@ pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply::run(&args, printer),
         Command::Show(args) => show::run(&args, printer),
         Command::Import(args) => import::run(&args, printer),
+        Command::Status(args) => status::run(&args, printer),
         Command::Store(StoreCommand::Init(args)) => store::init(&args, printer),
         Command::Store(StoreCommand::Rekey(args)) => store::rekey(&args, printer),
         Command::Lock(LockCommand::Status(args)) => lock::status(&args, printer),

@@ -1,4 +1,5 @@
-//! Plans rendered for people (text, markdown) and tools (JSON).
+//! Plans rendered for people (text, markdown) and tools (JSON); and
+//! `graphform status` (`status/`: text, JSON, OpenMetrics, HTML).
 //!
 //! Every renderer shows fingerprints, never values: a [`Plan`] holds no
 //! secret to begin with.
@@ -11,6 +12,7 @@
 //! writes them as `\uXXXX` ([`json`]). See issue 10.
 
 mod markdown;
+pub(crate) mod status;
 mod text;
 
 use std::borrow::Cow;
@@ -105,6 +107,33 @@ pub(crate) fn timeline_cells(entry: &TimelineEntry, now: Timestamp) -> (String, 
         None => "-".to_owned(),
     };
     (expires, next)
+}
+
+/// Rows of cells as aligned lines (the first row is usually the header):
+/// each column padded to its widest cell, in characters, two spaces
+/// between columns and before the first, no trailing spaces.
+pub(crate) fn columns<R: AsRef<[String]>>(rows: &[R]) -> Vec<String> {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (column, cell) in row.as_ref().iter().enumerate() {
+            let width = cell.chars().count();
+            match widths.get_mut(column) {
+                Some(widest) => *widest = (*widest).max(width),
+                None => widths.push(width),
+            }
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .as_ref()
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("  {}", cells.join("  ").trim_end())
+        })
+        .collect()
 }
 
 /// `2026-12-04 (in 12d)` or `2026-11-20 (2d ago)`.

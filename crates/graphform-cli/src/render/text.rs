@@ -9,7 +9,7 @@ use graphform_engine::{Action, Change, NoticeLevel, Plan, Snapshot};
 use graphform_types::style::{self, Paint};
 use graphform_types::{ExpiryMode, Timestamp};
 
-use super::{escape_text, owners, relative_date, summary, symbol, timeline_cells};
+use super::{columns, escape_text, owners, relative_date, summary, symbol, timeline_cells};
 
 /// The style of an action's symbol and name.
 fn action_style(action: Action) -> Style {
@@ -210,27 +210,14 @@ fn timeline(out: &mut String, plan: &Plan, paint: Paint) {
         })
         .collect();
     let header = ["TOKEN", "FINGERPRINT", "EXPIRES", "NEXT"].map(str::to_owned);
-    let widths: Vec<usize> = (0..4)
-        .map(|column| {
-            std::iter::once(&header)
-                .chain(&rows)
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |row: &[String; 4]| {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        format!("  {}", cells.join("  ").trim_end())
-    };
+    let lines = columns(&std::iter::once(header).chain(rows).collect::<Vec<_>>());
     let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, "Expiry timeline:"));
-    let _ = writeln!(out, "{}", paint.paint(style::DIM, &line(&header)));
-    for row in &rows {
-        let _ = writeln!(out, "{}", line(row));
+    for (index, line) in lines.iter().enumerate() {
+        if index == 0 {
+            let _ = writeln!(out, "{}", paint.paint(style::DIM, line));
+        } else {
+            let _ = writeln!(out, "{line}");
+        }
     }
     out.push('\n');
 }

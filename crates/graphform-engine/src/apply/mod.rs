@@ -31,7 +31,10 @@
 //! up to a limit that follows Meta's usage headers (`apply/pace.rs`).
 //! Before the first change, apply settles what an interrupted apply left
 //! and names every system user this run changes in the root state
-//! document.
+//! document. At its end, still under the lease, it records the run itself
+//! there (`last_apply`: when, how it ended, how many changes; a run with
+//! nothing to do too) for `graphform status`; a failure to record it is a
+//! warning, never the run's failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -47,8 +50,8 @@ use graphform_store::{Fingerprint, Store};
 use graphform_types::{InstallAddress, SystemUserAddress, Timestamp, TokenAddress};
 use tokio::sync::Mutex;
 
-use crate::document::{AuditEntry, Intent};
-use crate::observe::{Credentials, observe};
+use crate::document::{ApplyOutcome, AuditEntry, ChangeCounts, Intent, LastApply};
+use crate::observe::{Credentials, observe, read_root};
 use crate::plan::{Change, Maintenance, NoticeKind, Plan, PlanOptions, plan as make_plan};
 use crate::provider::Provider;
 use crate::state::State;
@@ -257,7 +260,21 @@ pub async fn apply<S: Store, P: Provider>(
         lost: AtomicBool::new(false),
         stop: tokio::sync::Notify::new(),
     };
-    let work = plan_and_run(context, approval, options, progress, &keeper);
+    let work = async {
+        let result = plan_and_run(context, approval, options, progress, &keeper).await;
+        // Under the lease, before it is released: the run's record.
+        if !keeper.lost.load(Ordering::SeqCst)
+            && let Some(run) = last_apply(&result, context.now, started)
+            && let Err(error) = record_last_apply(context.store, run).await
+        {
+            let error = graphform_types::Chain(&error);
+            tracing::warn!(%error, "could not record this apply in the state document");
+            progress.note(&format!(
+                "could not record this apply in the state document ({error}); `graphform status` shows the one before"
+            ));
+        }
+        result
+    };
     let renewal = keeper.renew(context.store, options, context.now, started);
     tokio::pin!(renewal);
     let mut renewal_ended = false;
@@ -282,6 +299,65 @@ pub async fn apply<S: Store, P: Provider>(
         }
     }
     result
+}
+
+/// The record of a run that held the lease, as it ended; `None` when a
+/// person declined (nothing was attempted, nothing failed).
+fn last_apply(
+    result: &Result<ApplyReport, ApplyError>,
+    started_at: Timestamp,
+    started: Instant,
+) -> Option<LastApply> {
+    let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
+    let finished_at = started_at.saturating_add(graphform_types::Duration::seconds(elapsed));
+    let (outcome, changes) = match result {
+        Err(ApplyError::Declined) => return None,
+        Err(_) => (ApplyOutcome::Failed, ChangeCounts::default()),
+        Ok(report) => {
+            let mut changes = ChangeCounts {
+                planned: report.plan.changes.len(),
+                ..ChangeCounts::default()
+            };
+            for (_, outcome) in &report.outcomes {
+                match outcome {
+                    Outcome::Done { .. } => changes.done += 1,
+                    Outcome::Failed { .. } => changes.failed += 1,
+                    Outcome::Skipped { .. } => changes.skipped += 1,
+                }
+            }
+            // Without a failure, only `--only` skips a change.
+            let outcome = if changes.failed > 0 {
+                ApplyOutcome::Failed
+            } else if changes.skipped > 0 {
+                ApplyOutcome::Held
+            } else {
+                ApplyOutcome::Succeeded
+            };
+            (outcome, changes)
+        }
+    };
+    Some(LastApply {
+        started_at,
+        finished_at,
+        outcome,
+        changes,
+    })
+}
+
+/// Writes `run` into the root state document: read, then compare-and-set
+/// against the version read (only apply writes the root, under the lease
+/// this run holds). Not counted as a mutation: nothing depends on it.
+async fn record_last_apply<S: Store>(store: &S, run: LastApply) -> Result<(), ChangeError> {
+    let (mut root, version) = read_root(store)
+        .await
+        .map_err(|error| ChangeError::ReadDocument(Box::new(error)))?;
+    run.record(&mut root);
+    let bytes = serde_json::to_vec(&root).map_err(ChangeError::EncodeDocument)?;
+    store
+        .write_state(&bytes, version.as_ref())
+        .await
+        .map_err(|error| ChangeError::WriteRoot(Box::new(error)))?;
+    Ok(())
 }
 
 async fn plan_and_run<S: Store, P: Provider>(

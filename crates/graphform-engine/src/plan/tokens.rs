@@ -16,6 +16,32 @@ use super::{
     TimelineEntry, TokenStatus, dead_replacement, scope_diff, value_snapshot,
 };
 
+/// The policy's next time-driven work on a token value, and the moment
+/// from which it is due: a 60-day token is refreshed from `expires_at -
+/// refresh_before` on (the planner refreshes once less than
+/// `refresh_before` is left, strictly after that moment); a
+/// never-expiring one with `rotate_every` is rotated from `issued_at +
+/// rotate_every` on. `None` when nothing is scheduled (a never-expiring
+/// token without `rotate_every`, or a 60-day token whose expiry is
+/// unknown).
+///
+/// The one place this timing is decided: the planner's decisions and
+/// timeline, and `graphform status`, all read it.
+pub fn next_time_driven(
+    expiry: Expiry,
+    issued_at: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> Option<(Action, Timestamp)> {
+    match expiry {
+        Expiry::SixtyDays { refresh_before } => {
+            expires_at.map(|at| (Action::Refresh, at.saturating_sub(refresh_before)))
+        }
+        Expiry::Never { rotate_every } => {
+            rotate_every.map(|period| (Action::Rotate, issued_at.saturating_add(period)))
+        }
+    }
+}
+
 impl Planner<'_> {
     /// Plans the token's changes; each acts on the system user `id` (or
     /// the one this plan creates).
@@ -330,44 +356,50 @@ impl Planner<'_> {
         self.time_driven(token, current, expires_at)
     }
 
-    /// Refresh inside `refresh_before`, rotation on `rotate_every`.
+    /// Refresh inside `refresh_before`, rotation on `rotate_every`: when
+    /// each falls due is [`next_time_driven`]'s.
     pub(super) fn time_driven(
         &mut self,
         token: &Token,
         current: &ObservedValue,
         expires_at: Option<Timestamp>,
     ) -> Option<Replacement> {
-        match token.expiry {
-            Expiry::SixtyDays { refresh_before } => {
-                let Some(expires_at) = expires_at else {
-                    return Some(Replacement::new(
-                        Action::Rotate,
-                        "the policy wants a 60-day token".to_owned(),
-                        Some("Meta reports the token never expires".to_owned()),
-                    ));
-                };
-                let window = refresh_before;
-                let left = expires_at - self.now;
-                if left < window {
+        if token.expiry.mode() == ExpiryMode::SixtyDays && expires_at.is_none() {
+            return Some(Replacement::new(
+                Action::Rotate,
+                "the policy wants a 60-day token".to_owned(),
+                Some("Meta reports the token never expires".to_owned()),
+            ));
+        }
+        let (action, from) =
+            next_time_driven(token.expiry, current.metadata.issued_at, expires_at)?;
+        match (token.expiry, expires_at) {
+            (Expiry::SixtyDays { refresh_before }, Some(expires_at)) => {
+                // Due once less than `refresh_before` is left: strictly
+                // after `from`.
+                if self.now > from {
                     return Some(Replacement::time(
-                        Action::Refresh,
+                        action,
                         format!(
                             "expires in {}, refresh_before is {refresh_before}",
-                            (left).human()
+                            (expires_at - self.now).human()
                         ),
                         Maintenance::Refresh,
                     ));
                 }
-                self.decision_changes_at(expires_at - window + Duration::seconds(1));
+                self.decision_changes_at(from + Duration::seconds(1));
                 None
             }
-            Expiry::Never { rotate_every } => {
-                let period = rotate_every?;
-                let issued_at = current.metadata.issued_at;
-                let due = issued_at.saturating_add(period);
-                if self.now >= due {
+            (
+                Expiry::Never {
+                    rotate_every: Some(period),
+                },
+                _,
+            ) => {
+                if self.now >= from {
+                    let issued_at = current.metadata.issued_at;
                     return Some(Replacement::time(
-                        Action::Rotate,
+                        action,
                         format!(
                             "issued {} ago, rotate_every is {period}",
                             (self.now - issued_at).human()
@@ -375,9 +407,11 @@ impl Planner<'_> {
                         Maintenance::Rotate,
                     ));
                 }
-                self.decision_changes_at(due);
+                self.decision_changes_at(from);
                 None
             }
+            // Nothing is scheduled for these (`next_time_driven` said so).
+            (Expiry::SixtyDays { .. }, None) | (Expiry::Never { rotate_every: None }, _) => None,
         }
     }
 
@@ -394,13 +428,7 @@ impl Planner<'_> {
                 metadata.expires_at
             }
         };
-        let next = match token.expiry {
-            Expiry::SixtyDays { refresh_before } => {
-                expires_at.map(|at| (Action::Refresh, at.saturating_sub(refresh_before)))
-            }
-            Expiry::Never { rotate_every } => rotate_every
-                .map(|period| (Action::Rotate, metadata.issued_at.saturating_add(period))),
-        };
+        let next = next_time_driven(token.expiry, metadata.issued_at, expires_at);
         self.timeline.push(TimelineEntry {
             address: address.clone(),
             fingerprint: metadata.fingerprint.clone(),
