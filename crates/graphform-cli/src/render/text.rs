@@ -29,7 +29,7 @@ pub(crate) fn text(plan: &Plan, paint: Paint) -> String {
         let _ = writeln!(out, "graphform will make these changes:\n");
         changes(&mut out, plan, paint);
     }
-    credentials(&mut out, plan, paint);
+    credentials(&mut out, &plan.credentials, paint);
     notices(&mut out, plan, paint);
     timeline(&mut out, plan, paint);
     let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, &summary(plan)));
@@ -150,12 +150,19 @@ fn describe_token(snapshot: &Snapshot) -> String {
     format!("{scopes}; expiry {expiry}")
 }
 
-fn credentials(out: &mut String, plan: &Plan, paint: Paint) {
-    if plan.credentials.is_empty() {
+/// The admin credentials that need attention, under `Credentials:` and
+/// followed by a blank line; nothing when there are none (plan and
+/// status).
+pub(crate) fn credentials(
+    out: &mut String,
+    warnings: &[graphform_engine::admin::CredentialWarning],
+    paint: Paint,
+) {
+    if warnings.is_empty() {
         return;
     }
     let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, "Credentials:"));
-    for warning in &plan.credentials {
+    for warning in warnings {
         let _ = writeln!(
             out,
             "  {}: business {}: {}",

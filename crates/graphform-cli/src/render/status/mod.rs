@@ -79,19 +79,8 @@ pub(crate) fn text(status: &Status, paint: Paint) -> String {
             .collect();
         table(&mut out, &header, &rows, paint);
     }
-    if !status.credentials.is_empty() {
-        let _ = writeln!(out, "\n{}", paint.paint(style::EMPHASIS, "Credentials:"));
-        for warning in &status.credentials {
-            let _ = writeln!(
-                out,
-                "  {}: business {}: {}",
-                paint.paint(style::WARNING, "warning"),
-                escape_text(&warning.business),
-                escape_text(&warning.message)
-            );
-        }
-    }
     out.push('\n');
+    super::text::credentials(&mut out, &status.credentials, paint);
     let _ = writeln!(out, "{}", last_apply_line(status));
     out
 }
@@ -459,11 +448,16 @@ pub(crate) mod fixture {
                 },
             }),
             last_successful_apply: Some(at(-2)),
-            credentials: vec![graphform_engine::admin::CredentialWarning {
-                business: "acme".to_owned(),
-                variable: "ACME_ADMIN_TOKEN".to_owned(),
-                message: "the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-10 00:00 UTC (in 9 days): generate a new one (a never-expiring token of an admin system user does not need this) and set `ACME_ADMIN_TOKEN` before then".to_owned(),
-            }],
+            credentials: vec![admin_expiring()],
+        }
+    }
+
+    /// An admin token that expires in nine days, as `--check` reports it.
+    fn admin_expiring() -> graphform_engine::admin::CredentialWarning {
+        graphform_engine::admin::CredentialWarning {
+            business: "acme".to_owned(),
+            variable: "ACME_ADMIN_TOKEN".to_owned(),
+            message: "the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-10 00:00 UTC (in 9 days): generate a new one (a never-expiring token of an admin system user does not need this) and set `ACME_ADMIN_TOKEN` before then".to_owned(),
         }
     }
 
