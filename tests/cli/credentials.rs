@@ -1,7 +1,8 @@
 //! What `plan` tells of its dealings with Meta (issue 14), against the
 //! emulator: it warns of an admin token that expires within two weeks, a
 //! credential Meta refuses is reported as the environment variable to fix,
-//! and each retried call is one line on stderr.
+//! each retried call is one line on stderr, and on a terminal a spinner
+//! and a bar of changes show progress.
 
 use std::path::Path;
 use std::process::Command;
@@ -232,6 +233,76 @@ fn status_check_warns_of_the_admin_token_and_fails_within() {
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("graphform_admin_credential_warnings{business=\"acme\"} 1\n"),
+        "{text}"
+    );
+}
+
+/// `args` run on a terminal (util-linux's `script` gives the command a
+/// pseudo-terminal): what the terminal showed.
+fn on_a_terminal(case: &Case, args: &str) -> String {
+    let command = case.command(&[]);
+    let line = format!("{} {args}", env!("CARGO_BIN_EXE_graphform"));
+    let output = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(case.dir.path())
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm-256color")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{text}");
+    for name in [
+        "ACME_ADMIN_TOKEN",
+        "REPORTING_APP_SECRET",
+        "PUBLISHER_APP_SECRET",
+    ] {
+        assert!(
+            !text.contains(case.secret(name)),
+            "{name}'s value leaked:\n{text}"
+        );
+    }
+    text
+}
+
+#[test]
+fn on_a_terminal_reading_and_applying_show_progress_and_a_pipe_gets_none() {
+    let case = Case::new(None);
+    // Two failed calls: reading takes long enough for the spinner to draw.
+    request(
+        case.emulator.port,
+        "POST",
+        "/_emulator/faults/next",
+        r#"{"endpoint":"*","fault":"gateway_error","count":2,"status":503}"#,
+    );
+    let shown = on_a_terminal(&case, "plan");
+    assert!(shown.contains("Reading Meta and the store"), "{shown:?}");
+    assert!(
+        shown.contains("\u{1b}[2K"),
+        "the spinner is cleared: {shown:?}"
+    );
+    assert!(shown.contains("retrying in"), "{shown:?}");
+    assert!(
+        shown.contains("graphform will make these changes:"),
+        "{shown:?}"
+    );
+
+    let shown = on_a_terminal(&case, "apply --auto-approve");
+    assert!(shown.contains("/3 changes"), "a bar of changes: {shown:?}");
+    assert!(
+        shown.contains("Apply complete: 3 changes made."),
+        "{shown:?}"
+    );
+
+    // Through a pipe: only the lines.
+    let (code, text) = case.run(&mut case.command(&["plan"]));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        !text.contains("Reading Meta") && !text.contains('\u{1b}'),
         "{text}"
     );
 }
