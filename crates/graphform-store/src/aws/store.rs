@@ -210,7 +210,9 @@ impl Store for AwsSecretsManagerStore {
                         current.parse("lease", what).map_err(|error| match error {
                             StoreError::Corrupt { what, reason } => StoreError::Corrupt {
                                 what,
-                                reason: format!("{reason}; `graphform unlock` removes it"),
+                                reason: format!(
+                                    "{reason}; `graphform unlock ANY-ID` removes it (a damaged lease has no ID: any one does)"
+                                ),
                             },
                             other => other,
                         })?;

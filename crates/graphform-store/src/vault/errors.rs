@@ -25,7 +25,7 @@ impl Inner {
             self.settings.mount, self.settings.prefix
         );
         let remove = if rel == LEASE_REL {
-            "or replace it with `graphform unlock`".to_owned()
+            "or replace it with `graphform unlock ANY-ID` (a damaged lease has no ID: any one removes it)".to_owned()
         } else {
             format!(
                 "or remove it on purpose with `bao kv metadata delete {key}` (graphform then \
