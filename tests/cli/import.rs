@@ -251,9 +251,12 @@ fn a_token_that_is_not_the_addresss_is_refused_and_nothing_is_written() {
     let revoked = by_hand.mint(&id, REPORTING, &["ads_read", "read_insights"], true);
     by_hand.revoke(&revoked);
     let other_app = by_hand.mint(&id, PUBLISHER, &["ads_read"], true);
-    // The admin token: the reporting app's, of system user graphform-admin.
-    let other_user = by_hand.admin.token().clone();
-    let secrets = [&revoked, &other_app, &other_user];
+    // Another system user's token of the right app.
+    let other_id = by_hand.system_user("another", &[REPORTING]);
+    let other_user = by_hand.mint(&other_id, REPORTING, &["ads_read"], true);
+    // The admin token graphform acts with.
+    let admin = by_hand.admin.token().clone();
+    let secrets = [&revoked, &other_app, &other_user, &admin];
     let before = records(world.dir());
 
     let (code, text) = import(&world, ADDRESS, &revoked, &secrets);
@@ -274,12 +277,18 @@ fn a_token_that_is_not_the_addresss_is_refused_and_nothing_is_written() {
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains(&format!(
-            "the token belongs to system user 300000000000001, not to system user {id} (acme/ci-reporting)"
+            "the token belongs to system user {other_id}, not to system user {id} (acme/ci-reporting)"
         )),
         "{text}"
     );
     assert!(
         text.contains("hint: import a token generated for the address's system user"),
+        "{text}"
+    );
+    let (code, text) = import(&world, ADDRESS, &admin, &secrets);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("is the admin token graphform acts with for business `acme`"),
         "{text}"
     );
     assert_eq!(records(world.dir()), before, "nothing was written");

@@ -188,6 +188,17 @@ pub enum ImportError {
     /// No admin token for the address's business.
     #[error("no admin token for business `{0}`")]
     NoAdmin(String),
+    /// The value is the admin token graphform acts with: managed, it could
+    /// be rotated and then revoked, cutting graphform off.
+    #[error(
+        "{fingerprint} is the admin token graphform acts with for business `{business}`; graphform does not manage its own credential"
+    )]
+    AdminToken {
+        /// The business whose admin token it is.
+        business: String,
+        /// The token.
+        fingerprint: Fingerprint,
+    },
     /// No secret for the token's app.
     #[error("no secret for app {0}")]
     NoAppSecret(String),
@@ -315,6 +326,9 @@ impl ImportError {
             )),
             Self::NotInPolicy { .. } => Some(
                 "only tokens the policy names can be imported: add it to the policy first (`graphform plan` lists the policy's tokens in its timeline)".to_owned(),
+            ),
+            Self::AdminToken { .. } => Some(
+                "import another token of the system user; keep the admin token outside the policy's tokens (a rotation would revoke it)".to_owned(),
             ),
             Self::Lease(error) => error.hint(),
             Self::Store(error) => error.hint().map(str::to_owned),
@@ -484,6 +498,18 @@ pub async fn import<S: Store, P: Provider>(
         .admins
         .get(&business.name)
         .ok_or_else(|| ImportError::NoAdmin(business.name.clone()))?;
+    let fingerprint = value.fingerprint();
+    if let Some((business, _)) = context
+        .credentials
+        .admins
+        .iter()
+        .find(|(_, admin)| admin.token().fingerprint() == fingerprint)
+    {
+        return Err(ImportError::AdminToken {
+            business: business.clone(),
+            fingerprint,
+        });
+    }
     let app_id = &business.apps[&token.app].id;
     let app = context
         .credentials
@@ -622,7 +648,10 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
         let info = match client.debug_token(app, self.value).await {
             Ok(info) => info,
             // Inspected as another app's token: Meta refuses to say more.
-            Err(error) if error.code() == Some(100) => {
+            Err(error)
+                if error.credential_fault(true)
+                    == Some(graphform_graph::CredentialFault::OtherAppsToken) =>
+            {
                 return Err(refused(Refusal::WrongApp {
                     expected: app.app_id().to_owned(),
                     found: None,

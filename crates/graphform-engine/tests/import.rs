@@ -244,6 +244,14 @@ async fn a_refused_token_leaves_the_store_as_it_was() {
         matches!(&error, ImportError::NotInPolicy { close, .. } if close == &[address()]),
         "{error:?}"
     );
+    // The admin token graphform acts with: never managed, so never
+    // rotated and revoked out from under graphform.
+    let admin = fixture.admin().token().clone();
+    let error = fixture.import(&admin).await.expect_err("refused");
+    assert!(
+        matches!(&error, ImportError::AdminToken { business, .. } if business == "acme"),
+        "{error:?}"
+    );
     assert_eq!(fixture.contents().await, before);
 }
 

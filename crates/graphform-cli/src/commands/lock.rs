@@ -10,6 +10,7 @@ use graphform_store::{
 
 use crate::cli::{Format, LockStatusArgs, UnlockArgs};
 use crate::output::{Hinted, Printer};
+use crate::render;
 use crate::settings;
 
 /// When the next apply may take over `lease`: its expiry plus the margin
@@ -79,9 +80,9 @@ fn status_text(store: &str, lease: &LeaseInfo, now: Timestamp) -> String {
          \x20 state     {state}\n\
          If its holder is not running any more: graphform unlock {}\n",
         lease.id,
-        lease.holder,
+        render::escape_text(&lease.holder),
         lease.pid,
-        lease.host,
+        render::escape_text(&lease.host),
         lease.acquired_at.utc(),
         lease.expires_at.utc(),
         lease.id,
@@ -99,9 +100,9 @@ pub(crate) fn unlock(args: &UnlockArgs, printer: &Printer) -> anyhow::Result<Exi
         LeaseBreak::Broken(info) => printer.data(&format!(
             "Removed the lock {} held by {} (pid {} on host {}) since {}.\n",
             info.id,
-            info.holder,
+            render::escape_text(&info.holder),
             info.pid,
-            info.host,
+            render::escape_text(&info.host),
             info.acquired_at.utc()
         )),
         LeaseBreak::NotHeld => printer.data(&format!(
@@ -116,9 +117,9 @@ pub(crate) fn unlock(args: &UnlockArgs, printer: &Printer) -> anyhow::Result<Exi
                 "the lock has ID {}, not {id}: it is held by {} (pid {} on host {}) since {}, \
                  lease expires {}; nothing was removed",
                 info.id,
-                info.holder,
+                render::escape_text(&info.holder),
                 info.pid,
-                info.host,
+                render::escape_text(&info.host),
                 info.acquired_at.utc(),
                 info.expires_at.utc()
             ),

@@ -228,20 +228,29 @@ fn key_written(printer: &Printer, key_file: &Path, key_env: &str, then: &str) {
 }
 
 /// After `error` in `store init` or `store rekey`, which wrote a new key
-/// (of `recipient`) to `key_file`: if the store at `dir` uses that key
-/// (its store.json names the recipient: a rekey switched before failing),
-/// the file is kept and the error says so; otherwise nothing uses the key,
-/// and the file is removed.
+/// (of `recipient`) to `key_file`: the file is removed only when the store
+/// at `dir` provably does not use that key (there is no store, or its
+/// store.json names another recipient). When it names this one (a rekey
+/// switched before failing), or when the store cannot be read to tell,
+/// the file is kept and the error says so: deleting the only key of a
+/// store would lose it for good.
 fn unused_key(error: anyhow::Error, dir: &Path, recipient: &str, key_file: &Path) -> anyhow::Error {
-    let in_use = matches!(
-        FileStore::inspect_init_target(dir),
-        Ok(InitTarget::Store { recipient: recorded }) if recorded == recipient
-    );
-    if in_use {
-        return error.context(format!(
-            "the store uses the new key in {} (keep that file), but did not finish",
-            key_file.display()
-        ));
+    match FileStore::inspect_init_target(dir) {
+        Ok(InitTarget::Store {
+            recipient: recorded,
+        }) if recorded == recipient => {
+            return error.context(format!(
+                "the store uses the new key in {} (keep that file), but did not finish",
+                key_file.display()
+            ));
+        }
+        Ok(InitTarget::Missing | InitTarget::Empty | InitTarget::Store { .. }) => {}
+        Err(_) => {
+            return error.context(format!(
+                "could not tell which key the store uses: keep the new key in {} and the old one until `graphform plan` reads the store with one of them",
+                key_file.display()
+            ));
+        }
     }
     match std::fs::remove_file(key_file) {
         Ok(()) => error.context(format!(
