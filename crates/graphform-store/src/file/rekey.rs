@@ -480,6 +480,12 @@ fn remove_tree(
     match fs::symlink_metadata(root) {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(error) => return Err(io_error(format!("reading {}", root.display()), error)),
+        // A link (or a file) where the staging directory should be: remove
+        // the link itself, never what it points to.
+        Ok(metadata) if !metadata.is_dir() => {
+            return fs::remove_file(root)
+                .map_err(|error| io_error(format!("removing {}", root.display()), error));
+        }
         Ok(_) => {}
     }
     remove(root, Path::new(""), removed)?;

@@ -103,6 +103,29 @@ async fn rekey_reencrypts_every_record_for_the_new_key_and_the_old_key_reads_not
     assert!(reopened.read_token(&other).await.unwrap().is_some());
 }
 
+/// A link where the staging directory of an interrupted rekey would be is
+/// removed as a link: what it points to is left alone.
+#[tokio::test]
+async fn a_link_in_place_of_a_leftover_staging_directory_is_removed_not_followed() {
+    let (fixture, _, lease) = filled_and_locked().await;
+    let elsewhere = fixture.root.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(elsewhere.join("keep-me"), "not the store's").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, fixture.root.path().join(".store.rekey")).unwrap();
+    let (new_key, _) = generate_identity();
+    let rekeyed = fixture
+        .store
+        .rekey(&lease, &new_key, RekeyOptions::default())
+        .await
+        .unwrap();
+    assert!(rekeyed.removed_leftover.is_some());
+    assert_eq!(
+        fs::read_to_string(elsewhere.join("keep-me")).unwrap(),
+        "not the store's"
+    );
+    assert!(!fixture.root.path().join(".store.rekey").exists());
+}
+
 #[tokio::test]
 async fn rekey_refuses_a_lease_it_does_not_hold_and_the_same_key() {
     let (fixture, _, lease) = filled_and_locked().await;
