@@ -604,6 +604,20 @@ impl Inner {
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
         let _lock = self.lock()?;
+        // A rekey since this handle was opened moved the store to another
+        // key: a file written for the old one would leave it readable under
+        // two keys, none whole.
+        if let Some(recorded) = self.read_store_file()?
+            && recorded.recipient != self.recipient_text
+        {
+            return Err(StoreError::Config {
+                message: format!(
+                    "the file store {} was re-encrypted for another key since it was opened",
+                    self.dir.display()
+                ),
+                hint: Some("run again with the store's new key".to_owned()),
+            });
+        }
         let found = self.read_token_file(address)?.map(|file| file.version);
         compare(|| format!("token {address}"), expected, found)?;
         let new_version = self.next_version(found)?;

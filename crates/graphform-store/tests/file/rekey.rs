@@ -103,6 +103,31 @@ async fn rekey_reencrypts_every_record_for_the_new_key_and_the_old_key_reads_not
     assert!(reopened.read_token(&other).await.unwrap().is_some());
 }
 
+/// A handle opened with the old key before the rekey cannot write a new
+/// token afterwards: the store stays readable under one key.
+#[tokio::test]
+async fn a_handle_opened_before_a_rekey_writes_nothing_under_the_old_key() {
+    let (fixture, _, lease) = filled_and_locked().await;
+    let stale = fixture.reopen().unwrap();
+    let (new_key, _) = generate_identity();
+    fixture
+        .store
+        .rekey(&lease, &new_key, RekeyOptions::default())
+        .await
+        .unwrap();
+    let other = token("acme/x/token/stale-writer");
+    let error = stale
+        .write_token(&other, &sample_record(&other, "EAAstaleWRITER"), None)
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, StoreError::Config { .. }), "{error:?}");
+    let reopened = FileStore::with_identity(fixture.dir(), &new_key).unwrap();
+    assert!(reopened.read_token(&other).await.unwrap().is_none());
+    contents(&reopened)
+        .await
+        .expect("everything reads with the new key");
+}
+
 /// A link where the staging directory of an interrupted rekey would be is
 /// removed as a link: what it points to is left alone.
 #[tokio::test]
