@@ -18,7 +18,7 @@ use graphform_types::{Duration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::state::{Health, State};
+use crate::state::{AdminToken, Health};
 
 /// How long before an admin token expires `plan` and `status --check`
 /// start warning: two weeks leaves room to issue and roll out a new one.
@@ -39,17 +39,18 @@ pub struct CredentialWarning {
     pub message: String,
 }
 
-/// What observation learnt of each business's admin token, as warnings.
-/// A business whose admin token was not checked (a state built in code)
-/// gets none.
-pub fn credential_warnings(spec: &Spec, state: &State, now: Timestamp) -> Vec<CredentialWarning> {
+/// What `debug_token` said of each business's admin token
+/// (`admin_of(business name)`: observation's [`State`](crate::state::State) for `plan`, the
+/// checks of `status --check`), as warnings. A business whose admin token
+/// was not checked (a state built in code) gets none.
+pub fn credential_warnings<'a>(
+    spec: &Spec,
+    admin_of: impl Fn(&str) -> Option<&'a AdminToken>,
+    now: Timestamp,
+) -> Vec<CredentialWarning> {
     let mut warnings = Vec::new();
     for business in &spec.businesses {
-        let Some(admin) = state
-            .businesses
-            .get(&business.name)
-            .and_then(|observed| observed.admin.as_ref())
-        else {
+        let Some(admin) = admin_of(&business.name) else {
             continue;
         };
         let variable = &business.admin.token_env;
@@ -223,7 +224,7 @@ mod tests {
     use graphform_types::Timestamp;
 
     use super::*;
-    use crate::state::{AdminToken, DeadCause, ObservedBusiness};
+    use crate::state::{DeadCause, ObservedBusiness, State};
 
     const POLICY: &str = r#"
 version: 1
@@ -272,7 +273,9 @@ businesses:
     const DAY: i64 = 86_400;
 
     fn messages(health: Health) -> Vec<String> {
-        credential_warnings(&spec(), &state(health), Timestamp::from_unix(NOW))
+        let state = state(health);
+        let admin_of = |name: &str| state.businesses.get(name)?.admin.as_ref();
+        credential_warnings(&spec(), admin_of, Timestamp::from_unix(NOW))
             .into_iter()
             .map(|w| {
                 assert_eq!(

@@ -29,7 +29,7 @@ use crate::observe::{
 };
 use crate::plan::{Action, next_time_driven, scope_diff};
 use crate::provider::Provider;
-use crate::state::{DeadCause, Health, ObservedBusiness, State};
+use crate::state::{AdminToken, DeadCause, Health};
 
 /// The status format version (`status --format json`); bumped when a
 /// field changes meaning or goes away, not when one is added.
@@ -359,20 +359,8 @@ pub async fn read_status<S: Store, P: Provider>(
         .map(|(address, record)| (address.clone(), StoredValues::of(record, health.as_ref())))
         .collect();
     let mut status = status(spec, &values, &document, health.is_some(), now);
-    let observed = State {
-        businesses: admins
-            .into_iter()
-            .map(|(name, admin)| {
-                let business = ObservedBusiness {
-                    admin: Some(admin),
-                    ..ObservedBusiness::default()
-                };
-                (name, business)
-            })
-            .collect(),
-        ..State::default()
-    };
-    status.credentials = credential_warnings(spec, &observed, now);
+    let admins: BTreeMap<String, AdminToken> = admins.into_iter().collect();
+    status.credentials = credential_warnings(spec, |name| admins.get(name), now);
     Ok(status)
 }
 

@@ -465,7 +465,11 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
         state_hash: state_hash(state),
         changes: planner.changes,
         notices: planner.notices,
-        credentials: crate::admin::credential_warnings(spec, state, now),
+        credentials: crate::admin::credential_warnings(
+            spec,
+            |name| state.businesses.get(name)?.admin.as_ref(),
+            now,
+        ),
         timeline: planner.timeline,
         origin: None,
     }
