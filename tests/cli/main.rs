@@ -10,6 +10,7 @@ mod completions;
 mod credentials;
 mod demo;
 mod emulator;
+mod first_hour;
 mod import;
 mod lock;
 mod maintenance;

@@ -1,0 +1,27 @@
+//! The first hour: what a new user sees after each of the first mistakes
+//! people make (issue 15), as transcripts — exit code, stdout and stderr,
+//! paths and ports filtered — so each message stays one that says where,
+//! what was expected and what to do.
+//!
+//! One submodule per area: the policy file (`policy`), reaching the Graph
+//! API (`graph`), and setting up the store and the environment (`setup`).
+//! Each transcript is a `.snap` file in `tests/cli/snapshots/`, named
+//! `cli__first_hour__<area>__<test>.snap`.
+
+mod graph;
+mod policy;
+mod setup;
+
+use std::path::Path;
+
+use crate::common::repo_root;
+
+/// The quickstart policy: a valid starting point each mistake is made in.
+pub(crate) fn quickstart() -> String {
+    std::fs::read_to_string(repo_root().join("examples/quickstart.yaml")).expect("quickstart")
+}
+
+/// Writes `text` to `dir/name`.
+pub(crate) fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write");
+}
