@@ -174,46 +174,6 @@ fn a_refused_apply_names_the_lock_id_to_unlock() {
 }
 
 #[test]
-fn store_init_on_an_existing_store_writes_no_key_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    workspace(dir.path());
-    graphform_snapshot!(
-        "store_init_on_a_store",
-        graphform(dir.path())
-            .args(["store", "init", "--key-file", "second.key"])
-            .env_remove("GRAPHFORM_STORE_KEY")
-    );
-    assert!(!dir.path().join("second.key").exists());
-    // Nor over an existing key file, nor into a directory holding other things.
-    let other = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(
-        dir.path().join("graphform.yaml"),
-        other.path().join("graphform.yaml"),
-    )
-    .expect("copy");
-    std::fs::write(other.path().join("kept.key"), "mine\n").expect("write");
-    let (code, text) = run(graphform(other.path())
-        .args(["store", "init", "--key-file", "kept.key"])
-        .env_remove("GRAPHFORM_STORE_KEY"));
-    assert_eq!(code, 1, "{text}");
-    assert_eq!(
-        std::fs::read_to_string(other.path().join("kept.key")).unwrap(),
-        "mine\n"
-    );
-    std::fs::create_dir_all(other.path().join(".graphform/store")).expect("mkdir");
-    std::fs::write(other.path().join(".graphform/store/notes.txt"), "x").expect("write");
-    let (code, text) = run(graphform(other.path())
-        .args(["store", "init", "--key-file", "new.key"])
-        .env_remove("GRAPHFORM_STORE_KEY"));
-    assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains("is not empty and is not a graphform store"),
-        "{text}"
-    );
-    assert!(!other.path().join("new.key").exists());
-}
-
-#[test]
 fn store_rekey_then_plan_reads_with_the_new_key_and_not_the_old() {
     let emulator = EmulatorProcess::start();
     let dir = tempfile::tempdir().expect("tempdir");

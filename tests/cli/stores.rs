@@ -61,7 +61,7 @@ fn apply_writes_tokens_to_vault_and_the_bao_cli_reads_them_back() {
     policy(
         dir.path(),
         &format!(
-            "store:\n  type: vault\n  address: {}\n  prefix: graphform/e2e\n",
+            "store:\n  type: vault\n  address: {}\n  prefix: graphform/e2e/\n",
             bao.address()
         ),
     );
@@ -107,13 +107,14 @@ fn apply_writes_tokens_to_vault_and_the_bao_cli_reads_them_back() {
 
 #[test]
 fn apply_writes_tokens_to_aws_secrets_manager_and_boto3_reads_them_back() {
+    // The prefix as people write it: its slash is not part of the names.
     let moto = Moto::start();
     let emulator = EmulatorProcess::start();
     let dir = tempfile::tempdir().expect("tempdir");
     policy(
         dir.path(),
         &format!(
-            "store:\n  type: aws-secrets-manager\n  region: us-east-1\n  prefix: graphform/e2e\n  endpoint_url: {}\n",
+            "store:\n  type: aws-secrets-manager\n  region: us-east-1\n  prefix: graphform/e2e/\n  endpoint_url: {}\n",
             moto.endpoint()
         ),
     );

@@ -38,6 +38,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A command's examples, then the environment variables it reads (the
+/// whole table of [`env`]: a command that talks to Meta and the store reads
+/// nearly all of it).
+fn with_environment(examples: &str) -> String {
+    format!("{examples}\n\n{}", env::help())
+}
+
 /// The top-level help's closing: examples of every command, then the
 /// environment variables (from [`env`]'s table).
 fn after_help() -> String {
@@ -123,7 +130,7 @@ pub enum Command {
     /// changes nothing and takes no lock. Tokens appear as fingerprints,
     /// never values.
     #[command(
-        after_help = "Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error, 64 usage\n  graphform show plan.json"
+        after_help = with_environment("Examples:\n  graphform plan\n  graphform plan --format markdown > plan.md     # a pull-request comment\n  graphform plan --out plan.json --detailed-exitcode   # 0 no changes, 2 changes, 1 error, 64 usage\n  graphform show plan.json")
     )]
     Plan(PlanArgs),
     /// Make the changes a plan shows.
@@ -137,7 +144,7 @@ pub enum Command {
     /// every Graph mutation, stores each new token before anything else
     /// happens, and revokes a replaced token only after its grace period.
     #[command(
-        after_help = "Examples:\n  graphform apply                         # plan, confirm, apply\n  graphform plan --out plan.json && graphform apply plan.json\n  graphform apply --auto-approve --format json   # in a pipeline"
+        after_help = with_environment("Examples:\n  graphform apply                         # plan, confirm, apply\n  graphform plan --out plan.json && graphform apply plan.json\n  graphform apply --auto-approve --format json   # in a pipeline")
     )]
     Apply(ApplyArgs),
     /// Adopt a token made outside graphform, so graphform manages it.
@@ -159,7 +166,7 @@ pub enum Command {
     /// revoked by an `apply` after the token's grace, as after a rotation.
     /// It holds the store's lock while it runs.
     #[command(
-        after_help = "Examples:\n  read -rs TOKEN && export TOKEN              # paste the token; it is not echoed\n  graphform import acme/ci-reporting/token/insights-read --token-env TOKEN\n  graphform plan                              # the token is managed now\n  graphform import ADDRESS --token-env TOKEN --format json"
+        after_help = with_environment("Examples:\n  read -rs TOKEN && export TOKEN              # paste the token; it is not echoed\n  graphform import acme/ci-reporting/token/insights-read --token-env TOKEN\n  graphform plan                              # the token is managed now\n  graphform import ADDRESS --token-env TOKEN --format json")
     )]
     Import(ImportArgs),
     /// Render a saved plan file.
@@ -649,7 +656,20 @@ mod tests {
 
     #[test]
     fn the_help_lists_every_variable_of_the_env_table() {
-        let help = Cli::command().render_long_help().to_string();
+        let mut command = Cli::command();
+        // The top-level help, and that of each command that talks to Meta
+        // and the store.
+        for help in
+            ["", "plan", "apply", "import"].map(|name| match command.find_subcommand_mut(name) {
+                Some(sub) => sub.render_long_help().to_string(),
+                None => command.render_long_help().to_string(),
+            })
+        {
+            lists_every_variable(&help);
+        }
+    }
+
+    fn lists_every_variable(help: &str) {
         let names = env::DOCUMENTED
             .iter()
             .map(|var| var.name)

@@ -199,23 +199,85 @@ fn backend_settings(store: &StoreSettings, base: &Path) -> (BackendSettings, Str
 /// The clock: the system's, or `GRAPHFORM_NOW` (Unix seconds) for demos and
 /// tests against the emulator.
 pub(crate) fn now() -> anyhow::Result<Timestamp> {
-    if let Ok(text) = std::env::var(env::GRAPHFORM_NOW.name) {
-        return text
-            .trim()
-            .parse()
-            .map(Timestamp::from_unix)
-            .with_context(|| {
-                format!(
-                    "{} must be Unix seconds, not `{text}`",
-                    env::GRAPHFORM_NOW.name
-                )
-            });
+    if let Some(at) = clock_override()? {
+        return Ok(at);
     }
     let elapsed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("the system clock is before 1970")?;
     let seconds = i64::try_from(elapsed.as_secs()).context("the system clock is out of range")?;
     Ok(Timestamp::from_unix(seconds))
+}
+
+/// The moments `GRAPHFORM_NOW` may name: from 2010 (the Graph API's
+/// first year) to 2200. Anything else is a mistake (`1`, milliseconds),
+/// not a clock anyone means to plan with.
+const CLOCK_OVERRIDE_RANGE: std::ops::RangeInclusive<i64> = 1_262_304_000..=7_258_118_400;
+
+/// `GRAPHFORM_NOW`, when set: Unix seconds within [`CLOCK_OVERRIDE_RANGE`].
+fn clock_override() -> anyhow::Result<Option<Timestamp>> {
+    let name = env::GRAPHFORM_NOW.name;
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
+    let hint = format!(
+        "it is the clock for demos and tests against the emulator, in Unix seconds \
+         (e.g. `{name}=$(date -d 2027-01-01 +%s)`); unset it to use the system clock"
+    );
+    let Ok(seconds) = text.trim().parse::<i64>() else {
+        bail!(Hinted::new(
+            format!("{name} must be Unix seconds, not `{text}`"),
+            hint
+        ));
+    };
+    let (earliest, latest) = CLOCK_OVERRIDE_RANGE.into_inner();
+    if seconds < earliest {
+        bail!(Hinted::new(
+            format!(
+                "{name}={seconds} is {}, before {}: not a time graphform can plan at",
+                Timestamp::from_unix(seconds).utc(),
+                Timestamp::from_unix(earliest).date(),
+            ),
+            hint
+        ));
+    }
+    if seconds > latest {
+        let milliseconds = CLOCK_OVERRIDE_RANGE.contains(&(seconds / 1000));
+        bail!(Hinted::new(
+            format!(
+                "{name}={seconds} is after {}: not a time graphform can plan at{}",
+                Timestamp::from_unix(latest).date(),
+                if milliseconds {
+                    format!(" (milliseconds? in seconds it is {})", seconds / 1000)
+                } else {
+                    String::new()
+                }
+            ),
+            hint
+        ));
+    }
+    Ok(Some(Timestamp::from_unix(seconds)))
+}
+
+/// A warning when the clock is `GRAPHFORM_NOW`'s (`overridden`) while
+/// graphform talks to a Graph API that is not on this machine (Meta's, in
+/// production): tokens would be refreshed, rotated and revoked by another
+/// clock than Meta's.
+fn clock_override_warning(
+    overridden: bool,
+    client: &GraphClient,
+    now: Timestamp,
+) -> Option<String> {
+    let base_url = &client.settings().base_url;
+    (overridden && !base_url.is_loopback()).then(|| {
+        format!(
+            "{} is set: planning as if it were {} while talking to {}; it is meant for the \
+             emulator only: unset it to plan with the real clock",
+            env::GRAPHFORM_NOW.name,
+            now.utc(),
+            base_url.as_url()
+        )
+    })
 }
 
 /// A current-thread async runtime for one command.
@@ -245,6 +307,7 @@ impl World {
     /// warnings.
     pub(crate) fn open(policy: &Path, printer: &Printer) -> anyhow::Result<Self> {
         let spec = load_policy(policy, printer)?;
+        let now = now()?;
         let credentials = credentials(&spec)?;
         let client = graph_client(&spec)?;
         // Throttle waits and retries, one line each: a long wait is not
@@ -258,8 +321,12 @@ impl World {
         for warning in store.warnings() {
             printer.warning(warning);
         }
+        let overridden = std::env::var_os(env::GRAPHFORM_NOW.name).is_some();
+        if let Some(warning) = clock_override_warning(overridden, &client, now) {
+            printer.warning(&warning);
+        }
         Ok(Self {
-            now: now()?,
+            now,
             runtime: runtime()?,
             activity,
             spec,
@@ -337,4 +404,28 @@ pub(crate) fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::File::open(parent)
         .and_then(|dir| dir.sync_all())
         .with_context(|| format!("cannot flush `{}` to disk", parent.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(url: &str) -> GraphClient {
+        GraphClient::new(ClientSettings::for_base_url(url).expect("a URL")).expect("a client")
+    }
+
+    #[test]
+    fn an_overridden_clock_is_warned_of_only_against_a_remote_graph_api() {
+        let now = Timestamp::from_unix(1_798_000_000);
+        let meta = client("https://graph.facebook.com");
+        let warning = clock_override_warning(true, &meta, now).expect("a warning");
+        assert!(
+            warning.starts_with("GRAPHFORM_NOW is set: planning as if it were 2026-"),
+            "{warning}"
+        );
+        assert!(warning.contains("https://graph.facebook.com/"), "{warning}");
+        assert_eq!(clock_override_warning(false, &meta, now), None);
+        let emulator = client("http://127.0.0.1:8080");
+        assert_eq!(clock_override_warning(true, &emulator, now), None);
+    }
 }

@@ -73,9 +73,37 @@ const TOKEN_SUFFIX: &str = ".age";
 const IDENTITY_PREFIX: &str = "AGE-SECRET-KEY-1";
 const RECIPIENT_PREFIX: &str = "age1";
 
-/// What to tell someone whose key is missing or wrong.
+/// What to tell someone whose key is missing or malformed, when it is not
+/// known whether the store exists.
 const INIT_HINT: &str = "run `graphform store init` to create a store and its key, \
      or set the variable to the `AGE-SECRET-KEY-1…` key the store was created with";
+
+/// What to tell someone whose key is not the store's.
+const WRONG_KEY_HINT: &str = "use the key the store was created with (`graphform store init` \
+     printed it), or the one `graphform store rekey` last wrote to its --key-file (a rekey that \
+     was interrupted may have switched the store already); its recipient is the one recorded in \
+     store.json";
+
+/// What to tell someone whose key is missing or malformed for the
+/// store in `dir`: a store that exists needs the key it was created with
+/// (`store init` would refuse it), one that does not needs `store init`.
+fn key_hint(dir: &Path, key_env: &str) -> String {
+    match read_json_file::<StoreFile>(&dir.join(STORE_FILE), "the store description") {
+        Ok(Some(store)) => format!(
+            "{} is a store already (created for recipient {}): set `{key_env}` to the \
+             `AGE-SECRET-KEY-1…` key it was created with (`graphform store init` wrote it to \
+             its --key-file), e.g. `export {key_env}=\"$(cat store.key)\"`; `graphform store \
+             init` is only for a new store",
+            dir.display(),
+            store.recipient
+        ),
+        _ => format!(
+            "no store exists in {} yet: `graphform store init --key-file store.key` creates it \
+             and its key, then `export {key_env}=\"$(cat store.key)\"`",
+            dir.display()
+        ),
+    }
+}
 
 /// Creates a new X25519 identity for a file store: the secret key
 /// (`AGE-SECRET-KEY-1…`, to keep in the environment variable the policy
@@ -150,8 +178,15 @@ impl FileStore {
     /// records a recipient that is not the identity's, this fails with
     /// [`StoreError::Config`] at once rather than on the first read.
     pub fn open(dir: impl Into<PathBuf>, key_env: &str) -> Result<Self, StoreError> {
-        let identity = identity_from_env(key_env)?;
-        Self::open_with(dir.into(), &identity, CredentialSource::env(KEY, key_env))
+        let dir = dir.into();
+        let identity = identity_from_env(key_env).map_err(|error| match error {
+            StoreError::Config { message, .. } => StoreError::Config {
+                message,
+                hint: Some(key_hint(&dir, key_env)),
+            },
+            other => other,
+        })?;
+        Self::open_with(dir, &identity, CredentialSource::env(KEY, key_env))
     }
 
     /// Opens the store in `dir` with `identity` (an `AGE-SECRET-KEY-1…`
@@ -213,13 +248,7 @@ impl FileStore {
                     recorded.recipient,
                     inner.recipient_text
                 ),
-                hint: Some(
-                    "use the key the store was created with (`graphform store init` printed \
-                     it), or the one `graphform store rekey` last wrote to its --key-file (a \
-                     rekey that was interrupted may have switched the store already); its \
-                     recipient is the one recorded in store.json"
-                        .to_owned(),
-                ),
+                hint: Some(WRONG_KEY_HINT.to_owned()),
             });
         }
         Ok(Self {
@@ -569,7 +598,7 @@ impl Inner {
                     self.key_source,
                     path.display()
                 ),
-                hint: Some(INIT_HINT.to_owned()),
+                hint: Some(WRONG_KEY_HINT.to_owned()),
             }),
             Err(error) => Err(StoreError::Corrupt {
                 what: what(),

@@ -1,1 +1,158 @@
-//! First mistakes: setup.
+//! First mistakes setting up: the store's key, the store's prefix, the
+//! clock, and what `--help` tells of the environment.
+
+use std::path::Path;
+
+use graphform_testkit::moto::Moto;
+
+use super::{quickstart, write};
+use crate::common::{graphform, run};
+
+/// A directory with the quickstart policy and, when `key_file` is given,
+/// a file store initialized with its key written there.
+fn workspace(key_file: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "graphform.yaml", &quickstart());
+    if let Some(file) = key_file {
+        let (code, text) = run(graphform(dir.path())
+            .args(["store", "init", "--key-file", file])
+            .env_remove("GRAPHFORM_STORE_KEY"));
+        assert_eq!(code, 0, "{text}");
+    }
+    dir
+}
+
+#[test]
+fn a_garbage_key_for_a_store_that_exists_asks_for_the_key_it_was_created_with() {
+    let dir = workspace(Some("store.key"));
+    graphform_snapshot!(
+        "garbage_key_existing_store",
+        graphform(dir.path())
+            .arg("status")
+            .env("GRAPHFORM_STORE_KEY", "hunter2")
+    );
+}
+
+#[test]
+fn no_key_and_no_store_says_to_run_store_init() {
+    let dir = workspace(None);
+    graphform_snapshot!(
+        "no_key_no_store",
+        graphform(dir.path())
+            .arg("status")
+            .env_remove("GRAPHFORM_STORE_KEY")
+    );
+}
+
+#[test]
+fn store_init_on_an_existing_store_writes_no_key_file() {
+    let dir = workspace(Some("store.key"));
+    graphform_snapshot!(
+        "store_init_again",
+        graphform(dir.path())
+            .args(["store", "init", "--key-file", "second.key"])
+            .env_remove("GRAPHFORM_STORE_KEY")
+    );
+    assert!(!dir.path().join("second.key").exists());
+    // Nor over an existing key file, nor into a directory holding other things.
+    let other = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        dir.path().join("graphform.yaml"),
+        other.path().join("graphform.yaml"),
+    )
+    .expect("copy");
+    std::fs::write(other.path().join("kept.key"), "mine\n").expect("write");
+    let (code, text) = run(graphform(other.path())
+        .args(["store", "init", "--key-file", "kept.key"])
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(
+        std::fs::read_to_string(other.path().join("kept.key")).expect("kept"),
+        "mine\n"
+    );
+    std::fs::create_dir_all(other.path().join(".graphform/store")).expect("mkdir");
+    std::fs::write(other.path().join(".graphform/store/notes.txt"), "x").expect("write");
+    let (code, text) = run(graphform(other.path())
+        .args(["store", "init", "--key-file", "new.key"])
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("is not empty and is not a graphform store"),
+        "{text}"
+    );
+    assert!(!other.path().join("new.key").exists());
+}
+
+/// The quickstart policy on the AWS Secrets Manager store at `endpoint`,
+/// with `prefix` written as given.
+fn aws_policy(dir: &Path, endpoint: &str, prefix: &str) {
+    let store = format!(
+        "store:\n  type: aws-secrets-manager\n  region: us-east-1\n  prefix: {prefix}\n  endpoint_url: {endpoint}\n"
+    );
+    write(
+        dir,
+        "graphform.yaml",
+        &quickstart().replacen("version: 1\n", &format!("version: 1\n{store}"), 1),
+    );
+}
+
+#[test]
+fn an_aws_prefix_written_with_a_trailing_slash_is_accepted() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    aws_policy(dir.path(), &moto.endpoint(), "graphform/");
+    graphform_snapshot!(
+        "aws_prefix_trailing_slash",
+        graphform(dir.path())
+            .args(["lock", "status"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+    );
+}
+
+#[test]
+fn a_prefix_of_only_slashes_is_pointed_at() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    aws_policy(dir.path(), "http://127.0.0.1:5000", "/");
+    graphform_snapshot!("prefix_only_slashes", graphform(dir.path()).arg("validate"));
+}
+
+/// `lock status` (it reads only the store) with `GRAPHFORM_NOW=value`,
+/// snapshotted as `name`.
+fn with_clock(name: &str, value: &str) {
+    let dir = workspace(Some("store.key"));
+    let key = std::fs::read_to_string(dir.path().join("store.key")).expect("key");
+    graphform_snapshot!(
+        name,
+        graphform(dir.path())
+            .args(["lock", "status"])
+            .env("GRAPHFORM_STORE_KEY", key.trim())
+            .env("GRAPHFORM_NOW", value)
+    );
+}
+
+#[test]
+fn a_clock_that_is_not_unix_seconds_is_refused() {
+    with_clock("clock_not_a_number", "tomorrow");
+}
+
+#[test]
+fn a_clock_before_2010_is_refused() {
+    with_clock("clock_before_2010", "1");
+}
+
+#[test]
+fn a_clock_in_milliseconds_is_refused_with_the_seconds() {
+    with_clock("clock_in_milliseconds", "1798000000000");
+}
+
+#[test]
+fn plan_help_lists_the_environment_it_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, text) = run(graphform(dir.path()).args(["plan", "--help"]));
+    assert_eq!(code, 0, "{text}");
+    let environment = &text[text.find("Environment:").expect("an Environment section")..];
+    insta::assert_snapshot!("plan_help_environment", environment);
+}

@@ -21,8 +21,8 @@ fn takeover_at(lease: &LeaseInfo) -> Timestamp {
 
 pub(crate) fn status(args: &LockStatusArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let spec = settings::load_policy(&args.policy.policy, printer)?;
-    let store = settings::open_store(&spec, &args.policy.policy)?;
     let now = settings::now()?;
+    let store = settings::open_store(&spec, &args.policy.policy)?;
     let lease = settings::runtime()?
         .block_on(store.read_lease())
         .context("cannot read the lock")?;

@@ -16,11 +16,11 @@ use crate::settings;
 pub(crate) fn run(args: &StatusArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let policy = &args.policy.policy;
     let spec = settings::load_policy(policy, printer)?;
+    let now = settings::now()?;
     let store = settings::open_store(&spec, policy)?;
     for warning in store.warnings() {
         printer.warning(warning);
     }
-    let now = settings::now()?;
     // Only `--check` talks to Meta, and only it needs Meta's credentials.
     let meta = if args.check {
         Some((

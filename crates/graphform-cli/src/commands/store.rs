@@ -65,8 +65,9 @@ pub(crate) fn init(args: &StoreInitArgs, printer: &Printer) -> anyhow::Result<Ex
                 dir.display()
             ),
             format!(
-                "its key is the one in `${key_env}` (the key it was created with); to change it, \
-                 `graphform store rekey --key-file NEW_FILE`"
+                "it is ready: set `{key_env}` to the key it was created with (the file the first \
+                 `store init --key-file` wrote, e.g. `export {key_env}=\"$(cat store.key)\"`) and \
+                 run `graphform plan`; to change its key, `graphform store rekey --key-file NEW_FILE`"
             ),
         ));
     }

@@ -82,6 +82,13 @@ impl Validator {
         ok &= self.each_set(at, urls, Self::url);
         let envs = [("key_env", &store.key_env), ("token_env", &store.token_env)];
         ok &= self.each_set(at, envs, Self::env_name);
+        // (A file store's `prefix` is reported by `store_fields_apply`.)
+        let prefix = match kind {
+            "file" => Some(String::new()),
+            _ => self.prefix(store.prefix.as_deref(), &at.field("prefix")),
+        };
+        ok &= prefix.is_some();
+        let prefix = prefix.unwrap_or_default();
         let mut required = |name: &str, value: &Option<String>| -> Option<String> {
             if value.is_none() {
                 self.push(
@@ -107,7 +114,7 @@ impl Validator {
                         .as_deref()
                         .unwrap_or(DEFAULT_VAULT_MOUNT)
                         .to_owned(),
-                    prefix: store.prefix.as_deref().unwrap_or(DEFAULT_PREFIX).to_owned(),
+                    prefix: prefix.clone(),
                     token_env: store
                         .token_env
                         .as_deref()
@@ -121,7 +128,7 @@ impl Validator {
                 let region = required("region", &store.region);
                 region.map(|region| StoreSettings::AwsSecretsManager {
                     region,
-                    prefix: store.prefix.as_deref().unwrap_or(DEFAULT_PREFIX).to_owned(),
+                    prefix: prefix.clone(),
                     endpoint_url: store.endpoint_url.clone(),
                 })
             }
@@ -139,6 +146,31 @@ impl Validator {
             }),
         };
         settings.filter(|_| ok)
+    }
+
+    /// A Vault path or AWS secret name prefix, written as people write
+    /// them (`graphform/`, `/ci/graphform`): the slashes around it are not
+    /// part of it, so it is stored without them. `None` (reported) when
+    /// nothing but slashes is left.
+    fn prefix(&mut self, prefix: Option<&str>, at: &At<'_>) -> Option<String> {
+        let Some(written) = prefix else {
+            return Some(DEFAULT_PREFIX.to_owned());
+        };
+        let trimmed = written.trim_matches('/');
+        if trimmed.is_empty() {
+            self.push(
+                at.error(
+                    Code::InvalidValue,
+                    format!("the prefix `{written}` is empty"),
+                )
+                .label("expected a name such as `graphform` or `ci/graphform`")
+                .help(format!(
+                    "remove `prefix` to use the default `{DEFAULT_PREFIX}`, or name one"
+                )),
+            );
+            return None;
+        }
+        Some(trimmed.to_owned())
     }
 
     /// Checks each of `fields` (name, value) that is set with `check`;
