@@ -103,7 +103,7 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     for (file, text) in texts {
         let mut problems = Vec::new();
         match yaml::parse(&text, &mut problems) {
-            Ok(tree) => trees.push((file.clone(), tree)),
+            Ok(tree) => trees.push((file.clone(), tree, text.trim().is_empty())),
             Err(problem) => problems.push(problem),
         }
         diagnostics.extend(
@@ -118,10 +118,10 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     // Where a value of the wrong type was read as an empty stand-in: what
     // validation says there is about the stand-in, not the file.
     let mut recovered = BTreeSet::new();
-    for (file, tree) in trees {
+    for (file, tree, blank) in trees {
         if is_empty(&tree) {
             complete = false;
-            diagnostics.push(diagnostic(&file, empty_file(tree.span)));
+            diagnostics.push(diagnostic(&file, empty_file(tree.span, blank)));
             continue;
         }
         let collector = Collector::default();
@@ -181,10 +181,15 @@ fn is_empty(tree: &Node) -> bool {
     matches!(&tree.kind, Kind::Scalar(Scalar::Null, _))
 }
 
-/// The problem of a policy file that holds nothing: what a policy starts
-/// with, rather than "expected a mapping".
-fn empty_file(span: Span) -> Problem {
-    Problem::new(Code::EmptyPolicy, "the policy file is empty", span).help(
+/// The problem of a policy file that holds nothing (`blank`: not even a
+/// comment): what a policy starts with, rather than "expected a mapping".
+fn empty_file(span: Span, blank: bool) -> Problem {
+    let message = if blank {
+        "the policy file is empty"
+    } else {
+        "the policy file holds no policy, only comments"
+    };
+    Problem::new(Code::EmptyPolicy, message, span).help(
         "a policy starts with `version: 1` and a list of `businesses:`; \
          start from `examples/quickstart.yaml` (or see `graphform schema`)",
     )
