@@ -179,7 +179,7 @@ fn plan_of_a_directory_without_policy_files_says_what_it_should_hold() {
 }
 
 #[test]
-fn a_path_that_is_neither_file_nor_directory_is_named() {
+fn a_device_reads_as_an_empty_policy() {
     let dir = tempfile::tempdir().expect("tempdir");
     transcript!(graphform(dir.path()).args(["validate", "/dev/null"]));
 }
