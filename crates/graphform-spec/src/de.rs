@@ -6,9 +6,10 @@
 //! reports all of them: unknown keys (each with a "did you mean"), and
 //! values of the wrong type (a number where a string belongs, a list where
 //! a mapping does). A value of the wrong type is reported and replaced by
-//! an empty one of the right type (`""`, `[]`, `{}`, `0`) so the rest of
-//! the document is still read; its node is remembered as *recovered*, and
-//! the loader drops what validation says about the stand-in (issue 15).
+//! a stand-in of the right type (a scalar's text, or `""`, `[]`, `{}`,
+//! `0`) so the rest of the document is still read; its node is remembered
+//! as *recovered*, and the loader drops what validation says about the
+//! stand-in (issue 15).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -313,7 +314,13 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let fits = matches!(self.node.kind, Kind::Scalar(Scalar::Str(_), _));
-        self.visit_if(fits, "a string", visitor, |v| v.visit_borrowed_str(""))
+        // A number or boolean stands in as its text: what validation then
+        // says of other values (`unknown app`) names it as written.
+        let text = match &self.node.kind {
+            Kind::Scalar(Scalar::Null, _) | Kind::Seq(_) | Kind::Map(_) => "",
+            Kind::Scalar(_, text) => text.as_str(),
+        };
+        self.visit_if(fits, "a string", visitor, |v| v.visit_borrowed_str(text))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -549,7 +556,7 @@ businesses:
         );
         let raw = raw.expect("read past every wrong type");
         let business = &raw.businesses.expect("businesses")[0];
-        assert_eq!(business.id.as_deref(), Some(""));
+        assert_eq!(business.id.as_deref(), Some("100000000000001"));
         assert_eq!(business.admin, Some(RawAdmin::default()));
         let users = business.system_users.as_ref().expect("system users");
         let tokens = users[0].tokens.as_ref().expect("tokens");

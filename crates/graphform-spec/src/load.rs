@@ -153,17 +153,32 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     }
     let mut found = Vec::new();
     let spec = validate(&documents, &mut found);
+    // A secret is reported wherever it is: its report masks the line in
+    // every diagnostic that quotes it, the type error's too.
     diagnostics.extend(found.into_iter().filter(|diagnostic| {
-        diagnostic.location.as_ref().is_none_or(|at| {
-            !recovered.contains(&(at.file.clone(), at.line, at.column))
-        })
+        diagnostic.code == Code::SecretInPolicy
+            || diagnostic.location.as_ref().is_none_or(|at| {
+                !recovered.contains(&(at.file.clone(), at.line, at.column))
+            })
     }));
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
-    // A value reported as a secret need not look like one (a passphrase):
-    // every diagnostic quoting its line masks it (issue 10).
+    // A value reported as a secret need not look like one (a passphrase,
+    // a number): every diagnostic quoting its line masks it, and one that
+    // quotes the value itself (the type error of an unquoted number) masks
+    // it there too (issue 10).
+    let mut secrets = Vec::new();
     for diagnostic in &diagnostics {
         if let (Code::SecretInPolicy, Some(location)) = (diagnostic.code, &diagnostic.location) {
             sources.mark_secret(location);
+            secrets.extend(written_at(&sources, location));
+        }
+    }
+    for diagnostic in &mut diagnostics {
+        for secret in &secrets {
+            mask_in(&mut diagnostic.message, secret);
+            for text in [&mut diagnostic.label, &mut diagnostic.help].into_iter().flatten() {
+                mask_in(text, secret);
+            }
         }
     }
     let failed = !complete || diagnostics.iter().any(Diagnostic::is_error);
@@ -172,6 +187,25 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
         diagnostics,
         sources,
         files,
+    }
+}
+
+/// The value written at `location`, without its quotes.
+fn written_at(sources: &Sources, location: &Location) -> Option<String> {
+    let line = sources.get(&location.file)?.lines().nth(location.line.checked_sub(1)?)?;
+    let written: String = line
+        .chars()
+        .skip(location.column.saturating_sub(1))
+        .take(location.len)
+        .collect();
+    let value = written.trim_matches(['"', '\'']);
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// `text` with every occurrence of `secret` masked.
+fn mask_in(text: &mut String, secret: &str) {
+    if text.contains(secret) {
+        *text = text.replace(secret, &crate::secret::mask(secret));
     }
 }
 
@@ -331,6 +365,20 @@ businesses:
             let text = POLICY.replace(from, to);
             assert_ne!(text, POLICY, "{from}");
             assert_eq!(diagnostics(&text), [expected], "{to}");
+        }
+    }
+
+    #[test]
+    fn a_secret_written_as_a_number_is_masked_in_its_type_error_too() {
+        let secret = "12345678901234567890123456789012";
+        let text = POLICY.replace("secret_env: REPORTING_APP_SECRET", &format!("secret_env: {secret}"));
+        let loaded = load_texts(vec![(PathBuf::from("p.yaml"), text)]);
+        let codes: Vec<_> = loaded.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, [Code::InvalidType, Code::SecretInPolicy]);
+        for diagnostic in &loaded.diagnostics {
+            let shown = crate::render(diagnostic, &loaded.sources, false);
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(shown.contains("1234…(redacted, 32 characters)"), "{shown}");
         }
     }
 

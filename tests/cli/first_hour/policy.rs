@@ -190,3 +190,14 @@ fn a_path_through_a_file_is_named() {
     write(dir.path(), "graphform.yaml", &business("acme", "100000000000001"));
     transcript!(graphform(dir.path()).args(["validate", "graphform.yaml/acme.yaml"]));
 }
+
+#[test]
+fn a_secret_written_as_a_number_is_masked_in_every_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = business("acme", "100000000000001").replace(
+        "secret_env: REPORTING_APP_SECRET",
+        "secret_env: 12345678901234567890123456789012",
+    );
+    write(dir.path(), "graphform.yaml", &policy);
+    transcript!(graphform(dir.path()).arg("validate"));
+}
