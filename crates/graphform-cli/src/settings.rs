@@ -28,7 +28,10 @@ pub(crate) fn load_policy(path: &Path, printer: &Printer) -> anyhow::Result<Spec
     // is a diagnostic of its own, printed below.
     if let Ok(false) = path.try_exists() {
         return Err(Hinted::new(
-            format!("no policy at `{}`: no such file or directory", path.display()),
+            format!(
+                "no policy at `{}`: no such file or directory",
+                path.display()
+            ),
             NAME_THE_POLICY,
         )
         .into());

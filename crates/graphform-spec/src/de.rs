@@ -273,7 +273,7 @@ impl<'a> De<'a> {
 }
 
 /// An empty list, the stand-in for a value that should have been one.
-fn empty_seq<'a>(collector: &'a Collector) -> Seq<'a> {
+fn empty_seq(collector: &Collector) -> Seq<'_> {
     Seq {
         items: [].iter(),
         collector,
@@ -337,7 +337,9 @@ impl<'de, 'a: 'de> de::Deserializer<'de> for De<'a> {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         let fits = matches!(self.node.kind, Kind::Seq(_));
         let collector = self.collector;
-        self.visit_if(fits, "a list", visitor, |v| v.visit_seq(empty_seq(collector)))
+        self.visit_if(fits, "a list", visitor, |v| {
+            v.visit_seq(empty_seq(collector))
+        })
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {

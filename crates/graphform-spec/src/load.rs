@@ -41,8 +41,7 @@ impl Loaded {
     /// not "invalid": nothing (or not all of it) was there to validate.
     pub fn unreadable(&self) -> bool {
         let mut errors = self.diagnostics.iter().filter(|d| d.is_error()).peekable();
-        errors.peek().is_some()
-            && errors.all(|d| matches!(d.code, Code::Io | Code::NoPolicyFiles))
+        errors.peek().is_some() && errors.all(|d| matches!(d.code, Code::Io | Code::NoPolicyFiles))
     }
 }
 
@@ -157,9 +156,10 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     // every diagnostic that quotes it, the type error's too.
     diagnostics.extend(found.into_iter().filter(|diagnostic| {
         diagnostic.code == Code::SecretInPolicy
-            || diagnostic.location.as_ref().is_none_or(|at| {
-                !recovered.contains(&(at.file.clone(), at.line, at.column))
-            })
+            || diagnostic
+                .location
+                .as_ref()
+                .is_none_or(|at| !recovered.contains(&(at.file.clone(), at.line, at.column)))
     }));
     diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
     // A value reported as a secret need not look like one (a passphrase,
@@ -176,7 +176,10 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
     for diagnostic in &mut diagnostics {
         for secret in &secrets {
             mask_in(&mut diagnostic.message, secret);
-            for text in [&mut diagnostic.label, &mut diagnostic.help].into_iter().flatten() {
+            for text in [&mut diagnostic.label, &mut diagnostic.help]
+                .into_iter()
+                .flatten()
+            {
                 mask_in(text, secret);
             }
         }
@@ -192,7 +195,10 @@ pub fn load_texts(texts: Vec<(PathBuf, String)>) -> Loaded {
 
 /// The value written at `location`, without its quotes.
 fn written_at(sources: &Sources, location: &Location) -> Option<String> {
-    let line = sources.get(&location.file)?.lines().nth(location.line.checked_sub(1)?)?;
+    let line = sources
+        .get(&location.file)?
+        .lines()
+        .nth(location.line.checked_sub(1)?)?;
     let written: String = line
         .chars()
         .skip(location.column.saturating_sub(1))
@@ -234,7 +240,11 @@ fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         // Both spellings are common for YAML; a file of either is read.
-        if path.is_file() && path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml") {
+        if path.is_file()
+            && path
+                .extension()
+                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        {
             files.push(path);
         }
     }
@@ -371,7 +381,10 @@ businesses:
     #[test]
     fn a_secret_written_as_a_number_is_masked_in_its_type_error_too() {
         let secret = "12345678901234567890123456789012";
-        let text = POLICY.replace("secret_env: REPORTING_APP_SECRET", &format!("secret_env: {secret}"));
+        let text = POLICY.replace(
+            "secret_env: REPORTING_APP_SECRET",
+            &format!("secret_env: {secret}"),
+        );
         let loaded = load_texts(vec![(PathBuf::from("p.yaml"), text)]);
         let codes: Vec<_> = loaded.diagnostics.iter().map(|d| d.code).collect();
         assert_eq!(codes, [Code::InvalidType, Code::SecretInPolicy]);

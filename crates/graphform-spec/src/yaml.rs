@@ -488,11 +488,7 @@ mod tests {
         let mut problems = Vec::new();
         let text = "version: 1\nbusinesses:\n  - name: acme\n\tid: \"1\"\n";
         let error = parse(text, &mut problems).expect_err("a tab");
-        assert_eq!(
-            (error.span.line, error.span.column),
-            (4, 1),
-            "{error:?}"
-        );
+        assert_eq!((error.span.line, error.span.column), (4, 1), "{error:?}");
         assert_eq!(
             error.help.as_deref(),
             Some("YAML indents with spaces; replace the tab with spaces")

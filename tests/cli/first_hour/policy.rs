@@ -4,7 +4,7 @@
 //! a directory of `*.yml` files, a tab for indentation, an empty file, a
 //! policy that is not where the command looks for it (issue 15).
 
-use super::write;
+use super::{quickstart, write};
 use crate::common::graphform;
 
 /// [`graphform_snapshot!`] into `tests/cli/snapshots/`, where the
@@ -107,8 +107,12 @@ fn yml_files_of_a_policy_directory_are_read_too() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("policy")).expect("mkdir");
     let policy = dir.path().join("policy");
-    write(&policy, "acme.yaml", &business("acme", "100000000000001"));
-    write(&policy, "globex.yml", &business("globex", "100000000000002"));
+    write(&policy, "acme.yaml", &quickstart());
+    write(
+        &policy,
+        "globex.yml",
+        &business("globex", "100000000000002"),
+    );
     transcript!(graphform(dir.path()).args(["validate", "policy"]));
 }
 
@@ -187,7 +191,11 @@ fn a_device_reads_as_an_empty_policy() {
 #[test]
 fn a_path_through_a_file_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "graphform.yaml", &business("acme", "100000000000001"));
+    write(
+        dir.path(),
+        "graphform.yaml",
+        &business("acme", "100000000000001"),
+    );
     transcript!(graphform(dir.path()).args(["validate", "graphform.yaml/acme.yaml"]));
 }
 
