@@ -60,46 +60,44 @@ fn a_type_error_does_not_hide_the_other_mistakes() {
     transcript!(graphform(dir.path()).arg("validate"));
 }
 
-#[test]
-fn a_list_where_a_mapping_belongs_is_one_error() {
+/// [`THREE_MISTAKES`] with those three put right and one other made
+/// instead (`from` replaced by `to`), in a temporary directory: the
+/// directory and the command that validates it there.
+fn with_one_mistake(from: &str, to: &str) -> (tempfile::TempDir, std::process::Command) {
     let dir = tempfile::tempdir().expect("tempdir");
     let policy = THREE_MISTAKES
         .replace("id: 100000000000001", "id: \"100000000000001\"")
-        .replace(
-            "admin: { token_env: ACME_ADMIN_TOKEN, app: reporting }",
-            "admin: [ACME_ADMIN_TOKEN, reporting]",
-        )
         .replace("read_insight]", "read_insights]")
         .replace("1 day", "1d");
-    write(dir.path(), "graphform.yaml", &policy);
-    transcript!(graphform(dir.path()).arg("validate"));
+    assert!(policy.contains(from), "{from}");
+    write(dir.path(), "graphform.yaml", &policy.replace(from, to));
+    let mut command = graphform(dir.path());
+    command.arg("validate");
+    (dir, command)
+}
+
+#[test]
+fn a_list_where_a_mapping_belongs_is_one_error() {
+    let (_dir, mut validate) = with_one_mistake(
+        "admin: { token_env: ACME_ADMIN_TOKEN, app: reporting }",
+        "admin: [ACME_ADMIN_TOKEN, reporting]",
+    );
+    transcript!(&mut validate);
 }
 
 #[test]
 fn a_mapping_where_a_string_belongs_is_one_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = THREE_MISTAKES
-        .replace("id: 100000000000001", "id: \"100000000000001\"")
-        .replace(
-            "app: reporting\n            scopes",
-            "app:\n              name: reporting\n            scopes",
-        )
-        .replace("read_insight]", "read_insights]")
-        .replace("1 day", "1d");
-    write(dir.path(), "graphform.yaml", &policy);
-    transcript!(graphform(dir.path()).arg("validate"));
+    let (_dir, mut validate) = with_one_mistake(
+        "app: reporting\n            scopes",
+        "app:\n              name: reporting\n            scopes",
+    );
+    transcript!(&mut validate);
 }
 
 #[test]
 fn a_quoted_version_is_one_error() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let policy = THREE_MISTAKES
-        .replace("version: 1", "version: \"1\"")
-        .replace("id: 100000000000001", "id: \"100000000000001\"")
-        .replace("read_insight]", "read_insights]")
-        .replace("1 day", "1d");
-    write(dir.path(), "graphform.yaml", &policy);
-    transcript!(graphform(dir.path()).arg("validate"));
+    let (_dir, mut validate) = with_one_mistake("version: 1", "version: \"1\"");
+    transcript!(&mut validate);
 }
 
 #[test]
