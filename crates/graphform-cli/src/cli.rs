@@ -51,7 +51,7 @@ fn after_help() -> String {
     format!(
         "Examples:
   graphform validate                          # check ./graphform.yaml
-  graphform validate policies/                # a directory of *.yaml files
+  graphform validate policies/                # a directory of *.yaml/*.yml files
   graphform plan --out plan.json              # what would change, saved for review
   graphform show plan.json --format markdown  # the saved plan, as a PR comment
   graphform apply plan.json                   # apply exactly the reviewed plan
@@ -106,7 +106,7 @@ pub enum ColorChoice {
 pub enum Command {
     /// Check a policy and report every problem in it.
     ///
-    /// Reads a policy file, or a directory of `*.yaml` files that together
+    /// Reads a policy file, or a directory of `*.yaml`/`*.yml` files that together
     /// form one policy, and reports every problem with its file, line and
     /// column, what was expected and a hint. Exits 0 when the policy is
     /// valid (warnings allowed), 1 when it is not.
@@ -335,7 +335,7 @@ pub struct EmulatorArgs {
 /// Where the policy is.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// The policy: a YAML file or a directory of `*.yaml` files.
+    /// The policy: a YAML file or a directory of `*.yaml`/`*.yml` files.
     #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
     pub policy: PathBuf,
 }
@@ -626,7 +626,7 @@ pub struct StoreInitArgs {
 /// `graphform validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The policy: a YAML file or a directory of `*.yaml` files.
+    /// The policy: a YAML file or a directory of `*.yaml`/`*.yml` files.
     #[arg(env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
     pub path: PathBuf,
     /// Output format: `text` for people, `json` for tools.

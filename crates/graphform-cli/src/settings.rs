@@ -19,11 +19,32 @@ use crate::progress::Activity;
 
 /// Loads and validates the policy; on errors prints the diagnostics (as
 /// `graphform validate` does) and fails. Warnings are printed either way.
+/// A policy that is not there, or cannot be read, fails with how to name
+/// the policy instead of "invalid" (issue 15).
 pub(crate) fn load_policy(path: &Path, printer: &Printer) -> anyhow::Result<Spec> {
+    const NAME_THE_POLICY: &str = "name the policy with `--policy PATH` (`-p PATH`) or \
+        `GRAPHFORM_POLICY`; without them graphform reads `graphform.yaml` in the current directory";
+    // Only "not found" is answered here: any other reason (permissions)
+    // is a diagnostic of its own, printed below.
+    if let Ok(false) = path.try_exists() {
+        return Err(Hinted::new(
+            format!(
+                "no policy at `{}`: no such file or directory",
+                path.display()
+            ),
+            NAME_THE_POLICY,
+        )
+        .into());
+    }
     let loaded = graphform_spec::load(path);
     print_diagnostics(&loaded, printer);
     match loaded.spec {
         Some(spec) => Ok(spec),
+        None if loaded.unreadable() => Err(Hinted::new(
+            format!("cannot load the policy from `{}`", path.display()),
+            NAME_THE_POLICY,
+        )
+        .into()),
         None => Err(anyhow!(
             "{} is invalid: {} (run `graphform validate {}` for details)",
             path.display(),

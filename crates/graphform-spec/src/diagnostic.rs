@@ -78,8 +78,10 @@ pub enum Code {
     ConflictingSetting,
     /// A setting that is allowed but risky.
     Risky,
-    /// A policy directory with no `*.yaml` file.
+    /// A policy directory with no `*.yaml` or `*.yml` file.
     NoPolicyFiles,
+    /// A policy file that holds nothing, or only comments.
+    EmptyPolicy,
 }
 
 impl Code {
@@ -111,6 +113,7 @@ impl Code {
         Self::ConflictingSetting,
         Self::Risky,
         Self::NoPolicyFiles,
+        Self::EmptyPolicy,
     ];
 
     /// The code as printed: `error[unknown-scope]`.
@@ -142,6 +145,7 @@ impl Code {
             Self::ConflictingSetting => "conflicting-setting",
             Self::Risky => "risky",
             Self::NoPolicyFiles => "no-policy-files",
+            Self::EmptyPolicy => "empty-policy",
         }
     }
 
@@ -180,7 +184,8 @@ impl Code {
                 "files of one policy directory disagree on a shared setting"
             }
             Self::Risky => "allowed, but risky",
-            Self::NoPolicyFiles => "a policy directory holds no `*.yaml` file",
+            Self::NoPolicyFiles => "a policy directory holds no `*.yaml` or `*.yml` file",
+            Self::EmptyPolicy => "a policy file holds nothing, or only comments",
         }
     }
 }

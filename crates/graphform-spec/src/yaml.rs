@@ -99,7 +99,7 @@ pub(crate) fn parse(text: &str, problems: &mut Vec<Problem>) -> Result<Node, Pro
                 column: error.marker().col() + 1,
                 len: 1,
             };
-            Problem::new(Code::YamlSyntax, error.info(), at)
+            syntax_problem(text, error.info(), at)
         })?;
         let start = span.start;
         let here = Span {
@@ -121,6 +121,42 @@ pub(crate) fn parse(text: &str, problems: &mut Vec<Problem>) -> Result<Node, Pro
             len: 0,
         },
     }))
+}
+
+/// The problem of a syntax error the parser reported at `at`.
+///
+/// The parser trips on a tab in the indentation only after it, often at
+/// the end of the line before (issue 15): such a problem points at the
+/// tab itself and says what to do.
+fn syntax_problem(text: &str, info: &str, at: Span) -> Problem {
+    if !info.contains("tab") {
+        return Problem::new(Code::YamlSyntax, info, at);
+    }
+    let problem = match indenting_tab(text, at.line) {
+        Some(tab) => Problem {
+            label: Some("a tab".to_owned()),
+            ..Problem::new(Code::YamlSyntax, "a tab in the indentation", tab)
+        },
+        None => Problem::new(Code::YamlSyntax, info, at),
+    };
+    problem.help("YAML indents with spaces; replace the tab with spaces")
+}
+
+/// The first tab in the indentation of line `from` (1-based) or a later
+/// line.
+fn indenting_tab(text: &str, from: usize) -> Option<Span> {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find_map(|(index, line)| {
+            let mut indentation = line.chars().take_while(|c| *c == ' ' || *c == '\t');
+            let column = indentation.position(|c| c == '\t')?;
+            Some(Span {
+                line: index + 1,
+                column: column + 1,
+                len: 1,
+            })
+        })
 }
 
 enum Open {
@@ -445,6 +481,21 @@ mod tests {
         }
         let mut problems = Vec::new();
         assert!(parse(&bomb, &mut problems).is_err());
+    }
+
+    #[test]
+    fn points_at_a_tab_in_the_indentation() {
+        let mut problems = Vec::new();
+        let text = "version: 1\nbusinesses:\n  - name: acme\n\tid: \"1\"\n";
+        let error = parse(text, &mut problems).expect_err("a tab");
+        assert_eq!((error.span.line, error.span.column), (4, 1), "{error:?}");
+        assert_eq!(
+            error.help.as_deref(),
+            Some("YAML indents with spaces; replace the tab with spaces")
+        );
+        let error = parse("a:\n  b:\n  \tc: 2\n", &mut problems).expect_err("a tab");
+        assert_eq!((error.span.line, error.span.column), (3, 3), "{error:?}");
+        assert_eq!(indenting_tab("a: \"x\ty\"\n", 1), None);
     }
 
     #[test]

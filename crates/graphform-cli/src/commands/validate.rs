@@ -45,7 +45,9 @@ fn text(args: &ValidateArgs, loaded: &Loaded, printer: &Printer) {
         }
         line.push('\n');
         printer.data(&line);
-    } else {
+    } else if !loaded.unreadable() {
+        // A policy that could not be read is not "invalid": its
+        // diagnostics already say what could not be read and why.
         let mut line = format!(
             "{} is invalid: {}",
             args.path.display(),
