@@ -17,7 +17,8 @@ use crate::auth::{AppCredentials, UserToken};
 use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
-use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
+use crate::error::{ApiError, ConnectFailure, ErrorClass, ErrorKind, GraphError, Operation};
+use graphform_types::Chain;
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
 use crate::usage::{UsageGovernor, UsageReport};
@@ -394,7 +395,17 @@ impl Transport {
                 }
             }
             Attempt::NotSent(error) => Failure {
-                kind: ErrorKind::Connect(Arc::new(error)),
+                kind: {
+                    let (failure, detail) = ConnectFailure::of(&error);
+                    debug!(attempt, ?failure, error = %Chain(&error), "cannot connect");
+                    ErrorKind::Connect {
+                        url: self.settings.base_url.clone(),
+                        origin: self.settings.base_url_origin.clone(),
+                        failure,
+                        detail,
+                        error: Arc::new(error),
+                    }
+                },
                 not_executed: true,
                 regain: None,
             },
@@ -549,7 +560,7 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             reason: "timed out waiting for the answer".to_owned(),
             source: Some(source),
         },
-        ErrorKind::Transport(source) | ErrorKind::Connect(source) => ErrorKind::OutcomeUnknown {
+        ErrorKind::Transport(source) | ErrorKind::Connect { error: source, .. } => ErrorKind::OutcomeUnknown {
             reason: "the connection failed after the request was sent".to_owned(),
             source: Some(source),
         },
