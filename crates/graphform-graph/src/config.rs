@@ -219,8 +219,10 @@ fn shown_url(text: &str) -> String {
 
 /// `url` with `https` for its scheme, for the advice on a plain-http URL.
 fn with_https(url: &str) -> String {
-    url.split_once("://")
-        .map_or_else(|| format!("https://{url}"), |(_, rest)| format!("https://{rest}"))
+    url.split_once("://").map_or_else(
+        || format!("https://{url}"),
+        |(_, rest)| format!("https://{rest}"),
+    )
 }
 
 impl fmt::Display for BaseUrl {
@@ -407,7 +409,10 @@ mod tests {
     fn a_url_without_scheme_gets_one_suggested() {
         for (bad, want) in [
             ("graph.facebook.com", "https://graph.facebook.com"),
-            ("graph.facebook.com:443/x", "https://graph.facebook.com:443/x"),
+            (
+                "graph.facebook.com:443/x",
+                "https://graph.facebook.com:443/x",
+            ),
             ("127.0.0.1:8080", "http://127.0.0.1:8080"),
             ("localhost:9", "http://localhost:9"),
         ] {
@@ -433,7 +438,8 @@ mod tests {
         }
         let err = "http://graph.facebook.com".parse::<BaseUrl>().unwrap_err();
         assert!(
-            err.to_string().contains("use https (`https://graph.facebook.com`)"),
+            err.to_string()
+                .contains("use https (`https://graph.facebook.com`)"),
             "{err}"
         );
     }

@@ -402,12 +402,16 @@ impl fmt::Display for ConnectFailure {
 
 /// ` (from …)` after the URL, when its origin is known.
 fn shown_origin(origin: Option<&str>) -> String {
-    origin.map(|origin| format!(" ({origin})")).unwrap_or_default()
+    origin
+        .map(|origin| format!(" ({origin})"))
+        .unwrap_or_default()
 }
 
 /// ` (…)` after the failure, when the cause adds something.
 fn shown_detail(detail: Option<&str>) -> String {
-    detail.map(|detail| format!(" ({detail})")).unwrap_or_default()
+    detail
+        .map(|detail| format!(" ({detail})"))
+        .unwrap_or_default()
 }
 
 /// What went wrong, without the operation (see [`GraphError`]).

@@ -18,11 +18,11 @@ use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
 use crate::error::{ApiError, ConnectFailure, ErrorClass, ErrorKind, GraphError, Operation};
-use graphform_types::Chain;
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
 use crate::usage::{UsageGovernor, UsageReport};
 use crate::wait::{Wait, WaitReason, WaitSlot};
+use graphform_types::Chain;
 
 /// The credential a call is made with.
 #[derive(Debug, Clone)]
@@ -560,10 +560,12 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             reason: "timed out waiting for the answer".to_owned(),
             source: Some(source),
         },
-        ErrorKind::Transport(source) | ErrorKind::Connect { error: source, .. } => ErrorKind::OutcomeUnknown {
-            reason: "the connection failed after the request was sent".to_owned(),
-            source: Some(source),
-        },
+        ErrorKind::Transport(source) | ErrorKind::Connect { error: source, .. } => {
+            ErrorKind::OutcomeUnknown {
+                reason: "the connection failed after the request was sent".to_owned(),
+                source: Some(source),
+            }
+        }
         ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {
             reason: format!("http {status} from a gateway, not from the graph api: {excerpt}"),
             source: None,

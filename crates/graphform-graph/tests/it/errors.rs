@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use graphform_graph::{
-    AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken, ListOptions,
-    RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
+    AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken,
+    ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
 };
 use serde_json::json;
 
