@@ -105,9 +105,7 @@ pub(crate) fn connect_hint(error: &GraphError) -> Option<String> {
         ),
         ConnectFailure::TimedOut => format!("check that the host is reachable from here, {network}"),
         ConnectFailure::UntrustedCertificate => "graphform trusts the system's CA certificates: if the server (or a proxy that intercepts TLS) uses a private CA, add its certificate to the system's store; on Linux, `SSL_CERT_FILE` may instead name a PEM file of all the CA certificates to trust. graphform has no setting of its own for this".to_owned(),
-        ConnectFailure::TlsHandshake => format!(
-            "is there an https server at that port? For a plain http server (the emulator), write the URL with `http://`, allowed to a loopback address only"
-        ),
+        ConnectFailure::TlsHandshake => "is there an https server at that port? For a plain http server (the emulator), write the URL with `http://`, allowed to a loopback address only".to_owned(),
         _ => format!("check the URL, {network}"),
     })
 }

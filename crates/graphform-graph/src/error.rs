@@ -400,6 +400,27 @@ impl fmt::Display for ConnectFailure {
     }
 }
 
+/// A connection to the Graph API that could not be made: to where (and
+/// where that was set), and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot connect to the graph api at {url}{origin}: {failure}{detail}", origin = shown_origin(.origin.as_deref()), detail = shown_detail(.detail.as_deref()))]
+pub struct ConnectError {
+    /// The base URL (never a query: [`BaseUrl`] has none).
+    pub url: BaseUrl,
+    /// Where the URL was set, as the client's settings say
+    /// ([`ClientSettings::base_url_origin`](crate::ClientSettings::base_url_origin)).
+    pub origin: Option<String>,
+    /// Why, in plain words; it decides whether to retry.
+    pub failure: ConnectFailure,
+    /// The innermost cause as the TLS or DNS layer put it (e.g.
+    /// `invalid peer certificate: UnknownIssuer`), when it adds to
+    /// [`failure`](Self::failure).
+    pub detail: Option<String>,
+    /// The transport error (its URL removed). Not a `source`: the message
+    /// says it in plain words, and debug logs have the chain.
+    pub error: Arc<reqwest::Error>,
+}
+
 /// ` (from …)` after the URL, when its origin is known.
 fn shown_origin(origin: Option<&str>) -> String {
     origin
@@ -445,23 +466,8 @@ pub enum ErrorKind {
         source: Option<Arc<reqwest::Error>>,
     },
     /// Could not connect: the request never left this machine.
-    #[error("cannot connect to the graph api at {url}{origin}: {failure}{detail}", origin = shown_origin(origin.as_deref()), detail = shown_detail(detail.as_deref()))]
-    Connect {
-        /// The base URL (never a query: [`BaseUrl`] has none).
-        url: BaseUrl,
-        /// Where the URL was set, as the client's settings say
-        /// ([`ClientSettings::base_url_origin`](crate::ClientSettings::base_url_origin)).
-        origin: Option<String>,
-        /// Why, in plain words; it decides whether to retry.
-        failure: ConnectFailure,
-        /// The innermost cause as the TLS or DNS layer put it (e.g.
-        /// `invalid peer certificate: UnknownIssuer`), when it adds to
-        /// [`failure`](Self::Connect::failure).
-        detail: Option<String>,
-        /// The transport error (its URL removed). Not a `source`: the
-        /// message says it in plain words, and debug logs have the chain.
-        error: Arc<reqwest::Error>,
-    },
+    #[error("{0}")]
+    Connect(Box<ConnectError>),
     /// No answer within the request timeout (for a read).
     #[error("timed out waiting for the graph api")]
     Timeout(#[source] Arc<reqwest::Error>),
@@ -492,8 +498,8 @@ impl ErrorKind {
                 _ => ErrorClass::Other,
             },
             Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
-            Self::Connect { failure, .. } if failure.is_tls() => ErrorClass::Other,
-            Self::Connect { .. }
+            Self::Connect(connect) if connect.failure.is_tls() => ErrorClass::Other,
+            Self::Connect(_)
             | Self::Timeout(_)
             | Self::Transport(_)
             | Self::BatchItemIncomplete => ErrorClass::Transient,
@@ -619,7 +625,7 @@ impl GraphError {
     /// For a call that could not connect: why, and the base URL it tried.
     pub fn connect_failure(&self) -> Option<(ConnectFailure, &BaseUrl)> {
         match &self.kind {
-            ErrorKind::Connect { failure, url, .. } => Some((*failure, url)),
+            ErrorKind::Connect(connect) => Some((connect.failure, &connect.url)),
             _ => None,
         }
     }

@@ -102,7 +102,7 @@ impl WaitReason {
             ErrorKind::InvalidResponse { status, .. } => {
                 format!("an unreadable answer (HTTP {status})")
             }
-            ErrorKind::Connect { .. } => "cannot connect".to_owned(),
+            ErrorKind::Connect(_) => "cannot connect".to_owned(),
             ErrorKind::Timeout(_) => "no answer within the timeout".to_owned(),
             ErrorKind::Transport(_) => "the connection broke".to_owned(),
             _ => "a failure".to_owned(),

@@ -287,10 +287,7 @@ async fn connection_refused_is_retried_even_for_mutations() {
     assert!(
         matches!(
             error.kind(),
-            ErrorKind::Connect {
-                failure: ConnectFailure::Refused,
-                ..
-            }
+            ErrorKind::Connect(connect) if connect.failure == ConnectFailure::Refused
         ),
         "{error:?}"
     );
