@@ -151,6 +151,17 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         if let Some(error) = cause.downcast_ref::<graphform_engine::import::ImportError>() {
             return error.hint();
         }
+        // Errors hold a Graph error boxed, as their source.
+        let graph = cause
+            .downcast_ref::<graphform_graph::GraphError>()
+            .or_else(|| {
+                cause
+                    .downcast_ref::<Box<graphform_graph::GraphError>>()
+                    .map(AsRef::as_ref)
+            });
+        if let Some(hint) = graph.and_then(crate::settings::connect_hint) {
+            return Some(hint);
+        }
         let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<graphform_engine::observe::ObserveError>()
@@ -170,7 +181,10 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
 /// stderr is.
 pub(crate) fn init_logging(verbose: u8, colors: Colors) {
     let default = match verbose {
-        0 => "warn",
+        // The TLS verifier logs each certificate it refuses as an ERROR;
+        // graphform's own error says so, with the URL and what to do
+        // (its lines still show with -v).
+        0 => "warn,rustls_platform_verifier=off",
         1 => "info",
         2 => "debug",
         _ => "trace",

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
-use graphform_graph::{AppCredentials, ClientSettings, GraphClient, Secret, UserToken};
+use graphform_graph::{
+    AppCredentials, ClientSettings, ConnectFailure, DEFAULT_BASE_URL, GraphClient, GraphError,
+    Secret, UserToken,
+};
 use graphform_spec::{Loaded, Spec, StoreSettings};
 use graphform_store::{
     AnyStore, AwsSecretsManagerConfig, BackendSettings, Store as _, VaultSettings,
@@ -75,19 +78,57 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-/// The Graph client for the policy, `GRAPHFORM_GRAPH_URL` overriding
-/// `graph.url`.
-pub(crate) fn graph_client(spec: &Spec) -> anyhow::Result<GraphClient> {
-    let url =
-        std::env::var(env::GRAPHFORM_GRAPH_URL.name).unwrap_or_else(|_| spec.graph.url.clone());
+/// The Graph client for the policy at `policy`, `GRAPHFORM_GRAPH_URL`
+/// overriding `graph.url`. Errors about the URL, then and when a call
+/// cannot connect, say where it was set.
+pub(crate) fn graph_client(spec: &Spec, policy: &Path) -> anyhow::Result<GraphClient> {
+    let variable = env::GRAPHFORM_GRAPH_URL.name;
+    let (url, origin) = match std::env::var(variable) {
+        Ok(url) => (url, format!("from `{variable}`")),
+        Err(_) if spec.graph.url == DEFAULT_BASE_URL => (
+            spec.graph.url.clone(),
+            format!(
+                "the default: neither `{variable}` nor `graph.url` in {} sets another",
+                policy.display()
+            ),
+        ),
+        Err(_) => (
+            spec.graph.url.clone(),
+            format!("from `graph.url` in {}", policy.display()),
+        ),
+    };
     let mut settings = ClientSettings::for_base_url(&url)
-        .with_context(|| format!("invalid Graph API URL `{url}`"))?;
+        .with_context(|| format!("the Graph API URL {origin} cannot be used"))?;
+    settings.base_url_origin = Some(origin);
     settings.api_version = spec
         .graph
         .api_version
         .parse()
         .with_context(|| format!("invalid Graph API version `{}`", spec.graph.api_version))?;
     GraphClient::new(settings).context("cannot build the Graph API client")
+}
+
+/// What to do when a Graph call could not connect, by why: the hint
+/// printed after the error.
+pub(crate) fn connect_hint(error: &GraphError) -> Option<String> {
+    let (failure, url) = error.connect_failure()?;
+    let variable = env::GRAPHFORM_GRAPH_URL.name;
+    let network = "and that no proxy or firewall stands in the way (graphform honours `HTTPS_PROXY` and `NO_PROXY`)";
+    Some(match failure {
+        ConnectFailure::Refused if url.is_loopback() => format!(
+            "is the emulator running? `graphform emulator` starts it and prints the `{variable}` to export; otherwise check the URL's port"
+        ),
+        ConnectFailure::Refused => {
+            format!("check the URL's host and port, {network}")
+        }
+        ConnectFailure::HostNotFound => format!(
+            "check the URL's host name (Meta's is `graph.facebook.com`) and this machine's DNS settings, {network}"
+        ),
+        ConnectFailure::TimedOut => format!("check that the host is reachable from here, {network}"),
+        ConnectFailure::UntrustedCertificate => "graphform trusts the system's CA certificates: if the server (or a proxy that intercepts TLS) uses a private CA, add its certificate to the system's store; on Linux, `SSL_CERT_FILE` may instead name a PEM file of all the CA certificates to trust. graphform has no setting of its own for this".to_owned(),
+        ConnectFailure::TlsHandshake => "is there an https server at that port? For a plain http server (the emulator), write the URL with `http://`, allowed to a loopback address only".to_owned(),
+        _ => format!("check the URL, {network}"),
+    })
 }
 
 /// Every credential the policy names, read from the environment. All
@@ -330,7 +371,7 @@ impl World {
         let spec = load_policy(policy, printer)?;
         let now = now()?;
         let credentials = credentials(&spec)?;
-        let client = graph_client(&spec)?;
+        let client = graph_client(&spec, policy)?;
         // Throttle waits and retries, one line each: a long wait is not
         // a hang (only what happened, how long and the attempt: no ID).
         let activity = Activity::default();

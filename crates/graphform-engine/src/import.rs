@@ -29,6 +29,7 @@ use graphform_store::{
 use graphform_types::{SystemUserAddress, Timestamp, TokenAddress};
 use serde::Serialize;
 
+use crate::admin::CredentialError;
 use crate::apply::{ApplyContext, ApplyError, ApplyOptions, Progress, acquire_lease, policy_token};
 use crate::document::{AuditEntry, SystemUserDocument};
 use crate::observe::{ObserveError, health_of, read_document, read_records, read_root};
@@ -212,6 +213,10 @@ pub enum ImportError {
     /// graphform's records could not be read.
     #[error("reading graphform's records")]
     Records(#[from] ObserveError),
+    /// Meta refused a credential the policy names (the business's admin
+    /// token, an app's secret): the variable to fix.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
     /// A Graph API call failed.
     #[error("reading {what} from the Graph API")]
     Graph {
@@ -331,6 +336,7 @@ impl ImportError {
                 "import another token of the system user; keep the admin token outside the policy's tokens (a rotation would revoke it)".to_owned(),
             ),
             Self::Lease(error) => error.hint(),
+            Self::Credential(error) => Some(error.hint.clone()),
             Self::Store(error) => error.hint().map(str::to_owned),
             Self::NoSystemUser { .. } => Some(
                 "a system user that does not exist has no token to import; `graphform apply` creates it and issues its tokens".to_owned(),
@@ -659,10 +665,15 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
                 }));
             }
             Err(error) => {
-                return Err(ImportError::Graph {
-                    what: format!("debug_token of {}", self.value.fingerprint()),
-                    source: Box::new(error),
-                });
+                return Err(
+                    match CredentialError::of_app(self.context.spec, app.app_id(), error) {
+                        Ok(credential) => ImportError::Credential(credential),
+                        Err(error) => ImportError::Graph {
+                            what: format!("debug_token of {}", self.value.fingerprint()),
+                            source: Box::new(error),
+                        },
+                    },
+                );
             }
         };
         let user = self.address.system_user();
@@ -723,12 +734,27 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             .labeled(user.business().to_owned())
             .list_system_users(admin, business_id)
             .await
-            .map_err(|source| ImportError::Graph {
-                what: format!(
-                    "the system users of business `{}` ({business_id})",
-                    user.business()
-                ),
-                source: Box::new(source),
+            .map_err(|error| {
+                let business = self
+                    .context
+                    .spec
+                    .businesses
+                    .iter()
+                    .find(|business| business.name == user.business());
+                let blamed = match business {
+                    Some(business) => CredentialError::of_admin(business, error),
+                    None => Err(error),
+                };
+                match blamed {
+                    Ok(credential) => ImportError::Credential(credential),
+                    Err(source) => ImportError::Graph {
+                        what: format!(
+                            "the system users of business `{}` ({business_id})",
+                            user.business()
+                        ),
+                        source: Box::new(source),
+                    },
+                }
             })?
             .into_iter()
             .map(|entry| ObservedSystemUser {

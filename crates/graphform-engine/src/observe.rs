@@ -132,10 +132,10 @@ pub async fn observe<S: Store, P: Provider>(
         .into_iter()
         .collect::<Result<BTreeMap<_, _>, _>>()?;
     let (admins, health) = futures_util::join!(
-        admin_tokens(client, credentials),
+        admin_tokens(spec, client, credentials),
         check_tokens(spec, client, credentials, &records)
     );
-    for (name, admin) in admins {
+    for (name, admin) in admins? {
         if let Some(business) = businesses.get_mut(&name) {
             business.admin_system_user_id =
                 admin.user_id.clone().filter(|_| admin.health.is_valid());
@@ -250,12 +250,16 @@ const STORE_READS_AT_ONCE: usize = 16;
 /// app, scopes, expiry, whose it is), batched per app: for the admin
 /// credential's health ([`crate::admin`]) and for invalidations, which
 /// must know whose token the admin's is. A failed call is
-/// [`Health::NoVerdict`] with why: it never fails the observation (the
-/// listing made with the same token already succeeded).
+/// [`Health::NoVerdict`] with why, except one where Meta refuses the app's
+/// own credentials (the app token `debug_token` is called with): that is
+/// the [`CredentialError`] naming the app secret's variable, as
+/// [`check_tokens`] reports it, for no admin token can be judged then
+/// (issue 15: `status --check` named the admin token's variable).
 pub(crate) async fn admin_tokens<P: Provider>(
+    spec: &Spec,
     client: &P,
     credentials: &Credentials,
-) -> Vec<(String, AdminToken)> {
+) -> Result<Vec<(String, AdminToken)>, ObserveError> {
     /// Per app: its credentials, and each business's admin token of it.
     type AdminsOfApp<'c> = (&'c AppCredentials, Vec<(&'c String, Secret)>);
     let mut by_app: BTreeMap<&str, AdminsOfApp<'_>> = BTreeMap::new();
@@ -278,24 +282,26 @@ pub(crate) async fn admin_tokens<P: Provider>(
                         health: health_of(&info),
                         user_id: info.user_id.clone(),
                     },
-                    Err(error) => AdminToken {
-                        health: Health::NoVerdict {
-                            reason: match error.credential_fault(true) {
-                                Some(CredentialFault::OtherAppsToken) => format!(
-                                    "app {}'s debug_token says it is a token of another app",
-                                    app.app_id()
-                                ),
-                                Some(CredentialFault::AppCredentials) => format!(
-                                    "Meta refused app {}'s credentials for debug_token",
-                                    app.app_id()
-                                ),
-                                _ => format!("debug_token failed: {error}"),
+                    Err(error) => {
+                        let error = match CredentialError::of_app(spec, app.app_id(), error) {
+                            Ok(credential) => return Err(ObserveError::Credential(credential)),
+                            Err(error) => error,
+                        };
+                        AdminToken {
+                            health: Health::NoVerdict {
+                                reason: match error.credential_fault(true) {
+                                    Some(CredentialFault::OtherAppsToken) => format!(
+                                        "app {}'s debug_token says it is a token of another app",
+                                        app.app_id()
+                                    ),
+                                    _ => format!("debug_token failed: {error}"),
+                                },
                             },
-                        },
-                        user_id: None,
-                    },
+                            user_id: None,
+                        }
+                    }
                 };
-                (business.clone(), admin)
+                Ok((business.clone(), admin))
             })
             .collect::<Vec<_>>()
     });

@@ -347,10 +347,10 @@ pub async fn read_status<S: Store, P: Provider>(
     let (health, admins) = match check {
         Some(check) => {
             let (admins, health) = futures_util::join!(
-                admin_tokens(check.client, check.credentials),
+                admin_tokens(spec, check.client, check.credentials),
                 check_tokens(spec, check.client, check.credentials, &records)
             );
-            (Some(health?), admins)
+            (Some(health?), admins?)
         }
         None => (None, Vec::new()),
     };

@@ -35,9 +35,20 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+    /// The base URL has no scheme (`graph.facebook.com`): `suggestion` is
+    /// the same text with `https://` in front (`http://` for a loopback
+    /// host, the emulator's).
+    #[error("graph base url `{url}` has no scheme; write it as `{suggestion}`")]
+    MissingScheme {
+        /// The URL as given, without any query.
+        url: String,
+        /// The URL with a scheme.
+        suggestion: String,
+    },
     /// Plain `http://` to a host that is not loopback.
     #[error(
-        "graph base url `{0}` uses plain http to a host that is not loopback; use https, or http only to 127.0.0.0/8, ::1 or localhost"
+        "graph base url `{0}` uses plain http to a host that is not loopback: tokens and app secrets would cross the network unencrypted; use https (`{https}`), or plain http only to a loopback address (127.0.0.0/8, ::1, localhost), as for the emulator",
+        https = with_https(.0)
     )]
     InsecureBaseUrl(String),
     /// A numeric setting is out of range.
@@ -135,14 +146,32 @@ impl FromStr for BaseUrl {
     type Err = ConfigError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Errors show the URL without its query or fragment: a query can
+        // carry `access_token` or `appsecret_proof`.
+        let shown = shown_url(text);
         let refuse = |reason: &str| ConfigError::BaseUrl {
-            url: text.to_owned(),
+            url: shown.clone(),
             reason: reason.to_owned(),
         };
-        let mut url = Url::parse(text).map_err(|err| ConfigError::BaseUrl {
-            url: text.to_owned(),
-            reason: err.to_string(),
-        })?;
+        if !text.contains("://") {
+            // `Url` reads `graph.facebook.com:443` as scheme
+            // `graph.facebook.com`; without `://` there is no scheme.
+            let bare = shown.trim();
+            if bare.is_empty() || bare.contains(char::is_whitespace) {
+                return Err(refuse("it is not a url"));
+            }
+            let host = bare.split(['/', ':']).next().unwrap_or_default();
+            let scheme = if is_loopback_host(host) || bare.starts_with('[') {
+                "http"
+            } else {
+                "https"
+            };
+            return Err(ConfigError::MissingScheme {
+                url: shown.clone(),
+                suggestion: format!("{scheme}://{bare}"),
+            });
+        }
+        let mut url = Url::parse(text).map_err(|err| refuse(&err.to_string()))?;
         if !url.username().is_empty() || url.password().is_some() {
             // Don't echo the URL: the user info might be a credential.
             return Err(ConfigError::BaseUrl {
@@ -151,11 +180,13 @@ impl FromStr for BaseUrl {
             });
         }
         if url.query().is_some() || url.fragment().is_some() {
-            return Err(refuse("a query or fragment is not allowed in the base url"));
+            return Err(refuse(
+                "a query or fragment is not allowed in the base url (it is not shown: it may hold a token)",
+            ));
         }
         check_transport(&url).map_err(|err| match err {
             TransportError::NoHost => refuse("the url has no host"),
-            TransportError::PlainHttp { .. } => ConfigError::InsecureBaseUrl(text.to_owned()),
+            TransportError::PlainHttp { .. } => ConfigError::InsecureBaseUrl(shown.clone()),
             TransportError::Scheme { .. } => {
                 refuse("the scheme must be https (or http to loopback)")
             }
@@ -166,6 +197,32 @@ impl FromStr for BaseUrl {
         }
         Ok(Self(url))
     }
+}
+
+/// `text` as errors may show it: without a query or fragment (which can
+/// hold a token), and not at all with user info (which can be a
+/// password).
+fn shown_url(text: &str) -> String {
+    let end = text.find(['?', '#']).unwrap_or(text.len());
+    let without_query = &text[..end];
+    let authority = without_query
+        .split_once("://")
+        .map_or(without_query, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return "<url with user info>".to_owned();
+    }
+    without_query.to_owned()
+}
+
+/// `url` with `https` for its scheme, for the advice on a plain-http URL.
+fn with_https(url: &str) -> String {
+    url.split_once("://").map_or_else(
+        || format!("https://{url}"),
+        |(_, rest)| format!("https://{rest}"),
+    )
 }
 
 impl fmt::Display for BaseUrl {
@@ -204,6 +261,10 @@ impl Default for BatchOptions {
 pub struct ClientSettings {
     /// Where the Graph API is (default [`DEFAULT_BASE_URL`]).
     pub base_url: BaseUrl,
+    /// Where [`base_url`](Self::base_url) was set, in a few words that
+    /// follow the URL in errors (e.g. ``from `GRAPHFORM_GRAPH_URL` ``), so
+    /// a person knows what to change. `None`: said nothing about.
+    pub base_url_origin: Option<String>,
     /// The API version in every path (default [`DEFAULT_API_VERSION`]).
     pub api_version: ApiVersion,
     /// Limit on one HTTP attempt, from connecting to the last byte
@@ -226,6 +287,7 @@ impl Default for ClientSettings {
     fn default() -> Self {
         Self {
             base_url: BaseUrl::default(),
+            base_url_origin: None,
             api_version: ApiVersion::default(),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -341,6 +403,45 @@ mod tests {
         }
         let err = "https://user:hunter2@x".parse::<BaseUrl>().unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_url_without_scheme_gets_one_suggested() {
+        for (bad, want) in [
+            ("graph.facebook.com", "https://graph.facebook.com"),
+            (
+                "graph.facebook.com:443/x",
+                "https://graph.facebook.com:443/x",
+            ),
+            ("127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("localhost:9", "http://localhost:9"),
+        ] {
+            match bad.parse::<BaseUrl>() {
+                Err(ConfigError::MissingScheme { suggestion, .. }) => {
+                    assert_eq!(suggestion, want, "{bad}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_url_never_shows_its_query() {
+        for bad in [
+            "https://x/?access_token=EAAsecret",
+            "http://10.0.0.1/?appsecret_proof=EAAsecret",
+            "graph.facebook.com?access_token=EAAsecret",
+            "ftp://x/#EAAsecret",
+        ] {
+            let err = bad.parse::<BaseUrl>().unwrap_err();
+            assert!(!err.to_string().contains("EAAsecret"), "{err}");
+        }
+        let err = "http://graph.facebook.com".parse::<BaseUrl>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("use https (`https://graph.facebook.com`)"),
+            "{err}"
+        );
     }
 
     #[test]

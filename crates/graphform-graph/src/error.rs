@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::config::BaseUrl;
 use crate::redact::{Redactor, excerpt};
 
 /// What a call was, for messages and logs: the method, the endpoint as a
@@ -303,6 +304,137 @@ pub(crate) fn lenient_true(value: &Value) -> bool {
     }
 }
 
+/// Why a connection to the Graph API could not be made, in plain words.
+/// Read from the transport error's kind, not its text where a kind
+/// exists; it decides whether the call is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// Connection refused: nothing listens at that address and port.
+    /// Retried (a server or proxy may be restarting).
+    Refused,
+    /// The host name could not be resolved. Retried (a resolver may fail
+    /// for a moment).
+    HostNotFound,
+    /// No connection within the connect timeout. Retried.
+    TimedOut,
+    /// The server's TLS certificate was not accepted (unknown issuer,
+    /// expired, another host's name). Never retried: it will not change.
+    UntrustedCertificate,
+    /// The TLS handshake failed otherwise (e.g. the server does not speak
+    /// TLS at that port). Never retried.
+    TlsHandshake,
+    /// Anything else. Retried.
+    Other,
+}
+
+impl ConnectFailure {
+    /// Whether TLS refused the connection (never retried).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Self::UntrustedCertificate | Self::TlsHandshake)
+    }
+
+    /// The failure behind a connect error of reqwest, and the innermost
+    /// cause's text where it says more than the failure's words.
+    pub(crate) fn of(error: &reqwest::Error) -> (Self, Option<String>) {
+        let mut refused = false;
+        let mut timed_out = error.is_timeout();
+        let mut dns = false;
+        let mut tls = None;
+        let mut innermost = error.to_string();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            // An io::Error's `source` skips the error it wraps (tokio-rustls
+            // wraps the rustls error in one, hyper-util that in another):
+            // look inside each.
+            let mut inner: Option<&(dyn std::error::Error + 'static)> = Some(current);
+            let mut rustls = None;
+            while let Some(error) = inner {
+                rustls = rustls.or_else(|| error.downcast_ref::<rustls::Error>());
+                let Some(io) = error.downcast_ref::<std::io::Error>() else {
+                    break;
+                };
+                refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
+                timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+                inner = io.get_ref().map(|wrapped| wrapped as _);
+            }
+            if let Some(rustls) = rustls {
+                tls.get_or_insert(matches!(
+                    rustls,
+                    rustls::Error::InvalidCertificate(_)
+                        | rustls::Error::InvalidCertRevocationList(_)
+                ));
+            }
+            // hyper-util's connector names the resolver's failure so; the
+            // resolver's own error is an uncategorized io::Error.
+            dns |= current.to_string() == "dns error";
+            innermost = current.to_string();
+            cause = current.source();
+        }
+        let failure = match tls {
+            Some(true) => Self::UntrustedCertificate,
+            Some(false) => Self::TlsHandshake,
+            None if refused => Self::Refused,
+            None if timed_out => Self::TimedOut,
+            None if dns => Self::HostNotFound,
+            None => Self::Other,
+        };
+        let detail = match failure {
+            Self::Refused | Self::TimedOut => None,
+            _ => Some(innermost),
+        };
+        (failure, detail)
+    }
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Refused => "connection refused (nothing listens at that address and port)",
+            Self::HostNotFound => "the host name could not be resolved",
+            Self::TimedOut => "no connection within the connect timeout",
+            Self::UntrustedCertificate => "the server's TLS certificate is not trusted",
+            Self::TlsHandshake => "the TLS handshake failed (does the server speak https there?)",
+            Self::Other => "the connection failed",
+        })
+    }
+}
+
+/// A connection to the Graph API that could not be made: to where (and
+/// where that was set), and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot connect to the graph api at {url}{origin}: {failure}{detail}", origin = shown_origin(.origin.as_deref()), detail = shown_detail(.detail.as_deref()))]
+pub struct ConnectError {
+    /// The base URL (never a query: [`BaseUrl`] has none).
+    pub url: BaseUrl,
+    /// Where the URL was set, as the client's settings say
+    /// ([`ClientSettings::base_url_origin`](crate::ClientSettings::base_url_origin)).
+    pub origin: Option<String>,
+    /// Why, in plain words; it decides whether to retry.
+    pub failure: ConnectFailure,
+    /// The innermost cause as the TLS or DNS layer put it (e.g.
+    /// `invalid peer certificate: UnknownIssuer`), when it adds to
+    /// [`failure`](Self::failure).
+    pub detail: Option<String>,
+    /// The transport error (its URL removed). Not a `source`: the message
+    /// says it in plain words, and debug logs have the chain.
+    pub error: Arc<reqwest::Error>,
+}
+
+/// ` (from …)` after the URL, when its origin is known.
+fn shown_origin(origin: Option<&str>) -> String {
+    origin
+        .map(|origin| format!(" ({origin})"))
+        .unwrap_or_default()
+}
+
+/// ` (…)` after the failure, when the cause adds something.
+fn shown_detail(detail: Option<&str>) -> String {
+    detail
+        .map(|detail| format!(" ({detail})"))
+        .unwrap_or_default()
+}
+
 /// What went wrong, without the operation (see [`GraphError`]).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -334,8 +466,8 @@ pub enum ErrorKind {
         source: Option<Arc<reqwest::Error>>,
     },
     /// Could not connect: the request never left this machine.
-    #[error("cannot connect to the graph api")]
-    Connect(#[source] Arc<reqwest::Error>),
+    #[error("{0}")]
+    Connect(Box<ConnectError>),
     /// No answer within the request timeout (for a read).
     #[error("timed out waiting for the graph api")]
     Timeout(#[source] Arc<reqwest::Error>),
@@ -366,6 +498,7 @@ impl ErrorKind {
                 _ => ErrorClass::Other,
             },
             Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
+            Self::Connect(connect) if connect.failure.is_tls() => ErrorClass::Other,
             Self::Connect(_)
             | Self::Timeout(_)
             | Self::Transport(_)
@@ -485,6 +618,14 @@ impl GraphError {
             ErrorKind::Http { status, .. } | ErrorKind::InvalidResponse { status, .. } => {
                 Some(*status)
             }
+            _ => None,
+        }
+    }
+
+    /// For a call that could not connect: why, and the base URL it tried.
+    pub fn connect_failure(&self) -> Option<(ConnectFailure, &BaseUrl)> {
+        match &self.kind {
+            ErrorKind::Connect(connect) => Some((connect.failure, &connect.url)),
             _ => None,
         }
     }

@@ -64,7 +64,8 @@ pub use endpoints::system_users::{
 };
 pub use endpoints::tokens::{IssueToken, RefreshedToken};
 pub use error::{
-    ApiError, CredentialFault, ErrorClass, ErrorKind, GraphError, Operation, TokenInvalidReason,
+    ApiError, ConnectError, ConnectFailure, CredentialFault, ErrorClass, ErrorKind, GraphError,
+    Operation, TokenInvalidReason,
 };
 pub use graphform_types::{Fingerprint, Secret, fingerprint};
 pub use retry::RetryPolicy;

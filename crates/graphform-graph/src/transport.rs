@@ -17,11 +17,14 @@ use crate::auth::{AppCredentials, UserToken};
 use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
-use crate::error::{ApiError, ErrorClass, ErrorKind, GraphError, Operation};
+use crate::error::{
+    ApiError, ConnectError, ConnectFailure, ErrorClass, ErrorKind, GraphError, Operation,
+};
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
 use crate::usage::{UsageGovernor, UsageReport};
 use crate::wait::{Wait, WaitReason, WaitSlot};
+use graphform_types::Chain;
 
 /// The credential a call is made with.
 #[derive(Debug, Clone)]
@@ -394,7 +397,17 @@ impl Transport {
                 }
             }
             Attempt::NotSent(error) => Failure {
-                kind: ErrorKind::Connect(Arc::new(error)),
+                kind: {
+                    let (failure, detail) = ConnectFailure::of(&error);
+                    debug!(attempt, ?failure, error = %Chain(&error), "cannot connect");
+                    ErrorKind::Connect(Box::new(ConnectError {
+                        url: self.settings.base_url.clone(),
+                        origin: self.settings.base_url_origin.clone(),
+                        failure,
+                        detail,
+                        error: Arc::new(error),
+                    }))
+                },
                 not_executed: true,
                 regain: None,
             },
@@ -549,9 +562,13 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             reason: "timed out waiting for the answer".to_owned(),
             source: Some(source),
         },
-        ErrorKind::Transport(source) | ErrorKind::Connect(source) => ErrorKind::OutcomeUnknown {
+        ErrorKind::Transport(source) => ErrorKind::OutcomeUnknown {
             reason: "the connection failed after the request was sent".to_owned(),
             source: Some(source),
+        },
+        ErrorKind::Connect(connect) => ErrorKind::OutcomeUnknown {
+            reason: "the connection failed after the request was sent".to_owned(),
+            source: Some(connect.error),
         },
         ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {
             reason: format!("http {status} from a gateway, not from the graph api: {excerpt}"),

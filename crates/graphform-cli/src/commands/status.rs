@@ -24,7 +24,7 @@ pub(crate) fn run(args: &StatusArgs, printer: &Printer) -> anyhow::Result<ExitCo
     // Only `--check` talks to Meta, and only it needs Meta's credentials.
     let meta = if args.check {
         Some((
-            settings::graph_client(&spec)?,
+            settings::graph_client(&spec, policy)?,
             settings::credentials(&spec)?,
         ))
     } else {

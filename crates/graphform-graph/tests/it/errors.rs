@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use graphform_graph::{
-    AppCredentials, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken, ListOptions,
-    RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
+    AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken,
+    ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
 };
 use serde_json::json;
 
@@ -284,7 +284,13 @@ async fn connection_refused_is_retried_even_for_mutations() {
         .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
         .await
         .unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Connect(_)), "{error:?}");
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::Connect(connect) if connect.failure == ConnectFailure::Refused
+        ),
+        "{error:?}"
+    );
     assert_failed(&error, ErrorClass::Transient, None, 3);
     assert_eq!(clock.sleeps().len(), 2);
     assert!(!format!("{error} {error:?}").contains(ADMIN_TOKEN));
