@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use graphform_types::url::{TransportError, check_transport, is_loopback_host};
+use graphform_types::url::{self, TransportError, check_transport, is_loopback_host};
 use reqwest::Url;
 
 use crate::retry::RetryPolicy;
@@ -28,7 +28,7 @@ pub enum ConfigError {
     #[error("api version `{0}` is not of the form `vMAJOR.MINOR` (e.g. `v26.0`)")]
     ApiVersion(String),
     /// The base URL does not parse.
-    #[error("graph base url `{url}` is not a valid url: {reason}")]
+    #[error("Graph API base URL `{url}` is not a valid URL: {reason}")]
     BaseUrl {
         /// The URL as given (base URLs carry no secret: userinfo is refused).
         url: String,
@@ -38,7 +38,7 @@ pub enum ConfigError {
     /// The base URL has no scheme (`graph.facebook.com`): `suggestion` is
     /// the same text with `https://` in front (`http://` for a loopback
     /// host, the emulator's).
-    #[error("graph base url `{url}` has no scheme; write it as `{suggestion}`")]
+    #[error("Graph API base URL `{url}` has no scheme; write it as `{suggestion}`")]
     MissingScheme {
         /// The URL as given, without any query.
         url: String,
@@ -47,8 +47,8 @@ pub enum ConfigError {
     },
     /// Plain `http://` to a host that is not loopback.
     #[error(
-        "graph base url `{0}` uses plain http to a host that is not loopback: tokens and app secrets would cross the network unencrypted; use https (`{https}`), or plain http only to a loopback address (127.0.0.0/8, ::1, localhost), as for the emulator",
-        https = with_https(.0)
+        "Graph API base URL `{0}` uses plain http to a host that is not loopback: tokens and app secrets would cross the network unencrypted; use https (`{https}`), or plain http only to a loopback address (127.0.0.0/8, ::1, localhost), as for the emulator",
+        https = url::with_https(.0)
     )]
     InsecureBaseUrl(String),
     /// A numeric setting is out of range.
@@ -148,7 +148,7 @@ impl FromStr for BaseUrl {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         // Errors show the URL without its query or fragment: a query can
         // carry `access_token` or `appsecret_proof`.
-        let shown = shown_url(text);
+        let shown = url::shown(text);
         let refuse = |reason: &str| ConfigError::BaseUrl {
             url: shown.clone(),
             reason: reason.to_owned(),
@@ -156,19 +156,12 @@ impl FromStr for BaseUrl {
         if !text.contains("://") {
             // `Url` reads `graph.facebook.com:443` as scheme
             // `graph.facebook.com`; without `://` there is no scheme.
-            let bare = shown.trim();
-            if bare.is_empty() || bare.contains(char::is_whitespace) {
-                return Err(refuse("it is not a url"));
-            }
-            let host = bare.split(['/', ':']).next().unwrap_or_default();
-            let scheme = if is_loopback_host(host) || bare.starts_with('[') {
-                "http"
-            } else {
-                "https"
-            };
-            return Err(ConfigError::MissingScheme {
-                url: shown.clone(),
-                suggestion: format!("{scheme}://{bare}"),
+            return Err(match url::with_scheme(text) {
+                Some(suggestion) => ConfigError::MissingScheme {
+                    url: shown.clone(),
+                    suggestion,
+                },
+                None => refuse("it is not a URL"),
             });
         }
         let mut url = Url::parse(text).map_err(|err| refuse(&err.to_string()))?;
@@ -176,16 +169,16 @@ impl FromStr for BaseUrl {
             // Don't echo the URL: the user info might be a credential.
             return Err(ConfigError::BaseUrl {
                 url: "<url with user info>".to_owned(),
-                reason: "user info is not allowed in the base url".to_owned(),
+                reason: "user info is not allowed in the base URL".to_owned(),
             });
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err(refuse(
-                "a query or fragment is not allowed in the base url (it is not shown: it may hold a token)",
+                "a query or fragment is not allowed in the base URL (it is not shown: it may hold a token)",
             ));
         }
         check_transport(&url).map_err(|err| match err {
-            TransportError::NoHost => refuse("the url has no host"),
+            TransportError::NoHost => refuse("the URL has no host"),
             TransportError::PlainHttp { .. } => ConfigError::InsecureBaseUrl(shown.clone()),
             TransportError::Scheme { .. } => {
                 refuse("the scheme must be https (or http to loopback)")
@@ -197,32 +190,6 @@ impl FromStr for BaseUrl {
         }
         Ok(Self(url))
     }
-}
-
-/// `text` as errors may show it: without a query or fragment (which can
-/// hold a token), and not at all with user info (which can be a
-/// password).
-fn shown_url(text: &str) -> String {
-    let end = text.find(['?', '#']).unwrap_or(text.len());
-    let without_query = &text[..end];
-    let authority = without_query
-        .split_once("://")
-        .map_or(without_query, |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    if authority.contains('@') {
-        return "<url with user info>".to_owned();
-    }
-    without_query.to_owned()
-}
-
-/// `url` with `https` for its scheme, for the advice on a plain-http URL.
-fn with_https(url: &str) -> String {
-    url.split_once("://").map_or_else(
-        || format!("https://{url}"),
-        |(_, rest)| format!("https://{rest}"),
-    )
 }
 
 impl fmt::Display for BaseUrl {

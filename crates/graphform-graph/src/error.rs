@@ -403,7 +403,7 @@ impl fmt::Display for ConnectFailure {
 /// A connection to the Graph API that could not be made: to where (and
 /// where that was set), and why.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot connect to the graph api at {url}{origin}: {failure}{detail}", origin = shown_origin(.origin.as_deref()), detail = shown_detail(.detail.as_deref()))]
+#[error("cannot connect to the Graph API at {url}{origin}: {failure}{detail}", origin = shown_origin(.origin.as_deref()), detail = shown_detail(.detail.as_deref()))]
 pub struct ConnectError {
     /// The base URL (never a query: [`BaseUrl`] has none).
     pub url: BaseUrl,
@@ -469,10 +469,10 @@ pub enum ErrorKind {
     #[error("{0}")]
     Connect(Box<ConnectError>),
     /// No answer within the request timeout (for a read).
-    #[error("timed out waiting for the graph api")]
+    #[error("timed out waiting for the Graph API")]
     Timeout(#[source] Arc<reqwest::Error>),
     /// Another transport failure (for a read).
-    #[error("transport error talking to the graph api")]
+    #[error("transport error talking to the Graph API")]
     Transport(#[source] Arc<reqwest::Error>),
     /// A success status with a body that is not what the endpoint returns.
     #[error("unexpected response (http {status}): {detail}")]

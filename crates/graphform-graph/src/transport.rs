@@ -571,7 +571,7 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             source: Some(connect.error),
         },
         ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {
-            reason: format!("http {status} from a gateway, not from the graph api: {excerpt}"),
+            reason: format!("http {status} from a gateway, not from the Graph API: {excerpt}"),
             source: None,
         },
         other => ErrorKind::OutcomeUnknown {

@@ -69,9 +69,89 @@ pub fn is_loopback_host(host: &str) -> bool {
     }
 }
 
+/// A URL as it may be shown in a message: without its query and fragment
+/// (a query can carry `access_token` or `appsecret_proof`), and not at all
+/// when it has user info (a credential).
+pub fn shown(text: &str) -> String {
+    let end = text.find(['?', '#']).unwrap_or(text.len());
+    let without_query = &text[..end];
+    let authority = without_query
+        .split_once("://")
+        .map_or(without_query, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return "<url with user info>".to_owned();
+    }
+    without_query.to_owned()
+}
+
+/// For a URL written without a scheme (`graph.facebook.com`), the URL to
+/// write instead: `https://` in front, or `http://` for a loopback host
+/// (the emulator's). `None` when `text` has a scheme, or is no URL at all
+/// (empty, or with spaces). Shown as [`shown`] shows it.
+pub fn with_scheme(text: &str) -> Option<String> {
+    if text.contains("://") {
+        return None;
+    }
+    let bare = shown(text);
+    let bare = bare.trim();
+    if bare.is_empty() || bare.contains(char::is_whitespace) || bare.starts_with('<') {
+        return None;
+    }
+    let host = bare.split(['/', ':']).next().unwrap_or_default();
+    let scheme = if is_loopback_host(host) || bare.starts_with('[') {
+        "http"
+    } else {
+        "https"
+    };
+    Some(format!("{scheme}://{bare}"))
+}
+
+/// `url` with `https` for its scheme, for the advice on a plain-http URL.
+pub fn with_https(url: &str) -> String {
+    url.split_once("://").map_or_else(
+        || format!("https://{url}"),
+        |(_, rest)| format!("https://{rest}"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_query_fragment_or_user_info() {
+        assert_eq!(
+            shown("https://graph.facebook.com/?access_token=EAAsecret#x"),
+            "https://graph.facebook.com/"
+        );
+        assert_eq!(
+            shown("https://me:pw@vault.example.com"),
+            "<url with user info>"
+        );
+        assert_eq!(shown("http://127.0.0.1:8080/"), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn a_url_without_scheme_is_given_the_one_it_needs() {
+        assert_eq!(
+            with_scheme("graph.facebook.com").as_deref(),
+            Some("https://graph.facebook.com")
+        );
+        assert_eq!(
+            with_scheme("127.0.0.1:8080").as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            with_scheme("graph.facebook.com?access_token=EAAsecret").as_deref(),
+            Some("https://graph.facebook.com")
+        );
+        assert_eq!(with_scheme("https://graph.facebook.com"), None);
+        assert_eq!(with_scheme("not a url"), None);
+        assert_eq!(with_scheme(""), None);
+    }
 
     fn check(text: &str) -> Result<(), TransportError> {
         check_transport(&url::Url::parse(text).unwrap())

@@ -32,9 +32,7 @@ fn offline(dir: &Path) -> Command {
 /// Snapshot settings for this module's transcripts: retry delays are random, ports of
 /// 127.0.0.2 change, Meta's trace IDs are the emulator's random ones.
 fn settings() -> insta::Settings {
-    let mut settings = insta::Settings::clone_current();
-    // With the other transcripts, in tests/cli/snapshots.
-    settings.set_snapshot_path("../snapshots");
+    let mut settings = super::transcripts();
     settings.add_filter(r"retrying in \d+\.\d s", "retrying in [DELAY]");
     settings.add_filter(r"127\.0\.0\.2:\d+", "127.0.0.2:[PORT]");
     settings.add_filter(r"fbtrace_id [A-Za-z0-9_-]+", "fbtrace_id [TRACE]");

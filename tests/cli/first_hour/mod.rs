@@ -8,6 +8,14 @@
 //! Each transcript is a `.snap` file in `tests/cli/snapshots/`, named
 //! `cli__first_hour__<area>__<test>.snap`.
 
+/// [`graphform_snapshot!`] with [`transcripts`]' settings.
+macro_rules! transcript {
+    ($($snapshot:tt)*) => {{
+        let _in_snapshots = super::transcripts().bind_to_scope();
+        graphform_snapshot!($($snapshot)*);
+    }};
+}
+
 mod graph;
 mod policy;
 mod setup;
@@ -15,6 +23,15 @@ mod setup;
 use std::path::Path;
 
 use crate::common::repo_root;
+
+/// The snapshot settings of every transcript: the `.snap` files go to
+/// `tests/cli/snapshots/` with the other areas' and the CLI's, rather than
+/// beside each submodule.
+pub(crate) fn transcripts() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path("../snapshots");
+    settings
+}
 
 /// The quickstart policy: a valid starting point each mistake is made in.
 pub(crate) fn quickstart() -> String {

@@ -7,17 +7,6 @@
 use super::{quickstart, write};
 use crate::common::graphform;
 
-/// [`graphform_snapshot!`] into `tests/cli/snapshots/`, where the
-/// transcripts of the other areas are, rather than beside this submodule.
-macro_rules! transcript {
-    ($command:expr) => {{
-        let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path("../snapshots");
-        let _in_snapshots = settings.bind_to_scope();
-        graphform_snapshot!($command);
-    }};
-}
-
 /// A policy with three mistakes: an unquoted business ID (a type error),
 /// an unknown scope and a duration in words.
 const THREE_MISTAKES: &str = "\

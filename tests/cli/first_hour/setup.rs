@@ -25,7 +25,7 @@ fn workspace(key_file: Option<&str>) -> tempfile::TempDir {
 #[test]
 fn a_garbage_key_for_a_store_that_exists_asks_for_the_key_it_was_created_with() {
     let dir = workspace(Some("store.key"));
-    graphform_snapshot!(
+    transcript!(
         "garbage_key_existing_store",
         graphform(dir.path())
             .arg("status")
@@ -36,7 +36,7 @@ fn a_garbage_key_for_a_store_that_exists_asks_for_the_key_it_was_created_with() 
 #[test]
 fn no_key_and_no_store_says_to_run_store_init() {
     let dir = workspace(None);
-    graphform_snapshot!(
+    transcript!(
         "no_key_no_store",
         graphform(dir.path())
             .arg("status")
@@ -47,7 +47,7 @@ fn no_key_and_no_store_says_to_run_store_init() {
 #[test]
 fn store_init_on_an_existing_store_writes_no_key_file() {
     let dir = workspace(Some("store.key"));
-    graphform_snapshot!(
+    transcript!(
         "store_init_again",
         graphform(dir.path())
             .args(["store", "init", "--key-file", "second.key"])
@@ -101,7 +101,7 @@ fn an_aws_prefix_written_with_a_trailing_slash_is_accepted() {
     let moto = Moto::start();
     let dir = tempfile::tempdir().expect("tempdir");
     aws_policy(dir.path(), &moto.endpoint(), "graphform/");
-    graphform_snapshot!(
+    transcript!(
         "aws_prefix_trailing_slash",
         graphform(dir.path())
             .args(["lock", "status"])
@@ -116,7 +116,7 @@ fn an_aws_prefix_written_with_a_trailing_slash_is_accepted() {
 fn a_prefix_of_only_slashes_is_pointed_at() {
     let dir = tempfile::tempdir().expect("tempdir");
     aws_policy(dir.path(), "http://127.0.0.1:5000", "/");
-    graphform_snapshot!("prefix_only_slashes", graphform(dir.path()).arg("validate"));
+    transcript!("prefix_only_slashes", graphform(dir.path()).arg("validate"));
 }
 
 /// `lock status` (it reads only the store) with `GRAPHFORM_NOW=value`,
@@ -124,7 +124,7 @@ fn a_prefix_of_only_slashes_is_pointed_at() {
 fn with_clock(name: &str, value: &str) {
     let dir = workspace(Some("store.key"));
     let key = std::fs::read_to_string(dir.path().join("store.key")).expect("key");
-    graphform_snapshot!(
+    transcript!(
         name,
         graphform(dir.path())
             .args(["lock", "status"])
@@ -154,5 +154,6 @@ fn plan_help_lists_the_environment_it_reads() {
     let (code, text) = run(graphform(dir.path()).args(["plan", "--help"]));
     assert_eq!(code, 0, "{text}");
     let environment = &text[text.find("Environment:").expect("an Environment section")..];
+    let _in_snapshots = super::transcripts().bind_to_scope();
     insta::assert_snapshot!("plan_help_environment", environment);
 }

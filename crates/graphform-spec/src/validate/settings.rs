@@ -257,26 +257,51 @@ pub(super) fn is_api_version(text: &str) -> bool {
 /// `https://` anywhere; `http://` only to loopback (design.md §8): the
 /// rule of [`graphform_types::url`], with the policy's wording.
 pub(super) fn check_url(url: &str) -> Result<(), (String, String)> {
+    // Messages show the URL without its query or user info: either can
+    // hold a credential.
+    let shown = graphform_types::url::shown(url);
     let not_a_url = || {
         (
-            format!("`{url}` is not a URL"),
+            format!("`{shown}` is not a URL"),
             "write it with its scheme, e.g. `https://graph.facebook.com`".to_owned(),
         )
     };
     let no_host = || {
         (
-            format!("`{url}` has no host"),
+            format!("`{shown}` has no host"),
             "e.g. `https://graph.facebook.com`".to_owned(),
         )
     };
     if !url.contains("://") {
-        return Err(not_a_url());
+        return Err(match graphform_types::url::with_scheme(url) {
+            Some(suggestion) => (
+                format!("`{shown}` has no scheme"),
+                format!("write it as `{suggestion}`"),
+            ),
+            None => not_a_url(),
+        });
     }
     let parsed = match url::Url::parse(url) {
         Ok(parsed) => parsed,
         Err(url::ParseError::EmptyHost) => return Err(no_host()),
         Err(_) => return Err(not_a_url()),
     };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err((
+            "a URL with user info (not shown: it may be a password)".to_owned(),
+            "remove the `user:password@`; credentials belong in environment variables, never \
+             in a URL"
+                .to_owned(),
+        ));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err((
+            format!("`{shown}` has a query or fragment (not shown: it may hold a token)"),
+            "remove everything from the `?` or `#` on; credentials belong in environment \
+             variables, never in a URL"
+                .to_owned(),
+        ));
+    }
     check_transport(&parsed).map_err(|err| match err {
         TransportError::NoHost => no_host(),
         other => (other.to_string(), other.hint().to_owned()),

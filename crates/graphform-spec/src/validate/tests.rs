@@ -18,6 +18,25 @@ fn urls_are_https_or_loopback_http() {
 }
 
 #[test]
+fn a_refused_url_is_quoted_without_what_may_be_a_credential() {
+    let (message, help) = check_url("graph.facebook.com?access_token=EAAsecret").unwrap_err();
+    assert_eq!(message, "`graph.facebook.com` has no scheme");
+    assert_eq!(help, "write it as `https://graph.facebook.com`");
+    for url in [
+        "https://graph.facebook.com/?access_token=EAAsecret",
+        "https://graph.facebook.com/#EAAsecret",
+        "https://me:EAAsecret@graph.facebook.com",
+        "https:///?EAAsecret",
+    ] {
+        let (message, help) = check_url(url).unwrap_err();
+        assert!(
+            !message.contains("EAAsecret") && !help.contains("EAAsecret"),
+            "{url}: {message} ({help})"
+        );
+    }
+}
+
+#[test]
 fn names_and_env_names() {
     assert!(is_name("ci-reporting"));
     assert!(is_name("0day"));
