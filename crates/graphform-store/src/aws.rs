@@ -68,7 +68,9 @@
 //! What is not atomic, and is documented in docs/stores.md: the
 //! `AWSPREVIOUS` mirror (moved after step 3), the final `DeleteSecret` of
 //! a delete, and `list_tokens` (`ListSecrets` pages). `break_lease` is a
-//! compare-and-set delete against the lease version whose ID it compared.
+//! compare-and-set delete against the lease version whose ID it compared;
+//! a lease secret left as a tombstone (a release whose `DeleteSecret` did
+//! not happen) is no lease, and only a claim writes over it.
 
 mod client;
 #[cfg_attr(

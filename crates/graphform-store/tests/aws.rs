@@ -19,8 +19,8 @@ use graphform_store::conformance::{
     self, NOW, create, lease_request, sample_record, sample_rotated_record, sample_token, token,
 };
 use graphform_store::{
-    AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore, LeaseId,
-    PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
+    AWS_MAX_SECRET_BYTES, AwsCredentials, AwsSecretsManagerConfig, AwsSecretsManagerStore,
+    LeaseBreak, LeaseId, PreviousToken, Secret, Store, StoreError, TokenAddress, TokenRecord,
 };
 use graphform_testkit::moto::Moto;
 use graphform_testkit::redirect::{CannedServer, RedirectTrap};
@@ -677,4 +677,43 @@ fn the_store_and_its_futures_are_send_and_sync() {
     send(&store.write_token(&ADDRESS, &record, None));
     send(&store.list_tokens());
     send(&store.acquire_lease(&lease_request("x", NOW, 1)));
+}
+
+/// A release that crashed between its tombstone and its `DeleteSecret`
+/// leaves the lease secret as a tombstone: no lease. `unlock` leaves it
+/// alone: it has no ID to compare, and deleting it by name could delete a
+/// lease another apply creates once the releaser's delete finishes. The
+/// next claim writes over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlock_leaves_a_tombstone_alone_and_a_claim_writes_over_it() {
+    let moto = Moto::start();
+    let store = moto.store("graphform");
+    let first = lease_request("graphform apply (job 1)", NOW, 300);
+    store.acquire_lease(&first).await.unwrap();
+    let name = store.lease_secret_name();
+    let (status, answer) = moto.call(
+        "PutSecretValue",
+        &json!({
+            "SecretId": name,
+            "SecretString": r#"{"format":1,"kind":"deleted"}"#,
+            "VersionStages": ["AWSCURRENT"],
+        }),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        store.read_lease().await.unwrap(),
+        None,
+        "a tombstone is no lease"
+    );
+
+    assert_eq!(
+        store.break_lease(&first.id).await.unwrap(),
+        LeaseBreak::NotHeld
+    );
+    let (_, answer) = moto.call("DescribeSecret", &json!({"SecretId": name}));
+    assert_eq!(answer["Name"], name, "unlock deleted nothing: {answer}");
+
+    let second = lease_request("graphform apply (job 2)", NOW, 300);
+    store.acquire_lease(&second).await.unwrap();
+    assert_eq!(store.read_lease().await.unwrap(), Some(second));
 }

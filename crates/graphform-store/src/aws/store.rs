@@ -315,8 +315,10 @@ impl Store for AwsSecretsManagerStore {
                 return Ok(LeaseBreak::NotHeld);
             };
             if current.is_tombstone() {
-                // A delete that did not finish: finish it (no lease).
-                self.inner.delete_secret(&name).await?;
+                // A delete that did not finish: no lease. Left alone: it
+                // has no ID to compare, and a delete by name could remove
+                // a lease created once the releaser's delete finishes.
+                // The next claim writes over it (`Inner::create`).
                 return Ok(LeaseBreak::NotHeld);
             }
             let outcome = match current.parse::<LeaseDoc>("lease", "the lease") {
