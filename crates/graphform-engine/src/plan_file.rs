@@ -86,7 +86,8 @@ impl PlanFileError {
 }
 
 /// Writes `plan` to `path` as [`to_json`] does: into a new temporary file
-/// beside it, flushed to disk, then renamed over `path`. On failure, or a
+/// beside it, flushed to disk, then renamed over `path` (and the directory
+/// flushed). On failure, or a
 /// crash at any point, `path` holds what it held before (a crash may leave
 /// a `.graphform-plan…` temporary file beside it, never a partial plan at
 /// `path`). The file gets the permissions `std::fs::write` would give it.
@@ -120,6 +121,12 @@ fn write_with(
     file.as_file().sync_all().map_err(failed)?;
     before_persist(file.path()).map_err(failed)?;
     file.persist(path).map_err(|error| failed(error.error))?;
+    // The rename is durable once the directory is: a plan reported
+    // written survives a power loss.
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(failed)?;
     Ok(())
 }
 
