@@ -43,11 +43,11 @@ pub(crate) fn load_policy(path: &Path, printer: &Printer) -> anyhow::Result<Spec
     print_diagnostics(&loaded, printer);
     match loaded.spec {
         Some(spec) => Ok(spec),
-        None if loaded.unreadable() => Err(Hinted::new(
-            format!("cannot load the policy from `{}`", path.display()),
-            NAME_THE_POLICY,
-        )
-        .into()),
+        // It is there (see above): the diagnostics say what is wrong
+        // with it, and naming another policy is not the way out.
+        None if loaded.unreadable() => {
+            Err(anyhow!("cannot load the policy from `{}`", path.display()))
+        }
         None => Err(anyhow!(
             "{} is invalid: {} (run `graphform validate {}` for details)",
             path.display(),
