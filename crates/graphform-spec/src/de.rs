@@ -588,10 +588,17 @@ businesses:
             Some("remove the quotes: `1`")
         );
         assert_eq!(raw.expect("read on").version, Some(0));
-        let (_, collected) = read("version: -1\n");
+    }
+
+    #[test]
+    fn a_number_out_of_its_types_range_says_the_range() {
+        let tree = parse("-1\n", &mut Vec::new()).expect("valid YAML");
+        let collector = Collector::default();
+        let read: u32 = from_node(&tree, &collector).expect("read on");
+        assert_eq!(read, 0, "the stand-in");
         assert_eq!(
-            problems(&collected),
-            ["1:10 expected a whole number from 0 to 4294967295, found the number `-1`"]
+            problems(&collector.into_collected()),
+            ["1:1 expected a whole number from 0 to 4294967295, found the number `-1`"]
         );
     }
 

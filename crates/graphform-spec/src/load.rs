@@ -396,6 +396,24 @@ businesses:
     }
 
     #[test]
+    fn any_other_version_number_is_answered_with_the_one_read() {
+        for version in ["2", "0", "-1", "99999999999"] {
+            let text = POLICY.replace("version: 1", &format!("version: {version}"));
+            assert_eq!(
+                diagnostics(&text),
+                [format!(
+                    "1:10 unsupported-version: unsupported policy version {version}"
+                )]
+            );
+            let loaded = load_texts(vec![(PathBuf::from("p.yaml"), text)]);
+            assert_eq!(
+                loaded.diagnostics[0].help.as_deref(),
+                Some("this graphform reads policy version 1")
+            );
+        }
+    }
+
+    #[test]
     fn an_empty_file_says_what_a_policy_starts_with() {
         for text in ["", "# a policy, some day\n", "---\n", "~\n"] {
             let loaded = load_texts(vec![(PathBuf::from("p.yaml"), text.to_owned())]);

@@ -20,8 +20,11 @@ use serde::Deserialize;
 #[schemars(title = "graphform policy")]
 pub struct RawPolicy {
     /// The policy format version. Always `1`.
+    // Any whole number is read, so that `version: 2` or `-1` is answered
+    // by validation ("this graphform reads policy version 1"), not by a
+    // type error about the range of a u32.
     #[schemars(required, range(min = 1, max = 1))]
-    pub version: Option<u32>,
+    pub version: Option<i64>,
     /// Where the Graph API is. Optional: the defaults are Meta's.
     pub graph: Option<RawGraph>,
     /// Where token values and graphform's state document live.
