@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{EmulatorProcess, control, graphform, request, run, with_env, workspace};
+use crate::common::{EmulatorProcess, request, run};
+use crate::world::World;
 
 /// The emulator's clock at start, Unix seconds (2027-01-15T08:00:00Z).
 const START: i64 = 1_800_000_000;
@@ -39,69 +40,45 @@ admin_tokens:
     path
 }
 
-struct Case {
-    emulator: EmulatorProcess,
-    dir: tempfile::TempDir,
-    key: String,
+/// The quickstart world; with `admin_expires_in`, the emulator starts
+/// from [`world`] with the admin token expiring that many seconds after
+/// [`START`].
+fn case(admin_expires_in: Option<i64>) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emulator = match admin_expires_in {
+        Some(seconds) => {
+            let world = world(dir.path(), seconds);
+            EmulatorProcess::start_with(&["--world".as_ref(), world.as_os_str()])
+        }
+        None => EmulatorProcess::start(),
+    };
+    World::with(dir, emulator)
 }
 
-impl Case {
-    fn new(admin_expires_in: Option<i64>) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let emulator = match admin_expires_in {
-            Some(seconds) => {
-                let world = world(dir.path(), seconds);
-                EmulatorProcess::start_with(&["--world".as_ref(), world.as_os_str()])
-            }
-            None => EmulatorProcess::start(),
-        };
-        let key = workspace(dir.path());
-        Self { emulator, dir, key }
-    }
+/// The credentials the emulator exports: none may appear in any output.
+const CREDENTIALS: [&str; 3] = [
+    "ACME_ADMIN_TOKEN",
+    "REPORTING_APP_SECRET",
+    "PUBLISHER_APP_SECRET",
+];
 
-    fn command(&self, args: &[&str]) -> Command {
-        let now = control(self.emulator.port, "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock");
-        let mut command = graphform(self.dir.path());
-        with_env(&mut command, &self.emulator, &self.key)
-            .args(args)
-            .env("GRAPHFORM_NOW", now.to_string());
-        command
+/// Runs `command`; its exit code and output, checked to hold no
+/// credential.
+fn checked(case: &World, command: &mut Command) -> (i32, String) {
+    let (code, text) = run(command);
+    for name in CREDENTIALS {
+        assert!(
+            !text.contains(case.exported(name)),
+            "{name}'s value leaked:\n{text}"
+        );
     }
-
-    fn secret(&self, name: &str) -> &str {
-        &self
-            .emulator
-            .env
-            .iter()
-            .find(|(n, _)| n == name)
-            .expect("the emulator exports it")
-            .1
-    }
-
-    /// Runs `command`; its exit code and output, checked to hold no
-    /// credential.
-    fn run(&self, command: &mut Command) -> (i32, String) {
-        let (code, text) = run(command);
-        for name in [
-            "ACME_ADMIN_TOKEN",
-            "REPORTING_APP_SECRET",
-            "PUBLISHER_APP_SECRET",
-        ] {
-            assert!(
-                !text.contains(self.secret(name)),
-                "{name}'s value leaked:\n{text}"
-            );
-        }
-        (code, text)
-    }
+    (code, text)
 }
 
 #[test]
 fn an_admin_token_expiring_within_two_weeks_is_warned_of_by_plan() {
-    let case = Case::new(Some(10 * DAY));
-    let (code, text) = case.run(&mut case.command(&["plan"]));
+    let case = case(Some(10 * DAY));
+    let (code, text) = checked(&case, &mut case.command(&["plan"]));
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Credentials:\n  warning: business acme: the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-25 08:00 UTC (in 10 days)"), "{text}");
 
@@ -113,7 +90,7 @@ fn an_admin_token_expiring_within_two_weeks_is_warned_of_by_plan() {
     assert_eq!(plan["credentials"][0]["business"], "acme");
     assert_eq!(plan["credentials"][0]["variable"], "ACME_ADMIN_TOKEN");
 
-    let (code, text) = case.run(&mut case.command(&["plan", "--format", "markdown"]));
+    let (code, text) = checked(&case, &mut case.command(&["plan", "--format", "markdown"]));
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("**Admin credential** of business <code>acme</code>"),
@@ -123,22 +100,22 @@ fn an_admin_token_expiring_within_two_weeks_is_warned_of_by_plan() {
 
 #[test]
 fn an_admin_token_with_more_than_two_weeks_left_gets_no_warning() {
-    let case = Case::new(Some(15 * DAY));
-    let (code, text) = case.run(&mut case.command(&["plan"]));
+    let case = case(Some(15 * DAY));
+    let (code, text) = checked(&case, &mut case.command(&["plan"]));
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("Credentials:"), "{text}");
 }
 
 #[test]
 fn an_expired_admin_token_is_named_by_its_variable() {
-    let case = Case::new(Some(DAY));
+    let case = case(Some(DAY));
     request(
         case.emulator.port,
         "POST",
         "/_emulator/clock",
         &format!("{{\"advance_seconds\":{}}}", 2 * DAY),
     );
-    let (code, text) = case.run(&mut case.command(&["plan"]));
+    let (code, text) = checked(&case, &mut case.command(&["plan"]));
     assert_eq!(code, 1, "{text}");
     assert!(
         text.contains(
@@ -156,8 +133,9 @@ fn an_expired_admin_token_is_named_by_its_variable() {
 
 #[test]
 fn a_token_meta_cannot_parse_is_named_by_its_variable() {
-    let case = Case::new(None);
-    let (code, text) = case.run(
+    let case = case(None);
+    let (code, text) = checked(
+        &case,
         case.command(&["plan"])
             .env("ACME_ADMIN_TOKEN", "EAAnot-a-token-meta-issued"),
     );
@@ -173,8 +151,9 @@ fn a_token_meta_cannot_parse_is_named_by_its_variable() {
 
 #[test]
 fn an_app_secret_that_is_not_the_apps_is_named_by_its_variable() {
-    let case = Case::new(None);
-    let (code, text) = case.run(
+    let case = case(None);
+    let (code, text) = checked(
+        &case,
         case.command(&["plan"])
             .env("REPORTING_APP_SECRET", "0123456789abcdef0123456789abcdef"),
     );
@@ -192,14 +171,14 @@ fn an_app_secret_that_is_not_the_apps_is_named_by_its_variable() {
 
 #[test]
 fn a_retried_graph_call_is_one_line_on_stderr() {
-    let case = Case::new(None);
+    let case = case(None);
     request(
         case.emulator.port,
         "POST",
         "/_emulator/faults/next",
         r#"{"endpoint":"*","fault":"gateway_error","count":1,"status":503}"#,
     );
-    let (code, text) = case.run(&mut case.command(&["plan"]));
+    let (code, text) = checked(&case, &mut case.command(&["plan"]));
     assert_eq!(code, 0, "{text}");
     let stderr = text.split("----- stderr -----\n").nth(1).expect("stderr");
     let lines: Vec<&str> = stderr.lines().collect();
@@ -214,22 +193,27 @@ fn a_retried_graph_call_is_one_line_on_stderr() {
 
 #[test]
 fn status_check_warns_of_the_admin_token_and_fails_within() {
-    let case = Case::new(Some(10 * DAY));
-    let (code, text) = case.run(&mut case.command(&["apply", "--auto-approve"]));
+    let case = case(Some(10 * DAY));
+    let (code, text) = checked(&case, &mut case.command(&["apply", "--auto-approve"]));
     assert_eq!(code, 0, "{text}");
     // The store alone says nothing of the admin token.
-    let (code, text) = case.run(&mut case.command(&["status", "--fail-within", "1d"]));
+    let (code, text) = checked(&case, &mut case.command(&["status", "--fail-within", "1d"]));
     assert_eq!(code, 0, "{text}");
     assert!(!text.contains("ACME_ADMIN_TOKEN"), "{text}");
     // Asked, Meta says it expires in 10 days: a warning, and exit 2.
-    let (code, text) = case.run(&mut case.command(&["status", "--check", "--fail-within", "1d"]));
+    let (code, text) = checked(
+        &case,
+        &mut case.command(&["status", "--check", "--fail-within", "1d"]),
+    );
     assert_eq!(code, 2, "{text}");
     assert!(
         text.contains("Credentials:\n  warning: business acme: the admin token in `ACME_ADMIN_TOKEN` expires at 2027-01-25 08:00 UTC (in 10 days)"),
         "{text}"
     );
-    let (code, text) =
-        case.run(&mut case.command(&["status", "--check", "--format", "prometheus"]));
+    let (code, text) = checked(
+        &case,
+        &mut case.command(&["status", "--check", "--format", "prometheus"]),
+    );
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("graphform_admin_credential_warnings{business=\"acme\"} 1\n"),
@@ -239,12 +223,12 @@ fn status_check_warns_of_the_admin_token_and_fails_within() {
 
 /// `args` run on a terminal (util-linux's `script` gives the command a
 /// pseudo-terminal): what the terminal showed.
-fn on_a_terminal(case: &Case, args: &str) -> String {
+fn on_a_terminal(case: &World, args: &str) -> String {
     let command = case.command(&[]);
     let line = format!("{} {args}", env!("CARGO_BIN_EXE_graphform"));
     let output = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
-        .current_dir(case.dir.path())
+        .current_dir(case.dir())
         .envs(
             command
                 .get_envs()
@@ -256,13 +240,9 @@ fn on_a_terminal(case: &Case, args: &str) -> String {
         .expect("script (util-linux) runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "{text}");
-    for name in [
-        "ACME_ADMIN_TOKEN",
-        "REPORTING_APP_SECRET",
-        "PUBLISHER_APP_SECRET",
-    ] {
+    for name in CREDENTIALS {
         assert!(
-            !text.contains(case.secret(name)),
+            !text.contains(case.exported(name)),
             "{name}'s value leaked:\n{text}"
         );
     }
@@ -271,7 +251,7 @@ fn on_a_terminal(case: &Case, args: &str) -> String {
 
 #[test]
 fn on_a_terminal_reading_and_applying_show_progress_and_a_pipe_gets_none() {
-    let case = Case::new(None);
+    let case = case(None);
     // Two failed calls: reading takes long enough for the spinner to draw.
     request(
         case.emulator.port,
@@ -299,7 +279,7 @@ fn on_a_terminal_reading_and_applying_show_progress_and_a_pipe_gets_none() {
     );
 
     // Through a pipe: only the lines.
-    let (code, text) = case.run(&mut case.command(&["plan"]));
+    let (code, text) = checked(&case, &mut case.command(&["plan"]));
     assert_eq!(code, 0, "{text}");
     assert!(
         !text.contains("Reading Meta") && !text.contains('\u{1b}'),

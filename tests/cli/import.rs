@@ -13,7 +13,7 @@ use graphform_graph::{
 };
 
 use crate::common::run;
-use crate::maintenance::{World, fingerprints, row, rows};
+use crate::world::{World, fingerprints, row, rows};
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 const BUSINESS_ID: &str = "100000000000001";

@@ -21,3 +21,4 @@ mod status;
 mod stores;
 mod usage;
 mod validate;
+mod world;

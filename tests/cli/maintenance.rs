@@ -3,113 +3,14 @@
 //! unattended maintenance (`apply --only`), against the emulator with its
 //! clock moved.
 
-use std::path::Path;
-use std::process::Command;
-
-use crate::common::{EmulatorProcess, control, graphform, json_of, request, run, workspace};
+use crate::common::{control, run};
+use crate::world::{World, fingerprints, row, rows};
 
 /// A second token for the quickstart policy.
 const SPARE: &str = "          - name: spare
             app: reporting
             scopes: [ads_read]
 ";
-
-/// The quickstart workspace against an emulator, every command run at the
-/// emulator's clock.
-pub(crate) struct World {
-    pub(crate) emulator: EmulatorProcess,
-    dir: tempfile::TempDir,
-    key: String,
-}
-
-impl World {
-    pub(crate) fn new() -> Self {
-        let emulator = EmulatorProcess::start();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = workspace(dir.path());
-        Self { emulator, dir, key }
-    }
-
-    pub(crate) fn policy(&self) -> std::path::PathBuf {
-        self.dir.path().join("graphform.yaml")
-    }
-
-    /// Appends `token` (YAML lines) to the system user's tokens.
-    fn add_token(&self, token: &str) {
-        let mut text = std::fs::read_to_string(self.policy()).expect("policy");
-        text.push_str(token);
-        std::fs::write(self.policy(), text).expect("write policy");
-    }
-
-    fn remove_token(&self, token: &str) {
-        let text = std::fs::read_to_string(self.policy()).expect("policy");
-        assert!(text.contains(token));
-        std::fs::write(self.policy(), text.replace(token, "")).expect("write policy");
-    }
-
-    pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let now = control(self.emulator.port, "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock");
-        let mut command = graphform(self.dir.path());
-        command
-            .args(args)
-            .env("GRAPHFORM_STORE_KEY", &self.key)
-            .env("GRAPHFORM_NOW", now.to_string());
-        for (name, value) in &self.emulator.env {
-            command.env(name, value);
-        }
-        command
-    }
-
-    /// Runs a command whose stdout is JSON; its exit code and document.
-    pub(crate) fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
-        json_of(&mut self.command(args))
-    }
-
-    pub(crate) fn plan(&self) -> serde_json::Value {
-        let (code, plan) = self.json(&["plan", "--format", "json"]);
-        assert_eq!(code, 0, "{plan:#}");
-        plan
-    }
-
-    pub(crate) fn apply(&self, extra: &[&str]) -> (i32, serde_json::Value) {
-        let mut args = vec!["apply", "--auto-approve", "--format", "json"];
-        args.extend_from_slice(extra);
-        self.json(&args)
-    }
-
-    pub(crate) fn advance(&self, seconds: i64) {
-        request(
-            self.emulator.port,
-            "POST",
-            "/_emulator/clock",
-            &format!("{{\"advance_seconds\":{seconds}}}"),
-        );
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// `(address, action, status)` of each change of an apply report, or
-/// `(address, action, maintenance)` of each change of a plan.
-pub(crate) fn rows(document: &serde_json::Value, third: &str) -> Vec<(String, String, String)> {
-    document["changes"]
-        .as_array()
-        .expect("changes")
-        .iter()
-        .map(|change| {
-            let text = |key: &str| change[key].as_str().unwrap_or("").to_owned();
-            (text("address"), text("action"), text(third))
-        })
-        .collect()
-}
-
-pub(crate) fn row(address: &str, action: &str, third: &str) -> (String, String, String) {
-    (address.to_owned(), action.to_owned(), third.to_owned())
-}
 
 const SPARE_ADDRESS: &str = "acme/ci-reporting/token/spare";
 
@@ -242,19 +143,6 @@ fn apply_only_refuses_a_plan_file() {
     let (code, text) = run(&mut world.command(&["apply", "plan.json", "--only", "refresh"]));
     assert_eq!(code, 64, "{text}");
     assert!(text.contains("--only"), "{text}");
-}
-
-/// The fingerprint of each token in a plan's timeline, by address.
-pub(crate) fn fingerprints(plan: &serde_json::Value) -> Vec<(String, String)> {
-    plan["timeline"]
-        .as_array()
-        .expect("timeline")
-        .iter()
-        .map(|entry| {
-            let text = |key: &str| entry[key].as_str().unwrap_or("").to_owned();
-            (text("address"), text("fingerprint"))
-        })
-        .collect()
 }
 
 #[test]
