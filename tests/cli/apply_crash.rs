@@ -266,18 +266,12 @@ impl Case {
     /// `graphform ARGS` against this case's emulator and store, its clock
     /// set to the emulator's.
     fn command(&self, args: &[&str]) -> Command {
-        let now = control(self.emulator.port, "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock");
         let mut command = graphform(self.dir.path());
         command
             .args(args)
             .env("GRAPHFORM_STORE_KEY", self.identity.expose())
-            .env("GRAPHFORM_NOW", now.to_string())
             .env_remove("GRAPHFORM_FAILPOINT");
-        for (name, value) in &self.emulator.env {
-            command.env(name, value);
-        }
+        self.emulator.at_its_clock(&mut command);
         command
     }
 

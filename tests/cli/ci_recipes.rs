@@ -49,7 +49,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use crate::common::{EmulatorProcess, control, graphform, repo_root, request, run};
+use crate::common::{EmulatorProcess, graphform, repo_root, request, run};
 
 /// GitHub refuses comments longer than this many characters.
 const GITHUB_COMMENT_LIMIT: usize = 65_536;
@@ -431,10 +431,7 @@ path "secret/destroy/{prefix}/*" {{ capabilities = ["update"] }}"#
             "/_emulator/clock",
             &json!({ "advance_seconds": seconds }).to_string(),
         );
-        let now = control(self.emulator.port, "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock");
-        self.now = Some(now);
+        self.now = Some(self.emulator.now());
     }
 
     /// The stored value of the token `name` of the quickstart's system user.

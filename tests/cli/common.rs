@@ -177,6 +177,23 @@ impl EmulatorProcess {
             .expect("a port");
         Self { child, env, port }
     }
+
+    /// The emulator's clock now, Unix seconds.
+    pub(crate) fn now(&self) -> i64 {
+        control(self.port, "clock")["now"]
+            .as_i64()
+            .expect("the emulator's clock")
+    }
+
+    /// Points `command` at this emulator (its URL and credentials) with
+    /// graphform's clock (`GRAPHFORM_NOW`) set to the emulator's.
+    pub(crate) fn at_its_clock<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command.env("GRAPHFORM_NOW", self.now().to_string());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
 }
 
 impl Drop for EmulatorProcess {

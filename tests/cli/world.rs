@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{EmulatorProcess, control, graphform, json_of, request, workspace};
+use crate::common::{EmulatorProcess, graphform, json_of, request, workspace};
 
 /// The quickstart workspace against an emulator, every command run at the
 /// emulator's clock.
@@ -59,17 +59,9 @@ impl World {
     }
 
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let now = control(self.emulator.port, "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock");
         let mut command = graphform(self.dir.path());
-        command
-            .args(args)
-            .env("GRAPHFORM_STORE_KEY", &self.key)
-            .env("GRAPHFORM_NOW", now.to_string());
-        for (name, value) in &self.emulator.env {
-            command.env(name, value);
-        }
+        command.args(args).env("GRAPHFORM_STORE_KEY", &self.key);
+        self.emulator.at_its_clock(&mut command);
         command
     }
 

@@ -247,13 +247,6 @@ impl Case {
         let _ = writeln!(self.log, "(policy replaced)");
     }
 
-    /// The emulator's clock.
-    fn now(&self) -> i64 {
-        control(self.port(), "clock")["now"]
-            .as_i64()
-            .expect("the emulator's clock")
-    }
-
     /// `graphform ARGS` against this case's emulator and store, with the
     /// emulator's clock, no terminal.
     fn command(&self, args: &[&str]) -> Command {
@@ -261,12 +254,9 @@ impl Case {
         command
             .args(args)
             .env("GRAPHFORM_STORE_KEY", self.identity.expose())
-            .env("GRAPHFORM_NOW", self.now().to_string())
             .env_remove("GRAPHFORM_FAILPOINT")
             .stdin(Stdio::null());
-        for (name, value) in &self.emulator.env {
-            command.env(name, value);
-        }
+        self.emulator.at_its_clock(&mut command);
         command
     }
 
