@@ -266,51 +266,8 @@ impl graphform_engine::apply::Approver for SlowApprover<'_> {
     }
 }
 
-// See: issue 10, "the lease holds while apply runs": it is renewed while
-// apply waits at its prompt.
-#[tokio::test]
-async fn the_lease_is_renewed_while_apply_waits_for_approval() {
-    let fixture = Fixture::start().await;
-    fixture.broken.store(false, Ordering::SeqCst);
-    let approver = SlowApprover {
-        store: &fixture.store,
-        // Renewals every 100 ms must move the lease by whole seconds
-        // while the prompt waits; 3.5 s leaves room on a loaded machine.
-        wait: std::time::Duration::from_millis(3_500),
-        break_it: false,
-        seen: std::sync::Mutex::new(Vec::new()),
-    };
-    let context = fixture.context();
-    let options = ApplyOptions {
-        lease_seconds: 60,
-        lease_renew_every: std::time::Duration::from_millis(100),
-        ..ApplyOptions::default()
-    };
-    let report = apply(&context, Approval::Ask(&approver), &options, &Quiet)
-        .await
-        .expect("apply runs");
-    assert!(report.succeeded(), "{:?}", report.outcomes);
-    let seen = approver.seen.lock().expect("lock").clone();
-    let [before, after] = seen.as_slice() else {
-        panic!("the lease was held at the prompt: {seen:?}");
-    };
-    // Observing and planning may take a second or more on a loaded
-    // machine, so a renewal may come before the prompt: what matters is
-    // that the lease keeps moving while apply waits there.
-    assert!(
-        before.expires_at >= Timestamp::from_unix(NOW + 60),
-        "{before:?}"
-    );
-    assert!(
-        after.expires_at >= before.expires_at + graphform_types::Duration::seconds(2),
-        "renewed while waiting 3.5 s: {before:?} → {after:?}"
-    );
-    assert_eq!(
-        fixture.store.read_lease().await.expect("read"),
-        None,
-        "released"
-    );
-}
+// The lease's renewal while apply waits at its prompt is checked with
+// tokio's clock paused: in_memory.rs, `the_lease_follows_the_apply_clock…`.
 
 // A lease lost while apply runs (broken by `graphform unlock`, or taken
 // over) stops it before any mutation.

@@ -677,3 +677,81 @@ mod overdue {
         );
     }
 }
+
+/// Waits at the "prompt" for `wait` (tokio's clock), then approves; the
+/// lease before and after.
+struct WaitingApprover<'a> {
+    store: &'a FileStore,
+    wait: std::time::Duration,
+    seen: std::sync::Mutex<Vec<Option<graphform_store::LeaseInfo>>>,
+}
+
+impl graphform_engine::apply::Approver for WaitingApprover<'_> {
+    fn approve<'a>(
+        &'a self,
+        _plan: &'a graphform_engine::Plan,
+    ) -> graphform_engine::apply::BoxFuture<'a, Result<bool, graphform_engine::apply::BoxError>>
+    {
+        Box::pin(async move {
+            let before = self.store.read_lease().await?;
+            tokio::time::sleep(self.wait).await;
+            let after = self.store.read_lease().await?;
+            self.seen.lock().expect("lock").extend([before, after]);
+            Ok(true)
+        })
+    }
+}
+
+// See: issue 10, "the lease holds while apply runs". With tokio's clock
+// paused, an hour at the prompt takes no time, and the lease's expiry
+// follows the apply's clock (the time it was given, moved on by tokio's)
+// to the renewal interval.
+#[tokio::test(start_paused = true)]
+async fn the_lease_follows_the_apply_clock_while_it_waits_for_approval() {
+    let fixture = Fixture::new();
+    let approver = WaitingApprover {
+        store: &fixture.store,
+        wait: std::time::Duration::from_hours(1),
+        seen: std::sync::Mutex::new(Vec::new()),
+    };
+    let options = ApplyOptions {
+        lease_seconds: 300,
+        lease_renew_every: std::time::Duration::from_mins(2),
+        ..ApplyOptions::default()
+    };
+    let report = apply(
+        &fixture.context(),
+        Approval::Ask(&approver),
+        &options,
+        &support::Quiet,
+    )
+    .await
+    .expect("apply runs");
+    assert!(report.succeeded(), "{:?}", report.outcomes);
+    let seen = approver.seen.lock().expect("lock").clone();
+    let [Some(before), Some(after)] = seen.as_slice() else {
+        panic!("the lease was held at the prompt: {seen:?}");
+    };
+    assert_eq!(before.expires_at, Timestamp::from_unix(NOW + 300), "taken");
+    let last_renewal = after.expires_at.unix() - 300 - NOW;
+    assert!(
+        (3_600 - 120..=3_600).contains(&last_renewal),
+        "renewed every 2 minutes through the hour: the last at {last_renewal} s"
+    );
+    assert_eq!(before.id, after.id, "the same lease");
+    assert_eq!(
+        fixture.store.read_lease().await.expect("read"),
+        None,
+        "released"
+    );
+    let run = read_document(&fixture.store)
+        .await
+        .expect("records")
+        .last_apply
+        .expect("recorded");
+    assert_eq!(
+        run.finished_at.unix() - NOW,
+        3_600,
+        "the run's record is on the same clock"
+    );
+}

@@ -3,13 +3,12 @@
 //! and lost only by being broken or expiring.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use graphform_store::{Lease, LeaseInfo, Store, StoreError};
 use graphform_types::Timestamp;
 use tokio::sync::{Mutex, Notify};
 
-use super::{ApplyError, ApplyOptions, Progress};
+use super::{ApplyError, ApplyOptions, Progress, RunClock};
 
 /// The held lease, renewed in the background of the apply.
 pub(super) struct LeaseKeeper {
@@ -28,17 +27,16 @@ impl LeaseKeeper {
         &self,
         store: &S,
         options: &ApplyOptions,
-        now: Timestamp,
-        started: Instant,
+        clock: &RunClock,
     ) -> Option<ApplyError> {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(options.lease_renew_every) => {}
                 () = self.stop.notified() => return None,
             }
-            let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-            let expires_at = now
-                + graphform_types::Duration::seconds(elapsed.saturating_add(options.lease_seconds));
+            let expires_at = clock
+                .now()
+                .saturating_add(graphform_types::Duration::seconds(options.lease_seconds));
             let mut lease = self.lease.lock().await;
             match store.renew_lease(&lease, expires_at).await {
                 Ok(renewed) => *lease = renewed,

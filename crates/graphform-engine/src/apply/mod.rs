@@ -41,7 +41,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use graphform_graph::GraphClient;
@@ -253,7 +253,7 @@ pub async fn apply<S: Store, P: Provider>(
     options: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, ApplyError> {
-    let started = Instant::now();
+    let clock = RunClock::start(context.now);
     let lease = acquire_lease(context.store, options, context.now, progress).await?;
     let keeper = LeaseKeeper {
         lease: Mutex::new(lease),
@@ -264,7 +264,7 @@ pub async fn apply<S: Store, P: Provider>(
         let result = plan_and_run(context, approval, options, progress, &keeper).await;
         // Under the lease, before it is released: the run's record.
         if !keeper.lost.load(Ordering::SeqCst)
-            && let Some(run) = last_apply(&result, context.now, started)
+            && let Some(run) = last_apply(&result, &clock)
             && let Err(error) = record_last_apply(context.store, run).await
         {
             let error = graphform_types::Chain(&error);
@@ -275,7 +275,7 @@ pub async fn apply<S: Store, P: Provider>(
         }
         result
     };
-    let renewal = keeper.renew(context.store, options, context.now, started);
+    let renewal = keeper.renew(context.store, options, &clock);
     tokio::pin!(renewal);
     let mut renewal_ended = false;
     let result = tokio::select! {
@@ -301,15 +301,35 @@ pub async fn apply<S: Store, P: Provider>(
     result
 }
 
+/// An apply's clock: the time it was given ([`ApplyContext::now`]) moved
+/// on by tokio's clock since it started (so a test that pauses tokio's
+/// time controls it whole). Whole seconds, as every recorded time.
+pub(crate) struct RunClock {
+    started_at: Timestamp,
+    started: tokio::time::Instant,
+}
+
+impl RunClock {
+    fn start(started_at: Timestamp) -> Self {
+        Self {
+            started_at,
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The time now, by this clock.
+    pub(crate) fn now(&self) -> Timestamp {
+        let elapsed = i64::try_from(self.started.elapsed().as_secs()).unwrap_or(i64::MAX);
+        self.started_at
+            .saturating_add(graphform_types::Duration::seconds(elapsed))
+    }
+}
+
 /// The record of a run that held the lease, as it ended; `None` when a
 /// person declined (nothing was attempted, nothing failed).
-fn last_apply(
-    result: &Result<ApplyReport, ApplyError>,
-    started_at: Timestamp,
-    started: Instant,
-) -> Option<LastApply> {
-    let elapsed = i64::try_from(started.elapsed().as_secs()).unwrap_or(i64::MAX);
-    let finished_at = started_at.saturating_add(graphform_types::Duration::seconds(elapsed));
+fn last_apply(result: &Result<ApplyReport, ApplyError>, clock: &RunClock) -> Option<LastApply> {
+    let started_at = clock.started_at;
+    let finished_at = clock.now();
     let (outcome, changes) = match result {
         Err(ApplyError::Declined) => return None,
         Err(_) => (ApplyOutcome::Failed, ChangeCounts::default()),
