@@ -193,14 +193,11 @@ fn a_token_made_by_hand_is_adopted_and_nothing_changes_for_it() {
     );
     assert!(!text.contains("warning"), "{text}");
 
-    // Managed now: the plan has nothing to do for the token, and the
-    // system user is in graphform's records (no adoption notice).
+    // Managed now: the plan has nothing to do (the token proves the app
+    // installed, so no idempotent `install` either), and the system user
+    // is in graphform's records (no adoption notice).
     let plan = world.plan();
-    assert_eq!(
-        rows(&plan, "maintenance"),
-        [row("acme/ci-reporting/app/reporting", "install", "")],
-        "{plan:#}"
-    );
+    assert_eq!(rows(&plan, "maintenance"), [], "{plan:#}");
     assert!(!plan["notices"].to_string().contains("adopted"), "{plan:#}");
     assert_eq!(current(&world), token.fingerprint().to_string());
 
@@ -322,10 +319,7 @@ fn an_imported_token_is_refreshed_by_apply_and_its_old_value_revoked_after_the_g
     assert_eq!(code, 0, "{text}");
     let (code, report) = world.apply(&[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(
-        rows(&report, "status"),
-        [row("acme/ci-reporting/app/reporting", "install", "done")]
-    );
+    assert_eq!(rows(&report, "status"), [], "nothing to do: {report:#}");
 
     // Inside its refresh window (20 days before its expiry in 60).
     world.advance(45 * 86_400);

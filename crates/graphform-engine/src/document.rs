@@ -167,7 +167,8 @@ pub struct SystemUserDocument {
     /// Its Meta ID, once graphform created or adopted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// App installs graphform made for it.
+    /// App installs graphform made for it, or saw proven by an imported
+    /// token of the app (`installed_at` is then the import's time).
     #[serde(default)]
     pub installs: BTreeMap<InstallAddress, InstallRecord>,
     /// Its tokens removed from the policy and kept working until their

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use crate::admin::CredentialError;
 use crate::apply::{ApplyContext, ApplyError, ApplyOptions, Progress, acquire_lease, policy_token};
-use crate::document::{AuditEntry, SystemUserDocument};
+use crate::document::{AuditEntry, InstallRecord, SystemUserDocument};
 use crate::observe::{ObserveError, health_of, read_document, read_records, read_root};
 use crate::plan::{ByName, by_name, scope_diff};
 use crate::provider::Provider;
@@ -625,7 +625,7 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             after: Some(fingerprint.clone()),
             id: Some(system_user_id.clone()),
         };
-        self.record(&system_user_id, audit)
+        self.record(&system_user_id, app.app_id(), audit)
             .await
             .map_err(|source| ImportError::RecordsNotWritten {
                 address: address.clone(),
@@ -796,12 +796,16 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
         }
     }
 
-    /// Records the system user's Meta ID (if none is recorded) and `audit`
-    /// in its document, compare-and-set; names the system user at the
-    /// root first, as apply does before a document is first written.
+    /// Records the system user's Meta ID (if none is recorded), the
+    /// install of the token's app (a valid system-user token of an app
+    /// proves it installed: Meta refuses the tokens of an uninstalled app
+    /// with 190/458) and `audit` in its document, compare-and-set; names
+    /// the system user at the root first, as apply does before a document
+    /// is first written.
     async fn record(
         &self,
         system_user_id: &str,
+        app_id: &str,
         audit: AuditEntry,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let store = self.context.store;
@@ -821,6 +825,20 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
             None => (SystemUserDocument::default(), None),
         };
         document.id.get_or_insert_with(|| system_user_id.to_owned());
+        let install = user.install(&self.token.app);
+        let recorded = document.installs.get(&install).is_some_and(|record| {
+            record.system_user_id == system_user_id && record.app_id == app_id
+        });
+        if !recorded {
+            document.installs.insert(
+                install,
+                InstallRecord {
+                    system_user_id: system_user_id.to_owned(),
+                    app_id: app_id.to_owned(),
+                    installed_at: self.context.now,
+                },
+            );
+        }
         document.record([audit]);
         let bytes = serde_json::to_vec(&document)?;
         store
