@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use graphform_graph::{
-    AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken,
-    ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
+    AnswerFailure, AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError,
+    IssueToken, ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
 };
 use serde_json::json;
 
@@ -264,7 +264,13 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
         settings.retry.max_attempts = 2;
     });
     let error = read_ci_reporting(&client).await.unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Timeout(_)), "{error:?}");
+    assert!(
+        matches!(
+            error.answer_failure(),
+            Some((AnswerFailure::TimedOut { .. }, _))
+        ),
+        "{error:?}"
+    );
     assert_failed(&error, ErrorClass::Transient, None, 2);
     h.clear_faults().await;
     h.shutdown().await;
