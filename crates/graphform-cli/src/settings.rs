@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{
-    AnswerFailure, AppCredentials, ClientSettings, ConnectFailure, DEFAULT_BASE_URL, GraphClient, GraphError,
-    Secret, UserToken,
+    AnswerFailure, AppCredentials, ClientSettings, ConnectFailure, DEFAULT_BASE_URL, GraphClient,
+    GraphError, Secret, UserToken,
 };
 use graphform_spec::{Loaded, Spec, StoreSettings};
 use graphform_store::{
@@ -136,18 +136,24 @@ fn request_timeout_override() -> anyhow::Result<Option<std::time::Duration>> {
 pub(crate) fn network_hint(error: &GraphError) -> Option<String> {
     let network = "and that no proxy or firewall stands in the way (graphform honours `HTTPS_PROXY` and `NO_PROXY`)";
     if let Some((failure, url)) = error.answer_failure() {
-        let server = if url.is_loopback() {
-            "is it the emulator (`graphform emulator`), or another program that took its port?"
-        } else {
-            "is it the Graph API (`https://graph.facebook.com`)?"
+        let what = match failure {
+            AnswerFailure::TimedOut { .. } => {
+                "something accepts connections at that address but does not answer"
+            }
+            _ => "the server at that address dropped the connection",
         };
-        return Some(match failure {
-            AnswerFailure::TimedOut { .. } => format!(
-                "something accepts connections at that address but does not answer: {server} Check the URL, {network}; if Meta is only slow, try again later"
-            ),
-            _ => format!(
-                "the server at that address dropped the connection: {server} Check the URL, {network}"
-            ),
+        return Some(if url.is_loopback() {
+            format!(
+                "{what}: is it the emulator (`graphform emulator`), or another program that took its port? Check the URL's port"
+            )
+        } else {
+            let slow = match failure {
+                AnswerFailure::TimedOut { .. } => "; if Meta is only slow, try again later",
+                _ => "",
+            };
+            format!(
+                "{what}: is it the Graph API (`https://graph.facebook.com`), or a proxy in front of it? Check the URL, {network}{slow}"
+            )
         });
     }
     let (failure, url) = error.connect_failure()?;

@@ -246,7 +246,10 @@ fn the_first_retry_line_shows_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = offline(dir.path())
         .arg("plan")
-        .env("GRAPHFORM_GRAPH_URL", format!("http://127.0.0.2:{}", closed_port()))
+        .env(
+            "GRAPHFORM_GRAPH_URL",
+            format!("http://127.0.0.2:{}", closed_port()),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -259,10 +262,15 @@ fn the_first_retry_line_shows_at_once() {
     let mut rest = String::new();
     let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
     let status = child.wait().expect("exits");
-    assert!(running, "the first line came only at the end: {first}{rest}");
+    assert!(
+        running,
+        "the first line came only at the end: {first}{rest}"
+    );
     assert!(
         first.starts_with("cannot connect to the Graph API at http://127.0.0.2:")
-            && first.contains(": connection refused (nothing listens at that address and port); retrying in ")
+            && first.contains(
+                ": connection refused (nothing listens at that address and port); retrying in "
+            )
             && first.ends_with(", attempt 2 of 5\n"),
         "{first}"
     );
