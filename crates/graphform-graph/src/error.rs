@@ -528,7 +528,7 @@ impl NetworkFailure for AnswerFailure {
 /// A call that got no answer from the Graph API, because of the network:
 /// to where (and where that was set), and what happened, in plain words.
 /// Reads like `cannot connect to the Graph API at http://127.0.0.1:9/
-/// (from `GRAPHFORM_GRAPH_URL`): connection refused (nothing listens at
+/// (from GRAPHFORM_GRAPH_URL): connection refused (nothing listens at
 /// that address and port)`; the URL is the base URL, never the request's
 /// (whose query carries the proof).
 #[derive(Debug, Clone)]
@@ -562,29 +562,32 @@ impl<F: NetworkFailure> NetworkError<F> {
     /// cause's detail: the words of the line told before a retry
     /// ([`WaitReason::Network`](crate::WaitReason::Network)).
     pub fn summary(&self) -> String {
-        self.describe(false)
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.describe(&mut text, false);
+        text
     }
 
     /// The one wording of a network failure, for the error (`full`: with
     /// the URL's origin and the cause's detail) and for a wait line. The
     /// URL is shown by [`url::shown`], as every URL is.
-    fn describe(&self, full: bool) -> String {
+    fn describe(&self, out: &mut impl fmt::Write, full: bool) -> fmt::Result {
         let url = url::shown(self.url.as_url().as_str());
-        let mut text = format!("{} the Graph API at {url}", F::LEAD);
+        write!(out, "{} the Graph API at {url}", F::LEAD)?;
         if let Some(origin) = self.origin.as_deref().filter(|_| full) {
-            text.push_str(&format!(" ({origin})"));
+            write!(out, " ({origin})")?;
         }
-        text.push_str(&format!(": {}", self.failure));
+        write!(out, ": {}", self.failure)?;
         if let Some(detail) = self.detail.as_deref().filter(|_| full) {
-            text.push_str(&format!(" ({detail})"));
+            write!(out, " ({detail})")?;
         }
-        text
+        Ok(())
     }
 }
 
 impl<F: NetworkFailure> fmt::Display for NetworkError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.describe(true))
+        self.describe(f, true)
     }
 }
 

@@ -18,8 +18,8 @@ use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
 use crate::error::{
-    AnswerError, AnswerFailure, ApiError, ConnectError, ConnectFailure, ErrorClass, ErrorKind,
-    GraphError, Operation,
+    AnswerFailure, ApiError, ConnectFailure, ErrorClass, ErrorKind, GraphError, NetworkError,
+    Operation,
 };
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
@@ -390,13 +390,7 @@ impl Transport {
                 kind: {
                     let (failure, detail) = ConnectFailure::of(&error);
                     debug!(attempt, ?failure, error = %Chain(&error), "cannot connect");
-                    ErrorKind::Connect(Box::new(ConnectError {
-                        url: self.settings.base_url.clone(),
-                        origin: self.settings.base_url_origin.clone(),
-                        failure,
-                        detail,
-                        error: Arc::new(error),
-                    }))
+                    ErrorKind::Connect(Box::new(self.network_error(failure, detail, error)))
                 },
                 not_executed: true,
                 regain: None,
@@ -406,18 +400,28 @@ impl Transport {
                     let (failure, detail) =
                         AnswerFailure::of(&error, self.settings.request_timeout);
                     debug!(attempt, ?failure, error = %Chain(&error), "no answer");
-                    ErrorKind::NoAnswer(Box::new(AnswerError {
-                        url: self.settings.base_url.clone(),
-                        origin: self.settings.base_url_origin.clone(),
-                        failure,
-                        detail,
-                        error: Arc::new(error),
-                    }))
+                    ErrorKind::NoAnswer(Box::new(self.network_error(failure, detail, error)))
                 },
                 not_executed: false,
                 regain: None,
             },
         })
+    }
+
+    /// A network failure of a call to this client's base URL.
+    fn network_error<F>(
+        &self,
+        failure: F,
+        detail: Option<String>,
+        error: reqwest::Error,
+    ) -> NetworkError<F> {
+        NetworkError {
+            url: self.settings.base_url.clone(),
+            origin: self.settings.base_url_origin.clone(),
+            failure,
+            detail,
+            error: Arc::new(error),
+        }
     }
 
     async fn execute_inner(&self, call: &Call) -> Result<Answer, GraphError> {

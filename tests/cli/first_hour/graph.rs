@@ -207,33 +207,27 @@ fn assert_no_secret(text: &str) {
     }
 }
 
+/// A server that accepts the connection and then never answers, or
+/// closes it: the error and each retry line name the URL and what
+/// happened.
 #[test]
-fn a_server_that_never_answers_names_the_url_and_the_timeout() {
+fn a_server_that_accepts_and_fails_names_the_url_and_what_happened() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = misbehaving(Misbehaviour::Silent);
     let _settings = settings().bind_to_scope();
-    let (code, text) = run(offline(dir.path())
-        .arg("plan")
-        .env("GRAPHFORM_GRAPH_URL", format!("http://127.0.0.2:{port}"))
-        .env("GRAPHFORM_REQUEST_TIMEOUT_MS", "300"));
-    assert_eq!(code, 1, "{text}");
-    assert_no_secret(&text);
-    let _filters = crate::common::filters().bind_to_scope();
-    insta::assert_snapshot!(text);
-}
-
-#[test]
-fn a_server_that_closes_the_connection_names_the_url() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = misbehaving(Misbehaviour::Close);
-    let _settings = settings().bind_to_scope();
-    let (code, text) = run(offline(dir.path())
-        .arg("plan")
-        .env("GRAPHFORM_GRAPH_URL", format!("http://127.0.0.2:{port}")));
-    assert_eq!(code, 1, "{text}");
-    assert_no_secret(&text);
-    let _filters = crate::common::filters().bind_to_scope();
-    insta::assert_snapshot!(text);
+    for (misbehaviour, name) in [
+        (Misbehaviour::Silent, "server_never_answers"),
+        (Misbehaviour::Close, "server_closes_the_connection"),
+    ] {
+        let port = misbehaving(misbehaviour);
+        let (code, text) = run(offline(dir.path())
+            .arg("plan")
+            .env("GRAPHFORM_GRAPH_URL", format!("http://127.0.0.2:{port}"))
+            .env("GRAPHFORM_REQUEST_TIMEOUT_MS", "300"));
+        assert_eq!(code, 1, "{text}");
+        assert_no_secret(&text);
+        let _filters = crate::common::filters().bind_to_scope();
+        insta::assert_snapshot!(name, text);
+    }
 }
 
 /// A refused connection is retried for seconds: its first line shows at

@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::{
     ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, REPORTING_SECRET, admin, ads_read, assert_failed,
-    client_on, list_acme,
+    client_on, issue_must_fail, list_acme,
 };
 
 /// What the test server does with each connection, once the request's
@@ -154,11 +154,7 @@ async fn a_server_that_never_answers_is_a_timeout_naming_the_url_and_retried_for
 async fn a_mutation_whose_server_never_answers_is_outcome_unknown_naming_the_url() {
     let url = misbehaving(Misbehaviour::Silent).await;
     let (client, clock, waits) = observed_client(&url, 3);
-    let error = client
-        .labeled("acme/ci-reporting")
-        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
-        .await
-        .unwrap_err();
+    let error = issue_must_fail(&client).await;
     assert_failed(&error, ErrorClass::OutcomeUnknown, None, 1);
     assert!(clock.sleeps().is_empty(), "never retried");
     assert_eq!(
