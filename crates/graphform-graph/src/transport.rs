@@ -564,7 +564,7 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             source: Some(answer.error),
         },
         ErrorKind::Connect(connect) => ErrorKind::OutcomeUnknown {
-            reason: "the connection failed after the request was sent".to_owned(),
+            reason: connect.to_string(),
             source: Some(connect.error),
         },
         ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {
