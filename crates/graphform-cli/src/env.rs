@@ -56,6 +56,11 @@ variables! {
 /// `--help` does not offer it.
 pub(crate) const GRAPHFORM_FAILPOINT: &str = "GRAPHFORM_FAILPOINT";
 
+/// Test hook: the Graph client's request timeout in milliseconds (30 s
+/// otherwise), so that the transcripts of a server that never answers
+/// run in a moment. Never set it otherwise, so `--help` does not offer it.
+pub(crate) const GRAPHFORM_REQUEST_TIMEOUT_MS: &str = "GRAPHFORM_REQUEST_TIMEOUT_MS";
+
 /// The secrets `plan` and `apply` read from variables the policy names:
 /// the policy's key that names each, and what it holds.
 fn policy_named() -> [(&'static str, String); 4] {

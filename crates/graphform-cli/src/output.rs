@@ -159,7 +159,7 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
                     .downcast_ref::<Box<graphform_graph::GraphError>>()
                     .map(AsRef::as_ref)
             });
-        if let Some(hint) = graph.and_then(crate::settings::connect_hint) {
+        if let Some(hint) = graph.and_then(crate::settings::network_hint) {
             return Some(hint);
         }
         let hint = if let Some(error) = cause.downcast_ref::<graphform_store::StoreError>() {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow, bail};
 use graphform_engine::observe::Credentials;
 use graphform_graph::{
-    AppCredentials, ClientSettings, ConnectFailure, DEFAULT_BASE_URL, GraphClient, GraphError,
-    Secret, UserToken,
+    AnswerFailure, AppCredentials, ClientSettings, ConnectFailure, DEFAULT_BASE_URL, GraphClient,
+    GraphError, Secret, UserToken,
 };
 use graphform_spec::{Loaded, Spec, StoreSettings};
 use graphform_store::{
@@ -100,6 +100,9 @@ pub(crate) fn graph_client(spec: &Spec, policy: &Path) -> anyhow::Result<GraphCl
     let mut settings = ClientSettings::for_base_url(&url)
         .with_context(|| format!("the Graph API URL {origin} cannot be used"))?;
     settings.base_url_origin = Some(origin);
+    if let Some(timeout) = request_timeout_override()? {
+        settings.request_timeout = timeout;
+    }
     settings.api_version = spec
         .graph
         .api_version
@@ -108,12 +111,53 @@ pub(crate) fn graph_client(spec: &Spec, policy: &Path) -> anyhow::Result<GraphCl
     GraphClient::new(settings).context("cannot build the Graph API client")
 }
 
-/// What to do when a Graph call could not connect, by why: the hint
-/// printed after the error.
-pub(crate) fn connect_hint(error: &GraphError) -> Option<String> {
+/// The test hook [`env::GRAPHFORM_REQUEST_TIMEOUT_MS`], if set: a
+/// request timeout of that many milliseconds.
+fn request_timeout_override() -> anyhow::Result<Option<std::time::Duration>> {
+    let Ok(value) = std::env::var(env::GRAPHFORM_REQUEST_TIMEOUT_MS) else {
+        return Ok(None);
+    };
+    let millis: u64 = value
+        .trim()
+        .parse()
+        .ok()
+        .filter(|millis| *millis > 0)
+        .with_context(|| {
+            format!(
+                "`{}` must be a number of milliseconds above 0",
+                env::GRAPHFORM_REQUEST_TIMEOUT_MS
+            )
+        })?;
+    Ok(Some(std::time::Duration::from_millis(millis)))
+}
+
+/// What to do when a Graph call could not connect, or connected and got
+/// no complete answer, by why: the hint printed after the error.
+pub(crate) fn network_hint(error: &GraphError) -> Option<String> {
+    let network = "and that no proxy or firewall stands in the way (graphform honours `HTTPS_PROXY` and `NO_PROXY`)";
+    if let Some((failure, url)) = error.answer_failure() {
+        let what = match failure {
+            AnswerFailure::TimedOut { .. } => {
+                "something accepts connections at that address but does not answer"
+            }
+            _ => "the server at that address dropped the connection",
+        };
+        return Some(if url.is_loopback() {
+            format!(
+                "{what}: is it the emulator (`graphform emulator`), or another program that took its port? Check the URL's port"
+            )
+        } else {
+            let slow = match failure {
+                AnswerFailure::TimedOut { .. } => "; if Meta is only slow, try again later",
+                _ => "",
+            };
+            format!(
+                "{what}: is it the Graph API (`https://graph.facebook.com`), or a proxy in front of it? Check the URL, {network}{slow}"
+            )
+        });
+    }
     let (failure, url) = error.connect_failure()?;
     let variable = env::GRAPHFORM_GRAPH_URL.name;
-    let network = "and that no proxy or firewall stands in the way (graphform honours `HTTPS_PROXY` and `NO_PROXY`)";
     Some(match failure {
         ConnectFailure::Refused if url.is_loopback() => format!(
             "is the emulator running? `graphform emulator` starts it and prints the `{variable}` to export; otherwise check the URL's port"

@@ -4,11 +4,14 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
+use graphform_types::url;
 use serde_json::Value;
 
 use crate::config::BaseUrl;
 use crate::redact::{Redactor, excerpt};
+use crate::wait::Seconds;
 
 /// What a call was, for messages and logs: the method, the endpoint as a
 /// template (`/{system-user}/access_tokens`) and the object it was about —
@@ -337,11 +340,51 @@ impl ConnectFailure {
     /// The failure behind a connect error of reqwest, and the innermost
     /// cause's text where it says more than the failure's words.
     pub(crate) fn of(error: &reqwest::Error) -> (Self, Option<String>) {
-        let mut refused = false;
-        let mut timed_out = error.is_timeout();
-        let mut dns = false;
-        let mut tls = None;
-        let mut innermost = error.to_string();
+        let causes = Causes::of(error);
+        let failure = match causes.tls {
+            Some(true) => Self::UntrustedCertificate,
+            Some(false) => Self::TlsHandshake,
+            None if causes.has(std::io::ErrorKind::ConnectionRefused) => Self::Refused,
+            None if causes.timed_out => Self::TimedOut,
+            // hyper-util's connector names the resolver's failure so; the
+            // resolver's own error is an uncategorized io::Error.
+            None if causes.says("dns error") => Self::HostNotFound,
+            None => Self::Other,
+        };
+        let detail = match failure {
+            Self::Refused | Self::TimedOut => None,
+            _ => Some(causes.innermost),
+        };
+        (failure, detail)
+    }
+}
+
+/// What a transport error's chain of causes says, read once for
+/// [`ConnectFailure`] and [`AnswerFailure`].
+struct Causes {
+    /// The kinds of every `io::Error` in the chain.
+    io: Vec<std::io::ErrorKind>,
+    /// The text of every cause.
+    texts: Vec<String>,
+    /// Whether rustls refused the connection: `Some(true)` for a
+    /// certificate it does not accept, `Some(false)` for another TLS
+    /// failure.
+    tls: Option<bool>,
+    /// Whether reqwest or the socket says it timed out.
+    timed_out: bool,
+    /// The innermost cause's text.
+    innermost: String,
+}
+
+impl Causes {
+    fn of(error: &reqwest::Error) -> Self {
+        let mut causes = Self {
+            io: Vec::new(),
+            texts: Vec::new(),
+            tls: None,
+            timed_out: error.is_timeout(),
+            innermost: error.to_string(),
+        };
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(current) = cause {
             // An io::Error's `source` skips the error it wraps (tokio-rustls
@@ -354,36 +397,32 @@ impl ConnectFailure {
                 let Some(io) = error.downcast_ref::<std::io::Error>() else {
                     break;
                 };
-                refused |= io.kind() == std::io::ErrorKind::ConnectionRefused;
-                timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
+                causes.io.push(io.kind());
                 inner = io.get_ref().map(|wrapped| wrapped as _);
             }
             if let Some(rustls) = rustls {
-                tls.get_or_insert(matches!(
+                causes.tls.get_or_insert(matches!(
                     rustls,
                     rustls::Error::InvalidCertificate(_)
                         | rustls::Error::InvalidCertRevocationList(_)
                 ));
             }
-            // hyper-util's connector names the resolver's failure so; the
-            // resolver's own error is an uncategorized io::Error.
-            dns |= current.to_string() == "dns error";
-            innermost = current.to_string();
+            causes.innermost = current.to_string();
+            causes.texts.push(causes.innermost.clone());
             cause = current.source();
         }
-        let failure = match tls {
-            Some(true) => Self::UntrustedCertificate,
-            Some(false) => Self::TlsHandshake,
-            None if refused => Self::Refused,
-            None if timed_out => Self::TimedOut,
-            None if dns => Self::HostNotFound,
-            None => Self::Other,
-        };
-        let detail = match failure {
-            Self::Refused | Self::TimedOut => None,
-            _ => Some(innermost),
-        };
-        (failure, detail)
+        causes.timed_out |= causes.has(std::io::ErrorKind::TimedOut);
+        causes
+    }
+
+    /// Whether an `io::Error` of `kind` is in the chain.
+    fn has(&self, kind: std::io::ErrorKind) -> bool {
+        self.io.contains(&kind)
+    }
+
+    /// Whether a cause's text is `text`.
+    fn says(&self, text: &str) -> bool {
+        self.texts.iter().any(|cause| cause == text)
     }
 }
 
@@ -400,19 +439,108 @@ impl fmt::Display for ConnectFailure {
     }
 }
 
-/// A connection to the Graph API that could not be made: to where (and
-/// where that was set), and why.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot connect to the Graph API at {url}{origin}: {failure}{detail}", origin = shown_origin(.origin.as_deref()), detail = shown_detail(.detail.as_deref()))]
-pub struct ConnectError {
+/// Why a call that reached the Graph API's address got no complete
+/// answer: the connection was made, the request (maybe) sent, and then
+/// nothing usable came back. Read from the transport error's kind, not
+/// its text where a kind exists. Reads are retried; a mutation that may
+/// have been made is not (see [`ErrorClass::OutcomeUnknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AnswerFailure {
+    /// The server accepted the connection but sent no complete answer
+    /// within the request timeout: a server that hangs, or a proxy or
+    /// firewall that holds the connection.
+    TimedOut {
+        /// The request timeout.
+        after: Duration,
+    },
+    /// The server closed the connection before its answer was complete
+    /// (before its first byte, or half-way through).
+    Closed,
+    /// The connection was reset (by the server, or by something between).
+    Reset,
+    /// Anything else.
+    Other,
+}
+
+impl AnswerFailure {
+    /// The failure behind a reqwest error after the connection was made
+    /// (`timeout`: the request timeout), and the innermost cause's text
+    /// where it says more than the failure's words.
+    pub(crate) fn of(error: &reqwest::Error, timeout: Duration) -> (Self, Option<String>) {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+
+        let causes = Causes::of(error);
+        let failure = if causes.timed_out {
+            Self::TimedOut { after: timeout }
+        } else if [ConnectionReset, ConnectionAborted, BrokenPipe]
+            .into_iter()
+            .any(|kind| causes.has(kind))
+        {
+            Self::Reset
+        } else if causes.has(UnexpectedEof)
+            // hyper's words for a connection closed before the answer's
+            // head was complete (`is_incomplete_message`).
+            || causes.says("connection closed before message completed")
+        {
+            Self::Closed
+        } else {
+            Self::Other
+        };
+        let detail = (failure == Self::Other).then_some(causes.innermost);
+        (failure, detail)
+    }
+}
+
+impl fmt::Display for AnswerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut { after } => write!(
+                f,
+                "the server accepted the connection but sent no complete answer within {} (the request timeout)",
+                Seconds(*after)
+            ),
+            Self::Closed => {
+                f.write_str("the server closed the connection before its answer was complete")
+            }
+            Self::Reset => f.write_str("the connection was reset before the answer was complete"),
+            Self::Other => f.write_str("the connection broke before the answer was complete"),
+        }
+    }
+}
+
+/// A kind of failure of the network: [`ConnectFailure`] (no connection)
+/// or [`AnswerFailure`] (no complete answer), each with the words that
+/// lead its message.
+pub trait NetworkFailure: fmt::Display + fmt::Debug + Copy + Send + Sync + 'static {
+    /// What the call came to, before the URL: `cannot connect to`.
+    const LEAD: &'static str;
+}
+
+impl NetworkFailure for ConnectFailure {
+    const LEAD: &'static str = "cannot connect to";
+}
+
+impl NetworkFailure for AnswerFailure {
+    const LEAD: &'static str = "no answer from";
+}
+
+/// A call that got no answer from the Graph API, because of the network:
+/// to where (and where that was set), and what happened, in plain words.
+/// Reads like `cannot connect to the Graph API at http://127.0.0.1:9/
+/// (from GRAPHFORM_GRAPH_URL): connection refused (nothing listens at
+/// that address and port)`; the URL is the base URL, never the request's
+/// (whose query carries the proof).
+#[derive(Debug, Clone)]
+pub struct NetworkError<F> {
     /// The base URL (never a query: [`BaseUrl`] has none).
     pub url: BaseUrl,
     /// Where the URL was set, as the client's settings say
     /// ([`ClientSettings::base_url_origin`](crate::ClientSettings::base_url_origin)).
     pub origin: Option<String>,
-    /// Why, in plain words; it decides whether to retry.
-    pub failure: ConnectFailure,
-    /// The innermost cause as the TLS or DNS layer put it (e.g.
+    /// What happened, in plain words; it decides whether to retry.
+    pub failure: F,
+    /// The innermost cause as the TLS, DNS or HTTP layer put it (e.g.
     /// `invalid peer certificate: UnknownIssuer`), when it adds to
     /// [`failure`](Self::failure).
     pub detail: Option<String>,
@@ -421,19 +549,49 @@ pub struct ConnectError {
     pub error: Arc<reqwest::Error>,
 }
 
-/// ` (from …)` after the URL, when its origin is known.
-fn shown_origin(origin: Option<&str>) -> String {
-    origin
-        .map(|origin| format!(" ({origin})"))
-        .unwrap_or_default()
+/// A connection to the Graph API that could not be made: the request
+/// never left this machine.
+pub type ConnectError = NetworkError<ConnectFailure>;
+
+/// A connection that was made, but no complete answer came back: the
+/// request may have been executed.
+pub type AnswerError = NetworkError<AnswerFailure>;
+
+impl<F: NetworkFailure> NetworkError<F> {
+    /// What happened and where, without where the URL was set or the
+    /// cause's detail: the words of the line told before a retry
+    /// ([`WaitReason::Network`](crate::WaitReason::Network)).
+    pub fn summary(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.describe(&mut text, false);
+        text
+    }
+
+    /// The one wording of a network failure, for the error (`full`: with
+    /// the URL's origin and the cause's detail) and for a wait line. The
+    /// URL is shown by [`url::shown`], as every URL is.
+    fn describe(&self, out: &mut impl fmt::Write, full: bool) -> fmt::Result {
+        let url = url::shown(self.url.as_url().as_str());
+        write!(out, "{} the Graph API at {url}", F::LEAD)?;
+        if let Some(origin) = self.origin.as_deref().filter(|_| full) {
+            write!(out, " ({origin})")?;
+        }
+        write!(out, ": {}", self.failure)?;
+        if let Some(detail) = self.detail.as_deref().filter(|_| full) {
+            write!(out, " ({detail})")?;
+        }
+        Ok(())
+    }
 }
 
-/// ` (…)` after the failure, when the cause adds something.
-fn shown_detail(detail: Option<&str>) -> String {
-    detail
-        .map(|detail| format!(" ({detail})"))
-        .unwrap_or_default()
+impl<F: NetworkFailure> fmt::Display for NetworkError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.describe(f, true)
+    }
 }
+
+impl<F: NetworkFailure> std::error::Error for NetworkError<F> {}
 
 /// What went wrong, without the operation (see [`GraphError`]).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -459,7 +617,8 @@ pub enum ErrorKind {
     /// not have been made, so it was not retried.
     #[error("outcome unknown, the change may or may not have been made: {reason}")]
     OutcomeUnknown {
-        /// What happened, e.g. `timed out waiting for the response`.
+        /// What happened, e.g. `no answer from the Graph API at …: the
+        /// server closed the connection before its answer was complete`.
         reason: String,
         /// The transport error, if any (its URL removed).
         #[source]
@@ -468,12 +627,11 @@ pub enum ErrorKind {
     /// Could not connect: the request never left this machine.
     #[error("{0}")]
     Connect(Box<ConnectError>),
-    /// No answer within the request timeout (for a read).
-    #[error("timed out waiting for the Graph API")]
-    Timeout(#[source] Arc<reqwest::Error>),
-    /// Another transport failure (for a read).
-    #[error("transport error talking to the Graph API")]
-    Transport(#[source] Arc<reqwest::Error>),
+    /// Connected, but no complete answer came back (a timeout, a closed
+    /// or reset connection): for a read, or a mutation that is safe to
+    /// repeat.
+    #[error("{0}")]
+    NoAnswer(Box<AnswerError>),
     /// A success status with a body that is not what the endpoint returns.
     #[error("unexpected response (http {status}): {detail}")]
     InvalidResponse {
@@ -499,10 +657,9 @@ impl ErrorKind {
             },
             Self::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
             Self::Connect(connect) if connect.failure.is_tls() => ErrorClass::Other,
-            Self::Connect(_)
-            | Self::Timeout(_)
-            | Self::Transport(_)
-            | Self::BatchItemIncomplete => ErrorClass::Transient,
+            Self::Connect(_) | Self::NoAnswer(_) | Self::BatchItemIncomplete => {
+                ErrorClass::Transient
+            }
             Self::Unsuccessful | Self::InvalidResponse { .. } => ErrorClass::Other,
         }
     }
@@ -626,6 +783,15 @@ impl GraphError {
     pub fn connect_failure(&self) -> Option<(ConnectFailure, &BaseUrl)> {
         match &self.kind {
             ErrorKind::Connect(connect) => Some((connect.failure, &connect.url)),
+            _ => None,
+        }
+    }
+
+    /// For a call that connected but got no complete answer: what
+    /// happened, and the base URL it went to.
+    pub fn answer_failure(&self) -> Option<(AnswerFailure, &BaseUrl)> {
+        match &self.kind {
+            ErrorKind::NoAnswer(answer) => Some((answer.failure, &answer.url)),
             _ => None,
         }
     }
@@ -971,6 +1137,96 @@ mod tests {
             ErrorKind::BatchItemIncomplete.class(),
             ErrorClass::Transient
         );
+    }
+
+    /// A network error of `failure` at the emulator's usual address, set
+    /// by `GRAPHFORM_GRAPH_URL`.
+    fn network<F>(failure: F, detail: Option<&str>) -> NetworkError<F> {
+        let transport = reqwest::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("no URL");
+        NetworkError {
+            url: "http://127.0.0.1:9".parse().unwrap(),
+            origin: Some("from `GRAPHFORM_GRAPH_URL`".to_owned()),
+            failure,
+            detail: detail.map(str::to_owned),
+            error: Arc::new(transport),
+        }
+    }
+
+    #[test]
+    fn a_network_failure_reads_the_same_in_the_error_and_the_wait_line() {
+        let refused = network(ConnectFailure::Refused, None);
+        assert_eq!(
+            refused.to_string(),
+            "cannot connect to the Graph API at http://127.0.0.1:9/ (from `GRAPHFORM_GRAPH_URL`): connection refused (nothing listens at that address and port)"
+        );
+        assert_eq!(
+            refused.summary(),
+            "cannot connect to the Graph API at http://127.0.0.1:9/: connection refused (nothing listens at that address and port)"
+        );
+        let dns = network(
+            ConnectFailure::HostNotFound,
+            Some("failed to lookup address"),
+        );
+        assert_eq!(
+            dns.to_string(),
+            "cannot connect to the Graph API at http://127.0.0.1:9/ (from `GRAPHFORM_GRAPH_URL`): the host name could not be resolved (failed to lookup address)"
+        );
+        assert_eq!(
+            dns.summary(),
+            "cannot connect to the Graph API at http://127.0.0.1:9/: the host name could not be resolved"
+        );
+        let cases = [
+            (
+                AnswerFailure::TimedOut {
+                    after: std::time::Duration::from_secs(30),
+                },
+                "the server accepted the connection but sent no complete answer within 30 s (the request timeout)",
+            ),
+            (
+                AnswerFailure::Closed,
+                "the server closed the connection before its answer was complete",
+            ),
+            (
+                AnswerFailure::Reset,
+                "the connection was reset before the answer was complete",
+            ),
+            (
+                AnswerFailure::Other,
+                "the connection broke before the answer was complete",
+            ),
+        ];
+        for (failure, words) in cases {
+            let lost = network(failure, None);
+            assert_eq!(
+                lost.to_string(),
+                format!(
+                    "no answer from the Graph API at http://127.0.0.1:9/ (from `GRAPHFORM_GRAPH_URL`): {words}"
+                )
+            );
+            assert_eq!(
+                lost.summary(),
+                format!("no answer from the Graph API at http://127.0.0.1:9/: {words}")
+            );
+            let kind = ErrorKind::NoAnswer(Box::new(lost));
+            assert_eq!(kind.class(), ErrorClass::Transient);
+            let error = GraphError::new(
+                Operation::new("GET", "/{business}/system_users", "acme".into()),
+                kind,
+                5,
+            );
+            assert_eq!(
+                error.answer_failure().map(|(found, _)| found),
+                Some(failure)
+            );
+            assert_eq!(error.connect_failure(), None);
+        }
+        // Without an origin, nothing stands for it.
+        let mut unset = network(AnswerFailure::Closed, None);
+        unset.origin = None;
+        assert_eq!(unset.to_string(), unset.summary());
     }
 
     #[test]

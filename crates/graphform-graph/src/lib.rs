@@ -64,8 +64,8 @@ pub use endpoints::system_users::{
 };
 pub use endpoints::tokens::{IssueToken, RefreshedToken};
 pub use error::{
-    ApiError, ConnectError, ConnectFailure, CredentialFault, ErrorClass, ErrorKind, GraphError,
-    Operation, TokenInvalidReason,
+    AnswerError, AnswerFailure, ApiError, ConnectError, ConnectFailure, CredentialFault,
+    ErrorClass, ErrorKind, GraphError, NetworkError, NetworkFailure, Operation, TokenInvalidReason,
 };
 pub use graphform_types::{Fingerprint, Secret, fingerprint};
 pub use retry::RetryPolicy;

@@ -18,7 +18,8 @@ use crate::clock::Clock;
 use crate::config::{ClientSettings, ConfigError};
 use crate::counters::Counters;
 use crate::error::{
-    ApiError, ConnectError, ConnectFailure, ErrorClass, ErrorKind, GraphError, Operation,
+    AnswerFailure, ApiError, ConnectFailure, ErrorClass, ErrorKind, GraphError, NetworkError,
+    Operation,
 };
 use crate::redact::Redactor;
 use crate::retry::{Jitter, Repeat};
@@ -183,10 +184,7 @@ enum Attempt {
     /// The connection could not be made: nothing was sent.
     NotSent(reqwest::Error),
     /// Sent, but no complete answer.
-    Lost {
-        error: reqwest::Error,
-        timeout: bool,
-    },
+    Lost(reqwest::Error),
 }
 
 /// A failed attempt, with what the retry decision needs.
@@ -305,12 +303,7 @@ impl Transport {
         let response = match self.build(call).send().await {
             Ok(response) => response,
             Err(error) if error.is_connect() => return Attempt::NotSent(error.without_url()),
-            Err(error) => {
-                return Attempt::Lost {
-                    timeout: error.is_timeout(),
-                    error: error.without_url(),
-                };
-            }
+            Err(error) => return Attempt::Lost(error.without_url()),
         };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -320,10 +313,7 @@ impl Transport {
                 headers,
                 body: body.to_vec(),
             },
-            Err(error) => Attempt::Lost {
-                timeout: error.is_timeout(),
-                error: error.without_url(),
-            },
+            Err(error) => Attempt::Lost(error.without_url()),
         }
     }
 
@@ -400,27 +390,38 @@ impl Transport {
                 kind: {
                     let (failure, detail) = ConnectFailure::of(&error);
                     debug!(attempt, ?failure, error = %Chain(&error), "cannot connect");
-                    ErrorKind::Connect(Box::new(ConnectError {
-                        url: self.settings.base_url.clone(),
-                        origin: self.settings.base_url_origin.clone(),
-                        failure,
-                        detail,
-                        error: Arc::new(error),
-                    }))
+                    ErrorKind::Connect(Box::new(self.network_error(failure, detail, error)))
                 },
                 not_executed: true,
                 regain: None,
             },
-            Attempt::Lost { error, timeout } => Failure {
-                kind: if timeout {
-                    ErrorKind::Timeout(Arc::new(error))
-                } else {
-                    ErrorKind::Transport(Arc::new(error))
+            Attempt::Lost(error) => Failure {
+                kind: {
+                    let (failure, detail) =
+                        AnswerFailure::of(&error, self.settings.request_timeout);
+                    debug!(attempt, ?failure, error = %Chain(&error), "no answer");
+                    ErrorKind::NoAnswer(Box::new(self.network_error(failure, detail, error)))
                 },
                 not_executed: false,
                 regain: None,
             },
         })
+    }
+
+    /// A network failure of a call to this client's base URL.
+    fn network_error<F>(
+        &self,
+        failure: F,
+        detail: Option<String>,
+        error: reqwest::Error,
+    ) -> NetworkError<F> {
+        NetworkError {
+            url: self.settings.base_url.clone(),
+            origin: self.settings.base_url_origin.clone(),
+            failure,
+            detail,
+            error: Arc::new(error),
+        }
     }
 
     async fn execute_inner(&self, call: &Call) -> Result<Answer, GraphError> {
@@ -558,16 +559,12 @@ fn failure_code(kind: &ErrorKind) -> Option<i64> {
 
 fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
     match kind {
-        ErrorKind::Timeout(source) => ErrorKind::OutcomeUnknown {
-            reason: "timed out waiting for the answer".to_owned(),
-            source: Some(source),
-        },
-        ErrorKind::Transport(source) => ErrorKind::OutcomeUnknown {
-            reason: "the connection failed after the request was sent".to_owned(),
-            source: Some(source),
+        ErrorKind::NoAnswer(answer) => ErrorKind::OutcomeUnknown {
+            reason: answer.to_string(),
+            source: Some(answer.error),
         },
         ErrorKind::Connect(connect) => ErrorKind::OutcomeUnknown {
-            reason: "the connection failed after the request was sent".to_owned(),
+            reason: connect.to_string(),
             source: Some(connect.error),
         },
         ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {

@@ -72,11 +72,19 @@ pub enum WaitReason {
         code: Option<i64>,
     },
     /// A call failed in a way that may pass when repeated: `what` says
-    /// how (`Meta answered code 2`, `HTTP 503`, `no answer within the
-    /// timeout`, …).
+    /// how (`Meta answered code 2`, `HTTP 503`, …).
     Failed {
         /// How it failed, in a few words.
         what: String,
+    },
+    /// The Graph API could not be reached, or sent no complete answer:
+    /// `problem` says where and what happened in the words of the error
+    /// the call ends with if every attempt fails (`cannot connect to the
+    /// Graph API at http://127.0.0.1:9/: connection refused …`), without
+    /// where the URL was set. It names the base URL only, never a query.
+    Network {
+        /// Where and what, as [`NetworkError::summary`](crate::NetworkError::summary) says it.
+        problem: String,
     },
     /// Batch items failed and are sent again in another round.
     BatchItems {
@@ -102,9 +110,16 @@ impl WaitReason {
             ErrorKind::InvalidResponse { status, .. } => {
                 format!("an unreadable answer (HTTP {status})")
             }
-            ErrorKind::Connect(_) => "cannot connect".to_owned(),
-            ErrorKind::Timeout(_) => "no answer within the timeout".to_owned(),
-            ErrorKind::Transport(_) => "the connection broke".to_owned(),
+            ErrorKind::Connect(connect) => {
+                return Self::Network {
+                    problem: connect.summary(),
+                };
+            }
+            ErrorKind::NoAnswer(answer) => {
+                return Self::Network {
+                    problem: answer.summary(),
+                };
+            }
             _ => "a failure".to_owned(),
         };
         Self::Failed { what }
@@ -124,6 +139,7 @@ impl fmt::Display for Wait {
             WaitReason::Failed { what } => {
                 write!(f, "a Graph API call failed ({what}); retrying in {delay}")?;
             }
+            WaitReason::Network { problem } => write!(f, "{problem}; retrying in {delay}")?,
             WaitReason::BatchItems { items, throttled } => {
                 let noun = if *items == 1 { "item" } else { "items" };
                 if *throttled {
@@ -153,7 +169,7 @@ impl fmt::Display for Wait {
 }
 
 /// A delay as people read it: `0.4 s`, `58 s`, `4 min 10 s`.
-struct Seconds(Duration);
+pub(crate) struct Seconds(pub(crate) Duration);
 
 impl fmt::Display for Seconds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -212,6 +228,16 @@ mod tests {
                 Some(2)
             ),
             "Meta asked to slow down for 12 batch items; waiting 4 min 10 s, round 2 of 5"
+        );
+        assert_eq!(
+            wait(
+                WaitReason::Network {
+                    problem: "cannot connect to the Graph API at http://127.0.0.1:9/: connection refused (nothing listens at that address and port)".to_owned()
+                },
+                420,
+                Some(2)
+            ),
+            "cannot connect to the Graph API at http://127.0.0.1:9/: connection refused (nothing listens at that address and port); retrying in 0.4 s, attempt 2 of 5"
         );
         assert_eq!(
             wait(WaitReason::UsagePause { percent: 96 }, 300_000, None),

@@ -147,6 +147,131 @@ fn a_tls_failure_is_not_retried_and_says_what_to_check() {
     assert_eq!(connections.load(Ordering::SeqCst), 1, "one attempt only");
 }
 
+/// What a misbehaving server does with each connection, once the
+/// request's head has arrived.
+#[derive(Clone, Copy)]
+enum Misbehaviour {
+    /// Holds the connection open and never answers.
+    Silent,
+    /// Closes its side without a byte of answer.
+    Close,
+}
+
+/// A server on 127.0.0.2 that accepts every connection and misbehaves so;
+/// its port.
+fn misbehaving(misbehaviour: Misbehaviour) -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            read_head(&mut stream);
+            match misbehaviour {
+                Misbehaviour::Silent => held.push(stream),
+                Misbehaviour::Close => {
+                    // A FIN, then whatever the client still sends, so that
+                    // closing is not a reset.
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let _ = std::io::copy(&mut stream, &mut std::io::sink());
+                }
+            }
+        }
+    });
+    port
+}
+
+/// Reads until the end of a request's head.
+fn read_head(stream: &mut std::net::TcpStream) {
+    let mut seen = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    while !seen.windows(4).any(|window| window == b"\r\n\r\n") {
+        match std::io::Read::read(stream, &mut buffer) {
+            Ok(0) | Err(_) => return,
+            Ok(read) => seen.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
+/// That `text` shows no credential and no request query (which carries
+/// `access_token` and `appsecret_proof`).
+#[track_caller]
+fn assert_no_secret(text: &str) {
+    for secret in [
+        "EAAadmintokenneverprinted",
+        "appsecretneverprinted",
+        "access_token",
+        "appsecret_proof",
+    ] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+/// A server that accepts the connection and then never answers, or
+/// closes it: the error and each retry line name the URL and what
+/// happened.
+#[test]
+fn a_server_that_accepts_and_fails_names_the_url_and_what_happened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _settings = settings().bind_to_scope();
+    for (misbehaviour, name) in [
+        (Misbehaviour::Silent, "server_never_answers"),
+        (Misbehaviour::Close, "server_closes_the_connection"),
+    ] {
+        let port = misbehaving(misbehaviour);
+        let (code, text) = run(offline(dir.path())
+            .arg("plan")
+            .env("GRAPHFORM_GRAPH_URL", format!("http://127.0.0.2:{port}"))
+            .env("GRAPHFORM_REQUEST_TIMEOUT_MS", "300"));
+        assert_eq!(code, 1, "{text}");
+        assert_no_secret(&text);
+        let _filters = crate::common::filters().bind_to_scope();
+        insta::assert_snapshot!(name, text);
+    }
+}
+
+/// A refused connection is retried for seconds: its first line shows at
+/// once, while graphform still works (printed before the wait, not
+/// buffered until the end).
+#[test]
+fn the_first_retry_line_shows_at_once() {
+    use std::io::BufRead as _;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = offline(dir.path())
+        .arg("plan")
+        .env(
+            "GRAPHFORM_GRAPH_URL",
+            format!("http://127.0.0.2:{}", closed_port()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+    let mut first = String::new();
+    stderr.read_line(&mut first).expect("a line");
+    // Four more attempts and their backoffs are still ahead.
+    let running = child.try_wait().expect("waitable").is_none();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    let status = child.wait().expect("exits");
+    assert!(
+        running,
+        "the first line came only at the end: {first}{rest}"
+    );
+    assert!(
+        first.starts_with("cannot connect to the Graph API at http://127.0.0.2:")
+            && first.contains(
+                ": connection refused (nothing listens at that address and port); retrying in "
+            )
+            && first.ends_with(", attempt 2 of 5\n"),
+        "{first}"
+    );
+    assert_eq!(status.code(), Some(1), "{first}{rest}");
+    assert_no_secret(&format!("{first}{rest}"));
+}
+
 const ESC: &str = "\u{1b}[";
 
 #[test]

@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use graphform_graph::{
-    AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError, IssueToken,
-    ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
+    AnswerFailure, AppCredentials, ConnectFailure, ErrorClass, ErrorKind, GraphClient, GraphError,
+    IssueToken, ListOptions, RetryPolicy, Secret, SystemUserRole, TokenInvalidReason, UserToken,
 };
 use serde_json::json;
 
 use crate::support::{
     ADMIN_TOKEN, BUSINESS, CI_SYSTEM_USER, Failing, Harness, PUBLISHER_APP, REPORTING_APP, admin,
-    ads_read, assert_failed, client_on, create_system_user, failing, list_acme, publisher,
-    read_ci_reporting, reporting,
+    ads_read, assert_failed, client_on, create_system_user, failing, issue_must_fail, list_acme,
+    publisher, read_ci_reporting, reporting,
 };
 
 async fn issue(h: &Harness, app: &str, scopes: &[&str]) -> Secret {
@@ -240,11 +240,7 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
     });
     h.inject_faults(json!({"latency_ms": 1500, "endpoints": ["access_tokens"], "seed": 1}))
         .await;
-    let error = client
-        .labeled("acme/ci-reporting")
-        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
-        .await
-        .unwrap_err();
+    let error = issue_must_fail(&client).await;
     assert_failed(&error, ErrorClass::OutcomeUnknown, None, 1);
     assert!(error.is_outcome_unknown());
     assert!(clock.sleeps().is_empty());
@@ -264,7 +260,13 @@ async fn a_lost_answer_to_a_mutation_is_outcome_unknown_and_not_retried() {
         settings.retry.max_attempts = 2;
     });
     let error = read_ci_reporting(&client).await.unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Timeout(_)), "{error:?}");
+    assert!(
+        matches!(
+            error.answer_failure(),
+            Some((AnswerFailure::TimedOut { .. }, _))
+        ),
+        "{error:?}"
+    );
     assert_failed(&error, ErrorClass::Transient, None, 2);
     h.clear_faults().await;
     h.shutdown().await;

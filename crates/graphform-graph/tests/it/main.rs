@@ -5,6 +5,7 @@ mod batch;
 mod endpoints;
 mod errors;
 mod gateway;
+mod network;
 mod pagination;
 mod retries;
 mod support;

@@ -120,6 +120,16 @@ pub(crate) fn client_on(
     (client, clock)
 }
 
+/// Issues an `ads_read` token of `reporting` for `ci-reporting` (labeled
+/// `acme/ci-reporting`) with `client`: a mutation that must fail.
+pub(crate) async fn issue_must_fail(client: &GraphClient) -> GraphError {
+    client
+        .labeled("acme/ci-reporting")
+        .issue_token(&admin(), CI_SYSTEM_USER, &ads_read())
+        .await
+        .expect_err("the issue fails")
+}
+
 /// A call that must fail, boxed so that calls of different endpoints fit
 /// one table of cases.
 pub(crate) type Failing<'a> = Pin<Box<dyn Future<Output = GraphError> + 'a>>;
