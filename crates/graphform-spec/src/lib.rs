@@ -28,8 +28,5 @@ pub use validate::DEFAULT_GRACE;
 /// The JSON Schema of the policy file, as pretty-printed JSON with a
 /// trailing newline (the content of `schemas/graphform.schema.json`).
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(raw::RawPolicy);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
-    text.push('\n');
-    text
+    graphform_types::json_schema::<raw::RawPolicy>()
 }
