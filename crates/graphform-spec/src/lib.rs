@@ -7,12 +7,14 @@
 //! nothing of Meta's API beyond the list of scopes.
 //!
 //! Raw types ([`raw`]) mirror the YAML and produce the JSON Schema; the
-//! validated types ([`spec`]) are what the engine accepts.
+//! validated types ([`spec`]) are what the engine accepts. [`report`] is
+//! `graphform validate --format json`.
 
 mod de;
 pub mod diagnostic;
 mod load;
 pub mod raw;
+pub mod report;
 pub mod scopes;
 pub mod secret;
 pub mod spec;
