@@ -3,7 +3,9 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 
-use crate::common::{EmulatorProcess, filters, graphform, repo_root, run, with_env, workspace};
+use crate::common::{
+    EmulatorProcess, assert_matches_schema, filters, graphform, run, with_env, workspace,
+};
 
 #[test]
 fn apply_converges_and_a_second_plan_is_empty() {
@@ -73,16 +75,7 @@ fn apply_reports_json_for_pipelines() {
 
     // The document is the one schemas/apply-report.schema.json describes,
     // and the schema can fail.
-    let schema: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(repo_root().join("schemas/apply-report.schema.json")).expect("schema"),
-    )
-    .expect("the schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
-    let errors: Vec<String> = validator
-        .iter_errors(&report)
-        .map(|error| error.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
+    let validator = assert_matches_schema("apply-report.schema.json", &report);
     let mut broken = report.clone();
     broken["changes"][0]["status"] = serde_json::json!("maybe");
     assert!(!validator.is_valid(&broken));

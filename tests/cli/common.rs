@@ -52,6 +52,56 @@ pub(crate) fn json_of(command: &mut Command) -> (i32, serde_json::Value) {
     (code, value)
 }
 
+/// Asserts that `document` is valid against the committed
+/// `schemas/<name>`, and against that schema closed (no property it does
+/// not name: the committed schemas leave objects open, as a version may
+/// add fields), so the schema describes every field printed. Returns the
+/// committed schema's validator, for the test to show a broken document
+/// fails it.
+pub(crate) fn assert_matches_schema(
+    name: &str,
+    document: &serde_json::Value,
+) -> jsonschema::Validator {
+    let schema: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo_root().join("schemas").join(name)).expect("schema"),
+    )
+    .expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let closed = jsonschema::validator_for(&closed(schema)).expect("a valid schema");
+    for (validator, which) in [(&validator, "schema"), (&closed, "closed schema")] {
+        let errors: Vec<String> = validator
+            .iter_errors(document)
+            .map(|error| error.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "not valid against the {which} schemas/{name}: {errors:#?}\n{document:#}"
+        );
+    }
+    validator
+}
+
+/// `schema` with `"additionalProperties": false` on every object schema
+/// that lists its properties and says nothing of others.
+fn closed(mut schema: serde_json::Value) -> serde_json::Value {
+    fn close(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(object) => {
+                if object.contains_key("properties") {
+                    object
+                        .entry("additionalProperties")
+                        .or_insert(serde_json::Value::Bool(false));
+                }
+                object.values_mut().for_each(close);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(close),
+            _ => {}
+        }
+    }
+    close(&mut schema);
+    schema
+}
+
 /// Runs the command and snapshots exit code, stdout and stderr together,
 /// through [`filters`]: inline, in a `.snap` file named after the test, or
 /// in one with the given name (for a test's second snapshot).

@@ -12,7 +12,7 @@ use graphform_graph::{
     UserToken,
 };
 
-use crate::common::run;
+use crate::common::{assert_matches_schema, json_of, run};
 use crate::world::{World, fingerprints, row, rows};
 
 const ADDRESS: &str = "acme/ci-reporting/token/insights-read";
@@ -120,6 +120,33 @@ fn import(world: &World, address: &str, token: &Secret, secrets: &[&Secret]) -> 
         );
     }
     (code, text)
+}
+
+/// [`import`] with `--format json`: its exit code and document.
+fn import_json(
+    world: &World,
+    address: &str,
+    token: &Secret,
+    secrets: &[&Secret],
+) -> (i32, serde_json::Value) {
+    let mut command = world.command(&[
+        "import",
+        address,
+        "--token-env",
+        "TOKEN",
+        "--format",
+        "json",
+    ]);
+    command.env("TOKEN", token.expose());
+    let (code, report) = json_of(&mut command);
+    let text = report.to_string();
+    for secret in secrets.iter().chain([&token]) {
+        assert!(
+            !text.contains(secret.expose()),
+            "a token value was printed: {text}"
+        );
+    }
+    (code, report)
 }
 
 /// Every file of the store that holds tokens or graphform's records
@@ -336,15 +363,47 @@ fn an_imported_token_is_refreshed_by_apply_and_its_old_value_revoked_after_the_g
     assert!(!by_hand.is_valid(&token), "revoked after its grace");
 }
 
-#[test]
-fn importing_over_a_stored_token_keeps_that_one_as_the_previous_for_its_grace() {
+/// A token stored by apply at [`ADDRESS`], and another of its system user
+/// made by hand since.
+struct Reissued {
+    world: World,
+    by_hand: ByHand,
+    /// The system user's Meta ID.
+    id: String,
+    /// The fingerprint of the token apply stored.
+    issued: String,
+    /// The token made by hand, with the scopes asked for.
+    token: Secret,
+}
+
+/// Apply issues the token at [`ADDRESS`], then a person makes another
+/// for the same system user with `scopes`.
+fn reissued(scopes: &[&str]) -> Reissued {
     let world = World::new();
     let by_hand = ByHand::new(&world);
     let id = by_hand.system_user("ci-reporting", &[]);
     let (code, report) = world.apply(&[]);
     assert_eq!(code, 0, "{report:#}");
     let issued = current(&world);
-    let token = by_hand.mint(&id, REPORTING, &["ads_read", "read_insights"], true);
+    let token = by_hand.mint(&id, REPORTING, scopes, true);
+    Reissued {
+        world,
+        by_hand,
+        id,
+        issued,
+        token,
+    }
+}
+
+#[test]
+fn importing_over_a_stored_token_keeps_that_one_as_the_previous_for_its_grace() {
+    let Reissued {
+        world,
+        by_hand,
+        id,
+        issued,
+        token,
+    } = reissued(&["ads_read", "read_insights"]);
 
     let (code, text) = import(&world, ADDRESS, &token, &[]);
     assert_eq!(code, 0, "{text}");
@@ -373,4 +432,31 @@ fn importing_over_a_stored_token_keeps_that_one_as_the_previous_for_its_grace() 
         [row(ADDRESS, "revoke", "revoke-superseded")]
     );
     assert_eq!(plan["changes"][0]["before"]["fingerprint"], issued);
+}
+
+/// `--format json` says what was done: the token replaced and how the
+/// imported one differs from the policy, by fingerprint only, in the
+/// shape of schemas/import-report.schema.json.
+#[test]
+fn import_json_reports_the_replaced_token_and_the_differences() {
+    let Reissued {
+        world,
+        issued,
+        token,
+        ..
+    } = reissued(&["ads_read"]);
+
+    let (code, report) = import_json(&world, ADDRESS, &token, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["outcome"], "stored", "{report:#}");
+    assert_eq!(report["fingerprint"], token.fingerprint().to_string());
+    assert_eq!(report["replaced"]["fingerprint"], issued, "{report:#}");
+    assert_eq!(report["differences"][0]["kind"], "scopes", "{report:#}");
+
+    // The document is the one the schema describes, and the schema can
+    // fail.
+    let validator = assert_matches_schema("import-report.schema.json", &report);
+    let mut broken = report.clone();
+    broken["outcome"] = serde_json::json!("adopted");
+    assert!(!validator.is_valid(&broken));
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use graphform_store::conformance::lease_request;
 use graphform_store::{FileStore, LeaseInfo, Secret, Store as _};
 
-use crate::common::{EmulatorProcess, graphform, run, with_env, workspace};
+use crate::common::{EmulatorProcess, assert_matches_schema, graphform, run, with_env, workspace};
 
 /// 2026-01-01 00:00:00 UTC, when the test leases are taken.
 const NOW: i64 = 1_767_225_600;
@@ -67,6 +67,7 @@ fn lock_status_shows_no_lock_then_the_holder_its_id_and_whether_it_may_be_taken_
         (&unlocked["locked"], &unlocked["lease"]),
         (&false.into(), &serde_json::Value::Null)
     );
+    assert_matches_schema("lock-status.schema.json", &unlocked);
 
     let held = lock(dir.path(), &key);
     graphform_snapshot!(
@@ -80,6 +81,12 @@ fn lock_status_shows_no_lock_then_the_holder_its_id_and_whether_it_may_be_taken_
         (NOW + 3_600 + 120, true, true),
     ] {
         let status = json(at(dir.path(), &key, now).args(["lock", "status", "--format", "json"]));
+        // The document is the one schemas/lock-status.schema.json
+        // describes, and the schema can fail.
+        let validator = assert_matches_schema("lock-status.schema.json", &status);
+        let mut broken = status.clone();
+        broken["lease"]["pid"] = serde_json::json!("4242");
+        assert!(!validator.is_valid(&broken));
         let lease = &status["lease"];
         assert_eq!(status["locked"], true);
         assert_eq!(status["now"], now);

@@ -11,7 +11,8 @@ use std::process::Command;
 use graphform_store::Store as _;
 
 use crate::common::{
-    EmulatorProcess, control, filters, graphform, json_of, repo_root, request, run, workspace,
+    EmulatorProcess, assert_matches_schema, control, filters, graphform, json_of, repo_root,
+    request, run, workspace,
 };
 
 const TOKEN: &str = "acme/ci-reporting/token/insights-read";
@@ -150,6 +151,12 @@ fn status_after_an_apply_in_every_format_and_no_value_anywhere() {
 
     let (_, json) = world.status_json_at(world.now, &[]);
     assert_eq!(json["format_version"], 1);
+    // The document is the one schemas/status.schema.json describes, and
+    // the schema can fail.
+    let validator = assert_matches_schema("status.schema.json", &json);
+    let mut broken = json.clone();
+    broken["tokens"][0]["state"] = serde_json::json!("fine");
+    assert!(!validator.is_valid(&broken));
     let token = &json["tokens"][0];
     let expires_at = token["current"]["expires_at"].as_i64().expect("60-day");
     assert!(
@@ -422,6 +429,8 @@ fn check_reports_a_token_revoked_outside_graphform() {
     );
     let (code, checked) = world.status_json_at(world.now, &["--check", "--fail-within", "1d"]);
     assert_eq!(code, 2, "{checked:#}");
+    // With a verdict and its drift, still the documented document.
+    assert_matches_schema("status.schema.json", &checked);
     let token = &checked["tokens"][0];
     assert_eq!(token["state"], "dead");
     assert_eq!(token["check"]["health"]["status"], "dead");

@@ -1,6 +1,6 @@
 //! `graphform validate`.
 
-use crate::common::{graphform, repo_root, run};
+use crate::common::{assert_matches_schema, graphform, json_of, repo_root, run};
 
 #[test]
 fn validate_accepts_the_quickstart() {
@@ -114,6 +114,24 @@ fn validate_json_is_machine_readable() {
     assert_eq!(diagnostic["column"], 1);
     assert_eq!(diagnostic["help"], "did you mean `businesses`?");
     assert!(output.stderr.is_empty(), "json mode keeps stderr quiet");
+
+    // The document is the one schemas/validate-report.schema.json
+    // describes, and the schema can fail: codes are the documented ones.
+    let validator = assert_matches_schema("validate-report.schema.json", &report);
+    let mut broken = report.clone();
+    broken["diagnostics"][0]["code"] = serde_json::json!("unknown-keys");
+    assert!(!validator.is_valid(&broken));
+
+    // A valid policy's report has its counts.
+    let (code, report) = json_of(
+        graphform(dir.path())
+            .arg("validate")
+            .arg(repo_root().join("examples/quickstart.yaml"))
+            .args(["--format", "json"]),
+    );
+    assert_eq!((code, &report["valid"]), (0, &true.into()), "{report:#}");
+    assert!(report["counts"]["tokens"].as_u64() > Some(0), "{report:#}");
+    assert_matches_schema("validate-report.schema.json", &report);
 }
 
 #[test]

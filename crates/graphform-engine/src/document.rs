@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use graphform_types::{Address, InstallAddress, SystemUserAddress, Timestamp, TokenAddress};
@@ -97,7 +98,7 @@ impl Default for StateDocument {
 }
 
 /// One apply run, as the root document records it at its end.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LastApply {
     /// When it started (graphform's clock: the time its plan was made at).
     pub started_at: Timestamp,
@@ -121,7 +122,7 @@ impl LastApply {
 }
 
 /// How an apply run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ApplyOutcome {
     /// Every change of the plan was made (none, for a run with nothing to
@@ -147,7 +148,7 @@ impl ApplyOutcome {
 }
 
 /// The changes of an apply run, by what became of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ChangeCounts {
     /// In the plan computed under the lease.
     pub planned: usize,

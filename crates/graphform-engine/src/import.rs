@@ -27,6 +27,7 @@ use graphform_store::{
     TokenRecord, Versioned,
 };
 use graphform_types::{SystemUserAddress, Timestamp, TokenAddress};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::admin::CredentialError;
@@ -40,6 +41,12 @@ use crate::state::{DeadCause, Health, ObservedSystemUser};
 /// The audit trail's action for an import.
 pub const AUDIT_ACTION: &str = "import";
 
+/// The JSON Schema of `import --format json`
+/// (`schemas/import-report.schema.json`).
+pub fn import_report_schema() -> String {
+    graphform_types::json_schema::<Imported>()
+}
+
 /// Who holds the lease while an import runs (shown to anyone who finds
 /// the store locked).
 pub const LEASE_HOLDER: &str = "graphform import";
@@ -47,8 +54,11 @@ pub const LEASE_HOLDER: &str = "graphform import";
 /// `debug_token`'s `type` of a system user's token.
 const SYSTEM_USER_TYPE: &str = "SYSTEM_USER";
 
-/// What an import did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What an import did: the document `import --format json` prints
+/// (`schemas/import-report.schema.json`). The token appears as its
+/// fingerprint only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(rename = "ImportReport")]
 pub struct Imported {
     /// The address the token is stored at.
     pub address: TokenAddress,
@@ -75,7 +85,7 @@ pub struct Imported {
 }
 
 /// Whether the import stored anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportOutcome {
     /// The token is now the current one at its address.
@@ -85,7 +95,7 @@ pub enum ImportOutcome {
 }
 
 /// The token an import replaced as the current one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Replaced {
     /// Its fingerprint.
     pub fingerprint: Fingerprint,
@@ -95,7 +105,7 @@ pub struct Replaced {
 
 /// How an imported token differs from what the policy asks: the next
 /// plan rotates it (scopes are fixed at issue, and so is the expiry mode).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Difference {
     /// It has other scopes than the policy names.

@@ -21,6 +21,7 @@
 //!   audit trail, system user and install records, the last apply).
 //! - [`import`]: adopts a token made outside graphform (`graphform
 //!   import`), checked with `debug_token`, stored under the apply lease.
+//! - [`lock`]: the apply lock as `graphform lock status` reports it.
 //! - [`status`]: where every managed token stands, read from the store
 //!   (and, on request, `debug_token`) for `graphform status` and
 //!   monitoring.
@@ -29,6 +30,7 @@ pub mod admin;
 pub mod apply;
 pub mod document;
 pub mod import;
+pub mod lock;
 pub mod observe;
 mod plan;
 pub mod plan_file;

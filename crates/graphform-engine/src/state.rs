@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use graphform_store::TokenMetadata;
 use graphform_types::{Role, Timestamp, TokenAddress};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::document::StateDocument;
@@ -129,7 +130,9 @@ pub enum Health {
 }
 
 /// Why a token is dead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadCause {
     /// It reached its expiry (190/463).

@@ -13,13 +13,15 @@
 //! ([`next_time_driven`]); what is "wrong enough to page someone" is
 //! [`Status::problems`]. The model holds no secret: values appear as
 //! fingerprints. It is the JSON output (`status --format json`,
-//! docs/monitoring.md), versioned by [`STATUS_FORMAT_VERSION`].
+//! docs/monitoring.md), versioned by [`STATUS_FORMAT_VERSION`], whose JSON
+//! Schema is [`status_schema`] (`schemas/status.schema.json`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use graphform_spec::Spec;
 use graphform_store::{Fingerprint, Store, TokenMetadata, TokenRecord};
 use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{CredentialWarning, credential_warnings};
@@ -35,6 +37,12 @@ use crate::state::{AdminToken, DeadCause, Health};
 /// field changes meaning or goes away, not when one is added.
 pub const STATUS_FORMAT_VERSION: u32 = 1;
 
+/// The JSON Schema of `status --format json`
+/// (`schemas/status.schema.json`).
+pub fn status_schema() -> String {
+    graphform_types::json_schema::<Status>()
+}
+
 /// How long after a replaced or retired token's `revoke_after` its
 /// revocation counts as overdue: a nightly maintenance job
 /// (`apply --only revoke-superseded,revoke-removed`) has a day to make it.
@@ -47,9 +55,10 @@ pub const REVOKE_OVERDUE_AFTER: Duration = Duration::days(1);
 pub const EXPIRY_DRIFT_TOLERANCE: Duration = Duration::hours(1);
 
 /// Where every managed token stands, at one moment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Status {
-    /// See [`STATUS_FORMAT_VERSION`].
+    /// The status format's version (1): it changes when a field changes
+    /// meaning or goes away, not when one is added.
     pub format_version: u32,
     /// The moment the status is of (graphform's clock).
     pub now: Timestamp,
@@ -65,15 +74,15 @@ pub struct Status {
     pub last_apply: Option<LastApply>,
     /// When the last apply whose every change was made ended.
     pub last_successful_apply: Option<Timestamp>,
-    /// Admin credentials that need attention (`--check` only): expiring
-    /// within two weeks, of the wrong app, without `business_management`,
-    /// dead ([`crate::admin`]).
+    /// Admin credentials that need attention (`--check` only; absent when
+    /// none does): expiring within two weeks, of the wrong app, without
+    /// `business_management`, dead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialWarning>,
 }
 
 /// A token the policy names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ManagedToken {
     /// Its address.
     pub address: TokenAddress,
@@ -92,7 +101,9 @@ pub struct ManagedToken {
 }
 
 /// How a managed token stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenState {
     /// A value is stored and not known to be dead.
@@ -119,7 +130,7 @@ impl TokenState {
 }
 
 /// A stored value, as recorded (no secret).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TokenValue {
     /// Its fingerprint.
     pub fingerprint: Fingerprint,
@@ -134,29 +145,30 @@ pub struct TokenValue {
 }
 
 /// The next time-driven work on a token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NextAction {
     /// `refresh` or `rotate`.
     pub action: Action,
-    /// From when it is due ([`next_time_driven`]).
+    /// From when it is due, as the planner decides it.
     pub from: Timestamp,
 }
 
 /// A replaced value kept working until its revocation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Superseded {
     /// The value.
     pub value: TokenValue,
     /// When graphform may revoke it.
     pub revoke_after: Timestamp,
-    /// Whether its revocation is more than [`REVOKE_OVERDUE_AFTER`] late.
+    /// Whether its revocation is more than a day late (a nightly
+    /// maintenance apply should have made it).
     pub revoke_overdue: bool,
     /// What `debug_token` said of it (`--check` only).
     pub check: Option<Verdict>,
 }
 
 /// A stored token the policy no longer names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RetiringToken {
     /// Its address.
     pub address: TokenAddress,
@@ -166,7 +178,8 @@ pub struct RetiringToken {
     /// (the next one schedules its revocation, after the business's
     /// grace).
     pub revoke_after: Option<Timestamp>,
-    /// Whether its revocation is more than [`REVOKE_OVERDUE_AFTER`] late.
+    /// Whether its revocation is more than a day late (a nightly
+    /// maintenance apply should have made it).
     pub revoke_overdue: bool,
     /// A replaced value of it, also waiting for its revocation.
     pub superseded: Option<Superseded>,
@@ -176,7 +189,7 @@ pub struct RetiringToken {
 
 /// What `debug_token` said of a stored value, and what differs from the
 /// record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Verdict {
     /// Meta's verdict.
     pub health: CheckedHealth,
@@ -186,7 +199,7 @@ pub struct Verdict {
 }
 
 /// Meta's verdict on a stored value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum CheckedHealth {
     /// It works.

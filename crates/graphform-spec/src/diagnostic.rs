@@ -13,8 +13,11 @@ use graphform_types::style::{self, Paint};
 
 use crate::secret::{self, redact};
 
-/// How bad a [`Diagnostic`] is. Only errors make a policy invalid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// How bad a diagnostic is. Only errors make a policy invalid.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The policy is invalid.
     Error,
@@ -193,6 +196,29 @@ impl Code {
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A code as printed: `unknown-scope`.
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Every code, in documentation order.
+impl schemars::JsonSchema for Code {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Code".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let codes: Vec<&str> = Self::ALL.iter().map(|code| code.as_str()).collect();
+        schemars::json_schema!({
+            "description": "A stable, kebab-case identifier of the kind of problem: scripts may match on it; codes are added, never renamed.",
+            "type": "string",
+            "enum": codes
+        })
     }
 }
 

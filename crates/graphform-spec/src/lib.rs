@@ -7,12 +7,14 @@
 //! nothing of Meta's API beyond the list of scopes.
 //!
 //! Raw types ([`raw`]) mirror the YAML and produce the JSON Schema; the
-//! validated types ([`spec`]) are what the engine accepts.
+//! validated types ([`spec`]) are what the engine accepts. [`report`] is
+//! `graphform validate --format json`.
 
 mod de;
 pub mod diagnostic;
 mod load;
 pub mod raw;
+pub mod report;
 pub mod scopes;
 pub mod secret;
 pub mod spec;
@@ -28,8 +30,5 @@ pub use validate::DEFAULT_GRACE;
 /// The JSON Schema of the policy file, as pretty-printed JSON with a
 /// trailing newline (the content of `schemas/graphform.schema.json`).
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(raw::RawPolicy);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
-    text.push('\n');
-    text
+    graphform_types::json_schema::<raw::RawPolicy>()
 }

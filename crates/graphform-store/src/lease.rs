@@ -174,6 +174,13 @@ impl LeaseInfo {
         now.unix().saturating_sub(self.expires_at.unix()) >= LEASE_CLOCK_SKEW_SECONDS
     }
 
+    /// The first moment [`may_be_taken_over_at`](Self::may_be_taken_over_at)
+    /// holds: its expiry plus the clock-skew margin.
+    pub fn takeover_at(&self) -> Timestamp {
+        self.expires_at
+            .saturating_add(graphform_types::Duration::seconds(LEASE_CLOCK_SKEW_SECONDS))
+    }
+
     /// A lease request for this process: `holder`, this process's ID and
     /// host name, taken at `now` for `duration_seconds`.
     pub fn for_current_process(

@@ -11,11 +11,14 @@
 //!   and tokens; [`scope::is_high_privilege`]: which scopes a reviewer must
 //!   not miss.
 //! - [`url::check_transport`]: the one https-or-loopback rule.
+//! - [`json_schema`]: the JSON Schema of one of graphform's documents, as
+//!   `schemas/*.schema.json` holds it.
 //! - [`style`]: the one palette every renderer paints with; [`Chain`]: an
 //!   error and its causes on one line.
 
 pub mod address;
 mod chain;
+mod schema;
 pub mod scope;
 mod secret;
 pub mod style;
@@ -25,6 +28,7 @@ pub mod url;
 
 pub use address::{Address, AddressError, InstallAddress, SystemUserAddress, TokenAddress};
 pub use chain::Chain;
+pub use schema::json_schema;
 pub use secret::{Fingerprint, Secret, fingerprint};
 pub use time::{Duration, Timestamp};
 pub use token::{ExpiryMode, Role, SIXTY_DAYS};

@@ -12,7 +12,17 @@ pub const SIXTY_DAYS: Duration = Duration::days(60);
 
 /// How a token expires, as the policy asks and the store records.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 pub enum ExpiryMode {
     /// A 60-day token (`set_token_expires_in_60_days=true`).

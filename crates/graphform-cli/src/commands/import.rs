@@ -39,7 +39,7 @@ pub(crate) fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<ExitCo
             }
             printer.data(&text(&imported));
         }
-        Format::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&imported)?)),
+        Format::Json => printer.data(&graphform_engine::plan_file::safe_json(&imported)),
     }
     Ok(ExitCode::SUCCESS)
 }

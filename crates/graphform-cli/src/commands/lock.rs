@@ -4,20 +4,13 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use graphform_store::{
-    LEASE_CLOCK_SKEW_SECONDS, LeaseBreak, LeaseId, LeaseInfo, Store as _, Timestamp,
-};
+use graphform_engine::lock::LockStatus;
+use graphform_store::{LeaseBreak, LeaseId, LeaseInfo, Store as _, Timestamp};
 
 use crate::cli::{Format, LockStatusArgs, UnlockArgs};
 use crate::output::{Hinted, Printer};
 use crate::render;
 use crate::settings;
-
-/// When the next apply may take over `lease`: its expiry plus the margin
-/// for clock skew.
-fn takeover_at(lease: &LeaseInfo) -> Timestamp {
-    lease.expires_at + graphform_types::Duration::seconds(LEASE_CLOCK_SKEW_SECONDS)
-}
 
 pub(crate) fn status(args: &LockStatusArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let spec = settings::load_policy(&args.policy.policy, printer)?;
@@ -27,28 +20,11 @@ pub(crate) fn status(args: &LockStatusArgs, printer: &Printer) -> anyhow::Result
         .block_on(store.read_lease())
         .context("cannot read the lock")?;
     match args.format {
-        Format::Json => {
-            let lease = lease.as_ref().map(|lease| {
-                serde_json::json!({
-                    "id": lease.id,
-                    "holder": lease.holder,
-                    "pid": lease.pid,
-                    "host": lease.host,
-                    "acquired_at": lease.acquired_at,
-                    "expires_at": lease.expires_at,
-                    "expired": now >= lease.expires_at,
-                    "may_be_taken_over": lease.may_be_taken_over_at(now),
-                    "may_be_taken_over_at": takeover_at(lease),
-                })
-            });
-            let document = serde_json::json!({
-                "store": store.describe(),
-                "now": now,
-                "locked": lease.is_some(),
-                "lease": lease,
-            });
-            printer.data(&format!("{document:#}\n"));
-        }
+        Format::Json => printer.data(&graphform_engine::plan_file::safe_json(&LockStatus::new(
+            store.describe(),
+            lease.as_ref(),
+            now,
+        ))),
         Format::Text => printer.data(&match &lease {
             None => format!("{} is not locked.\n", store.describe()),
             Some(lease) => status_text(&store.describe(), lease, now),
@@ -66,7 +42,7 @@ fn status_text(store: &str, lease: &LeaseInfo, now: Timestamp) -> String {
     } else {
         format!(
             "expired: the next apply takes it over from {} (a margin for clock skew)",
-            takeover_at(lease).utc()
+            lease.takeover_at().utc()
         )
     };
     format!(

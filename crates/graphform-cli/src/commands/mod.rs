@@ -22,7 +22,7 @@ use crate::output::Printer;
 /// Runs the chosen subcommand.
 pub(crate) fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Validate(args) => validate::run(&args, printer),
+        Command::Validate(args) => Ok(validate::run(&args, printer)),
         Command::Schema => Ok(schema::run(printer)),
         Command::Demo(args) => demo::run(&args, printer),
         Command::Emulator(args) => emulator::run(&args, printer),

@@ -28,10 +28,7 @@ impl ApplyReport {
 /// The JSON Schema of `apply --format json`
 /// (`schemas/apply-report.schema.json`).
 pub fn apply_report_schema() -> String {
-    let schema = schemars::schema_for!(JsonReport<'static>);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
-    text.push('\n');
-    text
+    graphform_types::json_schema::<JsonReport<'static>>()
 }
 
 /// What `graphform apply --format json` prints: the plan apply made under

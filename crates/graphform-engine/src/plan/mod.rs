@@ -425,10 +425,7 @@ fn sha256_json<T: Serialize>(value: &T) -> String {
 
 /// The JSON Schema of a plan document (`schemas/plan.schema.json`).
 pub fn plan_schema() -> String {
-    let schema = schemars::schema_for!(Plan);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a JSON Schema serializes to JSON");
-    text.push('\n');
-    text
+    graphform_types::json_schema::<Plan>()
 }
 
 /// Plans the changes that make `state` match `spec` at time `now`.
