@@ -205,6 +205,34 @@ fn renamed_tokens_and_system_users_move_without_revoking_or_issuing() {
             ),
         ]
     );
+    // Until the apply, status shows the token at its new address with the
+    // value stored at the old one, and the old one is not "removed".
+    let (code, status) = world.json(&["status", "--format", "json"]);
+    assert_eq!(code, 0, "{status:#}");
+    let seen: Vec<_> = status["tokens"]
+        .as_array()
+        .expect("tokens")
+        .iter()
+        .map(|token| {
+            serde_json::json!([
+                token["address"],
+                token["state"],
+                token["moving_from"],
+                token["current"]["fingerprint"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [serde_json::json!([
+            "acme/reporting/token/insights",
+            "ok",
+            "acme/ci-reporting/token/insights",
+            fingerprint
+        ])],
+        "{status:#}"
+    );
+    assert_eq!(status["retiring"], serde_json::json!([]), "{status:#}");
     let (code, report) = world.apply(&[]);
     assert_eq!(code, 0, "{report:#}");
     let plan = world.plan();

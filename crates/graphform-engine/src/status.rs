@@ -29,7 +29,7 @@ use crate::document::{LastApply, StateDocument};
 use crate::observe::{
     Credentials, ObserveError, admin_tokens, check_tokens, read_document, read_records,
 };
-use crate::plan::{Action, next_time_driven, scope_diff};
+use crate::plan::{Action, next_time_driven, scope_diff, stored_moves};
 use crate::provider::Provider;
 use crate::state::{AdminToken, DeadCause, Health};
 
@@ -98,6 +98,10 @@ pub struct ManagedToken {
     pub superseded: Option<Superseded>,
     /// What `debug_token` said of the current value (`--check` only).
     pub check: Option<Verdict>,
+    /// Where its record is stored while a `renamed_from` (of the token or
+    /// its system user) is not applied yet: the next apply moves it here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_from: Option<TokenAddress>,
 }
 
 /// How a managed token stands.
@@ -423,6 +427,9 @@ pub fn status(
     checked: bool,
     now: Timestamp,
 ) -> Status {
+    // Records a `renamed_from` not applied yet will move: new address →
+    // where they are stored. They are the managed tokens' own.
+    let moves = stored_moves(spec, stored.keys(), &document.system_users);
     let mut managed = BTreeSet::new();
     let mut tokens = Vec::new();
     for business in &spec.businesses {
@@ -430,7 +437,13 @@ pub fn status(
             for token in &user.tokens {
                 let address = TokenAddress::new(&business.name, &user.name, &token.name);
                 managed.insert(address.clone());
-                let Some(values) = stored.get(&address) else {
+                let moving_from = moves
+                    .get(&address)
+                    .filter(|from| stored.contains_key(*from));
+                if let Some(from) = moving_from {
+                    managed.insert(from.clone());
+                }
+                let Some(values) = stored.get(moving_from.unwrap_or(&address)) else {
                     tokens.push(ManagedToken {
                         address,
                         state: TokenState::Missing,
@@ -439,6 +452,7 @@ pub fn status(
                         next: None,
                         superseded: None,
                         check: None,
+                        moving_from: None,
                     });
                     continue;
                 };
@@ -464,13 +478,23 @@ pub fn status(
                     next,
                     superseded: superseded(values, now),
                     check,
+                    moving_from: moving_from.cloned(),
                 });
             }
         }
     }
+    // A value stored at a managed address and again elsewhere: the copy an
+    // interrupted rename left behind, which the next apply forgets (the
+    // planner's rule); it is not a token retiring.
+    let kept: BTreeSet<&Fingerprint> = tokens
+        .iter()
+        .filter_map(|token| token.current.as_ref())
+        .map(|value| &value.fingerprint)
+        .collect();
     let retiring = stored
         .iter()
         .filter(|(address, _)| !managed.contains(*address))
+        .filter(|(_, values)| !kept.contains(&values.current.0.fingerprint))
         .map(|(address, values)| {
             let (metadata, health) = &values.current;
             let revoke_after = document.retiring.get(address).copied();

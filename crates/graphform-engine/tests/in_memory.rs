@@ -583,6 +583,68 @@ async fn status_reads_the_store_and_the_planners_timing() {
     );
 }
 
+/// A `renamed_from` not applied yet: `status` shows the renamed token ok,
+/// stored at its old address (`moving_from`), not missing with the old
+/// address retiring; once the apply moved it, it is simply stored there.
+/// Both renames: the token's and its system user's.
+#[tokio::test]
+async fn status_follows_a_rename_the_next_apply_makes() {
+    use graphform_engine::status::{TokenState, read_status};
+
+    let mut fixture = Fixture::new();
+    fixture.apply().await;
+    let fingerprint = fixture.stored().await.expect("stored");
+    let now = Timestamp::from_unix(NOW);
+    fixture.spec = support::policy(
+        "      - name: crawler\n        renamed_from: worker\n        apps: [app]\n        tokens:\n          - { name: insights, renamed_from: reads, app: app, scopes: [ads_read] }\n",
+    );
+    let status = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let seen: Vec<_> = status
+        .tokens
+        .iter()
+        .map(|token| {
+            (
+                token.address.to_string(),
+                token.state,
+                token.current.as_ref().map(|v| v.fingerprint.to_string()),
+                token.moving_from.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [(
+            "acme/crawler/token/insights".to_owned(),
+            TokenState::Ok,
+            Some(fingerprint.clone()),
+            Some(TOKEN.to_owned()),
+        )]
+    );
+    assert!(status.retiring.is_empty(), "{:?}", status.retiring);
+    assert!(
+        status
+            .problems(graphform_types::Duration::days(14))
+            .is_empty()
+    );
+
+    fixture.apply().await;
+    let moved = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let token = &moved.tokens[0];
+    assert_eq!(
+        (token.state, token.moving_from.as_ref()),
+        (TokenState::Ok, None)
+    );
+    assert_eq!(
+        token.current.as_ref().map(|v| v.fingerprint.to_string()),
+        Some(fingerprint)
+    );
+    assert!(moved.retiring.is_empty(), "{:?}", moved.retiring);
+}
+
 /// `status` over records built in code: a revocation is overdue only once
 /// more than `REVOKE_OVERDUE_AFTER` has passed since its time.
 mod overdue {
@@ -675,6 +737,41 @@ mod overdue {
             Some((Action::Refresh, at(DAY * 30) - Duration::days(20))),
             "the policy's default refresh_before"
         );
+    }
+
+    /// A kill between a move's two writes leaves the value at both
+    /// addresses: the copy at the old one is not a token retiring (the
+    /// next apply forgets it, revoking nothing), and a record of the same
+    /// name with another value still is.
+    #[test]
+    fn a_copy_left_by_an_interrupted_move_is_not_retiring() {
+        let spec = Fixture::new().spec;
+        let address: TokenAddress = TOKEN.parse().expect("address");
+        let copy: TokenAddress = "acme/worker/token/old-name".parse().expect("address");
+        let values = |metadata: TokenMetadata| StoredValues {
+            current: (metadata, None),
+            previous: None,
+        };
+        let now = Timestamp::from_unix(NOW);
+        let current = metadata(&address, Some(at(DAY * 30)));
+        let mut stored = BTreeMap::from([
+            (address.clone(), values(current.clone())),
+            (
+                copy.clone(),
+                values(TokenMetadata {
+                    address: copy.clone(),
+                    ..current
+                }),
+            ),
+        ]);
+        let left = status(&spec, &stored, &StateDocument::default(), false, now);
+        assert_eq!(left.tokens.len(), 1);
+        assert!(left.retiring.is_empty(), "{:?}", left.retiring);
+
+        stored.insert(copy.clone(), values(metadata(&copy, Some(at(DAY)))));
+        let other = status(&spec, &stored, &StateDocument::default(), false, now);
+        let retiring: Vec<_> = other.retiring.iter().map(|t| &t.address).collect();
+        assert_eq!(retiring, [&copy]);
     }
 }
 

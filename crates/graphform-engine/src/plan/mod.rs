@@ -22,6 +22,7 @@ mod rename;
 mod tokens;
 
 pub(crate) use policy::{ByName, by_name};
+pub(crate) use rename::stored_moves;
 pub use tokens::next_time_driven;
 
 /// The plan format version (`graphform plan --format json`, plan files).

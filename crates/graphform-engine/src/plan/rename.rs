@@ -151,3 +151,54 @@ fn move_token(view: &mut State, renames: &mut Renames, from: &TokenAddress, to: 
     let stored = renames.tokens.remove(from).unwrap_or_else(|| from.clone());
     renames.tokens.insert(to.clone(), stored);
 }
+
+/// Where the next apply's renames take the records stored at `stored`:
+/// new address → address in the store, for `graphform status` (which
+/// reads the store and the state document, not Meta's listing). The moves
+/// are `view`'s: a system user's rename takes each of its records to the
+/// same token name under the new name unless one is there (and not when
+/// the new name already has a recorded system user), then a token's
+/// rename takes its record to the new name unless one is there.
+pub(crate) fn stored_moves<'a>(
+    spec: &Spec,
+    stored: impl IntoIterator<Item = &'a TokenAddress>,
+    recorded_users: &BTreeMap<SystemUserAddress, String>,
+) -> BTreeMap<TokenAddress, TokenAddress> {
+    // Address once the renames are made → address in the store.
+    let mut view: BTreeMap<TokenAddress, TokenAddress> =
+        stored.into_iter().map(|a| (a.clone(), a.clone())).collect();
+    let relocate = |view: &mut BTreeMap<TokenAddress, TokenAddress>,
+                    from: &TokenAddress,
+                    to: &TokenAddress| {
+        if view.contains_key(to) {
+            return;
+        }
+        if let Some(at) = view.remove(from) {
+            view.insert(to.clone(), at);
+        }
+    };
+    for business in &spec.businesses {
+        for user in &business.system_users {
+            let new = SystemUserAddress::new(&business.name, &user.name);
+            if let Some(old_name) = &user.renamed_from {
+                let old = SystemUserAddress::new(&business.name, old_name);
+                if !recorded_users.contains_key(&new) {
+                    let moving: Vec<TokenAddress> = view
+                        .keys()
+                        .filter(|token| token.system_user() == &old)
+                        .cloned()
+                        .collect();
+                    for token in moving {
+                        relocate(&mut view, &token, &new.token(token.name()));
+                    }
+                }
+            }
+            for token in &user.tokens {
+                if let Some(old_name) = &token.renamed_from {
+                    relocate(&mut view, &new.token(old_name), &new.token(&token.name));
+                }
+            }
+        }
+    }
+    view.into_iter().filter(|(to, from)| to != from).collect()
+}

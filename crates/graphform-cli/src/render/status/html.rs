@@ -313,7 +313,12 @@ fn managed_row(out: &mut String, scale: &Scale, token: &ManagedToken, now: Times
                 .as_ref()
                 .map(|check| format!(", Meta: {}", health_cell(Some(check))))
                 .unwrap_or_default();
-            format!("{} {}{check}", value.fingerprint, value.expiry)
+            let moving = token
+                .moving_from
+                .as_ref()
+                .map(|from| format!(", moving from {from}"))
+                .unwrap_or_default();
+            format!("{} {}{check}{moving}", value.fingerprint, value.expiry)
         }
     };
     row_start(
@@ -565,6 +570,15 @@ mod tests {
         assert_eq!(
             escape("<a href=\"x\">'&'</a>\u{1b}"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;\\u{1b}"
+        );
+    }
+
+    #[test]
+    fn a_token_moving_from_its_old_name_says_so() {
+        let page = html(&fixture::rich(false));
+        assert!(
+            page.contains("moving from acme/ci-reporting/token/events"),
+            "{page}"
         );
     }
 

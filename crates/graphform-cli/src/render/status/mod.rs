@@ -54,6 +54,12 @@ pub(crate) fn text(status: &Status, paint: Paint) -> String {
     let mut rows = Vec::new();
     for token in &status.tokens {
         rows.push(Row::cells(managed_cells(token, status)).styled(state_style(token.state)));
+        if let Some(from) = &token.moving_from {
+            rows.push(Row::note(format!(
+                "stored at {} (renamed_from); the next apply moves it here",
+                escape_text(&from.to_string())
+            )));
+        }
         if let Some(superseded) = &token.superseded {
             rows.push(Row::note(superseded_line(superseded, status.now)));
         }
@@ -348,6 +354,35 @@ pub(crate) mod fixture {
         text.parse().expect("an address")
     }
 
+    /// The removed tokens of [`rich`]: one overdue, one the next apply
+    /// retires.
+    fn retiring(checked: bool) -> Vec<RetiringToken> {
+        let valid = || {
+            checked.then_some(Verdict {
+                health: CheckedHealth::Valid,
+                drift: Vec::new(),
+            })
+        };
+        vec![
+            RetiringToken {
+                address: address("acme/ci-reporting/token/old"),
+                value: value("0123456789ab", ExpiryMode::SixtyDays, -30, Some(30)),
+                revoke_after: Some(at(-3)),
+                revoke_overdue: true,
+                superseded: None,
+                check: valid(),
+            },
+            RetiringToken {
+                address: address("acme/ci-reporting/token/spare"),
+                value: value("ba9876543210", ExpiryMode::Never, -10, None),
+                revoke_after: None,
+                revoke_overdue: false,
+                superseded: None,
+                check: valid(),
+            },
+        ]
+    }
+
     /// Every kind of row: ok 60-day with a superseded value, never
     /// expiring, dead, missing, retiring (overdue), to be retired.
     pub(crate) fn rich(checked: bool) -> Status {
@@ -378,6 +413,7 @@ pub(crate) mod fixture {
                         check: valid(Vec::new()),
                     }),
                     check: valid(vec!["Meta reports scopes -ads_read".to_owned()]),
+                    moving_from: None,
                 },
                 ManagedToken {
                     address: address("acme/ci-reporting/token/feed"),
@@ -390,6 +426,7 @@ pub(crate) mod fixture {
                     }),
                     superseded: None,
                     check: valid(Vec::new()),
+                    moving_from: Some(address("acme/ci-reporting/token/events")),
                 },
                 ManagedToken {
                     address: address("acme/exporter/token/gone"),
@@ -407,6 +444,7 @@ pub(crate) mod fixture {
                         },
                         drift: Vec::new(),
                     }),
+                    moving_from: None,
                 },
                 ManagedToken {
                     address: address("acme/exporter/token/new"),
@@ -416,26 +454,10 @@ pub(crate) mod fixture {
                     next: None,
                     superseded: None,
                     check: None,
+                    moving_from: None,
                 },
             ],
-            retiring: vec![
-                RetiringToken {
-                    address: address("acme/ci-reporting/token/old"),
-                    value: value("0123456789ab", ExpiryMode::SixtyDays, -30, Some(30)),
-                    revoke_after: Some(at(-3)),
-                    revoke_overdue: true,
-                    superseded: None,
-                    check: valid(Vec::new()),
-                },
-                RetiringToken {
-                    address: address("acme/ci-reporting/token/spare"),
-                    value: value("ba9876543210", ExpiryMode::Never, -10, None),
-                    revoke_after: None,
-                    revoke_overdue: false,
-                    superseded: None,
-                    check: valid(Vec::new()),
-                },
-            ],
+            retiring: retiring(checked),
             last_apply: Some(LastApply {
                 started_at: at(-1),
                 finished_at: at(-1) + Duration::seconds(12),
