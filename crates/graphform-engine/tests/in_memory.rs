@@ -18,7 +18,6 @@ use graphform_engine::{Action, NoticeKind};
 use graphform_graph::Secret;
 use graphform_store::{FileStore, Store};
 use graphform_testkit::counting::{CallKind, Counting};
-use graphform_testkit::logs::Capture;
 use graphform_testkit::meta::{Fault, Meta, Op};
 use graphform_types::{Timestamp, TokenAddress};
 
@@ -174,33 +173,6 @@ async fn an_error_answer_changes_nothing_and_the_next_apply_converges() {
     let second = fixture.apply().await;
     assert_eq!(done(&second), [Action::Issue], "{second:?}");
     assert_eq!(fixture.live(), [fixture.stored().await.expect("stored")]);
-}
-
-#[test]
-fn every_log_line_of_a_change_names_its_action_and_address() {
-    let fixture = Fixture::new();
-    let capture = Capture::new();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    capture.scoped(|| runtime.block_on(fixture.apply()));
-    capture.assert_contains(&[
-        "change{action=\"issue\" address=acme/worker/token/reads}",
-        "model call",
-    ]);
-    let worker = fixture
-        .meta
-        .system_user_id(BUSINESS, "worker")
-        .expect("worker");
-    let minted: Vec<String> = fixture
-        .meta
-        .live_tokens(&worker)
-        .iter()
-        .map(|token| token.expose().to_owned())
-        .collect();
-    assert_eq!(minted.len(), 1);
-    capture.assert_free_of(&[ADMIN_TOKEN, support::SECRET, minted[0].as_str()]);
 }
 
 /// A worker with `tokens` tokens of one app.
