@@ -17,11 +17,10 @@ const REPORT_FORMAT_VERSION: u32 = 1;
 impl ApplyReport {
     /// The report as a JSON document (pretty, with a final newline), in the
     /// shape of [`apply_report_schema`].
+    /// Safe to print as the plan is: an error's text (which may quote
+    /// Meta) has its control and bidirectional characters escaped.
     pub fn to_json(&self) -> String {
-        let mut json =
-            serde_json::to_string_pretty(&JsonReport::new(self)).expect("the report is plain data");
-        json.push('\n');
-        json
+        crate::plan_file::safe_json(&JsonReport::new(self))
     }
 }
 
@@ -155,5 +154,49 @@ impl<'r> JsonReport<'r> {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::apply::ChangeError;
+
+    /// An error's text may quote Meta or a name: the report escapes its
+    /// control and bidirectional characters, as a plan does.
+    #[test]
+    fn an_errors_control_characters_are_escaped() {
+        let plan: crate::Plan = serde_json::from_value(serde_json::json!({
+            "format_version": crate::PLAN_FORMAT_VERSION,
+            "created_at": 1_795_305_600,
+            "valid_until": 1_795_564_800,
+            "policy_hash": "sha256:11",
+            "state_hash": "sha256:22",
+            "changes": [{
+                "address": "acme/ci-reporting",
+                "action": "create",
+                "reason": "no system user named `ci-reporting`",
+            }],
+            "notices": [],
+            "timeline": [],
+        }))
+        .expect("a plan");
+        let error = ChangeError::UnknownBusiness("acme\u{1b}[2J\u{202e}".to_owned());
+        let report = ApplyReport {
+            outcomes: vec![(
+                plan.changes[0].clone(),
+                Outcome::Failed {
+                    error: Arc::new(error),
+                },
+            )],
+            plan,
+        };
+        let json = report.to_json();
+        assert!(json.contains(r"acme\u001b[2J\u202e"), "{json}");
+        assert!(!json.contains('\u{1b}') && !json.contains('\u{202e}'));
+        let parsed: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(parsed["changes"][0]["status"], "failed", "{parsed:#}");
     }
 }
