@@ -13,6 +13,7 @@ const SPARE: &str = "          - name: spare
 ";
 
 const SPARE_ADDRESS: &str = "acme/ci-reporting/token/spare";
+const TOKEN_ADDRESS: &str = "acme/ci-reporting/token/insights-read";
 
 #[test]
 fn a_removed_token_keeps_working_for_its_grace_then_is_revoked() {
@@ -80,6 +81,58 @@ fn revoke_now_revokes_a_removed_token_without_grace() {
     assert_eq!(code, 0, "{report:#}");
     world.remove_token(SPARE);
     let (code, report) = world.apply(&["--revoke-now", SPARE_ADDRESS]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        rows(&report, "status"),
+        [row(SPARE_ADDRESS, "revoke", "done")]
+    );
+}
+
+/// The reviewed path for a leaked token: the plan file made with
+/// `--revoke-now` applies as it is (the file carries the addresses); a
+/// typo in the address is refused with the closest stored token, and
+/// nothing is changed.
+#[test]
+fn a_reviewed_revoke_now_plan_applies_and_a_typo_is_refused() {
+    let world = World::new();
+    world.add_token(SPARE);
+    let (code, report) = world.apply(&[]);
+    assert_eq!(code, 0, "{report:#}");
+    world.remove_token(SPARE);
+
+    let typo = "acme/ci-reporting/token/sprae";
+    for command in [
+        vec!["plan", "--revoke-now", typo],
+        vec!["apply", "--auto-approve", "--revoke-now", typo],
+    ] {
+        let (code, text) = run(&mut world.command(&command));
+        assert_eq!(code, 1, "{command:?}: {text}");
+        assert!(
+            text.contains(&format!("`--revoke-now {typo}`: no token is stored there"))
+                && text.contains(&format!("did you mean `{SPARE_ADDRESS}`?")),
+            "{command:?}: {text}"
+        );
+    }
+    let (code, text) = run(&mut world.command(&["plan", "--revoke-now", TOKEN_ADDRESS]));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("the policy still names this token"), "{text}");
+    // Refused whole: the spare is not even retired.
+    let plan = world.plan();
+    assert_eq!(
+        rows(&plan, "reason")
+            .into_iter()
+            .map(|(address, action, _)| (address, action))
+            .collect::<Vec<_>>(),
+        [(SPARE_ADDRESS.to_owned(), "retire".to_owned())],
+        "{plan:#}"
+    );
+
+    let file = world.dir().join("revoke.json");
+    let file = file.to_str().expect("UTF-8 path");
+    let (code, text) =
+        run(&mut world.command(&["plan", "--revoke-now", SPARE_ADDRESS, "--out", file]));
+    assert_eq!(code, 0, "{text}");
+    let (code, report) = world.json(&["apply", file, "--format", "json"]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(
         rows(&report, "status"),

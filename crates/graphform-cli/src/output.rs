@@ -151,6 +151,9 @@ fn hint_of(error: &anyhow::Error) -> Option<String> {
         if let Some(error) = cause.downcast_ref::<graphform_engine::import::ImportError>() {
             return error.hint();
         }
+        if let Some(error) = cause.downcast_ref::<graphform_engine::RevokeNowError>() {
+            return Some(error.hint());
+        }
         // Errors hold a Graph error boxed, as their source.
         let graph = cause
             .downcast_ref::<graphform_graph::GraphError>()

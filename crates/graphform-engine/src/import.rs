@@ -468,25 +468,8 @@ pub fn differences(verified: &Verified, token: &graphform_spec::Token) -> Vec<Di
 /// The policy's token addresses closest to `address`, closest first (at
 /// most three), for a "did you mean" hint.
 fn close_addresses(spec: &Spec, address: &TokenAddress) -> Vec<TokenAddress> {
-    let all: Vec<(String, TokenAddress)> = spec
-        .businesses
-        .iter()
-        .flat_map(|b| {
-            b.system_users.iter().flat_map(move |u| {
-                u.tokens.iter().map(move |t| {
-                    let address = TokenAddress::new(&b.name, &u.name, &t.name);
-                    (address.to_string(), address)
-                })
-            })
-        })
-        .collect();
-    let text = address.to_string();
-    graphform_spec::suggest::close_matches(&text, all.iter().map(|(text, _)| text.as_str()))
-        .into_iter()
-        .take(3)
-        .filter_map(|close| all.iter().find(|(text, _)| text == close))
-        .map(|(_, address)| address.clone())
-        .collect()
+    let all: Vec<TokenAddress> = spec.token_addresses().collect();
+    crate::plan::close_addresses(address, &all)
 }
 
 /// Imports `value` as the current token at `address`, under the apply

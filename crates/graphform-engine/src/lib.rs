@@ -40,8 +40,8 @@ pub mod status;
 
 pub use plan::{
     Action, Change, Maintenance, Notice, NoticeKind, NoticeLevel, Origin, PLAN_FORMAT_VERSION,
-    Plan, PlanOptions, Snapshot, TimelineEntry, TokenStatus, next_time_driven, plan, plan_schema,
-    policy_hash, state_hash,
+    Plan, PlanOptions, RevokeNowError, Snapshot, TimelineEntry, TokenStatus, check_options,
+    next_time_driven, plan, plan_schema, policy_hash, state_hash,
 };
 pub use provider::Provider;
 pub use state::State;

@@ -8,7 +8,10 @@ use graphform_engine::state::{
     DeadCause, Health, ObservedBusiness, ObservedPrevious, ObservedSystemUser, ObservedToken,
     ObservedValue,
 };
-use graphform_engine::{Action, Maintenance, NoticeKind, Plan, PlanOptions, Snapshot, State, plan};
+use graphform_engine::{
+    Action, Maintenance, NoticeKind, Plan, PlanOptions, RevokeNowError, Snapshot, State,
+    check_options, plan,
+};
 use graphform_spec::Spec;
 use graphform_store::{ExpiryMode, TokenMetadata};
 use graphform_types::{Role, SystemUserAddress, Timestamp, TokenAddress};
@@ -615,18 +618,65 @@ fn a_retired_token_back_in_the_policy_is_reinstated() {
     assert!(after.document.retiring.is_empty());
 }
 
+/// `--revoke-now` is for a leaked token: one it cannot revoke (still in
+/// the policy, or not stored: a typo) is refused, never a warning that
+/// leaves the token working; a typo gets the stored removed token closest
+/// to it.
 #[test]
-fn revoke_now_of_a_token_still_in_the_policy_changes_nothing() {
+fn revoke_now_refuses_what_it_cannot_revoke() {
     let policy = spec("");
-    // `--revoke-now` of a token the policy still names changes nothing
-    // and says why.
-    let options = PlanOptions {
-        revoke_now: [address::<TokenAddress>(TOKEN)].into(),
+    let mut state = converged(NOW - DAY);
+    state.tokens.insert(
+        address(GONE),
+        ObservedToken {
+            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    let with = |named: &str| PlanOptions {
+        revoke_now: [address::<TokenAddress>(named)].into(),
         ..PlanOptions::default()
     };
-    let refused = plan_with(&policy, &converged(NOW - DAY), NOW, &options);
-    assert!(!refused.has_changes());
-    assert!(refused.notices[0].message.contains("still names it"));
+    assert_eq!(
+        check_options(&policy, &state, &with(TOKEN)),
+        Err(RevokeNowError::StillManaged(address(TOKEN)))
+    );
+    let typo = "acme/ci-reporting/token/olb";
+    assert_eq!(
+        check_options(&policy, &state, &with(typo)),
+        Err(RevokeNowError::NotStored {
+            address: address(typo),
+            close: vec![address(GONE)],
+        })
+    );
+    assert_eq!(check_options(&policy, &state, &with(GONE)), Ok(()));
+    // A token a rename moves is the renamed token's, not a removed one.
+    let renamed = renamed_spec("ci-reporting", "insights");
+    assert_eq!(
+        check_options(&renamed, &state, &with(TOKEN)),
+        Err(RevokeNowError::StillManaged(address(TOKEN)))
+    );
+}
+
+/// A plan file made with `--revoke-now` carries the addresses, and apply
+/// of the file plans with them (as with `--invalidate-orphaned`).
+#[test]
+fn a_plan_carries_its_revoke_now_addresses() {
+    let mut state = converged(NOW - DAY);
+    state.tokens.insert(
+        address(GONE),
+        ObservedToken {
+            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
+            previous: None,
+        },
+    );
+    let options = PlanOptions {
+        revoke_now: [address::<TokenAddress>(GONE)].into(),
+        ..PlanOptions::default()
+    };
+    let saved = plan_with(&spec(""), &state, NOW, &options);
+    assert_eq!(saved.revoke_now, options.revoke_now);
+    assert_eq!(PlanOptions::default().with_saved(&saved), options);
 }
 
 /// The test policy with its system user and token renamed (either may

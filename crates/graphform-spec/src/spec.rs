@@ -24,6 +24,19 @@ pub struct Spec {
     pub businesses: Vec<Business>,
 }
 
+impl Spec {
+    /// The address of every token the policy names, in policy order.
+    pub fn token_addresses(&self) -> impl Iterator<Item = graphform_types::TokenAddress> + '_ {
+        self.businesses.iter().flat_map(|business| {
+            business.system_users.iter().flat_map(move |user| {
+                user.tokens.iter().map(move |token| {
+                    graphform_types::TokenAddress::new(&business.name, &user.name, &token.name)
+                })
+            })
+        })
+    }
+}
+
 /// Where the Graph API is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GraphSettings {

@@ -11,7 +11,7 @@ use graphform_engine::apply::{
     ApplyError, ApplyOptions, ApplyReport, Approval, Approver, BoxError, BoxFuture, Outcome,
     Progress,
 };
-use graphform_engine::{Action, Change, Maintenance, Plan, PlanOptions};
+use graphform_engine::{Change, Maintenance, Plan, PlanOptions};
 use graphform_store::StoreError;
 
 use crate::cli::{ApplyArgs, Format};
@@ -35,11 +35,9 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
             usize::from,
         ),
         failpoint: failpoint()?,
+        // With a plan file, apply adds the options the plan was made with.
         plan: PlanOptions {
-            invalidate_orphaned: args.invalidate_orphaned
-                || saved
-                    .as_ref()
-                    .is_some_and(|p| p.changes.iter().any(|c| c.action == Action::Invalidate)),
+            invalidate_orphaned: args.invalidate_orphaned,
             revoke_now: args.revoke_now.iter().cloned().collect(),
         },
         only: (!args.only.is_empty()).then(|| args.only.iter().copied().collect()),

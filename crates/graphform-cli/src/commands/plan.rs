@@ -17,6 +17,7 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
         invalidate_orphaned: args.invalidate_orphaned,
         revoke_now: args.revoke_now.iter().cloned().collect(),
     };
+    graphform_engine::check_options(&world.spec, &state, &options)?;
     let mut plan = plan(&world.spec, &state, world.now, &options);
     plan.origin = Some(world.origin());
     if let Some(out) = &args.out {

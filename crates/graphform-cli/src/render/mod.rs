@@ -432,6 +432,7 @@ pub(crate) mod fixture {
                     next: Some((Action::Refresh, Timestamp::from_unix(NOW + 10 * DAY))),
                 },
             ],
+            revoke_now: BTreeSet::new(),
             origin: Some(origin()),
         }
     }
@@ -533,6 +534,7 @@ pub(crate) mod fixture {
                 status: TokenStatus::Valid,
                 next: Some((Action::Refresh, Timestamp::from_unix(NOW))),
             }],
+            revoke_now: BTreeSet::new(),
             origin: Some(Origin {
                 graphform_version: "0.1.0".to_owned(),
                 graph: "https://graph.facebook.com/v23.0".to_owned(),
@@ -602,6 +604,7 @@ pub(crate) mod fixture {
             notices,
             credentials: Vec::new(),
             timeline,
+            revoke_now: BTreeSet::new(),
             origin: Some(origin()),
         }
     }

@@ -41,6 +41,10 @@ pub enum ApplyError {
     /// changes.
     #[error("the plan computed now differs from the saved plan at: {}", .0.join(", "))]
     PlanDiffers(Vec<String>),
+    /// `--revoke-now` names a token it cannot revoke (a typo, or one the
+    /// policy still names): nothing is planned.
+    #[error(transparent)]
+    RevokeNow(#[from] crate::plan::RevokeNowError),
     /// The person declined.
     #[error("apply cancelled; nothing was changed")]
     Declined,
@@ -79,6 +83,7 @@ impl ApplyError {
                 "act with another admin credential (a person's admin token, or an admin system user this policy does not manage), \
                  or accept that the admin token dies with --allow-admin-invalidation (then set a new one before the next run)".to_owned()
             }
+            Self::RevokeNow(error) => error.hint(),
             Self::LeaseLost => {
                 "run `graphform plan` to see where things stand: every change made so far is journaled".to_owned()
             }

@@ -394,7 +394,13 @@ async fn plan_and_run<S: Store, P: Provider>(
         context.credentials,
     )
     .await?;
-    let plan = make_plan(context.spec, &state, context.now, &options.plan);
+    // A plan file is applied with the options it was made with.
+    let plan_options = match approval {
+        Approval::Saved(saved) => options.plan.with_saved(saved),
+        _ => options.plan.clone(),
+    };
+    crate::plan::check_options(context.spec, &state, &plan_options)?;
+    let plan = make_plan(context.spec, &state, context.now, &plan_options);
     progress.planned(&plan);
     match approval {
         Approval::Auto => {}

@@ -38,8 +38,117 @@ pub struct PlanOptions {
     pub invalidate_orphaned: bool,
     /// Tokens removed from the policy to revoke in this plan rather than
     /// after their grace (a compromised token). Each must be one the
-    /// policy no longer names.
+    /// policy no longer names and the store holds: [`check_options`]
+    /// refuses any other.
     pub revoke_now: BTreeSet<TokenAddress>,
+}
+
+impl PlanOptions {
+    /// These options with those a saved plan was made with, so that
+    /// applying the plan file plans the same changes: `--invalidate-orphaned`
+    /// when it invalidates, and its `--revoke-now` tokens.
+    #[must_use]
+    pub fn with_saved(&self, saved: &Plan) -> Self {
+        let mut options = self.clone();
+        options.invalidate_orphaned |= saved
+            .changes
+            .iter()
+            .any(|change| change.action == Action::Invalidate);
+        options.revoke_now.extend(saved.revoke_now.iter().cloned());
+        options
+    }
+}
+
+/// Why `--revoke-now` cannot do what it asks: a leaked token must not be
+/// left working because of a typo, so a plan or apply naming one of these
+/// is refused whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RevokeNowError {
+    /// The policy still names the token (perhaps as a rename's old name):
+    /// it is managed, not removed.
+    #[error("`--revoke-now {0}`: the policy still names this token, so nothing would revoke it")]
+    StillManaged(TokenAddress),
+    /// Nothing is stored at the address.
+    #[error("`--revoke-now {address}`: no token is stored there, so nothing would be revoked")]
+    NotStored {
+        /// The address given.
+        address: TokenAddress,
+        /// Stored tokens the policy no longer names, closest first.
+        close: Vec<TokenAddress>,
+    },
+}
+
+impl RevokeNowError {
+    /// What to do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            Self::StillManaged(_) => "remove the token from the policy first, then plan or apply with `--revoke-now` (it is revoked in that run); to replace a token that stays, change its scopes and it is rotated".to_owned(),
+            Self::NotStored { close, .. } if !close.is_empty() => {
+                let names: Vec<String> = close.iter().map(|a| format!("`{a}`")).collect();
+                format!("did you mean {}? `graphform status` lists the stored tokens the policy no longer names, under \"Removed from the policy\"", names.join(" or "))
+            }
+            Self::NotStored { .. } => "only a token removed from the policy and still stored can be revoked now: `graphform status` lists them, under \"Removed from the policy\"".to_owned(),
+        }
+    }
+}
+
+/// Refuses options that cannot do what they ask (see [`RevokeNowError`]):
+/// checked by `plan` and by `apply` (under the lease, against what it
+/// observed) before anything is planned.
+///
+/// # Errors
+///
+/// The first `--revoke-now` address that names a token the policy still
+/// has, or one not stored.
+pub fn check_options(
+    spec: &Spec,
+    state: &State,
+    options: &PlanOptions,
+) -> Result<(), RevokeNowError> {
+    let managed: BTreeSet<TokenAddress> = spec.token_addresses().collect();
+    // A record a rename moves is the renamed token's: still managed.
+    let renamed = rename::view(spec, state);
+    let view = renamed.as_ref().map_or(state, |(view, _)| view);
+    let removed: Vec<&TokenAddress> = view
+        .tokens
+        .keys()
+        .filter(|address| !managed.contains(*address))
+        .collect();
+    for address in &options.revoke_now {
+        if managed.contains(address)
+            || !view.tokens.contains_key(address) && state.tokens.contains_key(address)
+        {
+            return Err(RevokeNowError::StillManaged(address.clone()));
+        }
+        if !view.tokens.contains_key(address) {
+            return Err(RevokeNowError::NotStored {
+                address: address.clone(),
+                close: close_addresses(address, removed.iter().copied()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The addresses of `candidates` closest to `address`, closest first (at
+/// most three), for a "did you mean" hint.
+pub(crate) fn close_addresses<'a>(
+    address: &TokenAddress,
+    candidates: impl IntoIterator<Item = &'a TokenAddress>,
+) -> Vec<TokenAddress> {
+    let all: Vec<(String, &TokenAddress)> = candidates
+        .into_iter()
+        .map(|candidate| (candidate.to_string(), candidate))
+        .collect();
+    graphform_spec::suggest::close_matches(
+        &address.to_string(),
+        all.iter().map(|(text, _)| text.as_str()),
+    )
+    .into_iter()
+    .take(3)
+    .filter_map(|close| all.iter().find(|(text, _)| text == close))
+    .map(|(_, address)| (*address).clone())
+    .collect()
 }
 
 /// What must change, and why. Contains no secret.
@@ -68,6 +177,10 @@ pub struct Plan {
     pub credentials: Vec<CredentialWarning>,
     /// Every stored managed token and what happens to it next.
     pub timeline: Vec<TimelineEntry>,
+    /// The tokens `--revoke-now` named when the plan was made: applying
+    /// the plan file revokes them the same way.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub revoke_now: BTreeSet<TokenAddress>,
     /// With what and against what the plan was made, for its reviewer.
     /// The planner leaves it empty (it sees no settings); the command
     /// line fills it in.
@@ -469,6 +582,7 @@ pub fn plan(spec: &Spec, state: &State, now: Timestamp, options: &PlanOptions) -
             now,
         ),
         timeline: planner.timeline,
+        revoke_now: options.revoke_now.clone(),
         origin: None,
     }
 }

@@ -444,7 +444,6 @@ impl Planner<'_> {
     /// that retires it, then revoked (at once for `revoke_now`); a dead one
     /// is forgotten.
     pub(super) fn removed_tokens(&mut self, spec: &Spec, revoke_now: &BTreeSet<TokenAddress>) {
-        self.unused_revoke_now(revoke_now);
         let state = self.state;
         // Values stored at a managed address: a record elsewhere holding
         // one is the copy an interrupted rename left behind.
@@ -572,26 +571,6 @@ impl Planner<'_> {
                 return None;
             }
         })
-    }
-
-    /// A warning for each `--revoke-now` address that names no token the
-    /// policy removed.
-    fn unused_revoke_now(&mut self, revoke_now: &BTreeSet<TokenAddress>) {
-        for address in revoke_now {
-            let why = if self.managed_tokens.contains(address) {
-                "the policy still names it: remove it from the policy to revoke it now, or change its scopes to rotate it"
-            } else if !self.state.tokens.contains_key(address) {
-                "no token is stored there"
-            } else {
-                continue;
-            };
-            self.notice(
-                NoticeLevel::Warning,
-                NoticeKind::Manual,
-                address,
-                format!("`--revoke-now` names this token, but {why}; nothing is revoked for it"),
-            );
-        }
     }
 
     /// A record an interrupted rename copied to the new address and did
