@@ -488,17 +488,23 @@ fn a_rotation_waits_for_the_pending_previous_token() {
 /// A token the tests remove from the policy.
 const GONE: &str = "acme/ci-reporting/token/old";
 
-#[test]
-fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
+/// The converged state with a working token stored at [`GONE`].
+fn with_gone() -> State {
     let mut state = converged(NOW - DAY);
-    let gone = GONE;
     state.tokens.insert(
-        address(gone),
+        address(GONE),
         ObservedToken {
             current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
             previous: None,
         },
     );
+    state
+}
+
+#[test]
+fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
+    let mut state = with_gone();
+    let gone = GONE;
     let dead_gone = "acme/ci-reporting/token/older";
     state.tokens.insert(
         address(dead_gone),
@@ -567,14 +573,7 @@ fn tokens_removed_from_the_policy_are_revoked_or_forgotten() {
 
 #[test]
 fn a_removed_token_named_by_revoke_now_is_revoked_at_once() {
-    let mut state = converged(NOW - DAY);
-    state.tokens.insert(
-        address(GONE),
-        ObservedToken {
-            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
-            previous: None,
-        },
-    );
+    let state = with_gone();
     let policy = spec("");
     // A leaked token: revoked at once when named, a reviewed change.
     let options = PlanOptions {
@@ -590,14 +589,7 @@ fn a_removed_token_named_by_revoke_now_is_revoked_at_once() {
 
 #[test]
 fn a_retired_token_back_in_the_policy_is_reinstated() {
-    let mut state = converged(NOW - DAY);
-    state.tokens.insert(
-        address(GONE),
-        ObservedToken {
-            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
-            previous: None,
-        },
-    );
+    let state = with_gone();
     let policy = spec("");
     let plan = run(&policy, &state, NOW);
     let retired = simulate(&policy, &state, &plan, NOW);
@@ -625,14 +617,7 @@ fn a_retired_token_back_in_the_policy_is_reinstated() {
 #[test]
 fn revoke_now_refuses_what_it_cannot_revoke() {
     let policy = spec("");
-    let mut state = converged(NOW - DAY);
-    state.tokens.insert(
-        address(GONE),
-        ObservedToken {
-            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
-            previous: None,
-        },
-    );
+    let state = with_gone();
     let with = |named: &str| PlanOptions {
         revoke_now: [address::<TokenAddress>(named)].into(),
         ..PlanOptions::default()
@@ -662,14 +647,7 @@ fn revoke_now_refuses_what_it_cannot_revoke() {
 /// of the file plans with them (as with `--invalidate-orphaned`).
 #[test]
 fn a_plan_carries_its_revoke_now_addresses() {
-    let mut state = converged(NOW - DAY);
-    state.tokens.insert(
-        address(GONE),
-        ObservedToken {
-            current: valid(metadata("EAAold", NOW - DAY, ExpiryMode::SixtyDays)),
-            previous: None,
-        },
-    );
+    let state = with_gone();
     let options = PlanOptions {
         revoke_now: [address::<TokenAddress>(GONE)].into(),
         ..PlanOptions::default()
