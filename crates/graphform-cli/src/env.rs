@@ -66,6 +66,21 @@ pub(crate) fn value(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
+/// `command` with every variable clap reads for it (`GRAPHFORM_POLICY`)
+/// read as [`value`] reads one: empty is unset, where clap would take ""
+/// for the argument ("a value is required").
+pub(crate) fn empty_is_unset(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(empty_is_unset)
+}
+
 /// Test hook: `apply` stops (prints and waits to be killed) right before
 /// its n-th mutation. Used by the crash tests; never set it otherwise, so
 /// `--help` does not offer it.

@@ -218,3 +218,14 @@ fn an_expiry_written_as_a_number_is_given_its_format() {
     );
     transcript!(&mut validate);
 }
+
+#[test]
+fn an_empty_policy_variable_is_unset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "graphform.yaml", &quickstart());
+    transcript!(
+        graphform(dir.path())
+            .arg("validate")
+            .env("GRAPHFORM_POLICY", "")
+    );
+}
