@@ -51,6 +51,36 @@ variables! {
     pub(crate) GRAPHFORM_NOW: "the clock as Unix seconds, for the emulator only";
 }
 
+impl Var {
+    /// Its value, when set to something: see [`value`].
+    pub(crate) fn value(self) -> Option<String> {
+        value(self.name)
+    }
+}
+
+/// The value of the variable `name`, or `None` when it is unset or empty:
+/// an empty variable (a CI variable defined but left blank) means "not
+/// set", as it does to most tools. Every variable graphform reads itself
+/// is read here; one that is not text is taken as unset.
+pub(crate) fn value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// `command` with every variable clap reads for it (`GRAPHFORM_POLICY`)
+/// read as [`value`] reads one: empty is unset, where clap would take ""
+/// for the argument ("a value is required").
+pub(crate) fn empty_is_unset(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(empty_is_unset)
+}
+
 /// Test hook: `apply` stops (prints and waits to be killed) right before
 /// its n-th mutation. Used by the crash tests; never set it otherwise, so
 /// `--help` does not offer it.

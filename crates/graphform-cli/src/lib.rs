@@ -19,7 +19,7 @@ mod settings;
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 pub use cli::Cli;
 
@@ -31,7 +31,12 @@ pub const EXIT_USAGE: u8 = 64;
 
 /// Runs the command line and returns the process's exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut command = env::empty_is_unset(Cli::command());
+    let parsed = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .map_err(|error| error.format(&mut command));
+    let cli = match parsed {
         Ok(cli) => cli,
         // `--help` and `--version` come this way too, and exit 0.
         Err(error) => {

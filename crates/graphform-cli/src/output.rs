@@ -192,8 +192,8 @@ pub(crate) fn init_logging(verbose: u8, colors: Colors) {
         2 => "debug",
         _ => "trace",
     };
-    let filter = std::env::var(env::RUST_LOG.name)
-        .ok()
+    let filter = env::RUST_LOG
+        .value()
         .and_then(|value| EnvFilter::try_new(value).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -83,16 +83,16 @@ pub(crate) fn plural(count: usize, noun: &str) -> String {
 /// cannot connect, say where it was set.
 pub(crate) fn graph_client(spec: &Spec, policy: &Path) -> anyhow::Result<GraphClient> {
     let variable = env::GRAPHFORM_GRAPH_URL.name;
-    let (url, origin) = match std::env::var(variable) {
-        Ok(url) => (url, format!("from `{variable}`")),
-        Err(_) if spec.graph.url == DEFAULT_BASE_URL => (
+    let (url, origin) = match env::GRAPHFORM_GRAPH_URL.value() {
+        Some(url) => (url, format!("from `{variable}`")),
+        None if spec.graph.url == DEFAULT_BASE_URL => (
             spec.graph.url.clone(),
             format!(
                 "the default: neither `{variable}` nor `graph.url` in {} sets another",
                 policy.display()
             ),
         ),
-        Err(_) => (
+        None => (
             spec.graph.url.clone(),
             format!("from `graph.url` in {}", policy.display()),
         ),
@@ -114,7 +114,7 @@ pub(crate) fn graph_client(spec: &Spec, policy: &Path) -> anyhow::Result<GraphCl
 /// The test hook [`env::GRAPHFORM_REQUEST_TIMEOUT_MS`], if set: a
 /// request timeout of that many milliseconds.
 fn request_timeout_override() -> anyhow::Result<Option<std::time::Duration>> {
-    let Ok(value) = std::env::var(env::GRAPHFORM_REQUEST_TIMEOUT_MS) else {
+    let Some(value) = env::value(env::GRAPHFORM_REQUEST_TIMEOUT_MS) else {
         return Ok(None);
     };
     let millis: u64 = value
@@ -246,11 +246,20 @@ pub(crate) fn policy_dir(policy: &Path) -> PathBuf {
     }
 }
 
-/// Opens the store the policy names. Relative paths (the file store's
+/// Opens the store the policy names, and prints its warnings (a file
+/// store other users can read). Relative paths (the file store's
 /// directory, a Vault CA file) are relative to the policy's directory.
-pub(crate) fn open_store(spec: &Spec, policy: &Path) -> anyhow::Result<AnyStore> {
+pub(crate) fn open_store(
+    spec: &Spec,
+    policy: &Path,
+    printer: &Printer,
+) -> anyhow::Result<AnyStore> {
     let (settings, what) = backend_settings(&spec.store, &policy_dir(policy));
-    AnyStore::open(settings).with_context(|| format!("cannot open the {what}"))
+    let store = AnyStore::open(settings).with_context(|| format!("cannot open the {what}"))?;
+    for warning in store.warnings() {
+        printer.warning(warning);
+    }
+    Ok(store)
 }
 
 /// The store crate's settings for the policy's `store:` section, relative
@@ -323,7 +332,7 @@ const CLOCK_OVERRIDE_RANGE: std::ops::RangeInclusive<i64> = 1_262_304_000..=7_25
 /// `GRAPHFORM_NOW`, when set: Unix seconds within [`CLOCK_OVERRIDE_RANGE`].
 fn clock_override() -> anyhow::Result<Option<Timestamp>> {
     let name = env::GRAPHFORM_NOW.name;
-    let Ok(text) = std::env::var(name) else {
+    let Some(text) = env::GRAPHFORM_NOW.value() else {
         return Ok(None);
     };
     let hint = format!(
@@ -423,11 +432,8 @@ impl World {
         client.on_wait(std::sync::Arc::new(move |wait: &graphform_graph::Wait| {
             shown.message(&waits, &format!("{wait}\n"));
         }));
-        let store = open_store(&spec, policy)?;
-        for warning in store.warnings() {
-            printer.warning(warning);
-        }
-        let overridden = std::env::var_os(env::GRAPHFORM_NOW.name).is_some();
+        let store = open_store(&spec, policy, printer)?;
+        let overridden = env::GRAPHFORM_NOW.value().is_some();
         if let Some(warning) = clock_override_warning(overridden, &client, now) {
             printer.warning(&warning);
         }

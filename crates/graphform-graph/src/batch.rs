@@ -357,7 +357,8 @@ fn parse_item<T: DeserializeOwned>(item: &BatchGet, raw: RawItem) -> Result<T, E
     Err(
         match ApiError::from_body(status, body.as_bytes(), &item.redactor) {
             Some(api) => ErrorKind::Api(Box::new(api)),
-            None => ErrorKind::http(status, body.as_bytes(), &item.redactor),
+            // A batch item's answer is Meta's: no gateway's page.
+            None => ErrorKind::http(status, None, body.as_bytes(), &item.redactor),
         },
     )
 }

@@ -45,6 +45,18 @@ pub enum ConfigError {
         /// The URL with a scheme.
         suggestion: String,
     },
+    /// The base URL ends in an API version (`…/v26.0`): graphform adds
+    /// the version to each request's path itself.
+    #[error(
+        "Graph API base URL `{url}` ends in the API version `{version}`; {hint}",
+        hint = url::api_version_in_path_hint(.version)
+    )]
+    VersionInBaseUrl {
+        /// The URL as given.
+        url: String,
+        /// The version its path ends in.
+        version: String,
+    },
     /// Plain `http://` to a host that is not loopback.
     #[error(
         "Graph API base URL `{0}` uses plain http to a host that is not loopback: tokens and app secrets would cross the network unencrypted; use https (`{https}`), or plain http only to a loopback address (127.0.0.0/8, ::1, localhost), as for the emulator",
@@ -86,15 +98,7 @@ impl FromStr for ApiVersion {
     type Err = ConfigError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let valid = text
-            .strip_prefix('v')
-            .and_then(|rest| rest.split_once('.'))
-            .is_some_and(|(major, minor)| {
-                let digits =
-                    |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-                digits(major) && digits(minor)
-            });
-        if valid {
+        if url::is_api_version(text) {
             Ok(Self(text.to_owned()))
         } else {
             Err(ConfigError::ApiVersion(text.to_owned()))
@@ -184,6 +188,12 @@ impl FromStr for BaseUrl {
                 refuse("the scheme must be https (or http to loopback)")
             }
         })?;
+        if let Some(version) = url::trailing_api_version(&url) {
+            return Err(ConfigError::VersionInBaseUrl {
+                url: shown,
+                version: version.to_owned(),
+            });
+        }
         if !url.path().ends_with('/') {
             let path = format!("{}/", url.path());
             url.set_path(&path);

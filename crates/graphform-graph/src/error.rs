@@ -602,11 +602,18 @@ pub enum ErrorKind {
     Api(Box<ApiError>),
     /// A non-success HTTP status without Meta's error object (e.g. a proxy's
     /// 502 page).
-    #[error("http {status} without a graph error object: {excerpt}")]
+    #[error(
+        "http {status} without a graph error object{}: {excerpt}",
+        content_type.as_ref().map(|kind| format!(" ({kind})")).unwrap_or_default()
+    )]
     Http {
         /// The HTTP status.
         status: u16,
-        /// The start of the body, scrubbed of the request's secrets.
+        /// The body's media type (`text/html`), when the answer said.
+        content_type: Option<String>,
+        /// What the body says, in a few words ([`summary`]): an HTML
+        /// page's title or a text's first line, quoted and scrubbed of the
+        /// request's secrets, never the whole body.
         excerpt: String,
     },
     /// Meta answered `{"success":false}`.
@@ -664,12 +671,93 @@ impl ErrorKind {
         }
     }
 
-    pub(crate) fn http(status: u16, body: &[u8], redactor: &Redactor) -> Self {
+    /// The error of a non-success answer (`status`, the `Content-Type`
+    /// header's value if any, `body`) that is not Meta's error object.
+    pub(crate) fn http(
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+        redactor: &Redactor,
+    ) -> Self {
+        let content_type = content_type.and_then(media_type);
+        let excerpt = summary(body, content_type.as_deref(), redactor);
         Self::Http {
             status,
-            excerpt: excerpt(&redactor.scrub(&String::from_utf8_lossy(body)), 200),
+            content_type,
+            excerpt,
         }
     }
+}
+
+/// The most a [`summary`] quotes of a body, in characters.
+const SUMMARY_MAX: usize = 80;
+
+/// The media type of a `Content-Type` value (`text/html; charset=utf-8`
+/// → `text/html`), when it is one: a gateway's header is shown only in
+/// that form.
+fn media_type(content_type: &str) -> Option<String> {
+    let media = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    let token = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    };
+    let (kind, subtype) = media.split_once('/')?;
+    (token(kind) && token(subtype) && media.len() <= 64).then_some(media)
+}
+
+/// A body that is not Meta's error object, in a few words: the title of
+/// an HTML page (a gateway's `502 Bad Gateway`), else the first line of
+/// text that is not blank (an HTML page's with its tags removed), quoted,
+/// at most [`SUMMARY_MAX`] characters, scrubbed of the request's secrets;
+/// or `empty body`.
+fn summary(body: &[u8], content_type: Option<&str>, redactor: &Redactor) -> String {
+    let text = String::from_utf8_lossy(body);
+    let html = content_type.is_some_and(|kind| kind.contains("html"))
+        || text.trim_start().starts_with('<');
+    let said = if html {
+        html_title(&text).unwrap_or_else(|| without_tags(&text))
+    } else {
+        text.into_owned()
+    };
+    match said.lines().map(str::trim).find(|line| !line.is_empty()) {
+        Some(line) => {
+            let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+            format!("\"{}\"", excerpt(&redactor.scrub(&line), SUMMARY_MAX))
+        }
+        None if body.is_empty() => "empty body".to_owned(),
+        None => "a body without text".to_owned(),
+    }
+}
+
+/// The text of an HTML page's `<title>`, if it has one that is not blank.
+fn html_title(page: &str) -> Option<String> {
+    let lower = page.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let title = page
+        .get(start..end)?
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!title.is_empty()).then_some(title)
+}
+
+/// `page` with its tags (`<…>`) removed.
+fn without_tags(page: &str) -> String {
+    let mut text = String::with_capacity(page.len());
+    let mut in_tag = false;
+    for c in page.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text
 }
 
 /// A failed Graph call: which operation, what went wrong, and after how many
@@ -713,7 +801,7 @@ impl GraphError {
         let bytes = serde_json::to_vec(body).unwrap_or_default();
         let kind = match ApiError::from_body(status, &bytes, &redactor) {
             Some(api) => ErrorKind::Api(Box::new(api)),
-            None => ErrorKind::http(status, &bytes, &redactor),
+            None => ErrorKind::http(status, Some("application/json"), &bytes, &redactor),
         };
         Self::new(Operation::new(method, endpoint, target.into()), kind, 1)
     }
@@ -1124,7 +1212,7 @@ mod tests {
 
     #[test]
     fn other_kinds_classify_by_status() {
-        let http = |status| ErrorKind::http(status, b"<html/>", &Redactor::default()).class();
+        let http = |status| ErrorKind::http(status, None, b"<html/>", &Redactor::default()).class();
         assert_eq!(http(502), ErrorClass::Transient);
         assert_eq!(http(429), ErrorClass::Throttled);
         assert_eq!(http(404), ErrorClass::Other);
@@ -1267,7 +1355,50 @@ mod tests {
             error.token_invalid_reason(),
             Some(TokenInvalidReason::Unspecified(None))
         );
-        let body = ErrorKind::http(502, b"proxy saw EAAverysecrettoken", &redactor);
+        let body = ErrorKind::http(502, None, b"proxy saw EAAverysecrettoken", &redactor);
         assert!(!body.to_string().contains("EAAverysecrettoken"));
+    }
+
+    #[test]
+    fn a_gateway_page_is_summarised_by_its_title_never_pasted_whole() {
+        let redactor = Redactor::new(vec![Secret::new("EAAverysecrettoken")]);
+        let nginx = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n\
+            <center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.25.3</center>\r\n\
+            </body>\r\n</html>\r\n";
+        let shown = |content_type, body: &[u8]| {
+            ErrorKind::http(502, content_type, body, &redactor).to_string()
+        };
+        assert_eq!(
+            shown(Some("text/html; charset=utf-8"), nginx.as_bytes()),
+            "http 502 without a graph error object (text/html): \"502 Bad Gateway\""
+        );
+        // No title: the page's first text; no content type: not said.
+        assert_eq!(
+            shown(
+                None,
+                b"<html><body>\n<h1>Service\n Unavailable</h1><p>later</p>"
+            ),
+            "http 502 without a graph error object: \"Service\""
+        );
+        assert_eq!(
+            shown(
+                Some("text/plain"),
+                b"\n\n  upstream timed out\nsecond line EAAverysecrettoken"
+            ),
+            "http 502 without a graph error object (text/plain): \"upstream timed out\""
+        );
+        assert_eq!(
+            shown(Some("text/plain"), b""),
+            "http 502 without a graph error object (text/plain): empty body"
+        );
+        // A long line is cut; a secret in it is scrubbed; a header that
+        // is not a media type is not shown.
+        let long = format!("EAAverysecrettoken {}", "x".repeat(500));
+        let text = shown(Some("text/plain\u{1b}[31m evil"), long.as_bytes());
+        assert!(!text.contains("EAAverysecrettoken"), "{text}");
+        assert!(!text.contains("evil"), "{text}");
+        assert!(text.chars().count() < 160, "{text}");
+        let title = format!("<title>{}</title>", "y".repeat(500));
+        assert!(shown(Some("text/html"), title.as_bytes()).chars().count() < 160);
     }
 }

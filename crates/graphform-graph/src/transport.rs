@@ -373,9 +373,13 @@ impl Transport {
                         attempts: attempt,
                     });
                 }
-                let kind = match ApiError::from_body(status, &body, &call.redactor) {
-                    Some(api) => ErrorKind::Api(Box::new(api)),
-                    None => ErrorKind::http(status, &body, &call.redactor),
+                let kind = if let Some(api) = ApiError::from_body(status, &body, &call.redactor) {
+                    ErrorKind::Api(Box::new(api))
+                } else {
+                    let content_type = headers
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|value| value.to_str().ok());
+                    ErrorKind::http(status, content_type, &body, &call.redactor)
                 };
                 Failure {
                     // Only Meta's own error answer proves the request was
@@ -567,7 +571,9 @@ fn outcome_unknown(kind: ErrorKind) -> ErrorKind {
             reason: connect.to_string(),
             source: Some(connect.error),
         },
-        ErrorKind::Http { status, excerpt } => ErrorKind::OutcomeUnknown {
+        ErrorKind::Http {
+            status, excerpt, ..
+        } => ErrorKind::OutcomeUnknown {
             reason: format!("http {status} from a gateway, not from the Graph API: {excerpt}"),
             source: None,
         },
@@ -731,6 +737,7 @@ mod tests {
     fn outcome_unknown_keeps_the_cause() {
         let kind = outcome_unknown(ErrorKind::Http {
             status: 504,
+            content_type: None,
             excerpt: "gateway timeout".into(),
         });
         assert_eq!(kind.class(), ErrorClass::OutcomeUnknown);

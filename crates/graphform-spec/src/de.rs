@@ -60,6 +60,7 @@ impl Collector {
     fn de<'a>(&'a self, node: &'a Node) -> De<'a> {
         De {
             node,
+            field: None,
             collector: self,
         }
     }
@@ -104,25 +105,34 @@ impl Error {
         }
     }
 
-    /// Gives the error the location of `node` unless a deeper node already
-    /// did, and adds a hint where the node explains the problem.
-    fn located(mut self, node: &Node) -> Self {
+    /// Gives the error the location of `node`, the value of the struct
+    /// field `field` if known, unless a deeper node already did, and adds
+    /// a hint where the node explains the problem.
+    fn located(mut self, node: &Node, field: Option<&str>) -> Self {
         if self.span.is_none() {
             self.span = Some(node.span);
             if self.code == Code::InvalidType && self.help.is_none() {
-                self.help = type_hint(node, &self.message);
+                self.help = type_hint(node, field, &self.message);
             }
         }
         self
     }
 }
 
-fn type_hint(node: &Node, message: &str) -> Option<String> {
+/// What to do about a value of the wrong type: `node`, the value of the
+/// struct field `field` when it is one, refused with `message`.
+fn type_hint(node: &Node, field: Option<&str>, message: &str) -> Option<String> {
     let wants_string = message.contains("expected a string");
     let wants_number = message.contains("expected a whole number");
     match &node.kind {
         Kind::Scalar(Scalar::Int(_) | Scalar::Float(_) | Scalar::Bool(_), text) if wants_string => {
-            Some(format!("quote it to make it a string: \"{text}\""))
+            // A field with a format of its own says how to write the
+            // value; quoting it would only trade this error for that one.
+            Some(
+                field
+                    .and_then(|field| crate::validate::scalar_hint(field, text))
+                    .unwrap_or_else(|| format!("quote it to make it a string: \"{text}\"")),
+            )
         }
         Kind::Scalar(Scalar::Str(value), _)
             if wants_number && value.trim().parse::<i64>().is_ok() =>
@@ -179,6 +189,9 @@ impl de::Error for Error {
 #[derive(Clone, Copy)]
 struct De<'a> {
     node: &'a Node,
+    /// The struct field whose value `node` is, if it is one: its hints
+    /// can then say how that field is written.
+    field: Option<&'a str>,
     collector: &'a Collector,
 }
 
@@ -189,7 +202,7 @@ impl<'a> De<'a> {
             Code::InvalidType,
             format!("expected {expected}, found {found}"),
         )
-        .located(self.node)
+        .located(self.node, self.field)
     }
 
     fn visit<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error>
@@ -257,7 +270,7 @@ impl<'a> De<'a> {
     /// `result`, with an error located at this node unless a deeper one
     /// already was.
     fn located<T>(self, result: Result<T, Error>) -> Result<T, Error> {
-        result.map_err(|error| error.located(self.node))
+        result.map_err(|error| error.located(self.node, self.field))
     }
 
     /// The entries of this mapping; of a struct's, only its `fields` (the
@@ -433,7 +446,9 @@ impl<'de, 'a: 'de> SeqAccess<'de> for Seq<'a> {
 
 struct Map<'a> {
     entries: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    /// The value of the key just read, and the key when it is a struct's
+    /// field.
+    value: Option<(&'a Node, Option<&'a str>)>,
     /// The struct's fields, when deserializing a struct: other keys are
     /// reported and skipped.
     fields: Option<&'static [&'static str]>,
@@ -468,18 +483,25 @@ impl<'de, 'a: 'de> MapAccess<'de> for Map<'a> {
                     continue;
                 }
             }
-            self.value = Some(value);
+            let field = match (&key.kind, self.fields) {
+                (Kind::Scalar(Scalar::Str(name), _), Some(_)) => Some(name.as_str()),
+                _ => None,
+            };
+            self.value = Some((value, field));
             return seed.deserialize(self.collector.de(key)).map(Some);
         }
         Ok(None)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let node = self
+        let (node, field) = self
             .value
             .take()
             .ok_or_else(|| de::Error::custom("value without a key"))?;
-        seed.deserialize(self.collector.de(node))
+        seed.deserialize(De {
+            field,
+            ..self.collector.de(node)
+        })
     }
 }
 
@@ -573,6 +595,25 @@ businesses:
         assert_eq!(
             hints,
             [Some("quote it to make it a string: \"42\"".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_number_for_an_expiry_or_a_duration_gets_its_format_not_quotes() {
+        let (_, collected) = read(
+            "version: 1\ndefaults:\n  expiry: 60\n  grace: 24\n  rotate_every: 1.5\n\
+             businesses:\n  - name: acme\n    apps:\n      grace: { id: 7 }\n",
+        );
+        let hints: Vec<_> = collected.problems.iter().map(|p| p.help.clone()).collect();
+        assert_eq!(
+            hints,
+            [
+                Some("use `60d` (the default) or `never`".to_owned()),
+                Some("add a unit: `24d`, `24h` or `24m`".to_owned()),
+                Some("for example `20d`, `36h` or `90m`".to_owned()),
+                // An app named `grace` is no duration; its `id` is a string.
+                Some("quote it to make it a string: \"7\"".to_owned()),
+            ]
         );
     }
 

@@ -79,10 +79,10 @@ const INIT_HINT: &str = "run `graphform store init` to create a store and its ke
      or set the variable to the `AGE-SECRET-KEY-1…` key the store was created with";
 
 /// What to tell someone whose key is not the store's.
-const WRONG_KEY_HINT: &str = "use the key the store was created with (`graphform store init` \
-     printed it), or the one `graphform store rekey` last wrote to its --key-file (a rekey that \
-     was interrupted may have switched the store already); its recipient is the one recorded in \
-     store.json";
+const WRONG_KEY_HINT: &str = "use the key the store was created with (the file `graphform store \
+     init --key-file` wrote, or the key that was in the variable when it ran), or the one \
+     `graphform store rekey` last wrote to its --key-file (a rekey that was interrupted may have \
+     switched the store already); its recipient is the one recorded in store.json";
 
 /// What to tell someone whose key is missing or malformed for the
 /// store in `dir`: a store that exists needs the key it was created with
@@ -224,10 +224,8 @@ impl FileStore {
         let identity = parse_identity(line, &key_source)?;
         let recipient = identity.to_public();
         let recipient_text = recipient.to_string();
+        // Not logged: the caller shows them (`warnings`), once.
         let warnings = check_dir_permissions(&dir)?;
-        for warning in &warnings {
-            tracing::warn!("{warning}");
-        }
         let inner = Inner {
             dir,
             identity,
@@ -267,8 +265,8 @@ impl FileStore {
     }
 
     /// Problems found when opening that do not prevent using the store
-    /// (e.g. a directory other users can read), for the CLI to show. They
-    /// are also emitted as `tracing` warnings.
+    /// (e.g. a directory other users can read), for the CLI to show: they
+    /// are not logged, so that they show once.
     pub fn warnings(&self) -> &[String] {
         &self.inner.warnings
     }

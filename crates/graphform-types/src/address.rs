@@ -257,9 +257,18 @@ impl FromStr for Address {
     type Err = AddressError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text, ANY)
+    }
+}
+
+impl Address {
+    /// Parses `text` as any address; errors say `expected` was expected,
+    /// and a text of three segments gets the address it most likely
+    /// meant, of that kind.
+    fn parse(text: &str, expected: &'static str) -> Result<Self, AddressError> {
         let error = |reason: String| AddressError {
             text: text.to_owned(),
-            expected: ANY,
+            expected,
             reason,
         };
         let segments: Vec<&str> = text.split('/').collect();
@@ -283,6 +292,19 @@ impl FromStr for Address {
             [_, _, kind, _] => Err(error(format!(
                 "the third segment is `{kind}`; it must be `app` or `token`"
             ))),
+            // `acme/ci-reporting/insights-read`: the kind left out.
+            [business, user, name] if expected != SYSTEM_USER => {
+                let token = format!("`{business}/{user}/token/{name}`");
+                let install = format!("`{business}/{user}/app/{name}`");
+                let meant = match expected {
+                    TOKEN => token,
+                    INSTALL => install,
+                    _ => format!("{token} (a token) or {install} (an app install)"),
+                };
+                Err(error(format!(
+                    "it has 3 segments, without `token` or `app`; did you mean {meant}?"
+                )))
+            }
             _ => Err(error(format!(
                 "it has {} segments; an address has 2 or 4",
                 segments.len()
@@ -297,9 +319,7 @@ fn parse_kind<T>(
     expected: &'static str,
     pick: impl FnOnce(Address) -> Option<T>,
 ) -> Result<T, AddressError> {
-    let address: Address = text
-        .parse()
-        .map_err(|err: AddressError| AddressError { expected, ..err })?;
+    let address = Address::parse(text, expected)?;
     pick(address).ok_or_else(|| AddressError {
         text: text.to_owned(),
         expected,
@@ -422,6 +442,29 @@ mod tests {
         let err = "acme/su/app/x".parse::<TokenAddress>().unwrap_err();
         assert!(err.to_string().contains("a token address"), "{err}");
         assert!("acme/su/token/x".parse::<SystemUserAddress>().is_err());
+    }
+
+    #[test]
+    fn three_segments_are_given_the_address_they_meant() {
+        let reason = |result: Result<(), AddressError>| result.unwrap_err().reason;
+        assert_eq!(
+            reason("acme/ci/insights-read".parse::<TokenAddress>().map(drop)),
+            "it has 3 segments, without `token` or `app`; did you mean \
+             `acme/ci/token/insights-read`?"
+        );
+        assert_eq!(
+            reason("acme/ci/reporting".parse::<InstallAddress>().map(drop)),
+            "it has 3 segments, without `token` or `app`; did you mean `acme/ci/app/reporting`?"
+        );
+        assert_eq!(
+            reason("acme/ci/x".parse::<Address>().map(drop)),
+            "it has 3 segments, without `token` or `app`; did you mean `acme/ci/token/x` (a \
+             token) or `acme/ci/app/x` (an app install)?"
+        );
+        assert_eq!(
+            reason("acme/ci/x".parse::<SystemUserAddress>().map(drop)),
+            "it has 3 segments; an address has 2 or 4"
+        );
     }
 
     #[test]

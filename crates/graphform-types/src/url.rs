@@ -109,6 +109,36 @@ pub fn with_scheme(text: &str) -> Option<String> {
     Some(format!("{scheme}://{bare}"))
 }
 
+/// Whether `text` is a Graph API version as it is written in a request's
+/// path and in the policy's `graph.api_version`: `vMAJOR.MINOR`, e.g.
+/// `v26.0`.
+pub fn is_api_version(text: &str) -> bool {
+    let Some((major, minor)) = text.strip_prefix('v').and_then(|rest| rest.split_once('.')) else {
+        return false;
+    };
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+/// The API version a Graph API base URL ends in, if it does
+/// (`https://graph.facebook.com/v26.0/` → `v26.0`). graphform puts the
+/// version into each request's path itself, so such a base URL would
+/// have it twice (`/v26.0/v26.0/me`), which Meta refuses as an
+/// "unsupported get request": it is refused with [`api_version_in_path_hint`].
+pub fn trailing_api_version(url: &url::Url) -> Option<&str> {
+    url.path_segments()?
+        .rfind(|segment| !segment.is_empty())
+        .filter(|segment| is_api_version(segment))
+}
+
+/// What to do about a Graph API base URL that ends in `version`.
+pub fn api_version_in_path_hint(version: &str) -> String {
+    format!(
+        "drop `/{version}`: graphform adds the API version to each request itself, from \
+         `graph.api_version` in the policy"
+    )
+}
+
 /// `url` with `https` for its scheme, for the advice on a plain-http URL.
 pub fn with_https(url: &str) -> String {
     url.split_once("://").map_or_else(
@@ -151,6 +181,37 @@ mod tests {
         assert_eq!(with_scheme("https://graph.facebook.com"), None);
         assert_eq!(with_scheme("not a url"), None);
         assert_eq!(with_scheme(""), None);
+    }
+
+    #[test]
+    fn a_trailing_api_version_is_found() {
+        let trailing =
+            |text: &str| trailing_api_version(&url::Url::parse(text).unwrap()).map(str::to_owned);
+        assert_eq!(
+            trailing("https://graph.facebook.com/v26.0/").as_deref(),
+            Some("v26.0")
+        );
+        assert_eq!(
+            trailing("http://127.0.0.1:8080/v25.0").as_deref(),
+            Some("v25.0")
+        );
+        assert_eq!(
+            trailing("https://proxy.example.com/graph/v26.0").as_deref(),
+            Some("v26.0")
+        );
+        for none in [
+            "https://graph.facebook.com",
+            "https://graph.facebook.com/",
+            "https://proxy.example.com/v26.0/graph",
+            "https://proxy.example.com/v26",
+            "https://proxy.example.com/26.0",
+        ] {
+            assert_eq!(trailing(none), None, "{none}");
+        }
+        assert!(is_api_version("v26.0"));
+        for not_one in ["26.0", "v26", "v26.0.1", "v.0", "v26.", "V26.0"] {
+            assert!(!is_api_version(not_one), "{not_one}");
+        }
     }
 
     fn check(text: &str) -> Result<(), TransportError> {

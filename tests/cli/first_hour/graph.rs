@@ -394,3 +394,47 @@ fn refused_credentials_name_their_variable_in_every_command() {
         }
     }
 }
+
+/// The API version belongs in `graph.api_version`: a base URL that ends
+/// in one would have it twice in every request, which Meta refuses with
+/// an "unsupported get request".
+#[test]
+fn a_graph_url_with_the_api_version_is_refused_where_it_was_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _settings = settings().bind_to_scope();
+    graphform_snapshot!(
+        "graph_url_with_version",
+        offline(dir.path()).arg("plan").env(
+            "GRAPHFORM_GRAPH_URL",
+            format!("http://127.0.0.2:{}/v26.0", closed_port())
+        )
+    );
+    let policy = quickstart().replace(
+        "version: 1",
+        "version: 1\ngraph:\n  url: https://graph.facebook.com/v26.0/",
+    );
+    write(dir.path(), "graphform.yaml", &policy);
+    graphform_snapshot!(
+        "policy_graph_url_with_version",
+        graphform(dir.path()).arg("validate")
+    );
+}
+
+/// An empty variable, as CI leaves one it does not set, is no URL: it
+/// is read as unset, and the policy's `graph.url` applies (a server that
+/// is not TLS, so that the one attempt names it).
+#[test]
+fn an_empty_graph_url_variable_is_unset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Before the policy: the first `offline` writes the quickstart's.
+    let mut command = offline(dir.path());
+    let (port, _) = not_tls_server();
+    let url = format!("https://127.0.0.2:{port}");
+    let policy = quickstart().replace("version: 1", &format!("version: 1\ngraph:\n  url: {url}"));
+    write(dir.path(), "graphform.yaml", &policy);
+    let _settings = settings().bind_to_scope();
+    graphform_snapshot!(
+        "empty_graph_url_variable",
+        command.arg("plan").env("GRAPHFORM_GRAPH_URL", "")
+    );
+}

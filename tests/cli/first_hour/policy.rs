@@ -196,3 +196,36 @@ fn a_secret_written_as_a_number_is_masked_in_every_message() {
     write(dir.path(), "graphform.yaml", &policy);
     transcript!(graphform(dir.path()).arg("validate"));
 }
+
+#[test]
+fn a_variable_written_as_a_shell_reference_gets_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = business("acme", "100000000000001")
+        .replace(
+            "secret_env: REPORTING_APP_SECRET",
+            "secret_env: \"$REPORTING_APP_SECRET\"",
+        )
+        .replace("token_env: ADMIN_TOKEN", "token_env: \"${ADMIN_TOKEN}\"");
+    write(dir.path(), "graphform.yaml", &policy);
+    transcript!(graphform(dir.path()).arg("validate"));
+}
+
+#[test]
+fn an_expiry_written_as_a_number_is_given_its_format() {
+    let (_dir, mut validate) = with_one_mistake(
+        "scopes: [ads_read",
+        "expiry: 60\n            scopes: [ads_read",
+    );
+    transcript!(&mut validate);
+}
+
+#[test]
+fn an_empty_policy_variable_is_unset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "graphform.yaml", &quickstart());
+    transcript!(
+        graphform(dir.path())
+            .arg("validate")
+            .env("GRAPHFORM_POLICY", "")
+    );
+}

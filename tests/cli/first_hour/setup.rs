@@ -34,6 +34,51 @@ fn a_garbage_key_for_a_store_that_exists_asks_for_the_key_it_was_created_with() 
 }
 
 #[test]
+fn another_stores_key_asks_for_the_key_file_init_wrote() {
+    let dir = workspace(Some("store.key"));
+    let other = workspace(Some("other.key"));
+    let key = std::fs::read_to_string(other.path().join("other.key")).expect("key");
+    transcript!(
+        "another_stores_key",
+        graphform(dir.path())
+            .args(["lock", "status"])
+            .env("GRAPHFORM_STORE_KEY", key.trim())
+    );
+}
+
+/// `lock status` in a store whose directory has mode `mode`, snapshotted
+/// as `name`.
+#[cfg(unix)]
+fn with_store_mode(name: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = workspace(Some("store.key"));
+    let key = std::fs::read_to_string(dir.path().join("store.key")).expect("key");
+    std::fs::set_permissions(
+        dir.path().join(".graphform/store"),
+        std::fs::Permissions::from_mode(mode),
+    )
+    .expect("chmod");
+    transcript!(
+        name,
+        graphform(dir.path())
+            .args(["lock", "status"])
+            .env("GRAPHFORM_STORE_KEY", key.trim())
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_others_can_read_is_warned_of_once_with_the_chmod() {
+    with_store_mode("store_readable_by_others", 0o755);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_others_can_write_is_refused_with_the_chmod() {
+    with_store_mode("store_writable_by_others", 0o775);
+}
+
+#[test]
 fn no_key_and_no_store_says_to_run_store_init() {
     let dir = workspace(None);
     transcript!(
@@ -149,6 +194,11 @@ fn a_clock_in_milliseconds_is_refused_with_the_seconds() {
 }
 
 #[test]
+fn an_empty_clock_variable_is_the_system_clock() {
+    with_clock("clock_empty", "");
+}
+
+#[test]
 fn plan_help_lists_the_environment_it_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, text) = run(graphform(dir.path()).args(["plan", "--help"]));
@@ -156,4 +206,18 @@ fn plan_help_lists_the_environment_it_reads() {
     let environment = &text[text.find("Environment:").expect("an Environment section")..];
     let _in_snapshots = super::transcripts().bind_to_scope();
     insta::assert_snapshot!("plan_help_environment", environment);
+}
+
+#[test]
+fn an_address_without_its_kind_gets_the_one_it_meant() {
+    let dir = workspace(None);
+    transcript!(
+        "import_address_without_token",
+        graphform(dir.path()).args([
+            "import",
+            "--token-env",
+            "HANDMADE_TOKEN",
+            "acme/ci-reporting/insights-read",
+        ])
+    );
 }

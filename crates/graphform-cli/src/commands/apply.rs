@@ -160,7 +160,7 @@ impl Approver for Ask<'_> {
 /// The failpoint hook of the crash tests (`GRAPHFORM_FAILPOINT=n`): say so,
 /// then wait to be killed.
 fn failpoint() -> anyhow::Result<Option<(u64, graphform_engine::apply::Failpoint)>> {
-    let Ok(text) = std::env::var(env::GRAPHFORM_FAILPOINT) else {
+    let Some(text) = env::value(env::GRAPHFORM_FAILPOINT) else {
         return Ok(None);
     };
     let at: u64 = text

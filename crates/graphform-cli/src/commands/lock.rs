@@ -15,7 +15,7 @@ use crate::settings;
 pub(crate) fn status(args: &LockStatusArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let spec = settings::load_policy(&args.policy.policy, printer)?;
     let now = settings::now()?;
-    let store = settings::open_store(&spec, &args.policy.policy)?;
+    let store = settings::open_store(&spec, &args.policy.policy, printer)?;
     let lease = settings::runtime()?
         .block_on(store.read_lease())
         .context("cannot read the lock")?;
@@ -67,7 +67,7 @@ fn status_text(store: &str, lease: &LeaseInfo, now: Timestamp) -> String {
 
 pub(crate) fn unlock(args: &UnlockArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let spec = settings::load_policy(&args.policy.policy, printer)?;
-    let store = settings::open_store(&spec, &args.policy.policy)?;
+    let store = settings::open_store(&spec, &args.policy.policy, printer)?;
     let id = LeaseId::new(args.id.trim());
     let outcome = settings::runtime()?
         .block_on(store.break_lease(&id))

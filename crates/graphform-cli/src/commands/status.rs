@@ -17,10 +17,7 @@ pub(crate) fn run(args: &StatusArgs, printer: &Printer) -> anyhow::Result<ExitCo
     let policy = &args.policy.policy;
     let spec = settings::load_policy(policy, printer)?;
     let now = settings::now()?;
-    let store = settings::open_store(&spec, policy)?;
-    for warning in store.warnings() {
-        printer.warning(warning);
-    }
+    let store = settings::open_store(&spec, policy, printer)?;
     // Only `--check` talks to Meta, and only it needs Meta's credentials.
     let meta = if args.check {
         Some((

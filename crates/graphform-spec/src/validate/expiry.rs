@@ -219,8 +219,7 @@ impl Validator {
                 let help = if Duration::parse_policy(other).is_some() {
                     "Meta issues 60-day or never-expiring system-user tokens only".to_owned()
                 } else {
-                    did_you_mean(other, ["60d", "never"])
-                        .unwrap_or_else(|| "use `60d` (the default) or `never`".to_owned())
+                    did_you_mean(other, ["60d", "never"]).unwrap_or_else(|| EXPIRY_HELP.to_owned())
                 };
                 self.push(
                     at.error(Code::InvalidValue, format!("unknown expiry `{other}`"))
@@ -242,6 +241,21 @@ impl Validator {
             );
         }
         parsed
+    }
+}
+
+/// What an expiry is, for someone who wrote another one.
+const EXPIRY_HELP: &str = "use `60d` (the default) or `never`";
+
+/// How to write the value of `field` for someone who wrote `text`, a
+/// number or a boolean, when `field` is one of this module's (`expiry: 60`,
+/// `grace: 24`): the type error's hint, in place of quoting the value,
+/// which would only make it an invalid expiry or duration.
+pub(crate) fn scalar_hint(field: &str, text: &str) -> Option<String> {
+    match field {
+        "expiry" => Some(EXPIRY_HELP.to_owned()),
+        "refresh_before" | "grace" | "rotate_every" => Some(duration_hint(text)),
+        _ => None,
     }
 }
 

@@ -229,6 +229,19 @@ impl Validator {
     }
 
     pub(super) fn env_name(&mut self, value: &str, at: At<'_>) -> bool {
+        // `$NAME` or `${NAME}`: a shell's reference to the variable, not
+        // a secret, whatever its length.
+        if let Some(name) = variable_reference(value) {
+            self.push(
+                at.error(
+                    Code::InvalidEnvName,
+                    format!("`{value}` is a reference to a variable, not its name"),
+                )
+                .label("graphform reads the variable itself")
+                .help(format!("write the variable's name without `$`: `{name}`")),
+            );
+            return false;
+        }
         // Never quote the value itself: CI logs keep what validate prints
         // (issue 10).
         if looks_like_secret(value, Context::EnvName) {
@@ -280,6 +293,17 @@ pub(super) fn suggest_name(name: &str) -> Option<String> {
         .collect();
     let trimmed = mapped.trim_start_matches('-').to_owned();
     (is_name(&trimmed) && trimmed != name).then_some(trimmed)
+}
+
+/// The variable `value` refers to when it is a shell reference to one,
+/// `$NAME` or `${NAME}` (`NAME` a valid name that does not itself look
+/// like a secret).
+pub(super) fn variable_reference(value: &str) -> Option<&str> {
+    let rest = value.strip_prefix('$')?;
+    let name = rest
+        .strip_prefix('{')
+        .map_or(Some(rest), |braced| braced.strip_suffix('}'))?;
+    (is_env_name(name) && !looks_like_secret(name, Context::EnvName)).then_some(name)
 }
 
 pub(super) fn suggest_env_name(value: &str) -> String {

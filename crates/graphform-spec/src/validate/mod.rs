@@ -24,6 +24,7 @@ mod settings;
 mod token;
 
 pub use expiry::DEFAULT_GRACE;
+pub(crate) use expiry::scalar_hint;
 
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,9 @@ use crate::diagnostic::Code;
 use crate::raw::{RawGraph, RawStore};
 use crate::spec::{DEFAULT_API_VERSION, DEFAULT_GRAPH_URL, GraphSettings, StoreSettings};
 use crate::suggest::did_you_mean;
-use graphform_types::url::{TransportError, check_transport};
+use graphform_types::url::{
+    TransportError, api_version_in_path_hint, check_transport, is_api_version, trailing_api_version,
+};
 
 /// The store defaults of policy.md.
 const DEFAULT_STORE_PATH: &str = ".graphform/store";
@@ -27,7 +29,7 @@ impl Validator {
         let mut ok = true;
         let url = graph.url.unwrap_or_else(|| DEFAULT_GRAPH_URL.to_owned());
         if let Some(at) = at {
-            ok &= self.url(&url, at.field("url"));
+            ok &= self.url(&url, at.field("url")) && self.graph_url_has_no_version(&url, at);
         }
         let api_version = graph
             .api_version
@@ -192,6 +194,27 @@ impl Validator {
 
     /// A URL graphform sends credentials to: https, or http to loopback
     /// only ([`check_url`]).
+    /// `graph.url` (a URL [`check_url`] accepted) does not end in an API
+    /// version: graphform adds `graph.api_version` to each request.
+    fn graph_url_has_no_version(&mut self, url: &str, at: At<'_>) -> bool {
+        let Some(version) = url::Url::parse(url)
+            .ok()
+            .and_then(|parsed| trailing_api_version(&parsed).map(str::to_owned))
+        else {
+            return true;
+        };
+        self.push(
+            at.field("url")
+                .error(
+                    Code::InvalidValue,
+                    format!("`{url}` ends in the API version `{version}`"),
+                )
+                .label("expected the Graph API's address, without a version")
+                .help(api_version_in_path_hint(&version)),
+        );
+        false
+    }
+
     fn url(&mut self, url: &str, at: At<'_>) -> bool {
         let Err((message, help)) = check_url(url) else {
             return true;
@@ -241,17 +264,6 @@ impl Validator {
         }
         ok
     }
-}
-
-pub(super) fn is_api_version(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('v') else {
-        return false;
-    };
-    let mut parts = rest.split('.');
-    let numeric = |part: Option<&str>| {
-        part.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-    };
-    numeric(parts.next()) && numeric(parts.next()) && parts.next().is_none()
 }
 
 /// `https://` anywhere; `http://` only to loopback (design.md §8): the

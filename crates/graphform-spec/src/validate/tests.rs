@@ -1,9 +1,9 @@
-//! Unit tests of the value rules: URLs, names, environment variable
-//! names and API versions. The rules as a user meets them are tested
-//! through fixtures (`tests/fixtures.rs`).
+//! Unit tests of the value rules: URLs, names and environment variable
+//! names (API versions are graphform-types'). The rules as a user meets
+//! them are tested through fixtures (`tests/fixtures.rs`).
 
-use super::fields::{is_name, suggest_env_name, suggest_name};
-use super::settings::{check_url, is_api_version};
+use super::fields::{is_name, suggest_env_name, suggest_name, variable_reference};
+use super::settings::check_url;
 use crate::secret::is_env_name;
 
 #[test]
@@ -52,9 +52,22 @@ fn names_and_env_names() {
 }
 
 #[test]
-fn api_versions() {
-    assert!(is_api_version("v26.0"));
-    assert!(!is_api_version("26.0"));
-    assert!(!is_api_version("v26"));
-    assert!(!is_api_version("v26.0.1"));
+fn a_shell_reference_names_its_variable() {
+    assert_eq!(
+        variable_reference("$REPORTING_APP_SECRET"),
+        Some("REPORTING_APP_SECRET")
+    );
+    assert_eq!(variable_reference("${ADMIN_TOKEN}"), Some("ADMIN_TOKEN"));
+    for not_one in [
+        "REPORTING_APP_SECRET",
+        "$",
+        "${}",
+        "${ADMIN_TOKEN",
+        "$1TOKEN",
+        "$ADMIN-TOKEN",
+        // A secret behind a `$` is still a secret.
+        "$EAAB1234567890abcdefghijklmnop",
+    ] {
+        assert_eq!(variable_reference(not_one), None, "{not_one}");
+    }
 }

@@ -298,7 +298,7 @@ pub(super) fn check_dir_permissions(dir: &Path) -> Result<Vec<String>, StoreErro
                     dir.display()
                 ),
                 hint: Some(format!(
-                    "run `chmod 700 {}` (`graphform store init` also sets it)",
+                    "run `chmod 700 {}`: only its owner needs it",
                     dir.display()
                 )),
             });
