@@ -139,7 +139,14 @@ impl OpenBao {
             };
             if let Some(scratch) = &scratch {
                 let ca = scratch.path.join("vault-ca.pem");
-                if !server.wait_for(|| ca.exists()).await {
+                // Whole, not merely there: a client built from a file read
+                // while OpenBao was still writing it trusted nothing, and
+                // every KV write failed until the minute was up.
+                let whole = || {
+                    std::fs::read_to_string(&ca)
+                        .is_ok_and(|pem| pem.trim_end().ends_with("-----END CERTIFICATE-----"))
+                };
+                if !server.wait_for(whole).await {
                     server.retry_or_fail(attempt, "the dev CA certificate never appeared");
                     continue;
                 }
