@@ -327,7 +327,8 @@ pub struct EmulatorArgs {
     /// tokens, clock. Without it, the demo world.
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
-    /// Write the chosen port to this file once listening.
+    /// Write the chosen port to this file once listening, after the
+    /// `export` lines are printed: scripts wait for the file.
     #[arg(long, value_name = "FILE")]
     pub portfile: Option<PathBuf>,
 }
