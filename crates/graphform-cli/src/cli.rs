@@ -333,11 +333,14 @@ pub struct EmulatorArgs {
     pub portfile: Option<PathBuf>,
 }
 
+/// The policy every command reads when none is named.
+pub(crate) const DEFAULT_POLICY: &str = "graphform.yaml";
+
 /// Where the policy is.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// The policy: a YAML file or a directory of `*.yaml`/`*.yml` files.
-    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
+    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = DEFAULT_POLICY)]
     pub policy: PathBuf,
 }
 
