@@ -187,3 +187,47 @@ fn a_second_concurrent_apply_is_refused_by_the_lock() {
         )
     );
 }
+
+/// Every `--only KINDS` command written in `text` (not `--only <KINDS>`
+/// nor prose), its whitespace (a wrapped help line) taken as one space.
+fn only_kinds(text: &str) -> Vec<String> {
+    const KINDS: [&str; 5] = [
+        "refresh",
+        "rotate",
+        "revoke-superseded",
+        "revoke-removed",
+        "forget-dead",
+    ];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|pair| pair[0].trim_start_matches('`') == "--only")
+        .map(|pair| pair[1].trim_end_matches(['`', '.']))
+        .filter(|kinds| kinds.split(',').all(|kind| KINDS.contains(&kind)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_nightly_maintenance_kinds_are_the_same_in_help_docs_and_recipes() {
+    let (code, help) = run(graphform(&crate::common::repo_root()).args(["apply", "--help"]));
+    assert_eq!(code, 0, "{help}");
+    let root = crate::common::repo_root();
+    let mut written = vec![("apply --help".to_owned(), only_kinds(&help))];
+    for file in [
+        "docs/ci.md",
+        "docs/operations.md",
+        "examples/ci/github/nightly.yml",
+        "examples/ci/gitlab/.gitlab-ci.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).expect(file);
+        written.push((file.to_owned(), only_kinds(&text)));
+    }
+    let nightly = "refresh,rotate,revoke-superseded,revoke-removed";
+    for (place, kinds) in &written {
+        assert!(!kinds.is_empty(), "no `--only KINDS` in {place}");
+        for found in kinds {
+            assert_eq!(found, nightly, "in {place}");
+        }
+    }
+}
