@@ -104,6 +104,11 @@ fn a_saved_plan_is_refused_when_the_world_changed_and_names_the_addresses() {
         &key,
     ));
     assert_eq!(code, 0, "{text}");
+    // The default policy: the suggested apply names none.
+    assert!(
+        text.contains("Saved the plan to plan.json; apply it with `graphform apply plan.json`."),
+        "{text}"
+    );
     // Someone else applies in between.
     let (code, text) = run(with_env(
         graphform(dir.path()).args(["apply", "--auto-approve"]),

@@ -3,10 +3,9 @@
 //! under test on `PATH`, and the plan they print is the one the README
 //! shows.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::repo_root;
+use crate::common::{path_with_graphform, repo_root};
 
 /// The body of the first fenced block tagged `tag` after the heading
 /// `heading` in `text`.
@@ -24,14 +23,6 @@ fn the_readmes_plan_and_apply_runs_as_written_and_prints_the_plan_it_shows() {
     let commands = block_after(&readme, heading, "sh");
     let plan = block_after(&readme, heading, "text");
     let scratch = tempfile::tempdir().expect("tempdir");
-    let bin = Path::new(env!("CARGO_BIN_EXE_graphform"))
-        .parent()
-        .expect("the binary's directory");
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
     // The emulator the block leaves running is stopped however it ends;
     // `timeout` ends a block that hangs.
     let script = format!("trap 'kill \"$!\" 2>/dev/null' EXIT\ntrap 'exit 1' TERM\n{commands}");
@@ -48,7 +39,7 @@ fn the_readmes_plan_and_apply_runs_as_written_and_prints_the_plan_it_shows() {
         .arg(&script)
         .current_dir(repo_root())
         .env_clear()
-        .env("PATH", path)
+        .env("PATH", path_with_graphform())
         .env("HOME", scratch.path())
         .env("TMPDIR", scratch.path())
         .env("NO_COLOR", "1")
