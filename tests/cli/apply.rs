@@ -104,6 +104,11 @@ fn a_saved_plan_is_refused_when_the_world_changed_and_names_the_addresses() {
         &key,
     ));
     assert_eq!(code, 0, "{text}");
+    // The default policy: the suggested apply names none.
+    assert!(
+        text.contains("Saved the plan to plan.json; apply it with `graphform apply plan.json`."),
+        "{text}"
+    );
     // Someone else applies in between.
     let (code, text) = run(with_env(
         graphform(dir.path()).args(["apply", "--auto-approve"]),
@@ -186,4 +191,48 @@ fn a_second_concurrent_apply_is_refused_by_the_lock() {
             &key,
         )
     );
+}
+
+/// Every `--only KINDS` command written in `text` (not `--only <KINDS>`
+/// nor prose), its whitespace (a wrapped help line) taken as one space.
+fn only_kinds(text: &str) -> Vec<String> {
+    const KINDS: [&str; 5] = [
+        "refresh",
+        "rotate",
+        "revoke-superseded",
+        "revoke-removed",
+        "forget-dead",
+    ];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|pair| pair[0].trim_start_matches('`') == "--only")
+        .map(|pair| pair[1].trim_end_matches(['`', '.']))
+        .filter(|kinds| kinds.split(',').all(|kind| KINDS.contains(&kind)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_nightly_maintenance_kinds_are_the_same_in_help_docs_and_recipes() {
+    let (code, help) = run(graphform(&crate::common::repo_root()).args(["apply", "--help"]));
+    assert_eq!(code, 0, "{help}");
+    let root = crate::common::repo_root();
+    let mut written = vec![("apply --help".to_owned(), only_kinds(&help))];
+    for file in [
+        "docs/ci.md",
+        "docs/operations.md",
+        "examples/ci/github/nightly.yml",
+        "examples/ci/gitlab/.gitlab-ci.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).expect(file);
+        written.push((file.to_owned(), only_kinds(&text)));
+    }
+    let nightly = "refresh,rotate,revoke-superseded,revoke-removed";
+    for (place, kinds) in &written {
+        assert!(!kinds.is_empty(), "no `--only KINDS` in {place}");
+        for found in kinds {
+            assert_eq!(found, nightly, "in {place}");
+        }
+    }
 }

@@ -348,12 +348,7 @@ path "secret/destroy/{prefix}/*" {{ capabilities = ["update"] }}"#
 
     /// What every step's environment starts with.
     fn base_env(&self, home: &Path) -> Vec<(String, String)> {
-        let binary = PathBuf::from(env!("CARGO_BIN_EXE_graphform"));
-        let path = format!(
-            "{}:{}",
-            binary.parent().expect("a directory").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = crate::common::path_with_graphform();
         let url = self.emulator_env("GRAPHFORM_GRAPH_URL");
         let mut env = vec![
             ("PATH".to_owned(), path),

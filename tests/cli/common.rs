@@ -11,6 +11,19 @@ pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// `PATH` with the directory of the `graphform` under test first: for
+/// shell lines (the README's, a suggested command) that run `graphform`.
+pub(crate) fn path_with_graphform() -> String {
+    let bin = Path::new(env!("CARGO_BIN_EXE_graphform"))
+        .parent()
+        .expect("the binary's directory");
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 /// A `graphform` command with a clean, deterministic environment: no colour,
 /// no inherited log filter or policy path.
 pub(crate) fn graphform(cwd: &Path) -> Command {

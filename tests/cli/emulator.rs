@@ -13,16 +13,25 @@ fn emulator_serves_the_demo_world_on_loopback_and_writes_its_port() {
         .args(["emulator", "--portfile"])
         .arg(&portfile)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    // Readiness, not timing: the first stdout line comes once it listens.
+    // Readiness, not timing: the first stdout line comes once it listens,
+    // the stderr line once the port file is written (after the exports).
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     let mut first = String::new();
     stdout.read_line(&mut first).expect("first line");
     assert!(
         first.starts_with("Graph API emulator at http://127.0.0.1:"),
         "{first}"
+    );
+    let mut listening = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut listening)
+        .expect("the stderr line");
+    assert!(
+        listening.starts_with("graphform emulator listening on"),
+        "{listening}"
     );
     let port: u16 = std::fs::read_to_string(&portfile)
         .expect("port file")

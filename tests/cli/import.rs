@@ -449,6 +449,8 @@ fn import_json_reports_the_replaced_token_and_the_differences() {
     let (code, report) = import_json(&world, ADDRESS, &token, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["outcome"], "stored", "{report:#}");
+    // Versioned, as every JSON document graphform prints.
+    assert_eq!(report["format_version"], 1, "{report:#}");
     assert_eq!(report["fingerprint"], token.fingerprint().to_string());
     assert_eq!(report["replaced"]["fingerprint"], issued, "{report:#}");
     assert_eq!(report["differences"][0]["kind"], "scopes", "{report:#}");

@@ -67,6 +67,8 @@ fn lock_status_shows_no_lock_then_the_holder_its_id_and_whether_it_may_be_taken_
         (&unlocked["locked"], &unlocked["lease"]),
         (&false.into(), &serde_json::Value::Null)
     );
+    // Versioned, as every JSON document graphform prints.
+    assert_eq!(unlocked["format_version"], 1, "{unlocked:#}");
     assert_matches_schema("lock-status.schema.json", &unlocked);
 
     let held = lock(dir.path(), &key);

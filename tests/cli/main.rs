@@ -15,6 +15,7 @@ mod import;
 mod lock;
 mod maintenance;
 mod plan;
+mod readme;
 mod safety;
 mod schema;
 mod status;

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::common::{EmulatorProcess, control, graphform, repo_root, run, with_env, workspace};
+use crate::common::{
+    EmulatorProcess, control, graphform, path_with_graphform, repo_root, run, with_env, workspace,
+};
 
 #[test]
 fn plan_on_an_empty_world_creates_installs_and_issues() {
@@ -154,5 +156,79 @@ fn plan_without_the_store_key_says_how_to_get_one() {
             .env("ACME_ADMIN_TOKEN", "EAAnot-used")
             .env("REPORTING_APP_SECRET", "not-used")
             .env_remove("GRAPHFORM_STORE_KEY")
+    );
+}
+
+/// The policy, named with `--policy` rather than read as the default
+/// `graphform.yaml`: in a subdirectory whose name a shell splits.
+const NAMED_POLICY: &str = "policies/acme team.yaml";
+
+/// The command in `text` quoted as `` `graphform WHAT…` ``, run as a shell
+/// would run it pasted, in `dir`, with the `graphform` under test first on
+/// `PATH` and `env` set: its exit code and output.
+fn run_suggested(text: &str, what: &str, dir: &Path, env: &[(String, String)]) -> (i32, String) {
+    let start = text
+        .find(&format!("`graphform {what}"))
+        .unwrap_or_else(|| panic!("no `graphform {what}` suggested:\n{text}"));
+    let command = &text[start + 1..];
+    let command = &command[..command.find('`').expect("the suggestion's end")];
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", path_with_graphform())
+        .env("NO_COLOR", "1")
+        .env_remove("GRAPHFORM_POLICY")
+        .env_remove("GRAPHFORM_STORE_KEY")
+        .envs(env.iter().map(|(name, value)| (name, value)));
+    run(&mut shell)
+}
+
+#[test]
+fn hints_name_the_policy_the_user_named_and_work_when_pasted() {
+    let emulator = EmulatorProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = dir.path().join(NAMED_POLICY);
+    std::fs::create_dir_all(policy.parent().expect("its directory")).expect("mkdir");
+    std::fs::copy(repo_root().join("examples/quickstart.yaml"), &policy).expect("copy");
+    // No store yet: the hint's `store init` names the policy.
+    let (code, text) = run(graphform(dir.path())
+        .args(["plan", "--policy", NAMED_POLICY])
+        .envs(emulator.env.iter().map(|(name, value)| (name, value)))
+        .env_remove("GRAPHFORM_STORE_KEY"));
+    assert_eq!(code, 1, "{text}");
+    {
+        let _filters = crate::common::filters().bind_to_scope();
+        insta::assert_snapshot!("no_store_hint_names_the_policy", text);
+    }
+    let (code, init) = run_suggested(&text, "store init", dir.path(), &[]);
+    assert_eq!(code, 0, "{init}");
+    let key = std::fs::read_to_string(dir.path().join("store.key"))
+        .expect("the suggestion wrote the key")
+        .trim()
+        .to_owned();
+    // `-p` or `GRAPHFORM_POLICY`: the line after `plan --out` names it.
+    graphform_snapshot!(
+        "saved_plan_line_names_the_policy",
+        with_env(
+            graphform(dir.path())
+                .args(["plan", "--out", "plan.json"])
+                .env("GRAPHFORM_POLICY", NAMED_POLICY),
+            &emulator,
+            &key,
+        )
+    );
+    let (_, text) = run(with_env(
+        graphform(dir.path()).args(["plan", "-p", NAMED_POLICY, "--out", "plan.json"]),
+        &emulator,
+        &key,
+    ));
+    let mut env = emulator.env.clone();
+    env.push(("GRAPHFORM_STORE_KEY".to_owned(), key));
+    let (code, applied) = run_suggested(&text, "apply", dir.path(), &env);
+    assert_eq!(code, 0, "{applied}");
+    assert!(
+        applied.contains("Apply complete: 3 changes made."),
+        "{applied}"
     );
 }

@@ -144,7 +144,7 @@ pub enum Command {
     /// every Graph mutation, stores each new token before anything else
     /// happens, and revokes a replaced token only after its grace period.
     #[command(
-        after_help = with_environment("Examples:\n  graphform apply                         # plan, confirm, apply\n  graphform plan --out plan.json && graphform apply plan.json\n  graphform apply --auto-approve --format json   # in a pipeline")
+        after_help = with_environment("Examples:\n  graphform apply                         # plan, confirm, apply\n  graphform plan --out plan.json && graphform apply plan.json\n  graphform apply --auto-approve --format json   # in a pipeline\n  graphform apply --auto-approve --only refresh,rotate,revoke-superseded,revoke-removed  # nightly")
     )]
     Apply(ApplyArgs),
     /// Adopt a token made outside graphform, so graphform manages it.
@@ -327,16 +327,20 @@ pub struct EmulatorArgs {
     /// tokens, clock. Without it, the demo world.
     #[arg(long, value_name = "FILE")]
     pub world: Option<PathBuf>,
-    /// Write the chosen port to this file once listening.
+    /// Write the chosen port to this file once listening, after the
+    /// `export` lines are printed: scripts wait for the file.
     #[arg(long, value_name = "FILE")]
     pub portfile: Option<PathBuf>,
 }
+
+/// The policy every command reads when none is named.
+pub(crate) const DEFAULT_POLICY: &str = "graphform.yaml";
 
 /// Where the policy is.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
     /// The policy: a YAML file or a directory of `*.yaml`/`*.yml` files.
-    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = "graphform.yaml")]
+    #[arg(long, short = 'p', env = env::GRAPHFORM_POLICY.name, default_value = DEFAULT_POLICY)]
     pub policy: PathBuf,
 }
 
@@ -424,8 +428,9 @@ pub struct ApplyArgs {
     /// invalidations), listing what was skipped.
     ///
     /// For a nightly job: `apply --auto-approve --only
-    /// refresh,rotate,revoke-superseded`. Refuses a plan file (a reviewed
-    /// plan is applied whole).
+    /// refresh,rotate,revoke-superseded,revoke-removed`. Exits 2 when
+    /// every allowed change was made and others are held for review.
+    /// Refuses a plan file (a reviewed plan is applied whole).
     #[arg(
         long,
         value_name = "KINDS",

@@ -12,10 +12,11 @@ use graphform_graph::{
 };
 use graphform_spec::{Loaded, Spec, StoreSettings};
 use graphform_store::{
-    AnyStore, AwsSecretsManagerConfig, BackendSettings, Store as _, VaultSettings,
+    AnyStore, AwsSecretsManagerConfig, BackendSettings, Store as _, StoreError, VaultSettings,
 };
 use graphform_types::Timestamp;
 
+use crate::cli::DEFAULT_POLICY;
 use crate::env;
 use crate::output::{Hinted, Printer};
 use crate::progress::Activity;
@@ -246,6 +247,30 @@ pub(crate) fn policy_dir(policy: &Path) -> PathBuf {
     }
 }
 
+/// The policy as the user named it, as arguments to paste into a command
+/// graphform suggests: ` --policy PATH` (PATH quoted for a POSIX shell
+/// when it needs it), or nothing for [`DEFAULT_POLICY`], which every
+/// command reads unnamed.
+pub(crate) fn policy_argument(policy: &Path) -> String {
+    if policy == Path::new(DEFAULT_POLICY) {
+        String::new()
+    } else {
+        format!(" --policy {}", shell_word(policy))
+    }
+}
+
+/// `path` as one word of a POSIX shell command line: as it is when it has
+/// only characters no shell treats specially, else in single quotes.
+pub(crate) fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./,:=@%+".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// Opens the store the policy names, and prints its warnings (a file
 /// store other users can read). Relative paths (the file store's
 /// directory, a Vault CA file) are relative to the policy's directory.
@@ -255,11 +280,36 @@ pub(crate) fn open_store(
     printer: &Printer,
 ) -> anyhow::Result<AnyStore> {
     let (settings, what) = backend_settings(&spec.store, &policy_dir(policy));
-    let store = AnyStore::open(settings).with_context(|| format!("cannot open the {what}"))?;
+    let store = AnyStore::open(settings)
+        .map_err(|error| naming_the_policy(error, policy))
+        .with_context(|| format!("cannot open the {what}"))?;
     for warning in store.warnings() {
         printer.warning(warning);
     }
     Ok(store)
+}
+
+/// The store's hints suggest `graphform store init` and `store rekey` as
+/// run on the default policy: with the policy the user named added, so
+/// that the suggestion works when pasted.
+fn naming_the_policy(error: StoreError, policy: &Path) -> StoreError {
+    let argument = policy_argument(policy);
+    match error {
+        StoreError::Config {
+            message,
+            hint: Some(hint),
+        } if !argument.is_empty() => {
+            let hint = ["init", "rekey"].iter().fold(hint, |hint, command| {
+                let suggested = format!("`graphform store {command}");
+                hint.replace(&suggested, &format!("{suggested}{argument}"))
+            });
+            StoreError::Config {
+                message,
+                hint: Some(hint),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The store crate's settings for the policy's `store:` section, relative
@@ -524,6 +574,48 @@ mod tests {
 
     fn client(url: &str) -> GraphClient {
         GraphClient::new(ClientSettings::for_base_url(url).expect("a URL")).expect("a client")
+    }
+
+    #[test]
+    fn the_policy_argument_is_empty_for_the_default_and_quoted_when_a_shell_would_split_it() {
+        assert_eq!(policy_argument(Path::new(DEFAULT_POLICY)), "");
+        assert_eq!(
+            policy_argument(Path::new("examples/quickstart.yaml")),
+            " --policy examples/quickstart.yaml"
+        );
+        assert_eq!(
+            policy_argument(Path::new("ops/graphform.yaml")),
+            " --policy ops/graphform.yaml"
+        );
+        assert_eq!(
+            policy_argument(Path::new("my policies/it's.yaml")),
+            r" --policy 'my policies/it'\''s.yaml'"
+        );
+        assert_eq!(shell_word(Path::new("$HOME/p.yaml")), "'$HOME/p.yaml'");
+    }
+
+    #[test]
+    fn store_hints_name_the_policy_only_when_one_was_named() {
+        let error = || {
+            StoreError::Config {
+            message: "the key is missing".to_owned(),
+            hint: Some(
+                "`graphform store init --key-file store.key` creates it; `graphform store rekey` changes it"
+                    .to_owned(),
+            ),
+        }
+        };
+        assert_eq!(
+            naming_the_policy(error(), Path::new("p.yaml")).hint(),
+            Some(
+                "`graphform store init --policy p.yaml --key-file store.key` creates it; \
+                 `graphform store rekey --policy p.yaml` changes it"
+            )
+        );
+        assert_eq!(
+            naming_the_policy(error(), Path::new(DEFAULT_POLICY)).hint(),
+            error().hint()
+        );
     }
 
     #[test]

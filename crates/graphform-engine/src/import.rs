@@ -41,6 +41,10 @@ use crate::state::{DeadCause, Health, ObservedSystemUser};
 /// The audit trail's action for an import.
 pub const AUDIT_ACTION: &str = "import";
 
+/// The import report's format version (`import --format json`); bumped
+/// when a field changes meaning or goes away, not when one is added.
+pub const IMPORT_REPORT_FORMAT_VERSION: u32 = 1;
+
 /// The JSON Schema of `import --format json`
 /// (`schemas/import-report.schema.json`).
 pub fn import_report_schema() -> String {
@@ -60,6 +64,9 @@ const SYSTEM_USER_TYPE: &str = "SYSTEM_USER";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[schemars(rename = "ImportReport")]
 pub struct Imported {
+    /// The import report format's version (1): it changes when a field
+    /// changes meaning or goes away, not when one is added.
+    pub format_version: u32,
     /// The address the token is stored at.
     pub address: TokenAddress,
     /// The token's fingerprint.
@@ -557,6 +564,7 @@ impl<S: Store, P: Provider> Importer<'_, '_, S, P> {
         let verified = self.verified(app, &system_user_id).await?;
         let differences = differences(&verified, self.token);
         let imported = |outcome, replaced| Imported {
+            format_version: IMPORT_REPORT_FORMAT_VERSION,
             address: address.clone(),
             fingerprint: fingerprint.clone(),
             outcome,

@@ -7,6 +7,10 @@ use graphform_types::Timestamp;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+/// The lock status format version (`lock status --format json`); bumped
+/// when a field changes meaning or goes away, not when one is added.
+pub const LOCK_STATUS_FORMAT_VERSION: u32 = 1;
+
 /// What `graphform lock status --format json` prints
 /// (`schemas/lock-status.schema.json`, docs/operations.md). Holds no
 /// secret: the lock's ID names a lease, it grants nothing.
@@ -14,6 +18,9 @@ use serde::Serialize;
 // since it was first printed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct LockStatus {
+    /// The lock status format's version (1): it changes when a field
+    /// changes meaning or goes away, not when one is added.
+    pub format_version: u32,
     /// The lease held on the store, expired or not; `null` when the store
     /// is not locked.
     pub lease: Option<HeldLease>,
@@ -57,6 +64,7 @@ impl LockStatus {
     /// read from it.
     pub fn new(store: String, lease: Option<&LeaseInfo>, now: Timestamp) -> Self {
         Self {
+            format_version: LOCK_STATUS_FORMAT_VERSION,
             lease: lease.map(|lease| HeldLease {
                 acquired_at: lease.acquired_at,
                 expired: now >= lease.expires_at,

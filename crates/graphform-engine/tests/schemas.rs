@@ -69,3 +69,26 @@ fn committed_lock_status_schema_is_up_to_date() {
         &graphform_engine::lock::lock_status_schema(),
     );
 }
+
+#[test]
+fn every_document_graphform_prints_has_a_format_version() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    let mut documents = 0;
+    for entry in std::fs::read_dir(&dir).expect("schemas/") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().expect("a name").to_string_lossy();
+        // The policy is a document people write, versioned by `version`.
+        if name == "graphform.schema.json" {
+            continue;
+        }
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        let required = schema["required"].as_array().expect("required fields");
+        assert!(
+            required.iter().any(|field| field == "format_version"),
+            "schemas/{name}: its document has no required `format_version`"
+        );
+        documents += 1;
+    }
+    assert!(documents >= 6, "found only {documents} document schemas");
+}

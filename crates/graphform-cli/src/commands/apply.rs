@@ -19,7 +19,7 @@ use crate::env;
 use crate::output::{Hinted, Printer};
 use crate::progress::Activity;
 use crate::render;
-use crate::settings::{READING, World};
+use crate::settings::{self, READING, World};
 
 pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let world = World::open(&args.policy.policy, printer)?;
@@ -45,9 +45,12 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
         ..ApplyOptions::default()
     };
     if !args.auto_approve && saved.is_none() && !std::io::stdin().is_terminal() {
+        let policy = settings::policy_argument(&args.policy.policy);
         bail!(Hinted::new(
             "there is no terminal to confirm on",
-            "pass --auto-approve, or apply a reviewed plan file: `graphform plan --out plan.json` then `graphform apply plan.json`",
+            format!(
+                "pass --auto-approve, or apply a reviewed plan file: `graphform plan{policy} --out plan.json` then `graphform apply{policy} plan.json`"
+            ),
         ));
     }
     let ask = Ask { printer };

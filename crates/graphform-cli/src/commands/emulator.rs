@@ -1,6 +1,7 @@
 //! `graphform emulator`: serve the Graph API emulator until stopped.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -24,15 +25,16 @@ pub(crate) fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<Exit
         let emulator = Emulator::start_on(world, addr)
             .await
             .with_context(|| format!("cannot start the emulator on {addr}"))?;
-        if let Some(path) = &args.portfile {
-            std::fs::write(path, emulator.local_addr().port().to_string())
-                .with_context(|| format!("cannot write the port file `{}`", path.display()))?;
-        }
         let summary = emulator.world_summary();
-        printer.data(&format!(
-            "{summary}\n# The world's emulated credentials (not Meta's), for your shell:\n{}",
-            summary.shell_exports()
-        ));
+        announce(
+            &format!(
+                "{summary}\n# The world's emulated credentials (not Meta's), for your shell:\n{}",
+                summary.shell_exports()
+            ),
+            args.portfile.as_deref(),
+            emulator.local_addr().port(),
+            |text| printer.data(text),
+        )?;
         printer.message(&format!(
             "graphform emulator listening on {} (Ctrl-C to stop)\n",
             emulator.base_url()
@@ -41,6 +43,33 @@ pub(crate) fn run(args: &EmulatorArgs, printer: &Printer) -> anyhow::Result<Exit
         emulator.shutdown().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Prints the world and its `export` lines (`print`), then writes `port`
+/// to `portfile`: a script that waits for the port file (`until [ -s
+/// port ]`) finds the exports complete, whatever it redirected them to.
+fn announce(
+    text: &str,
+    portfile: Option<&Path>,
+    port: u16,
+    print: impl FnOnce(&str),
+) -> anyhow::Result<()> {
+    print(text);
+    if let Some(path) = portfile {
+        write_portfile(path, port)
+            .with_context(|| format!("cannot write the port file `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `port` to `path` whole: to a temporary file beside it, renamed
+/// over it, so that a reader never sees it empty or half-written.
+fn write_portfile(path: &Path, port: u16) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, port.to_string())?;
+    std::fs::rename(&partial, path)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -62,5 +91,36 @@ async fn stopped() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_file_is_written_after_the_exports_are_printed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let portfile = dir.path().join("port");
+        let mut printed = false;
+        announce("export A='b'\n", Some(&portfile), 4242, |_| {
+            assert!(
+                !portfile.exists(),
+                "a script waiting for the port file would read the exports before they are printed"
+            );
+            printed = true;
+        })
+        .expect("announced");
+        assert!(printed);
+        assert_eq!(
+            std::fs::read_to_string(&portfile).expect("port file"),
+            "4242"
+        );
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["port"], "no temporary file is left behind");
     }
 }

@@ -7,7 +7,7 @@ use graphform_engine::{Plan, PlanOptions, plan};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::output::Printer;
 use crate::render;
-use crate::settings::World;
+use crate::settings::{self, World};
 
 pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode> {
     let policy = &args.policy.policy;
@@ -26,9 +26,10 @@ pub(crate) fn run(args: &PlanArgs, printer: &Printer) -> anyhow::Result<ExitCode
     print_plan(&plan, args.format, printer);
     if let Some(out) = &args.out {
         printer.message(&format!(
-            "Saved the plan to {}; apply it with `graphform apply {}`.\n",
+            "Saved the plan to {}; apply it with `graphform apply{} {}`.\n",
             out.display(),
-            out.display()
+            settings::policy_argument(policy),
+            settings::shell_word(out)
         ));
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
