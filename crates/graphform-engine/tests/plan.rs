@@ -688,6 +688,64 @@ fn a_renamed_token_moves_and_nothing_is_revoked_or_issued() {
     ");
 }
 
+/// A `renamed_from` that names nothing (a typo) is a warning with the
+/// closest unused name, and the plan says what it does instead: issue, or
+/// create. Once a rename is made, the same `renamed_from` says nothing.
+#[test]
+fn a_renamed_from_that_names_nothing_is_a_warning_with_the_closest_name() {
+    let state = converged(NOW - DAY);
+    let typo = |text: &str| {
+        let policy = graphform_spec::load_texts(vec![("policy.yaml".into(), text.to_owned())])
+            .spec
+            .expect("valid policy");
+        let plan = run(&policy, &state, NOW);
+        plan.notices
+            .iter()
+            .filter(|n| n.kind == NoticeKind::UnmatchedRename)
+            .map(|n| format!("{}: {}", n.address, n.message))
+            .collect::<Vec<_>>()
+    };
+    let policy = |user: &str, user_from: &str, token: &str, token_from: &str| {
+        format!(
+            "version: 1\nbusinesses:\n  - name: acme\n    id: \"100\"\n    admin: {{ token_env: ACME_ADMIN_TOKEN, app: reporting }}\n    apps:\n      reporting: {{ id: \"200\", secret_env: REPORTING_APP_SECRET }}\n      publisher: {{ id: \"201\", secret_env: PUBLISHER_APP_SECRET }}\n    system_users:\n      - name: {user}\n        renamed_from: {user_from}\n        apps: [reporting, publisher]\n        tokens:\n          - name: {token}\n            renamed_from: {token_from}\n            app: reporting\n            scopes: [ads_read, read_insights]\n"
+        )
+    };
+    assert_eq!(
+        typo(&policy(
+            "ci-reporting",
+            "ci-reportin",
+            "insights",
+            "insight-read"
+        )),
+        [
+            "acme/ci-reporting/token/insights: `renamed_from: insight-read` names nothing graphform can find, so this plan issues a new token instead of moving one; did you mean `insights-read`?"
+        ]
+    );
+    assert_eq!(
+        typo(&policy(
+            "reporting",
+            "ci-reportng",
+            "insights",
+            "insights-read"
+        )),
+        [
+            "acme/reporting: `renamed_from: ci-reportng` names nothing graphform can find, so this plan creates a new system user instead of renaming one; did you mean `ci-reporting`?",
+            "acme/reporting/token/insights: `renamed_from: insights-read` names nothing graphform can find, so this plan issues a new token instead of moving one",
+        ]
+    );
+    // The rename made: the new names are stored, `renamed_from` is history.
+    let mut moved = state.clone();
+    let record = moved
+        .tokens
+        .remove(&address::<TokenAddress>(TOKEN))
+        .expect("stored");
+    moved
+        .tokens
+        .insert(address("acme/ci-reporting/token/insights"), record);
+    let again = run(&renamed_spec("ci-reporting", "insights"), &moved, NOW);
+    assert!(again.notices.is_empty(), "{:?}", again.notices);
+}
+
 /// Killed between writing the moved record and deleting the old one: the
 /// copy is forgotten, never revoked (the token it names is in use).
 #[test]

@@ -461,6 +461,10 @@ pub enum NoticeKind {
     /// record of it: graphform adopts it by name, and cannot see the tokens
     /// it already has (`graphform import` adopts one of them).
     Adopted,
+    /// A `renamed_from` names nothing graphform can find (a typo, or a
+    /// rename made already): the plan issues or creates instead of
+    /// moving.
+    UnmatchedRename,
 }
 
 /// A managed token and what happens to it next.

@@ -51,6 +51,26 @@ impl<'s> Planner<'s> {
         });
     }
 
+    /// A warning that `renamed_from: old` of `address` found nothing to
+    /// rename, so `instead` happens; with the closest of `candidates` (the
+    /// names there that the policy does not use) as a likely typo.
+    pub(super) fn unmatched_rename<'c>(
+        &mut self,
+        address: impl Into<Address>,
+        old: &str,
+        candidates: impl IntoIterator<Item = &'c str>,
+        instead: &str,
+    ) {
+        let guess = graphform_spec::suggest::closest(old, candidates)
+            .map_or_else(String::new, |best| format!("; did you mean `{best}`?"));
+        self.notice(
+            NoticeLevel::Warning,
+            NoticeKind::UnmatchedRename,
+            address,
+            format!("`renamed_from: {old}` names nothing graphform can find, so {instead}{guess}"),
+        );
+    }
+
     /// Records a moment at which a decision of this plan changes.
     pub(super) fn decision_changes_at(&mut self, at: Timestamp) {
         if at > self.now {
@@ -246,6 +266,21 @@ impl<'s> Planner<'s> {
                 Some(observed.id.as_str())
             }
             Match::Missing => {
+                if let Some(old) = &user.renamed_from {
+                    let unnamed = self.state.businesses.get(&business.name).map(|listed| {
+                        listed
+                            .system_users
+                            .iter()
+                            .map(|u| u.name.as_str())
+                            .filter(|name| !business.system_users.iter().any(|p| p.name == *name))
+                    });
+                    self.unmatched_rename(
+                        &address,
+                        old,
+                        unnamed.into_iter().flatten(),
+                        "this plan creates a new system user instead of renaming one",
+                    );
+                }
                 let change = self.change(
                     &address,
                     Action::Create,

@@ -59,6 +59,26 @@ impl Planner<'_> {
         }
     }
 
+    /// `renamed_from: old` of the token at `address` (of `user`) found no
+    /// record: a warning, with the closest of the system user's stored
+    /// tokens the policy no longer names.
+    fn unmatched_token_rename(&mut self, address: &TokenAddress, user: &SystemUser, old: &str) {
+        let unnamed: Vec<&str> = self
+            .state
+            .tokens
+            .keys()
+            .filter(|a| a.system_user() == address.system_user())
+            .map(TokenAddress::name)
+            .filter(|name| !user.tokens.iter().any(|t| t.name == *name))
+            .collect();
+        self.unmatched_rename(
+            address,
+            old,
+            unnamed,
+            "this plan issues a new token instead of moving one",
+        );
+    }
+
     pub(super) fn token_changes(
         &mut self,
         business: &Business,
@@ -77,6 +97,9 @@ impl Planner<'_> {
             ..Snapshot::default()
         };
         let Some(stored) = self.state.tokens.get(&address) else {
+            if let Some(old) = &token.renamed_from {
+                self.unmatched_token_rename(&address, user, old);
+            }
             let reason = if id.is_none() {
                 "new system user".to_owned()
             } else {
