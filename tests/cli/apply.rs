@@ -109,18 +109,51 @@ fn a_saved_plan_is_refused_when_the_world_changed_and_names_the_addresses() {
         text.contains("Saved the plan to plan.json; apply it with `graphform apply plan.json`."),
         "{text}"
     );
-    // Someone else applies in between.
+    // Someone else applies another version of the policy in between.
+    let policy = dir.path().join("graphform.yaml");
+    let reviewed = std::fs::read_to_string(&policy).expect("read");
+    let other = reviewed.replace("[ads_read, read_insights]", "[ads_read]");
+    assert_ne!(other, reviewed);
+    std::fs::write(&policy, other).expect("write");
     let (code, text) = run(with_env(
         graphform(dir.path()).args(["apply", "--auto-approve"]),
         &emulator,
         &key,
     ));
     assert_eq!(code, 0, "{text}");
+    std::fs::write(&policy, reviewed).expect("write");
     graphform_snapshot!(with_env(
         graphform(dir.path()).args(["apply", "plan.json"]),
         &emulator,
         &key,
     ));
+}
+
+/// A plan file applied a second time (a re-run deploy job), or whose
+/// changes another apply made: nothing is left to do, which is what it
+/// asks now; exit 0, and the run is recorded as a success.
+#[test]
+fn a_saved_plan_applied_again_has_nothing_to_do() {
+    let emulator = EmulatorProcess::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = workspace(dir.path());
+    let graphform_run =
+        |args: &[&str]| run(with_env(graphform(dir.path()).args(args), &emulator, &key));
+    let (code, text) = graphform_run(&["plan", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = graphform_run(&["apply", "plan.json"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = graphform_run(&["apply", "plan.json"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(
+            "No changes. Everything matches the policy: the changes of plan.json are made already."
+        ),
+        "{text}"
+    );
+    let (code, text) = graphform_run(&["status"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("succeeded"), "{text}");
 }
 
 #[test]

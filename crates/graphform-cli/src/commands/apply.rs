@@ -79,9 +79,13 @@ pub(crate) fn run(args: &ApplyArgs, printer: &Printer) -> anyhow::Result<ExitCod
     match args.format {
         // The plan shown above says so already.
         Format::Text if report.outcomes.is_empty() && progress.show_plan => {}
-        Format::Text if report.outcomes.is_empty() => {
-            printer.data("No changes. Everything matches the policy.\n");
-        }
+        Format::Text if report.outcomes.is_empty() => match (&args.plan, &saved) {
+            (Some(file), Some(saved)) if saved.has_changes() => printer.data(&format!(
+                "No changes. Everything matches the policy: the changes of {} are made already.\n",
+                file.display()
+            )),
+            _ => printer.data("No changes. Everything matches the policy.\n"),
+        },
         Format::Text => printer.data(&summary(&report)),
         Format::Json => {
             printer.data(&report.to_json());

@@ -19,6 +19,12 @@ pub fn check_saved(saved: &Plan, fresh: &Plan, now: Timestamp) -> Result<(), App
     if saved.policy_hash != fresh.policy_hash {
         return Err(ApplyError::PolicyChanged);
     }
+    // Nothing left to do for the policy the plan was made from: the plan
+    // was applied already (a re-run deploy job), or another apply made its
+    // changes. Applying nothing is what the reviewed plan asks now.
+    if fresh.changes.is_empty() {
+        return Ok(());
+    }
     // The reason is prose (it can say "expires in 12d"); everything else
     // of a change must be the same, in the same order.
     let key = |c: &Change| {
