@@ -246,7 +246,7 @@ fn a_token_with_other_scopes_is_imported_with_a_warning_and_rotated_by_the_next_
     let (code, text) = import(&world, ADDRESS, &token, &[]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("warning: acme/ci-reporting/token/insights-read: its scopes differ from the policy's (+read_insights for the policy): the next apply rotates it"),
+        text.contains("warning: acme/ci-reporting/token/insights-read: its scopes differ from the policy's (+read_insights for the policy): it is rotated to match by the next apply, or once the grace of a token it replaced ends"),
         "{text}"
     );
     let plan = world.plan();

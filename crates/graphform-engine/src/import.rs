@@ -136,12 +136,12 @@ impl std::fmt::Display for Difference {
         match self {
             Self::Scopes { token, policy } => write!(
                 f,
-                "its scopes differ from the policy's ({} for the policy): the next apply rotates it",
+                "its scopes differ from the policy's ({} for the policy): it is rotated to match by the next apply, or once the grace of a token it replaced ends",
                 scope_diff(token, policy)
             ),
             Self::Expiry { token, policy } => write!(
                 f,
-                "it expires `{token}`, the policy says `{policy}`: the next apply rotates it"
+                "it expires `{token}`, the policy says `{policy}`: it is rotated to match by the next apply, or once the grace of a token it replaced ends"
             ),
         }
     }
@@ -970,8 +970,8 @@ mod tests {
         assert_eq!(
             found.iter().map(ToString::to_string).collect::<Vec<_>>(),
             [
-                "its scopes differ from the policy's (-read_insights for the policy): the next apply rotates it",
-                "it expires `60d`, the policy says `never`: the next apply rotates it",
+                "its scopes differ from the policy's (-read_insights for the policy): it is rotated to match by the next apply, or once the grace of a token it replaced ends",
+                "it expires `60d`, the policy says `never`: it is rotated to match by the next apply, or once the grace of a token it replaced ends",
             ]
         );
     }

@@ -54,7 +54,18 @@ pub(crate) fn json(plan: &Plan) -> String {
 /// 2 to revoke.` (and forgets, when there are any), or the no-change line.
 pub(crate) fn summary(plan: &Plan) -> String {
     if !plan.has_changes() {
-        return "No changes. Everything matches the policy.".to_owned();
+        let waiting = plan
+            .notices
+            .iter()
+            .filter(|notice| notice.kind == graphform_engine::NoticeKind::Deferred)
+            .count();
+        return match waiting {
+            0 => "No changes. Everything matches the policy.".to_owned(),
+            1 => "No changes now: 1 change waits for its time (see the notice above).".to_owned(),
+            n => {
+                format!("No changes now: {n} changes wait for their time (see the notices above).")
+            }
+        };
     }
     let counts = plan.counts();
     // The six of Terraform-like fame always; the rare ones when present.
@@ -213,6 +224,18 @@ mod tests {
         assert_eq!(
             summary(&fixture::empty()),
             "No changes. Everything matches the policy."
+        );
+        // Nothing now, something later: not "everything matches".
+        let mut waiting = fixture::empty();
+        waiting.notices.push(graphform_engine::Notice {
+            level: graphform_engine::NoticeLevel::Info,
+            kind: graphform_engine::NoticeKind::Deferred,
+            address: "acme/ci-reporting/token/feed".parse().expect("an address"),
+            message: "rotate waits until the previous token's grace ends".to_owned(),
+        });
+        assert_eq!(
+            summary(&waiting),
+            "No changes now: 1 change waits for its time (see the notice above)."
         );
         assert_eq!(
             summary(&fixture::rich()),
