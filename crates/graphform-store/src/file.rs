@@ -82,7 +82,8 @@ const INIT_HINT: &str = "run `graphform store init` to create a store and its ke
 const WRONG_KEY_HINT: &str = "use the key the store was created with (the file `graphform store \
      init --key-file` wrote, or the key that was in the variable when it ran), or the one \
      `graphform store rekey` last wrote to its --key-file (a rekey that was interrupted may have \
-     switched the store already); its recipient is the one recorded in store.json";
+     switched the store already); its recipient is the one recorded in store.json. If the key is \
+     lost, docs/stores.md (\"If the key is lost\") says how to start over";
 
 /// What to tell someone whose key is missing or malformed for the
 /// store in `dir`: a store that exists needs the key it was created with
@@ -93,7 +94,8 @@ fn key_hint(dir: &Path, key_env: &str) -> String {
             "{} is a store already (created for recipient {}): set `{key_env}` to the \
              `AGE-SECRET-KEY-1…` key it was created with (`graphform store init` wrote it to \
              its --key-file), e.g. `export {key_env}=\"$(cat store.key)\"`; `graphform store \
-             init` is only for a new store",
+             init` is only for a new store. If the key is lost, docs/stores.md (\"If the key is \
+             lost\") says how to start over",
             dir.display(),
             store.recipient
         ),
