@@ -175,6 +175,77 @@ async fn an_error_answer_changes_nothing_and_the_next_apply_converges() {
     assert_eq!(fixture.live(), [fixture.stored().await.expect("stored")]);
 }
 
+/// The accounting invariant holds for monitoring too: a token Meta may
+/// have minted that nobody stored is in `status` (and a problem) exactly
+/// when `plan` warns of it, and a definite error leaves none.
+#[tokio::test]
+async fn status_reports_the_token_a_lost_answer_may_have_left_as_plan_does() {
+    use graphform_engine::status::{Problem, read_status};
+    use graphform_types::Duration;
+
+    let now = Timestamp::from_unix(NOW);
+    let fixture = Fixture::new();
+    fixture.meta.fail_next(Op::Issue, Fault::LostAfter);
+    fixture.apply().await;
+    let status = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let worker = fixture
+        .meta
+        .system_user_id(BUSINESS, "worker")
+        .expect("the worker exists");
+    let reported: Vec<(String, String, String)> = status
+        .possibly_orphaned
+        .iter()
+        .map(|o| {
+            (
+                o.address.to_string(),
+                o.system_user.to_string(),
+                o.system_user_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [(TOKEN.to_owned(), "acme/worker".to_owned(), worker.clone())]
+    );
+    assert_eq!(
+        status
+            .possibly_orphaned
+            .iter()
+            .map(|o| o.address.to_string())
+            .collect::<Vec<_>>(),
+        fixture.orphan_warnings().await,
+        "status and plan derive it the same way"
+    );
+    let problems = status.problems(Duration::days(0));
+    let orphan = problems
+        .iter()
+        .find(|p| matches!(p, Problem::PossiblyOrphaned(_)))
+        .expect("a problem to page about");
+    let line = orphan.describe();
+    assert!(
+        line.contains("acme/worker")
+            && line.contains(&worker)
+            && line.contains("--invalidate-orphaned"),
+        "{line}"
+    );
+
+    let clean = Fixture::new();
+    clean.meta.fail_next(
+        Op::Issue,
+        Fault::Answer(
+            500,
+            serde_json::json!({"error": {"message": "An unknown error occurred", "code": 1, "is_transient": true}}),
+        ),
+    );
+    clean.apply().await;
+    let status = read_status::<_, Meta>(&clean.spec, &clean.store, None, now)
+        .await
+        .expect("status");
+    assert!(status.possibly_orphaned.is_empty(), "{status:?}");
+}
+
 /// A worker with `tokens` tokens of one app.
 fn worker_with(tokens: usize) -> graphform_spec::Spec {
     let mut list = String::new();

@@ -442,7 +442,9 @@ pub enum NoticeKind {
     Deferred,
     /// Several system users share a name and none is recorded.
     Ambiguous,
-    /// An interrupted apply may have issued a token that nobody stored.
+    /// An apply got no verified outcome for a call that issues a token
+    /// (interrupted, or Meta's answer was lost): Meta may have issued a
+    /// token that nobody stored.
     PossiblyOrphaned,
     /// An interrupted apply left a journal entry that the next apply
     /// settles.

@@ -87,8 +87,34 @@ pub(crate) fn text(status: &Status, paint: Paint) -> String {
     }
     out.push('\n');
     super::text::credentials(&mut out, &status.credentials, paint);
+    possibly_orphaned(&mut out, status, paint);
     let _ = writeln!(out, "{}", last_apply_line(status));
     out
+}
+
+/// The tokens Meta may have issued that nobody stored, each a warning
+/// naming its system user and what to do.
+fn possibly_orphaned(out: &mut String, status: &Status, paint: Paint) {
+    if status.possibly_orphaned.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        paint.paint(
+            style::EMPHASIS,
+            "Tokens Meta may have issued that nobody stored:"
+        )
+    );
+    for orphan in &status.possibly_orphaned {
+        let _ = writeln!(
+            out,
+            "  {}: {}",
+            paint.paint(style::WARNING, "warning"),
+            escape_text(&orphan.describe())
+        );
+    }
+    out.push('\n');
 }
 
 /// One line of a table: cells, or a note under the row before it.
@@ -321,8 +347,8 @@ pub(crate) mod fixture {
     use graphform_engine::Action;
     use graphform_engine::document::{ApplyOutcome, ChangeCounts, LastApply};
     use graphform_engine::status::{
-        CheckedHealth, ManagedToken, NextAction, RetiringToken, STATUS_FORMAT_VERSION, Status,
-        Superseded, TokenState, TokenValue, Verdict,
+        CheckedHealth, ManagedToken, NextAction, PossiblyOrphaned, RetiringToken,
+        STATUS_FORMAT_VERSION, Status, Superseded, TokenState, TokenValue, Verdict,
     };
     use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
 
@@ -471,6 +497,13 @@ pub(crate) mod fixture {
             }),
             last_successful_apply: Some(at(-2)),
             credentials: vec![admin_expiring()],
+            possibly_orphaned: vec![PossiblyOrphaned {
+                system_user: "acme/exporter".parse().expect("an address"),
+                system_user_id: "615500000000002".to_owned(),
+                address: graphform_types::Address::Token(address("acme/exporter/token/new")),
+                action: "issue".to_owned(),
+                started_at: at(-1),
+            }],
         }
     }
 
