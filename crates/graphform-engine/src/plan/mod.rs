@@ -32,7 +32,7 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 /// explicit choice that shows in the plan a reviewer reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// For each system user for which an interrupted apply may have issued
+    /// For each system user for which an apply may have issued
     /// a token nobody stored: invalidate all its tokens
     /// (`DELETE /{su}/access_tokens`) and re-issue the managed ones.
     pub invalidate_orphaned: bool,
