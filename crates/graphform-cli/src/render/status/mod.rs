@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 
 use graphform_engine::document::LastApply;
 use graphform_engine::status::{
-    CheckedHealth, ManagedToken, RetiringToken, Status, Superseded, TokenState, Verdict,
+    CheckedHealth, ManagedToken, PossiblyOrphaned, RetiringToken, Status, Superseded, TokenState,
+    Verdict,
 };
 use graphform_types::Timestamp;
 use graphform_types::style::{self, Paint};
@@ -87,34 +88,17 @@ pub(crate) fn text(status: &Status, paint: Paint) -> String {
     }
     out.push('\n');
     super::text::credentials(&mut out, &status.credentials, paint);
-    possibly_orphaned(&mut out, status, paint);
+    super::text::warnings_section(
+        &mut out,
+        "Tokens Meta may have issued that nobody stored:",
+        status
+            .possibly_orphaned
+            .iter()
+            .map(PossiblyOrphaned::describe),
+        paint,
+    );
     let _ = writeln!(out, "{}", last_apply_line(status));
     out
-}
-
-/// The tokens Meta may have issued that nobody stored, each a warning
-/// naming its system user and what to do.
-fn possibly_orphaned(out: &mut String, status: &Status, paint: Paint) {
-    if status.possibly_orphaned.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "{}",
-        paint.paint(
-            style::EMPHASIS,
-            "Tokens Meta may have issued that nobody stored:"
-        )
-    );
-    for orphan in &status.possibly_orphaned {
-        let _ = writeln!(
-            out,
-            "  {}: {}",
-            paint.paint(style::WARNING, "warning"),
-            escape_text(&orphan.describe())
-        );
-    }
-    out.push('\n');
 }
 
 /// One line of a table: cells, or a note under the row before it.
