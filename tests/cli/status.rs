@@ -493,6 +493,70 @@ fn fail_within_exits_2_from_the_boundary_on() {
     assert_eq!(code, 64, "{text}");
 }
 
+/// A 502 to the token issue after Meta minted it: the token may exist and
+/// is in no store. `status` says so in every format and `--fail-within`
+/// pages about it (naming the system user and the fix) until an apply
+/// with `--invalidate-orphaned` kills it.
+#[test]
+fn a_token_issue_without_a_verified_outcome_is_a_problem_until_invalidated() {
+    let world = World::new();
+    request(
+        world.emulator.port,
+        "POST",
+        "/_emulator/faults/next",
+        r#"{"endpoint":"POST /{system-user-id}/access_tokens","fault":"gateway_error_after_call","status":502}"#,
+    );
+    let (code, text) = run(&mut world.command(&["apply", "--auto-approve"]));
+    assert_eq!(code, 1, "the issue failed: {text}");
+
+    let output = world
+        .store_only_at(world.now, &["status", "--fail-within", "14d"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("system user acme/ci-reporting")
+            && stderr.contains("graphform plan --invalidate-orphaned"),
+        "{stderr}"
+    );
+    status_filters().bind(|| insta::assert_snapshot!("status_possibly_orphaned", stdout));
+
+    let (code, json) = world.status_json_at(world.now, &[]);
+    assert_eq!(code, 0);
+    assert_matches_schema("status.schema.json", &json);
+    let orphan = &json["possibly_orphaned"][0];
+    assert_eq!(orphan["system_user"], "acme/ci-reporting", "{json:#}");
+    assert_eq!(orphan["address"], TOKEN);
+    assert_eq!(orphan["action"], "issue");
+
+    let prometheus = world
+        .store_only_at(world.now, &["status", "--format", "prometheus"])
+        .output()
+        .expect("runs");
+    let prometheus = String::from_utf8(prometheus.stdout).expect("UTF-8");
+    assert!(
+        prometheus
+            .contains("graphform_possibly_orphaned_tokens{system_user=\"acme/ci-reporting\"} 1"),
+        "{prometheus}"
+    );
+
+    // The plan's warning says the same, without claiming an interruption.
+    let (_, plan) = run(&mut world.command(&["plan"]));
+    assert!(
+        plan.contains("got no verified outcome for a call that issues a token (interrupted, or Meta's answer was lost)"),
+        "{plan}"
+    );
+
+    let (code, text) =
+        run(&mut world.command(&["apply", "--auto-approve", "--invalidate-orphaned"]));
+    assert_eq!(code, 0, "{text}");
+    let (code, json) = world.status_json_at(world.now, &["--fail-within", "14d"]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["possibly_orphaned"], serde_json::json!([]));
+}
+
 /// Every apply records itself at the root, a run with nothing to do too.
 #[test]
 fn the_last_apply_is_recorded_and_reported() {

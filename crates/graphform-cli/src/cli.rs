@@ -361,8 +361,9 @@ pub struct PlanArgs {
     /// (64 for a command line graphform cannot run: never 2).
     #[arg(long)]
     pub detailed_exitcode: bool,
-    /// Invalidate all tokens of each system user for which an interrupted
-    /// apply may have issued a token nobody stored, and re-issue the
+    /// Invalidate all tokens of each system user for which an apply
+    /// may have issued a token nobody stored (it got no verified outcome
+    /// for the call: interrupted, or Meta's answer was lost), and re-issue the
     /// managed ones (the plan warns when this applies).
     #[arg(long)]
     pub invalidate_orphaned: bool,
@@ -405,8 +406,9 @@ pub struct ApplyArgs {
     /// when other tools share the app's rate limit.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub max_parallelism: Option<u16>,
-    /// Invalidate all tokens of each system user for which an interrupted
-    /// apply may have issued a token nobody stored, and re-issue the
+    /// Invalidate all tokens of each system user for which an apply
+    /// may have issued a token nobody stored (it got no verified outcome
+    /// for the call: interrupted, or Meta's answer was lost), and re-issue the
     /// managed ones.
     #[arg(long)]
     pub invalidate_orphaned: bool,

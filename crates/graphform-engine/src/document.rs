@@ -262,11 +262,7 @@ impl StateDocument {
     /// stored). One journaled [`after`](IntentKind::NewToken::after) another
     /// was sent only once the other's answer was stored: while the other
     /// is in the journal and unstored, this one was never sent.
-    pub fn resolution(
-        &self,
-        intent: &Intent,
-        tokens: &BTreeMap<TokenAddress, ObservedToken>,
-    ) -> Resolution {
+    pub fn resolution(&self, intent: &Intent, tokens: &impl StoredOrigins) -> Resolution {
         let IntentKind::NewToken { after, .. } = &intent.kind else {
             return Resolution::Settled;
         };
@@ -280,6 +276,36 @@ impl StateDocument {
             Some(before) if !before.stored(tokens) => Resolution::NeverSent,
             _ => Resolution::PossiblyOrphaned,
         }
+    }
+
+    /// The journaled token-creating calls whose token may exist at Meta
+    /// and be in no store ([`Resolution::PossiblyOrphaned`]): what `plan`
+    /// warns about and `status` reports.
+    pub fn possibly_orphaned<'a>(
+        &'a self,
+        tokens: &'a impl StoredOrigins,
+    ) -> impl Iterator<Item = &'a Intent> + 'a {
+        self.journal
+            .iter()
+            .filter(move |intent| self.resolution(intent, tokens) == Resolution::PossiblyOrphaned)
+    }
+}
+
+/// The stored tokens as [`StateDocument::resolution`] reads them: which
+/// intent produced each stored value.
+pub trait StoredOrigins {
+    /// Whether a value stored at `address` (current or replaced) records
+    /// the intent `intent_id` as its origin.
+    fn records_origin(&self, address: &TokenAddress, intent_id: &str) -> bool;
+}
+
+impl StoredOrigins for BTreeMap<TokenAddress, ObservedToken> {
+    fn records_origin(&self, address: &TokenAddress, intent_id: &str) -> bool {
+        let produced =
+            |value: &ObservedValue| value.metadata.issued_by.as_deref() == Some(intent_id);
+        self.get(address).is_some_and(|token| {
+            produced(&token.current) || token.previous.as_ref().is_some_and(|p| produced(&p.value))
+        })
     }
 }
 
@@ -401,17 +427,29 @@ pub enum Resolution {
 impl Intent {
     /// Whether a value stored at the intent's address records this intent
     /// as its origin.
-    fn stored(&self, tokens: &BTreeMap<TokenAddress, ObservedToken>) -> bool {
-        let produced =
-            |value: &ObservedValue| value.metadata.issued_by.as_deref() == Some(self.id.as_str());
+    fn stored(&self, tokens: &impl StoredOrigins) -> bool {
         self.address
             .as_token()
-            .and_then(|address| tokens.get(address))
-            .is_some_and(|token| {
-                produced(&token.current)
-                    || token.previous.as_ref().is_some_and(|p| produced(&p.value))
-            })
+            .is_some_and(|address| tokens.records_origin(address, &self.id))
     }
+
+    /// What a token-creating call whose outcome is unknown leaves behind,
+    /// for people: the one wording of `plan`'s warning and invalidation
+    /// and of `status`'s problem. The call may have been cut off by a
+    /// killed run, or sent and its answer lost (a 502, a dropped
+    /// connection): either way graphform cannot tell whether Meta issued
+    /// a token.
+    pub fn unverified_issue(&self) -> String {
+        unverified_issue(self.started_at)
+    }
+}
+
+/// The words of [`Intent::unverified_issue`] for a call started at
+/// `started_at`.
+pub fn unverified_issue(started_at: Timestamp) -> String {
+    format!(
+        "an apply at {started_at} got no verified outcome for a call that issues a token (interrupted, or Meta's answer was lost)"
+    )
 }
 
 #[cfg(test)]

@@ -20,12 +20,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use graphform_spec::Spec;
 use graphform_store::{Fingerprint, Store, TokenMetadata, TokenRecord};
-use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
+use graphform_types::{Address, Duration, ExpiryMode, SystemUserAddress, Timestamp, TokenAddress};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::admin::{CredentialWarning, credential_warnings};
-use crate::document::{LastApply, StateDocument};
+use crate::document::{IntentKind, LastApply, StateDocument, StoredOrigins, unverified_issue};
 use crate::observe::{
     Credentials, ObserveError, admin_tokens, check_tokens, read_document, read_records,
 };
@@ -79,6 +79,41 @@ pub struct Status {
     /// `business_management`, dead.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<CredentialWarning>,
+    /// Calls of an apply that issue a token and got no verified outcome
+    /// (the apply was interrupted, or Meta's answer was lost): Meta may
+    /// have issued a token that is in no store. Each stays until
+    /// `plan --invalidate-orphaned` is applied for its system user.
+    #[serde(default)]
+    pub possibly_orphaned: Vec<PossiblyOrphaned>,
+}
+
+/// A token Meta may have issued that nobody stored: a journaled call that
+/// issues a token whose answer no stored value records
+/// ([`StateDocument::possibly_orphaned`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PossiblyOrphaned {
+    /// The system user the token would be for.
+    pub system_user: SystemUserAddress,
+    /// Its Meta ID: invalidating its tokens kills the unknown one.
+    pub system_user_id: String,
+    /// The address the call was for.
+    pub address: Address,
+    /// The change the call was for: `issue`, `refresh` or `rotate`.
+    pub action: String,
+    /// When the apply started the call (graphform's clock).
+    pub started_at: Timestamp,
+}
+
+impl PossiblyOrphaned {
+    /// One line for people: what happened and what to do.
+    pub fn describe(&self) -> String {
+        format!(
+            "system user {} ({}): {}: Meta may have issued a token that nobody stored; to make sure it cannot be used, run `graphform plan --invalidate-orphaned` and apply it (all of the system user's tokens are invalidated and the managed ones re-issued)",
+            self.system_user,
+            self.system_user_id,
+            unverified_issue(self.started_at)
+        )
+    }
 }
 
 /// A token the policy names.
@@ -250,16 +285,19 @@ pub enum Problem {
         /// Since when it may be revoked.
         revoke_after: Timestamp,
     },
+    /// Meta may have issued a token that nobody stored.
+    PossiblyOrphaned(PossiblyOrphaned),
 }
 
 impl Problem {
-    /// The token it is about.
-    pub fn address(&self) -> &TokenAddress {
+    /// The token or system user it is about.
+    pub fn address(&self) -> Address {
         match self {
             Self::Expiring { address, .. }
             | Self::Dead { address }
             | Self::Missing { address }
-            | Self::RevokeOverdue { address, .. } => address,
+            | Self::RevokeOverdue { address, .. } => Address::Token(address.clone()),
+            Self::PossiblyOrphaned(orphan) => Address::SystemUser(orphan.system_user.clone()),
         }
     }
 
@@ -280,6 +318,7 @@ impl Problem {
             } => format!(
                 "{address}: a revocation due since {revoke_after} is more than {REVOKE_OVERDUE_AFTER} late"
             ),
+            Self::PossiblyOrphaned(orphan) => orphan.describe(),
         }
     }
 }
@@ -287,8 +326,9 @@ impl Problem {
 impl Status {
     /// What a monitoring job should page about, with `within` as the
     /// expiry horizon: every managed token that is dead, missing, or
-    /// expires at or before `now + within`, and every revocation more than
-    /// [`REVOKE_OVERDUE_AFTER`] late.
+    /// expires at or before `now + within`, every revocation more than
+    /// [`REVOKE_OVERDUE_AFTER`] late, and every token Meta may have issued
+    /// that nobody stored.
     pub fn problems(&self, within: Duration) -> Vec<Problem> {
         let horizon = self.now.saturating_add(within);
         let mut problems = Vec::new();
@@ -337,6 +377,12 @@ impl Status {
                 });
             }
         }
+        problems.extend(
+            self.possibly_orphaned
+                .iter()
+                .cloned()
+                .map(Problem::PossiblyOrphaned),
+        );
         problems
     }
 }
@@ -517,6 +563,45 @@ pub fn status(
         last_apply: document.last_apply.clone(),
         last_successful_apply: document.last_successful_apply,
         credentials: Vec::new(),
+        possibly_orphaned: possibly_orphaned(document, stored),
+    }
+}
+
+/// The planner's possibly orphaned tokens
+/// ([`StateDocument::possibly_orphaned`]), judged from the stored values.
+fn possibly_orphaned(
+    document: &StateDocument,
+    stored: &BTreeMap<TokenAddress, StoredValues>,
+) -> Vec<PossiblyOrphaned> {
+    document
+        .possibly_orphaned(stored)
+        .filter_map(|intent| {
+            let IntentKind::NewToken {
+                system_user_id,
+                action,
+                ..
+            } = &intent.kind
+            else {
+                return None;
+            };
+            Some(PossiblyOrphaned {
+                system_user: intent.address.system_user().clone(),
+                system_user_id: system_user_id.clone(),
+                address: intent.address.clone(),
+                action: action.clone(),
+                started_at: intent.started_at,
+            })
+        })
+        .collect()
+}
+
+impl StoredOrigins for BTreeMap<TokenAddress, StoredValues> {
+    fn records_origin(&self, address: &TokenAddress, intent_id: &str) -> bool {
+        self.get(address).is_some_and(|values| {
+            std::iter::once(&values.current.0)
+                .chain(values.previous.as_ref().map(|(metadata, ..)| metadata))
+                .any(|metadata| metadata.issued_by.as_deref() == Some(intent_id))
+        })
     }
 }
 

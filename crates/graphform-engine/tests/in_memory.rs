@@ -170,9 +170,75 @@ async fn an_error_answer_changes_nothing_and_the_next_apply_converges() {
             .all(|n| n.kind != NoticeKind::PossiblyOrphaned),
         "a definite failure leaves no journal entry"
     );
+    let status = graphform_engine::status::read_status::<_, Meta>(
+        &fixture.spec,
+        &fixture.store,
+        None,
+        Timestamp::from_unix(NOW),
+    )
+    .await
+    .expect("status");
+    assert!(status.possibly_orphaned.is_empty(), "nor a status problem");
     let second = fixture.apply().await;
     assert_eq!(done(&second), [Action::Issue], "{second:?}");
     assert_eq!(fixture.live(), [fixture.stored().await.expect("stored")]);
+}
+
+/// The accounting invariant holds for monitoring too: a token Meta may
+/// have minted that nobody stored is in `status` (and a problem) exactly
+/// when `plan` warns of it (a definite error leaves none: above).
+#[tokio::test]
+async fn status_reports_the_token_a_lost_answer_may_have_left_as_plan_does() {
+    use graphform_engine::status::{Problem, read_status};
+    use graphform_types::Duration;
+
+    let now = Timestamp::from_unix(NOW);
+    let fixture = Fixture::new();
+    fixture.meta.fail_next(Op::Issue, Fault::LostAfter);
+    fixture.apply().await;
+    let status = read_status::<_, Meta>(&fixture.spec, &fixture.store, None, now)
+        .await
+        .expect("status");
+    let worker = fixture
+        .meta
+        .system_user_id(BUSINESS, "worker")
+        .expect("the worker exists");
+    let reported: Vec<(String, String, String)> = status
+        .possibly_orphaned
+        .iter()
+        .map(|o| {
+            (
+                o.address.to_string(),
+                o.system_user.to_string(),
+                o.system_user_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reported,
+        [(TOKEN.to_owned(), "acme/worker".to_owned(), worker.clone())]
+    );
+    assert_eq!(
+        status
+            .possibly_orphaned
+            .iter()
+            .map(|o| o.address.to_string())
+            .collect::<Vec<_>>(),
+        fixture.orphan_warnings().await,
+        "status and plan derive it the same way"
+    );
+    let problems = status.problems(Duration::days(0));
+    let orphan = problems
+        .iter()
+        .find(|p| matches!(p, Problem::PossiblyOrphaned(_)))
+        .expect("a problem to page about");
+    let line = orphan.describe();
+    assert!(
+        line.contains("acme/worker")
+            && line.contains(&worker)
+            && line.contains("--invalidate-orphaned"),
+        "{line}"
+    );
 }
 
 /// A worker with `tokens` tokens of one app.

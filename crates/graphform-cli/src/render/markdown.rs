@@ -318,7 +318,7 @@ fn banners(out: &mut String, plan: &Plan) {
     );
     if !orphaned.is_empty() {
         warning.push(format!(
-            "**Possibly orphaned tokens**: an interrupted apply may have issued tokens nobody stored, for {}; `--invalidate-orphaned` makes sure they cannot be used",
+            "**Possibly orphaned tokens**: an apply that got no verified outcome for a token issue (interrupted, or Meta's answer was lost) may have issued tokens nobody stored, for {}; `--invalidate-orphaned` makes sure they cannot be used",
             list(&orphaned)
         ));
     }

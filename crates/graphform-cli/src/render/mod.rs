@@ -1005,7 +1005,7 @@ pub(crate) mod fixture {
         let mut invalidate = change(
             "acme/ci-reporting",
             Action::Invalidate,
-            "an apply interrupted at 2026-11-21 23:40 UTC may have issued a token nobody stored",
+            "an apply at 2026-11-21 23:40 UTC got no verified outcome for a call that issues a token (interrupted, or Meta's answer was lost): it may have issued a token nobody stored",
             Some(Snapshot {
                 id: Some("615500000000001".to_owned()),
                 ..Snapshot::default()
@@ -1046,7 +1046,7 @@ pub(crate) mod fixture {
                 NoticeLevel::Warning,
                 NoticeKind::PossiblyOrphaned,
                 "globex/exporter/token/feed",
-                "an apply interrupted at 2026-11-21 23:40 UTC may have issued a token for system user 615500000000002 that nobody stored; to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
+                "an apply at 2026-11-21 23:40 UTC got no verified outcome for a call that issues a token (interrupted, or Meta's answer was lost): it may have issued a token for system user 615500000000002 that nobody stored; to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
             )],
             Vec::new(),
             None,

@@ -158,17 +158,35 @@ pub(crate) fn credentials(
     warnings: &[graphform_engine::admin::CredentialWarning],
     paint: Paint,
 ) {
-    if warnings.is_empty() {
+    warnings_section(
+        out,
+        "Credentials:",
+        warnings
+            .iter()
+            .map(|warning| format!("business {}: {}", warning.business, warning.message)),
+        paint,
+    );
+}
+
+/// A section of warnings under `heading`, one `warning: …` line each
+/// (escaped), then a blank line; nothing when there are none.
+pub(crate) fn warnings_section(
+    out: &mut String,
+    heading: &str,
+    lines: impl IntoIterator<Item = String>,
+    paint: Paint,
+) {
+    let mut lines = lines.into_iter().peekable();
+    if lines.peek().is_none() {
         return;
     }
-    let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, "Credentials:"));
-    for warning in warnings {
+    let _ = writeln!(out, "{}", paint.paint(style::EMPHASIS, heading));
+    for line in lines {
         let _ = writeln!(
             out,
-            "  {}: business {}: {}",
+            "  {}: {}",
             paint.paint(style::WARNING, "warning"),
-            escape_text(&warning.business),
-            escape_text(&warning.message)
+            escape_text(&line)
         );
     }
     out.push('\n');

@@ -32,7 +32,7 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 /// explicit choice that shows in the plan a reviewer reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// For each system user for which an interrupted apply may have issued
+    /// For each system user for which an apply may have issued
     /// a token nobody stored: invalidate all its tokens
     /// (`DELETE /{su}/access_tokens`) and re-issue the managed ones.
     pub invalidate_orphaned: bool,
@@ -442,7 +442,9 @@ pub enum NoticeKind {
     Deferred,
     /// Several system users share a name and none is recorded.
     Ambiguous,
-    /// An interrupted apply may have issued a token that nobody stored.
+    /// An apply got no verified outcome for a call that issues a token
+    /// (interrupted, or Meta's answer was lost): Meta may have issued a
+    /// token that nobody stored.
     PossiblyOrphaned,
     /// An interrupted apply left a journal entry that the next apply
     /// settles.

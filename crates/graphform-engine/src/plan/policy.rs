@@ -78,8 +78,9 @@ impl<'s> Planner<'s> {
         }
     }
 
-    /// Entries an interrupted apply left in the journal: settled ones are
-    /// reported and dropped by the next apply; a possibly orphaned token is
+    /// Entries an interrupted apply (or one that got no answer) left in the
+    /// journal: settled ones are reported and dropped by the next apply; a
+    /// possibly orphaned token ([`crate::document::StateDocument::resolution`]) is
     /// a warning until its system user's tokens are invalidated, which the
     /// user opts in to.
     pub(super) fn journal(&mut self, spec: &Spec, options: &PlanOptions) {
@@ -113,8 +114,8 @@ impl<'s> Planner<'s> {
                     user,
                     Action::Invalidate,
                     format!(
-                        "an apply interrupted at {} may have issued a token nobody stored",
-                        intent.started_at
+                        "{}: it may have issued a token nobody stored",
+                        intent.unverified_issue()
                     ),
                 );
                 change.system_user_id = Some(system_user_id.clone());
@@ -129,9 +130,9 @@ impl<'s> Planner<'s> {
                     NoticeKind::PossiblyOrphaned,
                     intent.address.clone(),
                     format!(
-                        "an apply interrupted at {} may have issued a token for system user {system_user_id} that nobody stored; \
+                        "{}: it may have issued a token for system user {system_user_id} that nobody stored; \
                          to make sure it cannot be used, plan and apply with --invalidate-orphaned (all of the system user's tokens are invalidated and the managed ones re-issued)",
-                        intent.started_at
+                        intent.unverified_issue()
                     ),
                 );
             }

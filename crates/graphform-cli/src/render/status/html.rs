@@ -214,6 +214,13 @@ fn last_apply(out: &mut String, status: &Status) {
             escape(&warning.message)
         );
     }
+    for orphan in &status.possibly_orphaned {
+        let _ = writeln!(
+            out,
+            "<div class=\"apply failed\">{}</div>",
+            escape(&orphan.describe())
+        );
+    }
 }
 
 #[expect(clippy::cast_precision_loss, reason = "a row count is far below 2^52")]

@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 
 use graphform_engine::document::LastApply;
 use graphform_engine::status::{
-    CheckedHealth, ManagedToken, RetiringToken, Status, Superseded, TokenState, Verdict,
+    CheckedHealth, ManagedToken, PossiblyOrphaned, RetiringToken, Status, Superseded, TokenState,
+    Verdict,
 };
 use graphform_types::Timestamp;
 use graphform_types::style::{self, Paint};
@@ -87,6 +88,15 @@ pub(crate) fn text(status: &Status, paint: Paint) -> String {
     }
     out.push('\n');
     super::text::credentials(&mut out, &status.credentials, paint);
+    super::text::warnings_section(
+        &mut out,
+        "Tokens Meta may have issued that nobody stored:",
+        status
+            .possibly_orphaned
+            .iter()
+            .map(PossiblyOrphaned::describe),
+        paint,
+    );
     let _ = writeln!(out, "{}", last_apply_line(status));
     out
 }
@@ -321,8 +331,8 @@ pub(crate) mod fixture {
     use graphform_engine::Action;
     use graphform_engine::document::{ApplyOutcome, ChangeCounts, LastApply};
     use graphform_engine::status::{
-        CheckedHealth, ManagedToken, NextAction, RetiringToken, STATUS_FORMAT_VERSION, Status,
-        Superseded, TokenState, TokenValue, Verdict,
+        CheckedHealth, ManagedToken, NextAction, PossiblyOrphaned, RetiringToken,
+        STATUS_FORMAT_VERSION, Status, Superseded, TokenState, TokenValue, Verdict,
     };
     use graphform_types::{Duration, ExpiryMode, Timestamp, TokenAddress};
 
@@ -471,6 +481,13 @@ pub(crate) mod fixture {
             }),
             last_successful_apply: Some(at(-2)),
             credentials: vec![admin_expiring()],
+            possibly_orphaned: vec![PossiblyOrphaned {
+                system_user: "acme/exporter".parse().expect("an address"),
+                system_user_id: "615500000000002".to_owned(),
+                address: graphform_types::Address::Token(address("acme/exporter/token/new")),
+                action: "issue".to_owned(),
+                started_at: at(-1),
+            }],
         }
     }
 

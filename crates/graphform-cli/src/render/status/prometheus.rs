@@ -106,8 +106,19 @@ pub(crate) fn prometheus(status: &Status) -> String {
     for (business, count) in per_business {
         credentials.sample(vec![("business", business.to_owned())], count);
     }
+    let mut orphaned = Family::gauge(
+        "graphform_possibly_orphaned_tokens",
+        "How many tokens Meta may have issued for each system user that nobody stored (an apply got no verified outcome for a call that issues a token); no series when there are none. Fix: plan and apply with --invalidate-orphaned.",
+    );
+    let mut per_user: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for orphan in &status.possibly_orphaned {
+        *per_user.entry(orphan.system_user.to_string()).or_default() += 1;
+    }
+    for (system_user, count) in per_user {
+        orphaned.sample(vec![("system_user", system_user)], count);
+    }
     let mut out = String::new();
-    let families = [taken, checked, credentials]
+    let families = [taken, checked, credentials, orphaned]
         .into_iter()
         .chain(token_families(status))
         .chain(apply_families(status));
