@@ -222,13 +222,13 @@ pub fn safe_json<T: serde::Serialize>(document: &T) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use graphform_types::Timestamp;
 
     use super::*;
 
     /// A small plan with one change and a string the JSON must escape.
-    fn plan() -> Plan {
+    pub(crate) fn plan() -> Plan {
         let json = serde_json::json!({
             "format_version": PLAN_FORMAT_VERSION,
             "created_at": 1_795_305_600,

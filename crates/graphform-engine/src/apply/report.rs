@@ -168,21 +168,7 @@ mod tests {
     /// control and bidirectional characters, as a plan does.
     #[test]
     fn an_errors_control_characters_are_escaped() {
-        let plan: crate::Plan = serde_json::from_value(serde_json::json!({
-            "format_version": crate::PLAN_FORMAT_VERSION,
-            "created_at": 1_795_305_600,
-            "valid_until": 1_795_564_800,
-            "policy_hash": "sha256:11",
-            "state_hash": "sha256:22",
-            "changes": [{
-                "address": "acme/ci-reporting",
-                "action": "create",
-                "reason": "no system user named `ci-reporting`",
-            }],
-            "notices": [],
-            "timeline": [],
-        }))
-        .expect("a plan");
+        let plan = crate::plan_file::tests::plan();
         let error = ChangeError::UnknownBusiness("acme\u{1b}[2J\u{202e}".to_owned());
         let report = ApplyReport {
             outcomes: vec![(
